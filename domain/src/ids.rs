@@ -1,0 +1,64 @@
+//! Typed ids. Each kind of thing has its own type and its own text prefix, so an id of one kind can
+//! never be used where another is expected, and a client can tell what an id names.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("this id names a different kind of object")]
+    WrongKind,
+    #[error("this id is malformed")]
+    Malformed,
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+            /// Time-ordered (UUIDv7), so ids sort roughly by creation.
+            pub fn generate() -> Self {
+                Self(uuid::Uuid::now_v7())
+            }
+            pub fn from_uuid(u: uuid::Uuid) -> Self {
+                Self(u)
+            }
+            pub fn as_uuid(&self) -> uuid::Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "_{}"), self.0.simple())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                let raw = s.strip_prefix(concat!($prefix, "_")).ok_or(IdError::WrongKind)?;
+                if raw.len() != 32 {
+                    return Err(IdError::Malformed);
+                }
+                uuid::Uuid::try_parse(raw).map(Self).map_err(|_| IdError::Malformed)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// The tenant. Every stored row belongs to exactly one organization.
+    OrganizationId, "org"
+);
+id_type!(CalendarId, "cal");
+id_type!(SeriesId, "ser");
+
+impl OrganizationId {
+    /// The organization used until authentication names one (dev mode).
+    pub const DEFAULT: OrganizationId = OrganizationId(uuid::Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));
+}

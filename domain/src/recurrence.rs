@@ -1,0 +1,557 @@
+//! A series' schedule — local start, zone, length, recurrence — and its expansion into instants.
+//!
+//! Pipeline for one series: the rule's wall-clock candidates (`rrule::Generator`) → instants under
+//! the local-time rule (`time::ZoneResolver`) → COUNT/UNTIL bound → RDATEs merged in → EXDATEs
+//! removed. Everything is lazy and in start order, and every stage can start at any point in time:
+//! the generator seeks, and COUNT is turned into an instant bound once, when the schedule is built,
+//! so no later expansion replays the series from DTSTART.
+//!
+//! Sub-daily rules (HOURLY, MINUTELY, SECONDLY) describe a clock that ticks through every hour:
+//! a wall-clock time repeated at fall-back yields both instants, and a gap-shifted time that lands
+//! on an instant already produced appears once. Daily and coarser rules follow the RFC rule alone
+//! (repeated → earlier, skipped → shifted forward). In every case no instant appears twice.
+
+use crate::error::{InvalidInput, RecurrenceError};
+use crate::rrule::{parse_rule, Generator, Rule, Until};
+use crate::time::{Resolved, ZoneResolver};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono_tz::Tz;
+use std::collections::VecDeque;
+
+/// The recurrence of a series: RRULE plus RDATE and EXDATE lists, all in the series' wall clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recurrence {
+    pub rule: Option<Rule>,
+    pub rdates: Vec<NaiveDateTime>,
+    pub exdates: Vec<NaiveDateTime>,
+}
+
+impl Recurrence {
+    pub fn parse(rrule: Option<&str>, rdates: Vec<NaiveDateTime>, exdates: Vec<NaiveDateTime>) -> Result<Self, RecurrenceError> {
+        let rule = match rrule.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(text) => Some(parse_rule(text)?),
+            None => None,
+        };
+        let mut rdates = rdates;
+        rdates.sort();
+        rdates.dedup();
+        let mut exdates = exdates;
+        exdates.sort();
+        exdates.dedup();
+        if rule.is_none() && rdates.is_empty() && !exdates.is_empty() {
+            return Err(RecurrenceError::Invalid("EXDATE needs an RRULE or RDATE to exclude from".into()));
+        }
+        Ok(Recurrence { rule, rdates, exdates })
+    }
+}
+
+/// How long each occurrence lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Length {
+    /// An RFC 5545 / ISO 8601 duration: days (and weeks) are nominal — a day is a calendar day even
+    /// across DST — and the time part is exact elapsed time.
+    Duration { days: i64, seconds: i64 },
+    /// Given as a local end: the end keeps its wall-clock distance from the start (09:00–17:00 is
+    /// 09:00–17:00 local on a DST change day, 7 or 9 elapsed hours).
+    WallClock { seconds: i64 },
+}
+
+impl Length {
+    /// The longest an occurrence can be, in elapsed seconds (nominal days can grow by an hour or so).
+    fn max_elapsed(&self) -> i64 {
+        match *self {
+            Length::Duration { days, seconds } => days * 86_400 + seconds + if days > 0 { 3 * 3600 } else { 0 },
+            Length::WallClock { seconds } => seconds + 3 * 3600,
+        }
+    }
+}
+
+/// Longest occurrence accepted: a bit more than a year.
+pub const MAX_LENGTH_DAYS: i64 = 400;
+/// Series start within these years. (The zone database bundled by chrono-tz has transitions up to
+/// 2099; after that the last known offset is used.)
+pub const MIN_YEAR: i32 = 1000;
+pub const MAX_YEAR: i32 = 9998;
+
+/// Everything needed to expand a series, validated. Build it with [`Schedule::new`].
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    start: NaiveDateTime,
+    zone: Tz,
+    length: Length,
+    all_day: bool,
+    recurrence: Option<Recurrence>,
+    /// The last instant a rule occurrence may start at (from UNTIL or COUNT); `None`: forever.
+    rule_bound: Option<i64>,
+    rdates: Vec<(i64, i64)>,
+    exdates: Vec<i64>,
+    max_elapsed: i64,
+}
+
+/// An occurrence's position in its series: its original start (RECURRENCE-ID) as an instant, and
+/// the wall-clock time it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instance {
+    pub start: i64,
+    pub local: i64,
+}
+
+impl Schedule {
+    /// Validates and prepares a schedule. For all-day series `start` is midnight of the first day
+    /// and RDATE/EXDATE values are midnights too.
+    pub fn new(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, recurrence: Option<Recurrence>) -> Result<Self, InvalidInput> {
+        if !(MIN_YEAR..=MAX_YEAR).contains(&start.year()) {
+            return Err(InvalidInput::field("start", format!("the series must start between the years {MIN_YEAR} and {MAX_YEAR}")));
+        }
+        match length {
+            Length::Duration { days, seconds } if days < 0 || seconds < 0 || (days == 0 && seconds == 0) => {
+                return Err(InvalidInput::field("duration", "must be positive"));
+            }
+            Length::WallClock { seconds } if seconds <= 0 => {
+                return Err(InvalidInput::field("end", "must be after the start"));
+            }
+            _ => {}
+        }
+        if length.max_elapsed() > MAX_LENGTH_DAYS * 86_400 {
+            return Err(InvalidInput::field("duration", format!("may be at most {MAX_LENGTH_DAYS} days")));
+        }
+        if all_day && start.time() != NaiveTime::MIN {
+            return Err(InvalidInput::field("start", "an all-day series starts at a date, not a time"));
+        }
+        let mut resolver = ZoneResolver::new(zone);
+        let mut rdates = Vec::new();
+        let mut exdates = Vec::new();
+        if let Some(rec) = &recurrence {
+            for (list, name) in [(&rec.rdates, "rdates"), (&rec.exdates, "exdates")] {
+                for d in list.iter() {
+                    if !(MIN_YEAR..=MAX_YEAR + 1).contains(&d.year()) {
+                        return Err(InvalidInput::field(name, format!("{d} is outside the supported years")));
+                    }
+                    if all_day && d.time() != NaiveTime::MIN {
+                        return Err(InvalidInput::field(name, "an all-day series takes dates here, not times"));
+                    }
+                }
+            }
+            rdates = rec.rdates.iter().map(|d| (resolver.instant_of(*d), d.and_utc().timestamp())).collect();
+            rdates.sort();
+            rdates.dedup_by_key(|r| r.0);
+            exdates = rec.exdates.iter().map(|d| resolver.instant_of(*d)).collect();
+            exdates.sort_unstable();
+            exdates.dedup();
+        }
+        let mut schedule = Schedule {
+            start,
+            zone,
+            length,
+            all_day,
+            recurrence,
+            rule_bound: None,
+            rdates,
+            exdates,
+            max_elapsed: length.max_elapsed(),
+        };
+        schedule.rule_bound = schedule.compute_rule_bound(&mut resolver)?;
+        Ok(schedule)
+    }
+
+    pub fn start(&self) -> NaiveDateTime {
+        self.start
+    }
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+    pub fn length(&self) -> Length {
+        self.length
+    }
+    pub fn all_day(&self) -> bool {
+        self.all_day
+    }
+    pub fn recurrence(&self) -> Option<&Recurrence> {
+        self.recurrence.as_ref()
+    }
+    pub fn rule(&self) -> Option<&Rule> {
+        self.recurrence.as_ref().and_then(|r| r.rule.as_ref())
+    }
+    /// The longest any occurrence lasts, in seconds.
+    pub fn max_elapsed(&self) -> i64 {
+        self.max_elapsed
+    }
+
+    /// First and last instant at which an occurrence starts (`None` last: never ends), counting
+    /// EXDATE'd ones; used to store a searchable span for the series.
+    pub fn start_span(&self) -> (i64, Option<i64>) {
+        let mut resolver = ZoneResolver::new(self.zone);
+        let first_rule = if self.rule().is_some() {
+            self.rule_instants(i64::MIN).next().map(|i| i.start)
+        } else {
+            Some(resolver.instant_of(self.start))
+        };
+        let first_rdate = self.rdates.first().map(|r| r.0);
+        let first = first_rule.into_iter().chain(first_rdate).min().unwrap_or_else(|| resolver.instant_of(self.start));
+        let last_rule = match self.rule() {
+            Some(r) if r.is_unbounded() => return (first, None),
+            Some(_) => self.rule_bound,
+            None => Some(resolver.instant_of(self.start)),
+        };
+        let last = last_rule.into_iter().chain(self.rdates.last().map(|r| r.0)).max();
+        (first, last)
+    }
+
+    /// The UNTIL or COUNT bound as an instant. COUNT is found by running the rule once: after
+    /// this, every expansion can seek.
+    fn compute_rule_bound(&self, resolver: &mut ZoneResolver) -> Result<Option<i64>, InvalidInput> {
+        let Some(rule) = self.rule() else { return Ok(None) };
+        let mut generator = Generator::new(rule, self.start).map_err(|m| RecurrenceError::NeverOccurs(m))?;
+        let bound = match rule.until() {
+            Some(Until::Utc(t)) => Some(t.and_utc().timestamp()),
+            Some(Until::Local(t)) => Some(resolver.instant_of(t)),
+            Some(Until::Date(d)) if self.all_day => Some(resolver.instant_of(d.and_time(NaiveTime::MIN))),
+            Some(Until::Date(d)) => {
+                let next = d.succ_opt().unwrap_or(d).and_time(NaiveTime::MIN);
+                Some(resolver.instant_of(next) - 1)
+            }
+            None => None,
+        };
+        if generator.next_local().is_none() {
+            return Err(RecurrenceError::NeverOccurs(format!("{rule} matches no date")).into());
+        }
+        if let Some(b) = bound {
+            let dtstart = resolver.instant_of(self.start);
+            if b < dtstart {
+                return Err(RecurrenceError::Invalid(format!("UNTIL ({}) is before the series starts", crate::time::instant(b))).into());
+            }
+            let mut probe = self.rule_instants(i64::MIN);
+            probe.bound = Some(b);
+            if probe.next().is_none() && self.rdates.is_empty() {
+                return Err(RecurrenceError::NeverOccurs(format!("{rule} has no occurrence before its UNTIL")).into());
+            }
+            return Ok(Some(b));
+        }
+        let Some(count) = rule.count() else { return Ok(None) };
+        let mut n = 0u32;
+        let mut last = None;
+        for inst in self.rule_instants(i64::MIN) {
+            n += 1;
+            last = Some(inst.start);
+            if n == count {
+                break;
+            }
+        }
+        Ok(last)
+    }
+
+    /// The rule's instants (no RDATE/EXDATE), from the first that starts at or after `from`.
+    fn rule_instants(&self, from: i64) -> RuleInstants {
+        let rule = self.rule();
+        let resolver = ZoneResolver::new(self.zone);
+        let generator = rule.and_then(|r| Generator::new(r, self.start).ok()).map(|mut g| {
+            if from != i64::MIN {
+                // Seek to the earliest wall-clock time that could resolve to `from` or later: a
+                // gap can move a time forward by up to the offset change, so use the smallest
+                // offset nearby.
+                let local_a = resolver.local_of(from);
+                let local_b = resolver.local_of(from - 2 * 86_400) + 2 * 86_400;
+                let target = local_a.min(local_b) - 3600;
+                if let Some(t) = chrono::DateTime::from_timestamp(target, 0) {
+                    g.seek(t.naive_utc());
+                }
+            }
+            g
+        });
+        RuleInstants {
+            generator,
+            resolver,
+            sub_daily: rule.is_some_and(|r| r.freq().is_sub_daily()),
+            pending: VecDeque::new(),
+            last: i64::MIN,
+            bound: self.rule_bound,
+            from,
+            done: false,
+        }
+    }
+
+    /// Occurrence starts at or after `from`, in order: rule instants and RDATEs merged, EXDATEs
+    /// removed. A series with no recurrence yields its single start.
+    pub fn instances_from(&self, from: i64) -> Instances<'_> {
+        let single = if self.recurrence.is_none() {
+            let mut r = ZoneResolver::new(self.zone);
+            let local = self.start.and_utc().timestamp();
+            let start = r.resolve(local).instant();
+            (start >= from).then_some(Instance { start, local })
+        } else {
+            None
+        };
+        let rdate_pos = self.rdates.partition_point(|r| r.0 < from);
+        let exdate_pos = self.exdates.partition_point(|e| *e < from);
+        Instances {
+            schedule: self,
+            rule: self.rule().map(|_| self.rule_instants(from)),
+            next_rule: None,
+            rdate_pos,
+            exdate_pos,
+            single,
+            last: i64::MIN,
+        }
+    }
+
+    /// The end instant of an occurrence.
+    pub fn end_of(&self, inst: Instance, resolver: &mut ZoneResolver) -> i64 {
+        match self.length {
+            Length::Duration { days: 0, seconds } => inst.start + seconds,
+            Length::Duration { days, seconds } => {
+                let end_local = resolver.resolve(inst.local + days * 86_400).instant();
+                end_local.max(inst.start) + seconds
+            }
+            Length::WallClock { seconds } => {
+                let end = resolver.resolve(inst.local + seconds).instant();
+                if end > inst.start {
+                    end
+                } else {
+                    inst.start + seconds
+                }
+            }
+        }
+    }
+
+    /// For all-day series: the local date of an occurrence.
+    pub fn local_date(inst: Instance) -> NaiveDate {
+        crate::time::instant(inst.local).date_naive()
+    }
+
+    /// Every occurrence start (RECURRENCE-ID instant) in [from, to) — for tests and previews.
+    pub fn starts_between(&self, from: i64, to: i64) -> Vec<i64> {
+        self.instances_from(from).take_while(|i| i.start < to).map(|i| i.start).collect()
+    }
+}
+
+/// The rule's instants in order (see the module doc for the DST rules).
+struct RuleInstants {
+    generator: Option<Generator>,
+    resolver: ZoneResolver,
+    sub_daily: bool,
+    /// Second passes of repeated wall-clock times (sub-daily rules), in order.
+    pending: VecDeque<Instance>,
+    last: i64,
+    bound: Option<i64>,
+    from: i64,
+    done: bool,
+}
+
+impl RuleInstants {
+    fn next_raw(&mut self) -> Option<Instance> {
+        loop {
+            if self.done {
+                return self.pending.pop_front();
+            }
+            let Some(local) = self.generator.as_mut().and_then(Generator::next_local) else {
+                self.done = true;
+                continue;
+            };
+            let start = match self.resolver.resolve(local) {
+                Resolved::Single(t) | Resolved::Skipped(t) => t,
+                Resolved::Repeated(a, b) => {
+                    if self.sub_daily {
+                        self.pending.push_back(Instance { start: b, local });
+                    }
+                    a
+                }
+            };
+            if let Some(p) = self.pending.front() {
+                if p.start < start {
+                    let p = *p;
+                    self.pending.pop_front();
+                    // Put the current candidate back in line behind the pending one.
+                    self.pending.push_front(Instance { start, local });
+                    self.pending.make_contiguous().sort();
+                    return Some(p);
+                }
+            }
+            return Some(Instance { start, local });
+        }
+    }
+}
+
+impl Iterator for RuleInstants {
+    type Item = Instance;
+    fn next(&mut self) -> Option<Instance> {
+        loop {
+            let inst = self.next_raw()?;
+            if inst.start <= self.last {
+                continue; // a gap-shifted time that coincides with one already produced
+            }
+            if self.bound.is_some_and(|b| inst.start > b) {
+                self.done = true;
+                self.pending.clear();
+                return None;
+            }
+            self.last = inst.start;
+            if inst.start < self.from {
+                continue;
+            }
+            return Some(inst);
+        }
+    }
+}
+
+/// A schedule's occurrence starts in order (see [`Schedule::instances_from`]).
+pub struct Instances<'a> {
+    schedule: &'a Schedule,
+    rule: Option<RuleInstants>,
+    next_rule: Option<Instance>,
+    rdate_pos: usize,
+    exdate_pos: usize,
+    single: Option<Instance>,
+    last: i64,
+}
+
+impl Iterator for Instances<'_> {
+    type Item = Instance;
+    fn next(&mut self) -> Option<Instance> {
+        if let Some(s) = self.single.take() {
+            return Some(s);
+        }
+        loop {
+            if self.next_rule.is_none() {
+                self.next_rule = self.rule.as_mut().and_then(Iterator::next);
+            }
+            let rdate = self.schedule.rdates.get(self.rdate_pos).map(|&(start, local)| Instance { start, local });
+            let inst = match (self.next_rule, rdate) {
+                (None, None) => return None,
+                (Some(r), None) => {
+                    self.next_rule = None;
+                    r
+                }
+                (None, Some(d)) => {
+                    self.rdate_pos += 1;
+                    d
+                }
+                (Some(r), Some(d)) => {
+                    if d.start < r.start {
+                        self.rdate_pos += 1;
+                        d
+                    } else {
+                        if d.start == r.start {
+                            self.rdate_pos += 1; // an RDATE equal to a rule instance appears once
+                        }
+                        self.next_rule = None;
+                        r
+                    }
+                }
+            };
+            if inst.start <= self.last {
+                continue;
+            }
+            self.last = inst.start;
+            let ex = &self.schedule.exdates;
+            while self.exdate_pos < ex.len() && ex[self.exdate_pos] < inst.start {
+                self.exdate_pos += 1;
+            }
+            if ex.get(self.exdate_pos) == Some(&inst.start) {
+                continue;
+            }
+            return Some(inst);
+        }
+    }
+}
+
+/// Parses an ISO 8601 duration of the forms RFC 5545 allows (`P1W`, `P1D`, `PT1H30M`,
+/// `P1DT2H`, `PT45S`) into a [`Length::Duration`].
+pub fn parse_duration(text: &str) -> Result<Length, InvalidInput> {
+    let bad = || InvalidInput::field("duration", format!("{text:?} is not an ISO 8601 duration like PT1H, PT30M, P1D or P1DT2H"));
+    let s = text.trim().to_ascii_uppercase();
+    let rest = s.strip_prefix('P').ok_or_else(bad)?;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let (date_part, time_part) = match rest.split_once('T') {
+        Some((d, t)) => {
+            if t.is_empty() {
+                return Err(bad());
+            }
+            (d, Some(t))
+        }
+        None => (rest, None),
+    };
+    let mut days: i64 = 0;
+    let mut seconds: i64 = 0;
+    let mut num = String::new();
+    for c in date_part.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: i64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        match c {
+            'W' => days = days.checked_add(n.checked_mul(7).ok_or_else(bad)?).ok_or_else(bad)?,
+            'D' => days = days.checked_add(n).ok_or_else(bad)?,
+            _ => return Err(bad()),
+        }
+    }
+    if !num.is_empty() {
+        return Err(bad());
+    }
+    if let Some(t) = time_part {
+        for c in t.chars() {
+            if c.is_ascii_digit() {
+                num.push(c);
+                continue;
+            }
+            let n: i64 = num.parse().map_err(|_| bad())?;
+            num.clear();
+            let unit = match c {
+                'H' => 3600,
+                'M' => 60,
+                'S' => 1,
+                _ => return Err(bad()),
+            };
+            seconds = seconds.checked_add(n.checked_mul(unit).ok_or_else(bad)?).ok_or_else(bad)?;
+        }
+        if !num.is_empty() {
+            return Err(bad());
+        }
+    }
+    if days > MAX_LENGTH_DAYS || seconds > MAX_LENGTH_DAYS * 86_400 {
+        return Err(InvalidInput::field("duration", format!("may be at most {MAX_LENGTH_DAYS} days")));
+    }
+    Ok(Length::Duration { days, seconds })
+}
+
+/// Renders a [`Length`] back as an ISO 8601 duration (wall-clock lengths as their nominal time).
+pub fn format_duration(length: Length) -> String {
+    let (days, secs) = match length {
+        Length::Duration { days, seconds } => (days, seconds),
+        Length::WallClock { seconds } => (0, seconds),
+    };
+    let mut s = String::from("P");
+    if days > 0 {
+        s.push_str(&format!("{days}D"));
+    }
+    if secs > 0 || days == 0 {
+        s.push('T');
+        let (h, m, sec) = (secs / 3600, secs % 3600 / 60, secs % 60);
+        if h > 0 {
+            s.push_str(&format!("{h}H"));
+        }
+        if m > 0 {
+            s.push_str(&format!("{m}M"));
+        }
+        if sec > 0 || (h == 0 && m == 0) {
+            s.push_str(&format!("{sec}S"));
+        }
+    }
+    s
+}
+
+/// The wall-clock seconds of a duration's nominal part, for callers that need a rough size.
+pub fn nominal_seconds(length: Length) -> i64 {
+    match length {
+        Length::Duration { days, seconds } => days * 86_400 + seconds,
+        Length::WallClock { seconds } => seconds,
+    }
+}
+
+/// A convenience for tests and callers that hold chrono durations.
+pub fn exact(d: Duration) -> Length {
+    Length::Duration { days: 0, seconds: d.num_seconds() }
+}
