@@ -1,1 +1,10 @@
+//! The Almanac server: configuration, startup, HTTP and GraphQL, services, the store.
 
+pub mod config;
+pub mod graphql;
+pub mod http;
+pub mod services;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

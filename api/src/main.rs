@@ -1,1 +1,28 @@
-fn main(){}
+use almanac_api::config::{Cli, Command};
+use almanac_api::startup::{shutdown_signal, Application};
+use almanac_api::{graphql, store, telemetry};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.settings.log_json);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::ExportSchema => print!("{}", graphql::sdl()),
+        Command::Migrate => store::connect(&cli.settings.database_url).await?.migrate().await?,
+        Command::Serve => {
+            let app = Application::build(cli.settings.clone()).await?;
+            tracing::info!(port = app.port(), database = %redact(&cli.settings.database_url), "Almanac is serving GraphQL at /graphql");
+            app.run_until_stopped(shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Hides a password in a database URL before it is logged.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}

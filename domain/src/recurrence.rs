@@ -100,6 +100,16 @@ impl Schedule {
     /// Validates and prepares a schedule. For all-day series `start` is midnight of the first day
     /// and RDATE/EXDATE values are midnights too.
     pub fn new(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, recurrence: Option<Recurrence>) -> Result<Self, InvalidInput> {
+        Self::build(start, zone, length, all_day, recurrence, None)
+    }
+
+    /// Rebuilds a stored schedule. `stored_bound` is what [`Schedule::rule_bound`] returned when it
+    /// was saved; for COUNT rules it spares replaying the rule on every load.
+    pub fn restore(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, recurrence: Option<Recurrence>, stored_bound: Option<i64>) -> Result<Self, InvalidInput> {
+        Self::build(start, zone, length, all_day, recurrence, stored_bound)
+    }
+
+    fn build(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, recurrence: Option<Recurrence>, stored_bound: Option<i64>) -> Result<Self, InvalidInput> {
         if !(MIN_YEAR..=MAX_YEAR).contains(&start.year()) {
             return Err(InvalidInput::field("start", format!("the series must start between the years {MIN_YEAR} and {MAX_YEAR}")));
         }
@@ -150,7 +160,10 @@ impl Schedule {
             exdates,
             max_elapsed: length.max_elapsed(),
         };
-        schedule.rule_bound = schedule.compute_rule_bound(&mut resolver)?;
+        schedule.rule_bound = match (stored_bound, schedule.rule().and_then(Rule::count)) {
+            (Some(b), Some(_)) => Some(b),
+            _ => schedule.compute_rule_bound(&mut resolver)?,
+        };
         Ok(schedule)
     }
 
@@ -172,6 +185,11 @@ impl Schedule {
     pub fn rule(&self) -> Option<&Rule> {
         self.recurrence.as_ref().and_then(|r| r.rule.as_ref())
     }
+    /// The last instant a rule occurrence may start at (UNTIL, or the COUNT-th occurrence).
+    pub fn rule_bound(&self) -> Option<i64> {
+        self.rule_bound
+    }
+
     /// The longest any occurrence lasts, in seconds.
     pub fn max_elapsed(&self) -> i64 {
         self.max_elapsed

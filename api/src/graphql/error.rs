@@ -1,0 +1,76 @@
+//! The one error type resolvers return, and its mapping to GraphQL `extensions.code`.
+//!
+//! Every `Display` here is shown to clients, so it is written for them; internal causes are logged
+//! once (here) and never shown.
+
+use crate::store::StoreError;
+use almanac_domain::{InvalidInput, RecurrenceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Invalid(#[from] InvalidInput),
+    #[error("{what} was changed by someone else: you sent expectedVersion {expected}, the current version is {current}. Re-read it and apply your change again.")]
+    Conflict { what: &'static str, expected: i64, current: i64 },
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(anyhow::Error::new(e))
+    }
+}
+
+impl From<RecurrenceError> for ApiError {
+    fn from(e: RecurrenceError) -> Self {
+        ApiError::Invalid(InvalidInput::Recurrence(e))
+    }
+}
+
+impl ApiError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Invalid(InvalidInput::field(field, message))
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Invalid(InvalidInput::Recurrence(_)) => "RECURRENCE_INVALID",
+            ApiError::Invalid(InvalidInput::RangeTooLarge(_)) => "RANGE_TOO_LARGE",
+            ApiError::Invalid(_) => "BAD_USER_INPUT",
+            ApiError::Conflict { .. } => "CONFLICT",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl async_graphql::ErrorExtensions for ApiError {
+    fn extend(&self) -> async_graphql::Error {
+        if let ApiError::Internal(e) = self {
+            tracing::error!(error.cause_chain = ?e, "request failed");
+        }
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+            ext.set("code", self.code());
+            match self {
+                ApiError::Invalid(InvalidInput::Field { field, .. }) => ext.set("field", *field),
+                ApiError::Conflict { current, .. } => ext.set("currentVersion", *current),
+                _ => {}
+            }
+        })
+    }
+}
+
+/// `?` in resolvers: every service error leaves with its code.
+pub trait ResultExt<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T, E: Into<ApiError>> ResultExt<T> for Result<T, E> {
+    fn gql(self) -> async_graphql::Result<T> {
+        use async_graphql::ErrorExtensions;
+        self.map_err(|e| e.into().extend())
+    }
+}

@@ -1,0 +1,45 @@
+//! The GraphQL schema: types, inputs and the two roots. No axum here (see `http`); resolvers parse
+//! input, call one service function and map the result.
+
+pub mod error;
+mod inputs;
+pub mod loaders;
+mod mutation;
+mod query;
+pub mod scalars;
+mod types;
+
+use crate::state::AppState;
+use async_graphql::{EmptySubscription, Schema};
+use almanac_domain::OrganizationId;
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+
+pub type AlmanacSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Who is asking. Until authentication arrives every request acts for the default organization.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer {
+    pub organization: OrganizationId,
+}
+
+/// Query depth and complexity caps: rejected before execution.
+pub const MAX_DEPTH: usize = 16;
+pub const MAX_COMPLEXITY: usize = 20_000;
+
+pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
+    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .extension(async_graphql::extensions::Tracing);
+    if let Some(state) = state {
+        builder = builder.data(state);
+    }
+    builder.finish()
+}
+
+/// The SDL committed as `schema.graphql`.
+pub fn sdl() -> String {
+    build_schema(None).sdl()
+}

@@ -1,0 +1,77 @@
+use super::error::ResultExt;
+use super::inputs::*;
+use super::types::*;
+use crate::services;
+use almanac_domain::{CalendarId, SeriesId};
+use async_graphql::{Context, Object, SimpleObject, ID};
+use std::sync::Arc;
+
+pub struct MutationRoot;
+
+#[derive(SimpleObject)]
+pub struct CreateCalendarPayload {
+    calendar: CalendarNode,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateSeriesPayload {
+    series: SeriesNode,
+}
+
+#[derive(SimpleObject)]
+pub struct UpdateSeriesPayload {
+    series: SeriesNode,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteSeriesPayload {
+    deleted_series_id: ID,
+}
+
+#[Object]
+impl MutationRoot {
+    async fn create_calendar(&self, ctx: &Context<'_>, input: CreateCalendarInput) -> async_graphql::Result<CreateCalendarPayload> {
+        let cmd = services::calendars::NewCalendar { name: input.name, time_zone: input.time_zone };
+        let calendar = services::calendars::create(app(ctx), viewer(ctx).organization, cmd).await.gql()?;
+        Ok(CreateCalendarPayload { calendar: CalendarNode(calendar) })
+    }
+
+    /// Creates a series: a single occurrence, or a recurring one when `recurrence` is given.
+    async fn create_series(&self, ctx: &Context<'_>, input: CreateSeriesInput) -> async_graphql::Result<CreateSeriesPayload> {
+        let schedule = input.schedule();
+        let cmd = services::series::NewSeries {
+            calendar: parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar").gql()?,
+            kind: input.kind.into(),
+            title: input.title,
+            description: input.description,
+            schedule,
+        };
+        let series = services::series::create(app(ctx), viewer(ctx).organization, cmd).await.gql()?;
+        Ok(CreateSeriesPayload { series: SeriesNode(Arc::new(series)) })
+    }
+
+    /// Changes the whole series (every occurrence).
+    async fn update_series(&self, ctx: &Context<'_>, input: UpdateSeriesInput) -> async_graphql::Result<UpdateSeriesPayload> {
+        let schedule = input.schedule();
+        let cmd = services::series::SeriesChanges {
+            id: parse_id::<SeriesId>("id", &input.id, "series").gql()?,
+            expected_version: i64::from(input.expected_version),
+            kind: input.kind.map(Into::into),
+            title: input.title,
+            description: match input.description {
+                async_graphql::MaybeUndefined::Undefined => None,
+                async_graphql::MaybeUndefined::Null => Some(None),
+                async_graphql::MaybeUndefined::Value(d) => Some(Some(d)),
+            },
+            schedule,
+        };
+        let series = services::series::update(app(ctx), viewer(ctx).organization, cmd).await.gql()?;
+        Ok(UpdateSeriesPayload { series: SeriesNode(Arc::new(series)) })
+    }
+
+    async fn delete_series(&self, ctx: &Context<'_>, input: DeleteSeriesInput) -> async_graphql::Result<DeleteSeriesPayload> {
+        let id = parse_id::<SeriesId>("id", &input.id, "series").gql()?;
+        services::series::delete(app(ctx), viewer(ctx).organization, id, i64::from(input.expected_version)).await.gql()?;
+        Ok(DeleteSeriesPayload { deleted_series_id: ID(id.to_string()) })
+    }
+}

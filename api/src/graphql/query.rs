@@ -1,0 +1,85 @@
+use super::error::{ApiError, ResultExt};
+use super::inputs::parse_id;
+use super::types::*;
+use crate::services;
+use almanac_domain::occurrence::OccurrenceId;
+use almanac_domain::series::SeriesKind;
+use almanac_domain::time::TimeWindow;
+use almanac_domain::{CalendarId, SeriesId};
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object, ID};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// Any object by its global id; null when it does not exist.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        let app = app(ctx);
+        let org = viewer(ctx).organization;
+        let s = id.as_str();
+        if let Ok(cal) = s.parse::<CalendarId>() {
+            return Ok(app.store.calendar(org, cal).await.gql()?.map(|c| Node::Calendar(CalendarNode(c))));
+        }
+        if let Ok(ser) = s.parse::<SeriesId>() {
+            return Ok(app.store.series(org, ser).await.gql()?.map(|s| Node::Series(SeriesNode(Arc::new(s)))));
+        }
+        if let Ok(occ) = s.parse::<OccurrenceId>() {
+            let found = services::occurrences::get(app, org, occ).await.gql()?;
+            return Ok(found.map(|(occurrence, series)| Node::Occurrence(OccurrenceNode { occurrence, series, out_tz: chrono_tz::Tz::UTC })));
+        }
+        Err(ApiError::invalid("id", format!("{s:?} is not an Almanac id"))).gql()
+    }
+
+    /// The organization's calendars, by id.
+    async fn calendars(&self, ctx: &Context<'_>, #[graphql(default = 50)] first: i32, after: Option<String>) -> async_graphql::Result<Connection<String, CalendarNode>> {
+        let app = app(ctx);
+        let limit = page_size(first, app.limits.max_page).gql()?;
+        let after = after.map(|a| decode_id_cursor::<CalendarId>(&a)).transpose().gql()?;
+        let mut rows = app.store.calendars_page(viewer(ctx).organization, after, limit as i64 + 1).await.gql()?;
+        let has_next = rows.len() > limit;
+        rows.truncate(limit);
+        let mut conn = Connection::new(false, has_next);
+        conn.edges.extend(rows.into_iter().map(|c| Edge::new(encode_id_cursor(&c.id), CalendarNode(c))));
+        Ok(conn)
+    }
+
+    async fn calendar(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<CalendarNode> {
+        let id = parse_id::<CalendarId>("id", &id, "calendar").gql()?;
+        services::calendars::get(app(ctx), viewer(ctx).organization, id).await.map(CalendarNode).gql()
+    }
+
+    async fn series(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<SeriesNode> {
+        let id = parse_id::<SeriesId>("id", &id, "series").gql()?;
+        services::series::get(app(ctx), viewer(ctx).organization, id).await.map(|s| SeriesNode(Arc::new(s))).gql()
+    }
+
+    /// Occurrences of the calendars' series that overlap [from, to) — an occurrence in progress at
+    /// `from` is included — ordered by start, then series. Paginated: `pageInfo.hasNextPage` says
+    /// when more exist; nothing is ever silently cut off.
+    #[allow(clippy::too_many_arguments)]
+    async fn occurrences(
+        &self,
+        ctx: &Context<'_>,
+        calendar_ids: Vec<ID>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        #[graphql(desc = "IANA zone to render instants in (default UTC).")] time_zone: Option<String>,
+        kinds: Option<Vec<SeriesKindGql>>,
+        #[graphql(default = 100)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
+        let app = app(ctx);
+        let calendars = parse_calendar_ids(&calendar_ids).gql()?;
+        let window = TimeWindow::new(from, to).map_err(ApiError::from).gql()?;
+        let out_tz = output_zone(time_zone.as_deref()).gql()?;
+        let first = services::occurrences::check_page_size(app, first).gql()?;
+        let after = after.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
+        let kinds = kinds.map(|ks| ks.into_iter().map(SeriesKind::from).collect());
+        let q = services::occurrences::OccurrenceQuery { calendars, window, kinds, first, after };
+        let page = services::occurrences::page(app, viewer(ctx).organization, q).await.gql()?;
+        Ok(occurrence_connection(page, out_tz))
+    }
+}

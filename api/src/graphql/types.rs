@@ -1,0 +1,304 @@
+//! Output types. Each wraps a domain value; fields only format.
+
+use super::error::{ApiError, ResultExt};
+use super::loaders::CalendarLoader;
+use super::scalars::LocalDateTime;
+use super::Viewer;
+use crate::services;
+use crate::state::AppState;
+use almanac_domain::occurrence::{Occurrence, OccurrenceCursor, RecurrenceId};
+use almanac_domain::recurrence::{format_duration, Length};
+use almanac_domain::series::{Calendar, Series, SeriesKind};
+use almanac_domain::time::TimeWindow;
+use almanac_domain::{CalendarId, SeriesId};
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Enum, Interface, Object, SimpleObject, ID};
+use base64::Engine;
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+use std::sync::Arc;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "SeriesKind")]
+pub enum SeriesKindGql {
+    /// Something that happens: a meeting, a class.
+    Event,
+    /// Time that must not be booked.
+    Blocked,
+    /// Time that may be booked.
+    Available,
+}
+
+impl From<SeriesKindGql> for SeriesKind {
+    fn from(k: SeriesKindGql) -> Self {
+        match k {
+            SeriesKindGql::Event => SeriesKind::Event,
+            SeriesKindGql::Blocked => SeriesKind::Blocked,
+            SeriesKindGql::Available => SeriesKind::Available,
+        }
+    }
+}
+
+impl From<SeriesKind> for SeriesKindGql {
+    fn from(k: SeriesKind) -> Self {
+        match k {
+            SeriesKind::Event => SeriesKindGql::Event,
+            SeriesKind::Blocked => SeriesKindGql::Blocked,
+            SeriesKind::Available => SeriesKindGql::Available,
+        }
+    }
+}
+
+/// Anything with a global id.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    Calendar(CalendarNode),
+    Series(SeriesNode),
+    Occurrence(OccurrenceNode),
+}
+
+pub fn app<'a>(ctx: &Context<'a>) -> &'a AppState {
+    ctx.data_unchecked::<AppState>()
+}
+
+pub fn viewer(ctx: &Context<'_>) -> Viewer {
+    *ctx.data_unchecked::<Viewer>()
+}
+
+pub struct CalendarNode(pub Calendar);
+
+#[Object(name = "Calendar")]
+impl CalendarNode {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// IANA zone used for series that do not name one.
+    async fn time_zone(&self) -> &str {
+        self.0.time_zone.name()
+    }
+    /// The calendar's series, by id.
+    async fn series(&self, ctx: &Context<'_>, #[graphql(default = 50)] first: i32, after: Option<String>) -> async_graphql::Result<Connection<String, SeriesNode>> {
+        let app = app(ctx);
+        let limit = page_size(first, app.limits.max_page).gql()?;
+        let after = after.map(|a| decode_id_cursor::<SeriesId>(&a)).transpose().gql()?;
+        let mut rows = app.store.series_page(viewer(ctx).organization, self.0.id, after, limit as i64 + 1).await.gql()?;
+        let has_next = rows.len() > limit;
+        rows.truncate(limit);
+        let mut conn = Connection::new(false, has_next);
+        conn.edges.extend(rows.into_iter().map(|s| Edge::new(encode_id_cursor(&s.id), SeriesNode(Arc::new(s)))));
+        Ok(conn)
+    }
+}
+
+/// RRULE plus RDATE and EXDATE lists, as stored (the rule in canonical form).
+#[derive(SimpleObject)]
+pub struct RecurrenceOut {
+    pub rrule: Option<String>,
+    pub rdates: Vec<LocalDateTime>,
+    pub exdates: Vec<LocalDateTime>,
+}
+
+#[derive(Clone)]
+pub struct SeriesNode(pub Arc<Series>);
+
+#[Object(name = "Series")]
+impl SeriesNode {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn calendar_id(&self) -> ID {
+        ID(self.0.calendar.to_string())
+    }
+    async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarNode> {
+        let loader = ctx.data_unchecked::<DataLoader<CalendarLoader>>();
+        let cal = loader.load_one(self.0.calendar).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?;
+        cal.map(CalendarNode).ok_or(ApiError::NotFound("calendar")).gql()
+    }
+    async fn kind(&self) -> SeriesKindGql {
+        self.0.kind.into()
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// Wall-clock start of the first occurrence, in `timeZone`.
+    async fn start(&self) -> LocalDateTime {
+        LocalDateTime(self.0.schedule().start())
+    }
+    async fn time_zone(&self) -> &str {
+        self.0.schedule().zone().name()
+    }
+    /// ISO 8601 length of each occurrence.
+    async fn duration(&self) -> String {
+        format_duration(self.0.schedule().length())
+    }
+    /// Wall-clock end of the first occurrence when the length was given as an end.
+    async fn end(&self) -> Option<LocalDateTime> {
+        match self.0.schedule().length() {
+            Length::WallClock { seconds } => Some(LocalDateTime(self.0.schedule().start() + chrono::Duration::seconds(seconds))),
+            Length::Duration { .. } => None,
+        }
+    }
+    async fn all_day(&self) -> bool {
+        self.0.schedule().all_day()
+    }
+    async fn recurrence(&self) -> Option<RecurrenceOut> {
+        self.0.schedule().recurrence().map(|r| RecurrenceOut {
+            rrule: r.rule.as_ref().map(|r| r.to_rfc5545()),
+            rdates: r.rdates.iter().copied().map(LocalDateTime).collect(),
+            exdates: r.exdates.iter().copied().map(LocalDateTime).collect(),
+        })
+    }
+    /// Increases with every change; send it back as `expectedVersion`.
+    async fn version(&self) -> i32 {
+        self.0.version as i32
+    }
+    /// This series' occurrences overlapping [from, to).
+    async fn occurrences(
+        &self,
+        ctx: &Context<'_>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        time_zone: Option<String>,
+        #[graphql(default = 100)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
+        let app = app(ctx);
+        let window = TimeWindow::new(from, to).map_err(ApiError::from).gql()?;
+        let out_tz = output_zone(time_zone.as_deref()).gql()?;
+        let first = services::occurrences::check_page_size(app, first).gql()?;
+        let after = after.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
+        let page = services::occurrences::merge(vec![(*self.0).clone()], window, after, first);
+        Ok(occurrence_connection(page, out_tz))
+    }
+}
+
+pub struct OccurrenceNode {
+    pub occurrence: Occurrence,
+    pub series: Arc<Series>,
+    /// Zone the instants are rendered in.
+    pub out_tz: Tz,
+}
+
+impl OccurrenceNode {
+    fn render(&self, t: DateTime<Utc>) -> DateTime<FixedOffset> {
+        t.with_timezone(&self.out_tz).fixed_offset()
+    }
+}
+
+#[Object(name = "Occurrence")]
+impl OccurrenceNode {
+    /// Stable and opaque: derived from (series, recurrenceId).
+    async fn id(&self) -> ID {
+        ID(self.occurrence.id.to_string())
+    }
+    async fn series_id(&self) -> ID {
+        ID(self.series.id.to_string())
+    }
+    async fn series(&self) -> SeriesNode {
+        SeriesNode(Arc::clone(&self.series))
+    }
+    async fn calendar_id(&self) -> ID {
+        ID(self.series.calendar.to_string())
+    }
+    /// The occurrence's original start (RFC 5545 RECURRENCE-ID); its identity within the series.
+    async fn recurrence_id(&self) -> DateTime<FixedOffset> {
+        self.render(self.occurrence.recurrence_id().instant())
+    }
+    async fn start(&self) -> DateTime<FixedOffset> {
+        self.render(self.occurrence.start)
+    }
+    async fn end(&self) -> DateTime<FixedOffset> {
+        self.render(self.occurrence.end)
+    }
+    /// Start as wall-clock time in the series' zone.
+    async fn local_start(&self) -> LocalDateTime {
+        LocalDateTime(self.occurrence.start.with_timezone(&self.series.schedule().zone()).naive_local())
+    }
+    /// End as wall-clock time in the series' zone (for all-day occurrences: the exclusive end date).
+    async fn local_end(&self) -> LocalDateTime {
+        LocalDateTime(self.occurrence.end.with_timezone(&self.series.schedule().zone()).naive_local())
+    }
+    async fn time_zone(&self) -> &str {
+        self.series.schedule().zone().name()
+    }
+    async fn all_day(&self) -> bool {
+        self.series.schedule().all_day()
+    }
+    async fn kind(&self) -> SeriesKindGql {
+        self.series.kind.into()
+    }
+    async fn title(&self) -> &str {
+        &self.series.title
+    }
+    async fn description(&self) -> Option<&str> {
+        self.series.description.as_deref()
+    }
+}
+
+pub fn page_size(first: i32, max: usize) -> Result<usize, ApiError> {
+    if first < 1 {
+        return Err(ApiError::invalid("first", "must be at least 1"));
+    }
+    if first as usize > max {
+        return Err(ApiError::Invalid(almanac_domain::InvalidInput::RangeTooLarge(format!("first may be at most {max}"))));
+    }
+    Ok(first as usize)
+}
+
+pub fn output_zone(name: Option<&str>) -> Result<Tz, ApiError> {
+    match name {
+        None => Ok(Tz::UTC),
+        Some(n) => almanac_domain::time::parse_zone(n).map_err(ApiError::from),
+    }
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+pub fn encode_id_cursor<T: ToString>(id: &T) -> String {
+    B64.encode(format!("id:{}", id.to_string()))
+}
+
+pub fn decode_id_cursor<T: std::str::FromStr>(cursor: &str) -> Result<T, ApiError> {
+    let bad = || ApiError::invalid("after", "is not a cursor returned by this query");
+    let raw = B64.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    text.strip_prefix("id:").and_then(|id| id.parse().ok()).ok_or_else(bad)
+}
+
+pub fn encode_occurrence_cursor(c: &OccurrenceCursor) -> String {
+    B64.encode(format!("occ:{}:{}:{}", c.start, c.series.as_uuid().simple(), c.recurrence_id.0))
+}
+
+pub fn decode_occurrence_cursor(cursor: &str) -> Result<OccurrenceCursor, ApiError> {
+    let bad = || ApiError::invalid("after", "is not a cursor returned by an occurrences query");
+    let raw = B64.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let mut parts = text.strip_prefix("occ:").ok_or_else(bad)?.split(':');
+    let start: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let series = parts.next().and_then(|p| uuid::Uuid::try_parse(p).ok()).ok_or_else(bad)?;
+    let rid: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(OccurrenceCursor { start, series: SeriesId::from_uuid(series), recurrence_id: RecurrenceId(rid) })
+}
+
+pub fn occurrence_connection(page: services::occurrences::OccurrencePage, out_tz: Tz) -> Connection<String, OccurrenceNode> {
+    let mut conn = Connection::new(false, page.has_more);
+    conn.edges.extend(page.items.into_iter().map(|(occurrence, series)| {
+        Edge::new(encode_occurrence_cursor(&occurrence.sort_key()), OccurrenceNode { occurrence, series, out_tz })
+    }));
+    conn
+}
+
+pub fn parse_calendar_ids(ids: &[ID]) -> Result<Vec<CalendarId>, ApiError> {
+    ids.iter().map(|id| super::inputs::parse_id::<CalendarId>("calendarIds", id, "calendar")).collect()
+}

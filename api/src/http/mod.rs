@@ -1,0 +1,130 @@
+//! The HTTP surface: GraphQL over POST and GET, GraphiQL in a browser, health checks.
+
+use crate::graphql::loaders::CalendarLoader;
+use crate::graphql::{AlmanacSchema, Viewer};
+use crate::state::AppState;
+use almanac_domain::OrganizationId;
+use async_graphql::dataloader::DataLoader;
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::collections::HashMap;
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: AppState,
+    pub schema: AlmanacSchema,
+}
+
+/// Request bodies larger than this are refused before parsing.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::temporary("/graphql") }))
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    match state.app.store.calendars_page(OrganizationId::DEFAULT, None, 1).await {
+        Ok(_) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+async fn execute(state: &HttpState, request: async_graphql::Request) -> GraphQLResponse {
+    let viewer = Viewer { organization: OrganizationId::DEFAULT };
+    let store = state.app.store.clone();
+    let request = request
+        .data(viewer)
+        .data(DataLoader::new(CalendarLoader { store, organization: viewer.organization }, tokio::spawn));
+    let mut response = state.schema.execute(request).await;
+    classify_errors(&mut response.errors);
+    response.into()
+}
+
+/// Errors raised by async-graphql itself (syntax, validation, input coercion, limits) carry no
+/// code; give each one, so every error a client sees has `extensions.code`.
+fn classify_errors(errors: &mut [async_graphql::ServerError]) {
+    for e in errors {
+        let has_code = e.extensions.as_ref().is_some_and(|x| x.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let m = e.message.as_str();
+        let code = if m.contains("Failed to parse") || m.starts_with("Invalid value") || m.contains("Invalid value for argument") {
+            "BAD_USER_INPUT"
+        } else if m.contains("Query is nested too deep") || m.contains("Query is too complex") {
+            "QUERY_TOO_COMPLEX"
+        } else if m.contains("-->") || m.contains("expected") && e.path.is_empty() && e.locations.len() <= 1 && m.contains("Syntax") {
+            "GRAPHQL_PARSE_FAILED"
+        } else {
+            "GRAPHQL_VALIDATION_FAILED"
+        };
+        let mut ext = e.extensions.take().unwrap_or_default();
+        ext.set("code", code);
+        e.extensions = Some(ext);
+    }
+}
+
+fn request_error(status: StatusCode, code: &str, message: String) -> Response {
+    let body = serde_json::json!({ "errors": [ { "message": message, "extensions": { "code": code } } ] });
+    (status, Json(body)).into_response()
+}
+
+async fn graphql_post(State(state): State<HttpState>, request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>) -> Response {
+    match request {
+        Ok(r) => execute(&state, r.into_inner()).await.into_response(),
+        Err(e) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request is not a GraphQL request: {}", e.0)),
+    }
+}
+
+/// GET: GraphiQL for browsers (no `query` parameter), otherwise a query in the URL.
+async fn graphql_get(State(state): State<HttpState>, headers: HeaderMap, Query(params): Query<HashMap<String, String>>) -> Response {
+    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    let Some(query) = params.get("query") else {
+        if wants_html || params.is_empty() {
+            return Html(GraphiQLSource::build().endpoint("/graphql").title("Almanac").finish()).into_response();
+        }
+        return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "a GET request needs a `query` parameter".into());
+    };
+    let mut req = async_graphql::Request::new(query.clone());
+    if let Some(name) = params.get("operationName") {
+        req = req.operation_name(name.clone());
+    }
+    if let Some(vars) = params.get("variables") {
+        match serde_json::from_str::<serde_json::Value>(vars) {
+            Ok(v) => req = req.variables(async_graphql::Variables::from_json(v)),
+            Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("`variables` is not JSON: {e}")),
+        }
+    }
+    if is_mutation(query, params.get("operationName").map(String::as_str)) {
+        // A mutation in a URL could be triggered by a mere link or image tag.
+        return request_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST", "mutations must be sent with POST".into());
+    }
+    execute(&state, req).await.into_response()
+}
+
+fn is_mutation(query: &str, operation: Option<&str>) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(query) else { return false };
+    doc.operations.iter().any(|(name, op)| {
+        let selected = match (operation, name) {
+            (Some(want), Some(n)) => n.as_str() == want,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        selected && op.node.ty == async_graphql::parser::types::OperationType::Mutation
+    })
+}

@@ -1,0 +1,19 @@
+//! Use cases: orchestration of domain logic and the store. No GraphQL or HTTP types here.
+
+pub mod calendars;
+pub mod occurrences;
+pub mod series;
+
+use crate::graphql::error::ApiError;
+
+/// Checks a free-text field a person typed.
+pub(crate) fn text(field: &'static str, value: &str, max: usize, required: bool) -> Result<String, ApiError> {
+    let v = value.trim();
+    if required && v.is_empty() {
+        return Err(ApiError::invalid(field, "must not be empty"));
+    }
+    if v.chars().count() > max {
+        return Err(ApiError::invalid(field, format!("may be at most {max} characters")));
+    }
+    Ok(v.to_string())
+}

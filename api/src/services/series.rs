@@ -1,0 +1,158 @@
+//! Creating, replacing and deleting whole series.
+
+use super::text;
+use crate::graphql::error::ApiError;
+use crate::state::AppState;
+use crate::store::VersionedWrite;
+use almanac_domain::recurrence::{parse_duration, Length, Recurrence, Schedule};
+use almanac_domain::series::{Series, SeriesKind};
+use almanac_domain::time::parse_zone;
+use almanac_domain::{CalendarId, OrganizationId, SeriesId};
+use chrono::NaiveDateTime;
+
+/// The schedule as a client sends it, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleInput {
+    pub start: Option<NaiveDateTime>,
+    pub time_zone: Option<String>,
+    pub duration: Option<String>,
+    pub end: Option<NaiveDateTime>,
+    pub all_day: Option<bool>,
+    /// `Some(None)`: remove the recurrence; `None`: keep it (updates) or none (creates).
+    pub recurrence: Option<Option<RecurrenceInput>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RecurrenceInput {
+    pub rrule: Option<String>,
+    pub rdates: Vec<NaiveDateTime>,
+    pub exdates: Vec<NaiveDateTime>,
+}
+
+pub struct NewSeries {
+    pub calendar: CalendarId,
+    pub kind: SeriesKind,
+    pub title: String,
+    pub description: Option<String>,
+    pub schedule: ScheduleInput,
+}
+
+pub struct SeriesChanges {
+    pub id: SeriesId,
+    pub expected_version: i64,
+    pub kind: Option<SeriesKind>,
+    pub title: Option<String>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<String>>,
+    pub schedule: ScheduleInput,
+}
+
+fn description(d: Option<String>) -> Result<Option<String>, ApiError> {
+    d.map(|d| text("description", &d, 10_000, false)).transpose().map(|d| d.filter(|s| !s.is_empty()))
+}
+
+/// Builds a validated schedule from input, taking unspecified parts from `base` (an update) or
+/// from defaults (a create: the calendar's zone; one day for all-day series).
+fn build_schedule(input: ScheduleInput, base: Option<&Schedule>, default_zone: chrono_tz::Tz) -> Result<Schedule, ApiError> {
+    let all_day = input.all_day.or(base.map(Schedule::all_day)).unwrap_or(false);
+    let start = input.start.or(base.map(Schedule::start)).ok_or_else(|| ApiError::invalid("start", "is required"))?;
+    let zone = match &input.time_zone {
+        Some(z) => parse_zone(z)?,
+        None => base.map(Schedule::zone).unwrap_or(default_zone),
+    };
+    let length = match (&input.duration, input.end) {
+        (Some(_), Some(_)) => return Err(ApiError::invalid("end", "give either duration or end, not both")),
+        (Some(d), None) => parse_duration(d)?,
+        (None, Some(end)) => {
+            if end <= start {
+                return Err(ApiError::invalid("end", "must be after start"));
+            }
+            if all_day {
+                let days = (end.date() - start.date()).num_days();
+                if end.time() != chrono::NaiveTime::MIN {
+                    return Err(ApiError::invalid("end", "an all-day series ends at a date (exclusive), not a time"));
+                }
+                Length::Duration { days, seconds: 0 }
+            } else {
+                Length::WallClock { seconds: (end - start).num_seconds() }
+            }
+        }
+        (None, None) => match base {
+            Some(b) => b.length(),
+            None if all_day => Length::Duration { days: 1, seconds: 0 },
+            None => return Err(ApiError::invalid("duration", "give a duration (e.g. PT1H) or an end")),
+        },
+    };
+    if all_day {
+        if let Length::Duration { seconds, .. } = length {
+            if seconds != 0 {
+                return Err(ApiError::invalid("duration", "an all-day series lasts whole days (e.g. P1D)"));
+            }
+        }
+    }
+    let recurrence = match input.recurrence {
+        Some(Some(r)) => Some(Recurrence::parse(r.rrule.as_deref(), r.rdates, r.exdates)?),
+        Some(None) => None,
+        None => base.and_then(|b| b.recurrence().cloned()),
+    };
+    Ok(Schedule::new(start, zone, length, all_day, recurrence)?)
+}
+
+#[tracing::instrument(skip_all, fields(calendar.id = %input.calendar))]
+pub async fn create(app: &AppState, org: OrganizationId, input: NewSeries) -> Result<Series, ApiError> {
+    let calendar = app.store.calendar(org, input.calendar).await?.ok_or(ApiError::NotFound("calendar"))?;
+    let schedule = build_schedule(input.schedule, None, calendar.time_zone)?;
+    let series = Series::new(
+        SeriesId::generate(),
+        org,
+        calendar.id,
+        input.kind,
+        text("title", &input.title, 500, true)?,
+        description(input.description)?,
+        schedule,
+        1,
+    );
+    app.store.insert_series(&series).await?;
+    Ok(series)
+}
+
+#[tracing::instrument(skip_all, fields(series.id = %changes.id))]
+pub async fn update(app: &AppState, org: OrganizationId, changes: SeriesChanges) -> Result<Series, ApiError> {
+    let current = app.store.series(org, changes.id).await?.ok_or(ApiError::NotFound("series"))?;
+    if current.version != changes.expected_version {
+        return Err(ApiError::Conflict { what: "the series", expected: changes.expected_version, current: current.version });
+    }
+    let schedule = build_schedule(changes.schedule, Some(current.schedule()), current.schedule().zone())?;
+    let mut next = current.clone();
+    next.set_schedule(schedule);
+    if let Some(kind) = changes.kind {
+        next.kind = kind;
+    }
+    if let Some(title) = changes.title {
+        next.title = text("title", &title, 500, true)?;
+    }
+    if let Some(d) = changes.description {
+        next.description = description(d)?;
+    }
+    next.version = current.version + 1;
+    // The version check is repeated in the UPDATE itself: a writer that read the same version
+    // concurrently loses there, not here.
+    match app.store.update_series(&next, changes.expected_version).await? {
+        VersionedWrite::Done => Ok(next),
+        VersionedWrite::NotFound => Err(ApiError::NotFound("series")),
+        VersionedWrite::Conflict { current } => Err(ApiError::Conflict { what: "the series", expected: changes.expected_version, current }),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(series.id = %id))]
+pub async fn delete(app: &AppState, org: OrganizationId, id: SeriesId, expected_version: i64) -> Result<(), ApiError> {
+    match app.store.delete_series(org, id, expected_version).await? {
+        VersionedWrite::Done => Ok(()),
+        VersionedWrite::NotFound => Err(ApiError::NotFound("series")),
+        VersionedWrite::Conflict { current } => Err(ApiError::Conflict { what: "the series", expected: expected_version, current }),
+    }
+}
+
+pub async fn get(app: &AppState, org: OrganizationId, id: SeriesId) -> Result<Series, ApiError> {
+    app.store.series(org, id).await?.ok_or(ApiError::NotFound("series"))
+}

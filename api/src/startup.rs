@@ -1,0 +1,63 @@
+//! Building and running the application: one place that wires store, schema and router.
+
+use crate::config::Settings;
+use crate::graphql::build_schema;
+use crate::http::{router, HttpState};
+use crate::state::{AppState, Limits};
+use crate::store;
+use almanac_domain::OrganizationId;
+use std::future::Future;
+use tokio::net::TcpListener;
+
+pub struct Application {
+    listener: TcpListener,
+    state: HttpState,
+}
+
+impl Application {
+    /// Connects the store, applies migrations and binds the listener (so `port()` is known
+    /// before serving starts).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = store::connect(&settings.database_url).await?;
+        store.migrate().await?;
+        store.ensure_organization(OrganizationId::DEFAULT, "Default organization").await?;
+        let app = AppState { store, limits: Limits::default() };
+        let schema = build_schema(Some(app.clone()));
+        let listener = TcpListener::bind(settings.listen).await?;
+        Ok(Application { listener, state: HttpState { app, schema } })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state.app
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,27 @@
+//! What every request can reach: the store and the limits. Built once in `startup`.
+
+use crate::store::Store;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub limits: Limits,
+}
+
+/// Documented maxima; requests beyond them get `RANGE_TOO_LARGE` or `BAD_USER_INPUT`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest `first` for occurrence pages.
+    pub max_occurrence_page: usize,
+    /// Largest `first` for calendar and series pages.
+    pub max_page: usize,
+    /// Most calendars one occurrence query may name.
+    pub max_calendars_per_query: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_occurrence_page: 1000, max_page: 200, max_calendars_per_query: 500 }
+    }
+}

@@ -1,0 +1,355 @@
+//! The SQL, written once for both engines: a macro instantiates it for SQLite and PostgreSQL. The
+//! dialects agree on everything used here (`$n` parameters, `ON CONFLICT`, `RETURNING`), so the
+//! only differences are the pool type, connection setup and how a write transaction begins.
+
+use super::rows::{CalendarRow, SeriesColumns, SeriesRow};
+use super::{SeriesFilter, Store, StoreError, VersionedWrite};
+use almanac_domain::series::{Calendar, Series};
+use almanac_domain::{CalendarId, OrganizationId, SeriesId};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const SERIES_COLUMNS: &str = "id, organization_id, calendar_id, kind, title, description, start_local, time_zone, all_day, \
+     length_days, length_seconds, length_wall_clock, rrule, rdates, exdates, has_recurrence, rule_bound, version";
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    statements: AtomicU64,
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    statements: AtomicU64,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        Ok(SqliteStore { pool, statements: AtomicU64::new(0) })
+    }
+
+    /// Writers take the database lock at BEGIN: a deferred transaction that reads and then writes
+    /// can fail with SQLITE_BUSY mid-way, where an immediate one waits its turn (busy_timeout).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn run_migrations(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("../migrations/sqlite").run(&self.pool).await?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect_with(options).await?;
+        Ok(PgStore { pool, statements: AtomicU64::new(0) })
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn run_migrations(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("../migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn ids_to_strings<T: ToString>(ids: &[T]) -> Vec<String> {
+    ids.iter().map(ToString::to_string).collect()
+}
+
+/// `$first, $first+1, …` for an IN list of `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $engine:literal) => {
+        impl $store {
+            fn count(&self, n: u64) {
+                self.statements.fetch_add(n, Ordering::Relaxed);
+            }
+
+            async fn fetch_series(&self, sql: &str, binds: Vec<SqlValue>) -> Result<Vec<Series>, StoreError> {
+                self.count(1);
+                let mut q = sqlx::query_as::<$db, SeriesRow>(sql);
+                for b in binds {
+                    q = match b {
+                        SqlValue::Text(s) => q.bind(s),
+                        SqlValue::Int(i) => q.bind(i),
+                    };
+                }
+                let rows = q.fetch_all(&self.pool).await?;
+                rows.into_iter().map(Series::try_from).collect()
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn migrate(&self) -> Result<(), StoreError> {
+                self.run_migrations().await
+            }
+
+            async fn ensure_organization(&self, org: OrganizationId, name: &str) -> Result<(), StoreError> {
+                self.count(1);
+                sqlx::query::<$db>("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+                    .bind(org.to_string())
+                    .bind(name)
+                    .bind(chrono::Utc::now().timestamp())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_calendar(&self, cal: &Calendar) -> Result<(), StoreError> {
+                self.count(1);
+                sqlx::query::<$db>("INSERT INTO calendars (id, organization_id, name, time_zone, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(cal.id.to_string())
+                    .bind(cal.organization.to_string())
+                    .bind(&cal.name)
+                    .bind(cal.time_zone.name())
+                    .bind(chrono::Utc::now().timestamp())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn calendar(&self, org: OrganizationId, id: CalendarId) -> Result<Option<Calendar>, StoreError> {
+                Ok(self.calendars_many(org, &[id]).await?.pop())
+            }
+
+            async fn calendars_many(&self, org: OrganizationId, ids: &[CalendarId]) -> Result<Vec<Calendar>, StoreError> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.count(1);
+                let sql = format!(
+                    "SELECT id, organization_id, name, time_zone FROM calendars WHERE organization_id = $1 AND id IN ({})",
+                    placeholders(2, ids.len())
+                );
+                let mut q = sqlx::query_as::<$db, CalendarRow>(&sql).bind(org.to_string());
+                for id in ids_to_strings(ids) {
+                    q = q.bind(id);
+                }
+                q.fetch_all(&self.pool).await?.into_iter().map(Calendar::try_from).collect()
+            }
+
+            async fn calendars_page(&self, org: OrganizationId, after: Option<CalendarId>, limit: i64) -> Result<Vec<Calendar>, StoreError> {
+                self.count(1);
+                let rows = sqlx::query_as::<$db, CalendarRow>(
+                    "SELECT id, organization_id, name, time_zone FROM calendars WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(org.to_string())
+                .bind(after.map(|a| a.to_string()).unwrap_or_default())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(Calendar::try_from).collect()
+            }
+
+            async fn insert_series(&self, series: &Series) -> Result<(), StoreError> {
+                let c = SeriesColumns::from(series);
+                let now = chrono::Utc::now().timestamp();
+                let mut tx = self.begin_write().await?;
+                self.count(1);
+                sqlx::query::<$db>(
+                    "INSERT INTO series (id, organization_id, calendar_id, kind, title, description, start_local, time_zone, all_day, \
+                     length_days, length_seconds, length_wall_clock, rrule, rdates, exdates, has_recurrence, rule_bound, span_start, span_end, \
+                     version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)",
+                )
+                .bind(c.id)
+                .bind(c.organization_id)
+                .bind(c.calendar_id)
+                .bind(c.kind)
+                .bind(c.title)
+                .bind(c.description)
+                .bind(c.start_local)
+                .bind(c.time_zone)
+                .bind(c.all_day)
+                .bind(c.length_days)
+                .bind(c.length_seconds)
+                .bind(c.length_wall_clock)
+                .bind(c.rrule)
+                .bind(c.rdates)
+                .bind(c.exdates)
+                .bind(c.has_recurrence)
+                .bind(c.rule_bound)
+                .bind(c.span_start)
+                .bind(c.span_end)
+                .bind(c.version)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn series(&self, org: OrganizationId, id: SeriesId) -> Result<Option<Series>, StoreError> {
+                Ok(self.series_many(org, &[id]).await?.pop())
+            }
+
+            async fn series_many(&self, org: OrganizationId, ids: &[SeriesId]) -> Result<Vec<Series>, StoreError> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = format!(
+                    "SELECT {SERIES_COLUMNS} FROM series WHERE organization_id = $1 AND id IN ({})",
+                    placeholders(2, ids.len())
+                );
+                let mut binds = vec![SqlValue::Text(org.to_string())];
+                binds.extend(ids_to_strings(ids).into_iter().map(SqlValue::Text));
+                self.fetch_series(&sql, binds).await
+            }
+
+            async fn series_page(&self, org: OrganizationId, calendar: CalendarId, after: Option<SeriesId>, limit: i64) -> Result<Vec<Series>, StoreError> {
+                let sql = format!(
+                    "SELECT {SERIES_COLUMNS} FROM series WHERE organization_id = $1 AND calendar_id = $2 AND id > $3 ORDER BY id LIMIT $4"
+                );
+                self.fetch_series(
+                    &sql,
+                    vec![
+                        SqlValue::Text(org.to_string()),
+                        SqlValue::Text(calendar.to_string()),
+                        SqlValue::Text(after.map(|a| a.to_string()).unwrap_or_default()),
+                        SqlValue::Int(limit),
+                    ],
+                )
+                .await
+            }
+
+            async fn series_in_window(&self, org: OrganizationId, f: &SeriesFilter) -> Result<Vec<Series>, StoreError> {
+                if f.calendars.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut binds = vec![SqlValue::Text(org.to_string()), SqlValue::Int(f.to), SqlValue::Int(f.from)];
+                let cal_ph = placeholders(binds.len() + 1, f.calendars.len());
+                binds.extend(ids_to_strings(&f.calendars).into_iter().map(SqlValue::Text));
+                let mut sql = format!(
+                    "SELECT {SERIES_COLUMNS} FROM series WHERE organization_id = $1 AND span_start < $2 \
+                     AND (span_end IS NULL OR span_end > $3) AND calendar_id IN ({cal_ph})"
+                );
+                if let Some(kinds) = &f.kinds {
+                    if kinds.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let kind_ph = placeholders(binds.len() + 1, kinds.len());
+                    binds.extend(kinds.iter().map(|k| SqlValue::Text(k.as_str().to_string())));
+                    sql.push_str(&format!(" AND kind IN ({kind_ph})"));
+                }
+                self.fetch_series(&sql, binds).await
+            }
+
+            async fn update_series(&self, series: &Series, expected_version: i64) -> Result<VersionedWrite, StoreError> {
+                let c = SeriesColumns::from(series);
+                let mut tx = self.begin_write().await?;
+                self.count(1);
+                let done = sqlx::query::<$db>(
+                    "UPDATE series SET calendar_id = $3, kind = $4, title = $5, description = $6, start_local = $7, time_zone = $8, \
+                     all_day = $9, length_days = $10, length_seconds = $11, length_wall_clock = $12, rrule = $13, rdates = $14, \
+                     exdates = $15, has_recurrence = $16, rule_bound = $17, span_start = $18, span_end = $19, version = $20, \
+                     updated_at = $21 WHERE id = $1 AND organization_id = $2 AND version = $22",
+                )
+                .bind(c.id.clone())
+                .bind(c.organization_id.clone())
+                .bind(c.calendar_id)
+                .bind(c.kind)
+                .bind(c.title)
+                .bind(c.description)
+                .bind(c.start_local)
+                .bind(c.time_zone)
+                .bind(c.all_day)
+                .bind(c.length_days)
+                .bind(c.length_seconds)
+                .bind(c.length_wall_clock)
+                .bind(c.rrule)
+                .bind(c.rdates)
+                .bind(c.exdates)
+                .bind(c.has_recurrence)
+                .bind(c.rule_bound)
+                .bind(c.span_start)
+                .bind(c.span_end)
+                .bind(c.version)
+                .bind(chrono::Utc::now().timestamp())
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let outcome = if done == 1 {
+                    VersionedWrite::Done
+                } else {
+                    self.count(1);
+                    let current: Option<(i64,)> = sqlx::query_as::<$db, (i64,)>("SELECT version FROM series WHERE id = $1 AND organization_id = $2")
+                        .bind(c.id)
+                        .bind(c.organization_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match current {
+                        Some((v,)) => VersionedWrite::Conflict { current: v },
+                        None => VersionedWrite::NotFound,
+                    }
+                };
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn delete_series(&self, org: OrganizationId, id: SeriesId, expected_version: i64) -> Result<VersionedWrite, StoreError> {
+                let mut tx = self.begin_write().await?;
+                self.count(1);
+                let done = sqlx::query::<$db>("DELETE FROM series WHERE id = $1 AND organization_id = $2 AND version = $3")
+                    .bind(id.to_string())
+                    .bind(org.to_string())
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let outcome = if done == 1 {
+                    VersionedWrite::Done
+                } else {
+                    self.count(1);
+                    let current: Option<(i64,)> = sqlx::query_as::<$db, (i64,)>("SELECT version FROM series WHERE id = $1 AND organization_id = $2")
+                        .bind(id.to_string())
+                        .bind(org.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match current {
+                        Some((v,)) => VersionedWrite::Conflict { current: v },
+                        None => VersionedWrite::NotFound,
+                    }
+                };
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            fn statements_executed(&self) -> u64 {
+                self.statements.load(Ordering::Relaxed)
+            }
+
+            fn engine(&self) -> &'static str {
+                $engine
+            }
+        }
+    };
+}
+
+/// A value bound into a dynamically built statement.
+enum SqlValue {
+    Text(String),
+    Int(i64),
+}
+
+sql_store!(SqliteStore, sqlx::Sqlite, "sqlite");
+sql_store!(PgStore, sqlx::Postgres, "postgres");

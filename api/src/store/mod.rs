@@ -1,0 +1,89 @@
+//! Persistence port and its two engines. SQL lives here and nowhere else.
+//!
+//! `Store` is the only way the rest of the API touches the database. SQLite is the embedded
+//! default; PostgreSQL is the production and scale-out store. Both run the same SQL (written once,
+//! in `engine.rs`), and the same behaviour suite (`tests/`) runs against both.
+
+mod engine;
+mod rows;
+
+use almanac_domain::series::{Calendar, Series, SeriesKind};
+use almanac_domain::{CalendarId, OrganizationId, SeriesId};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub use engine::{PgStore, SqliteStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row no longer parses (e.g. a zone removed from the tz database).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unsupported DATABASE_URL: {0}")]
+    BadUrl(String),
+}
+
+/// The outcome of a write guarded by an expected version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionedWrite {
+    Done,
+    NotFound,
+    /// The row exists at another version; nothing was written.
+    Conflict { current: i64 },
+}
+
+/// Which series a window query considers.
+#[derive(Debug, Clone)]
+pub struct SeriesFilter {
+    pub calendars: Vec<CalendarId>,
+    pub kinds: Option<Vec<SeriesKind>>,
+    /// Only series with an occurrence that may overlap [from, to) (seconds since the epoch).
+    pub from: i64,
+    pub to: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies the engine's migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Makes sure an organization row exists (used for the default organization in dev mode).
+    async fn ensure_organization(&self, org: OrganizationId, name: &str) -> Result<(), StoreError>;
+
+    async fn insert_calendar(&self, cal: &Calendar) -> Result<(), StoreError>;
+    async fn calendar(&self, org: OrganizationId, id: CalendarId) -> Result<Option<Calendar>, StoreError>;
+    async fn calendars_many(&self, org: OrganizationId, ids: &[CalendarId]) -> Result<Vec<Calendar>, StoreError>;
+    /// Calendars ordered by id, strictly after `after`, at most `limit`.
+    async fn calendars_page(&self, org: OrganizationId, after: Option<CalendarId>, limit: i64) -> Result<Vec<Calendar>, StoreError>;
+
+    async fn insert_series(&self, series: &Series) -> Result<(), StoreError>;
+    async fn series(&self, org: OrganizationId, id: SeriesId) -> Result<Option<Series>, StoreError>;
+    async fn series_many(&self, org: OrganizationId, ids: &[SeriesId]) -> Result<Vec<Series>, StoreError>;
+    /// Series of one calendar ordered by id, strictly after `after`, at most `limit`.
+    async fn series_page(&self, org: OrganizationId, calendar: CalendarId, after: Option<SeriesId>, limit: i64) -> Result<Vec<Series>, StoreError>;
+    /// Series whose occurrences may overlap the filter's window.
+    async fn series_in_window(&self, org: OrganizationId, filter: &SeriesFilter) -> Result<Vec<Series>, StoreError>;
+    /// Replaces a series if it is still at `expected_version`; the stored version becomes
+    /// `series.version`.
+    async fn update_series(&self, series: &Series, expected_version: i64) -> Result<VersionedWrite, StoreError>;
+    async fn delete_series(&self, org: OrganizationId, id: SeriesId, expected_version: i64) -> Result<VersionedWrite, StoreError>;
+
+    /// Counts statements executed, for tests that prove queries do not grow with result size.
+    fn statements_executed(&self) -> u64;
+    /// "sqlite" or "postgres".
+    fn engine(&self) -> &'static str;
+}
+
+/// Opens the store named by a `DATABASE_URL`: `sqlite:…` or `postgres://…`.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::BadUrl("expected sqlite:… or postgres://…".into()))
+    }
+}

@@ -1,0 +1,159 @@
+//! Row ↔ domain conversions. Stored rows are re-parsed like any other input: a row that no longer
+//! makes sense is reported as corrupt rather than trusted.
+
+use super::StoreError;
+use almanac_domain::recurrence::{Length, Recurrence, Schedule};
+use almanac_domain::series::{Calendar, Series, SeriesKind};
+use almanac_domain::{CalendarId, OrganizationId, SeriesId};
+use chrono::NaiveDateTime;
+
+const LOCAL_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+
+#[derive(sqlx::FromRow)]
+pub struct CalendarRow {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub time_zone: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub struct SeriesRow {
+    pub id: String,
+    pub organization_id: String,
+    pub calendar_id: String,
+    pub kind: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub start_local: String,
+    pub time_zone: String,
+    pub all_day: bool,
+    pub length_days: i64,
+    pub length_seconds: i64,
+    pub length_wall_clock: bool,
+    pub rrule: Option<String>,
+    pub rdates: String,
+    pub exdates: String,
+    pub has_recurrence: bool,
+    pub rule_bound: Option<i64>,
+    pub version: i64,
+}
+
+/// The columns a series is written with.
+pub struct SeriesColumns {
+    pub id: String,
+    pub organization_id: String,
+    pub calendar_id: String,
+    pub kind: &'static str,
+    pub title: String,
+    pub description: Option<String>,
+    pub start_local: String,
+    pub time_zone: String,
+    pub all_day: bool,
+    pub length_days: i64,
+    pub length_seconds: i64,
+    pub length_wall_clock: bool,
+    pub rrule: Option<String>,
+    pub rdates: String,
+    pub exdates: String,
+    pub has_recurrence: bool,
+    pub rule_bound: Option<i64>,
+    pub span_start: i64,
+    pub span_end: Option<i64>,
+    pub version: i64,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn parse_id<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e| corrupt(what, e))
+}
+
+fn join_local(list: &[NaiveDateTime]) -> String {
+    list.iter().map(|d| d.format(LOCAL_FORMAT).to_string()).collect::<Vec<_>>().join(",")
+}
+
+fn split_local(s: &str) -> Result<Vec<NaiveDateTime>, StoreError> {
+    s.split(',').filter(|p| !p.is_empty()).map(|p| NaiveDateTime::parse_from_str(p, LOCAL_FORMAT).map_err(|e| corrupt("date list", e))).collect()
+}
+
+impl TryFrom<CalendarRow> for Calendar {
+    type Error = StoreError;
+    fn try_from(r: CalendarRow) -> Result<Self, StoreError> {
+        Ok(Calendar {
+            id: parse_id("calendar id", &r.id)?,
+            organization: parse_id("organization id", &r.organization_id)?,
+            name: r.name,
+            time_zone: r.time_zone.parse().map_err(|e| corrupt("calendar zone", e))?,
+        })
+    }
+}
+
+impl TryFrom<SeriesRow> for Series {
+    type Error = StoreError;
+    fn try_from(r: SeriesRow) -> Result<Self, StoreError> {
+        let zone = r.time_zone.parse().map_err(|e| corrupt("series zone", e))?;
+        let start = NaiveDateTime::parse_from_str(&r.start_local, LOCAL_FORMAT).map_err(|e| corrupt("series start", e))?;
+        let length = if r.length_wall_clock {
+            Length::WallClock { seconds: r.length_seconds }
+        } else {
+            Length::Duration { days: r.length_days, seconds: r.length_seconds }
+        };
+        let recurrence = if r.has_recurrence {
+            Some(Recurrence::parse(r.rrule.as_deref(), split_local(&r.rdates)?, split_local(&r.exdates)?).map_err(|e| corrupt("recurrence", e))?)
+        } else {
+            None
+        };
+        let schedule = Schedule::restore(start, zone, length, r.all_day, recurrence, r.rule_bound).map_err(|e| corrupt("schedule", e))?;
+        let kind = SeriesKind::parse(&r.kind).ok_or_else(|| corrupt("series kind", &r.kind))?;
+        Ok(Series::new(
+            parse_id::<SeriesId>("series id", &r.id)?,
+            parse_id::<OrganizationId>("organization id", &r.organization_id)?,
+            parse_id::<CalendarId>("calendar id", &r.calendar_id)?,
+            kind,
+            r.title,
+            r.description,
+            schedule,
+            r.version,
+        ))
+    }
+}
+
+impl From<&Series> for SeriesColumns {
+    fn from(s: &Series) -> Self {
+        let schedule = s.schedule();
+        let (length_days, length_seconds, length_wall_clock) = match schedule.length() {
+            Length::Duration { days, seconds } => (days, seconds, false),
+            Length::WallClock { seconds } => (0, seconds, true),
+        };
+        let rec = schedule.recurrence();
+        let (first, last) = schedule.start_span();
+        SeriesColumns {
+            id: s.id.to_string(),
+            organization_id: s.organization.to_string(),
+            calendar_id: s.calendar.to_string(),
+            kind: s.kind.as_str(),
+            title: s.title.clone(),
+            description: s.description.clone(),
+            start_local: schedule.start().format(LOCAL_FORMAT).to_string(),
+            time_zone: schedule.zone().name().to_string(),
+            all_day: schedule.all_day(),
+            length_days,
+            length_seconds,
+            length_wall_clock,
+            rrule: rec.and_then(|r| r.rule.as_ref()).map(|r| r.to_rfc5545()),
+            rdates: rec.map(|r| join_local(&r.rdates)).unwrap_or_default(),
+            exdates: rec.map(|r| join_local(&r.exdates)).unwrap_or_default(),
+            has_recurrence: rec.is_some(),
+            rule_bound: schedule.rule_bound(),
+            span_start: first,
+            span_end: last.map(|l| l + schedule.max_elapsed()),
+            version: s.version,
+        }
+    }
+}
