@@ -159,9 +159,10 @@ pub struct TimeWindow {
     to: DateTime<Utc>,
 }
 
-/// The longest window a query may ask for. Results are paginated, so this bounds nothing but
-/// nonsense input; ten-year windows are routine.
-pub const MAX_WINDOW_DAYS: i64 = 100 * 366;
+/// The longest window a query may ask for: one 400-year Gregorian cycle. Results are paginated
+/// and expansion seeks, so a long window costs no more than a short one; this bounds only
+/// nonsense input. Ten-year windows are routine.
+pub const MAX_WINDOW_DAYS: i64 = 146_097;
 
 impl TimeWindow {
     pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Self, InvalidInput> {
@@ -170,7 +171,7 @@ impl TimeWindow {
         }
         if (to - from).num_days() > MAX_WINDOW_DAYS {
             return Err(InvalidInput::RangeTooLarge(format!(
-                "the window is {} days long; the maximum is {MAX_WINDOW_DAYS} days (about 100 years)",
+                "the window is {} days long; the maximum is {MAX_WINDOW_DAYS} days (400 years)",
                 (to - from).num_days()
             )));
         }

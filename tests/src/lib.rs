@@ -1,1 +1,232 @@
+//! The end-to-end harness: the real application on port 0 with a fresh database, and typed
+//! helpers for the GraphQL calls the tests make.
+//!
+//! Every test runs on both engines: `engine_tests!` generates a `sqlite::` and a `postgres::`
+//! variant. PostgreSQL is found at `ALMANAC_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); each test gets its own database, dropped when
+//! the test ends. The PostgreSQL variants fail when no server is reachable: they never pass by
+//! skipping.
 
+use almanac_api::config::Settings;
+use almanac_api::startup::Application;
+use almanac_api::state::AppState;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("ALMANAC_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+enum TestDb {
+    Sqlite(PathBuf),
+    Postgres { admin: String, name: String },
+}
+
+impl TestDb {
+    async fn fresh(engine: Engine) -> (Self, String) {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        match engine {
+            Engine::Sqlite => {
+                let path = std::env::temp_dir().join(format!("almanac-test-{tag}.db"));
+                let url = format!("sqlite:{}", path.display());
+                (TestDb::Sqlite(path), url)
+            }
+            Engine::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("almanac_test_{tag}");
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL is required for the postgres tests ({admin}): {e}"));
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+                let _ = conn.close().await;
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+                let url = format!("{base}/{name}");
+                (TestDb::Postgres { admin, name }, url)
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            TestDb::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            TestDb::Postgres { admin, name } => {
+                let (admin, name) = (admin.clone(), name.clone());
+                // Drop is synchronous; use a private runtime on another thread.
+                let _ = std::thread::spawn(move || {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                    rt.block_on(async move {
+                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub engine: Engine,
+    pub state: AppState,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _db: TestDb,
+}
+
+pub async fn spawn_app(engine: Engine) -> TestApp {
+    let (db, url) = TestDb::fresh(engine).await;
+    let app = Application::build(Settings::for_tests(url)).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    TestApp { url: base, http: reqwest::Client::new(), engine, state, _stop: stop, _db: db }
+}
+
+/// A GraphQL error as the client sees it.
+#[derive(Debug, Clone)]
+pub struct GqlError {
+    pub code: String,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl TestApp {
+    /// POSTs a GraphQL request and returns the whole response body.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let res = self
+            .http
+            .post(format!("{}/graphql", self.url))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent");
+        res.json().await.expect("JSON response")
+    }
+
+    /// The `data` of a request that must succeed.
+    pub async fn ok(&self, query: &str, variables: Value) -> Value {
+        let body = self.graphql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// The first error of a request that must fail.
+    pub async fn err(&self, query: &str, variables: Value) -> GqlError {
+        let body = self.graphql(query, variables).await;
+        let e = &body["errors"][0];
+        assert!(!e.is_null(), "expected an error, got {body}");
+        GqlError {
+            code: e["extensions"]["code"].as_str().unwrap_or("<no code>").to_string(),
+            message: e["message"].as_str().unwrap_or_default().to_string(),
+            field: e["extensions"]["field"].as_str().map(str::to_string),
+        }
+    }
+
+    pub async fn create_calendar(&self, name: &str, zone: &str) -> String {
+        let d = self
+            .ok(
+                "mutation($i: CreateCalendarInput!) { createCalendar(input: $i) { calendar { id } } }",
+                json!({ "i": { "name": name, "timeZone": zone } }),
+            )
+            .await;
+        d["createCalendar"]["calendar"]["id"].as_str().expect("calendar id").to_string()
+    }
+
+    pub const CREATE_SERIES: &'static str = "mutation($i: CreateSeriesInput!) { createSeries(input: $i) { series { id version } } }";
+
+    /// Creates a series; `input` is a CreateSeriesInput without calendarId.
+    pub async fn create_series(&self, calendar: &str, mut input: Value) -> Result<(String, i64), GqlError> {
+        input["calendarId"] = json!(calendar);
+        let body = self.graphql(Self::CREATE_SERIES, json!({ "i": input })).await;
+        if let Some(e) = body["errors"].get(0) {
+            return Err(GqlError {
+                code: e["extensions"]["code"].as_str().unwrap_or("<no code>").to_string(),
+                message: e["message"].as_str().unwrap_or_default().to_string(),
+                field: e["extensions"]["field"].as_str().map(str::to_string),
+            });
+        }
+        let s = &body["data"]["createSeries"]["series"];
+        Ok((s["id"].as_str().expect("id").to_string(), s["version"].as_i64().expect("version")))
+    }
+
+    pub const OCCURRENCES: &'static str = "query($c: [ID!]!, $from: DateTime!, $to: DateTime!, $first: Int, $after: String, $tz: String) {
+        occurrences(calendarIds: $c, from: $from, to: $to, first: $first, after: $after, timeZone: $tz) {
+          edges { cursor node { id seriesId recurrenceId start end localStart localEnd allDay kind title } }
+          pageInfo { hasNextPage endCursor }
+        } }";
+
+    /// Every occurrence in the window, following cursors page by page.
+    pub async fn all_occurrences(&self, calendars: &[&str], from: &str, to: &str, page: i64) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let d = self.ok(Self::OCCURRENCES, json!({ "c": calendars, "from": from, "to": to, "first": page, "after": after })).await;
+            let conn = &d["occurrences"];
+            for e in conn["edges"].as_array().expect("edges") {
+                out.push(e["node"].clone());
+            }
+            if !conn["pageInfo"]["hasNextPage"].as_bool().expect("hasNextPage") {
+                return out;
+            }
+            after = conn["pageInfo"]["endCursor"].as_str().map(str::to_string);
+            assert!(after.is_some(), "hasNextPage without endCursor");
+        }
+    }
+
+    /// Occurrence starts in UTC (`…Z`) for one calendar.
+    pub async fn starts_utc(&self, calendar: &str, from: &str, to: &str) -> Vec<String> {
+        self.all_occurrences(&[calendar], from, to, 1000).await.iter().map(|o| to_utc(o["start"].as_str().expect("start"))).collect()
+    }
+
+    /// How many series the calendar has (for "nothing was written" checks).
+    pub async fn series_count(&self, calendar: &str) -> usize {
+        let d = self.ok("query($id: ID!) { calendar(id: $id) { series(first: 200) { edges { node { id } } } } }", json!({ "id": calendar })).await;
+        d["calendar"]["series"]["edges"].as_array().map_or(0, Vec::len)
+    }
+}
+
+/// An RFC 3339 instant rewritten in UTC as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn to_utc(s: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(s).expect("RFC 3339").with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Generates, for each async test function `f(app: TestApp)`, a `sqlite::f` and a `postgres::f`.
+#[macro_export]
+macro_rules! engine_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::spawn_app($crate::Engine::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::spawn_app($crate::Engine::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
