@@ -6,7 +6,7 @@ use crate::state::AppState;
 use almanac_domain::OrganizationId;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -84,10 +84,19 @@ fn request_error(status: StatusCode, code: &str, message: String) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn graphql_post(State(state): State<HttpState>, request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>) -> Response {
-    match request {
-        Ok(r) => execute(&state, r.into_inner()).await.into_response(),
-        Err(e) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request is not a GraphQL request: {}", e.0)),
+/// POST with a JSON body `{query, variables, operationName}`. The body is read under the size
+/// limit first, so an oversized request is refused before any parsing.
+async fn graphql_post(State(state): State<HttpState>, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+    let bytes = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return request_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("the request body is larger than {MAX_BODY_BYTES} bytes"));
+        }
+        Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request body could not be read: {e}")),
+    };
+    match serde_json::from_slice::<async_graphql::Request>(&bytes) {
+        Ok(r) => execute(&state, r).await.into_response(),
+        Err(e) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the body is not a GraphQL request ({{\"query\": …}} as JSON): {e}")),
     }
 }
 

@@ -1,0 +1,117 @@
+//! Every kind of bad input gets a typed error (`extensions.code`) and changes nothing.
+
+use almanac_e2e::{engine_tests, TestApp};
+use serde_json::{json, Value};
+
+fn valid() -> Value {
+    json!({ "title": "x", "start": "2026-01-05T09:00:00", "duration": "PT1H", "recurrence": { "rrule": "FREQ=WEEKLY" } })
+}
+
+fn with(mut base: Value, key: &str, value: Value) -> Value {
+    base[key] = value;
+    base
+}
+
+async fn each_invalid_series_is_refused_with_its_code_and_nothing_is_written(app: TestApp) {
+    let cal = app.create_calendar("c", "America/New_York").await;
+    let rule = |r: &str| with(valid(), "recurrence", json!({ "rrule": r }));
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("never occurs", rule("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"), "RECURRENCE_INVALID"),
+        ("never occurs (31st of 30-day months)", rule("FREQ=MONTHLY;BYMONTH=4,6,9,11;BYMONTHDAY=31"), "RECURRENCE_INVALID"),
+        ("INTERVAL=0", rule("FREQ=DAILY;INTERVAL=0"), "RECURRENCE_INVALID"),
+        ("UNTIL before start", rule("FREQ=DAILY;UNTIL=20250101T000000Z"), "RECURRENCE_INVALID"),
+        ("COUNT with UNTIL", rule("FREQ=DAILY;COUNT=3;UNTIL=20270101T000000Z"), "RECURRENCE_INVALID"),
+        ("no FREQ", rule("BYDAY=MO"), "RECURRENCE_INVALID"),
+        ("unknown FREQ", rule("FREQ=FORTNIGHTLY"), "RECURRENCE_INVALID"),
+        ("unknown part", rule("FREQ=DAILY;BYFOO=1"), "RECURRENCE_INVALID"),
+        ("out of range", rule("FREQ=MONTHLY;BYMONTHDAY=32"), "RECURRENCE_INVALID"),
+        ("BYWEEKNO outside YEARLY", rule("FREQ=MONTHLY;BYWEEKNO=3"), "RECURRENCE_INVALID"),
+        ("ordinal BYDAY with WEEKLY", rule("FREQ=WEEKLY;BYDAY=2TU"), "RECURRENCE_INVALID"),
+        ("huge COUNT", rule("FREQ=DAILY;COUNT=99999999999"), "RECURRENCE_INVALID"),
+        ("garbage", rule(";;;"), "RECURRENCE_INVALID"),
+        ("unknown zone", with(valid(), "timeZone", json!("Mars/Olympus_Mons")), "BAD_USER_INPUT"),
+        ("Windows zone name", with(valid(), "timeZone", json!("Eastern Standard Time")), "BAD_USER_INPUT"),
+        ("bad duration", with(valid(), "duration", json!("1 hour")), "BAD_USER_INPUT"),
+        ("zero duration", with(valid(), "duration", json!("PT0S")), "BAD_USER_INPUT"),
+        ("duration and end", with(valid(), "end", json!("2026-01-05T10:00:00")), "BAD_USER_INPUT"),
+        ("end before start", with(with(valid(), "duration", Value::Null), "end", json!("2026-01-05T08:00:00")), "BAD_USER_INPUT"),
+        ("no length", with(valid(), "duration", Value::Null), "BAD_USER_INPUT"),
+        ("local time with offset", with(valid(), "start", json!("2026-01-05T09:00:00+01:00")), "BAD_USER_INPUT"),
+        ("not a date", with(valid(), "start", json!("next tuesday")), "BAD_USER_INPUT"),
+        ("empty title", with(valid(), "title", json!("  ")), "BAD_USER_INPUT"),
+        ("unknown kind", with(valid(), "kind", json!("MEETING")), "BAD_USER_INPUT"),
+        ("all-day with a time", with(with(valid(), "allDay", json!(true)), "duration", json!("P1D")), "BAD_USER_INPUT"),
+        ("EXDATE alone", with(valid(), "recurrence", json!({ "exdates": ["2026-01-05T09:00:00"] })), "RECURRENCE_INVALID"),
+        ("year 0900", with(valid(), "start", json!("0900-01-01T09:00:00")), "BAD_USER_INPUT"),
+    ];
+    for (what, input, code) in cases {
+        let err = app.create_series(&cal, input).await.expect_err(what);
+        assert_eq!(err.code, code, "{what}: {}", err.message);
+        assert!(!err.message.is_empty() && !err.message.contains("sqlx") && !err.message.contains("panick"), "{what}: {}", err.message);
+    }
+    assert_eq!(app.series_count(&cal).await, 0, "no refused series was stored");
+    // The same valid input goes through, so the refusals above were about the input.
+    app.create_series(&cal, valid()).await.expect("valid input is accepted");
+    assert_eq!(app.series_count(&cal).await, 1);
+}
+
+async fn a_series_for_a_calendar_that_does_not_exist_is_not_found(app: TestApp) {
+    let missing = "cal_0000000000007000800000000000dead";
+    let err = app.create_series(missing, valid()).await.expect_err("missing calendar");
+    assert_eq!(err.code, "NOT_FOUND");
+    let err = app.create_series("ser_0000000000007000800000000000dead", valid()).await.expect_err("wrong kind of id");
+    assert_eq!(err.code, "BAD_USER_INPUT");
+    assert_eq!(err.field.as_deref(), Some("calendarId"));
+}
+
+async fn bad_windows_pages_and_cursors_are_refused_before_any_work(app: TestApp) {
+    let cal = app.create_calendar("c", "UTC").await;
+    app.create_series(&cal, valid()).await.expect("series");
+    let q = |from: &str, to: &str, first: i64, after: Option<&str>| json!({ "c": [cal], "from": from, "to": to, "first": first, "after": after });
+    let cases = [
+        ("end before start", q("2026-02-01T00:00:00Z", "2026-01-01T00:00:00Z", 10, None), "BAD_USER_INPUT"),
+        ("empty window", q("2026-02-01T00:00:00Z", "2026-02-01T00:00:00Z", 10, None), "BAD_USER_INPUT"),
+        ("window of 500 years", q("2000-01-01T00:00:00Z", "2500-01-01T00:00:00Z", 10, None), "RANGE_TOO_LARGE"),
+        ("page too large", q("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", 100_000, None), "RANGE_TOO_LARGE"),
+        ("page of zero", q("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", 0, None), "BAD_USER_INPUT"),
+        ("forged cursor", q("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", 10, Some("bm90LWEtY3Vyc29y")), "BAD_USER_INPUT"),
+        ("not an instant", q("yesterday", "2026-02-01T00:00:00Z", 10, None), "BAD_USER_INPUT"),
+        ("instant without offset", q("2026-01-01T00:00:00", "2026-02-01T00:00:00Z", 10, None), "BAD_USER_INPUT"),
+    ];
+    for (what, vars, code) in cases {
+        let err = app.err(TestApp::OCCURRENCES, vars).await;
+        assert_eq!(err.code, code, "{what}: {}", err.message);
+    }
+    let err = app
+        .err("{ occurrences(calendarIds: [\"cal_0000000000007000800000000000dead\"], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\") { edges { cursor } } }", json!({}))
+        .await;
+    assert_eq!(err.code, "NOT_FOUND");
+    let err = app.err("{ occurrences(calendarIds: [], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", timeZone: \"Nowhere/Land\") { edges { cursor } } }", json!({})).await;
+    assert_eq!(err.code, "BAD_USER_INPUT");
+}
+
+async fn malformed_requests_get_coded_errors_too(app: TestApp) {
+    assert_eq!(app.err("{ occurrences(calendarIds: [] from:", json!({})).await.code, "GRAPHQL_PARSE_FAILED");
+    assert_eq!(app.err("{ noSuchField }", json!({})).await.code, "GRAPHQL_VALIDATION_FAILED");
+    let mut deep = String::from("id");
+    for _ in 0..6 {
+        deep = format!("calendar {{ series {{ edges {{ node {{ {deep} }} }} }} }}");
+    }
+    let deep = format!("{{ calendars {{ edges {{ node {{ id series {{ edges {{ node {{ {deep} }} }} }} }} }} }} }}");
+    assert_eq!(app.err(&deep, json!({})).await.code, "QUERY_TOO_COMPLEX");
+    let res = app.http.post(format!("{}/graphql", app.url)).header("content-type", "application/json").body("{not json").send().await.expect("sent");
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.expect("json error body");
+    assert_eq!(body["errors"][0]["extensions"]["code"], json!("BAD_REQUEST"));
+    let res = app.http.post(format!("{}/graphql", app.url)).header("content-type", "application/json").body(vec![b' '; 3 * 1024 * 1024]).send().await.expect("sent");
+    assert_eq!(res.status(), 413, "bodies over the limit are refused before parsing");
+    let body: Value = res.json().await.expect("json error body");
+    assert_eq!(body["errors"][0]["extensions"]["code"], json!("PAYLOAD_TOO_LARGE"));
+}
+
+engine_tests!(
+    each_invalid_series_is_refused_with_its_code_and_nothing_is_written,
+    a_series_for_a_calendar_that_does_not_exist_is_not_found,
+    bad_windows_pages_and_cursors_are_refused_before_any_work,
+    malformed_requests_get_coded_errors_too,
+);
