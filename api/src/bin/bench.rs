@@ -1,1 +1,211 @@
-fn main(){}
+//! Benchmarks for the expansion engine and the occurrences query, each beside the `rrule` crate
+//! doing the same work in the same run. Run in release:
+//!
+//!     cargo run --release -p almanac-api --bin almanac-bench
+//!
+//! Prints a Markdown table (the one in BENCHMARKS.md). Figures are medians of repeated runs on
+//! one core; nothing here asserts a time.
+
+use almanac_domain::occurrence::occurrences_page;
+use almanac_domain::recurrence::{Length, Recurrence, Schedule};
+use almanac_domain::series::{Series, SeriesKind};
+use almanac_domain::time::TimeWindow;
+use almanac_domain::{CalendarId, OrganizationId, SeriesId};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const ZONE: chrono_tz::Tz = chrono_tz::America::New_York;
+
+fn local(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").expect("bench date")
+}
+
+fn schedule(start: &str, rule: &str) -> Schedule {
+    let rec = Recurrence::parse(Some(rule), vec![], vec![]).expect("rule");
+    Schedule::new(local(start), ZONE, Length::Duration { days: 0, seconds: 1800 }, false, Some(rec)).expect("schedule")
+}
+
+fn crate_set(start: &str, rule: &str) -> rrule::RRuleSet {
+    format!("DTSTART;TZID=America/New_York:{}\nRRULE:{rule}", local(start).format("%Y%m%dT%H%M%S")).parse().expect("rrule crate parses")
+}
+
+/// Median wall time of `f` over enough runs to fill ~0.3 s (at least 5).
+fn median<T>(mut f: impl FnMut() -> T) -> Duration {
+    let mut times = Vec::new();
+    let budget = Instant::now();
+    while times.len() < 5 || (budget.elapsed() < Duration::from_millis(300) && times.len() < 10_000) {
+        let t = Instant::now();
+        black_box(f());
+        times.push(t.elapsed());
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single().expect("date")
+}
+
+fn fmt_d(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 1000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{us:.1} µs")
+    }
+}
+
+struct Row {
+    what: String,
+    ours: String,
+    theirs: String,
+    note: String,
+}
+
+fn main() {
+    let mut rows = Vec::new();
+
+    // 1. Throughput: all occurrences of a 10-year daily series and a weekly MO,WE,FR series.
+    for (name, rule) in [("daily, 10 years", "FREQ=DAILY;UNTIL=20351231T235959Z"), ("weekly MO,WE,FR, 10 years", "FREQ=WEEKLY;BYDAY=MO,WE,FR;UNTIL=20351231T235959Z")] {
+        let s = schedule("2026-01-01T09:00:00", rule);
+        let set = crate_set("2026-01-01T09:00:00", rule);
+        let n = s.instances_from(i64::MIN).count();
+        let ours = median(|| s.instances_from(i64::MIN).count());
+        let theirs = median(|| set.clone().all(u16::MAX).dates.len());
+        let rate = |d: Duration| n as f64 / d.as_secs_f64() / 1e6;
+        rows.push(Row {
+            what: format!("expand {name} ({n} occurrences)"),
+            ours: format!("{} ({:.1} M occ/s)", fmt_d(ours), rate(ours)),
+            theirs: format!("{} ({:.2} M occ/s)", fmt_d(theirs), rate(theirs)),
+            note: "target ≥ 10 M occ/s per core".into(),
+        });
+    }
+
+    // 2. Distance: a one-month window 1, 10 and 50 years after DTSTART.
+    let rule = "FREQ=WEEKLY;BYDAY=MO,WE,FR";
+    let s = schedule("2026-01-01T09:00:00", rule);
+    let set = crate_set("2026-01-01T09:00:00", rule);
+    let mut base = None;
+    for years in [1, 10, 50] {
+        let from = utc(2026 + years, 3, 1);
+        let to = utc(2026 + years, 4, 1);
+        let (f, t) = (from.timestamp(), to.timestamp());
+        let ours = median(|| s.starts_between(f, t).len());
+        let (cf, ct) = (from.with_timezone(&rrule::Tz::UTC), to.with_timezone(&rrule::Tz::UTC));
+        let theirs = median(|| set.clone().after(cf).before(ct).all(u16::MAX).dates.len());
+        let ratio = match base {
+            None => {
+                base = Some(ours);
+                "baseline".to_string()
+            }
+            Some(b) => format!("{:.2}× the +1-year window (target ≤ 1.5×)", ours.as_secs_f64() / b.as_secs_f64()),
+        };
+        rows.push(Row { what: format!("one-month window, {years} year(s) after DTSTART, weekly MO,WE,FR"), ours: fmt_d(ours), theirs: fmt_d(theirs), note: ratio });
+    }
+    let minutely = schedule("2026-01-01T00:00:00", "FREQ=MINUTELY");
+    let mset = crate_set("2026-01-01T00:00:00", "FREQ=MINUTELY");
+    let (f, t) = (utc(2031, 3, 1).timestamp(), utc(2031, 3, 1).timestamp() + 3600);
+    let ours = median(|| minutely.starts_between(f, t).len());
+    let (cf, ct) = (utc(2031, 3, 1).with_timezone(&rrule::Tz::UTC), (utc(2031, 3, 1) + chrono::Duration::hours(1)).with_timezone(&rrule::Tz::UTC));
+    let t0 = Instant::now();
+    let n_theirs = mset.clone().after(cf).before(ct).all(u16::MAX).dates.len();
+    let theirs = t0.elapsed();
+    rows.push(Row {
+        what: "one-hour window of FREQ=MINUTELY, 5 years after DTSTART".into(),
+        ours: fmt_d(ours),
+        theirs: format!("{} (one run; {n_theirs} results)", fmt_d(theirs)),
+        note: "the crate replays from DTSTART".into(),
+    });
+
+    // 3. A calendar of 1,000 weekly series over one month, in-process.
+    let org = OrganizationId::DEFAULT;
+    let cal = CalendarId::generate();
+    let days = ["MO", "TU", "WE", "TH", "FR"];
+    let series: Vec<Series> = (0..1000)
+        .map(|i| {
+            let start = format!("2026-01-{:02}T{:02}:{:02}:00", 1 + i % 28, 7 + i % 10, (i * 7) % 60);
+            let rule = format!("FREQ=WEEKLY;BYDAY={}", days[i % 5]);
+            Series::new(SeriesId::generate(), org, cal, SeriesKind::Event, format!("s{i}"), None, schedule(&start, &rule), 1)
+        })
+        .collect();
+    let window = TimeWindow::new(utc(2026, 6, 1), utc(2026, 7, 1)).expect("window");
+    let total = occurrences_page(series.iter(), window, None, usize::MAX).occurrences.len();
+    let ours = median(|| occurrences_page(series.iter(), window, None, usize::MAX).occurrences.len());
+    let sets: Vec<rrule::RRuleSet> = (0..1000)
+        .map(|i| crate_set(&format!("2026-01-{:02}T{:02}:{:02}:00", 1 + i % 28, 7 + i % 10, (i * 7) % 60), &format!("FREQ=WEEKLY;BYDAY={}", days[i % 5])))
+        .collect();
+    let (cf, ct) = (utc(2026, 6, 1).with_timezone(&rrule::Tz::UTC), utc(2026, 7, 1).with_timezone(&rrule::Tz::UTC));
+    let theirs = median(|| {
+        let mut all: Vec<_> = sets.iter().flat_map(|s| s.clone().after(cf).before(ct).all(u16::MAX).dates).collect();
+        all.sort();
+        all.len()
+    });
+    rows.push(Row {
+        what: format!("1,000 weekly series, one month, merged and ordered ({total} occurrences), in-process"),
+        ours: fmt_d(ours),
+        theirs: format!("{} (expand + sort, no merge by series)", fmt_d(theirs)),
+        note: "target ≤ 5 ms".into(),
+    });
+
+    // 4. The same calendar through GraphQL over HTTP, on the embedded SQLite store.
+    let http = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime").block_on(http_bench());
+    rows.push(http);
+
+    println!("| measurement | Almanac | `rrule` crate 0.14, same work | note |");
+    println!("|---|---|---|---|");
+    for r in rows {
+        println!("| {} | {} | {} | {} |", r.what, r.ours, r.theirs, r.note);
+    }
+}
+
+async fn http_bench() -> Row {
+    use almanac_api::config::Settings;
+    use almanac_api::startup::Application;
+    let path = std::env::temp_dir().join(format!("almanac-bench-{}.db", uuid::Uuid::new_v4().simple()));
+    let app = Application::build(Settings::for_tests(format!("sqlite:{}", path.display()))).await.expect("app");
+    let url = format!("http://127.0.0.1:{}/graphql", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let post = |q: serde_json::Value| {
+        let http = http.clone();
+        let url = url.clone();
+        async move { http.post(url).json(&q).send().await.expect("post").json::<serde_json::Value>().await.expect("json") }
+    };
+    let d = post(serde_json::json!({ "query": "mutation { createCalendar(input: {name: \"bench\", timeZone: \"America/New_York\"}) { calendar { id } } }" })).await;
+    let cal = d["data"]["createCalendar"]["calendar"]["id"].as_str().expect("cal").to_string();
+    let days = ["MO", "TU", "WE", "TH", "FR"];
+    for i in 0..1000 {
+        let input = serde_json::json!({
+            "calendarId": cal, "title": format!("s{i}"),
+            "start": format!("2026-01-{:02}T{:02}:{:02}:00", 1 + i % 28, 7 + i % 10, (i * 7) % 60),
+            "duration": "PT30M", "recurrence": { "rrule": format!("FREQ=WEEKLY;BYDAY={}", days[i % 5]) }
+        });
+        post(serde_json::json!({ "query": "mutation($i: CreateSeriesInput!) { createSeries(input: $i) { series { id } } }", "variables": { "i": input } })).await;
+    }
+    let query = serde_json::json!({
+        "query": "query($c: [ID!]!) { occurrences(calendarIds: $c, from: \"2026-06-01T00:00:00Z\", to: \"2026-07-01T00:00:00Z\", first: 1000) { edges { node { id start end title } } pageInfo { hasNextPage } } }",
+        "variables": { "c": [cal] }
+    });
+    let n = post(query.clone()).await["data"]["occurrences"]["edges"].as_array().map_or(0, Vec::len);
+    let mut times = Vec::new();
+    for _ in 0..30 {
+        let t = Instant::now();
+        black_box(post(query.clone()).await);
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let _ = stop.send(());
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    Row {
+        what: format!("the same calendar as a GraphQL HTTP query on SQLite (first page: {n} occurrences, with id/start/end/title)"),
+        ours: format!("{} median, {} p90", fmt_d(times[15]), fmt_d(times[27])),
+        theirs: "—".into(),
+        note: "load + expand + merge + JSON over loopback".into(),
+    }
+}
