@@ -2,7 +2,7 @@
 //! dialects agree on everything used here (`$n` parameters, `ON CONFLICT`, `RETURNING`), so the
 //! only differences are the pool type, connection setup and how a write transaction begins.
 
-use super::rows::{CalendarRow, SeriesColumns, SeriesRow};
+use super::rows::{CalendarRow, SeriesRecord};
 use super::{SeriesFilter, Store, StoreError, VersionedWrite};
 use almanac_domain::series::{Calendar, Series};
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
@@ -13,8 +13,9 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// The series columns in the order `bind_series` binds them ($1…$20).
 const SERIES_COLUMNS: &str = "id, organization_id, calendar_id, kind, title, description, start_local, time_zone, all_day, \
-     length_days, length_seconds, length_wall_clock, rrule, rdates, exdates, has_recurrence, rule_bound, version";
+     length_days, length_seconds, length_wall_clock, rrule, rdates, exdates, has_recurrence, rule_bound, span_start, span_end, version";
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -83,9 +84,26 @@ macro_rules! sql_store {
                 self.statements.fetch_add(n, Ordering::Relaxed);
             }
 
+            /// After a version-guarded write touched `done` rows: done, or why not.
+            async fn versioned_outcome(&self, tx: &mut sqlx::Transaction<'static, $db>, done: u64, id: &str, org: &str) -> Result<VersionedWrite, StoreError> {
+                if done == 1 {
+                    return Ok(VersionedWrite::Done);
+                }
+                self.count(1);
+                let current: Option<(i64,)> = sqlx::query_as::<$db, (i64,)>("SELECT version FROM series WHERE id = $1 AND organization_id = $2")
+                    .bind(id)
+                    .bind(org)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                Ok(match current {
+                    Some((v,)) => VersionedWrite::Conflict { current: v },
+                    None => VersionedWrite::NotFound,
+                })
+            }
+
             async fn fetch_series(&self, sql: &str, binds: Vec<SqlValue>) -> Result<Vec<Series>, StoreError> {
                 self.count(1);
-                let mut q = sqlx::query_as::<$db, SeriesRow>(sql);
+                let mut q = sqlx::query_as::<$db, SeriesRecord>(sql);
                 for b in binds {
                     q = match b {
                         SqlValue::Text(s) => q.bind(s),
@@ -161,39 +179,14 @@ macro_rules! sql_store {
             }
 
             async fn insert_series(&self, series: &Series) -> Result<(), StoreError> {
-                let c = SeriesColumns::from(series);
                 let now = chrono::Utc::now().timestamp();
+                let sql = format!(
+                    "INSERT INTO series ({SERIES_COLUMNS}, created_at, updated_at) VALUES ({}, $21, $21)",
+                    placeholders(1, 20)
+                );
                 let mut tx = self.begin_write().await?;
                 self.count(1);
-                sqlx::query::<$db>(
-                    "INSERT INTO series (id, organization_id, calendar_id, kind, title, description, start_local, time_zone, all_day, \
-                     length_days, length_seconds, length_wall_clock, rrule, rdates, exdates, has_recurrence, rule_bound, span_start, span_end, \
-                     version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)",
-                )
-                .bind(c.id)
-                .bind(c.organization_id)
-                .bind(c.calendar_id)
-                .bind(c.kind)
-                .bind(c.title)
-                .bind(c.description)
-                .bind(c.start_local)
-                .bind(c.time_zone)
-                .bind(c.all_day)
-                .bind(c.length_days)
-                .bind(c.length_seconds)
-                .bind(c.length_wall_clock)
-                .bind(c.rrule)
-                .bind(c.rdates)
-                .bind(c.exdates)
-                .bind(c.has_recurrence)
-                .bind(c.rule_bound)
-                .bind(c.span_start)
-                .bind(c.span_end)
-                .bind(c.version)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                bind_series(sqlx::query::<$db>(&sql), SeriesRecord::from(series)).bind(now).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -254,82 +247,37 @@ macro_rules! sql_store {
             }
 
             async fn update_series(&self, series: &Series, expected_version: i64) -> Result<VersionedWrite, StoreError> {
-                let c = SeriesColumns::from(series);
+                let record = SeriesRecord::from(series);
+                let (id, org) = (record.id.clone(), record.organization_id.clone());
+                // Every column is rewritten from the record ($1…$20 as in SERIES_COLUMNS); the
+                // WHERE clause pins the id, the organization and the version the writer read.
+                let sets = SERIES_COLUMNS.split(", ").enumerate().skip(2).map(|(i, c)| format!("{c} = ${}", i + 1)).collect::<Vec<_>>().join(", ");
+                let sql = format!("UPDATE series SET {sets}, updated_at = $21 WHERE id = $1 AND organization_id = $2 AND version = $22");
                 let mut tx = self.begin_write().await?;
                 self.count(1);
-                let done = sqlx::query::<$db>(
-                    "UPDATE series SET calendar_id = $3, kind = $4, title = $5, description = $6, start_local = $7, time_zone = $8, \
-                     all_day = $9, length_days = $10, length_seconds = $11, length_wall_clock = $12, rrule = $13, rdates = $14, \
-                     exdates = $15, has_recurrence = $16, rule_bound = $17, span_start = $18, span_end = $19, version = $20, \
-                     updated_at = $21 WHERE id = $1 AND organization_id = $2 AND version = $22",
-                )
-                .bind(c.id.clone())
-                .bind(c.organization_id.clone())
-                .bind(c.calendar_id)
-                .bind(c.kind)
-                .bind(c.title)
-                .bind(c.description)
-                .bind(c.start_local)
-                .bind(c.time_zone)
-                .bind(c.all_day)
-                .bind(c.length_days)
-                .bind(c.length_seconds)
-                .bind(c.length_wall_clock)
-                .bind(c.rrule)
-                .bind(c.rdates)
-                .bind(c.exdates)
-                .bind(c.has_recurrence)
-                .bind(c.rule_bound)
-                .bind(c.span_start)
-                .bind(c.span_end)
-                .bind(c.version)
-                .bind(chrono::Utc::now().timestamp())
-                .bind(expected_version)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                let outcome = if done == 1 {
-                    VersionedWrite::Done
-                } else {
-                    self.count(1);
-                    let current: Option<(i64,)> = sqlx::query_as::<$db, (i64,)>("SELECT version FROM series WHERE id = $1 AND organization_id = $2")
-                        .bind(c.id)
-                        .bind(c.organization_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    match current {
-                        Some((v,)) => VersionedWrite::Conflict { current: v },
-                        None => VersionedWrite::NotFound,
-                    }
-                };
+                let done = bind_series(sqlx::query::<$db>(&sql), record)
+                    .bind(chrono::Utc::now().timestamp())
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let outcome = self.versioned_outcome(&mut tx, done, &id, &org).await?;
                 tx.commit().await?;
                 Ok(outcome)
             }
 
             async fn delete_series(&self, org: OrganizationId, id: SeriesId, expected_version: i64) -> Result<VersionedWrite, StoreError> {
+                let (id, org) = (id.to_string(), org.to_string());
                 let mut tx = self.begin_write().await?;
                 self.count(1);
                 let done = sqlx::query::<$db>("DELETE FROM series WHERE id = $1 AND organization_id = $2 AND version = $3")
-                    .bind(id.to_string())
-                    .bind(org.to_string())
+                    .bind(&id)
+                    .bind(&org)
                     .bind(expected_version)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                let outcome = if done == 1 {
-                    VersionedWrite::Done
-                } else {
-                    self.count(1);
-                    let current: Option<(i64,)> = sqlx::query_as::<$db, (i64,)>("SELECT version FROM series WHERE id = $1 AND organization_id = $2")
-                        .bind(id.to_string())
-                        .bind(org.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    match current {
-                        Some((v,)) => VersionedWrite::Conflict { current: v },
-                        None => VersionedWrite::NotFound,
-                    }
-                };
+                let outcome = self.versioned_outcome(&mut tx, done, &id, &org).await?;
                 tx.commit().await?;
                 Ok(outcome)
             }
@@ -343,6 +291,38 @@ macro_rules! sql_store {
             }
         }
     };
+}
+
+/// Binds a series' columns in `SERIES_COLUMNS` order.
+fn bind_series<'q, DB>(q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>, r: SeriesRecord) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    q.bind(r.id)
+        .bind(r.organization_id)
+        .bind(r.calendar_id)
+        .bind(r.kind)
+        .bind(r.title)
+        .bind(r.description)
+        .bind(r.start_local)
+        .bind(r.time_zone)
+        .bind(r.all_day)
+        .bind(r.length_days)
+        .bind(r.length_seconds)
+        .bind(r.length_wall_clock)
+        .bind(r.rrule)
+        .bind(r.rdates)
+        .bind(r.exdates)
+        .bind(r.has_recurrence)
+        .bind(r.rule_bound)
+        .bind(r.span_start)
+        .bind(r.span_end)
+        .bind(r.version)
 }
 
 /// A value bound into a dynamically built statement.

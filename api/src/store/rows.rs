@@ -17,34 +17,13 @@ pub struct CalendarRow {
     pub time_zone: String,
 }
 
+/// A series as stored: read with `FromRow`, written column by column.
 #[derive(sqlx::FromRow)]
-pub struct SeriesRow {
+pub struct SeriesRecord {
     pub id: String,
     pub organization_id: String,
     pub calendar_id: String,
     pub kind: String,
-    pub title: String,
-    pub description: Option<String>,
-    pub start_local: String,
-    pub time_zone: String,
-    pub all_day: bool,
-    pub length_days: i64,
-    pub length_seconds: i64,
-    pub length_wall_clock: bool,
-    pub rrule: Option<String>,
-    pub rdates: String,
-    pub exdates: String,
-    pub has_recurrence: bool,
-    pub rule_bound: Option<i64>,
-    pub version: i64,
-}
-
-/// The columns a series is written with.
-pub struct SeriesColumns {
-    pub id: String,
-    pub organization_id: String,
-    pub calendar_id: String,
-    pub kind: &'static str,
     pub title: String,
     pub description: Option<String>,
     pub start_local: String,
@@ -94,9 +73,9 @@ impl TryFrom<CalendarRow> for Calendar {
     }
 }
 
-impl TryFrom<SeriesRow> for Series {
+impl TryFrom<SeriesRecord> for Series {
     type Error = StoreError;
-    fn try_from(r: SeriesRow) -> Result<Self, StoreError> {
+    fn try_from(r: SeriesRecord) -> Result<Self, StoreError> {
         let zone = r.time_zone.parse().map_err(|e| corrupt("series zone", e))?;
         let start = NaiveDateTime::parse_from_str(&r.start_local, LOCAL_FORMAT).map_err(|e| corrupt("series start", e))?;
         let length = if r.length_wall_clock {
@@ -124,7 +103,7 @@ impl TryFrom<SeriesRow> for Series {
     }
 }
 
-impl From<&Series> for SeriesColumns {
+impl From<&Series> for SeriesRecord {
     fn from(s: &Series) -> Self {
         let schedule = s.schedule();
         let (length_days, length_seconds, length_wall_clock) = match schedule.length() {
@@ -133,11 +112,11 @@ impl From<&Series> for SeriesColumns {
         };
         let rec = schedule.recurrence();
         let (first, last) = schedule.start_span();
-        SeriesColumns {
+        SeriesRecord {
             id: s.id.to_string(),
             organization_id: s.organization.to_string(),
             calendar_id: s.calendar.to_string(),
-            kind: s.kind.as_str(),
+            kind: s.kind.as_str().to_string(),
             title: s.title.clone(),
             description: s.description.clone(),
             start_local: schedule.start().format(LOCAL_FORMAT).to_string(),
