@@ -156,3 +156,39 @@ fn no_zone_changes_offset_twice_within_the_resolvers_probe_step() {
     }
     assert!(offenders.is_empty(), "double transitions within two probe steps: {offenders:?}");
 }
+
+fn rule_part() -> impl Strategy<Value = String> {
+    let name = prop::sample::select(vec!["FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS", "BYHOUR", "BYMINUTE", "BYSECOND", "WKST", "X-FOO"]);
+    let value = prop_oneof![
+        prop::sample::select(vec!["YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY", "MO", "-1FR", "53SU", "+2TU", "20261231", "20261231T120000Z", "19000101T000000"]).prop_map(str::to_string),
+        (-400i64..400).prop_map(|n| n.to_string()),
+        prop::collection::vec(-60i64..400, 1..4).prop_map(|v| v.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+        "[A-Z0-9,+-]{0,6}",
+    ];
+    (name, value).prop_map(|(n, v)| format!("{n}={v}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+    /// Whatever the rule text, parsing, validating and expanding answers (Ok or a typed error)
+    /// without panicking.
+    #[test]
+    fn no_rule_text_makes_expansion_panic(
+        freq in prop::sample::select(vec!["YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY"]),
+        parts in prop::collection::vec(rule_part(), 0..5),
+        zone in prop::sample::select(ZONES),
+        start_day in -300_000i64..2_900_000,
+        from_day in -300_000i64..2_900_000,
+    ) {
+        let text = std::iter::once(format!("FREQ={freq}")).chain(parts).collect::<Vec<_>>().join(";");
+        let tz: chrono_tz::Tz = zone.parse().expect("zone");
+        if let Ok(rec) = Recurrence::parse(Some(&text), vec![], vec![]) {
+            if let Ok(s) = Schedule::new(local(start_day, 3600), tz, Length::Duration { days: 0, seconds: 60 }, false, Some(rec)) {
+                let from = local(from_day, 0).and_utc().timestamp();
+                let _ = s.instances_from(from).take(50).count();
+                let _ = s.start_span();
+            }
+        }
+    }
+}
