@@ -2,8 +2,7 @@
 //! series into one page.
 
 use crate::ids::SeriesId;
-use crate::recurrence::Instance;
-use crate::series::Series;
+use crate::series::{Exception, OccurrenceStatus, Series, SeriesKind};
 use crate::time::{TimeWindow, ZoneResolver};
 use chrono::{DateTime, Utc};
 use std::cmp::Reverse;
@@ -22,16 +21,18 @@ impl RecurrenceId {
     }
 }
 
-/// The stable, opaque id of an occurrence: `(series, recurrence id)`.
+/// The stable, opaque id of an occurrence: `(lineage root, recurrence id)`. Deriving it from the
+/// root of the series' split chain (not the series itself) keeps it when a "this and following"
+/// edit moves the occurrence into a continuation series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OccurrenceId {
-    pub series: SeriesId,
+    pub lineage: SeriesId,
     pub recurrence_id: RecurrenceId,
 }
 
 impl fmt::Display for OccurrenceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "occ_{}_{:x}", self.series.as_uuid().simple(), self.recurrence_id.0)
+        write!(f, "occ_{}_{:x}", self.lineage.as_uuid().simple(), self.recurrence_id.0)
     }
 }
 
@@ -46,28 +47,57 @@ impl FromStr for OccurrenceId {
         }
         let series = uuid::Uuid::try_parse(series).map_err(|_| IdError::Malformed)?;
         let rid = i64::from_str_radix(rid, 16).map_err(|_| IdError::Malformed)?;
-        Ok(OccurrenceId { series: SeriesId::from_uuid(series), recurrence_id: RecurrenceId(rid) })
+        Ok(OccurrenceId { lineage: SeriesId::from_uuid(series), recurrence_id: RecurrenceId(rid) })
     }
 }
 
-/// One occurrence of a series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One occurrence of a series, with its exception (if any) applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Occurrence {
     pub id: OccurrenceId,
+    pub series: SeriesId,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    pub status: OccurrenceStatus,
+    pub locked: bool,
+    /// Shown somewhere other than its original slot.
+    pub moved: bool,
+    /// Overrides of the series' fields for this occurrence.
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub kind: Option<SeriesKind>,
 }
 
 impl Occurrence {
     pub fn series(&self) -> SeriesId {
-        self.id.series
+        self.series
     }
     pub fn recurrence_id(&self) -> RecurrenceId {
         self.id.recurrence_id
     }
     /// The total order of results: start, then series, then recurrence id.
     pub fn sort_key(&self) -> OccurrenceCursor {
-        OccurrenceCursor { start: self.start.timestamp(), series: self.id.series, recurrence_id: self.id.recurrence_id }
+        OccurrenceCursor { start: self.start.timestamp(), series: self.series, recurrence_id: self.id.recurrence_id }
+    }
+
+    /// The occurrence of `series` generated at `inst`, with its exception applied.
+    pub fn build(series: &Series, rid: RecurrenceId, start: i64, end: i64, ex: Option<&Exception>) -> Occurrence {
+        let (start, end, moved) = match ex {
+            Some(Exception { start: Some(s), end: Some(e), .. }) => (*s, *e, *s != start || *e != end),
+            _ => (start, end, false),
+        };
+        Occurrence {
+            id: OccurrenceId { lineage: series.lineage().root, recurrence_id: rid },
+            series: series.id,
+            start: crate::time::instant(start),
+            end: crate::time::instant(end),
+            status: ex.and_then(|e| e.status).unwrap_or(OccurrenceStatus::Confirmed),
+            locked: ex.is_some_and(|e| e.locked),
+            moved,
+            title: ex.and_then(|e| e.title.clone()),
+            description: ex.and_then(|e| e.description.clone()),
+            kind: ex.and_then(|e| e.kind),
+        }
     }
 }
 
@@ -79,18 +109,25 @@ pub struct OccurrenceCursor {
     pub recurrence_id: RecurrenceId,
 }
 
-/// The occurrences of one series that overlap a window, lazily, in start order.
+/// The occurrences of one series that overlap a window, lazily, in start order: the generated
+/// ones at their slots (less cancelled and placed ones), merged with placed exceptions at theirs.
 pub struct SeriesOccurrences<'a> {
     series: &'a Series,
     instances: crate::recurrence::Instances<'a>,
     resolver: ZoneResolver,
+    placed: Vec<&'a Exception>,
+    placed_pos: usize,
     window_from: i64,
     window_to: i64,
     after: Option<OccurrenceCursor>,
+    include_cancelled: bool,
+    next_generated: Option<Occurrence>,
+    generated_done: bool,
+    next_placed: Option<Occurrence>,
 }
 
 impl<'a> SeriesOccurrences<'a> {
-    pub fn new(series: &'a Series, window: TimeWindow, after: Option<OccurrenceCursor>) -> Self {
+    pub fn new(series: &'a Series, window: TimeWindow, after: Option<OccurrenceCursor>, include_cancelled: bool) -> Self {
         let schedule = series.schedule();
         let from = window.from().timestamp();
         // Occurrences that started before the window but are still running overlap it.
@@ -102,34 +139,81 @@ impl<'a> SeriesOccurrences<'a> {
             series,
             instances: schedule.instances_from(lower),
             resolver: ZoneResolver::new(schedule.zone()),
+            placed: series.placed_exceptions().collect(),
+            placed_pos: 0,
             window_from: from,
             window_to: window.to().timestamp(),
             after,
+            include_cancelled,
+            next_generated: None,
+            generated_done: false,
+            next_placed: None,
         }
+    }
+
+    fn wanted(&self, occ: &Occurrence) -> bool {
+        occ.end.timestamp() > self.window_from
+            && occ.start.timestamp() < self.window_to
+            && (self.include_cancelled || occ.status != OccurrenceStatus::Cancelled)
+            && !self.after.is_some_and(|c| occ.sort_key() <= c)
+    }
+
+    fn pull_generated(&mut self) -> Option<Occurrence> {
+        while !self.generated_done {
+            let Some(inst) = self.instances.next() else { break };
+            if inst.start >= self.window_to {
+                break;
+            }
+            let rid = RecurrenceId(inst.start);
+            let ex = self.series.exception(rid);
+            if ex.is_some_and(Exception::is_placed) {
+                continue; // shown at its placed time instead
+            }
+            let end = self.series.schedule().end_of(inst, &mut self.resolver);
+            let occ = Occurrence::build(self.series, rid, inst.start, end, ex);
+            if self.wanted(&occ) {
+                return Some(occ);
+            }
+        }
+        self.generated_done = true;
+        None
+    }
+
+    fn pull_placed(&mut self) -> Option<Occurrence> {
+        while let Some(ex) = self.placed.get(self.placed_pos) {
+            self.placed_pos += 1;
+            let (Some(start), Some(end)) = (ex.start, ex.end) else { continue };
+            if start >= self.window_to {
+                self.placed_pos = self.placed.len();
+                return None;
+            }
+            let occ = Occurrence::build(self.series, ex.recurrence_id, start, end, Some(ex));
+            if self.wanted(&occ) {
+                return Some(occ);
+            }
+        }
+        None
     }
 }
 
 impl Iterator for SeriesOccurrences<'_> {
     type Item = Occurrence;
     fn next(&mut self) -> Option<Occurrence> {
-        loop {
-            let inst: Instance = self.instances.next()?;
-            if inst.start >= self.window_to {
-                return None;
-            }
-            let end = self.series.schedule().end_of(inst, &mut self.resolver);
-            if end <= self.window_from {
-                continue;
-            }
-            let occ = Occurrence {
-                id: OccurrenceId { series: self.series.id, recurrence_id: RecurrenceId(inst.start) },
-                start: crate::time::instant(inst.start),
-                end: crate::time::instant(end),
-            };
-            if self.after.is_some_and(|c| occ.sort_key() <= c) {
-                continue;
-            }
-            return Some(occ);
+        if self.next_generated.is_none() {
+            self.next_generated = self.pull_generated();
+        }
+        if self.next_placed.is_none() {
+            self.next_placed = self.pull_placed();
+        }
+        let take_placed = match (&self.next_generated, &self.next_placed) {
+            (Some(g), Some(p)) => p.sort_key() < g.sort_key(),
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if take_placed {
+            self.next_placed.take()
+        } else {
+            self.next_generated.take()
         }
     }
 }
@@ -145,8 +229,8 @@ pub struct OccurrencePage {
 /// Merges the series' occurrences overlapping `window`, ordered by (start, series, recurrence id),
 /// resuming strictly after `after`, at most `limit` of them. Work is proportional to the number of
 /// series plus `limit`, whatever the window's length or distance from the series' starts.
-pub fn occurrences_page<'a>(series: impl IntoIterator<Item = &'a Series>, window: TimeWindow, after: Option<OccurrenceCursor>, limit: usize) -> OccurrencePage {
-    let mut streams: Vec<SeriesOccurrences<'a>> = series.into_iter().map(|s| SeriesOccurrences::new(s, window, after)).collect();
+pub fn occurrences_page<'a>(series: impl IntoIterator<Item = &'a Series>, window: TimeWindow, after: Option<OccurrenceCursor>, limit: usize, include_cancelled: bool) -> OccurrencePage {
+    let mut streams: Vec<SeriesOccurrences<'a>> = series.into_iter().map(|s| SeriesOccurrences::new(s, window, after, include_cancelled)).collect();
     let mut heap = BinaryHeap::with_capacity(streams.len());
     for (i, st) in streams.iter_mut().enumerate() {
         if let Some(o) = st.next() {
@@ -167,7 +251,7 @@ pub fn occurrences_page<'a>(series: impl IntoIterator<Item = &'a Series>, window
 }
 
 /// Carries an occurrence through the heap; ordering comes from the key beside it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct OccurrenceKeyed(Occurrence);
 impl PartialEq for OccurrenceKeyed {
     fn eq(&self, _: &Self) -> bool {

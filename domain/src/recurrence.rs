@@ -336,6 +336,26 @@ impl Schedule {
         crate::time::instant(inst.local).date_naive()
     }
 
+    /// The occurrence whose original start is `start`, if the schedule generates one.
+    pub fn instance_at(&self, start: i64) -> Option<Instance> {
+        self.instances_from(start).next().filter(|i| i.start == start)
+    }
+
+    /// How many occurrences the RRULE (not RDATE) produced before `t` — EXDATE'd ones included,
+    /// as COUNT counts them.
+    pub fn rule_count_before(&self, t: i64) -> u32 {
+        if self.rule().is_none() {
+            return 0;
+        }
+        self.rule_instants(i64::MIN).take_while(|i| i.start < t).count() as u32
+    }
+
+    /// The first RRULE occurrence starting at or after `t`.
+    pub fn first_rule_instance_from(&self, t: i64) -> Option<Instance> {
+        self.rule()?;
+        self.rule_instants(t).next()
+    }
+
     /// Every occurrence start (RECURRENCE-ID instant) in [from, to) — for tests and previews.
     pub fn starts_between(&self, from: i64, to: i64) -> Vec<i64> {
         self.instances_from(from).take_while(|i| i.start < to).map(|i| i.start).collect()
