@@ -60,6 +60,9 @@ proptest! {
         let Ok(s) = Schedule::new(local(start_day, start_secs - start_secs % 60), tz, Length::Duration { days: 0, seconds: 600 }, false, Some(rec)) else {
             return Ok(()); // e.g. a BYMONTHDAY/BYMONTH combination that never occurs
         };
+        // Replaying a minutely rule over years is exactly the cost seeking avoids; keep the
+        // oracle affordable by looking near the start for sub-daily rules.
+        let window_day = if rule.contains("HOURLY") || rule.contains("MINUTELY") { start_day + window_day % 90 } else { window_day };
         let from = local(0, 0).and_utc().timestamp() + window_day * 86_400;
         let to = from + window_len;
         let sought = s.starts_between(from, to);

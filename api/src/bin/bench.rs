@@ -130,8 +130,8 @@ fn main() {
         })
         .collect();
     let window = TimeWindow::new(utc(2026, 6, 1), utc(2026, 7, 1)).expect("window");
-    let total = occurrences_page(series.iter(), window, None, usize::MAX).occurrences.len();
-    let ours = median(|| occurrences_page(series.iter(), window, None, usize::MAX).occurrences.len());
+    let total = occurrences_page(series.iter(), window, None, usize::MAX, false).occurrences.len();
+    let ours = median(|| occurrences_page(series.iter(), window, None, usize::MAX, false).occurrences.len());
     let sets: Vec<rrule::RRuleSet> = (0..1000)
         .map(|i| crate_set(&format!("2026-01-{:02}T{:02}:{:02}:00", 1 + i % 28, 7 + i % 10, (i * 7) % 60), &format!("FREQ=WEEKLY;BYDAY={}", days[i % 5])))
         .collect();

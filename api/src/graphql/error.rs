@@ -4,6 +4,8 @@
 //! once (here) and never shown.
 
 use crate::store::StoreError;
+use almanac_domain::edit::EditError;
+use almanac_domain::occurrence::RecurrenceId;
 use almanac_domain::{InvalidInput, RecurrenceError};
 
 #[derive(Debug, thiserror::Error)]
@@ -14,8 +16,22 @@ pub enum ApiError {
     Invalid(#[from] InvalidInput),
     #[error("{what} was changed by someone else: you sent expectedVersion {expected}, the current version is {current}. Re-read it and apply your change again.")]
     Conflict { what: &'static str, expected: i64, current: i64 },
+    #[error("the series has no occurrence whose recurrence id is {}", .0.instant().to_rfc3339())]
+    NoSuchOccurrence(RecurrenceId),
+    #[error("the occurrence at {} is locked; unlock it first (setOccurrenceStatus with locked: false)", .0.instant().to_rfc3339())]
+    Locked(RecurrenceId),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<EditError> for ApiError {
+    fn from(e: EditError) -> Self {
+        match e {
+            EditError::NoSuchOccurrence(r) => ApiError::NoSuchOccurrence(r),
+            EditError::Locked(r) => ApiError::Locked(r),
+            EditError::Invalid(i) => ApiError::Invalid(i),
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -37,7 +53,8 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::NotFound(_) | ApiError::NoSuchOccurrence(_) => "NOT_FOUND",
+            ApiError::Locked(_) => "LOCKED",
             ApiError::Invalid(InvalidInput::Recurrence(_)) => "RECURRENCE_INVALID",
             ApiError::Invalid(InvalidInput::RangeTooLarge(_)) => "RANGE_TOO_LARGE",
             ApiError::Invalid(_) => "BAD_USER_INPUT",
@@ -57,6 +74,7 @@ impl async_graphql::ErrorExtensions for ApiError {
             match self {
                 ApiError::Invalid(InvalidInput::Field { field, .. }) => ext.set("field", *field),
                 ApiError::Conflict { current, .. } => ext.set("currentVersion", *current),
+                ApiError::NoSuchOccurrence(r) | ApiError::Locked(r) => ext.set("recurrenceId", r.instant().to_rfc3339()),
                 _ => {}
             }
         })

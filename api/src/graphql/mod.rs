@@ -5,6 +5,7 @@ pub mod error;
 mod inputs;
 pub mod loaders;
 mod mutation;
+mod occurrence_edits;
 mod query;
 pub mod scalars;
 mod types;
@@ -14,9 +15,14 @@ use async_graphql::{EmptySubscription, Schema};
 use almanac_domain::OrganizationId;
 
 pub use mutation::MutationRoot;
+pub use occurrence_edits::OccurrenceMutations;
 pub use query::QueryRoot;
 
-pub type AlmanacSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+/// Every mutation: series and calendars, and the per-occurrence edit dialog.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(MutationRoot, OccurrenceMutations);
+
+pub type AlmanacSchema = Schema<QueryRoot, Mutation, EmptySubscription>;
 
 /// Who is asking. Until authentication arrives every request acts for the default organization.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +35,7 @@ pub const MAX_DEPTH: usize = 16;
 pub const MAX_COMPLEXITY: usize = 20_000;
 
 pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let mut builder = Schema::build(QueryRoot, Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(async_graphql::extensions::Tracing);

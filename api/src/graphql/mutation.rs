@@ -6,6 +6,7 @@ use almanac_domain::{CalendarId, SeriesId};
 use async_graphql::{Context, Object, SimpleObject, ID};
 use std::sync::Arc;
 
+#[derive(Default)]
 pub struct MutationRoot;
 
 #[derive(SimpleObject)]
@@ -21,6 +22,8 @@ pub struct CreateSeriesPayload {
 #[derive(SimpleObject)]
 pub struct UpdateSeriesPayload {
     series: SeriesNode,
+    /// What happened to the series' exceptions and locked occurrences.
+    report: super::occurrence_edits::EditReportOut,
 }
 
 #[derive(SimpleObject)]
@@ -50,7 +53,8 @@ impl MutationRoot {
         Ok(CreateSeriesPayload { series: SeriesNode(Arc::new(series)) })
     }
 
-    /// Changes the whole series (every occurrence).
+    /// Changes the whole series (every occurrence) — the same as `editOccurrence` with scope ALL.
+    /// Exceptions follow the schedule (see the report); locked occurrences are left alone.
     async fn update_series(&self, ctx: &Context<'_>, input: UpdateSeriesInput) -> async_graphql::Result<UpdateSeriesPayload> {
         let schedule = input.schedule();
         let cmd = services::series::SeriesChanges {
@@ -65,10 +69,12 @@ impl MutationRoot {
             },
             schedule,
         };
-        let series = services::series::update(app(ctx), viewer(ctx).organization, cmd).await.gql()?;
-        Ok(UpdateSeriesPayload { series: SeriesNode(Arc::new(series)) })
+        let (series, report) = services::series::update(app(ctx), viewer(ctx).organization, cmd).await.gql()?;
+        let report = super::occurrence_edits::report_out(&report, series.lineage().root);
+        Ok(UpdateSeriesPayload { series: SeriesNode(Arc::new(series)), report })
     }
 
+    /// Deletes the series and its exceptions. Refused (LOCKED) while it has locked occurrences.
     async fn delete_series(&self, ctx: &Context<'_>, input: DeleteSeriesInput) -> async_graphql::Result<DeleteSeriesPayload> {
         let id = parse_id::<SeriesId>("id", &input.id, "series").gql()?;
         services::series::delete(app(ctx), viewer(ctx).organization, id, i64::from(input.expected_version)).await.gql()?;

@@ -56,6 +56,26 @@ impl QueryRoot {
         services::series::get(app(ctx), viewer(ctx).organization, id).await.map(|s| SeriesNode(Arc::new(s))).gql()
     }
 
+    /// The next occurrences of a series from `after` on — however far in the future, for series
+    /// that never end. `first` is at most 200; page on with `cursor`.
+    async fn upcoming_occurrences(
+        &self,
+        ctx: &Context<'_>,
+        series_id: ID,
+        after: DateTime<Utc>,
+        #[graphql(default = 20)] first: i32,
+        cursor: Option<String>,
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
+        let app = app(ctx);
+        let id = parse_id::<SeriesId>("seriesId", &series_id, "series").gql()?;
+        let first = page_size(first, services::occurrences::MAX_UPCOMING).gql()?;
+        let out_tz = output_zone(time_zone.as_deref()).gql()?;
+        let cursor = cursor.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
+        let page = services::occurrences::upcoming(app, viewer(ctx).organization, id, after, first, cursor).await.gql()?;
+        Ok(occurrence_connection(page, out_tz))
+    }
+
     /// Occurrences of the calendars' series that overlap [from, to) — an occurrence in progress at
     /// `from` is included — ordered by start, then series. Paginated: `pageInfo.hasNextPage` says
     /// when more exist; nothing is ever silently cut off.
@@ -70,6 +90,7 @@ impl QueryRoot {
         kinds: Option<Vec<SeriesKindGql>>,
         #[graphql(default = 100)] first: i32,
         after: Option<String>,
+        #[graphql(default = false, desc = "Also return cancelled occurrences (status CANCELLED).")] include_cancelled: bool,
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
         let calendars = parse_calendar_ids(&calendar_ids).gql()?;
@@ -78,7 +99,7 @@ impl QueryRoot {
         let first = services::occurrences::check_page_size(app, first).gql()?;
         let after = after.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
         let kinds = kinds.map(|ks| ks.into_iter().map(SeriesKind::from).collect());
-        let q = services::occurrences::OccurrenceQuery { calendars, window, kinds, first, after };
+        let q = services::occurrences::OccurrenceQuery { calendars, window, kinds, first, after, include_cancelled };
         let page = services::occurrences::page(app, viewer(ctx).organization, q).await.gql()?;
         Ok(occurrence_connection(page, out_tz))
     }

@@ -8,7 +8,7 @@ use crate::services;
 use crate::state::AppState;
 use almanac_domain::occurrence::{Occurrence, OccurrenceCursor, RecurrenceId};
 use almanac_domain::recurrence::{format_duration, Length};
-use almanac_domain::series::{Calendar, Series, SeriesKind};
+use almanac_domain::series::{Calendar, Exception, OccurrenceStatus, Series, SeriesKind};
 use almanac_domain::time::TimeWindow;
 use almanac_domain::{CalendarId, SeriesId};
 use async_graphql::connection::{Connection, Edge};
@@ -156,9 +156,28 @@ impl SeriesNode {
             exdates: r.exdates.iter().copied().map(LocalDateTime).collect(),
         })
     }
-    /// Increases with every change; send it back as `expectedVersion`.
+    /// Increases with every change (including edits of single occurrences); send it back as
+    /// `expectedVersion`.
     async fn version(&self) -> i32 {
         self.0.version as i32
+    }
+    /// Where this series came from: "this and following" edits split a series into a chain.
+    async fn lineage(&self) -> LineageOut {
+        let l = self.0.lineage();
+        LineageOut {
+            root_series_id: ID(l.root.to_string()),
+            parent_series_id: l.parent.map(|p| ID(p.to_string())),
+            split_at: l.split_at.map(|r| r.instant()),
+        }
+    }
+    /// The series split from this one (continuations), oldest first.
+    async fn continuations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SeriesNode>> {
+        let rows = app(ctx).store.continuations(viewer(ctx).organization, self.0.id).await.gql()?;
+        Ok(rows.into_iter().map(|s| SeriesNode(Arc::new(s))).collect())
+    }
+    /// Edits of single occurrences, by recurrence id.
+    async fn exceptions(&self) -> Vec<ExceptionOut> {
+        self.0.exceptions().iter().map(ExceptionOut::from).collect()
     }
     /// This series' occurrences overlapping [from, to).
     async fn occurrences(
@@ -169,14 +188,88 @@ impl SeriesNode {
         time_zone: Option<String>,
         #[graphql(default = 100)] first: i32,
         after: Option<String>,
+        #[graphql(default = false)] include_cancelled: bool,
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
         let window = TimeWindow::new(from, to).map_err(ApiError::from).gql()?;
         let out_tz = output_zone(time_zone.as_deref()).gql()?;
         let first = services::occurrences::check_page_size(app, first).gql()?;
         let after = after.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
-        let page = services::occurrences::merge(vec![(*self.0).clone()], window, after, first);
+        let page = services::occurrences::merge(vec![(*self.0).clone()], window, after, first, include_cancelled);
         Ok(occurrence_connection(page, out_tz))
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "Lineage")]
+pub struct LineageOut {
+    /// The first series of the chain; occurrence ids derive from it and survive splits.
+    pub root_series_id: ID,
+    pub parent_series_id: Option<ID>,
+    /// The parent's occurrence (recurrence id) this series continues from.
+    pub split_at: Option<DateTime<Utc>>,
+}
+
+/// An edit of one occurrence, as stored (RFC 5545 RECURRENCE-ID override).
+#[derive(SimpleObject)]
+#[graphql(name = "OccurrenceException")]
+pub struct ExceptionOut {
+    pub recurrence_id: DateTime<Utc>,
+    pub status: Option<OccurrenceStatusGql>,
+    /// Set when the occurrence was moved (or pinned by locking).
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub kind: Option<SeriesKindGql>,
+    pub locked: bool,
+}
+
+impl From<&Exception> for ExceptionOut {
+    fn from(e: &Exception) -> Self {
+        ExceptionOut {
+            recurrence_id: e.recurrence_id.instant(),
+            status: e.status.map(Into::into),
+            start: e.start.map(almanac_domain::time::instant),
+            end: e.end.map(almanac_domain::time::instant),
+            title: e.title.clone(),
+            description: e.description.clone(),
+            kind: e.kind.map(Into::into),
+            locked: e.locked,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "OccurrenceStatus")]
+pub enum OccurrenceStatusGql {
+    Confirmed,
+    Tentative,
+    Completed,
+    /// Cancelled occurrences still use up COUNT; queries leave them out unless
+    /// `includeCancelled` is true.
+    Cancelled,
+}
+
+impl From<OccurrenceStatus> for OccurrenceStatusGql {
+    fn from(s: OccurrenceStatus) -> Self {
+        match s {
+            OccurrenceStatus::Confirmed => Self::Confirmed,
+            OccurrenceStatus::Tentative => Self::Tentative,
+            OccurrenceStatus::Completed => Self::Completed,
+            OccurrenceStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl From<OccurrenceStatusGql> for OccurrenceStatus {
+    fn from(s: OccurrenceStatusGql) -> Self {
+        match s {
+            OccurrenceStatusGql::Confirmed => Self::Confirmed,
+            OccurrenceStatusGql::Tentative => Self::Tentative,
+            OccurrenceStatusGql::Completed => Self::Completed,
+            OccurrenceStatusGql::Cancelled => Self::Cancelled,
+        }
     }
 }
 
@@ -233,13 +326,25 @@ impl OccurrenceNode {
         self.series.schedule().all_day()
     }
     async fn kind(&self) -> SeriesKindGql {
-        self.series.kind.into()
+        self.occurrence.kind.unwrap_or(self.series.kind).into()
     }
+    /// The occurrence's own title if it was edited, else the series'.
     async fn title(&self) -> &str {
-        &self.series.title
+        self.occurrence.title.as_deref().unwrap_or(&self.series.title)
     }
     async fn description(&self) -> Option<&str> {
-        self.series.description.as_deref()
+        self.occurrence.description.as_deref().or(self.series.description.as_deref())
+    }
+    async fn status(&self) -> OccurrenceStatusGql {
+        self.occurrence.status.into()
+    }
+    /// Locked occurrences (booked, completed) are never changed by series-wide edits.
+    async fn locked(&self) -> bool {
+        self.occurrence.locked
+    }
+    /// Shown at a time other than its original slot (`recurrenceId`).
+    async fn moved(&self) -> bool {
+        self.occurrence.moved
     }
 }
 

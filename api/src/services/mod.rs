@@ -1,6 +1,7 @@
 //! Use cases: orchestration of domain logic and the store. No GraphQL or HTTP types here.
 
 pub mod calendars;
+pub mod edits;
 pub mod occurrences;
 pub mod series;
 

@@ -3,6 +3,7 @@
 use crate::graphql::error::ApiError;
 use crate::state::AppState;
 use crate::store::SeriesFilter;
+use almanac_domain::edit::occurrence_at;
 use almanac_domain::occurrence::{occurrences_page, Occurrence, OccurrenceCursor, OccurrenceId, RecurrenceId};
 use almanac_domain::series::{Series, SeriesKind};
 use almanac_domain::time::TimeWindow;
@@ -16,6 +17,7 @@ pub struct OccurrenceQuery {
     pub kinds: Option<Vec<SeriesKind>>,
     pub first: usize,
     pub after: Option<OccurrenceCursor>,
+    pub include_cancelled: bool,
 }
 
 pub struct OccurrencePage {
@@ -52,12 +54,12 @@ pub async fn page(app: &AppState, org: OrganizationId, q: OccurrenceQuery) -> Re
     }
     let filter = SeriesFilter { calendars, kinds: q.kinds, from: q.window.from().timestamp(), to: q.window.to().timestamp() };
     let series = app.store.series_in_window(org, &filter).await?;
-    Ok(merge(series, q.window, q.after, q.first))
+    Ok(merge(series, q.window, q.after, q.first, q.include_cancelled))
 }
 
 /// The occurrences of already-loaded series; shared by every occurrence query.
-pub fn merge(series: Vec<Series>, window: TimeWindow, after: Option<OccurrenceCursor>, first: usize) -> OccurrencePage {
-    let page = occurrences_page(series.iter(), window, after, first);
+pub fn merge(series: Vec<Series>, window: TimeWindow, after: Option<OccurrenceCursor>, first: usize, include_cancelled: bool) -> OccurrencePage {
+    let page = occurrences_page(series.iter(), window, after, first, include_cancelled);
     let by_id: HashMap<SeriesId, Arc<Series>> = series.into_iter().map(|s| (s.id, Arc::new(s))).collect();
     let items = page
         .occurrences
@@ -67,21 +69,54 @@ pub fn merge(series: Vec<Series>, window: TimeWindow, after: Option<OccurrenceCu
     OccurrencePage { items, has_more: page.has_more }
 }
 
-/// One occurrence by id, if its series still generates it.
-pub async fn get(app: &AppState, org: OrganizationId, id: OccurrenceId) -> Result<Option<(Occurrence, Arc<Series>)>, ApiError> {
-    let Some(series) = app.store.series(org, id.series).await? else { return Ok(None) };
-    Ok(find_in_series(&series, id.recurrence_id).map(|o| (o, Arc::new(series))))
+/// How a client names an occurrence: by its id, or by its series and recurrence id.
+#[derive(Debug, Clone, Copy)]
+pub enum OccurrenceAddress {
+    Id(OccurrenceId),
+    InSeries(SeriesId, RecurrenceId),
 }
 
-/// The occurrence of `series` whose original start is `rid`, if the series generates one.
-pub fn find_in_series(series: &Series, rid: RecurrenceId) -> Option<Occurrence> {
-    let schedule = series.schedule();
-    let inst = schedule.instances_from(rid.0).next().filter(|i| i.start == rid.0)?;
-    let mut resolver = almanac_domain::time::ZoneResolver::new(schedule.zone());
-    let end = schedule.end_of(inst, &mut resolver);
-    Some(Occurrence {
-        id: OccurrenceId { series: series.id, recurrence_id: rid },
-        start: almanac_domain::time::instant(inst.start),
-        end: almanac_domain::time::instant(end),
-    })
+/// Finds the series that holds an occurrence now (after splits, possibly a continuation of the
+/// series the id was minted in) and the occurrence's recurrence id.
+pub async fn locate(app: &AppState, org: OrganizationId, address: OccurrenceAddress) -> Result<(Series, RecurrenceId), ApiError> {
+    match address {
+        OccurrenceAddress::InSeries(series_id, rid) => {
+            let series = app.store.series(org, series_id).await?.ok_or(ApiError::NotFound("series"))?;
+            if occurrence_at(&series, rid).is_none() {
+                return Err(ApiError::NoSuchOccurrence(rid));
+            }
+            Ok((series, rid))
+        }
+        OccurrenceAddress::Id(id) => {
+            let chain = app.store.series_in_lineage(org, id.lineage).await?;
+            if chain.is_empty() {
+                return Err(ApiError::NotFound("occurrence"));
+            }
+            chain
+                .into_iter()
+                .find(|s| occurrence_at(s, id.recurrence_id).is_some())
+                .map(|s| (s, id.recurrence_id))
+                .ok_or(ApiError::NoSuchOccurrence(id.recurrence_id))
+        }
+    }
+}
+
+/// One occurrence by id, if some series of its chain still shows it.
+pub async fn get(app: &AppState, org: OrganizationId, id: OccurrenceId) -> Result<Option<(Occurrence, Arc<Series>)>, ApiError> {
+    match locate(app, org, OccurrenceAddress::Id(id)).await {
+        Ok((series, rid)) => Ok(occurrence_at(&series, rid).map(|o| (o, Arc::new(series)))),
+        Err(ApiError::NotFound(_) | ApiError::NoSuchOccurrence(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The most upcoming occurrences a preview may ask for.
+pub const MAX_UPCOMING: usize = 200;
+
+/// The next occurrences of a series from `after` on, however far in the future.
+pub async fn upcoming(app: &AppState, org: OrganizationId, series: SeriesId, after: chrono::DateTime<chrono::Utc>, first: usize, cursor: Option<OccurrenceCursor>) -> Result<OccurrencePage, ApiError> {
+    let series = app.store.series(org, series).await?.ok_or(ApiError::NotFound("series"))?;
+    let end = (after + chrono::Duration::days(almanac_domain::time::MAX_WINDOW_DAYS)).min(almanac_domain::time::max_instant());
+    let window = TimeWindow::new(after, end).map_err(ApiError::from)?;
+    Ok(merge(vec![series], window, cursor, first, false))
 }

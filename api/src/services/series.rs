@@ -3,7 +3,8 @@
 use super::text;
 use crate::graphql::error::ApiError;
 use crate::state::AppState;
-use crate::store::VersionedWrite;
+use crate::store::{SeriesWrite, VersionedWrite};
+use almanac_domain::edit::{check_deletable, edit_all, EditReport, SeriesFields};
 use almanac_domain::recurrence::{parse_duration, Length, Recurrence, Schedule};
 use almanac_domain::series::{Series, SeriesKind};
 use almanac_domain::time::parse_zone;
@@ -47,13 +48,13 @@ pub struct SeriesChanges {
     pub schedule: ScheduleInput,
 }
 
-fn description(d: Option<String>) -> Result<Option<String>, ApiError> {
+pub(crate) fn description(d: Option<String>) -> Result<Option<String>, ApiError> {
     d.map(|d| text("description", &d, 10_000, false)).transpose().map(|d| d.filter(|s| !s.is_empty()))
 }
 
 /// Builds a validated schedule from input, taking unspecified parts from `base` (an update) or
 /// from defaults (a create: the calendar's zone; one day for all-day series).
-fn build_schedule(input: ScheduleInput, base: Option<&Schedule>, default_zone: chrono_tz::Tz) -> Result<Schedule, ApiError> {
+pub(crate) fn build_schedule(input: ScheduleInput, base: Option<&Schedule>, default_zone: chrono_tz::Tz) -> Result<Schedule, ApiError> {
     let all_day = input.all_day.or(base.map(Schedule::all_day)).unwrap_or(false);
     let start = input.start.or(base.map(Schedule::start)).ok_or_else(|| ApiError::invalid("start", "is required"))?;
     let zone = match &input.time_zone {
@@ -116,41 +117,50 @@ pub async fn create(app: &AppState, org: OrganizationId, input: NewSeries) -> Re
     Ok(series)
 }
 
+/// Scope ALL: the whole series; exceptions are rebased onto the new schedule (see
+/// `domain::edit`) and the report says which moved or were dropped.
 #[tracing::instrument(skip_all, fields(series.id = %changes.id))]
-pub async fn update(app: &AppState, org: OrganizationId, changes: SeriesChanges) -> Result<Series, ApiError> {
+pub async fn update(app: &AppState, org: OrganizationId, changes: SeriesChanges) -> Result<(Series, EditReport), ApiError> {
     let current = app.store.series(org, changes.id).await?.ok_or(ApiError::NotFound("series"))?;
+    let (next, report) = plan_update(&current, changes)?;
+    save(app, &[SeriesWrite::Update { series: &next, expected_version: current.version }], "the series", current.version).await?;
+    Ok((next, report))
+}
+
+/// The series after an edit of the whole series, not yet stored.
+pub(crate) fn plan_update(current: &Series, changes: SeriesChanges) -> Result<(Series, EditReport), ApiError> {
     if current.version != changes.expected_version {
         return Err(ApiError::Conflict { what: "the series", expected: changes.expected_version, current: current.version });
     }
     let schedule = build_schedule(changes.schedule, Some(current.schedule()), current.schedule().zone())?;
-    let mut next = current.clone();
-    next.set_schedule(schedule);
-    if let Some(kind) = changes.kind {
-        next.kind = kind;
-    }
-    if let Some(title) = changes.title {
-        next.title = text("title", &title, 500, true)?;
-    }
-    if let Some(d) = changes.description {
-        next.description = description(d)?;
-    }
-    next.version = current.version + 1;
-    // The version check is repeated in the UPDATE itself: a writer that read the same version
-    // concurrently loses there, not here.
-    match app.store.update_series(&next, changes.expected_version).await? {
-        VersionedWrite::Done => Ok(next),
+    let fields = SeriesFields {
+        kind: changes.kind,
+        title: changes.title.map(|t| text("title", &t, 500, true)).transpose()?,
+        description: changes.description.map(description).transpose()?,
+    };
+    Ok(edit_all(current, schedule, &fields))
+}
+
+/// Stores a planned change; a version that moved since it was read is a CONFLICT.
+pub(crate) async fn save(app: &AppState, writes: &[SeriesWrite<'_>], what: &'static str, expected: i64) -> Result<(), ApiError> {
+    // The version check is repeated in the statements themselves: a writer that read the same
+    // version concurrently loses there, not here.
+    match app.store.save_series(writes).await? {
+        VersionedWrite::Done => Ok(()),
         VersionedWrite::NotFound => Err(ApiError::NotFound("series")),
-        VersionedWrite::Conflict { current } => Err(ApiError::Conflict { what: "the series", expected: changes.expected_version, current }),
+        VersionedWrite::Conflict { current } => Err(ApiError::Conflict { what, expected, current }),
     }
 }
 
+/// Scope ALL, delete. A series with locked occurrences is not deleted (LOCKED).
 #[tracing::instrument(skip_all, fields(series.id = %id))]
 pub async fn delete(app: &AppState, org: OrganizationId, id: SeriesId, expected_version: i64) -> Result<(), ApiError> {
-    match app.store.delete_series(org, id, expected_version).await? {
-        VersionedWrite::Done => Ok(()),
-        VersionedWrite::NotFound => Err(ApiError::NotFound("series")),
-        VersionedWrite::Conflict { current } => Err(ApiError::Conflict { what: "the series", expected: expected_version, current }),
+    let current = app.store.series(org, id).await?.ok_or(ApiError::NotFound("series"))?;
+    if current.version != expected_version {
+        return Err(ApiError::Conflict { what: "the series", expected: expected_version, current: current.version });
     }
+    check_deletable(&current)?;
+    save(app, &[SeriesWrite::Delete { organization: org, id, expected_version }], "the series", expected_version).await
 }
 
 pub async fn get(app: &AppState, org: OrganizationId, id: SeriesId) -> Result<Series, ApiError> {

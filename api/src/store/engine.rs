@@ -2,9 +2,10 @@
 //! dialects agree on everything used here (`$n` parameters, `ON CONFLICT`, `RETURNING`), so the
 //! only differences are the pool type, connection setup and how a write transaction begins.
 
-use super::rows::{CalendarRow, SeriesRecord};
-use super::{SeriesFilter, Store, StoreError, VersionedWrite};
-use almanac_domain::series::{Calendar, Series};
+use super::rows::{CalendarRow, ExceptionRecord, SeriesRecord};
+use super::{SeriesFilter, SeriesWrite, Store, StoreError, VersionedWrite};
+use almanac_domain::series::{Calendar, Exception, Series};
+use std::collections::HashMap;
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -13,9 +14,12 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// The series columns in the order `bind_series` binds them ($1…$20).
+/// The series columns in the order `bind_series` binds them ($1…$23).
 const SERIES_COLUMNS: &str = "id, organization_id, calendar_id, kind, title, description, start_local, time_zone, all_day, \
-     length_days, length_seconds, length_wall_clock, rrule, rdates, exdates, has_recurrence, rule_bound, span_start, span_end, version";
+     length_days, length_seconds, length_wall_clock, rrule, rdates, exdates, has_recurrence, rule_bound, span_start, span_end, version, \
+     lineage_id, parent_series_id, split_at";
+const SERIES_COLUMN_COUNT: usize = 23;
+const EXCEPTION_COLUMNS: &str = "series_id, organization_id, recurrence_id, status, start_at, end_at, title, description, kind, locked";
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -101,6 +105,7 @@ macro_rules! sql_store {
                 })
             }
 
+            /// Series rows with their exceptions: two statements whatever the number of series.
             async fn fetch_series(&self, sql: &str, binds: Vec<SqlValue>) -> Result<Vec<Series>, StoreError> {
                 self.count(1);
                 let mut q = sqlx::query_as::<$db, SeriesRecord>(sql);
@@ -111,7 +116,69 @@ macro_rules! sql_store {
                     };
                 }
                 let rows = q.fetch_all(&self.pool).await?;
-                rows.into_iter().map(Series::try_from).collect()
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut by_series: HashMap<String, Vec<Exception>> = HashMap::new();
+                for chunk in rows.chunks(5000) {
+                    self.count(1);
+                    let sql = format!("SELECT {EXCEPTION_COLUMNS} FROM series_exceptions WHERE series_id IN ({})", placeholders(1, chunk.len()));
+                    let mut q = sqlx::query_as::<$db, ExceptionRecord>(&sql);
+                    for r in chunk {
+                        q = q.bind(r.id.clone());
+                    }
+                    for e in q.fetch_all(&self.pool).await? {
+                        let id = e.series_id.clone();
+                        by_series.entry(id).or_default().push(e.into_exception()?);
+                    }
+                }
+                rows.into_iter()
+                    .map(|r| {
+                        let exceptions = by_series.remove(&r.id).unwrap_or_default();
+                        Series::try_from(r).map(|s| s.with_exceptions(exceptions))
+                    })
+                    .collect()
+            }
+
+            /// Writes one series row (insert or version-guarded update) and replaces its
+            /// exceptions, inside the caller's transaction.
+            async fn write_series(&self, tx: &mut sqlx::Transaction<'static, $db>, series: &Series, expected_version: Option<i64>) -> Result<VersionedWrite, StoreError> {
+                let record = SeriesRecord::from(series);
+                let (id, org) = (record.id.clone(), record.organization_id.clone());
+                let now = chrono::Utc::now().timestamp();
+                let n = SERIES_COLUMN_COUNT;
+                self.count(1);
+                match expected_version {
+                    None => {
+                        let sql = format!("INSERT INTO series ({SERIES_COLUMNS}, created_at, updated_at) VALUES ({}, ${}, ${})", placeholders(1, n), n + 1, n + 1);
+                        bind_series(sqlx::query::<$db>(&sql), record).bind(now).execute(&mut **tx).await?;
+                    }
+                    Some(expected) => {
+                        // Every column is rewritten from the record; the WHERE clause pins the id,
+                        // the organization and the version the writer read.
+                        let sets = SERIES_COLUMNS.split(", ").enumerate().skip(2).map(|(i, c)| format!("{} = ${}", c.trim(), i + 1)).collect::<Vec<_>>().join(", ");
+                        let sql = format!("UPDATE series SET {sets}, updated_at = ${} WHERE id = $1 AND organization_id = $2 AND version = ${}", n + 1, n + 2);
+                        let done = bind_series(sqlx::query::<$db>(&sql), record).bind(now).bind(expected).execute(&mut **tx).await?.rows_affected();
+                        let outcome = self.versioned_outcome(tx, done, &id, &org).await?;
+                        if outcome != VersionedWrite::Done {
+                            return Ok(outcome);
+                        }
+                        self.count(1);
+                        sqlx::query::<$db>("DELETE FROM series_exceptions WHERE series_id = $1").bind(&id).execute(&mut **tx).await?;
+                    }
+                }
+                for chunk in series.exceptions().chunks(500) {
+                    self.count(1);
+                    let rows = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 10 + 1, 10))).collect::<Vec<_>>().join(", ");
+                    let sql = format!("INSERT INTO series_exceptions ({EXCEPTION_COLUMNS}) VALUES {rows}");
+                    let mut q = sqlx::query::<$db>(&sql);
+                    for e in chunk {
+                        let r = ExceptionRecord::of(series, e);
+                        q = q.bind(r.series_id).bind(r.organization_id).bind(r.recurrence_id).bind(r.status).bind(r.start_at).bind(r.end_at).bind(r.title).bind(r.description).bind(r.kind).bind(r.locked);
+                    }
+                    q.execute(&mut **tx).await?;
+                }
+                Ok(VersionedWrite::Done)
             }
         }
 
@@ -178,17 +245,42 @@ macro_rules! sql_store {
                 rows.into_iter().map(Calendar::try_from).collect()
             }
 
-            async fn insert_series(&self, series: &Series) -> Result<(), StoreError> {
-                let now = chrono::Utc::now().timestamp();
-                let sql = format!(
-                    "INSERT INTO series ({SERIES_COLUMNS}, created_at, updated_at) VALUES ({}, $21, $21)",
-                    placeholders(1, 20)
-                );
+            async fn save_series(&self, writes: &[SeriesWrite<'_>]) -> Result<VersionedWrite, StoreError> {
                 let mut tx = self.begin_write().await?;
-                self.count(1);
-                bind_series(sqlx::query::<$db>(&sql), SeriesRecord::from(series)).bind(now).execute(&mut *tx).await?;
+                for w in writes {
+                    let outcome = match w {
+                        SeriesWrite::Insert(s) => self.write_series(&mut tx, s, None).await?,
+                        SeriesWrite::Update { series, expected_version } => self.write_series(&mut tx, series, Some(*expected_version)).await?,
+                        SeriesWrite::Delete { organization, id, expected_version } => {
+                            let (id, org) = (id.to_string(), organization.to_string());
+                            self.count(1);
+                            let done = sqlx::query::<$db>("DELETE FROM series WHERE id = $1 AND organization_id = $2 AND version = $3")
+                                .bind(&id)
+                                .bind(&org)
+                                .bind(*expected_version)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected();
+                            self.versioned_outcome(&mut tx, done, &id, &org).await?
+                        }
+                    };
+                    if outcome != VersionedWrite::Done {
+                        tx.rollback().await?;
+                        return Ok(outcome);
+                    }
+                }
                 tx.commit().await?;
-                Ok(())
+                Ok(VersionedWrite::Done)
+            }
+
+            async fn series_in_lineage(&self, org: OrganizationId, root: SeriesId) -> Result<Vec<Series>, StoreError> {
+                let sql = format!("SELECT {SERIES_COLUMNS} FROM series WHERE organization_id = $1 AND lineage_id = $2 ORDER BY span_start, id");
+                self.fetch_series(&sql, vec![SqlValue::Text(org.to_string()), SqlValue::Text(root.to_string())]).await
+            }
+
+            async fn continuations(&self, org: OrganizationId, parent: SeriesId) -> Result<Vec<Series>, StoreError> {
+                let sql = format!("SELECT {SERIES_COLUMNS} FROM series WHERE organization_id = $1 AND parent_series_id = $2 ORDER BY id");
+                self.fetch_series(&sql, vec![SqlValue::Text(org.to_string()), SqlValue::Text(parent.to_string())]).await
             }
 
             async fn series(&self, org: OrganizationId, id: SeriesId) -> Result<Option<Series>, StoreError> {
@@ -246,42 +338,6 @@ macro_rules! sql_store {
                 self.fetch_series(&sql, binds).await
             }
 
-            async fn update_series(&self, series: &Series, expected_version: i64) -> Result<VersionedWrite, StoreError> {
-                let record = SeriesRecord::from(series);
-                let (id, org) = (record.id.clone(), record.organization_id.clone());
-                // Every column is rewritten from the record ($1…$20 as in SERIES_COLUMNS); the
-                // WHERE clause pins the id, the organization and the version the writer read.
-                let sets = SERIES_COLUMNS.split(", ").enumerate().skip(2).map(|(i, c)| format!("{c} = ${}", i + 1)).collect::<Vec<_>>().join(", ");
-                let sql = format!("UPDATE series SET {sets}, updated_at = $21 WHERE id = $1 AND organization_id = $2 AND version = $22");
-                let mut tx = self.begin_write().await?;
-                self.count(1);
-                let done = bind_series(sqlx::query::<$db>(&sql), record)
-                    .bind(chrono::Utc::now().timestamp())
-                    .bind(expected_version)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                let outcome = self.versioned_outcome(&mut tx, done, &id, &org).await?;
-                tx.commit().await?;
-                Ok(outcome)
-            }
-
-            async fn delete_series(&self, org: OrganizationId, id: SeriesId, expected_version: i64) -> Result<VersionedWrite, StoreError> {
-                let (id, org) = (id.to_string(), org.to_string());
-                let mut tx = self.begin_write().await?;
-                self.count(1);
-                let done = sqlx::query::<$db>("DELETE FROM series WHERE id = $1 AND organization_id = $2 AND version = $3")
-                    .bind(&id)
-                    .bind(&org)
-                    .bind(expected_version)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                let outcome = self.versioned_outcome(&mut tx, done, &id, &org).await?;
-                tx.commit().await?;
-                Ok(outcome)
-            }
-
             fn statements_executed(&self) -> u64 {
                 self.statements.load(Ordering::Relaxed)
             }
@@ -323,6 +379,9 @@ where
         .bind(r.span_start)
         .bind(r.span_end)
         .bind(r.version)
+        .bind(r.lineage_id)
+        .bind(r.parent_series_id)
+        .bind(r.split_at)
 }
 
 /// A value bound into a dynamically built statement.

@@ -36,6 +36,13 @@ pub enum VersionedWrite {
     Conflict { current: i64 },
 }
 
+/// One change in a `save_series` transaction.
+pub enum SeriesWrite<'a> {
+    Insert(&'a Series),
+    Update { series: &'a Series, expected_version: i64 },
+    Delete { organization: OrganizationId, id: SeriesId, expected_version: i64 },
+}
+
 /// Which series a window query considers.
 #[derive(Debug, Clone)]
 pub struct SeriesFilter {
@@ -59,17 +66,31 @@ pub trait Store: Send + Sync + 'static {
     /// Calendars ordered by id, strictly after `after`, at most `limit`.
     async fn calendars_page(&self, org: OrganizationId, after: Option<CalendarId>, limit: i64) -> Result<Vec<Calendar>, StoreError>;
 
-    async fn insert_series(&self, series: &Series) -> Result<(), StoreError>;
+    /// Applies the writes in one transaction: all of them, or — on the first stale version or
+    /// missing row — none, reporting that outcome.
+    async fn save_series(&self, writes: &[SeriesWrite<'_>]) -> Result<VersionedWrite, StoreError>;
+
+    async fn insert_series(&self, series: &Series) -> Result<(), StoreError> {
+        self.save_series(&[SeriesWrite::Insert(series)]).await.map(|_| ())
+    }
+    /// The series of a split chain (sharing `root`), in order.
+    async fn series_in_lineage(&self, org: OrganizationId, root: SeriesId) -> Result<Vec<Series>, StoreError>;
+    /// The series split from `parent`.
+    async fn continuations(&self, org: OrganizationId, parent: SeriesId) -> Result<Vec<Series>, StoreError>;
     async fn series(&self, org: OrganizationId, id: SeriesId) -> Result<Option<Series>, StoreError>;
     async fn series_many(&self, org: OrganizationId, ids: &[SeriesId]) -> Result<Vec<Series>, StoreError>;
     /// Series of one calendar ordered by id, strictly after `after`, at most `limit`.
     async fn series_page(&self, org: OrganizationId, calendar: CalendarId, after: Option<SeriesId>, limit: i64) -> Result<Vec<Series>, StoreError>;
     /// Series whose occurrences may overlap the filter's window.
     async fn series_in_window(&self, org: OrganizationId, filter: &SeriesFilter) -> Result<Vec<Series>, StoreError>;
-    /// Replaces a series if it is still at `expected_version`; the stored version becomes
-    /// `series.version`.
-    async fn update_series(&self, series: &Series, expected_version: i64) -> Result<VersionedWrite, StoreError>;
-    async fn delete_series(&self, org: OrganizationId, id: SeriesId, expected_version: i64) -> Result<VersionedWrite, StoreError>;
+    /// Replaces a series (and its exceptions) if it is still at `expected_version`; the stored
+    /// version becomes `series.version`.
+    async fn update_series(&self, series: &Series, expected_version: i64) -> Result<VersionedWrite, StoreError> {
+        self.save_series(&[SeriesWrite::Update { series, expected_version }]).await
+    }
+    async fn delete_series(&self, org: OrganizationId, id: SeriesId, expected_version: i64) -> Result<VersionedWrite, StoreError> {
+        self.save_series(&[SeriesWrite::Delete { organization: org, id, expected_version }]).await
+    }
 
     /// Counts statements executed, for tests that prove queries do not grow with result size.
     fn statements_executed(&self) -> u64;

@@ -3,7 +3,8 @@
 
 use super::StoreError;
 use almanac_domain::recurrence::{Length, Recurrence, Schedule};
-use almanac_domain::series::{Calendar, Series, SeriesKind};
+use almanac_domain::occurrence::RecurrenceId;
+use almanac_domain::series::{Calendar, Exception, Lineage, OccurrenceStatus, Series, SeriesKind};
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use chrono::NaiveDateTime;
 
@@ -40,6 +41,53 @@ pub struct SeriesRecord {
     pub span_start: i64,
     pub span_end: Option<i64>,
     pub version: i64,
+    pub lineage_id: String,
+    pub parent_series_id: Option<String>,
+    pub split_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow, Clone)]
+pub struct ExceptionRecord {
+    pub series_id: String,
+    pub organization_id: String,
+    pub recurrence_id: i64,
+    pub status: Option<String>,
+    pub start_at: Option<i64>,
+    pub end_at: Option<i64>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub kind: Option<String>,
+    pub locked: bool,
+}
+
+impl ExceptionRecord {
+    pub fn of(series: &Series, e: &Exception) -> Self {
+        ExceptionRecord {
+            series_id: series.id.to_string(),
+            organization_id: series.organization.to_string(),
+            recurrence_id: e.recurrence_id.0,
+            status: e.status.map(|s| s.as_str().to_string()),
+            start_at: e.start,
+            end_at: e.end,
+            title: e.title.clone(),
+            description: e.description.clone(),
+            kind: e.kind.map(|k| k.as_str().to_string()),
+            locked: e.locked,
+        }
+    }
+
+    pub fn into_exception(self) -> Result<Exception, StoreError> {
+        Ok(Exception {
+            recurrence_id: RecurrenceId(self.recurrence_id),
+            status: self.status.map(|s| OccurrenceStatus::parse(&s).ok_or_else(|| corrupt("exception status", &s))).transpose()?,
+            start: self.start_at,
+            end: self.end_at,
+            title: self.title,
+            description: self.description,
+            kind: self.kind.map(|k| SeriesKind::parse(&k).ok_or_else(|| corrupt("exception kind", &k))).transpose()?,
+            locked: self.locked,
+        })
+    }
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -90,6 +138,11 @@ impl TryFrom<SeriesRecord> for Series {
         };
         let schedule = Schedule::restore(start, zone, length, r.all_day, recurrence, r.rule_bound).map_err(|e| corrupt("schedule", e))?;
         let kind = SeriesKind::parse(&r.kind).ok_or_else(|| corrupt("series kind", &r.kind))?;
+        let lineage = Lineage {
+            root: parse_id::<SeriesId>("lineage id", &r.lineage_id)?,
+            parent: r.parent_series_id.as_deref().map(|p| parse_id::<SeriesId>("parent id", p)).transpose()?,
+            split_at: r.split_at.map(RecurrenceId),
+        };
         Ok(Series::new(
             parse_id::<SeriesId>("series id", &r.id)?,
             parse_id::<OrganizationId>("organization id", &r.organization_id)?,
@@ -99,7 +152,8 @@ impl TryFrom<SeriesRecord> for Series {
             r.description,
             schedule,
             r.version,
-        ))
+        )
+        .with_lineage(lineage))
     }
 }
 
@@ -111,7 +165,8 @@ impl From<&Series> for SeriesRecord {
             Length::WallClock { seconds } => (0, seconds, true),
         };
         let rec = schedule.recurrence();
-        let (first, last) = schedule.start_span();
+        let (span_start, span_end) = s.span();
+        let lineage = s.lineage();
         SeriesRecord {
             id: s.id.to_string(),
             organization_id: s.organization.to_string(),
@@ -130,9 +185,12 @@ impl From<&Series> for SeriesRecord {
             exdates: rec.map(|r| join_local(&r.exdates)).unwrap_or_default(),
             has_recurrence: rec.is_some(),
             rule_bound: schedule.rule_bound(),
-            span_start: first,
-            span_end: last.map(|l| l + schedule.max_elapsed()),
+            span_start,
+            span_end,
             version: s.version,
+            lineage_id: lineage.root.to_string(),
+            parent_series_id: lineage.parent.map(|p| p.to_string()),
+            split_at: lineage.split_at.map(|r| r.0),
         }
     }
 }

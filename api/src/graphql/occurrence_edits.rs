@@ -1,0 +1,289 @@
+//! The edit dialog calendars show, as mutations: edit or delete an occurrence with a scope
+//! (THIS, THIS_AND_FOLLOWING, ALL), restore it, mark or lock it, and dry runs of each edit.
+
+use super::error::{ApiError, ResultExt};
+use super::inputs::{parse_id, RecurrenceInput};
+use super::types::*;
+use crate::services;
+use crate::services::edits::{Changes, Plan, Scope};
+use crate::services::occurrences::OccurrenceAddress;
+use almanac_domain::edit::EditReport;
+use almanac_domain::occurrence::{OccurrenceId, RecurrenceId};
+use almanac_domain::time::TimeWindow;
+use almanac_domain::SeriesId;
+use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Which occurrences an edit or delete applies to.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum EditScope {
+    /// Only the addressed occurrence (an exception).
+    This,
+    /// The addressed occurrence and every later one (a split: the series ends before it and a
+    /// continuation starts at it). At the first occurrence this is the same as ALL.
+    ThisAndFollowing,
+    /// Every occurrence of the series.
+    All,
+}
+
+impl From<EditScope> for Scope {
+    fn from(s: EditScope) -> Self {
+        match s {
+            EditScope::This => Scope::This,
+            EditScope::ThisAndFollowing => Scope::ThisAndFollowing,
+            EditScope::All => Scope::All,
+        }
+    }
+}
+
+/// Names an occurrence: `occurrenceId`, or `seriesId` + `recurrenceId` (its original start).
+#[derive(InputObject, Clone)]
+pub struct OccurrenceRef {
+    pub occurrence_id: Option<ID>,
+    pub series_id: Option<ID>,
+    pub recurrence_id: Option<DateTime<Utc>>,
+}
+
+impl OccurrenceRef {
+    fn address(&self) -> Result<OccurrenceAddress, ApiError> {
+        match (&self.occurrence_id, &self.series_id, self.recurrence_id) {
+            (Some(id), None, None) => Ok(OccurrenceAddress::Id(parse_id::<OccurrenceId>("occurrenceId", id, "occurrence")?)),
+            (None, Some(series), Some(rid)) => Ok(OccurrenceAddress::InSeries(parse_id::<SeriesId>("seriesId", series, "series")?, RecurrenceId(rid.timestamp()))),
+            _ => Err(ApiError::invalid("occurrence", "name the occurrence by occurrenceId, or by seriesId and recurrenceId (not both)")),
+        }
+    }
+}
+
+/// What to change. For THIS, `start`/`end` move the one occurrence; for THIS_AND_FOLLOWING and
+/// ALL, a new `start` for the addressed occurrence shifts every affected occurrence by the same
+/// wall-clock amount, and `end`/`duration` set their length.
+#[derive(InputObject, Clone, Default)]
+pub struct OccurrenceChanges {
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    /// ISO 8601 (PT1H).
+    pub duration: Option<String>,
+    /// IANA zone (series scopes only).
+    pub time_zone: Option<String>,
+    pub title: Option<String>,
+    /// null clears it.
+    pub description: MaybeUndefined<String>,
+    pub kind: Option<SeriesKindGql>,
+    /// THIS only.
+    pub status: Option<OccurrenceStatusGql>,
+    /// A new recurrence for the affected range (series scopes only); null ends the recurrence.
+    pub recurrence: MaybeUndefined<RecurrenceInput>,
+}
+
+impl From<OccurrenceChanges> for Changes {
+    fn from(c: OccurrenceChanges) -> Self {
+        Changes {
+            start: c.start,
+            end: c.end,
+            duration: c.duration,
+            time_zone: c.time_zone,
+            title: c.title,
+            description: match c.description {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(d) => Some(Some(d)),
+            },
+            kind: c.kind.map(Into::into),
+            status: c.status.map(Into::into),
+            recurrence: match c.recurrence {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(r) => Some(Some(r.into())),
+            },
+        }
+    }
+}
+
+#[derive(InputObject, Clone)]
+pub struct EditOccurrenceInput {
+    pub occurrence: OccurrenceRef,
+    pub scope: EditScope,
+    /// The `version` of the series holding the occurrence, as you read it.
+    pub expected_version: i32,
+    pub changes: OccurrenceChanges,
+}
+
+#[derive(InputObject, Clone)]
+pub struct DeleteOccurrenceInput {
+    pub occurrence: OccurrenceRef,
+    pub scope: EditScope,
+    pub expected_version: i32,
+}
+
+#[derive(InputObject)]
+pub struct RestoreOccurrenceInput {
+    pub occurrence: OccurrenceRef,
+    pub expected_version: i32,
+}
+
+#[derive(InputObject)]
+pub struct SetOccurrenceStatusInput {
+    pub occurrence: OccurrenceRef,
+    pub expected_version: i32,
+    pub status: Option<OccurrenceStatusGql>,
+    /// Locking pins everything the occurrence shows; series-wide edits then leave it alone.
+    pub locked: Option<bool>,
+}
+
+#[derive(SimpleObject)]
+pub struct ExceptionRemap {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+#[derive(SimpleObject)]
+pub struct DroppedExceptionOut {
+    pub recurrence_id: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// What a series-wide edit did to exceptions and locked occurrences.
+#[derive(SimpleObject)]
+#[graphql(name = "EditReport")]
+pub struct EditReportOut {
+    /// THIS_AND_FOLLOWING at the first occurrence: the whole series was edited, no split.
+    pub split_at_first_occurrence: bool,
+    /// Exceptions that moved with their occurrence to a new recurrence id (a time change).
+    pub exceptions_remapped: Vec<ExceptionRemap>,
+    /// Exceptions that no longer had an occurrence to apply to, and why.
+    pub exceptions_dropped: Vec<DroppedExceptionOut>,
+    /// Locked occurrences in the edited range, left as they were.
+    pub locked_left_alone: Vec<ID>,
+}
+
+pub(crate) fn report_out(report: &EditReport, lineage: SeriesId) -> EditReportOut {
+    EditReportOut {
+        split_at_first_occurrence: report.split_at_first,
+        exceptions_remapped: report.remapped.iter().map(|(a, b)| ExceptionRemap { from: a.instant(), to: b.instant() }).collect(),
+        exceptions_dropped: report.dropped.iter().map(|d| DroppedExceptionOut { recurrence_id: d.exception.recurrence_id.instant(), reason: d.reason.clone() }).collect(),
+        locked_left_alone: report.locked_left_alone.iter().map(|r| ID(OccurrenceId { lineage, recurrence_id: *r }.to_string())).collect(),
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct OccurrenceEditPayload {
+    /// The series that holds the occurrence now (for a split: the continuation); null when the
+    /// series was deleted.
+    pub series: Option<SeriesNode>,
+    /// For a split: the original series, now ending before the occurrence.
+    pub original_series: Option<SeriesNode>,
+    /// The occurrence after the edit (null when it no longer shows).
+    pub occurrence: Option<OccurrenceNode>,
+    pub deleted_series_id: Option<ID>,
+    pub report: EditReportOut,
+}
+
+fn payload(plan: &Plan) -> OccurrenceEditPayload {
+    let lineage = plan.before.lineage().root;
+    let split = plan.original().is_some();
+    OccurrenceEditPayload {
+        series: plan.holder().map(|s| SeriesNode(Arc::new(s.clone()))),
+        original_series: if split { plan.original().map(|s| SeriesNode(Arc::new(s.clone()))) } else { None },
+        occurrence: plan.occurrence().map(|(o, s)| OccurrenceNode { occurrence: o, series: Arc::new(s.clone()), out_tz: chrono_tz::Tz::UTC }),
+        deleted_series_id: plan.deleted.map(|d| ID(d.to_string())),
+        report: report_out(&plan.report, lineage),
+    }
+}
+
+/// What an edit would do, without doing it.
+#[derive(SimpleObject)]
+pub struct EditPreview {
+    /// Occurrences that would appear.
+    pub added: Vec<OccurrenceNode>,
+    /// Occurrences that would keep their id but show differently (time, title, status, …),
+    /// as they would show.
+    pub changed: Vec<OccurrenceNode>,
+    /// Occurrences that would disappear, as they show now.
+    pub removed: Vec<OccurrenceNode>,
+    /// The window held more occurrences than a preview compares; the lists cover the earliest.
+    pub truncated: bool,
+    pub report: EditReportOut,
+}
+
+fn preview_out(plan: &Plan, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<EditPreview, ApiError> {
+    let window = match (from, to) {
+        (Some(f), Some(t)) => TimeWindow::new(f, t)?,
+        (None, None) => services::edits::default_preview_window(plan.at)?,
+        _ => return Err(ApiError::invalid("from", "give both from and to, or neither")),
+    };
+    let p = services::edits::preview(plan, window);
+    let node = |(o, s): (almanac_domain::occurrence::Occurrence, almanac_domain::series::Series)| OccurrenceNode { occurrence: o, series: Arc::new(s), out_tz: chrono_tz::Tz::UTC };
+    Ok(EditPreview {
+        added: p.added.into_iter().map(node).collect(),
+        changed: p.changed.into_iter().map(node).collect(),
+        removed: p.removed.into_iter().map(node).collect(),
+        truncated: p.truncated,
+        report: report_out(&plan.report, plan.before.lineage().root),
+    })
+}
+
+#[derive(Default)]
+pub struct OccurrenceMutations;
+
+#[Object]
+impl OccurrenceMutations {
+    /// Edits an occurrence: only it (THIS), it and every later one (THIS_AND_FOLLOWING), or the
+    /// whole series (ALL). One transaction, guarded by `expectedVersion`.
+    async fn edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput) -> async_graphql::Result<OccurrenceEditPayload> {
+        let app = app(ctx);
+        let address = input.occurrence.address().gql()?;
+        let plan = services::edits::plan_edit(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version), input.changes.into()).await.gql()?;
+        services::edits::commit(app, &plan).await.gql()?;
+        Ok(payload(&plan))
+    }
+
+    /// Deletes an occurrence: cancels it (THIS; it still uses up COUNT), ends the series before it
+    /// (THIS_AND_FOLLOWING; from the first occurrence, deletes the series), or deletes the series
+    /// (ALL). A series with locked occurrences is not deleted whole (LOCKED).
+    async fn delete_occurrence(&self, ctx: &Context<'_>, input: DeleteOccurrenceInput) -> async_graphql::Result<OccurrenceEditPayload> {
+        let app = app(ctx);
+        let address = input.occurrence.address().gql()?;
+        let plan = services::edits::plan_delete(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version)).await.gql()?;
+        services::edits::commit(app, &plan).await.gql()?;
+        Ok(payload(&plan))
+    }
+
+    /// Undoes every change made to one occurrence (move, fields, status, cancellation).
+    async fn restore_occurrence(&self, ctx: &Context<'_>, input: RestoreOccurrenceInput) -> async_graphql::Result<OccurrenceEditPayload> {
+        let app = app(ctx);
+        let address = input.occurrence.address().gql()?;
+        let plan = services::edits::plan_restore(app, viewer(ctx).organization, address, i64::from(input.expected_version)).await.gql()?;
+        services::edits::commit(app, &plan).await.gql()?;
+        Ok(payload(&plan))
+    }
+
+    /// Marks an occurrence's status and/or locks or unlocks it.
+    async fn set_occurrence_status(&self, ctx: &Context<'_>, input: SetOccurrenceStatusInput) -> async_graphql::Result<OccurrenceEditPayload> {
+        let app = app(ctx);
+        let address = input.occurrence.address().gql()?;
+        let plan = services::edits::plan_status(app, viewer(ctx).organization, address, i64::from(input.expected_version), input.status.map(Into::into), input.locked)
+            .await
+            .gql()?;
+        services::edits::commit(app, &plan).await.gql()?;
+        Ok(payload(&plan))
+    }
+
+    /// The occurrences `editOccurrence` would add, change and remove in [from, to) (default: a
+    /// year either side of the occurrence). Writes nothing.
+    async fn preview_edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> async_graphql::Result<EditPreview> {
+        let app = app(ctx);
+        let address = input.occurrence.address().gql()?;
+        let plan = services::edits::plan_edit(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version), input.changes.into()).await.gql()?;
+        preview_out(&plan, from, to).gql()
+    }
+
+    /// The occurrences `deleteOccurrence` would remove in [from, to). Writes nothing.
+    async fn preview_delete_occurrence(&self, ctx: &Context<'_>, input: DeleteOccurrenceInput, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> async_graphql::Result<EditPreview> {
+        let app = app(ctx);
+        let address = input.occurrence.address().gql()?;
+        let plan = services::edits::plan_delete(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version)).await.gql()?;
+        preview_out(&plan, from, to).gql()
+    }
+}
+
