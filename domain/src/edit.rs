@@ -19,8 +19,10 @@
 //!   undoing the edit brings every exception back.
 //! - **Locked** occurrences carry every field they show (pinned when locked), so series edits
 //!   cannot change them; they are never dropped, even when the new schedule no longer generates
-//!   them, and every series-wide edit reports them as left alone. A locked occurrence itself can
-//!   only be changed after unlocking it.
+//!   them, and every series-wide edit reports them as left alone. When the new schedule has a
+//!   counterpart for a locked occurrence (by the rule above), that counterpart is cancelled: the
+//!   locked occurrence stands in for it, so the day does not get a second one. A locked
+//!   occurrence itself can only be changed after unlocking it.
 
 use crate::error::InvalidInput;
 use crate::ids::SeriesId;
@@ -105,7 +107,8 @@ pub fn occurrence_at(series: &Series, rid: RecurrenceId) -> Option<Occurrence> {
             Some(Occurrence::build(series, rid, inst.start, end, ex))
         }
         None => match ex {
-            Some(e @ Exception { start: Some(s), end: Some(en), .. }) if e.locked => Some(Occurrence::build(series, rid, *s, *en, Some(e))),
+            // A placed exception that outlived its rule (kept because it was locked).
+            Some(e @ Exception { start: Some(s), end: Some(en), .. }) => Some(Occurrence::build(series, rid, *s, *en, Some(e))),
             _ => None,
         },
     }
@@ -172,9 +175,7 @@ pub fn restore_occurrence(series: &Series, rid: RecurrenceId) -> Result<Series, 
     if current.locked {
         return Err(EditError::Locked(rid));
     }
-    if series.schedule().instance_at(rid.0).is_none() {
-        return Err(EditError::NoSuchOccurrence(rid));
-    }
+    // An occurrence that outlived its rule has no slot to return to: restoring removes it.
     let mut next = bumped(series);
     next.put_exception(rid, None);
     Ok(next)
@@ -384,17 +385,28 @@ fn rebase(old: &Series, exceptions: Vec<Exception>, new: &Schedule, delta: i64, 
     let old_schedule = old.schedule();
     let mut kept = Vec::with_capacity(exceptions.len());
     let mut taken: Vec<RecurrenceId> = exceptions.iter().filter(|e| new.instance_at(e.recurrence_id.0).is_some() || e.locked).map(|e| e.recurrence_id).collect();
+    let counterpart = |rid: RecurrenceId| {
+        (delta != 0)
+            .then(|| old_schedule.instance_at(rid.0))
+            .flatten()
+            .map(|i| RecurrenceId(ZoneResolver::new(new.zone()).resolve(i.local + delta).instant()))
+            .filter(|t| new.instance_at(t.0).is_some())
+            .or_else(|| same_day_counterpart(old_schedule, new, rid))
+    };
     for ex in exceptions {
-        if ex.locked || new.instance_at(ex.recurrence_id.0).is_some() {
+        if new.instance_at(ex.recurrence_id.0).is_some() {
             kept.push(ex);
             continue;
         }
-        let shifted = (delta != 0)
-            .then(|| old_schedule.instance_at(ex.recurrence_id.0))
-            .flatten()
-            .map(|i| RecurrenceId(ZoneResolver::new(new.zone()).resolve(i.local + delta).instant()))
-            .filter(|t| new.instance_at(t.0).is_some());
-        match shifted.or_else(|| same_day_counterpart(old_schedule, new, ex.recurrence_id)) {
+        if ex.locked {
+            if let Some(target) = counterpart(ex.recurrence_id).filter(|t| !taken.contains(t)) {
+                taken.push(target);
+                kept.push(Exception { status: Some(OccurrenceStatus::Cancelled), ..Exception::new(target) });
+            }
+            kept.push(ex);
+            continue;
+        }
+        match counterpart(ex.recurrence_id) {
             Some(target) if !taken.contains(&target) => {
                 taken.push(target);
                 report.remapped.push((ex.recurrence_id, target));
