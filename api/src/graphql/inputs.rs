@@ -7,6 +7,15 @@ use crate::services::series::{RecurrenceInput as RecurrenceCmd, ScheduleInput};
 use async_graphql::{InputObject, MaybeUndefined, ID};
 use std::str::FromStr;
 
+/// An optional field where null means "clear it": `None` leaves it, `Some(None)` clears it.
+pub fn set_or_clear<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(x) => Some(Some(x)),
+    }
+}
+
 /// Parses a typed id, reporting which argument was wrong.
 pub fn parse_id<T: FromStr<Err = almanac_domain::IdError>>(field: &'static str, id: &ID, kind: &str) -> Result<T, ApiError> {
     id.as_str().parse().map_err(|_| ApiError::invalid(field, format!("{:?} is not a {kind} id", id.as_str())))
@@ -96,11 +105,7 @@ impl UpdateSeriesInput {
             duration: self.duration.clone(),
             end: self.end.map(|e| e.0),
             all_day: self.all_day,
-            recurrence: match &self.recurrence {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(r) => Some(Some(r.clone().into())),
-            },
+            recurrence: set_or_clear(self.recurrence.clone()).map(|o| o.map(Into::into)),
         }
     }
 }

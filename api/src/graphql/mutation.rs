@@ -62,11 +62,7 @@ impl MutationRoot {
             expected_version: i64::from(input.expected_version),
             kind: input.kind.map(Into::into),
             title: input.title,
-            description: match input.description {
-                async_graphql::MaybeUndefined::Undefined => None,
-                async_graphql::MaybeUndefined::Null => Some(None),
-                async_graphql::MaybeUndefined::Value(d) => Some(Some(d)),
-            },
+            description: set_or_clear(input.description),
             schedule,
         };
         let (series, report) = services::series::update(app(ctx), viewer(ctx).organization, cmd).await.gql()?;

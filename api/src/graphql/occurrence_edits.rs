@@ -2,7 +2,7 @@
 //! (THIS, THIS_AND_FOLLOWING, ALL), restore it, mark or lock it, and dry runs of each edit.
 
 use super::error::{ApiError, ResultExt};
-use super::inputs::{parse_id, RecurrenceInput};
+use super::inputs::{parse_id, set_or_clear, RecurrenceInput};
 use super::types::*;
 use crate::services;
 use crate::services::edits::{Changes, Plan, Scope};
@@ -84,18 +84,10 @@ impl From<OccurrenceChanges> for Changes {
             duration: c.duration,
             time_zone: c.time_zone,
             title: c.title,
-            description: match c.description {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(d) => Some(Some(d)),
-            },
+            description: set_or_clear(c.description),
             kind: c.kind.map(Into::into),
             status: c.status.map(Into::into),
-            recurrence: match c.recurrence {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(r) => Some(Some(r.into())),
-            },
+            recurrence: set_or_clear(c.recurrence).map(|o| o.map(|r| r.into())),
         }
     }
 }
