@@ -9,6 +9,7 @@
 //! window — so a window fifty years after DTSTART costs what a window next month costs. The `rrule`
 //! crate is kept only as a differential oracle in tests.
 
+pub mod availability;
 pub mod edit;
 pub mod error;
 pub mod ids;

@@ -116,6 +116,7 @@ pub struct Calendar {
     pub organization: OrganizationId,
     pub name: String,
     pub time_zone: chrono_tz::Tz,
+    pub availability: crate::availability::AvailabilityMode,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +135,8 @@ pub struct Series {
     placed: Vec<usize>,
     /// Increases by one on every change; writers must name the version they read.
     pub version: i64,
+    /// "Show as free": an EVENT whose occurrences do not make time busy.
+    pub transparent: bool,
 }
 
 impl Series {
@@ -151,6 +154,7 @@ impl Series {
             exceptions: Vec::new(),
             placed: Vec::new(),
             version,
+            transparent: false,
         }
     }
     pub fn schedule(&self) -> &Schedule {
@@ -161,6 +165,10 @@ impl Series {
     }
     pub fn lineage(&self) -> Lineage {
         self.lineage
+    }
+    pub fn shown_as(mut self, transparent: bool) -> Self {
+        self.transparent = transparent;
+        self
     }
     pub fn with_lineage(mut self, lineage: Lineage) -> Self {
         self.lineage = lineage;

@@ -4,6 +4,7 @@
 //! once (here) and never shown.
 
 use crate::store::StoreError;
+use almanac_domain::availability::BusyBlock;
 use almanac_domain::edit::EditError;
 use almanac_domain::occurrence::RecurrenceId;
 use almanac_domain::{InvalidInput, RecurrenceError};
@@ -20,6 +21,8 @@ pub enum ApiError {
     NoSuchOccurrence(RecurrenceId),
     #[error("the occurrence at {} is locked; unlock it first (setOccurrenceStatus with locked: false)", .0.instant().to_rfc3339())]
     Locked(RecurrenceId),
+    #[error("the time is not free: {} occurrence(s) are in the way (see extensions.conflicts)", .0.len())]
+    Busy(Vec<BusyBlock>),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -58,7 +61,7 @@ impl ApiError {
             ApiError::Invalid(InvalidInput::Recurrence(_)) => "RECURRENCE_INVALID",
             ApiError::Invalid(InvalidInput::RangeTooLarge(_)) => "RANGE_TOO_LARGE",
             ApiError::Invalid(_) => "BAD_USER_INPUT",
-            ApiError::Conflict { .. } => "CONFLICT",
+            ApiError::Conflict { .. } | ApiError::Busy(_) => "CONFLICT",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -75,6 +78,21 @@ impl async_graphql::ErrorExtensions for ApiError {
                 ApiError::Invalid(InvalidInput::Field { field, .. }) => ext.set("field", *field),
                 ApiError::Conflict { current, .. } => ext.set("currentVersion", *current),
                 ApiError::NoSuchOccurrence(r) | ApiError::Locked(r) => ext.set("recurrenceId", r.instant().to_rfc3339()),
+                ApiError::Busy(blocks) => {
+                    let list: Vec<async_graphql::Value> = blocks
+                        .iter()
+                        .map(|b| {
+                            let mut m = async_graphql::indexmap::IndexMap::new();
+                            m.insert(async_graphql::Name::new("occurrenceId"), async_graphql::Value::from(b.occurrence.to_string()));
+                            m.insert(async_graphql::Name::new("seriesId"), async_graphql::Value::from(b.series.to_string()));
+                            m.insert(async_graphql::Name::new("calendarId"), async_graphql::Value::from(b.calendar.to_string()));
+                            m.insert(async_graphql::Name::new("start"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.start).to_rfc3339()));
+                            m.insert(async_graphql::Name::new("end"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.end).to_rfc3339()));
+                            async_graphql::Value::Object(m)
+                        })
+                        .collect();
+                    ext.set("conflicts", async_graphql::Value::List(list));
+                }
                 _ => {}
             }
         })

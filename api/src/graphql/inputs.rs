@@ -26,6 +26,55 @@ pub struct CreateCalendarInput {
     pub name: String,
     /// IANA time zone used when a series does not name one, e.g. "Europe/Berlin".
     pub time_zone: String,
+    /// Default: available whenever not busy.
+    pub availability: Option<CalendarAvailabilityInput>,
+}
+
+/// How a calendar's available time is defined.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum AvailabilityModeGql {
+    /// Available whenever not busy — within `workingHours` when they are set.
+    Default,
+    /// Available only inside the calendar's AVAILABLE occurrences.
+    Explicit,
+}
+
+#[derive(InputObject)]
+pub struct CalendarAvailabilityInput {
+    pub mode: AvailabilityModeGql,
+    /// Local hours in the calendar's zone, e.g. "MO,TU,WE,TH,FR 09:00-17:00; SA 10:00-12:00".
+    pub working_hours: Option<String>,
+}
+
+impl From<CalendarAvailabilityInput> for crate::services::calendars::AvailabilityInput {
+    fn from(a: CalendarAvailabilityInput) -> Self {
+        crate::services::calendars::AvailabilityInput { explicit: a.mode == AvailabilityModeGql::Explicit, working_hours: a.working_hours }
+    }
+}
+
+#[derive(InputObject)]
+pub struct SetCalendarAvailabilityInput {
+    pub calendar_id: ID,
+    pub availability: CalendarAvailabilityInput,
+}
+
+/// Whether an EVENT's occurrences make time busy.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum ShowAs {
+    #[default]
+    Busy,
+    /// Transparent: shown, but does not block availability.
+    Free,
+}
+
+/// What to do when a booking overlaps busy time on its calendar.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum ConflictPolicy {
+    /// Write it anyway.
+    #[default]
+    Allow,
+    /// Refuse with CONFLICT, listing the occurrences in the way (extensions.conflicts).
+    Reject,
 }
 
 /// RRULE plus RDATE and EXDATE lists. Dates are wall-clock times in the series' zone.
@@ -63,6 +112,11 @@ pub struct CreateSeriesInput {
     #[graphql(default)]
     pub all_day: bool,
     pub recurrence: Option<RecurrenceInput>,
+    #[graphql(default)]
+    pub show_as: ShowAs,
+    /// REJECT: refuse if the EVENT's occurrences (the next year of them) overlap busy time.
+    #[graphql(default)]
+    pub conflict_policy: ConflictPolicy,
 }
 
 impl CreateSeriesInput {
@@ -95,6 +149,7 @@ pub struct UpdateSeriesInput {
     pub all_day: Option<bool>,
     /// null makes the series a single occurrence.
     pub recurrence: MaybeUndefined<RecurrenceInput>,
+    pub show_as: Option<ShowAs>,
 }
 
 impl UpdateSeriesInput {

@@ -1,6 +1,7 @@
 //! The GraphQL schema: types, inputs and the two roots. No axum here (see `http`); resolvers parse
 //! input, call one service function and map the result.
 
+mod availability;
 pub mod error;
 mod inputs;
 pub mod loaders;
@@ -22,7 +23,11 @@ pub use query::QueryRoot;
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(MutationRoot, OccurrenceMutations);
 
-pub type AlmanacSchema = Schema<QueryRoot, Mutation, EmptySubscription>;
+/// Every query: objects and occurrences, and availability questions.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(QueryRoot, availability::AvailabilityQuery);
+
+pub type AlmanacSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Who is asking. Until authentication arrives every request acts for the default organization.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +40,7 @@ pub const MAX_DEPTH: usize = 16;
 pub const MAX_COMPLEXITY: usize = 20_000;
 
 pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
-    let mut builder = Schema::build(QueryRoot, Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(async_graphql::extensions::Tracing);

@@ -34,8 +34,15 @@ pub struct DeleteSeriesPayload {
 #[Object]
 impl MutationRoot {
     async fn create_calendar(&self, ctx: &Context<'_>, input: CreateCalendarInput) -> async_graphql::Result<CreateCalendarPayload> {
-        let cmd = services::calendars::NewCalendar { name: input.name, time_zone: input.time_zone };
+        let cmd = services::calendars::NewCalendar { name: input.name, time_zone: input.time_zone, availability: input.availability.map(Into::into) };
         let calendar = services::calendars::create(app(ctx), viewer(ctx).organization, cmd).await.gql()?;
+        Ok(CreateCalendarPayload { calendar: CalendarNode(calendar) })
+    }
+
+    /// Sets how a calendar's available time is defined (working hours, or explicit AVAILABLE series).
+    async fn set_calendar_availability(&self, ctx: &Context<'_>, input: SetCalendarAvailabilityInput) -> async_graphql::Result<CreateCalendarPayload> {
+        let id = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar").gql()?;
+        let calendar = services::calendars::set_availability(app(ctx), viewer(ctx).organization, id, input.availability.into()).await.gql()?;
         Ok(CreateCalendarPayload { calendar: CalendarNode(calendar) })
     }
 
@@ -45,6 +52,8 @@ impl MutationRoot {
         let cmd = services::series::NewSeries {
             calendar: parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar").gql()?,
             kind: input.kind.into(),
+            transparent: input.show_as == ShowAs::Free,
+            reject_conflicts: input.conflict_policy == ConflictPolicy::Reject,
             title: input.title,
             description: input.description,
             schedule,
@@ -60,6 +69,7 @@ impl MutationRoot {
         let cmd = services::series::SeriesChanges {
             id: parse_id::<SeriesId>("id", &input.id, "series").gql()?,
             expected_version: i64::from(input.expected_version),
+            transparent: input.show_as.map(|s| s == ShowAs::Free),
             kind: input.kind.map(Into::into),
             title: input.title,
             description: set_or_clear(input.description),

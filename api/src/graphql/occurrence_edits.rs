@@ -99,6 +99,9 @@ pub struct EditOccurrenceInput {
     /// The `version` of the series holding the occurrence, as you read it.
     pub expected_version: i32,
     pub changes: OccurrenceChanges,
+    /// REJECT: refuse if the edited EVENT occurrence(s) would overlap other busy time.
+    #[graphql(default)]
+    pub conflict_policy: super::inputs::ConflictPolicy,
 }
 
 #[derive(InputObject, Clone)]
@@ -225,8 +228,9 @@ impl OccurrenceMutations {
     async fn edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput) -> async_graphql::Result<OccurrenceEditPayload> {
         let app = app(ctx);
         let address = input.occurrence.address().gql()?;
+        let reject = input.conflict_policy == super::inputs::ConflictPolicy::Reject;
         let plan = services::edits::plan_edit(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version), input.changes.into()).await.gql()?;
-        services::edits::commit(app, &plan).await.gql()?;
+        services::edits::commit(app, &plan, reject).await.gql()?;
         Ok(payload(&plan))
     }
 
@@ -237,7 +241,7 @@ impl OccurrenceMutations {
         let app = app(ctx);
         let address = input.occurrence.address().gql()?;
         let plan = services::edits::plan_delete(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version)).await.gql()?;
-        services::edits::commit(app, &plan).await.gql()?;
+        services::edits::commit(app, &plan, false).await.gql()?;
         Ok(payload(&plan))
     }
 
@@ -246,7 +250,7 @@ impl OccurrenceMutations {
         let app = app(ctx);
         let address = input.occurrence.address().gql()?;
         let plan = services::edits::plan_restore(app, viewer(ctx).organization, address, i64::from(input.expected_version)).await.gql()?;
-        services::edits::commit(app, &plan).await.gql()?;
+        services::edits::commit(app, &plan, false).await.gql()?;
         Ok(payload(&plan))
     }
 
@@ -257,7 +261,7 @@ impl OccurrenceMutations {
         let plan = services::edits::plan_status(app, viewer(ctx).organization, address, i64::from(input.expected_version), input.status.map(Into::into), input.locked)
             .await
             .gql()?;
-        services::edits::commit(app, &plan).await.gql()?;
+        services::edits::commit(app, &plan, false).await.gql()?;
         Ok(payload(&plan))
     }
 

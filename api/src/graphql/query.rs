@@ -11,6 +11,7 @@ use async_graphql::{Context, Object, ID};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+#[derive(Default)]
 pub struct QueryRoot;
 
 #[Object]

@@ -77,9 +77,22 @@ impl CalendarNode {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// IANA zone used for series that do not name one.
+    /// IANA zone used for series that do not name one, and for working hours.
     async fn time_zone(&self) -> &str {
         self.0.time_zone.name()
+    }
+    async fn availability_mode(&self) -> super::inputs::AvailabilityModeGql {
+        match self.0.availability {
+            almanac_domain::availability::AvailabilityMode::Explicit => super::inputs::AvailabilityModeGql::Explicit,
+            _ => super::inputs::AvailabilityModeGql::Default,
+        }
+    }
+    /// Local working hours (DEFAULT mode), e.g. "MO,TU,WE,TH,FR 09:00-17:00".
+    async fn working_hours(&self) -> Option<String> {
+        match &self.0.availability {
+            almanac_domain::availability::AvailabilityMode::Default { working_hours: Some(h) } => Some(h.to_text()),
+            _ => None,
+        }
     }
     /// The calendar's series, by id.
     async fn series(&self, ctx: &Context<'_>, #[graphql(default = 50)] first: i32, after: Option<String>) -> async_graphql::Result<Connection<String, SeriesNode>> {
@@ -148,6 +161,14 @@ impl SeriesNode {
     }
     async fn all_day(&self) -> bool {
         self.0.schedule().all_day()
+    }
+    /// FREE (transparent) events do not make time busy.
+    async fn show_as(&self) -> super::inputs::ShowAs {
+        if self.0.transparent {
+            super::inputs::ShowAs::Free
+        } else {
+            super::inputs::ShowAs::Busy
+        }
     }
     async fn recurrence(&self) -> Option<RecurrenceOut> {
         self.0.schedule().recurrence().map(|r| RecurrenceOut {

@@ -1,6 +1,7 @@
 use super::text;
 use crate::graphql::error::ApiError;
 use crate::state::AppState;
+use almanac_domain::availability::{AvailabilityMode, WorkingHours};
 use almanac_domain::series::Calendar;
 use almanac_domain::time::parse_zone;
 use almanac_domain::{CalendarId, OrganizationId};
@@ -8,6 +9,34 @@ use almanac_domain::{CalendarId, OrganizationId};
 pub struct NewCalendar {
     pub name: String,
     pub time_zone: String,
+    pub availability: Option<AvailabilityInput>,
+}
+
+/// EXPLICIT, or DEFAULT with optional working hours ("MO,TU,WE,TH,FR 09:00-17:00").
+pub struct AvailabilityInput {
+    pub explicit: bool,
+    pub working_hours: Option<String>,
+}
+
+fn availability(input: Option<AvailabilityInput>) -> Result<AvailabilityMode, ApiError> {
+    match input {
+        None => Ok(AvailabilityMode::Default { working_hours: None }),
+        Some(AvailabilityInput { explicit: true, working_hours: Some(_) }) => Err(ApiError::invalid("workingHours", "an EXPLICIT calendar is available only in its AVAILABLE occurrences; working hours apply to DEFAULT")),
+        Some(AvailabilityInput { explicit: true, .. }) => Ok(AvailabilityMode::Explicit),
+        Some(AvailabilityInput { working_hours, .. }) => Ok(AvailabilityMode::Default {
+            working_hours: working_hours.filter(|w| !w.trim().is_empty()).map(|w| WorkingHours::parse(&w)).transpose()?,
+        }),
+    }
+}
+
+/// Sets how the calendar's available time is defined.
+pub async fn set_availability(app: &AppState, org: OrganizationId, id: CalendarId, input: AvailabilityInput) -> Result<Calendar, ApiError> {
+    let mut cal = get(app, org, id).await?;
+    cal.availability = availability(Some(input))?;
+    if !app.store.update_calendar(&cal).await? {
+        return Err(ApiError::NotFound("calendar"));
+    }
+    Ok(cal)
 }
 
 #[tracing::instrument(skip_all)]
@@ -17,6 +46,7 @@ pub async fn create(app: &AppState, org: OrganizationId, input: NewCalendar) -> 
         organization: org,
         name: text("name", &input.name, 200, true)?,
         time_zone: parse_zone(&input.time_zone)?,
+        availability: availability(input.availability)?,
     };
     app.store.insert_calendar(&calendar).await?;
     Ok(calendar)

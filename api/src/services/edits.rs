@@ -53,6 +53,8 @@ pub struct Plan {
     pub holder: Option<SeriesId>,
     pub at: RecurrenceId,
     pub report: EditReport,
+    /// The edit touched one occurrence only (scope THIS, restore, status).
+    pub single_occurrence: bool,
 }
 
 impl Plan {
@@ -149,7 +151,7 @@ pub async fn plan_edit(app: &AppState, org: OrganizationId, address: OccurrenceA
 }
 
 fn plan_edit_of(series: &Series, at: RecurrenceId, scope: Scope, c: Changes) -> Result<Plan, ApiError> {
-    let mut plan = Plan { before: series.clone(), after: vec![], deleted: None, holder: Some(series.id), at, report: EditReport::default() };
+    let mut plan = Plan { before: series.clone(), after: vec![], deleted: None, holder: Some(series.id), at, report: EditReport::default(), single_occurrence: false };
     match scope {
         Scope::This => {
             if c.time_zone.is_some() || c.recurrence.is_some() {
@@ -174,6 +176,7 @@ fn plan_edit_of(series: &Series, at: RecurrenceId, scope: Scope, c: Changes) -> 
                 status: c.status,
             };
             plan.after.push(modify_occurrence(series, at, &change)?);
+            plan.single_occurrence = true;
         }
         Scope::All => {
             if c.status.is_some() {
@@ -225,9 +228,12 @@ fn follow(before: &Series, after: &Series, at: RecurrenceId) -> RecurrenceId {
 pub async fn plan_delete(app: &AppState, org: OrganizationId, address: OccurrenceAddress, scope: Scope, expected_version: i64) -> Result<Plan, ApiError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
-    let mut plan = Plan { before: series.clone(), after: vec![], deleted: None, holder: Some(series.id), at, report: EditReport::default() };
+    let mut plan = Plan { before: series.clone(), after: vec![], deleted: None, holder: Some(series.id), at, report: EditReport::default(), single_occurrence: false };
     match scope {
-        Scope::This => plan.after.push(cancel_occurrence(&series, at)?),
+        Scope::This => {
+            plan.after.push(cancel_occurrence(&series, at)?);
+            plan.single_occurrence = true;
+        }
         Scope::ThisAndFollowing => {
             let (outcome, report) = cancel_from(&series, at)?;
             plan.report = report;
@@ -253,7 +259,7 @@ pub async fn plan_restore(app: &AppState, org: OrganizationId, address: Occurren
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
     let next = restore_occurrence(&series, at)?;
-    Ok(Plan { before: series.clone(), after: vec![next], deleted: None, holder: Some(series.id), at, report: EditReport::default() })
+    Ok(Plan { before: series.clone(), after: vec![next], deleted: None, holder: Some(series.id), at, report: EditReport::default(), single_occurrence: true })
 }
 
 /// Plans a status change and/or (un)locking.
@@ -264,12 +270,22 @@ pub async fn plan_status(app: &AppState, org: OrganizationId, address: Occurrenc
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
     let next = set_occurrence_state(&series, at, status, locked)?;
-    Ok(Plan { before: series.clone(), after: vec![next], deleted: None, holder: Some(series.id), at, report: EditReport::default() })
+    Ok(Plan { before: series.clone(), after: vec![next], deleted: None, holder: Some(series.id), at, report: EditReport::default(), single_occurrence: true })
 }
 
-/// Stores a plan in one transaction.
-pub async fn commit(app: &AppState, plan: &Plan) -> Result<(), ApiError> {
-    save(app, &plan.writes(), "the series", plan.before.version).await
+/// Stores a plan in one transaction. With `reject_conflicts`, an EVENT edit is stored only if
+/// the edited occurrence (scope THIS) or the edited range's occurrences are free of other busy
+/// time on the calendar, decided inside the writing transaction.
+pub async fn commit(app: &AppState, plan: &Plan, reject_conflicts: bool) -> Result<(), ApiError> {
+    let writes = plan.writes();
+    let guard = plan.holder().and_then(|holder| {
+        let only = if plan.single_occurrence { plan.occurrence().map(|(o, _)| o) } else { None };
+        super::series::booking_guard(holder, reject_conflicts, only)
+    });
+    match guard {
+        Some(g) => super::series::save_guarded(app, &writes, &g, "the series", plan.before.version).await,
+        None => save(app, &writes, "the series", plan.before.version).await,
+    }
 }
 
 /// The occurrences an edit would add, change and remove in a window.

@@ -3,7 +3,9 @@
 use super::text;
 use crate::graphql::error::ApiError;
 use crate::state::AppState;
-use crate::store::{SeriesWrite, VersionedWrite};
+use crate::store::{ConflictGuard, GuardedWrite, SeriesWrite, VersionedWrite};
+use almanac_domain::availability::{busy_blocks, BusyOptions, Interval};
+use almanac_domain::time::TimeWindow;
 use almanac_domain::edit::{check_deletable, edit_all, EditReport, SeriesFields};
 use almanac_domain::recurrence::{parse_duration, Length, Recurrence, Schedule};
 use almanac_domain::series::{Series, SeriesKind};
@@ -32,6 +34,9 @@ pub struct RecurrenceInput {
 
 pub struct NewSeries {
     pub calendar: CalendarId,
+    pub transparent: bool,
+    /// Refuse (CONFLICT) if an EVENT's occurrences would overlap busy time on its calendar.
+    pub reject_conflicts: bool,
     pub kind: SeriesKind,
     pub title: String,
     pub description: Option<String>,
@@ -40,6 +45,7 @@ pub struct NewSeries {
 
 pub struct SeriesChanges {
     pub id: SeriesId,
+    pub transparent: Option<bool>,
     pub expected_version: i64,
     pub kind: Option<SeriesKind>,
     pub title: Option<String>,
@@ -112,8 +118,13 @@ pub async fn create(app: &AppState, org: OrganizationId, input: NewSeries) -> Re
         description(input.description)?,
         schedule,
         1,
-    );
-    app.store.insert_series(&series).await?;
+    )
+    .shown_as(input.transparent);
+    let writes = [SeriesWrite::Insert(&series)];
+    match booking_guard(&series, input.reject_conflicts, None) {
+        Some(guard) => save_guarded(app, &writes, &guard, "the series", 0).await?,
+        None => app.store.insert_series(&series).await?,
+    }
     Ok(series)
 }
 
@@ -138,7 +149,53 @@ pub(crate) fn plan_update(current: &Series, changes: SeriesChanges) -> Result<(S
         title: changes.title.map(|t| text("title", &t, 500, true)).transpose()?,
         description: changes.description.map(description).transpose()?,
     };
-    Ok(edit_all(current, schedule, &fields))
+    let (mut next, report) = edit_all(current, schedule, &fields);
+    if let Some(t) = changes.transparent {
+        next.transparent = t;
+    }
+    Ok((next, report))
+}
+
+/// How far ahead a recurring booking is checked for conflicts.
+pub const CONFLICT_HORIZON_DAYS: i64 = 366;
+
+/// The guard for writing `series` with "reject conflicts": its busy occurrences from `from` (or
+/// its start) for a year, or only `only` when one occurrence is being booked or moved.
+pub(crate) fn booking_guard(series: &Series, reject: bool, only: Option<almanac_domain::occurrence::Occurrence>) -> Option<ConflictGuard> {
+    if !reject || series.transparent {
+        return None;
+    }
+    let options = BusyOptions { tentative_is_busy: true };
+    if let Some(o) = only {
+        if o.kind.unwrap_or(series.kind) != SeriesKind::Event {
+            return None;
+        }
+        return Some(ConflictGuard {
+            organization: series.organization,
+            calendar: series.calendar,
+            intervals: vec![Interval { start: o.start.timestamp(), end: o.end.timestamp() }],
+            except_series: None,
+            except_occurrence: Some(o.id),
+            options,
+        });
+    }
+    if series.kind != SeriesKind::Event {
+        return None;
+    }
+    let (first, _) = series.span();
+    let window = TimeWindow::new(almanac_domain::time::instant(first), almanac_domain::time::instant(first + CONFLICT_HORIZON_DAYS * 86_400)).ok()?;
+    let intervals = busy_blocks([series], window, options).into_iter().take(1000).map(|b| b.interval).collect::<Vec<_>>();
+    (!intervals.is_empty()).then(|| ConflictGuard { organization: series.organization, calendar: series.calendar, intervals, except_series: Some(series.id), except_occurrence: None, options })
+}
+
+/// Stores writes only if the guarded time is free.
+pub(crate) async fn save_guarded(app: &AppState, writes: &[SeriesWrite<'_>], guard: &ConflictGuard, what: &'static str, expected: i64) -> Result<(), ApiError> {
+    match app.store.save_series_guarded(writes, guard).await? {
+        GuardedWrite::Conflicts(c) => Err(ApiError::Busy(c)),
+        GuardedWrite::Versioned(VersionedWrite::Done) => Ok(()),
+        GuardedWrite::Versioned(VersionedWrite::NotFound) => Err(ApiError::NotFound("series")),
+        GuardedWrite::Versioned(VersionedWrite::Conflict { current }) => Err(ApiError::Conflict { what, expected, current }),
+    }
 }
 
 /// Stores a planned change; a version that moved since it was read is a CONFLICT.

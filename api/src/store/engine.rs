@@ -2,8 +2,8 @@
 //! dialects agree on everything used here (`$n` parameters, `ON CONFLICT`, `RETURNING`), so the
 //! only differences are the pool type, connection setup and how a write transaction begins.
 
-use super::rows::{CalendarRow, ExceptionRecord, SeriesRecord};
-use super::{SeriesFilter, SeriesWrite, Store, StoreError, VersionedWrite};
+use super::rows::{availability_columns, CalendarRow, ExceptionRecord, SeriesRecord};
+use super::{ConflictGuard, GuardedWrite, SeriesFilter, SeriesWrite, Store, StoreError, VersionedWrite};
 use almanac_domain::series::{Calendar, Exception, Series};
 use std::collections::HashMap;
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
@@ -14,11 +14,12 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// The series columns in the order `bind_series` binds them ($1…$23).
+/// The series columns in the order `bind_series` binds them ($1…$24).
 const SERIES_COLUMNS: &str = "id, organization_id, calendar_id, kind, title, description, start_local, time_zone, all_day, \
      length_days, length_seconds, length_wall_clock, rrule, rdates, exdates, has_recurrence, rule_bound, span_start, span_end, version, \
-     lineage_id, parent_series_id, split_at";
-const SERIES_COLUMN_COUNT: usize = 23;
+     lineage_id, parent_series_id, split_at, transparent";
+const SERIES_COLUMN_COUNT: usize = 24;
+const CALENDAR_COLUMNS: &str = "id, organization_id, name, time_zone, availability_mode, working_hours";
 const EXCEPTION_COLUMNS: &str = "series_id, organization_id, recurrence_id, status, start_at, end_at, title, description, kind, locked";
 
 pub struct SqliteStore {
@@ -107,6 +108,11 @@ macro_rules! sql_store {
 
             /// Series rows with their exceptions: two statements whatever the number of series.
             async fn fetch_series(&self, sql: &str, binds: Vec<SqlValue>) -> Result<Vec<Series>, StoreError> {
+                let mut conn = self.pool.acquire().await?;
+                self.fetch_series_in(&mut conn, sql, binds).await
+            }
+
+            async fn fetch_series_in(&self, conn: &mut <$db as sqlx::Database>::Connection, sql: &str, binds: Vec<SqlValue>) -> Result<Vec<Series>, StoreError> {
                 self.count(1);
                 let mut q = sqlx::query_as::<$db, SeriesRecord>(sql);
                 for b in binds {
@@ -115,7 +121,7 @@ macro_rules! sql_store {
                         SqlValue::Int(i) => q.bind(i),
                     };
                 }
-                let rows = q.fetch_all(&self.pool).await?;
+                let rows = q.fetch_all(&mut *conn).await?;
                 if rows.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -127,7 +133,7 @@ macro_rules! sql_store {
                     for r in chunk {
                         q = q.bind(r.id.clone());
                     }
-                    for e in q.fetch_all(&self.pool).await? {
+                    for e in q.fetch_all(&mut *conn).await? {
                         let id = e.series_id.clone();
                         by_series.entry(id).or_default().push(e.into_exception()?);
                     }
@@ -138,6 +144,33 @@ macro_rules! sql_store {
                         Series::try_from(r).map(|s| s.with_exceptions(exceptions))
                     })
                     .collect()
+            }
+
+            /// Applies writes in the caller's transaction, stopping at the first that fails its
+            /// version check (the caller rolls back).
+            async fn apply_writes(&self, tx: &mut sqlx::Transaction<'static, $db>, writes: &[SeriesWrite<'_>]) -> Result<VersionedWrite, StoreError> {
+                for w in writes {
+                    let outcome = match w {
+                        SeriesWrite::Insert(s) => self.write_series(tx, s, None).await?,
+                        SeriesWrite::Update { series, expected_version } => self.write_series(tx, series, Some(*expected_version)).await?,
+                        SeriesWrite::Delete { organization, id, expected_version } => {
+                            let (id, org) = (id.to_string(), organization.to_string());
+                            self.count(1);
+                            let done = sqlx::query::<$db>("DELETE FROM series WHERE id = $1 AND organization_id = $2 AND version = $3")
+                                .bind(&id)
+                                .bind(&org)
+                                .bind(*expected_version)
+                                .execute(&mut **tx)
+                                .await?
+                                .rows_affected();
+                            self.versioned_outcome(tx, done, &id, &org).await?
+                        }
+                    };
+                    if outcome != VersionedWrite::Done {
+                        return Ok(outcome);
+                    }
+                }
+                Ok(VersionedWrite::Done)
             }
 
             /// Writes one series row (insert or version-guarded update) and replaces its
@@ -201,11 +234,14 @@ macro_rules! sql_store {
 
             async fn insert_calendar(&self, cal: &Calendar) -> Result<(), StoreError> {
                 self.count(1);
-                sqlx::query::<$db>("INSERT INTO calendars (id, organization_id, name, time_zone, created_at) VALUES ($1, $2, $3, $4, $5)")
+                let (mode, hours) = availability_columns(&cal.availability);
+                sqlx::query::<$db>(&format!("INSERT INTO calendars ({CALENDAR_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
                     .bind(cal.id.to_string())
                     .bind(cal.organization.to_string())
                     .bind(&cal.name)
                     .bind(cal.time_zone.name())
+                    .bind(mode)
+                    .bind(hours)
                     .bind(chrono::Utc::now().timestamp())
                     .execute(&self.pool)
                     .await?;
@@ -222,7 +258,7 @@ macro_rules! sql_store {
                 }
                 self.count(1);
                 let sql = format!(
-                    "SELECT id, organization_id, name, time_zone FROM calendars WHERE organization_id = $1 AND id IN ({})",
+                    "SELECT {CALENDAR_COLUMNS} FROM calendars WHERE organization_id = $1 AND id IN ({})",
                     placeholders(2, ids.len())
                 );
                 let mut q = sqlx::query_as::<$db, CalendarRow>(&sql).bind(org.to_string());
@@ -234,9 +270,8 @@ macro_rules! sql_store {
 
             async fn calendars_page(&self, org: OrganizationId, after: Option<CalendarId>, limit: i64) -> Result<Vec<Calendar>, StoreError> {
                 self.count(1);
-                let rows = sqlx::query_as::<$db, CalendarRow>(
-                    "SELECT id, organization_id, name, time_zone FROM calendars WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                )
+                let sql = format!("SELECT {CALENDAR_COLUMNS} FROM calendars WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3");
+                let rows = sqlx::query_as::<$db, CalendarRow>(&sql)
                 .bind(org.to_string())
                 .bind(after.map(|a| a.to_string()).unwrap_or_default())
                 .bind(limit)
@@ -247,27 +282,10 @@ macro_rules! sql_store {
 
             async fn save_series(&self, writes: &[SeriesWrite<'_>]) -> Result<VersionedWrite, StoreError> {
                 let mut tx = self.begin_write().await?;
-                for w in writes {
-                    let outcome = match w {
-                        SeriesWrite::Insert(s) => self.write_series(&mut tx, s, None).await?,
-                        SeriesWrite::Update { series, expected_version } => self.write_series(&mut tx, series, Some(*expected_version)).await?,
-                        SeriesWrite::Delete { organization, id, expected_version } => {
-                            let (id, org) = (id.to_string(), organization.to_string());
-                            self.count(1);
-                            let done = sqlx::query::<$db>("DELETE FROM series WHERE id = $1 AND organization_id = $2 AND version = $3")
-                                .bind(&id)
-                                .bind(&org)
-                                .bind(*expected_version)
-                                .execute(&mut *tx)
-                                .await?
-                                .rows_affected();
-                            self.versioned_outcome(&mut tx, done, &id, &org).await?
-                        }
-                    };
-                    if outcome != VersionedWrite::Done {
-                        tx.rollback().await?;
-                        return Ok(outcome);
-                    }
+                let outcome = self.apply_writes(&mut tx, writes).await?;
+                if outcome != VersionedWrite::Done {
+                    tx.rollback().await?;
+                    return Ok(outcome);
                 }
                 tx.commit().await?;
                 Ok(VersionedWrite::Done)
@@ -317,25 +335,52 @@ macro_rules! sql_store {
             }
 
             async fn series_in_window(&self, org: OrganizationId, f: &SeriesFilter) -> Result<Vec<Series>, StoreError> {
-                if f.calendars.is_empty() {
-                    return Ok(Vec::new());
+                match window_query(org, f) {
+                    Some((sql, binds)) => self.fetch_series(&sql, binds).await,
+                    None => Ok(Vec::new()),
                 }
-                let mut binds = vec![SqlValue::Text(org.to_string()), SqlValue::Int(f.to), SqlValue::Int(f.from)];
-                let cal_ph = placeholders(binds.len() + 1, f.calendars.len());
-                binds.extend(ids_to_strings(&f.calendars).into_iter().map(SqlValue::Text));
-                let mut sql = format!(
-                    "SELECT {SERIES_COLUMNS} FROM series WHERE organization_id = $1 AND span_start < $2 \
-                     AND (span_end IS NULL OR span_end > $3) AND calendar_id IN ({cal_ph})"
-                );
-                if let Some(kinds) = &f.kinds {
-                    if kinds.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    let kind_ph = placeholders(binds.len() + 1, kinds.len());
-                    binds.extend(kinds.iter().map(|k| SqlValue::Text(k.as_str().to_string())));
-                    sql.push_str(&format!(" AND kind IN ({kind_ph})"));
+            }
+
+            async fn update_calendar(&self, cal: &Calendar) -> Result<bool, StoreError> {
+                self.count(1);
+                let (mode, hours) = availability_columns(&cal.availability);
+                let done = sqlx::query::<$db>("UPDATE calendars SET name = $3, time_zone = $4, availability_mode = $5, working_hours = $6 WHERE id = $1 AND organization_id = $2")
+                    .bind(cal.id.to_string())
+                    .bind(cal.organization.to_string())
+                    .bind(&cal.name)
+                    .bind(cal.time_zone.name())
+                    .bind(mode)
+                    .bind(hours)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(done == 1)
+            }
+
+            async fn save_series_guarded(&self, writes: &[SeriesWrite<'_>], guard: &ConflictGuard) -> Result<GuardedWrite, StoreError> {
+                let mut tx = self.begin_write().await?;
+                // Serialise bookings per calendar: PostgreSQL locks the calendar row; SQLite's
+                // BEGIN IMMEDIATE already holds the database's write lock.
+                self.lock_calendar(&mut tx, guard).await?;
+                let filter = SeriesFilter { calendars: vec![guard.calendar], kinds: None, from: guard.from(), to: guard.to() };
+                let mut stored = match window_query(guard.organization, &filter) {
+                    Some((sql, binds)) => self.fetch_series_in(&mut *tx, &sql, binds).await?,
+                    None => Vec::new(),
+                };
+                let written: Vec<&Series> = writes.iter().filter_map(SeriesWrite::series).collect();
+                stored.retain(|s| !writes.iter().any(|w| w.id() == s.id));
+                let conflicts = guard.conflicts(stored.iter().chain(written.into_iter().filter(|s| s.calendar == guard.calendar)));
+                if !conflicts.is_empty() {
+                    tx.rollback().await?;
+                    return Ok(GuardedWrite::Conflicts(conflicts));
                 }
-                self.fetch_series(&sql, binds).await
+                let outcome = self.apply_writes(&mut tx, writes).await?;
+                if outcome != VersionedWrite::Done {
+                    tx.rollback().await?;
+                    return Ok(GuardedWrite::Versioned(outcome));
+                }
+                tx.commit().await?;
+                Ok(GuardedWrite::Versioned(VersionedWrite::Done))
             }
 
             fn statements_executed(&self) -> u64 {
@@ -347,6 +392,47 @@ macro_rules! sql_store {
             }
         }
     };
+}
+
+/// The statement that finds the series whose occurrences may overlap a filter's window.
+fn window_query(org: OrganizationId, f: &SeriesFilter) -> Option<(String, Vec<SqlValue>)> {
+    if f.calendars.is_empty() {
+        return None;
+    }
+    let mut binds = vec![SqlValue::Text(org.to_string()), SqlValue::Int(f.to), SqlValue::Int(f.from)];
+    let cal_ph = placeholders(binds.len() + 1, f.calendars.len());
+    binds.extend(ids_to_strings(&f.calendars).into_iter().map(SqlValue::Text));
+    let mut sql = format!(
+        "SELECT {SERIES_COLUMNS} FROM series WHERE organization_id = $1 AND span_start < $2 \
+         AND (span_end IS NULL OR span_end > $3) AND calendar_id IN ({cal_ph})"
+    );
+    if let Some(kinds) = &f.kinds {
+        if kinds.is_empty() {
+            return None;
+        }
+        let kind_ph = placeholders(binds.len() + 1, kinds.len());
+        binds.extend(kinds.iter().map(|k| SqlValue::Text(k.as_str().to_string())));
+        sql.push_str(&format!(" AND kind IN ({kind_ph})"));
+    }
+    Some((sql, binds))
+}
+
+impl SqliteStore {
+    async fn lock_calendar(&self, _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, _guard: &ConflictGuard) -> Result<(), StoreError> {
+        Ok(()) // BEGIN IMMEDIATE: this transaction is the only writer
+    }
+}
+
+impl PgStore {
+    async fn lock_calendar(&self, tx: &mut sqlx::Transaction<'static, sqlx::Postgres>, guard: &ConflictGuard) -> Result<(), StoreError> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        sqlx::query("SELECT id FROM calendars WHERE id = $1 AND organization_id = $2 FOR UPDATE")
+            .bind(guard.calendar.to_string())
+            .bind(guard.organization.to_string())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
 }
 
 /// Binds a series' columns in `SERIES_COLUMNS` order.
@@ -382,6 +468,7 @@ where
         .bind(r.lineage_id)
         .bind(r.parent_series_id)
         .bind(r.split_at)
+        .bind(r.transparent)
 }
 
 /// A value bound into a dynamically built statement.

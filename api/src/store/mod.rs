@@ -7,6 +7,8 @@
 mod engine;
 mod rows;
 
+use almanac_domain::availability::{conflicts, BusyBlock, BusyOptions, Interval};
+use almanac_domain::occurrence::OccurrenceId;
 use almanac_domain::series::{Calendar, Series, SeriesKind};
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use async_trait::async_trait;
@@ -41,6 +43,52 @@ pub enum SeriesWrite<'a> {
     Insert(&'a Series),
     Update { series: &'a Series, expected_version: i64 },
     Delete { organization: OrganizationId, id: SeriesId, expected_version: i64 },
+}
+
+impl SeriesWrite<'_> {
+    pub fn series(&self) -> Option<&Series> {
+        match self {
+            SeriesWrite::Insert(s) | SeriesWrite::Update { series: s, .. } => Some(s),
+            SeriesWrite::Delete { .. } => None,
+        }
+    }
+    pub fn id(&self) -> SeriesId {
+        match self {
+            SeriesWrite::Insert(s) | SeriesWrite::Update { series: s, .. } => s.id,
+            SeriesWrite::Delete { id, .. } => *id,
+        }
+    }
+}
+
+/// "Reject if busy": the intervals a write books on a calendar, and which of the written
+/// occurrences are the booking itself (so they do not conflict with themselves).
+#[derive(Debug, Clone)]
+pub struct ConflictGuard {
+    pub organization: OrganizationId,
+    pub calendar: CalendarId,
+    pub intervals: Vec<Interval>,
+    pub except_series: Option<SeriesId>,
+    pub except_occurrence: Option<OccurrenceId>,
+    pub options: BusyOptions,
+}
+
+impl ConflictGuard {
+    fn from(&self) -> i64 {
+        self.intervals.iter().map(|i| i.start).min().unwrap_or(0)
+    }
+    fn to(&self) -> i64 {
+        self.intervals.iter().map(|i| i.end).max().unwrap_or(0)
+    }
+    fn conflicts<'a>(&self, series: impl IntoIterator<Item = &'a Series>) -> Vec<BusyBlock> {
+        conflicts(series, &self.intervals, self.except_occurrence, self.except_series, self.options)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum GuardedWrite {
+    Versioned(VersionedWrite),
+    /// Nothing was written: these occurrences are in the way.
+    Conflicts(Vec<BusyBlock>),
 }
 
 /// Which series a window query considers.
@@ -91,6 +139,13 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_series(&self, org: OrganizationId, id: SeriesId, expected_version: i64) -> Result<VersionedWrite, StoreError> {
         self.save_series(&[SeriesWrite::Delete { organization: org, id, expected_version }]).await
     }
+
+    /// Saves the writes only if the guarded intervals are free on the guarded calendar, deciding
+    /// that inside the writing transaction (under a per-calendar lock), so two concurrent bookings
+    /// of one free slot cannot both succeed.
+    async fn save_series_guarded(&self, writes: &[SeriesWrite<'_>], guard: &ConflictGuard) -> Result<GuardedWrite, StoreError>;
+    /// Replaces a calendar's name, zone and availability; false when it does not exist.
+    async fn update_calendar(&self, cal: &Calendar) -> Result<bool, StoreError>;
 
     /// Counts statements executed, for tests that prove queries do not grow with result size.
     fn statements_executed(&self) -> u64;

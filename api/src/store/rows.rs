@@ -3,6 +3,7 @@
 
 use super::StoreError;
 use almanac_domain::recurrence::{Length, Recurrence, Schedule};
+use almanac_domain::availability::{AvailabilityMode, WorkingHours};
 use almanac_domain::occurrence::RecurrenceId;
 use almanac_domain::series::{Calendar, Exception, Lineage, OccurrenceStatus, Series, SeriesKind};
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
@@ -16,6 +17,8 @@ pub struct CalendarRow {
     pub organization_id: String,
     pub name: String,
     pub time_zone: String,
+    pub availability_mode: String,
+    pub working_hours: String,
 }
 
 /// A series as stored: read with `FromRow`, written column by column.
@@ -44,6 +47,7 @@ pub struct SeriesRecord {
     pub lineage_id: String,
     pub parent_series_id: Option<String>,
     pub split_at: Option<i64>,
+    pub transparent: bool,
 }
 
 #[derive(sqlx::FromRow, Clone)]
@@ -117,6 +121,11 @@ impl TryFrom<CalendarRow> for Calendar {
             organization: parse_id("organization id", &r.organization_id)?,
             name: r.name,
             time_zone: r.time_zone.parse().map_err(|e| corrupt("calendar zone", e))?,
+            availability: match r.availability_mode.as_str() {
+                "EXPLICIT" => AvailabilityMode::Explicit,
+                _ if r.working_hours.is_empty() => AvailabilityMode::Default { working_hours: None },
+                _ => AvailabilityMode::Default { working_hours: Some(WorkingHours::parse(&r.working_hours).map_err(|e| corrupt("working hours", e))?) },
+            },
         })
     }
 }
@@ -153,7 +162,8 @@ impl TryFrom<SeriesRecord> for Series {
             schedule,
             r.version,
         )
-        .with_lineage(lineage))
+        .with_lineage(lineage)
+        .shown_as(r.transparent))
     }
 }
 
@@ -191,6 +201,15 @@ impl From<&Series> for SeriesRecord {
             lineage_id: lineage.root.to_string(),
             parent_series_id: lineage.parent.map(|p| p.to_string()),
             split_at: lineage.split_at.map(|r| r.0),
+            transparent: s.transparent,
         }
+    }
+}
+
+/// The availability columns of a calendar.
+pub fn availability_columns(mode: &AvailabilityMode) -> (&'static str, String) {
+    match mode {
+        AvailabilityMode::Explicit => ("EXPLICIT", String::new()),
+        AvailabilityMode::Default { working_hours } => ("DEFAULT", working_hours.as_ref().map(WorkingHours::to_text).unwrap_or_default()),
     }
 }
