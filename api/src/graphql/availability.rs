@@ -111,7 +111,10 @@ impl SlotRulesInput {
         let secs = |field: &'static str, v: &Option<String>, default: i64| -> Result<i64, ApiError> {
             match v {
                 None => Ok(default),
-                Some(t) => parse_duration(t).map(nominal_seconds).map_err(|_| ApiError::invalid(field, format!("{t:?} is not an ISO 8601 duration like PT15M"))),
+                Some(t) => parse_duration(t).map(nominal_seconds).map_err(|e| match e {
+                    almanac_domain::InvalidInput::Field { message, .. } => ApiError::invalid(field, message),
+                    other => ApiError::Invalid(other),
+                }),
             }
         };
         let duration = secs("duration", &Some(self.duration.clone()), 0)?;
