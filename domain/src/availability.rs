@@ -355,14 +355,14 @@ pub fn slots(times: &[CalendarTime], r: &SlotRules, limit: usize) -> (Vec<Slot>,
                 common = intersect(&common, c);
             }
             let mut starts = Vec::new();
-            starts_in(&common, r, &mut resolver, limit + 1, &mut starts);
+            starts_in(&common, r, &mut resolver, limit.saturating_add(1), &mut starts);
             let cals: Vec<CalendarId> = times.iter().map(|t| t.calendar).collect();
             out.extend(starts.into_iter().map(|s| Slot { start: s, end: s + r.duration, calendars: cals.clone() }));
         }
         SlotMode::Any => {
             let any = union(per_cal.iter().flatten().copied().collect());
             let mut starts = Vec::new();
-            starts_in(&any, r, &mut resolver, limit + 1, &mut starts);
+            starts_in(&any, r, &mut resolver, limit.saturating_add(1), &mut starts);
             let mut idx = vec![0usize; per_cal.len()];
             for s in starts {
                 let mut cals = Vec::new();
@@ -436,3 +436,27 @@ pub fn conflicts<'a>(series: impl IntoIterator<Item = &'a Series>, intervals: &[
         .collect()
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iv(a: i64, b: i64) -> Interval {
+        Interval { start: a, end: b }
+    }
+
+    #[test]
+    fn interval_algebra() {
+        assert_eq!(union(vec![iv(5, 7), iv(0, 2), iv(1, 3), iv(3, 4)]), vec![iv(0, 4), iv(5, 7)]);
+        assert_eq!(subtract(&[iv(0, 10)], &[iv(2, 3), iv(5, 12)]), vec![iv(0, 2), iv(3, 5)]);
+        assert_eq!(intersect(&[iv(0, 5), iv(6, 9)], &[iv(4, 7)]), vec![iv(4, 5), iv(6, 7)]);
+    }
+
+    #[test]
+    fn an_unlimited_slot_search_returns_every_slot() {
+        let t = CalendarTime { calendar: CalendarId::generate(), windows: vec![iv(0, 3600)], busy: vec![], busy_merged: vec![] };
+        let r = SlotRules { duration: 900, step: 900, buffer_before: 0, buffer_after: 0, notice: 0, horizon: 86_400, now: 0, zone: chrono_tz::UTC, mode: SlotMode::All, range: iv(0, 3600) };
+        assert_eq!(slots(&[t.clone()], &r, usize::MAX).0.len(), 4);
+        assert_eq!(slots(&[t], &SlotRules { mode: SlotMode::Any, ..r }, usize::MAX).0.len(), 4);
+    }
+}

@@ -148,7 +148,11 @@ fn main() {
         note: "target ≤ 5 ms".into(),
     });
 
-    // 4. The same calendar through GraphQL over HTTP, on the embedded SQLite store.
+    // 4. Availability: bookable slots for 50 calendars × 200 series over a month, and free/busy for
+    //    500 calendars over a week (in-process: expansion, busy merge, slot search).
+    rows.extend(availability_rows());
+
+    // 5. The same calendar through GraphQL over HTTP, on the embedded SQLite store.
     let http = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime").block_on(http_bench());
     rows.push(http);
 
@@ -157,6 +161,67 @@ fn main() {
     for r in rows {
         println!("| {} | {} | {} | {} |", r.what, r.ours, r.theirs, r.note);
     }
+}
+
+fn calendar_of(n_series: usize, seed: usize) -> (almanac_domain::availability::CalendarRules, Vec<Series>) {
+    use almanac_domain::availability::{AvailabilityMode, CalendarRules, WorkingHours};
+    let cal = CalendarId::generate();
+    let days = ["MO", "TU", "WE", "TH", "FR"];
+    let series = (0..n_series)
+        .map(|i| {
+            let k = i + seed * 7;
+            let start = format!("2026-01-{:02}T{:02}:{:02}:00", 1 + k % 28, 8 + k % 9, (k * 15) % 60);
+            // A realistic mix: a third weekly (every 2–4 weeks), two thirds monthly.
+            let rule = if k % 3 == 0 { format!("FREQ=WEEKLY;INTERVAL={};BYDAY={}", 2 + k % 3, days[(k / 3) % 5]) } else { format!("FREQ=MONTHLY;BYMONTHDAY={}", 1 + (k * 7) % 28) };
+            Series::new(SeriesId::generate(), OrganizationId::DEFAULT, cal, if k % 7 == 0 { SeriesKind::Blocked } else { SeriesKind::Event }, format!("s{i}"), None, schedule(&start, &rule), 1)
+        })
+        .collect();
+    let rules = CalendarRules { calendar: cal, zone: ZONE, mode: AvailabilityMode::Default { working_hours: Some(WorkingHours::parse("MO,TU,WE,TH,FR 09:00-17:00").expect("hours")) } };
+    (rules, series)
+}
+
+fn availability_rows() -> Vec<Row> {
+    use almanac_domain::availability::{slots, BusyOptions, CalendarTime, Interval, SlotMode, SlotRules};
+    let opts = BusyOptions { tentative_is_busy: true };
+    let month = TimeWindow::new(utc(2026, 6, 1), utc(2026, 7, 1)).expect("window");
+    let cals: Vec<_> = (0..50).map(|c| calendar_of(200, c)).collect();
+    let rules = |mode| SlotRules {
+        duration: 1800,
+        step: 900,
+        buffer_before: 600,
+        buffer_after: 600,
+        notice: 0,
+        horizon: 60 * 86_400,
+        now: utc(2026, 5, 31).timestamp(),
+        zone: ZONE,
+        mode,
+        range: Interval { start: month.from().timestamp(), end: month.to().timestamp() },
+    };
+    let mut rows = Vec::new();
+    for (mode, name) in [(SlotMode::Any, "ANY"), (SlotMode::All, "ALL")] {
+        let r = rules(mode);
+        let mut found = 0;
+        let d = median(|| {
+            let times: Vec<CalendarTime> = cals.iter().map(|(c, s)| CalendarTime::compute(c, &s.iter().collect::<Vec<_>>(), month, opts)).collect();
+            let (v, _) = slots(&times, &r, usize::MAX);
+            found = v.len();
+            found
+        });
+        rows.push(Row {
+            what: format!("bookable slots, 50 calendars × 200 series (weekly every 2–4 weeks, monthly), one month, 30-min slots every 15 min, 10-min buffers, working hours, {name} ({found} slots)"),
+            ours: fmt_d(d),
+            theirs: "—".into(),
+            note: "target ≤ 20 ms in-process".into(),
+        });
+    }
+    let week = TimeWindow::new(utc(2026, 6, 1), utc(2026, 6, 8)).expect("window");
+    let many: Vec<_> = (0..500).map(|c| calendar_of(20, c)).collect();
+    let d = median(|| {
+        let times: Vec<CalendarTime> = many.iter().map(|(c, s)| CalendarTime::compute(c, &s.iter().collect::<Vec<_>>(), week, opts)).collect();
+        almanac_domain::availability::union(times.iter().flat_map(|t| t.busy_merged.iter().copied()).collect()).len()
+    });
+    rows.push(Row { what: "free/busy, 500 calendars × 20 series, one week, per calendar and combined".into(), ours: fmt_d(d), theirs: "—".into(), note: "".into() });
+    rows
 }
 
 async fn http_bench() -> Row {
