@@ -188,6 +188,11 @@ fn obstacle_out(o: &Obstacle, tz: Tz) -> Unavailability {
     }
 }
 
+/// The calendars, window and output zone of an availability question.
+fn question(calendar_ids: &[ID], from: DateTime<Utc>, to: DateTime<Utc>, time_zone: Option<&str>) -> Result<(Vec<almanac_domain::CalendarId>, TimeWindow, Tz), ApiError> {
+    Ok((parse_calendar_ids(calendar_ids)?, TimeWindow::new(from, to)?, output_zone(time_zone)?))
+}
+
 #[derive(Default)]
 pub struct AvailabilityQuery;
 
@@ -204,9 +209,7 @@ impl AvailabilityQuery {
         time_zone: Option<String>,
         #[graphql(default = true)] tentative_is_busy: bool,
     ) -> async_graphql::Result<FreeBusy> {
-        let cals = parse_calendar_ids(&calendar_ids).gql()?;
-        let window = TimeWindow::new(from, to).map_err(ApiError::from).gql()?;
-        let tz = output_zone(time_zone.as_deref()).gql()?;
+        let (cals, window, tz) = question(&calendar_ids, from, to, time_zone.as_deref()).gql()?;
         let (times, combined) = services::availability::free_busy(app(ctx), viewer(ctx).organization, &cals, window, BusyOptions { tentative_is_busy }).await.gql()?;
         let w = Interval { start: from.timestamp(), end: to.timestamp() };
         Ok(FreeBusy {
@@ -232,9 +235,7 @@ impl AvailabilityQuery {
         time_zone: Option<String>,
         #[graphql(default = true)] tentative_is_busy: bool,
     ) -> async_graphql::Result<Vec<CalendarAvailability>> {
-        let cals = parse_calendar_ids(&calendar_ids).gql()?;
-        let window = TimeWindow::new(from, to).map_err(ApiError::from).gql()?;
-        let tz = output_zone(time_zone.as_deref()).gql()?;
+        let (cals, window, tz) = question(&calendar_ids, from, to, time_zone.as_deref()).gql()?;
         let times = services::availability::calendar_times(app(ctx), viewer(ctx).organization, &cals, window, BusyOptions { tentative_is_busy }).await.gql()?;
         Ok(times
             .iter()
