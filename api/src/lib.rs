@@ -1,5 +1,6 @@
 //! The Almanac server: configuration, startup, HTTP and GraphQL, services, the store.
 
+pub mod auth;
 pub mod config;
 pub mod graphql;
 pub mod http;

@@ -23,8 +23,9 @@ impl Application {
         store.ensure_organization(OrganizationId::DEFAULT, "Default organization").await?;
         let app = AppState { store, limits: Limits::default() };
         let schema = build_schema(Some(app.clone()));
+        let jwt = crate::auth::JwtKeys::from_settings(&settings)?;
         let listener = TcpListener::bind(settings.listen).await?;
-        Ok(Application { listener, state: HttpState { app, schema } })
+        Ok(Application { listener, state: HttpState { app, schema, auth: settings.auth, jwt, introspection: settings.introspection } })
     }
 
     pub fn port(&self) -> u16 {

@@ -89,8 +89,15 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |_| {}).await
+}
+
+/// The app with adjusted settings (auth mode, JWT keys, …).
+pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let (db, url) = TestDb::fresh(engine).await;
-    let app = Application::build(Settings::for_tests(url)).await.expect("app builds");
+    let mut settings = Settings::for_tests(url);
+    adjust(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -111,14 +118,23 @@ pub struct GqlError {
 impl TestApp {
     /// POSTs a GraphQL request and returns the whole response body.
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
-        let res = self
-            .http
-            .post(format!("{}/graphql", self.url))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("request sent");
-        res.json().await.expect("JSON response")
+        self.graphql_as(None, query, variables).await
+    }
+
+    /// POSTs a GraphQL request with a credential (`Authorization: Bearer …`).
+    pub async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req = self.http.post(format!("{}/graphql", self.url)).json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent").json().await.expect("JSON response")
+    }
+
+    /// A new organization and an API key for it (scopes "read,write" or "read").
+    pub async fn organization_with_key(&self, name: &str, scopes: &str) -> (String, String) {
+        let org = self.state.store.create_organization(name).await.expect("organization");
+        let (_, token) = almanac_api::services::api_keys::create(&self.state.store, org, "test key", scopes).await.expect("key");
+        (org.to_string(), token)
     }
 
     /// The `data` of a request that must succeed.
@@ -225,6 +241,29 @@ macro_rules! engine_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::spawn_app($crate::Engine::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// Like `engine_tests!`, with the settings adjusted by `$adjust: fn(&mut Settings)`.
+#[macro_export]
+macro_rules! engine_tests_with {
+    ($adjust:ident; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::spawn_app_with($crate::Engine::Sqlite, super::$adjust).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::spawn_app_with($crate::Engine::Postgres, super::$adjust).await).await
                 }
             )*
         }

@@ -13,7 +13,6 @@ mod types;
 
 use crate::state::AppState;
 use async_graphql::{EmptySubscription, Schema};
-use almanac_domain::OrganizationId;
 
 pub use mutation::MutationRoot;
 pub use occurrence_edits::OccurrenceMutations;
@@ -29,11 +28,7 @@ pub struct Query(QueryRoot, availability::AvailabilityQuery);
 
 pub type AlmanacSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Who is asking. Until authentication arrives every request acts for the default organization.
-#[derive(Debug, Clone, Copy)]
-pub struct Viewer {
-    pub organization: OrganizationId,
-}
+pub use crate::auth::Viewer;
 
 /// Query depth and complexity caps: rejected before execution.
 pub const MAX_DEPTH: usize = 16;

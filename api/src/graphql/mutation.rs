@@ -31,8 +31,68 @@ pub struct DeleteSeriesPayload {
     deleted_series_id: ID,
 }
 
+/// An organization's API key (its secret is only ever in `CreateApiKeyPayload`).
+#[derive(SimpleObject)]
+pub struct ApiKey {
+    id: ID,
+    name: String,
+    /// "read" or "read write".
+    scopes: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<crate::store::ApiKeyRecord> for ApiKey {
+    fn from(k: crate::store::ApiKeyRecord) -> Self {
+        ApiKey {
+            id: ID(k.id),
+            name: k.name,
+            scopes: k.scopes,
+            created_at: almanac_domain::time::instant(k.created_at),
+            revoked_at: k.revoked_at.map(almanac_domain::time::instant),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct CreateApiKeyPayload {
+    api_key: ApiKey,
+    /// Send as `Authorization: Bearer <secret>`. Shown only now; only its hash is stored.
+    secret: String,
+}
+
+#[derive(SimpleObject)]
+pub struct RevokeApiKeyPayload {
+    api_key: ApiKey,
+}
+
+#[derive(async_graphql::InputObject)]
+pub struct CreateApiKeyInput {
+    name: String,
+    /// "read", "write" or "read,write".
+    #[graphql(default_with = "\"read,write\".to_string()")]
+    scopes: String,
+}
+
+#[derive(async_graphql::InputObject)]
+pub struct RevokeApiKeyInput {
+    id: ID,
+}
+
 #[Object]
 impl MutationRoot {
+    /// Creates an API key for your organization.
+    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> async_graphql::Result<CreateApiKeyPayload> {
+        let (key, secret) = services::api_keys::create(&app(ctx).store, viewer(ctx).organization, &input.name, &input.scopes).await.gql()?;
+        Ok(CreateApiKeyPayload { api_key: key.into(), secret })
+    }
+
+    /// Revokes one of your organization's API keys; requests with it are refused from now on.
+    async fn revoke_api_key(&self, ctx: &Context<'_>, input: RevokeApiKeyInput) -> async_graphql::Result<RevokeApiKeyPayload> {
+        let key = services::api_keys::revoke(&app(ctx).store, viewer(ctx).organization, input.id.as_str()).await.gql()?;
+        Ok(RevokeApiKeyPayload { api_key: key.into() })
+    }
+
     async fn create_calendar(&self, ctx: &Context<'_>, input: CreateCalendarInput) -> async_graphql::Result<CreateCalendarPayload> {
         let cmd = services::calendars::NewCalendar { name: input.name, time_zone: input.time_zone, availability: input.availability.map(Into::into) };
         let calendar = services::calendars::create(app(ctx), viewer(ctx).organization, cmd).await.gql()?;

@@ -14,6 +14,15 @@ use std::sync::Arc;
 #[derive(Default)]
 pub struct QueryRoot;
 
+#[derive(async_graphql::SimpleObject)]
+#[graphql(name = "Viewer")]
+pub struct ViewerOut {
+    organization_id: ID,
+    /// The JWT's subject, when the caller used one.
+    user: Option<String>,
+    can_write: bool,
+}
+
 #[Object]
 impl QueryRoot {
     /// Any object by its global id; null when it does not exist.
@@ -32,6 +41,18 @@ impl QueryRoot {
             return Ok(found.map(|(occurrence, series)| Node::Occurrence(OccurrenceNode { occurrence, series, out_tz: chrono_tz::Tz::UTC })));
         }
         Err(ApiError::invalid("id", format!("{s:?} is not an Almanac id"))).gql()
+    }
+
+    /// Who you are: the organization every query is scoped to.
+    async fn viewer(&self, ctx: &Context<'_>) -> ViewerOut {
+        let v = viewer(ctx);
+        ViewerOut { organization_id: ID(v.organization.to_string()), user: v.user, can_write: v.can_write }
+    }
+
+    /// Your organization's API keys (never their secrets).
+    async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::mutation::ApiKey>> {
+        let keys = app(ctx).store.api_keys(viewer(ctx).organization).await.gql()?;
+        Ok(keys.into_iter().map(Into::into).collect())
     }
 
     /// The organization's calendars, by id.

@@ -64,7 +64,7 @@ pub fn app<'a>(ctx: &Context<'a>) -> &'a AppState {
 }
 
 pub fn viewer(ctx: &Context<'_>) -> Viewer {
-    *ctx.data_unchecked::<Viewer>()
+    ctx.data_unchecked::<Viewer>().clone()
 }
 
 pub struct CalendarNode(pub Calendar);

@@ -1,7 +1,9 @@
 //! The HTTP surface: GraphQL over POST and GET, GraphiQL in a browser, health checks.
 
 use crate::graphql::loaders::CalendarLoader;
-use crate::graphql::{AlmanacSchema, Viewer};
+use crate::auth::{authenticate, credential, AuthError, JwtKeys};
+use crate::config::AuthMode;
+use crate::graphql::AlmanacSchema;
 use crate::state::AppState;
 use almanac_domain::OrganizationId;
 use async_graphql::dataloader::DataLoader;
@@ -18,6 +20,9 @@ use std::collections::HashMap;
 pub struct HttpState {
     pub app: AppState,
     pub schema: AlmanacSchema,
+    pub auth: AuthMode,
+    pub jwt: JwtKeys,
+    pub introspection: bool,
 }
 
 /// Request bodies larger than this are refused before parsing.
@@ -44,15 +49,27 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
 }
 
-async fn execute(state: &HttpState, request: async_graphql::Request) -> GraphQLResponse {
-    let viewer = Viewer { organization: OrganizationId::DEFAULT };
-    let store = state.app.store.clone();
-    let request = request
-        .data(viewer)
-        .data(DataLoader::new(CalendarLoader { store, organization: viewer.organization }, tokio::spawn));
+/// Authenticates, applies per-request settings (DataLoaders, introspection) and executes.
+async fn execute(state: &HttpState, headers: &HeaderMap, mut request: async_graphql::Request) -> Response {
+    let viewer = match authenticate(&state.app.store, state.auth, &state.jwt, credential(headers)).await {
+        Ok(v) => v,
+        Err(AuthError::Unauthenticated(m)) => return request_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", m),
+        Err(AuthError::Store(e)) => {
+            tracing::error!(error = %e, "authentication failed");
+            return request_error(StatusCode::SERVICE_UNAVAILABLE, "INTERNAL", "internal error".into());
+        }
+    };
+    if is_mutation(&request.query, request.operation_name.as_deref()) && !viewer.can_write {
+        return request_error(StatusCode::FORBIDDEN, "FORBIDDEN", "this credential may only read (its scope lacks write)".into());
+    }
+    if !state.introspection {
+        request = request.disable_introspection();
+    }
+    let loader = DataLoader::new(CalendarLoader { store: state.app.store.clone(), organization: viewer.organization }, tokio::spawn);
+    let request = request.data(viewer).data(loader);
     let mut response = state.schema.execute(request).await;
     classify_errors(&mut response.errors);
-    response.into()
+    GraphQLResponse::from(response).into_response()
 }
 
 /// Errors raised by async-graphql itself (syntax, validation, input coercion, limits) carry no
@@ -86,7 +103,7 @@ fn request_error(status: StatusCode, code: &str, message: String) -> Response {
 
 /// POST with a JSON body `{query, variables, operationName}`. The body is read under the size
 /// limit first, so an oversized request is refused before any parsing.
-async fn graphql_post(State(state): State<HttpState>, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Response {
     let bytes = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -95,7 +112,7 @@ async fn graphql_post(State(state): State<HttpState>, body: Result<axum::body::B
         Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request body could not be read: {e}")),
     };
     match serde_json::from_slice::<async_graphql::Request>(&bytes) {
-        Ok(r) => execute(&state, r).await.into_response(),
+        Ok(r) => execute(&state, &headers, r).await,
         Err(e) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the body is not a GraphQL request ({{\"query\": …}} as JSON): {e}")),
     }
 }
@@ -123,7 +140,7 @@ async fn graphql_get(State(state): State<HttpState>, headers: HeaderMap, Query(p
         // A mutation in a URL could be triggered by a mere link or image tag.
         return request_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST", "mutations must be sent with POST".into());
     }
-    execute(&state, req).await.into_response()
+    execute(&state, &headers, req).await
 }
 
 fn is_mutation(query: &str, operation: Option<&str>) -> bool {

@@ -1,5 +1,6 @@
 //! Use cases: orchestration of domain logic and the store. No GraphQL or HTTP types here.
 
+pub mod api_keys;
 pub mod availability;
 pub mod calendars;
 pub mod edits;

@@ -3,7 +3,7 @@
 //! only differences are the pool type, connection setup and how a write transaction begins.
 
 use super::rows::{availability_columns, CalendarRow, ExceptionRecord, SeriesRecord};
-use super::{ConflictGuard, GuardedWrite, SeriesFilter, SeriesWrite, Store, StoreError, VersionedWrite};
+use super::{ApiKeyRecord, ConflictGuard, GuardedWrite, SeriesFilter, SeriesWrite, Store, StoreError, VersionedWrite};
 use almanac_domain::series::{Calendar, Exception, Series};
 use std::collections::HashMap;
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
@@ -19,6 +19,7 @@ const SERIES_COLUMNS: &str = "id, organization_id, calendar_id, kind, title, des
      length_days, length_seconds, length_wall_clock, rrule, rdates, exdates, has_recurrence, rule_bound, span_start, span_end, version, \
      lineage_id, parent_series_id, split_at, transparent";
 const SERIES_COLUMN_COUNT: usize = 24;
+const API_KEY_COLUMNS: &str = "id, organization_id, name, secret_sha256, scopes, created_at, revoked_at";
 const CALENDAR_COLUMNS: &str = "id, organization_id, name, time_zone, availability_mode, working_hours";
 const EXCEPTION_COLUMNS: &str = "series_id, organization_id, recurrence_id, status, start_at, end_at, title, description, kind, locked";
 
@@ -381,6 +382,52 @@ macro_rules! sql_store {
                 }
                 tx.commit().await?;
                 Ok(GuardedWrite::Versioned(VersionedWrite::Done))
+            }
+
+            async fn create_organization(&self, name: &str) -> Result<OrganizationId, StoreError> {
+                let id = OrganizationId::generate();
+                self.ensure_organization(id, name).await?;
+                Ok(id)
+            }
+
+            async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
+                self.count(1);
+                sqlx::query::<$db>("INSERT INTO api_keys (id, organization_id, name, secret_sha256, scopes, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(&k.id)
+                    .bind(&k.organization_id)
+                    .bind(&k.name)
+                    .bind(&k.secret_sha256)
+                    .bind(&k.scopes)
+                    .bind(k.created_at)
+                    .bind(k.revoked_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+                self.count(1);
+                Ok(sqlx::query_as::<$db, ApiKeyRecord>(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn api_keys(&self, org: OrganizationId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+                self.count(1);
+                Ok(sqlx::query_as::<$db, ApiKeyRecord>(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE organization_id = $1 ORDER BY created_at, id"))
+                    .bind(org.to_string())
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn revoke_api_key(&self, org: OrganizationId, id: &str, at: i64) -> Result<bool, StoreError> {
+                self.count(1);
+                let done = sqlx::query::<$db>("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE id = $1 AND organization_id = $2")
+                    .bind(id)
+                    .bind(org.to_string())
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(done == 1)
             }
 
             fn statements_executed(&self) -> u64 {

@@ -38,6 +38,19 @@ pub enum VersionedWrite {
     Conflict { current: i64 },
 }
 
+/// An API key as stored (the secret itself is never stored).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub secret_sha256: String,
+    /// "read", "write" or "read write".
+    pub scopes: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 /// One change in a `save_series` transaction.
 pub enum SeriesWrite<'a> {
     Insert(&'a Series),
@@ -146,6 +159,15 @@ pub trait Store: Send + Sync + 'static {
     async fn save_series_guarded(&self, writes: &[SeriesWrite<'_>], guard: &ConflictGuard) -> Result<GuardedWrite, StoreError>;
     /// Replaces a calendar's name, zone and availability; false when it does not exist.
     async fn update_calendar(&self, cal: &Calendar) -> Result<bool, StoreError>;
+
+    /// Creates an organization.
+    async fn create_organization(&self, name: &str) -> Result<OrganizationId, StoreError>;
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// A key by id, whatever its organization (authentication happens before one is known).
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn api_keys(&self, org: OrganizationId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Marks a key revoked; false when the organization has no such key.
+    async fn revoke_api_key(&self, org: OrganizationId, id: &str, at: i64) -> Result<bool, StoreError>;
 
     /// Counts statements executed, for tests that prove queries do not grow with result size.
     fn statements_executed(&self) -> u64;

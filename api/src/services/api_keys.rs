@@ -1,0 +1,49 @@
+//! API keys: created per organization, shown once, stored hashed, revocable.
+
+use super::text;
+use crate::auth::new_api_key;
+use crate::graphql::error::ApiError;
+use crate::store::{ApiKeyRecord, Store};
+use almanac_domain::OrganizationId;
+use std::sync::Arc;
+
+/// Normalises "read", "write", "read,write" (or space-separated) to the stored form.
+pub fn parse_scopes(s: &str) -> Result<String, ApiError> {
+    let mut read = false;
+    let mut write = false;
+    for part in s.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
+        match part.to_ascii_lowercase().as_str() {
+            "read" => read = true,
+            "write" => write = true,
+            other => return Err(ApiError::invalid("scopes", format!("{other:?} is not a scope (read, write)"))),
+        }
+    }
+    match (read, write) {
+        (false, false) => Err(ApiError::invalid("scopes", "give at least one scope: read, write")),
+        (true, false) => Ok("read".into()),
+        _ => Ok("read write".into()),
+    }
+}
+
+/// Creates a key; returns it and the token to show once.
+pub async fn create(store: &Arc<dyn Store>, org: OrganizationId, name: &str, scopes: &str) -> Result<(ApiKeyRecord, String), ApiError> {
+    let (id, token, secret_sha256) = new_api_key();
+    let record = ApiKeyRecord {
+        id,
+        organization_id: org.to_string(),
+        name: text("name", name, 200, true)?,
+        secret_sha256,
+        scopes: parse_scopes(scopes)?,
+        created_at: chrono::Utc::now().timestamp(),
+        revoked_at: None,
+    };
+    store.insert_api_key(&record).await?;
+    Ok((record, token))
+}
+
+pub async fn revoke(store: &Arc<dyn Store>, org: OrganizationId, id: &str) -> Result<ApiKeyRecord, ApiError> {
+    if !store.revoke_api_key(org, id, chrono::Utc::now().timestamp()).await? {
+        return Err(ApiError::NotFound("API key"));
+    }
+    store.api_key(id).await?.ok_or(ApiError::NotFound("API key"))
+}
