@@ -95,7 +95,7 @@ impl QueryRoot {
         let out_tz = output_zone(time_zone.as_deref()).gql()?;
         let cursor = cursor.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
         let page = services::occurrences::upcoming(app, viewer(ctx).organization, id, after, first, cursor).await.gql()?;
-        Ok(occurrence_connection(page, out_tz))
+        occurrence_connection_for(ctx, page, out_tz).await
     }
 
     /// Occurrences of the calendars' series that overlap [from, to) — an occurrence in progress at
@@ -123,6 +123,6 @@ impl QueryRoot {
         let kinds = kinds.map(|ks| ks.into_iter().map(SeriesKind::from).collect());
         let q = services::occurrences::OccurrenceQuery { calendars, window, kinds, first, after, include_cancelled };
         let page = services::occurrences::page(app, viewer(ctx).organization, q).await.gql()?;
-        Ok(occurrence_connection(page, out_tz))
+        occurrence_connection_for(ctx, page, out_tz).await
     }
 }

@@ -1,7 +1,6 @@
 //! Output types. Each wraps a domain value; fields only format.
 
 use super::error::{ApiError, ResultExt};
-use super::loaders::CalendarLoader;
 use super::scalars::LocalDateTime;
 use super::Viewer;
 use crate::services;
@@ -12,8 +11,7 @@ use almanac_domain::series::{Calendar, Exception, OccurrenceStatus, Series, Seri
 use almanac_domain::time::TimeWindow;
 use almanac_domain::{CalendarId, SeriesId};
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, Interface, Object, SimpleObject, ID};
+use async_graphql::{Context, Enum, ErrorExtensions, Interface, Object, SimpleObject, ID};
 use base64::Engine;
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
@@ -102,6 +100,9 @@ impl CalendarNode {
         let mut rows = app.store.series_page(viewer(ctx).organization, self.0.id, after, limit as i64 + 1).await.gql()?;
         let has_next = rows.len() > limit;
         rows.truncate(limit);
+        let refs: Vec<&Series> = rows.iter().collect();
+        prime_series_loaders(ctx, &refs, ctx.look_ahead().field("edges").field("node")).await?;
+        prime_series_loaders(ctx, &refs, ctx.look_ahead().field("nodes")).await?;
         let mut conn = Connection::new(false, has_next);
         conn.edges.extend(rows.into_iter().map(|s| Edge::new(encode_id_cursor(&s.id), SeriesNode(Arc::new(s)))));
         Ok(conn)
@@ -128,7 +129,7 @@ impl SeriesNode {
         ID(self.0.calendar.to_string())
     }
     async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarNode> {
-        let loader = ctx.data_unchecked::<DataLoader<CalendarLoader>>();
+        let loader = ctx.data_unchecked::<super::loaders::CalendarsOf>();
         let cal = loader.load_one(self.0.calendar).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?;
         cal.map(CalendarNode).ok_or(ApiError::NotFound("calendar")).gql()
     }
@@ -193,7 +194,8 @@ impl SeriesNode {
     }
     /// The series split from this one (continuations), oldest first.
     async fn continuations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SeriesNode>> {
-        let rows = app(ctx).store.continuations(viewer(ctx).organization, self.0.id).await.gql()?;
+        let loader = ctx.data_unchecked::<super::loaders::ContinuationsOf>();
+        let rows = loader.load_one(self.0.id).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?.unwrap_or_default();
         Ok(rows.into_iter().map(|s| SeriesNode(Arc::new(s))).collect())
     }
     /// Edits of single occurrences, by recurrence id.
@@ -217,7 +219,7 @@ impl SeriesNode {
         let first = services::occurrences::check_page_size(app, first).gql()?;
         let after = after.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
         let page = services::occurrences::merge(vec![(*self.0).clone()], window, after, first, include_cancelled);
-        Ok(occurrence_connection(page, out_tz))
+        occurrence_connection_for(ctx, page, out_tz).await
     }
 }
 
@@ -415,6 +417,30 @@ pub fn decode_occurrence_cursor(cursor: &str) -> Result<OccurrenceCursor, ApiErr
         return Err(bad());
     }
     Ok(OccurrenceCursor { start, series: SeriesId::from_uuid(series), recurrence_id: RecurrenceId(rid) })
+}
+
+/// Loads, in one batch per loader, what the series of a page will be asked for (their calendars,
+/// their continuations), so the nested resolvers find it cached: the statements of a nested query
+/// do not depend on how many series it returns, nor on scheduling luck.
+pub async fn prime_series_loaders(ctx: &Context<'_>, series: &[&Series], node: async_graphql::Lookahead<'_>) -> async_graphql::Result<()> {
+    let fail = |e: Arc<crate::store::StoreError>| ApiError::Internal(anyhow::anyhow!(e.to_string())).extend();
+    if node.field("calendar").exists() {
+        let ids: Vec<CalendarId> = series.iter().map(|s| s.calendar).collect();
+        ctx.data_unchecked::<super::loaders::CalendarsOf>().load_many(ids).await.map_err(fail)?;
+    }
+    if node.field("continuations").exists() {
+        let ids: Vec<SeriesId> = series.iter().map(|s| s.id).collect();
+        ctx.data_unchecked::<super::loaders::ContinuationsOf>().load_many(ids).await.map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// An occurrence connection, with the loaders primed for the series its nodes will show.
+pub async fn occurrence_connection_for(ctx: &Context<'_>, page: services::occurrences::OccurrencePage, out_tz: Tz) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
+    let series: Vec<&Series> = page.items.iter().map(|(_, s)| s.as_ref()).collect();
+    prime_series_loaders(ctx, &series, ctx.look_ahead().field("edges").field("node").field("series")).await?;
+    prime_series_loaders(ctx, &series, ctx.look_ahead().field("nodes").field("series")).await?;
+    Ok(occurrence_connection(page, out_tz))
 }
 
 pub fn occurrence_connection(page: services::occurrences::OccurrencePage, out_tz: Tz) -> Connection<String, OccurrenceNode> {

@@ -1,12 +1,12 @@
 //! The HTTP surface: GraphQL over POST and GET, GraphiQL in a browser, health checks.
 
-use crate::graphql::loaders::CalendarLoader;
+use crate::graphql::loaders::{CalendarLoader, ContinuationsLoader};
 use crate::auth::{authenticate, credential, AuthError, JwtKeys};
 use crate::config::AuthMode;
 use crate::graphql::AlmanacSchema;
 use crate::state::AppState;
 use almanac_domain::OrganizationId;
-use async_graphql::dataloader::DataLoader;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLResponse;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -65,8 +65,11 @@ async fn execute(state: &HttpState, headers: &HeaderMap, mut request: async_grap
     if !state.introspection {
         request = request.disable_introspection();
     }
-    let loader = DataLoader::new(CalendarLoader { store: state.app.store.clone(), organization: viewer.organization }, tokio::spawn);
-    let request = request.data(viewer).data(loader);
+    // Cached per request: connections prime them for a whole page in one batch (see
+    // `prime_series_loaders`), and nested resolvers then read the cache.
+    let calendars = DataLoader::with_cache(CalendarLoader { store: state.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default());
+    let continuations = DataLoader::with_cache(ContinuationsLoader { store: state.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default());
+    let request = request.data(viewer).data(calendars).data(continuations);
     let mut response = state.schema.execute(request).await;
     classify_errors(&mut response.errors);
     GraphQLResponse::from(response).into_response()

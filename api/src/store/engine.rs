@@ -297,9 +297,14 @@ macro_rules! sql_store {
                 self.fetch_series(&sql, vec![SqlValue::Text(org.to_string()), SqlValue::Text(root.to_string())]).await
             }
 
-            async fn continuations(&self, org: OrganizationId, parent: SeriesId) -> Result<Vec<Series>, StoreError> {
-                let sql = format!("SELECT {SERIES_COLUMNS} FROM series WHERE organization_id = $1 AND parent_series_id = $2 ORDER BY id");
-                self.fetch_series(&sql, vec![SqlValue::Text(org.to_string()), SqlValue::Text(parent.to_string())]).await
+            async fn continuations_many(&self, org: OrganizationId, parents: &[SeriesId]) -> Result<Vec<Series>, StoreError> {
+                if parents.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = format!("SELECT {SERIES_COLUMNS} FROM series WHERE organization_id = $1 AND parent_series_id IN ({}) ORDER BY id", placeholders(2, parents.len()));
+                let mut binds = vec![SqlValue::Text(org.to_string())];
+                binds.extend(ids_to_strings(parents).into_iter().map(SqlValue::Text));
+                self.fetch_series(&sql, binds).await
             }
 
             async fn series(&self, org: OrganizationId, id: SeriesId) -> Result<Option<Series>, StoreError> {

@@ -137,7 +137,11 @@ pub trait Store: Send + Sync + 'static {
     /// The series of a split chain (sharing `root`), in order.
     async fn series_in_lineage(&self, org: OrganizationId, root: SeriesId) -> Result<Vec<Series>, StoreError>;
     /// The series split from `parent`.
-    async fn continuations(&self, org: OrganizationId, parent: SeriesId) -> Result<Vec<Series>, StoreError>;
+    async fn continuations(&self, org: OrganizationId, parent: SeriesId) -> Result<Vec<Series>, StoreError> {
+        self.continuations_many(org, &[parent]).await
+    }
+    /// The series split from any of `parents` (for DataLoaders).
+    async fn continuations_many(&self, org: OrganizationId, parents: &[SeriesId]) -> Result<Vec<Series>, StoreError>;
     async fn series(&self, org: OrganizationId, id: SeriesId) -> Result<Option<Series>, StoreError>;
     async fn series_many(&self, org: OrganizationId, ids: &[SeriesId]) -> Result<Vec<Series>, StoreError>;
     /// Series of one calendar ordered by id, strictly after `after`, at most `limit`.
