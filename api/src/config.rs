@@ -61,6 +61,9 @@ pub struct Settings {
     /// RS256 public key (PEM text, or a path to a PEM file) for JWTs from the host application.
     #[arg(long, env = "ALMANAC_JWT_RS256_PUBLIC_KEY", global = true)]
     pub jwt_rs256_public_key: Option<String>,
+    /// Requests per minute per credential (API key, JWT user, or client address in dev mode); 0: off.
+    #[arg(long, env = "ALMANAC_RATE_LIMIT_PER_MINUTE", default_value_t = 1200, global = true)]
+    pub rate_limit_per_minute: u32,
     /// Introspection on (default) or off (production).
     #[arg(long, env = "ALMANAC_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
@@ -77,6 +80,7 @@ impl Settings {
             jwt_hs256_secret: None,
             jwt_rs256_public_key: None,
             introspection: true,
+            rate_limit_per_minute: 0,
         }
     }
 }

@@ -25,7 +25,15 @@ impl Application {
         let schema = build_schema(Some(app.clone()));
         let jwt = crate::auth::JwtKeys::from_settings(&settings)?;
         let listener = TcpListener::bind(settings.listen).await?;
-        Ok(Application { listener, state: HttpState { app, schema, auth: settings.auth, jwt, introspection: settings.introspection } })
+        Ok(Application { listener, state: HttpState {
+                app,
+                schema,
+                auth: settings.auth,
+                jwt,
+                introspection: settings.introspection,
+                rate_limiter: std::sync::Arc::new(crate::http::RateLimiter::new(settings.rate_limit_per_minute)),
+            },
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -38,7 +46,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await?;
+        axum::serve(self.listener, router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await?;
         Ok(())
     }
 }

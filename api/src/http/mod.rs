@@ -9,7 +9,10 @@ use almanac_domain::OrganizationId;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLResponse;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -23,6 +26,45 @@ pub struct HttpState {
     pub auth: AuthMode,
     pub jwt: JwtKeys,
     pub introspection: bool,
+    pub rate_limiter: Arc<RateLimiter>,
+}
+
+/// Most operations in one batched request.
+pub const MAX_BATCH: usize = 10;
+
+/// A token bucket per credential, in this process (each API node limits on its own).
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        RateLimiter { per_minute, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// `Err(seconds to wait)` when the caller is over its limit.
+    fn take(&self, who: &str) -> Result<(), u64> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let cap = f64::from(self.per_minute);
+        let rate = cap / 60.0;
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() > 100_000 {
+            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 120);
+        }
+        let (tokens, at) = buckets.entry(who.to_string()).or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(cap);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / rate).ceil() as u64)
+        }
+    }
 }
 
 /// Request bodies larger than this are refused before parsing.
@@ -49,8 +91,9 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
 }
 
-/// Authenticates, applies per-request settings (DataLoaders, introspection) and executes.
-async fn execute(state: &HttpState, headers: &HeaderMap, mut request: async_graphql::Request) -> Response {
+/// Authenticates, rate-limits, applies per-request settings (loaders, introspection) and
+/// executes one operation or a batch of them.
+async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr>, batch: async_graphql::BatchRequest) -> Response {
     let viewer = match authenticate(&state.app.store, state.auth, &state.jwt, credential(headers)).await {
         Ok(v) => v,
         Err(AuthError::Unauthenticated(m)) => return request_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", m),
@@ -59,20 +102,50 @@ async fn execute(state: &HttpState, headers: &HeaderMap, mut request: async_grap
             return request_error(StatusCode::SERVICE_UNAVAILABLE, "INTERNAL", "internal error".into());
         }
     };
-    if is_mutation(&request.query, request.operation_name.as_deref()) && !viewer.can_write {
+    let who = match (&viewer.api_key, &viewer.user) {
+        (Some(k), _) => format!("key:{k}"),
+        (None, Some(u)) => format!("user:{}:{u}", viewer.organization),
+        (None, None) => format!("addr:{}", peer.map(|p| p.ip().to_string()).unwrap_or_default()),
+    };
+    if let Err(wait) = state.rate_limiter.take(&who) {
+        let mut r = request_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", format!("too many requests; retry in {wait} s"));
+        if let Ok(v) = wait.to_string().parse() {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let (requests, is_batch) = match batch {
+        async_graphql::BatchRequest::Single(r) => (vec![r], false),
+        async_graphql::BatchRequest::Batch(v) => (v, true),
+    };
+    if requests.len() > MAX_BATCH {
+        return request_error(StatusCode::BAD_REQUEST, "BATCH_TOO_LARGE", format!("a batch may hold at most {MAX_BATCH} operations"));
+    }
+    if requests.iter().any(|r| is_mutation(&r.query, r.operation_name.as_deref())) && !viewer.can_write {
         return request_error(StatusCode::FORBIDDEN, "FORBIDDEN", "this credential may only read (its scope lacks write)".into());
     }
-    if !state.introspection {
-        request = request.disable_introspection();
+    let mut responses = Vec::with_capacity(requests.len());
+    for mut request in requests {
+        if !state.introspection {
+            request = request.disable_introspection();
+        }
+        // Cached per request: connections prime them for a whole page in one batch (see
+        // `prime_series_loaders`), and nested resolvers then read the cache.
+        let calendars = DataLoader::with_cache(CalendarLoader { store: state.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default());
+        let continuations = DataLoader::with_cache(ContinuationsLoader { store: state.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default());
+        let request = request.data(viewer.clone()).data(calendars).data(continuations);
+        let mut response = state.schema.execute(request).await;
+        classify_errors(&mut response.errors);
+        responses.push(response);
     }
-    // Cached per request: connections prime them for a whole page in one batch (see
-    // `prime_series_loaders`), and nested resolvers then read the cache.
-    let calendars = DataLoader::with_cache(CalendarLoader { store: state.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default());
-    let continuations = DataLoader::with_cache(ContinuationsLoader { store: state.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default());
-    let request = request.data(viewer).data(calendars).data(continuations);
-    let mut response = state.schema.execute(request).await;
-    classify_errors(&mut response.errors);
-    GraphQLResponse::from(response).into_response()
+    let out = match (is_batch, responses.pop()) {
+        (false, Some(one)) => async_graphql::BatchResponse::Single(one),
+        (_, last) => {
+            responses.extend(last);
+            async_graphql::BatchResponse::Batch(responses)
+        }
+    };
+    GraphQLResponse::from(out).into_response()
 }
 
 /// Errors raised by async-graphql itself (syntax, validation, input coercion, limits) carry no
@@ -86,7 +159,7 @@ fn classify_errors(errors: &mut [async_graphql::ServerError]) {
         let m = e.message.as_str();
         let code = if m.contains("Failed to parse") || m.starts_with("Invalid value") || m.contains("Invalid value for argument") {
             "BAD_USER_INPUT"
-        } else if m.contains("Query is nested too deep") || m.contains("Query is too complex") {
+        } else if m.contains("Query is nested too deep") || m.contains("Query is too complex") || m.contains("recursion limit exceeded") {
             "QUERY_TOO_COMPLEX"
         } else if m.contains("-->") || m.contains("expected") && e.path.is_empty() && e.locations.len() <= 1 && m.contains("Syntax") {
             "GRAPHQL_PARSE_FAILED"
@@ -106,7 +179,7 @@ fn request_error(status: StatusCode, code: &str, message: String) -> Response {
 
 /// POST with a JSON body `{query, variables, operationName}`. The body is read under the size
 /// limit first, so an oversized request is refused before any parsing.
-async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Response {
     let bytes = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -114,14 +187,14 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
         }
         Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request body could not be read: {e}")),
     };
-    match serde_json::from_slice::<async_graphql::Request>(&bytes) {
-        Ok(r) => execute(&state, &headers, r).await,
+    match serde_json::from_slice::<async_graphql::BatchRequest>(&bytes) {
+        Ok(r) => execute(&state, &headers, Some(peer), r).await,
         Err(e) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the body is not a GraphQL request ({{\"query\": …}} as JSON): {e}")),
     }
 }
 
 /// GET: GraphiQL for browsers (no `query` parameter), otherwise a query in the URL.
-async fn graphql_get(State(state): State<HttpState>, headers: HeaderMap, Query(params): Query<HashMap<String, String>>) -> Response {
+async fn graphql_get(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, Query(params): Query<HashMap<String, String>>) -> Response {
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     let Some(query) = params.get("query") else {
         if wants_html || params.is_empty() {
@@ -143,7 +216,7 @@ async fn graphql_get(State(state): State<HttpState>, headers: HeaderMap, Query(p
         // A mutation in a URL could be triggered by a mere link or image tag.
         return request_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST", "mutations must be sent with POST".into());
     }
-    execute(&state, &headers, req).await
+    execute(&state, &headers, Some(peer), async_graphql::BatchRequest::Single(req)).await
 }
 
 fn is_mutation(query: &str, operation: Option<&str>) -> bool {
