@@ -435,6 +435,14 @@ macro_rules! sql_store {
                 Ok(done == 1)
             }
 
+            async fn publish_change(&self, payload: String) -> Result<bool, StoreError> {
+                ChangeChannel::publish(self, payload).await
+            }
+
+            async fn listen_changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError> {
+                ChangeChannel::listen(self).await
+            }
+
             fn statements_executed(&self) -> u64 {
                 self.statements.load(Ordering::Relaxed)
             }
@@ -467,6 +475,71 @@ fn window_query(org: OrganizationId, f: &SeriesFilter) -> Option<(String, Vec<Sq
         sql.push_str(&format!(" AND kind IN ({kind_ph})"));
     }
     Some((sql, binds))
+}
+
+#[async_trait]
+trait ChangeChannel {
+    async fn publish(&self, payload: String) -> Result<bool, StoreError>;
+    async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError>;
+}
+
+#[async_trait]
+impl ChangeChannel for SqliteStore {
+    async fn publish(&self, _payload: String) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError> {
+        Ok(None)
+    }
+}
+
+const CHANGES_CHANNEL: &str = "almanac_changes";
+
+#[async_trait]
+impl ChangeChannel for PgStore {
+    async fn publish(&self, payload: String) -> Result<bool, StoreError> {
+        let now = chrono::Utc::now().timestamp();
+        let mut tx = self.pool.begin().await?;
+        let (id,): (i64,) = sqlx::query_as("INSERT INTO change_events (payload, created_at) VALUES ($1, $2) RETURNING id").bind(payload).bind(now).fetch_one(&mut *tx).await?;
+        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANGES_CHANNEL).bind(id.to_string()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        if id % 100 == 0 {
+            sqlx::query("DELETE FROM change_events WHERE created_at < $1").bind(now - 600).execute(&self.pool).await?;
+        }
+        Ok(true)
+    }
+
+    /// LISTENs on its own connection and forwards each change's payload; reconnects (via
+    /// PgListener) when the connection drops.
+    async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANGES_CHANNEL).await?;
+        let pool = self.pool.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(n) => {
+                        let Ok(id) = n.payload().parse::<i64>() else { continue };
+                        match sqlx::query_as::<_, (String,)>("SELECT payload FROM change_events WHERE id = $1").bind(id).fetch_optional(&pool).await {
+                            Ok(Some((payload,))) => {
+                                if tx.send(payload).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(error = %e, "could not read a change event"),
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change listener lost its connection; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(Some(rx))
+    }
 }
 
 impl SqliteStore {

@@ -5,7 +5,7 @@
 //! in `engine.rs`), and the same behaviour suite (`tests/`) runs against both.
 
 mod engine;
-mod rows;
+pub mod rows;
 
 use almanac_domain::availability::{conflicts, BusyBlock, BusyOptions, Interval};
 use almanac_domain::occurrence::OccurrenceId;
@@ -172,6 +172,12 @@ pub trait Store: Send + Sync + 'static {
     async fn api_keys(&self, org: OrganizationId) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Marks a key revoked; false when the organization has no such key.
     async fn revoke_api_key(&self, org: OrganizationId, id: &str, at: i64) -> Result<bool, StoreError>;
+
+    /// Fans a change out to every API process: PostgreSQL stores it and NOTIFYs (true); SQLite has
+    /// one process, and answers false (the caller delivers it in-process).
+    async fn publish_change(&self, payload: String) -> Result<bool, StoreError>;
+    /// The changes other processes (and this one) publish, for PostgreSQL; `None` for SQLite.
+    async fn listen_changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError>;
 
     /// Counts statements executed, for tests that prove queries do not grow with result size.
     fn statements_executed(&self) -> u64;

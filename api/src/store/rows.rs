@@ -21,8 +21,9 @@ pub struct CalendarRow {
     pub working_hours: String,
 }
 
-/// A series as stored: read with `FromRow`, written column by column.
-#[derive(sqlx::FromRow)]
+/// A series as stored: read with `FromRow`, written column by column (and carried whole in
+/// change events).
+#[derive(sqlx::FromRow, serde::Serialize, serde::Deserialize, Clone)]
 pub struct SeriesRecord {
     pub id: String,
     pub organization_id: String,
@@ -50,7 +51,7 @@ pub struct SeriesRecord {
     pub transparent: bool,
 }
 
-#[derive(sqlx::FromRow, Clone)]
+#[derive(sqlx::FromRow, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ExceptionRecord {
     pub series_id: String,
     pub organization_id: String,
