@@ -1,6 +1,7 @@
 //! The Almanac server: configuration, startup, HTTP and GraphQL, services, the store.
 
 pub mod auth;
+pub mod changes;
 pub mod config;
 pub mod graphql;
 pub mod http;

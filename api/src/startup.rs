@@ -21,7 +21,8 @@ impl Application {
         let store = store::connect(&settings.database_url).await?;
         store.migrate().await?;
         store.ensure_organization(OrganizationId::DEFAULT, "Default organization").await?;
-        let app = AppState { store, limits: Limits::default() };
+        let changes = crate::changes::ChangeFeed::start(store.clone()).await?;
+        let app = AppState { store, limits: Limits::default(), changes };
         let schema = build_schema(Some(app.clone()));
         let jwt = crate::auth::JwtKeys::from_settings(&settings)?;
         let listener = TcpListener::bind(settings.listen).await?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limits: Limits,
+    pub changes: Arc<crate::changes::ChangeFeed>,
 }
 
 /// Documented maxima; requests beyond them get `RANGE_TOO_LARGE` or `BAD_USER_INPUT`.

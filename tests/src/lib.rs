@@ -81,6 +81,8 @@ impl Drop for TestDb {
 
 pub struct TestApp {
     pub url: String,
+    /// The database URL, for starting a second API process on the same database.
+    pub database_url: String,
     pub http: reqwest::Client,
     pub engine: Engine,
     pub state: AppState,
@@ -95,6 +97,7 @@ pub async fn spawn_app(engine: Engine) -> TestApp {
 /// The app with adjusted settings (auth mode, JWT keys, …).
 pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let (db, url) = TestDb::fresh(engine).await;
+    let database_url = url.clone();
     let mut settings = Settings::for_tests(url);
     adjust(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
@@ -104,7 +107,72 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) 
     tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    TestApp { url: base, http: reqwest::Client::new(), engine, state, _stop: stop, _db: db }
+    TestApp { url: base, database_url, http: reqwest::Client::new(), engine, state, _stop: stop, _db: db }
+}
+
+/// A second API process (in this test process) on the same database: (base URL, stop handle).
+pub async fn spawn_peer(of: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let app = Application::build(Settings::for_tests(of.database_url.clone())).await.expect("peer builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    (base, stop)
+}
+
+/// A graphql-transport-ws client: connects, initialises, subscribes; `next` waits for data.
+pub struct WsSubscription {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl WsSubscription {
+    pub async fn start(base_url: &str, init: Value, query: &str, variables: Value) -> Result<Self, String> {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::Message;
+        let url = format!("{}/graphql/ws", base_url.replacen("http", "ws", 1));
+        let mut req = url.into_client_request().map_err(|e| e.to_string())?;
+        req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().map_err(|_| "header")?);
+        let (mut socket, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| e.to_string())?;
+        socket.send(Message::text(json!({ "type": "connection_init", "payload": init }).to_string())).await.map_err(|e| e.to_string())?;
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).map_err(|e| e.to_string())?;
+                    if v["type"] == "connection_ack" {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(f))) => return Err(format!("closed: {f:?}")),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("closed".into()),
+            }
+        }
+        socket
+            .send(Message::text(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } }).to_string()))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(WsSubscription { socket })
+    }
+
+    /// The next `next` payload (or an `error` message), waiting at most `secs`.
+    pub async fn next(&mut self, secs: u64) -> Option<Value> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??.ok()?;
+            if let Message::Text(t) = msg {
+                let v: Value = serde_json::from_str(&t).ok()?;
+                match v["type"].as_str() {
+                    Some("next") | Some("error") => return Some(v),
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 /// A GraphQL error as the client sees it.

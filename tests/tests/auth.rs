@@ -195,7 +195,18 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
             cases.push((vec![path], query, json!({ "i": i })));
         }
     }
-    let covered: BTreeSet<String> = cases.iter().flat_map(|(p, _, _)| p.iter().map(|s| s.to_string())).collect();
+    // Subscriptions take ids too; they run over WebSocket, authenticated in connection_init.
+    let subscriptions = [
+        ("SubscriptionRoot.seriesChanged(calendarIds)", "subscription($c: [ID!]!) { seriesChanged(calendarIds: $c) { seriesId } }"),
+        ("SubscriptionRoot.occurrencesChanged(calendarIds)", "subscription($c: [ID!]!) { occurrencesChanged(calendarIds: $c, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { removed } }"),
+    ];
+    for (path, query) in subscriptions {
+        let mut sub = almanac_e2e::WsSubscription::start(&app.url, json!({ "authorization": format!("Bearer {mine}") }), query, json!({ "c": [cal] })).await.expect("connected");
+        let msg = sub.next(10).await.expect("an answer");
+        assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], json!("NOT_FOUND"), "{path} leaked: {msg}");
+    }
+    let covered: BTreeSet<String> =
+        cases.iter().flat_map(|(p, _, _)| p.iter().map(|s| s.to_string())).chain(subscriptions.iter().map(|(p, _)| p.to_string())).collect();
     let required = id_taking_paths();
     let missing: Vec<&String> = required.difference(&covered).collect();
     assert!(missing.is_empty(), "id-taking fields without a cross-tenant case: {missing:?}");

@@ -8,11 +8,12 @@ pub mod loaders;
 mod mutation;
 mod occurrence_edits;
 mod query;
+mod subscription;
 pub mod scalars;
 mod types;
 
 use crate::state::AppState;
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 
 pub use mutation::MutationRoot;
 pub use occurrence_edits::OccurrenceMutations;
@@ -26,7 +27,7 @@ pub struct Mutation(MutationRoot, OccurrenceMutations);
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(QueryRoot, availability::AvailabilityQuery);
 
-pub type AlmanacSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AlmanacSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;
 
 pub use crate::auth::Viewer;
 
@@ -37,7 +38,7 @@ pub const MAX_DEPTH: usize = 16;
 pub const MAX_COMPLEXITY: usize = 1000;
 
 pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(async_graphql::extensions::Tracing);

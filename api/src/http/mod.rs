@@ -8,7 +8,9 @@ use crate::state::AppState;
 use almanac_domain::OrganizationId;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::GraphQLResponse;
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -74,6 +76,7 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -148,6 +151,29 @@ async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr
     GraphQLResponse::from(out).into_response()
 }
 
+/// Subscriptions over WebSocket (graphql-transport-ws, and the older graphql-ws protocol). The
+/// credential comes in the `connection_init` payload (`{"authorization": "Bearer …"}`) or the
+/// upgrade request's headers.
+async fn graphql_ws(State(state): State<HttpState>, headers: HeaderMap, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+    let header_credential = credential(&headers);
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let st = state.clone();
+            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+                .on_connection_init(move |payload: serde_json::Value| async move {
+                    let from_payload = ["authorization", "Authorization", "apiKey"].iter().find_map(|k| payload.get(*k).and_then(|v| v.as_str())).map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string());
+                    let viewer = authenticate(&st.app.store, st.auth, &st.jwt, from_payload.or(header_credential)).await.map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                    let mut data = async_graphql::Data::default();
+                    data.insert(DataLoader::with_cache(CalendarLoader { store: st.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default()));
+                    data.insert(DataLoader::with_cache(ContinuationsLoader { store: st.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default()));
+                    data.insert(viewer);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
 /// Errors raised by async-graphql itself (syntax, validation, input coercion, limits) carry no
 /// code; give each one, so every error a client sees has `extensions.code`.
 fn classify_errors(errors: &mut [async_graphql::ServerError]) {
@@ -198,7 +224,7 @@ async fn graphql_get(State(state): State<HttpState>, ConnectInfo(peer): ConnectI
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     let Some(query) = params.get("query") else {
         if wants_html || params.is_empty() {
-            return Html(GraphiQLSource::build().endpoint("/graphql").title("Almanac").finish()).into_response();
+            return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("Almanac").finish()).into_response();
         }
         return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "a GET request needs a `query` parameter".into());
     };

@@ -283,9 +283,12 @@ pub async fn commit(app: &AppState, plan: &Plan, reject_conflicts: bool) -> Resu
         super::series::booking_guard(holder, reject_conflicts, only)
     });
     match guard {
-        Some(g) => super::series::save_guarded(app, &writes, &g, "the series", plan.before.version).await,
-        None => save(app, &writes, "the series", plan.before.version).await,
+        Some(g) => super::series::save_guarded(app, &writes, &g, "the series", plan.before.version).await?,
+        None => save(app, &writes, "the series", plan.before.version).await?,
     }
+    let after: Vec<&Series> = plan.after.iter().collect();
+    app.changes.publish(plan.before.organization, &[&plan.before], &after).await;
+    Ok(())
 }
 
 /// The occurrences an edit would add, change and remove in a window.
@@ -302,8 +305,13 @@ pub const PREVIEW_LIMIT: usize = 2000;
 
 /// Diffs the occurrences of the series before and after a plan, by occurrence id.
 pub fn preview(plan: &Plan, window: TimeWindow) -> Preview {
-    let before = merge(vec![plan.before.clone()], window, None, PREVIEW_LIMIT, true);
-    let after = merge(plan.after.clone(), window, None, PREVIEW_LIMIT, true);
+    diff(vec![plan.before.clone()], plan.after.clone(), window)
+}
+
+/// The occurrences that appear, change or disappear in `window` when `before` becomes `after`.
+pub fn diff(before: Vec<Series>, after: Vec<Series>, window: TimeWindow) -> Preview {
+    let before = merge(before, window, None, PREVIEW_LIMIT, true);
+    let after = merge(after, window, None, PREVIEW_LIMIT, true);
     let mut p = Preview { truncated: before.has_more || after.has_more, ..Default::default() };
     let visible = |o: &Occurrence| o.status != OccurrenceStatus::Cancelled;
     let find = |list: &[(Occurrence, std::sync::Arc<Series>)], o: &Occurrence| list.iter().find(|(x, _)| x.id == o.id && visible(x)).cloned();

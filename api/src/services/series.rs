@@ -125,6 +125,7 @@ pub async fn create(app: &AppState, org: OrganizationId, input: NewSeries) -> Re
         Some(guard) => save_guarded(app, &writes, &guard, "the series", 0).await?,
         None => app.store.insert_series(&series).await?,
     }
+    app.changes.publish(org, &[], &[&series]).await;
     Ok(series)
 }
 
@@ -135,6 +136,7 @@ pub async fn update(app: &AppState, org: OrganizationId, changes: SeriesChanges)
     let current = app.store.series(org, changes.id).await?.ok_or(ApiError::NotFound("series"))?;
     let (next, report) = plan_update(&current, changes)?;
     save(app, &[SeriesWrite::Update { series: &next, expected_version: current.version }], "the series", current.version).await?;
+    app.changes.publish(org, &[&current], &[&next]).await;
     Ok((next, report))
 }
 
@@ -217,7 +219,9 @@ pub async fn delete(app: &AppState, org: OrganizationId, id: SeriesId, expected_
         return Err(ApiError::Conflict { what: "the series", expected: expected_version, current: current.version });
     }
     check_deletable(&current)?;
-    save(app, &[SeriesWrite::Delete { organization: org, id, expected_version }], "the series", expected_version).await
+    save(app, &[SeriesWrite::Delete { organization: org, id, expected_version }], "the series", expected_version).await?;
+    app.changes.publish(org, &[&current], &[]).await;
+    Ok(())
 }
 
 pub async fn get(app: &AppState, org: OrganizationId, id: SeriesId) -> Result<Series, ApiError> {
