@@ -33,6 +33,7 @@ impl Application {
                 jwt,
                 introspection: settings.introspection,
                 rate_limiter: std::sync::Arc::new(crate::http::RateLimiter::new(settings.rate_limit_per_minute)),
+                metrics: std::sync::Arc::new(crate::http::metrics::Metrics::default()),
             },
         })
     }

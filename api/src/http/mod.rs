@@ -1,5 +1,7 @@
 //! The HTTP surface: GraphQL over POST and GET, GraphiQL in a browser, health checks.
 
+pub mod metrics;
+
 use crate::graphql::loaders::{CalendarLoader, ContinuationsLoader};
 use crate::auth::{authenticate, credential, AuthError, JwtKeys};
 use crate::config::AuthMode;
@@ -29,6 +31,7 @@ pub struct HttpState {
     pub jwt: JwtKeys,
     pub introspection: bool,
     pub rate_limiter: Arc<RateLimiter>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Most operations in one batched request.
@@ -79,9 +82,25 @@ pub fn router(state: HttpState) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), record))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Counts every request by its matched route (never the raw path: ids stay out of labels).
+async fn record(State(state): State<HttpState>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    state.metrics.observe(&route, res.status().as_u16(), started.elapsed().as_secs_f64());
+    res
+}
+
+async fn metrics_text(State(state): State<HttpState>) -> Response {
+    let body = state.metrics.render(state.app.store.pool_stats());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 async fn readyz(State(state): State<HttpState>) -> Response {
@@ -139,6 +158,10 @@ async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr
         let request = request.data(viewer.clone()).data(calendars).data(continuations);
         let mut response = state.schema.execute(request).await;
         classify_errors(&mut response.errors);
+        for e in &response.errors {
+            let code = e.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string().trim_matches('"').to_string()).unwrap_or_default();
+            state.metrics.error(&code);
+        }
         responses.push(response);
     }
     let out = match (is_batch, responses.pop()) {
@@ -158,8 +181,10 @@ async fn graphql_ws(State(state): State<HttpState>, headers: HeaderMap, protocol
     let header_credential = credential(&headers);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
             let st = state.clone();
+            let metrics = state.metrics.clone();
+            metrics.subscriptions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
                 .on_connection_init(move |payload: serde_json::Value| async move {
                     let from_payload = ["authorization", "Authorization", "apiKey"].iter().find_map(|k| payload.get(*k).and_then(|v| v.as_str())).map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string());
@@ -171,6 +196,8 @@ async fn graphql_ws(State(state): State<HttpState>, headers: HeaderMap, protocol
                     Ok(data)
                 })
                 .serve()
+                .await;
+            metrics.subscriptions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         })
 }
 
@@ -199,6 +226,7 @@ fn classify_errors(errors: &mut [async_graphql::ServerError]) {
 }
 
 fn request_error(status: StatusCode, code: &str, message: String) -> Response {
+    // Counted by the caller's metrics through the status; the code goes in the body.
     let body = serde_json::json!({ "errors": [ { "message": message, "extensions": { "code": code } } ] });
     (status, Json(body)).into_response()
 }

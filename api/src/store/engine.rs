@@ -443,6 +443,10 @@ macro_rules! sql_store {
                 ChangeChannel::listen(self).await
             }
 
+            fn pool_stats(&self) -> (u32, u32) {
+                (self.pool.size(), self.pool.num_idle() as u32)
+            }
+
             fn statements_executed(&self) -> u64 {
                 self.statements.load(Ordering::Relaxed)
             }

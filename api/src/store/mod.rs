@@ -179,6 +179,9 @@ pub trait Store: Send + Sync + 'static {
     /// The changes other processes (and this one) publish, for PostgreSQL; `None` for SQLite.
     async fn listen_changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError>;
 
+    /// Open and idle connections of the pool.
+    fn pool_stats(&self) -> (u32, u32);
+
     /// Counts statements executed, for tests that prove queries do not grow with result size.
     fn statements_executed(&self) -> u64;
     /// "sqlite" or "postgres".
