@@ -100,16 +100,18 @@ impl Schedule {
     /// Validates and prepares a schedule. For all-day series `start` is midnight of the first day
     /// and RDATE/EXDATE values are midnights too.
     pub fn new(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, recurrence: Option<Recurrence>) -> Result<Self, InvalidInput> {
-        Self::build(start, zone, length, all_day, recurrence, None)
+        Self::build(start, zone, length, all_day, recurrence, None, true)
     }
 
     /// Rebuilds a stored schedule. `stored_bound` is what [`Schedule::rule_bound`] returned when it
-    /// was saved; for COUNT rules it spares replaying the rule on every load.
+    /// was saved; for COUNT rules it spares replaying the rule on every load. The text is parsed
+    /// again, but the searches that prove a rule produces an occurrence are not repeated: they
+    /// passed when it was saved, and every query loads every series it touches.
     pub fn restore(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, recurrence: Option<Recurrence>, stored_bound: Option<i64>) -> Result<Self, InvalidInput> {
-        Self::build(start, zone, length, all_day, recurrence, stored_bound)
+        Self::build(start, zone, length, all_day, recurrence, stored_bound, false)
     }
 
-    fn build(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, recurrence: Option<Recurrence>, stored_bound: Option<i64>) -> Result<Self, InvalidInput> {
+    fn build(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, recurrence: Option<Recurrence>, stored_bound: Option<i64>, prove_occurs: bool) -> Result<Self, InvalidInput> {
         if !(MIN_YEAR..=MAX_YEAR).contains(&start.year()) {
             return Err(InvalidInput::field("start", format!("the series must start between the years {MIN_YEAR} and {MAX_YEAR}")));
         }
@@ -162,7 +164,7 @@ impl Schedule {
         };
         schedule.rule_bound = match (stored_bound, schedule.rule().and_then(Rule::count)) {
             (Some(b), Some(_)) => Some(b),
-            _ => schedule.compute_rule_bound(&mut resolver)?,
+            _ => schedule.compute_rule_bound(&mut resolver, prove_occurs)?,
         };
         Ok(schedule)
     }
@@ -217,9 +219,9 @@ impl Schedule {
 
     /// The UNTIL or COUNT bound as an instant. COUNT is found by running the rule once: after
     /// this, every expansion can seek.
-    fn compute_rule_bound(&self, resolver: &mut ZoneResolver) -> Result<Option<i64>, InvalidInput> {
+    /// With `prove_occurs`, also refuses rules that can never produce an occurrence.
+    fn compute_rule_bound(&self, resolver: &mut ZoneResolver, prove_occurs: bool) -> Result<Option<i64>, InvalidInput> {
         let Some(rule) = self.rule() else { return Ok(None) };
-        let mut generator = Generator::new(rule, self.start).map_err(|m| RecurrenceError::NeverOccurs(m))?;
         let bound = match rule.until() {
             Some(Until::Utc(t)) => Some(t.and_utc().timestamp()),
             Some(Until::Local(t)) => Some(resolver.instant_of(t)),
@@ -230,6 +232,13 @@ impl Schedule {
             }
             None => None,
         };
+        if !prove_occurs {
+            return Ok(match rule.count() {
+                Some(_) => self.rule_instants(i64::MIN).take(rule.count().unwrap_or(0) as usize).last().map(|i| i.start),
+                None => bound,
+            });
+        }
+        let mut generator = Generator::new(rule, self.start).map_err(RecurrenceError::NeverOccurs)?;
         if generator.next_local().is_none() {
             return Err(RecurrenceError::NeverOccurs(format!("{rule} matches no date")).into());
         }

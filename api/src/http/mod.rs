@@ -226,7 +226,6 @@ fn classify_errors(errors: &mut [async_graphql::ServerError]) {
 }
 
 fn request_error(status: StatusCode, code: &str, message: String) -> Response {
-    // Counted by the caller's metrics through the status; the code goes in the body.
     let body = serde_json::json!({ "errors": [ { "message": message, "extensions": { "code": code } } ] });
     (status, Json(body)).into_response()
 }

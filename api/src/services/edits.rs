@@ -116,7 +116,7 @@ fn edited_schedule(base: &Schedule, series: &Series, at: RecurrenceId, c: &Chang
     let old_local = current.start.with_timezone(&series.schedule().zone()).naive_local();
     let new_local = c.start.map(|s| s.with_timezone(&zone).naive_local()).unwrap_or(old_local);
     let shift = new_local - old_local;
-    if new_local.date() != old_local.date() && c.recurrence.is_none() && base.rule().is_some_and(rule_names_days) {
+    if new_local.date() != old_local.date() && c.recurrence.is_none() && base.rule().is_some_and(almanac_domain::rrule::Rule::names_days) {
         return Err(ApiError::invalid(
             "changes.start",
             "this moves the series to another day, and its rule names days (BYDAY, BYMONTHDAY, …): send the new rule in changes.recurrence too",
@@ -136,11 +136,6 @@ fn edited_schedule(base: &Schedule, series: &Series, at: RecurrenceId, c: &Chang
         recurrence: c.recurrence.clone(),
     };
     build_schedule(input, Some(base), base.zone())
-}
-
-fn rule_names_days(r: &almanac_domain::rrule::Rule) -> bool {
-    let t = r.to_rfc5545();
-    ["BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH="].iter().any(|p| t.contains(p))
 }
 
 /// Plans an edit of the addressed occurrence with the given scope.
@@ -185,7 +180,7 @@ fn plan_edit_of(series: &Series, at: RecurrenceId, scope: Scope, c: Changes) -> 
             let schedule = edited_schedule(series.schedule(), series, at, &c)?;
             let (next, report) = edit_all(series, schedule, &fields(&c)?);
             plan.report = report;
-            plan.at = follow(series, &next, at);
+            plan.at = follow(&next, at);
             plan.after.push(next);
         }
         Scope::ThisAndFollowing => {
@@ -198,12 +193,12 @@ fn plan_edit_of(series: &Series, at: RecurrenceId, scope: Scope, c: Changes) -> 
             plan.report = report;
             match outcome {
                 SplitOutcome::WholeSeries(next) => {
-                    plan.at = follow(series, &next, at);
+                    plan.at = follow(&next, at);
                     plan.after.push(next);
                 }
                 SplitOutcome::Split { original, continuation } => {
                     plan.holder = Some(continuation.id);
-                    plan.at = follow(series, &continuation, at);
+                    plan.at = follow(&continuation, at);
                     plan.after.push(original);
                     plan.after.push(continuation);
                 }
@@ -216,12 +211,11 @@ fn plan_edit_of(series: &Series, at: RecurrenceId, scope: Scope, c: Changes) -> 
 /// Where the addressed occurrence went: its own recurrence id if the new series still shows it,
 /// else the one the edit's shift took it to (the new series' first occurrence at or after the
 /// edited start).
-fn follow(before: &Series, after: &Series, at: RecurrenceId) -> RecurrenceId {
+fn follow(after: &Series, at: RecurrenceId) -> RecurrenceId {
     if occurrence_at(after, at).is_some() {
         return at;
     }
-    let _ = before;
-    after.schedule().instances_from(at.0 - 400 * 86_400).find(|i| i.start >= at.0 - 2 * 86_400).map(|i| RecurrenceId(i.start)).unwrap_or(at)
+    after.schedule().instances_from(at.0 - 2 * 86_400).next().map(|i| RecurrenceId(i.start)).unwrap_or(at)
 }
 
 /// Plans a delete of the addressed occurrence with the given scope.

@@ -94,6 +94,12 @@ impl Rule {
     pub fn until(&self) -> Option<Until> {
         self.until
     }
+    /// Whether the rule names the days it falls on (so moving DTSTART to another day changes
+    /// nothing about which days it produces).
+    pub fn names_days(&self) -> bool {
+        !self.by_day.is_empty() || !self.by_month_day.is_empty() || !self.by_year_day.is_empty() || !self.by_week_no.is_empty() || !self.by_month.is_empty()
+    }
+
     pub fn is_unbounded(&self) -> bool {
         self.count.is_none() && self.until.is_none()
     }
