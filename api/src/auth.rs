@@ -9,7 +9,6 @@ use crate::store::{ApiKeyRecord, Store, StoreError};
 use almanac_domain::OrganizationId;
 use axum::http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// The caller, resolved once per request; every resolver scopes by `organization`.
@@ -70,9 +69,7 @@ pub fn new_api_key() -> (String, String, String) {
     (id, token, hash(&secret))
 }
 
-fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::secrets::sha256_hex as hash;
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

@@ -29,6 +29,26 @@ pub enum Command {
         #[arg(long, default_value = "read,write")]
         scopes: String,
     },
+    /// Run a provider emulator (a faithful fake of Google Calendar) to develop against sync
+    /// without an account. Prints the URLs and settings to use.
+    #[cfg(feature = "emulators")]
+    Emulate {
+        #[arg(value_enum)]
+        provider: EmulatedProvider,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        bind: SocketAddr,
+        /// Accounts to create (each with a primary calendar).
+        #[arg(long, default_value = "dev@example.com")]
+        account: Vec<String>,
+    },
+}
+
+#[cfg(feature = "emulators")]
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmulatedProvider {
+    Google,
+    Outlook,
 }
 
 /// Whether requests must authenticate.
@@ -64,9 +84,115 @@ pub struct Settings {
     /// Requests per minute per credential (API key, JWT user, or client address in dev mode); 0: off.
     #[arg(long, env = "ALMANAC_RATE_LIMIT_PER_MINUTE", default_value_t = 1200, global = true)]
     pub rate_limit_per_minute: u32,
+    /// The server's address as clients reach it (`https://calendar.example.com`, optionally with
+    /// a path prefix), used to build calendar feed URLs; default `http://<listen address>`.
+    #[arg(long, env = "ALMANAC_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
     /// Introspection on (default) or off (production).
     #[arg(long, env = "ALMANAC_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
+    #[command(flatten)]
+    pub sync: SyncSettings,
+}
+
+/// Provider sync (Google Calendar): OAuth client, endpoints, token sealing, the background worker.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SyncSettings {
+    /// Keys that seal provider tokens at rest: `kid:base64(32 bytes)[,kid:older-key…]`; the first
+    /// seals, all open (rotation). Required with `--auth required`; dev mode uses a public dev key.
+    #[arg(long, env = "ALMANAC_TOKEN_KEYS", global = true, hide_env_values = true)]
+    pub token_keys: Option<String>,
+    /// OAuth client id for Google Calendar; sync with Google is off without it.
+    #[arg(long, env = "ALMANAC_GOOGLE_CLIENT_ID", global = true)]
+    pub google_client_id: Option<String>,
+    #[arg(long, env = "ALMANAC_GOOGLE_CLIENT_SECRET", global = true, hide_env_values = true)]
+    pub google_client_secret: Option<String>,
+    #[arg(long, env = "ALMANAC_GOOGLE_AUTH_URL", default_value = "https://accounts.google.com/o/oauth2/v2/auth", global = true)]
+    pub google_auth_url: String,
+    #[arg(long, env = "ALMANAC_GOOGLE_TOKEN_URL", default_value = "https://oauth2.googleapis.com/token", global = true)]
+    pub google_token_url: String,
+    /// Base URL of the Calendar API (point it at `almanac emulate google` to develop offline).
+    #[arg(long, env = "ALMANAC_GOOGLE_API_URL", default_value = "https://www.googleapis.com/calendar/v3/", global = true)]
+    pub google_api_url: String,
+    /// OAuth client id for Microsoft Graph (Outlook); sync with Outlook is off without it.
+    #[arg(long, env = "ALMANAC_MICROSOFT_CLIENT_ID", global = true)]
+    pub microsoft_client_id: Option<String>,
+    #[arg(long, env = "ALMANAC_MICROSOFT_CLIENT_SECRET", global = true, hide_env_values = true)]
+    pub microsoft_client_secret: Option<String>,
+    /// `common`, `organizations`, `consumers` or a tenant id.
+    #[arg(long, env = "ALMANAC_MICROSOFT_TENANT", default_value = "common", global = true)]
+    pub microsoft_tenant: String,
+    /// The identity platform (point it at `almanac emulate outlook` to develop offline).
+    #[arg(long, env = "ALMANAC_MICROSOFT_LOGIN_URL", default_value = "https://login.microsoftonline.com", global = true)]
+    pub microsoft_login_url: String,
+    #[arg(long, env = "ALMANAC_GRAPH_API_URL", default_value = "https://graph.microsoft.com/v1.0", global = true)]
+    pub graph_api_url: String,
+    /// What to do with a rule Outlook cannot express: `reject` the push (default), or push the
+    /// `nearest` expressible series plus deletions that make the occurrences equal.
+    #[arg(long, env = "ALMANAC_OUTLOOK_FALLBACK", value_enum, default_value_t = OutlookFallback::Reject, global = true)]
+    pub outlook_fallback: OutlookFallback,
+    /// Outlook changes are read over a window around now (Graph's delta is windowed): this many
+    /// days back and ahead.
+    #[arg(long, env = "ALMANAC_OUTLOOK_WINDOW_PAST_DAYS", default_value_t = 60, global = true)]
+    pub outlook_window_past_days: i64,
+    #[arg(long, env = "ALMANAC_OUTLOOK_WINDOW_FUTURE_DAYS", default_value_t = 400, global = true)]
+    pub outlook_window_future_days: i64,
+    /// Seconds between background sync rounds of every link (the safety net behind push
+    /// notifications); 0 turns the background worker off.
+    #[arg(long, env = "ALMANAC_SYNC_INTERVAL_SECONDS", default_value_t = 300, global = true)]
+    pub sync_interval_seconds: u64,
+    /// Per-request timeout towards providers, in milliseconds.
+    #[arg(long, env = "ALMANAC_PROVIDER_TIMEOUT_MS", default_value_t = 20_000, global = true)]
+    pub provider_timeout_ms: u64,
+    /// Attempts per provider request (rate limits, 5xx, timeouts) before the outbox row is retried later.
+    #[arg(long, env = "ALMANAC_PROVIDER_MAX_ATTEMPTS", default_value_t = 4, global = true)]
+    pub provider_max_attempts: u32,
+    #[arg(long, env = "ALMANAC_PROVIDER_RETRY_BASE_MS", default_value_t = 500, global = true)]
+    pub provider_retry_base_ms: u64,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutlookFallback {
+    Reject,
+    Nearest,
+}
+
+impl SyncSettings {
+    /// For tests: no provider configured, no background worker, fast retries.
+    pub fn for_tests() -> Self {
+        SyncSettings {
+            token_keys: None,
+            google_client_id: None,
+            google_client_secret: None,
+            google_auth_url: String::new(),
+            google_token_url: String::new(),
+            google_api_url: String::new(),
+            microsoft_client_id: None,
+            microsoft_client_secret: None,
+            microsoft_tenant: "common".into(),
+            microsoft_login_url: String::new(),
+            graph_api_url: String::new(),
+            outlook_fallback: OutlookFallback::Reject,
+            outlook_window_past_days: 60,
+            outlook_window_future_days: 400,
+            sync_interval_seconds: 0,
+            provider_timeout_ms: 2_000,
+            provider_max_attempts: 3,
+            provider_retry_base_ms: 5,
+        }
+    }
+}
+
+impl Settings {
+    /// The public base URL without a trailing slash: `--public-url`, or `http://` and the
+    /// address actually bound (so port 0 resolves to the real port).
+    pub fn public_base_url(&self, bound: SocketAddr) -> anyhow::Result<String> {
+        match self.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            None => Ok(format!("http://{bound}")),
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(u.trim_end_matches('/').to_string()),
+            Some(u) => anyhow::bail!("--public-url must start with http:// or https://, got {u:?}"),
+        }
+    }
 }
 
 impl Settings {
@@ -81,6 +207,8 @@ impl Settings {
             jwt_rs256_public_key: None,
             introspection: true,
             rate_limit_per_minute: 0,
+            public_url: None,
+            sync: SyncSettings::for_tests(),
         }
     }
 }

@@ -22,10 +22,20 @@ impl Application {
         store.migrate().await?;
         store.ensure_organization(OrganizationId::DEFAULT, "Default organization").await?;
         let changes = crate::changes::ChangeFeed::start(store.clone()).await?;
-        let app = AppState { store, limits: Limits::default(), changes };
+        let listener = TcpListener::bind(settings.listen).await?;
+        let public_url: std::sync::Arc<str> = settings.public_base_url(listener.local_addr()?)?.into();
+        let sealer = match settings.sync.token_keys.as_deref() {
+            Some(spec) => crate::secrets::Sealer::from_spec(spec)?,
+            // Production (required auth) with a provider configured must seal with its own keys.
+            None if settings.auth == crate::config::AuthMode::Required && settings.sync.google_client_id.is_some() => {
+                anyhow::bail!("syncing with a provider under --auth required needs --token-keys (ALMANAC_TOKEN_KEYS) to seal provider tokens")
+            }
+            None => crate::secrets::Sealer::insecure_dev(),
+        };
+        let sync = std::sync::Arc::new(crate::sync::SyncRuntime::new(settings.sync.clone(), sealer, public_url.clone()));
+        let app = AppState { store, limits: Limits::default(), changes, public_url, sync };
         let schema = build_schema(Some(app.clone()));
         let jwt = crate::auth::JwtKeys::from_settings(&settings)?;
-        let listener = TcpListener::bind(settings.listen).await?;
         Ok(Application { listener, state: HttpState {
                 app,
                 schema,

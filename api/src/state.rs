@@ -8,6 +8,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limits: Limits,
     pub changes: Arc<crate::changes::ChangeFeed>,
+    /// Base of the URLs this server hands out (calendar feeds), without a trailing slash.
+    pub public_url: Arc<str>,
+    /// Provider sync: token sealing, OAuth and API settings, refresh and link locks.
+    pub sync: Arc<crate::sync::SyncRuntime>,
 }
 
 /// Documented maxima; requests beyond them get `RANGE_TOO_LARGE` or `BAD_USER_INPUT`.

@@ -57,6 +57,10 @@ id_type!(
 );
 id_type!(CalendarId, "cal");
 id_type!(SeriesId, "ser");
+id_type!(
+    /// A calendar's iCalendar feed (its secret URL is not derived from the id).
+    FeedId, "feed"
+);
 
 impl OrganizationId {
     /// The organization used until authentication names one (dev mode).

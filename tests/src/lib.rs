@@ -337,3 +337,87 @@ macro_rules! engine_tests_with {
         }
     };
 }
+
+/// Helpers shared by the provider sync tests (Google and Outlook): the browser's part of OAuth,
+/// links, forced rounds, and what a calendar shows.
+pub mod sync {
+    use super::TestApp;
+    use serde_json::{json, Value};
+
+    /// Connects an account through the real OAuth flow: `mutation` (connectGoogle /
+    /// connectOutlook) gives the authorization URL, the emulator consents for `account` and
+    /// redirects to Almanac's callback. Returns the connection id. Also checks the state is
+    /// single-use.
+    pub async fn connect(app: &TestApp, mutation: &str, account: &str) -> String {
+        let d = app.ok(&format!("mutation($hint: String) {{ {mutation}(input: {{ loginHint: $hint }}) {{ authorizationUrl userErrors {{ code }} }} }}"), json!({ "hint": account })).await;
+        let url = d[mutation]["authorizationUrl"].as_str().expect("authorization URL").to_string();
+        assert!(url.contains("code_challenge_method=S256") && url.contains("state="), "PKCE and state: {url}");
+        assert!(url.contains("login_hint="), "the account is preselected: {url}");
+        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let consent = browser.get(&url).send().await.expect("authorization endpoint");
+        assert_eq!(consent.status().as_u16(), 302, "the emulator consents and redirects");
+        let back = consent.headers().get("location").and_then(|l| l.to_str().ok()).expect("redirect").to_string();
+        assert!(back.starts_with(&app.url), "redirected to this server: {back}");
+        let done = browser.get(&back).send().await.expect("callback");
+        assert_eq!(done.status().as_u16(), 200, "{}", done.text().await.unwrap_or_default());
+        let replay = browser.get(&back).send().await.expect("callback again");
+        assert_eq!(replay.status().as_u16(), 400, "the state is single-use");
+        let provider = mutation.trim_start_matches("connect").to_ascii_lowercase();
+        let d = app.ok("{ providerConnections { id provider account state } }", json!({})).await;
+        let c = d["providerConnections"].as_array().and_then(|l| l.iter().find(|c| c["account"] == account && c["provider"] == provider.as_str())).expect("the connection").clone();
+        assert_eq!(c["state"], "ACTIVE");
+        c["id"].as_str().expect("connection id").to_string()
+    }
+
+    pub async fn link(app: &TestApp, connection: &str, calendar: &str, remote_calendar: &str, direction: &str) -> String {
+        let d = app
+            .ok(
+                "mutation($i: LinkCalendarInput!) { linkCalendar(input: $i) { link { id direction } userErrors { code message } } }",
+                json!({ "i": { "calendarId": calendar, "connectionId": connection, "remoteCalendarId": remote_calendar, "direction": direction } }),
+            )
+            .await;
+        d["linkCalendar"]["link"]["id"].as_str().expect("link id").to_string()
+    }
+
+    /// Forces a round (`syncCalendarLink`) and returns its report.
+    pub async fn round(app: &TestApp, link: &str) -> Value {
+        let d = app
+            .ok(
+                "mutation($i: SyncCalendarLinkInput!) { syncCalendarLink(input: $i) { round { pushed deletedRemotely pushFailures pushRejections
+                   createdLocally updatedLocally deletedLocally unchanged deferred skipped deletionsHeld fullSync error } } }",
+                json!({ "i": { "id": link } }),
+            )
+            .await;
+        d["syncCalendarLink"]["round"].clone()
+    }
+
+    /// What a calendar shows in [from, to): (start, end, title) of every occurrence, sorted.
+    pub async fn shown(app: &TestApp, calendar: &str, from: &str, to: &str) -> Vec<(String, String, String)> {
+        let mut v: Vec<(String, String, String)> = app
+            .all_occurrences(&[calendar], from, to, 500)
+            .await
+            .iter()
+            .map(|o| (super::to_utc(o["start"].as_str().unwrap_or_default()), super::to_utc(o["end"].as_str().unwrap_or_default()), o["title"].as_str().unwrap_or_default().to_string()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Makes every queued push due now (a failed push waits out its backoff otherwise).
+    pub async fn make_due_now(app: &TestApp) {
+        let store = app.state.store.clone();
+        for l in store.all_links().await.expect("links") {
+            for row in store.due_pushes(&l.id, i64::MAX, 100_000).await.expect("rows") {
+                store.push_failed(row.id, "made due by the test", 0).await.expect("due");
+            }
+        }
+    }
+
+    pub async fn pending(app: &TestApp, link: &str) -> i64 {
+        app.state.store.pending_pushes(link).await.expect("pending")
+    }
+
+    pub async fn version(app: &TestApp, series: &str) -> i64 {
+        app.ok("query($id: ID!) { series(id: $id) { version } }", json!({ "id": series })).await["series"]["version"].as_i64().expect("version")
+    }
+}

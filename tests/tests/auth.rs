@@ -137,8 +137,8 @@ fn id_taking_paths() -> BTreeSet<String> {
 /// Another organization's objects behave exactly like ids that do not exist, for every id-taking
 /// field and argument in the schema; a new one without a case here fails the test.
 async fn no_id_taking_field_crosses_organizations(app: TestApp) {
-    let (_, mine) = app.organization_with_key("mine", "read,write").await;
-    let (_, theirs) = app.organization_with_key("theirs", "read,write").await;
+    let (my_org, mine) = app.organization_with_key("mine", "read,write").await;
+    let (their_org, theirs) = app.organization_with_key("theirs", "read,write").await;
     let q = |t: &str, query: &str, v: Value| {
         let (t, query) = (t.to_string(), query.to_string());
         let app = &app;
@@ -153,6 +153,46 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
     let occ = d["data"]["occurrences"]["edges"][0]["node"]["id"].as_str().expect("occ").to_string();
     let d = q(&theirs, "{ apiKeys { id } }", json!({})).await;
     let key = d["data"]["apiKeys"][0]["id"].as_str().expect("key").to_string();
+    let d = q(&theirs, "mutation($c: ID!) { createIcsFeed(input: { calendarId: $c }) { feed { id } } }", json!({ "c": cal })).await;
+    let feed = d["data"]["createIcsFeed"]["feed"]["id"].as_str().expect("feed").to_string();
+    // Provider connections and links are made through OAuth; store them directly here.
+    let connection = |org: &str, account: &str| almanac_api::store::sync::ConnectionRecord {
+        id: format!("con_{}", uuid::Uuid::now_v7().simple()),
+        organization_id: org.to_string(),
+        user_id: None,
+        provider: "google".into(),
+        account: account.into(),
+        state: "ACTIVE".into(),
+        access_token: None,
+        refresh_token: None,
+        access_expires_at: None,
+        token_version: 0,
+        last_error: None,
+        created_at: 0,
+    };
+    let (my_con, their_con) = (connection(&my_org, "me@example.com"), connection(&their_org, "them@example.com"));
+    app.state.store.upsert_connection(&my_con).await.expect("my connection");
+    app.state.store.upsert_connection(&their_con).await.expect("their connection");
+    let their_link = almanac_api::store::sync::LinkRecord {
+        id: format!("lnk_{}", uuid::Uuid::now_v7().simple()),
+        organization_id: their_org.clone(),
+        calendar_id: cal.clone(),
+        connection_id: their_con.id.clone(),
+        remote_calendar_id: "them@example.com".into(),
+        direction: "TWO_WAY".into(),
+        sync_cursor: None,
+        last_synced_at: None,
+        last_error: None,
+        channel_id: None,
+        channel_resource_id: None,
+        channel_token_sha256: None,
+        channel_expires_at: None,
+        created_at: 0,
+    };
+    app.state.store.insert_link(&their_link).await.expect("their link");
+    let d = q(&mine, "mutation { createCalendar(input: { name: \"mine\", timeZone: \"UTC\" }) { calendar { id } } }", json!({})).await;
+    let my_cal = d["data"]["createCalendar"]["calendar"]["id"].as_str().expect("my cal").to_string();
+    let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260105T090000Z\r\nDURATION:PT1H\r\nSUMMARY:mine now\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
 
     let occ_ref = json!({ "occurrenceId": occ });
     let rid_ref = json!({ "seriesId": ser, "recurrenceId": "2026-01-05T09:00:00Z" });
@@ -176,6 +216,13 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         (vec!["Mutation.updateSeries(input.id)"], "mutation($s: ID!) { updateSeries(input: { id: $s, expectedVersion: 1, title: \"mine now\" }) { series { id } } }", json!({ "s": ser })),
         (vec!["Mutation.deleteSeries(input.id)"], "mutation($s: ID!) { deleteSeries(input: { id: $s, expectedVersion: 1 }) { deletedSeriesId } }", json!({ "s": ser })),
         (vec!["Mutation.revokeApiKey(input.id)"], "mutation($k: ID!) { revokeApiKey(input: { id: $k }) { apiKey { id } } }", json!({ "k": key })),
+        (vec!["Mutation.createIcsFeed(input.calendarId)"], "mutation($c: ID!) { createIcsFeed(input: { calendarId: $c }) { feed { id } } }", json!({ "c": cal })),
+        (vec!["Mutation.revokeIcsFeed(input.id)"], "mutation($f: ID!) { revokeIcsFeed(input: { id: $f }) { feed { id } } }", json!({ "f": feed })),
+        (vec!["Mutation.linkCalendar(input.calendarId)"], "mutation($c: ID!, $k: ID!) { linkCalendar(input: { calendarId: $c, connectionId: $k, remoteCalendarId: \"x\" }) { link { id } } }", json!({ "c": cal, "k": my_con.id })),
+        (vec!["Mutation.linkCalendar(input.connectionId)"], "mutation($c: ID!, $k: ID!) { linkCalendar(input: { calendarId: $c, connectionId: $k, remoteCalendarId: \"x\" }) { link { id } } }", json!({ "c": my_cal, "k": their_con.id })),
+        (vec!["Mutation.syncCalendarLink(input.id)"], "mutation($l: ID!) { syncCalendarLink(input: { id: $l }) { round { pushed } } }", json!({ "l": their_link.id })),
+        (vec!["Mutation.unlinkCalendar(input.id)"], "mutation($l: ID!) { unlinkCalendar(input: { id: $l }) { unlinkedLinkId } }", json!({ "l": their_link.id })),
+        (vec!["Mutation.importIcs(input.calendarId)"], "mutation($c: ID!, $ics: String!) { importIcs(input: { calendarId: $c, ics: $ics }) { series { id } } }", json!({ "c": cal, "ics": ics })),
     ];
     let mut cases = cases;
     for (field, input) in ["editOccurrence", "previewEditOccurrence", "deleteOccurrence", "previewDeleteOccurrence", "restoreOccurrence", "setOccurrenceStatus"].iter().zip([
@@ -197,8 +244,8 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
     }
     // Subscriptions take ids too; they run over WebSocket, authenticated in connection_init.
     let subscriptions = [
-        ("SubscriptionRoot.seriesChanged(calendarIds)", "subscription($c: [ID!]!) { seriesChanged(calendarIds: $c) { seriesId } }"),
-        ("SubscriptionRoot.occurrencesChanged(calendarIds)", "subscription($c: [ID!]!) { occurrencesChanged(calendarIds: $c, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { removed } }"),
+        ("Subscription.seriesChanged(calendarIds)", "subscription($c: [ID!]!) { seriesChanged(calendarIds: $c) { seriesId } }"),
+        ("Subscription.occurrencesChanged(calendarIds)", "subscription($c: [ID!]!) { occurrencesChanged(calendarIds: $c, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { removed } }"),
     ];
     for (path, query) in subscriptions {
         let mut sub = almanac_e2e::WsSubscription::start(&app.url, json!({ "authorization": format!("Bearer {mine}") }), query, json!({ "c": [cal] })).await.expect("connected");
@@ -222,9 +269,17 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
     // Lists show nothing of theirs.
     let body = q(&mine, "{ calendars { edges { node { id } } } apiKeys { id } }", json!({})).await;
     assert!(!body.to_string().contains(&cal) && !body.to_string().contains(&key));
+    let body = q(&mine, "{ providerConnections { id } calendarLinks { id } }", json!({})).await;
+    assert!(!body.to_string().contains(&their_con.id) && !body.to_string().contains(&their_link.id), "{body}");
+    assert!(body.to_string().contains(&my_con.id), "my own connection is listed: {body}");
+    let their_org_id: almanac_domain::OrganizationId = their_org.parse().expect("org id");
+    assert!(app.state.store.link(their_org_id, &their_link.id).await.expect("db").is_some(), "their link was not unlinked");
     // And their objects are untouched.
     let body = q(&theirs, "query($s: ID!) { series(id: $s) { title version } }", json!({ "s": ser })).await;
     assert_eq!(body["data"]["series"], json!({ "title": "secret", "version": 1 }));
+    let body = q(&theirs, "query($c: ID!) { calendar(id: $c) { icsFeeds { id revokedAt } series { edges { node { id } } } } }", json!({ "c": cal })).await;
+    assert_eq!(body["data"]["calendar"]["icsFeeds"], json!([{ "id": feed, "revokedAt": null }]), "{body}");
+    assert_eq!(body["data"]["calendar"]["series"]["edges"].as_array().map(Vec::len), Some(1), "nothing was imported into their calendar: {body}");
 }
 
 engine_tests_with!(required;

@@ -109,7 +109,44 @@ async fn malformed_requests_get_coded_errors_too(app: TestApp) {
     assert_eq!(body["errors"][0]["extensions"]["code"], json!("PAYLOAD_TOO_LARGE"));
 }
 
+/// Relay-style clients read refusals from the payload's `userErrors` (field path, code, message);
+/// the same refusal is in `errors[]` with `extensions.code` for clients that only look there.
+async fn refused_mutations_carry_user_errors_with_field_paths(app: TestApp) {
+    let cal = app.create_calendar("c", "Europe/Berlin").await;
+    let create = "mutation($i: CreateSeriesInput!) { createSeries(input: $i) { series { id } userErrors { field code message } } }";
+    let cases: Vec<(Value, Value, &str)> = vec![
+        (with(valid(), "recurrence", json!({ "rrule": "FREQ=DAILY;INTERVAL=0" })), json!(["input", "recurrence"]), "RECURRENCE_INVALID"),
+        (with(valid(), "timeZone", json!("Mars/Olympus_Mons")), json!(["input", "timeZone"]), "BAD_USER_INPUT"),
+        (with(valid(), "duration", json!("1 hour")), json!(["input", "duration"]), "BAD_USER_INPUT"),
+    ];
+    for (mut input, field, code) in cases {
+        input["calendarId"] = json!(cal);
+        let body = app.graphql(create, json!({ "i": input })).await;
+        let payload = &body["data"]["createSeries"];
+        assert!(payload["series"].is_null(), "refused: no series in {body}");
+        let errors = payload["userErrors"].as_array().expect("userErrors list");
+        assert_eq!(errors.len(), 1, "{body}");
+        assert_eq!(errors[0]["field"], field, "{body}");
+        assert_eq!(errors[0]["code"], code, "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], code, "also top-level: {body}");
+        assert_eq!(body["errors"][0]["path"], json!(["createSeries"]), "{body}");
+        assert_eq!(errors[0]["message"], body["errors"][0]["message"], "one message, two places");
+    }
+    assert_eq!(app.series_count(&cal).await, 0, "nothing was written");
+
+    // A stale expectedVersion points at the field to refresh.
+    let (id, version) = app.create_series(&cal, valid()).await.expect("series");
+    let update = "mutation($i: UpdateSeriesInput!) { updateSeries(input: $i) { series { id } userErrors { field code } } }";
+    let stale = app.graphql(update, json!({ "i": { "id": id, "expectedVersion": version + 7, "title": "y" } })).await;
+    assert_eq!(stale["data"]["updateSeries"]["userErrors"], json!([{ "field": ["input", "expectedVersion"], "code": "CONFLICT" }]), "{stale}");
+    // Success: the list is there and empty.
+    let fine = app.graphql(update, json!({ "i": { "id": id, "expectedVersion": version, "title": "y" } })).await;
+    assert_eq!(fine["data"]["updateSeries"]["userErrors"], json!([]), "{fine}");
+    assert!(fine.get("errors").is_none(), "{fine}");
+}
+
 engine_tests!(
+    refused_mutations_carry_user_errors_with_field_paths,
     each_invalid_series_is_refused_with_its_code_and_nothing_is_written,
     a_series_for_a_calendar_that_does_not_exist_is_not_found,
     bad_windows_pages_and_cursors_are_refused_before_any_work,

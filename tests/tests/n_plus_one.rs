@@ -5,9 +5,9 @@ use almanac_e2e::{engine_tests, TestApp};
 use serde_json::json;
 
 const SERIES_TREE: &str = "query($c: ID!) {
-  calendar(id: $c) { series(first: 200) { edges { node { id calendar { id name } continuations { id } exceptions { recurrenceId } lineage { rootSeriesId } } } } } }";
+  calendar(id: $c) { series(first: 200) { edges { node { id calendar { id name } continuations { id } providerCopies { fidelity } exceptions { recurrenceId } lineage { rootSeriesId } } } } } }";
 const OCCURRENCE_TREE: &str = "query($cs: [ID!]!) {
-  occurrences(calendarIds: $cs, from: \"2026-01-05T00:00:00Z\", to: \"2026-01-06T00:00:00Z\", first: 1000) { edges { node { id series { id calendar { name } continuations { id } } } } } }";
+  occurrences(calendarIds: $cs, from: \"2026-01-05T00:00:00Z\", to: \"2026-01-06T00:00:00Z\", first: 1000) { edges { node { id series { id calendar { name links { id } } continuations { id } providerCopies { fidelity } } } } } }";
 
 /// Statements and results of each nested query.
 async fn statements_for(app: &TestApp, cal: &str) -> (u64, u64, usize) {

@@ -156,6 +156,11 @@ fn main() {
     let http = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime").block_on(http_bench());
     rows.push(http);
 
+    // 6. Sync: the first push of a 1,000-series calendar to each provider emulator, and the full
+    //    pull of it into an empty calendar (over loopback HTTP, SQLite store).
+    let sync_rows = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime").block_on(sync_bench());
+    rows.extend(sync_rows);
+
     println!("| measurement | Almanac | `rrule` crate 0.14, same work | note |");
     println!("|---|---|---|---|");
     for r in rows {
@@ -273,4 +278,90 @@ async fn http_bench() -> Row {
         theirs: "—".into(),
         note: "load + expand + merge + JSON over loopback".into(),
     }
+}
+
+async fn sync_bench() -> Vec<Row> {
+    use almanac_api::config::Settings;
+    use almanac_api::services::sync::{link_calendar, run_round};
+    use almanac_api::startup::Application;
+    use almanac_api::store::sync::ConnectionRecord;
+    use almanac_providers::emulator::google::{GoogleEmulator, GoogleEmulatorConfig, Quotas};
+    use almanac_providers::emulator::outlook::{OutlookEmulator, OutlookEmulatorConfig, Throttling};
+    use almanac_providers::sync::engine::Direction;
+
+    let google = GoogleEmulator::start(GoogleEmulatorConfig::default()).await.expect("google emulator");
+    google.set_quotas(Quotas::unlimited());
+    let outlook = OutlookEmulator::start(OutlookEmulatorConfig::default()).await.expect("outlook emulator");
+    outlook.set_throttling(Throttling::unlimited());
+    let account = "bench@example.com";
+    google.add_account(account);
+    outlook.add_account(account);
+    let path = std::env::temp_dir().join(format!("almanac-bench-sync-{}.db", uuid::Uuid::new_v4().simple()));
+    let mut settings = Settings::for_tests(format!("sqlite:{}", path.display()));
+    settings.sync.google_api_url = google.base_url();
+    settings.sync.graph_api_url = outlook.base_url();
+    settings.sync.outlook_window_past_days = 3650;
+    settings.sync.outlook_window_future_days = 3650;
+    settings.sync.provider_timeout_ms = 20_000;
+    let app = Application::build(settings).await.expect("app");
+    let state = app.state().clone();
+    let org = OrganizationId::DEFAULT;
+    let mut rows = Vec::new();
+    for (provider, access) in [("google", google.issue_tokens(account).access_token), ("outlook", outlook.issue_tokens(account).access_token)] {
+        let connection = ConnectionRecord {
+            id: format!("con_{}", uuid::Uuid::now_v7().simple()),
+            organization_id: org.to_string(),
+            user_id: None,
+            provider: provider.into(),
+            account: account.into(),
+            state: "ACTIVE".into(),
+            access_token: Some(state.sync.sealer.seal(&access)),
+            refresh_token: None,
+            access_expires_at: Some(chrono::Utc::now().timestamp() + 3000),
+            token_version: 0,
+            last_error: None,
+            created_at: 0,
+        };
+        let con = state.store.upsert_connection(&connection).await.expect("connection");
+        let cal = almanac_api::services::calendars::create(&state, org, almanac_api::services::calendars::NewCalendar { name: provider.into(), time_zone: "America/New_York".into(), availability: None })
+            .await
+            .expect("calendar");
+        for i in 0..1000 {
+            let start = local(&format!("2027-01-{:02}T{:02}:{:02}:00", 1 + i % 28, 7 + i % 10, (i * 7) % 60));
+            let rule = "FREQ=WEEKLY;COUNT=20";
+            let schedule = Schedule::new(start, chrono_tz::America::New_York, Length::Duration { days: 0, seconds: 1800 }, false, Some(Recurrence::parse(Some(rule), vec![], vec![]).expect("rule"))).expect("schedule");
+            let series = Series::new(SeriesId::generate(), org, cal.id, SeriesKind::Event, format!("s{i}"), None, schedule, 1);
+            state.store.insert_series(&series).await.expect("series");
+        }
+        let remote = if provider == "google" { account } else { "primary" };
+        let link = link_calendar(&state, org, cal.id, &con, remote, Direction::PushOnly).await.expect("link");
+        // Rounds push at most 500 series each; the first push of this calendar takes two.
+        let t = Instant::now();
+        let mut pushed = 0;
+        while state.store.pending_pushes(&link.id).await.expect("pending") > 0 {
+            let report = run_round(&state, &link).await;
+            assert!(report.error.is_none(), "{provider}: {report:?}");
+            pushed += report.push.pushed;
+        }
+        let push = t.elapsed();
+        assert_eq!(pushed, 1000, "{provider}");
+        let mirror = almanac_api::services::calendars::create(&state, org, almanac_api::services::calendars::NewCalendar { name: format!("{provider} mirror"), time_zone: "America/New_York".into(), availability: None })
+            .await
+            .expect("calendar");
+        let mirror_link = link_calendar(&state, org, mirror.id, &con, remote, Direction::PullOnly).await.expect("link");
+        let t = Instant::now();
+        let report = run_round(&state, &mirror_link).await;
+        let pull = t.elapsed();
+        assert!(report.error.is_none() && report.pull.created == 1000, "{provider}: {report:?}");
+        rows.push(Row {
+            what: format!("first push of 1,000 weekly series (COUNT=20) to the {provider} emulator, then a full pull of them into an empty calendar"),
+            ours: format!("push {} ({:.0} series/s), pull {} ({:.0} series/s)", fmt_d(push), 1000.0 / push.as_secs_f64(), fmt_d(pull), 1000.0 / pull.as_secs_f64()),
+            theirs: "—".into(),
+            note: "one run; sequential requests over loopback, SQLite store".into(),
+        });
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    rows
 }

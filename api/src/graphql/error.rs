@@ -23,6 +23,9 @@ pub enum ApiError {
     Locked(RecurrenceId),
     #[error("the time is not free: {} occurrence(s) are in the way (see extensions.conflicts)", .0.len())]
     Busy(Vec<BusyBlock>),
+    /// A write that read no version from the client lost a race with another writer.
+    #[error("{0} changed while this request ran; nothing was written. Send it again.")]
+    Concurrent(&'static str),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -61,7 +64,7 @@ impl ApiError {
             ApiError::Invalid(InvalidInput::Recurrence(_)) => "RECURRENCE_INVALID",
             ApiError::Invalid(InvalidInput::RangeTooLarge(_)) => "RANGE_TOO_LARGE",
             ApiError::Invalid(_) => "BAD_USER_INPUT",
-            ApiError::Conflict { .. } | ApiError::Busy(_) => "CONFLICT",
+            ApiError::Conflict { .. } | ApiError::Busy(_) | ApiError::Concurrent(_) => "CONFLICT",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -109,4 +112,86 @@ impl<T, E: Into<ApiError>> ResultExt<T> for Result<T, E> {
         use async_graphql::ErrorExtensions;
         self.map_err(|e| e.into().extend())
     }
+}
+
+/// A reason a mutation was refused that the caller can act on, for forms: `field` is the path of
+/// the input field at fault (`["input", "recurrence"]`), null when no single field is.
+#[derive(async_graphql::SimpleObject, Clone, Debug)]
+pub struct UserError {
+    pub field: Option<Vec<String>>,
+    pub code: UserErrorCode,
+    pub message: String,
+}
+
+/// The same codes `extensions.code` carries, as an enum typed clients can switch on.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum UserErrorCode {
+    BadUserInput,
+    RecurrenceInvalid,
+    RangeTooLarge,
+    NotFound,
+    Conflict,
+    Locked,
+}
+
+impl UserError {
+    /// None for errors the caller cannot fix (internal ones): those stay top-level only.
+    fn of(e: &ApiError) -> Option<UserError> {
+        let path = |p: &[&str]| Some(p.iter().map(|s| (*s).to_string()).collect::<Vec<_>>());
+        let (code, field) = match e {
+            ApiError::Internal(_) => return None,
+            ApiError::NotFound(_) | ApiError::NoSuchOccurrence(_) => (UserErrorCode::NotFound, None),
+            ApiError::Locked(_) => (UserErrorCode::Locked, None),
+            ApiError::Invalid(InvalidInput::Recurrence(_)) => (UserErrorCode::RecurrenceInvalid, path(&["input", "recurrence"])),
+            ApiError::Invalid(InvalidInput::RangeTooLarge(_)) => (UserErrorCode::RangeTooLarge, None),
+            ApiError::Invalid(InvalidInput::Field { field, .. }) => {
+                (UserErrorCode::BadUserInput, Some(std::iter::once("input").chain(field.split('.')).map(str::to_string).collect()))
+            }
+            ApiError::Conflict { .. } => (UserErrorCode::Conflict, path(&["input", "expectedVersion"])),
+            ApiError::Busy(_) | ApiError::Concurrent(_) => (UserErrorCode::Conflict, None),
+        };
+        Some(UserError { field, code, message: e.to_string() })
+    }
+}
+
+/// A mutation payload that can say why nothing was changed.
+pub trait Payload: Default {
+    fn refused(user_errors: Vec<UserError>) -> Self;
+}
+
+/// Turns a mutation's outcome into its payload. A refusal the caller can act on is answered twice,
+/// by design: as `userErrors` in the payload (Relay-style form handling) and as a top-level error
+/// with `extensions.code` (clients that only look at `errors`). Internal failures stay top-level.
+pub fn respond<P: Payload>(ctx: &async_graphql::Context<'_>, outcome: Result<P, ApiError>) -> async_graphql::Result<P> {
+    use async_graphql::ErrorExtensions;
+    match outcome {
+        Ok(payload) => Ok(payload),
+        Err(e) => match UserError::of(&e) {
+            None => Err(e.extend()),
+            Some(user_error) => {
+                ctx.add_error(ctx.set_error_path(e.extend().into_server_error(ctx.item.pos)));
+                Ok(P::refused(vec![user_error]))
+            }
+        },
+    }
+}
+
+/// Declares mutation payloads: every listed field is nullable (null when refused) and each
+/// payload gets `userErrors`.
+#[macro_export]
+macro_rules! payloads {
+    ($($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? })*) => {$(
+        #[derive(async_graphql::SimpleObject, Default)]
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: Option<$ty>,)*
+            /// Why nothing was changed; empty on success.
+            pub user_errors: Vec<$crate::graphql::error::UserError>,
+        }
+        impl $crate::graphql::error::Payload for $name {
+            fn refused(user_errors: Vec<$crate::graphql::error::UserError>) -> Self {
+                Self { user_errors, ..Default::default() }
+            }
+        }
+    )*};
 }

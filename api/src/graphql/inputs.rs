@@ -32,6 +32,7 @@ pub struct CreateCalendarInput {
 
 /// How a calendar's available time is defined.
 #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "AvailabilityMode")]
 pub enum AvailabilityModeGql {
     /// Available whenever not busy — within `workingHours` when they are set.
     Default,

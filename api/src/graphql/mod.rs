@@ -3,6 +3,7 @@
 
 mod availability;
 pub mod error;
+pub mod ics;
 mod inputs;
 pub mod loaders;
 mod mutation;
@@ -10,6 +11,7 @@ mod occurrence_edits;
 mod query;
 mod subscription;
 pub mod scalars;
+pub mod sync;
 mod types;
 
 use crate::state::AppState;
@@ -19,13 +21,14 @@ pub use mutation::MutationRoot;
 pub use occurrence_edits::OccurrenceMutations;
 pub use query::QueryRoot;
 
-/// Every mutation: series and calendars, and the per-occurrence edit dialog.
+/// Every mutation: series and calendars, the per-occurrence edit dialog, iCalendar feeds and
+/// imports.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(MutationRoot, OccurrenceMutations);
+pub struct Mutation(MutationRoot, OccurrenceMutations, ics::IcsMutations, sync::SyncMutations);
 
 /// Every query: objects and occurrences, and availability questions.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(QueryRoot, availability::AvailabilityQuery);
+pub struct Query(QueryRoot, availability::AvailabilityQuery, sync::SyncQuery);
 
 pub type AlmanacSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;
 

@@ -1,4 +1,4 @@
-use super::error::ResultExt;
+use super::error::respond;
 use super::inputs::*;
 use super::types::*;
 use crate::services;
@@ -9,26 +9,21 @@ use std::sync::Arc;
 #[derive(Default)]
 pub struct MutationRoot;
 
-#[derive(SimpleObject)]
-pub struct CreateCalendarPayload {
-    calendar: CalendarNode,
-}
-
-#[derive(SimpleObject)]
-pub struct CreateSeriesPayload {
-    series: SeriesNode,
-}
-
-#[derive(SimpleObject)]
-pub struct UpdateSeriesPayload {
-    series: SeriesNode,
-    /// What happened to the series' exceptions and locked occurrences.
-    report: super::occurrence_edits::EditReportOut,
-}
-
-#[derive(SimpleObject)]
-pub struct DeleteSeriesPayload {
-    deleted_series_id: ID,
+crate::payloads! {
+    CalendarPayload { calendar: CalendarNode }
+    CreateSeriesPayload { series: SeriesNode }
+    UpdateSeriesPayload {
+        series: SeriesNode,
+        /// What happened to the series' exceptions and locked occurrences.
+        report: super::occurrence_edits::EditReportOut,
+    }
+    DeleteSeriesPayload { deleted_series_id: ID }
+    CreateApiKeyPayload {
+        api_key: ApiKey,
+        /// Send as `Authorization: Bearer <secret>`. Shown only now; only its hash is stored.
+        secret: String,
+    }
+    RevokeApiKeyPayload { api_key: ApiKey }
 }
 
 /// An organization's API key (its secret is only ever in `CreateApiKeyPayload`).
@@ -54,18 +49,6 @@ impl From<crate::store::ApiKeyRecord> for ApiKey {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct CreateApiKeyPayload {
-    api_key: ApiKey,
-    /// Send as `Authorization: Bearer <secret>`. Shown only now; only its hash is stored.
-    secret: String,
-}
-
-#[derive(SimpleObject)]
-pub struct RevokeApiKeyPayload {
-    api_key: ApiKey,
-}
-
 #[derive(async_graphql::InputObject)]
 pub struct CreateApiKeyInput {
     name: String,
@@ -83,67 +66,88 @@ pub struct RevokeApiKeyInput {
 impl MutationRoot {
     /// Creates an API key for your organization.
     async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> async_graphql::Result<CreateApiKeyPayload> {
-        let (key, secret) = services::api_keys::create(&app(ctx).store, viewer(ctx).organization, &input.name, &input.scopes).await.gql()?;
-        Ok(CreateApiKeyPayload { api_key: key.into(), secret })
+        let outcome = async {
+            let (key, secret) = services::api_keys::create(&app(ctx).store, viewer(ctx).organization, &input.name, &input.scopes).await?;
+            Ok(CreateApiKeyPayload { api_key: Some(key.into()), secret: Some(secret), ..Default::default() })
+        };
+        respond(ctx, outcome.await)
     }
 
     /// Revokes one of your organization's API keys; requests with it are refused from now on.
     async fn revoke_api_key(&self, ctx: &Context<'_>, input: RevokeApiKeyInput) -> async_graphql::Result<RevokeApiKeyPayload> {
-        let key = services::api_keys::revoke(&app(ctx).store, viewer(ctx).organization, input.id.as_str()).await.gql()?;
-        Ok(RevokeApiKeyPayload { api_key: key.into() })
+        let outcome = async {
+            let key = services::api_keys::revoke(&app(ctx).store, viewer(ctx).organization, input.id.as_str()).await?;
+            Ok(RevokeApiKeyPayload { api_key: Some(key.into()), ..Default::default() })
+        };
+        respond(ctx, outcome.await)
     }
 
-    async fn create_calendar(&self, ctx: &Context<'_>, input: CreateCalendarInput) -> async_graphql::Result<CreateCalendarPayload> {
-        let cmd = services::calendars::NewCalendar { name: input.name, time_zone: input.time_zone, availability: input.availability.map(Into::into) };
-        let calendar = services::calendars::create(app(ctx), viewer(ctx).organization, cmd).await.gql()?;
-        Ok(CreateCalendarPayload { calendar: CalendarNode(calendar) })
+    async fn create_calendar(&self, ctx: &Context<'_>, input: CreateCalendarInput) -> async_graphql::Result<CalendarPayload> {
+        let outcome = async {
+            let cmd = services::calendars::NewCalendar { name: input.name, time_zone: input.time_zone, availability: input.availability.map(Into::into) };
+            let calendar = services::calendars::create(app(ctx), viewer(ctx).organization, cmd).await?;
+            Ok(CalendarPayload { calendar: Some(CalendarNode(calendar)), ..Default::default() })
+        };
+        respond(ctx, outcome.await)
     }
 
     /// Sets how a calendar's available time is defined (working hours, or explicit AVAILABLE series).
-    async fn set_calendar_availability(&self, ctx: &Context<'_>, input: SetCalendarAvailabilityInput) -> async_graphql::Result<CreateCalendarPayload> {
-        let id = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar").gql()?;
-        let calendar = services::calendars::set_availability(app(ctx), viewer(ctx).organization, id, input.availability.into()).await.gql()?;
-        Ok(CreateCalendarPayload { calendar: CalendarNode(calendar) })
+    async fn set_calendar_availability(&self, ctx: &Context<'_>, input: SetCalendarAvailabilityInput) -> async_graphql::Result<CalendarPayload> {
+        let outcome = async {
+            let id = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
+            let calendar = services::calendars::set_availability(app(ctx), viewer(ctx).organization, id, input.availability.into()).await?;
+            Ok(CalendarPayload { calendar: Some(CalendarNode(calendar)), ..Default::default() })
+        };
+        respond(ctx, outcome.await)
     }
 
     /// Creates a series: a single occurrence, or a recurring one when `recurrence` is given.
     async fn create_series(&self, ctx: &Context<'_>, input: CreateSeriesInput) -> async_graphql::Result<CreateSeriesPayload> {
-        let schedule = input.schedule();
-        let cmd = services::series::NewSeries {
-            calendar: parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar").gql()?,
-            kind: input.kind.into(),
-            transparent: input.show_as == ShowAs::Free,
-            reject_conflicts: input.conflict_policy == ConflictPolicy::Reject,
-            title: input.title,
-            description: input.description,
-            schedule,
+        let outcome = async {
+            let schedule = input.schedule();
+            let cmd = services::series::NewSeries {
+                calendar: parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?,
+                kind: input.kind.into(),
+                transparent: input.show_as == ShowAs::Free,
+                reject_conflicts: input.conflict_policy == ConflictPolicy::Reject,
+                title: input.title,
+                description: input.description,
+                schedule,
+            };
+            let series = services::series::create(app(ctx), viewer(ctx).organization, cmd).await?;
+            Ok(CreateSeriesPayload { series: Some(SeriesNode(Arc::new(series))), ..Default::default() })
         };
-        let series = services::series::create(app(ctx), viewer(ctx).organization, cmd).await.gql()?;
-        Ok(CreateSeriesPayload { series: SeriesNode(Arc::new(series)) })
+        respond(ctx, outcome.await)
     }
 
     /// Changes the whole series (every occurrence) — the same as `editOccurrence` with scope ALL.
     /// Exceptions follow the schedule (see the report); locked occurrences are left alone.
     async fn update_series(&self, ctx: &Context<'_>, input: UpdateSeriesInput) -> async_graphql::Result<UpdateSeriesPayload> {
-        let schedule = input.schedule();
-        let cmd = services::series::SeriesChanges {
-            id: parse_id::<SeriesId>("id", &input.id, "series").gql()?,
-            expected_version: i64::from(input.expected_version),
-            transparent: input.show_as.map(|s| s == ShowAs::Free),
-            kind: input.kind.map(Into::into),
-            title: input.title,
-            description: set_or_clear(input.description),
-            schedule,
+        let outcome = async {
+            let schedule = input.schedule();
+            let cmd = services::series::SeriesChanges {
+                id: parse_id::<SeriesId>("id", &input.id, "series")?,
+                expected_version: i64::from(input.expected_version),
+                transparent: input.show_as.map(|s| s == ShowAs::Free),
+                kind: input.kind.map(Into::into),
+                title: input.title,
+                description: set_or_clear(input.description),
+                schedule,
+            };
+            let (series, report) = services::series::update(app(ctx), viewer(ctx).organization, cmd).await?;
+            let report = super::occurrence_edits::report_out(&report, series.lineage().root);
+            Ok(UpdateSeriesPayload { series: Some(SeriesNode(Arc::new(series))), report: Some(report), ..Default::default() })
         };
-        let (series, report) = services::series::update(app(ctx), viewer(ctx).organization, cmd).await.gql()?;
-        let report = super::occurrence_edits::report_out(&report, series.lineage().root);
-        Ok(UpdateSeriesPayload { series: SeriesNode(Arc::new(series)), report })
+        respond(ctx, outcome.await)
     }
 
     /// Deletes the series and its exceptions. Refused (LOCKED) while it has locked occurrences.
     async fn delete_series(&self, ctx: &Context<'_>, input: DeleteSeriesInput) -> async_graphql::Result<DeleteSeriesPayload> {
-        let id = parse_id::<SeriesId>("id", &input.id, "series").gql()?;
-        services::series::delete(app(ctx), viewer(ctx).organization, id, i64::from(input.expected_version)).await.gql()?;
-        Ok(DeleteSeriesPayload { deleted_series_id: ID(id.to_string()) })
+        let outcome = async {
+            let id = parse_id::<SeriesId>("id", &input.id, "series")?;
+            services::series::delete(app(ctx), viewer(ctx).organization, id, i64::from(input.expected_version)).await?;
+            Ok(DeleteSeriesPayload { deleted_series_id: Some(ID(id.to_string())), ..Default::default() })
+        };
+        respond(ctx, outcome.await)
     }
 }

@@ -1,7 +1,7 @@
 //! The edit dialog calendars show, as mutations: edit or delete an occurrence with a scope
 //! (THIS, THIS_AND_FOLLOWING, ALL), restore it, mark or lock it, and dry runs of each edit.
 
-use super::error::{ApiError, ResultExt};
+use super::error::{respond, ApiError, ResultExt};
 use super::inputs::{parse_id, set_or_clear, RecurrenceInput};
 use super::types::*;
 use crate::services;
@@ -161,17 +161,18 @@ pub(crate) fn report_out(report: &EditReport, lineage: SeriesId) -> EditReportOu
     }
 }
 
-#[derive(SimpleObject)]
-pub struct OccurrenceEditPayload {
-    /// The series that holds the occurrence now (for a split: the continuation); null when the
-    /// series was deleted.
-    pub series: Option<SeriesNode>,
-    /// For a split: the original series, now ending before the occurrence.
-    pub original_series: Option<SeriesNode>,
-    /// The occurrence after the edit (null when it no longer shows).
-    pub occurrence: Option<OccurrenceNode>,
-    pub deleted_series_id: Option<ID>,
-    pub report: EditReportOut,
+crate::payloads! {
+    OccurrenceEditPayload {
+        /// The series that holds the occurrence now (for a split: the continuation); null when the
+        /// series was deleted.
+        series: SeriesNode,
+        /// For a split: the original series, now ending before the occurrence.
+        original_series: SeriesNode,
+        /// The occurrence after the edit (null when it no longer shows).
+        occurrence: OccurrenceNode,
+        deleted_series_id: ID,
+        report: EditReportOut,
+    }
 }
 
 fn payload(plan: &Plan) -> OccurrenceEditPayload {
@@ -182,7 +183,8 @@ fn payload(plan: &Plan) -> OccurrenceEditPayload {
         original_series: if split { plan.original().map(|s| SeriesNode(Arc::new(s.clone()))) } else { None },
         occurrence: plan.occurrence().map(|(o, s)| OccurrenceNode { occurrence: o, series: Arc::new(s.clone()), out_tz: chrono_tz::Tz::UTC }),
         deleted_series_id: plan.deleted.map(|d| ID(d.to_string())),
-        report: report_out(&plan.report, lineage),
+        report: Some(report_out(&plan.report, lineage)),
+        user_errors: Vec::new(),
     }
 }
 
@@ -226,43 +228,53 @@ impl OccurrenceMutations {
     /// Edits an occurrence: only it (THIS), it and every later one (THIS_AND_FOLLOWING), or the
     /// whole series (ALL). One transaction, guarded by `expectedVersion`.
     async fn edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput) -> async_graphql::Result<OccurrenceEditPayload> {
-        let app = app(ctx);
-        let address = input.occurrence.address().gql()?;
-        let reject = input.conflict_policy == super::inputs::ConflictPolicy::Reject;
-        let plan = services::edits::plan_edit(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version), input.changes.into()).await.gql()?;
-        services::edits::commit(app, &plan, reject).await.gql()?;
-        Ok(payload(&plan))
+        let outcome = async {
+            let app = app(ctx);
+            let address = input.occurrence.address()?;
+            let reject = input.conflict_policy == super::inputs::ConflictPolicy::Reject;
+            let plan = services::edits::plan_edit(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version), input.changes.into()).await?;
+            services::edits::commit(app, &plan, reject).await?;
+            Ok(payload(&plan))
+        };
+        respond(ctx, outcome.await)
     }
 
     /// Deletes an occurrence: cancels it (THIS; it still uses up COUNT), ends the series before it
     /// (THIS_AND_FOLLOWING; from the first occurrence, deletes the series), or deletes the series
     /// (ALL). A series with locked occurrences is not deleted whole (LOCKED).
     async fn delete_occurrence(&self, ctx: &Context<'_>, input: DeleteOccurrenceInput) -> async_graphql::Result<OccurrenceEditPayload> {
-        let app = app(ctx);
-        let address = input.occurrence.address().gql()?;
-        let plan = services::edits::plan_delete(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version)).await.gql()?;
-        services::edits::commit(app, &plan, false).await.gql()?;
-        Ok(payload(&plan))
+        let outcome = async {
+            let app = app(ctx);
+            let address = input.occurrence.address()?;
+            let plan = services::edits::plan_delete(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version)).await?;
+            services::edits::commit(app, &plan, false).await?;
+            Ok(payload(&plan))
+        };
+        respond(ctx, outcome.await)
     }
 
     /// Undoes every change made to one occurrence (move, fields, status, cancellation).
     async fn restore_occurrence(&self, ctx: &Context<'_>, input: RestoreOccurrenceInput) -> async_graphql::Result<OccurrenceEditPayload> {
-        let app = app(ctx);
-        let address = input.occurrence.address().gql()?;
-        let plan = services::edits::plan_restore(app, viewer(ctx).organization, address, i64::from(input.expected_version)).await.gql()?;
-        services::edits::commit(app, &plan, false).await.gql()?;
-        Ok(payload(&plan))
+        let outcome = async {
+            let app = app(ctx);
+            let address = input.occurrence.address()?;
+            let plan = services::edits::plan_restore(app, viewer(ctx).organization, address, i64::from(input.expected_version)).await?;
+            services::edits::commit(app, &plan, false).await?;
+            Ok(payload(&plan))
+        };
+        respond(ctx, outcome.await)
     }
 
     /// Marks an occurrence's status and/or locks or unlocks it.
     async fn set_occurrence_status(&self, ctx: &Context<'_>, input: SetOccurrenceStatusInput) -> async_graphql::Result<OccurrenceEditPayload> {
-        let app = app(ctx);
-        let address = input.occurrence.address().gql()?;
-        let plan = services::edits::plan_status(app, viewer(ctx).organization, address, i64::from(input.expected_version), input.status.map(Into::into), input.locked)
-            .await
-            .gql()?;
-        services::edits::commit(app, &plan, false).await.gql()?;
-        Ok(payload(&plan))
+        let outcome = async {
+            let app = app(ctx);
+            let address = input.occurrence.address()?;
+            let plan = services::edits::plan_status(app, viewer(ctx).organization, address, i64::from(input.expected_version), input.status.map(Into::into), input.locked).await?;
+            services::edits::commit(app, &plan, false).await?;
+            Ok(payload(&plan))
+        };
+        respond(ctx, outcome.await)
     }
 
     /// The occurrences `editOccurrence` would add, change and remove in [from, to) (default: a

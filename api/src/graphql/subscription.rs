@@ -74,7 +74,7 @@ async fn check_calendars(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<CalendarId
 #[derive(Default)]
 pub struct SubscriptionRoot;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Series created, updated or deleted in the calendars.
     async fn series_changed(&self, ctx: &Context<'_>, calendar_ids: Vec<ID>) -> async_graphql::Result<impl Stream<Item = SeriesChanged>> {

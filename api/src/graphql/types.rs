@@ -92,6 +92,14 @@ impl CalendarNode {
             _ => None,
         }
     }
+    /// The provider calendars this calendar is linked to, with their sync state.
+    async fn links(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::sync::CalendarLink>> {
+        super::sync::links_of(ctx, self.0.id).await
+    }
+    /// The calendar's iCalendar feeds, oldest first (revoked ones too; never their secrets).
+    async fn ics_feeds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::ics::IcsFeed>> {
+        super::ics::feeds_of(ctx, &self.0).await
+    }
     /// The calendar's series, by id.
     async fn series(&self, ctx: &Context<'_>, #[graphql(default = 50)] first: i32, after: Option<String>) -> async_graphql::Result<Connection<String, SeriesNode>> {
         let app = app(ctx);
@@ -122,6 +130,10 @@ pub struct SeriesNode(pub Arc<Series>);
 
 #[Object(name = "Series")]
 impl SeriesNode {
+    /// What each linked provider holds of this series, and how faithfully it was pushed.
+    async fn provider_copies(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::sync::ProviderCopy>> {
+        super::sync::provider_copies(ctx, &self.0).await
+    }
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
@@ -431,6 +443,10 @@ pub async fn prime_series_loaders(ctx: &Context<'_>, series: &[&Series], node: a
     if node.field("continuations").exists() {
         let ids: Vec<SeriesId> = series.iter().map(|s| s.id).collect();
         ctx.data_unchecked::<super::loaders::ContinuationsOf>().load_many(ids).await.map_err(fail)?;
+    }
+    if node.field("providerCopies").exists() {
+        let ids: Vec<SeriesId> = series.iter().map(|s| s.id).collect();
+        ctx.data_unchecked::<super::sync::ProviderCopiesOf>().load_many(ids).await.map_err(fail)?;
     }
     Ok(())
 }

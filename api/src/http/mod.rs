@@ -1,5 +1,7 @@
 //! The HTTP surface: GraphQL over POST and GET, GraphiQL in a browser, health checks.
 
+mod ics;
+mod providers;
 pub mod metrics;
 
 use crate::graphql::loaders::{CalendarLoader, ContinuationsLoader};
@@ -83,10 +85,22 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/ics/{file}", get(ics::feed))
+        .route("/oauth/google/callback", get(providers::google_callback))
+        .route("/webhooks/google", axum::routing::post(providers::google_webhook))
+        .route("/oauth/outlook/callback", get(providers::outlook_callback))
+        .route("/webhooks/outlook", axum::routing::post(providers::outlook_webhook))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), record))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The request's trace span, as tower-http's default one, except that a feed URL's secret token
+/// is never logged.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let uri = if req.uri().path().starts_with("/ics/") { "/ics/{token}".to_string() } else { req.uri().to_string() };
+    tracing::debug_span!("request", method = %req.method(), uri = %uri, version = ?req.version())
 }
 
 /// Counts every request by its matched route (never the raw path: ids stay out of labels).
@@ -151,11 +165,8 @@ async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr
         if !state.introspection {
             request = request.disable_introspection();
         }
-        // Cached per request: connections prime them for a whole page in one batch (see
-        // `prime_series_loaders`), and nested resolvers then read the cache.
-        let calendars = DataLoader::with_cache(CalendarLoader { store: state.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default());
-        let continuations = DataLoader::with_cache(ContinuationsLoader { store: state.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default());
-        let request = request.data(viewer.clone()).data(calendars).data(continuations);
+        let mut request = request.data(viewer.clone());
+        insert_loaders(&mut request.data, &state.app.store, viewer.organization);
         let mut response = state.schema.execute(request).await;
         classify_errors(&mut response.errors);
         for e in &response.errors {
@@ -174,6 +185,18 @@ async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr
     GraphQLResponse::from(out).into_response()
 }
 
+/// The per-request (per-connection for subscriptions) DataLoaders, scoped to the viewer's
+/// organization. Cached for the request: connections prime them for a whole page in one batch (see
+/// `prime_series_loaders`), and nested resolvers then read the cache.
+fn insert_loaders(data: &mut async_graphql::Data, store: &std::sync::Arc<dyn crate::store::Store>, organization: almanac_domain::OrganizationId) {
+    let (store, org) = (store.clone(), organization);
+    data.insert(DataLoader::with_cache(CalendarLoader { store: store.clone(), organization: org }, tokio::spawn, HashMapCache::default()));
+    data.insert(DataLoader::with_cache(ContinuationsLoader { store: store.clone(), organization: org }, tokio::spawn, HashMapCache::default()));
+    data.insert(DataLoader::with_cache(crate::graphql::ics::IcsFeedsLoader { store: store.clone(), organization: org }, tokio::spawn, HashMapCache::default()));
+    data.insert(DataLoader::with_cache(crate::graphql::sync::LinksLoader { store: store.clone(), organization: org }, tokio::spawn, HashMapCache::default()));
+    data.insert(DataLoader::with_cache(crate::graphql::sync::ProviderCopiesLoader { store, organization: org }, tokio::spawn, HashMapCache::default()));
+}
+
 /// Subscriptions over WebSocket (graphql-transport-ws, and the older graphql-ws protocol). The
 /// credential comes in the `connection_init` payload (`{"authorization": "Bearer …"}`) or the
 /// upgrade request's headers.
@@ -190,8 +213,7 @@ async fn graphql_ws(State(state): State<HttpState>, headers: HeaderMap, protocol
                     let from_payload = ["authorization", "Authorization", "apiKey"].iter().find_map(|k| payload.get(*k).and_then(|v| v.as_str())).map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string());
                     let viewer = authenticate(&st.app.store, st.auth, &st.jwt, from_payload.or(header_credential)).await.map_err(|e| async_graphql::Error::new(e.to_string()))?;
                     let mut data = async_graphql::Data::default();
-                    data.insert(DataLoader::with_cache(CalendarLoader { store: st.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default()));
-                    data.insert(DataLoader::with_cache(ContinuationsLoader { store: st.app.store.clone(), organization: viewer.organization }, tokio::spawn, HashMapCache::default()));
+                    insert_loaders(&mut data, &st.app.store, viewer.organization);
                     data.insert(viewer);
                     Ok(data)
                 })

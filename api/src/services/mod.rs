@@ -4,8 +4,10 @@ pub mod api_keys;
 pub mod availability;
 pub mod calendars;
 pub mod edits;
+pub mod ics;
 pub mod occurrences;
 pub mod series;
+pub mod sync;
 
 use crate::graphql::error::ApiError;
 

@@ -3,7 +3,7 @@
 //! only differences are the pool type, connection setup and how a write transaction begins.
 
 use super::rows::{availability_columns, CalendarRow, ExceptionRecord, SeriesRecord};
-use super::{ApiKeyRecord, ConflictGuard, GuardedWrite, SeriesFilter, SeriesWrite, Store, StoreError, VersionedWrite};
+use super::{ApiKeyRecord, ConflictGuard, GuardedWrite, IcsFeedRecord, IcsSourceRecord, SeriesFilter, SeriesWrite, Store, StoreError, VersionedWrite};
 use almanac_domain::series::{Calendar, Exception, Series};
 use std::collections::HashMap;
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
@@ -21,15 +21,16 @@ const SERIES_COLUMNS: &str = "id, organization_id, calendar_id, kind, title, des
 const SERIES_COLUMN_COUNT: usize = 24;
 const API_KEY_COLUMNS: &str = "id, organization_id, name, secret_sha256, scopes, created_at, revoked_at";
 const CALENDAR_COLUMNS: &str = "id, organization_id, name, time_zone, availability_mode, working_hours";
+const ICS_FEED_COLUMNS: &str = "id, organization_id, calendar_id, token_sha256, token_hint, created_at, revoked_at";
 const EXCEPTION_COLUMNS: &str = "series_id, organization_id, recurrence_id, status, start_at, end_at, title, description, kind, locked";
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     statements: AtomicU64,
 }
 
 pub struct PgStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     statements: AtomicU64,
 }
 
@@ -47,7 +48,7 @@ impl SqliteStore {
 
     /// Writers take the database lock at BEGIN: a deferred transaction that reads and then writes
     /// can fail with SQLITE_BUSY mid-way, where an immediate one waits its turn (busy_timeout).
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    pub(super) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
@@ -64,7 +65,7 @@ impl PgStore {
         Ok(PgStore { pool, statements: AtomicU64::new(0) })
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    pub(super) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
     }
 
@@ -150,7 +151,17 @@ macro_rules! sql_store {
             /// Applies writes in the caller's transaction, stopping at the first that fails its
             /// version check (the caller rolls back).
             async fn apply_writes(&self, tx: &mut sqlx::Transaction<'static, $db>, writes: &[SeriesWrite<'_>]) -> Result<VersionedWrite, StoreError> {
+                self.apply_writes_from(tx, writes, None).await
+            }
+
+            /// `apply_writes` for a change that came from a provider link (`origin`), which is
+            /// not pushed back to it. Every write also enqueues the push of the series to the
+            /// calendar's other links, in the same transaction (the outbox).
+            pub(super) async fn apply_writes_from(&self, tx: &mut sqlx::Transaction<'static, $db>, writes: &[SeriesWrite<'_>], origin: Option<&str>) -> Result<VersionedWrite, StoreError> {
                 for w in writes {
+                    self.count(1);
+                    // Before the write: a deleted series' calendar is only known until then.
+                    self.enqueue_pushes(tx, w.id(), w.series().map(|s| s.calendar), origin).await?;
                     let outcome = match w {
                         SeriesWrite::Insert(s) => self.write_series(tx, s, None).await?,
                         SeriesWrite::Update { series, expected_version } => self.write_series(tx, series, Some(*expected_version)).await?,
@@ -433,6 +444,108 @@ macro_rules! sql_store {
                     .await?
                     .rows_affected();
                 Ok(done == 1)
+            }
+
+            async fn insert_ics_feed(&self, f: &IcsFeedRecord) -> Result<(), StoreError> {
+                self.count(1);
+                sqlx::query::<$db>(&format!("INSERT INTO ics_feeds ({ICS_FEED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                    .bind(&f.id)
+                    .bind(&f.organization_id)
+                    .bind(&f.calendar_id)
+                    .bind(&f.token_sha256)
+                    .bind(&f.token_hint)
+                    .bind(f.created_at)
+                    .bind(f.revoked_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn ics_feed_by_token(&self, token_sha256: &str) -> Result<Option<IcsFeedRecord>, StoreError> {
+                self.count(1);
+                Ok(sqlx::query_as::<$db, IcsFeedRecord>(&format!("SELECT {ICS_FEED_COLUMNS} FROM ics_feeds WHERE token_sha256 = $1"))
+                    .bind(token_sha256)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn ics_feed(&self, org: OrganizationId, id: &str) -> Result<Option<IcsFeedRecord>, StoreError> {
+                self.count(1);
+                Ok(sqlx::query_as::<$db, IcsFeedRecord>(&format!("SELECT {ICS_FEED_COLUMNS} FROM ics_feeds WHERE id = $1 AND organization_id = $2"))
+                    .bind(id)
+                    .bind(org.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn ics_feeds(&self, org: OrganizationId, calendars: &[CalendarId]) -> Result<Vec<IcsFeedRecord>, StoreError> {
+                if calendars.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.count(1);
+                let sql = format!(
+                    "SELECT {ICS_FEED_COLUMNS} FROM ics_feeds WHERE organization_id = $1 AND calendar_id IN ({}) ORDER BY created_at, id",
+                    placeholders(2, calendars.len())
+                );
+                let mut q = sqlx::query_as::<$db, IcsFeedRecord>(&sql).bind(org.to_string());
+                for id in ids_to_strings(calendars) {
+                    q = q.bind(id);
+                }
+                Ok(q.fetch_all(&self.pool).await?)
+            }
+
+            async fn revoke_ics_feed(&self, org: OrganizationId, id: &str, at: i64) -> Result<bool, StoreError> {
+                self.count(1);
+                let done = sqlx::query::<$db>("UPDATE ics_feeds SET revoked_at = COALESCE(revoked_at, $3) WHERE id = $1 AND organization_id = $2")
+                    .bind(id)
+                    .bind(org.to_string())
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(done == 1)
+            }
+
+            async fn ics_sources(&self, org: OrganizationId, calendar: CalendarId) -> Result<Vec<IcsSourceRecord>, StoreError> {
+                self.count(1);
+                Ok(sqlx::query_as::<$db, IcsSourceRecord>("SELECT source_uid, series_id FROM ics_import_sources WHERE organization_id = $1 AND calendar_id = $2")
+                    .bind(org.to_string())
+                    .bind(calendar.to_string())
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn save_ics_import(&self, org: OrganizationId, calendar: CalendarId, writes: &[SeriesWrite<'_>], sources: &[(String, SeriesId)]) -> Result<VersionedWrite, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let outcome = self.apply_writes(&mut tx, writes).await?;
+                if outcome != VersionedWrite::Done {
+                    tx.rollback().await?;
+                    return Ok(outcome);
+                }
+                let now = chrono::Utc::now().timestamp();
+                for (uid, series) in sources {
+                    self.count(1);
+                    // Insert, or confirm the row already maps this UID to this series; a row that
+                    // maps it elsewhere (a concurrent import) matches nothing and rolls back.
+                    let done = sqlx::query::<$db>(
+                        "INSERT INTO ics_import_sources (organization_id, calendar_id, source_uid, series_id, imported_at) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (calendar_id, source_uid) DO UPDATE SET imported_at = excluded.imported_at WHERE ics_import_sources.series_id = excluded.series_id",
+                    )
+                    .bind(org.to_string())
+                    .bind(calendar.to_string())
+                    .bind(uid)
+                    .bind(series.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if done != 1 {
+                        tx.rollback().await?;
+                        return Ok(VersionedWrite::Conflict { current: 0 });
+                    }
+                }
+                tx.commit().await?;
+                Ok(VersionedWrite::Done)
             }
 
             async fn publish_change(&self, payload: String) -> Result<bool, StoreError> {

@@ -6,6 +6,7 @@
 
 mod engine;
 pub mod rows;
+pub mod sync;
 
 use almanac_domain::availability::{conflicts, BusyBlock, BusyOptions, Interval};
 use almanac_domain::occurrence::OccurrenceId;
@@ -49,6 +50,26 @@ pub struct ApiKeyRecord {
     pub scopes: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+/// A calendar's iCalendar feed as stored (the URL's secret token itself is never stored).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IcsFeedRecord {
+    pub id: String,
+    pub organization_id: String,
+    pub calendar_id: String,
+    pub token_sha256: String,
+    /// The token's last four characters, so people can tell feeds apart.
+    pub token_hint: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// Which series an iCalendar import made from which UID (per calendar).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IcsSourceRecord {
+    pub source_uid: String,
+    pub series_id: String,
 }
 
 /// One change in a `save_series` transaction.
@@ -115,7 +136,7 @@ pub struct SeriesFilter {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: sync::SyncStore + Send + Sync + 'static {
     /// Applies the engine's migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Makes sure an organization row exists (used for the default organization in dev mode).
@@ -172,6 +193,22 @@ pub trait Store: Send + Sync + 'static {
     async fn api_keys(&self, org: OrganizationId) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Marks a key revoked; false when the organization has no such key.
     async fn revoke_api_key(&self, org: OrganizationId, id: &str, at: i64) -> Result<bool, StoreError>;
+
+    async fn insert_ics_feed(&self, feed: &IcsFeedRecord) -> Result<(), StoreError>;
+    /// The feed whose token hashes to `token_sha256`, whatever its organization (the token is
+    /// the credential).
+    async fn ics_feed_by_token(&self, token_sha256: &str) -> Result<Option<IcsFeedRecord>, StoreError>;
+    async fn ics_feed(&self, org: OrganizationId, id: &str) -> Result<Option<IcsFeedRecord>, StoreError>;
+    /// The feeds of these calendars, oldest first.
+    async fn ics_feeds(&self, org: OrganizationId, calendars: &[CalendarId]) -> Result<Vec<IcsFeedRecord>, StoreError>;
+    /// Marks a feed revoked; false when the organization has no such feed.
+    async fn revoke_ics_feed(&self, org: OrganizationId, id: &str, at: i64) -> Result<bool, StoreError>;
+    /// The UIDs earlier iCalendar imports into this calendar came from, and their series.
+    async fn ics_sources(&self, org: OrganizationId, calendar: CalendarId) -> Result<Vec<IcsSourceRecord>, StoreError>;
+    /// An iCalendar import in one transaction: the series writes (as `save_series`) and the UID
+    /// of each imported series. A UID that another import mapped to a different series meanwhile
+    /// is a `Conflict` (nothing written), like a stale version.
+    async fn save_ics_import(&self, org: OrganizationId, calendar: CalendarId, writes: &[SeriesWrite<'_>], sources: &[(String, SeriesId)]) -> Result<VersionedWrite, StoreError>;
 
     /// Fans a change out to every API process: PostgreSQL stores it and NOTIFYs (true); SQLite has
     /// one process, and answers false (the caller delivers it in-process).

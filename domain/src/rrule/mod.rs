@@ -94,6 +94,39 @@ impl Rule {
     pub fn until(&self) -> Option<Until> {
         self.until
     }
+    /// WKST (Monday = 0; Monday when the rule does not name one, as RFC 5545 says).
+    pub fn wkst(&self) -> Weekday {
+        self.wkst
+    }
+    /// BYSETPOS values, sorted, without duplicates (as are all the lists below).
+    pub fn by_set_pos(&self) -> &[i32] {
+        &self.by_set_pos
+    }
+    pub fn by_month(&self) -> &[u8] {
+        &self.by_month
+    }
+    pub fn by_month_day(&self) -> &[i8] {
+        &self.by_month_day
+    }
+    pub fn by_year_day(&self) -> &[i16] {
+        &self.by_year_day
+    }
+    pub fn by_week_no(&self) -> &[i8] {
+        &self.by_week_no
+    }
+    /// BYDAY as (weekday, ordinal); ordinal 0 means "every such weekday".
+    pub fn by_day(&self) -> &[(Weekday, i8)] {
+        &self.by_day
+    }
+    pub fn by_hour(&self) -> &[u8] {
+        &self.by_hour
+    }
+    pub fn by_minute(&self) -> &[u8] {
+        &self.by_minute
+    }
+    pub fn by_second(&self) -> &[u8] {
+        &self.by_second
+    }
     /// Whether the rule names the days it falls on (so moving DTSTART to another day changes
     /// nothing about which days it produces).
     pub fn names_days(&self) -> bool {
@@ -107,6 +140,11 @@ impl Rule {
     /// The same rule ending with the given UNTIL and no COUNT (used when a series is truncated).
     pub fn with_until(&self, until: Until) -> Rule {
         Rule { count: None, until: Some(until), ..self.clone() }
+    }
+
+    /// The same rule without COUNT or UNTIL (where it would go on).
+    pub fn without_end(&self) -> Rule {
+        Rule { count: None, until: None, ..self.clone() }
     }
 
     /// The same rule with a different COUNT and no UNTIL.

@@ -1,0 +1,393 @@
+//! Provider sync in the API: connecting accounts, linking calendars, sync state, forcing a
+//! round, and what each provider holds of a series (its push fidelity).
+
+use super::error::{respond, ApiError, ResultExt};
+use super::inputs::parse_id;
+use super::types::{app, viewer, CalendarNode};
+use crate::services;
+use crate::store::sync::{ConnectionRecord, LinkRecord, RemoteSeriesRecord};
+use crate::store::Store;
+use almanac_domain::series::Series;
+use almanac_domain::{CalendarId, OrganizationId, SeriesId};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use std::collections::HashMap;
+use std::sync::Arc;
+use almanac_providers::sync::engine::Direction;
+use crate::sync::Provider;
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+
+#[derive(Default)]
+pub struct SyncMutations;
+
+#[derive(Default)]
+pub struct SyncQuery;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SyncDirection {
+    /// Changes flow both ways.
+    TwoWay,
+    /// Almanac's series are pushed; the provider's changes are not pulled.
+    PushOnly,
+    /// The provider's events are pulled; nothing is pushed.
+    PullOnly,
+}
+
+impl From<SyncDirection> for Direction {
+    fn from(d: SyncDirection) -> Self {
+        match d {
+            SyncDirection::TwoWay => Direction::TwoWay,
+            SyncDirection::PushOnly => Direction::PushOnly,
+            SyncDirection::PullOnly => Direction::PullOnly,
+        }
+    }
+}
+
+fn direction_out(s: &str) -> SyncDirection {
+    match Direction::parse(s) {
+        Some(Direction::PushOnly) => SyncDirection::PushOnly,
+        Some(Direction::PullOnly) => SyncDirection::PullOnly,
+        _ => SyncDirection::TwoWay,
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ConnectionState {
+    Active,
+    /// The provider refused the stored grant (revoked, expired): connect again. Sync of its links
+    /// is paused; nothing local was deleted and pending changes are kept.
+    NeedsReauth,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Fidelity {
+    /// The provider shows exactly the occurrences Almanac shows.
+    Exact,
+    /// Pushed, but something could not be represented (see `detail`).
+    Degraded,
+    /// Not pushed (see `detail`).
+    Rejected,
+}
+
+/// A provider account connected by a user of your organization.
+pub struct ProviderConnection(pub ConnectionRecord);
+
+#[Object]
+impl ProviderConnection {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// "google" or "outlook".
+    async fn provider(&self) -> &str {
+        &self.0.provider
+    }
+    /// The account, e.g. its e-mail address.
+    async fn account(&self) -> &str {
+        &self.0.account
+    }
+    async fn state(&self) -> ConnectionState {
+        if self.0.state == crate::sync::tokens::NEEDS_REAUTH {
+            ConnectionState::NeedsReauth
+        } else {
+            ConnectionState::Active
+        }
+    }
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        almanac_domain::time::instant(self.0.created_at)
+    }
+    /// The calendars the account can see (asks the provider).
+    async fn remote_calendars(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RemoteCalendar>> {
+        let list = services::sync::remote_calendars(app(ctx), viewer(ctx).organization, &self.0.id).await.gql()?;
+        Ok(list.into_iter().map(|c| RemoteCalendar { id: ID(c.id), name: c.name, primary: c.primary, writable: c.writable, time_zone: c.time_zone }).collect())
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct RemoteCalendar {
+    pub id: ID,
+    pub name: String,
+    pub primary: bool,
+    /// Whether Almanac may write to it (owner or writer access).
+    pub writable: bool,
+    pub time_zone: Option<String>,
+}
+
+/// A local calendar linked to a provider calendar, with its sync state.
+pub struct CalendarLink(pub LinkRecord);
+
+#[Object]
+impl CalendarLink {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn calendar_id(&self) -> ID {
+        ID(self.0.calendar_id.clone())
+    }
+    async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarNode> {
+        let id: CalendarId = self.0.calendar_id.parse().map_err(|_| ApiError::NotFound("calendar")).gql()?;
+        services::calendars::get(app(ctx), viewer(ctx).organization, id).await.map(CalendarNode).gql()
+    }
+    async fn connection(&self, ctx: &Context<'_>) -> async_graphql::Result<ProviderConnection> {
+        let c = app(ctx).store.connection(viewer(ctx).organization, &self.0.connection_id).await.map_err(ApiError::from).gql()?;
+        c.map(ProviderConnection).ok_or(ApiError::NotFound("connection")).gql()
+    }
+    async fn remote_calendar_id(&self) -> &str {
+        &self.0.remote_calendar_id
+    }
+    async fn direction(&self) -> SyncDirection {
+        direction_out(&self.0.direction)
+    }
+    /// When the last pull round completed.
+    async fn last_synced_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_synced_at.map(almanac_domain::time::instant)
+    }
+    /// Local changes not yet pushed to the provider.
+    async fn pending_changes(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        app(ctx).store.pending_pushes(&self.0.id).await.map_err(ApiError::from).gql()
+    }
+    /// Why the last round stopped, if it did (cleared by the next successful pull).
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+    /// Until when the provider sends push notifications for this link (null: none; the periodic
+    /// sync still runs).
+    async fn notifications_until(&self) -> Option<DateTime<Utc>> {
+        self.0.channel_expires_at.map(almanac_domain::time::instant)
+    }
+}
+
+/// A series as one linked provider holds it.
+#[derive(SimpleObject)]
+pub struct ProviderCopy {
+    pub link_id: ID,
+    /// The provider's event id (null when it holds nothing: the push was rejected).
+    pub remote_id: Option<String>,
+    /// How the last push came out; null when the series came from the provider and was never pushed.
+    pub fidelity: Option<Fidelity>,
+    /// What was lost (DEGRADED) or why it was refused (REJECTED).
+    pub fidelity_detail: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn copy_out(r: RemoteSeriesRecord) -> ProviderCopy {
+    ProviderCopy {
+        link_id: ID(r.link_id),
+        remote_id: r.remote_id,
+        fidelity: r.fidelity.as_deref().map(|f| match f {
+            "DEGRADED" => Fidelity::Degraded,
+            "REJECTED" => Fidelity::Rejected,
+            _ => Fidelity::Exact,
+        }),
+        fidelity_detail: r.fidelity_detail,
+        updated_at: almanac_domain::time::instant(r.updated_at),
+    }
+}
+
+pub(crate) async fn provider_copies(ctx: &Context<'_>, series: &Series) -> async_graphql::Result<Vec<ProviderCopy>> {
+    let rows = ctx.data_unchecked::<ProviderCopiesOf>().load_one(series.id).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?;
+    Ok(rows.unwrap_or_default().into_iter().map(copy_out).collect())
+}
+
+pub(crate) async fn links_of(ctx: &Context<'_>, calendar: CalendarId) -> async_graphql::Result<Vec<CalendarLink>> {
+    let rows = ctx.data_unchecked::<LinksOf>().load_one(calendar).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?;
+    Ok(rows.unwrap_or_default().into_iter().map(CalendarLink).collect())
+}
+
+/// The provider copies of each series (for `Series.providerCopies` on a page of series).
+pub struct ProviderCopiesLoader {
+    pub store: Arc<dyn Store>,
+    pub organization: OrganizationId,
+}
+
+impl Loader<SeriesId> for ProviderCopiesLoader {
+    type Value = Vec<RemoteSeriesRecord>;
+    type Error = Arc<crate::store::StoreError>;
+
+    async fn load(&self, ids: &[SeriesId]) -> Result<HashMap<SeriesId, Vec<RemoteSeriesRecord>>, Self::Error> {
+        let found = self.store.remote_series_of(self.organization, ids).await.map_err(Arc::new)?;
+        let mut out: HashMap<SeriesId, Vec<RemoteSeriesRecord>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+        for r in found {
+            if let Ok(id) = r.series_id.parse::<SeriesId>() {
+                out.entry(id).or_default().push(r);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The links of each calendar (for `Calendar.links` on a page of calendars).
+pub struct LinksLoader {
+    pub store: Arc<dyn Store>,
+    pub organization: OrganizationId,
+}
+
+impl Loader<CalendarId> for LinksLoader {
+    type Value = Vec<LinkRecord>;
+    type Error = Arc<crate::store::StoreError>;
+
+    async fn load(&self, ids: &[CalendarId]) -> Result<HashMap<CalendarId, Vec<LinkRecord>>, Self::Error> {
+        let found = self.store.links_of_calendars(self.organization, ids).await.map_err(Arc::new)?;
+        let mut out: HashMap<CalendarId, Vec<LinkRecord>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+        for l in found {
+            if let Ok(id) = l.calendar_id.parse::<CalendarId>() {
+                out.entry(id).or_default().push(l);
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub type ProviderCopiesOf = DataLoader<ProviderCopiesLoader, HashMapCache>;
+pub type LinksOf = DataLoader<LinksLoader, HashMapCache>;
+
+#[derive(InputObject)]
+pub struct ConnectProviderInput {
+    /// The account to preselect at the provider's sign-in page (`login_hint`), e.g. the user's
+    /// address; the user can still choose another.
+    pub login_hint: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct LinkCalendarInput {
+    pub calendar_id: ID,
+    pub connection_id: ID,
+    /// An id from `ProviderConnection.remoteCalendars` ("primary" works for Google).
+    pub remote_calendar_id: String,
+    #[graphql(default_with = "SyncDirection::TwoWay")]
+    pub direction: SyncDirection,
+}
+
+#[derive(InputObject)]
+pub struct UnlinkCalendarInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct SyncCalendarLinkInput {
+    pub id: ID,
+}
+
+/// What a forced round did.
+#[derive(SimpleObject, Default)]
+pub struct SyncRound {
+    pub pushed: i32,
+    pub deleted_remotely: i32,
+    pub push_failures: i32,
+    pub push_rejections: i32,
+    pub created_locally: i32,
+    pub updated_locally: i32,
+    pub deleted_locally: i32,
+    /// Provider changes that were our own writes coming back, or identical content.
+    pub unchanged: i32,
+    /// Provider changes held back because a local change to the same series is waiting to be pushed.
+    pub deferred: i32,
+    /// Provider events that could not be turned into series, with why.
+    pub skipped: Vec<String>,
+    /// Provider deletions not applied because they would have emptied the calendar.
+    pub deletions_held: i32,
+    pub full_sync: bool,
+    pub error: Option<String>,
+}
+
+fn n(v: usize) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+crate::payloads! {
+    ConnectProviderPayload {
+        /// Send the user's browser here; the provider redirects back to this server, which stores
+        /// the connection. Single use, expires at `expiresAt`.
+        authorization_url: String,
+        expires_at: DateTime<Utc>,
+    }
+    CalendarLinkPayload { link: CalendarLink }
+    UnlinkCalendarPayload { unlinked_link_id: ID }
+    SyncCalendarLinkPayload { link: CalendarLink, round: SyncRound }
+}
+
+async fn connect(ctx: &Context<'_>, provider: Provider, input: ConnectProviderInput) -> Result<ConnectProviderPayload, ApiError> {
+    let v = viewer(ctx);
+    let (url, expires) = services::sync::begin_connect(app(ctx), provider, v.organization, v.user.clone(), input.login_hint.as_deref()).await?;
+    Ok(ConnectProviderPayload { authorization_url: Some(url), expires_at: Some(almanac_domain::time::instant(expires)), ..Default::default() })
+}
+
+#[Object]
+impl SyncMutations {
+    /// Starts connecting a Google account (OAuth 2.0 with PKCE).
+    async fn connect_google(&self, ctx: &Context<'_>, input: ConnectProviderInput) -> async_graphql::Result<ConnectProviderPayload> {
+        respond(ctx, connect(ctx, Provider::Google, input).await)
+    }
+
+    /// Starts connecting a Microsoft (Outlook) account (OAuth 2.0 with PKCE, `offline_access`).
+    async fn connect_outlook(&self, ctx: &Context<'_>, input: ConnectProviderInput) -> async_graphql::Result<ConnectProviderPayload> {
+        respond(ctx, connect(ctx, Provider::Outlook, input).await)
+    }
+
+    /// Links a calendar to a provider calendar; its series are pushed on the next round.
+    async fn link_calendar(&self, ctx: &Context<'_>, input: LinkCalendarInput) -> async_graphql::Result<CalendarLinkPayload> {
+        let outcome = async {
+            let calendar = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
+            let link = services::sync::link_calendar(app(ctx), viewer(ctx).organization, calendar, input.connection_id.as_str(), &input.remote_calendar_id, input.direction.into()).await?;
+            // Push notifications are best effort: the periodic round is the safety net.
+            if let Err(e) = services::sync::watch_link(app(ctx), &link).await {
+                tracing::info!(link = %link.id, error = %e, "no push notifications for this link");
+            }
+            let link = app(ctx).store.link(viewer(ctx).organization, &link.id).await?.ok_or(ApiError::NotFound("link"))?;
+            Ok(CalendarLinkPayload { link: Some(CalendarLink(link)), ..Default::default() })
+        };
+        respond(ctx, outcome.await)
+    }
+
+    /// Stops syncing a calendar (local data stays; the provider's copies stay too).
+    async fn unlink_calendar(&self, ctx: &Context<'_>, input: UnlinkCalendarInput) -> async_graphql::Result<UnlinkCalendarPayload> {
+        let outcome = async {
+            services::sync::unlink_calendar(app(ctx), viewer(ctx).organization, input.id.as_str()).await?;
+            Ok(UnlinkCalendarPayload { unlinked_link_id: Some(input.id.clone()), ..Default::default() })
+        };
+        respond(ctx, outcome.await)
+    }
+
+    /// Runs a sync round now: pushes pending local changes, then pulls the provider's.
+    async fn sync_calendar_link(&self, ctx: &Context<'_>, input: SyncCalendarLinkInput) -> async_graphql::Result<SyncCalendarLinkPayload> {
+        let outcome = async {
+            let org = viewer(ctx).organization;
+            let r = services::sync::sync_link(app(ctx), org, input.id.as_str()).await?;
+            let link = app(ctx).store.link(org, input.id.as_str()).await?.ok_or(ApiError::NotFound("link"))?;
+            let round = SyncRound {
+                pushed: n(r.push.pushed),
+                deleted_remotely: n(r.push.deleted),
+                push_failures: n(r.push.failed),
+                push_rejections: n(r.push.rejected),
+                created_locally: n(r.pull.created),
+                updated_locally: n(r.pull.updated),
+                deleted_locally: n(r.pull.deleted),
+                unchanged: n(r.pull.unchanged),
+                deferred: n(r.pull.deferred),
+                skipped: r.pull.skipped,
+                deletions_held: n(r.pull.deletions_held),
+                full_sync: r.pull.full,
+                error: r.error,
+            };
+            Ok(SyncCalendarLinkPayload { link: Some(CalendarLink(link)), round: Some(round), ..Default::default() })
+        };
+        respond(ctx, outcome.await)
+    }
+}
+
+#[Object]
+impl SyncQuery {
+    /// Provider accounts connected in your organization.
+    async fn provider_connections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProviderConnection>> {
+        let rows = app(ctx).store.connections(viewer(ctx).organization).await.map_err(ApiError::from).gql()?;
+        Ok(rows.into_iter().map(ProviderConnection).collect())
+    }
+
+    /// Every calendar link in your organization.
+    async fn calendar_links(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CalendarLink>> {
+        let rows = app(ctx).store.links_of_organization(viewer(ctx).organization).await.map_err(ApiError::from).gql()?;
+        Ok(rows.into_iter().map(CalendarLink).collect())
+    }
+}

@@ -1,0 +1,3 @@
+pub mod common;
+pub mod google;
+pub mod outlook;

@@ -1,0 +1,7 @@
+//! The provider-neutral sync core: the shape a provider holds a series in (`model`), the pure
+//! translation between it and Almanac's series (`mapping`), and the engine that pushes and pulls
+//! through a provider adapter and the ports the application implements (`engine`).
+
+pub mod engine;
+pub mod mapping;
+pub mod model;

@@ -1,0 +1,749 @@
+//! Two-way sync with Google Calendar, end to end: GraphQL on the real app, the Google adapter,
+//! and the Google emulator (a real HTTP server speaking Calendar v3). Every test runs on SQLite and
+//! on PostgreSQL.
+//!
+//! The round-trip check is the point of the file: what Almanac shows in a calendar, pushed to
+//! Google and pulled back into a second, empty Almanac calendar, shows the same occurrences.
+
+use almanac_e2e::{spawn_app_with, Engine, TestApp};
+use almanac_providers::emulator::google::{FaultKind, FaultMatch, FaultPlan, GoogleEmulator, GoogleEmulatorConfig};
+use almanac_providers::google::wire::{Event, EventDateTime};
+use almanac_providers::google::{GoogleCalendarClient, GoogleClientConfig, StaticAccessToken};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ACCOUNT: &str = "ada@example.com";
+const WINDOW: (&str, &str) = ("2026-01-01T00:00:00Z", "2028-01-01T00:00:00Z");
+
+struct World {
+    app: TestApp,
+    google: GoogleEmulator,
+    connection: String,
+}
+
+macro_rules! google_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::world(almanac_e2e::Engine::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::world(almanac_e2e::Engine::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// Everything the test process logs, at every level (ours, sqlx, reqwest, hyper), so a test can
+/// check that no token ever reaches a log line.
+static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+
+#[derive(Clone)]
+struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = LogSink(buffer.clone());
+        let _ = tracing_subscriber::fmt().with_max_level(tracing_subscriber::filter::LevelFilter::TRACE).with_writer(move || sink.clone()).try_init();
+        buffer
+    })
+    .clone()
+}
+
+async fn world(engine: Engine) -> World {
+    capture_logs();
+    let google = GoogleEmulator::start(GoogleEmulatorConfig::default()).await.expect("emulator starts");
+    google.add_account(ACCOUNT);
+    let (auth, token, api) = (google.auth_url(), google.token_url(), google.base_url());
+    let app = spawn_app_with(engine, move |s| {
+        s.sync.google_client_id = Some("almanac-dev".into());
+        s.sync.google_client_secret = Some("almanac-dev-secret".into());
+        s.sync.google_auth_url = auth;
+        s.sync.google_token_url = token;
+        s.sync.google_api_url = api;
+        // Injected timeouts hold a response for 2 s: give up on it sooner.
+        s.sync.provider_timeout_ms = 800;
+    })
+    .await;
+    let connection = connect(&app).await;
+    World { app, google, connection }
+}
+
+async fn connect(app: &TestApp) -> String {
+    almanac_e2e::sync::connect(app, "connectGoogle", ACCOUNT).await
+}
+
+impl World {
+    async fn link(&self, calendar: &str, direction: &str) -> String {
+        almanac_e2e::sync::link(&self.app, &self.connection, calendar, ACCOUNT, direction).await
+    }
+
+    async fn sync(&self, link: &str) -> Value {
+        almanac_e2e::sync::round(&self.app, link).await
+    }
+
+    async fn shown(&self, calendar: &str) -> Vec<(String, String, String)> {
+        almanac_e2e::sync::shown(&self.app, calendar, WINDOW.0, WINDOW.1).await
+    }
+
+    /// A client acting as the user in Google's own UI.
+    fn google_user(&self) -> GoogleCalendarClient {
+        let tokens = self.google.issue_tokens(ACCOUNT);
+        let config = GoogleClientConfig { base_url: self.google.base_url(), ..GoogleClientConfig::default() };
+        GoogleCalendarClient::new(config, Arc::new(StaticAccessToken::new(tokens.access_token))).expect("client")
+    }
+
+    /// Live (not cancelled) parent events in the Google calendar.
+    fn google_parents(&self) -> Vec<Value> {
+        self.google
+            .events_snapshot(ACCOUNT)
+            .into_iter()
+            .filter(|e| e.get("recurringEventId").is_none() && e["status"] != "cancelled")
+            .collect()
+    }
+}
+
+/// Waits for the round the channel's first (`sync`) notification started, then makes the
+/// channel's later notifications fail verification, so only the test's own rounds run: for tests
+/// whose assertions are about one round.
+async fn mute_notifications(w: &World, link: &str) {
+    let org = almanac_domain::OrganizationId::DEFAULT;
+    for _ in 0..400 {
+        let l = w.app.state.store.link(org, link).await.expect("db").expect("link");
+        if l.last_synced_at.is_some() {
+            w.app.state.store.set_channel(link, l.channel_id.as_deref(), l.channel_resource_id.as_deref(), Some("muted"), l.channel_expires_at).await.expect("db");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the sync notification never ran a round");
+}
+
+const EDIT: &str = "mutation($i: EditOccurrenceInput!) { editOccurrence(input: $i) { series { id version } originalSeries { id } userErrors { code message } } }";
+const DELETE: &str = "mutation($i: DeleteOccurrenceInput!) { deleteOccurrence(input: $i) { series { id version } deletedSeriesId userErrors { code message } } }";
+
+fn occ(series: &str, rid: &str) -> Value {
+    json!({ "seriesId": series, "recurrenceId": rid })
+}
+
+async fn version(app: &TestApp, series: &str) -> i64 {
+    almanac_e2e::sync::version(app, series).await
+}
+
+/// The calendar every round-trip test starts from: a DST-crossing weekly series with a moved,
+/// a cancelled and a retitled occurrence, a split with changes and a cancel-from on the
+/// continuation, an all-day yearly series edited as a whole after one exception, a daily 02:30
+/// series across the spring-forward night, and a single event.
+async fn rich_calendar(w: &World) -> (String, Vec<String>) {
+    let app = &w.app;
+    let cal = app.create_calendar("Work", "America/New_York").await;
+    let (weekly, _) = app
+        .create_series(&cal, json!({ "title": "Standup", "start": "2026-03-02T09:00:00", "duration": "PT30M", "recurrence": { "rrule": "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=30" } }))
+        .await
+        .expect("weekly");
+    // Move one (after the DST change: 09:00 EDT is 13:00Z), cancel one, retitle one.
+    app.ok(EDIT, json!({ "i": { "occurrence": occ(&weekly, "2026-03-09T13:00:00Z"), "scope": "THIS", "expectedVersion": 1,
+        "changes": { "start": "2026-03-09T15:00:00Z", "end": "2026-03-09T15:45:00Z", "title": "Standup (late)" } } })).await;
+    app.ok(DELETE, json!({ "i": { "occurrence": occ(&weekly, "2026-03-11T13:00:00Z"), "scope": "THIS", "expectedVersion": 2 } })).await;
+    app.ok(EDIT, json!({ "i": { "occurrence": occ(&weekly, "2026-03-16T13:00:00Z"), "scope": "THIS", "expectedVersion": 3, "changes": { "title": "Planning" } } })).await;
+    // This and following from April 6th: new title, 10:00.
+    let d = app
+        .ok(EDIT, json!({ "i": { "occurrence": occ(&weekly, "2026-04-06T13:00:00Z"), "scope": "THIS_AND_FOLLOWING", "expectedVersion": 4,
+            "changes": { "title": "Standup v2", "start": "2026-04-06T14:00:00Z", "end": "2026-04-06T14:30:00Z" } } }))
+        .await;
+    let continuation = d["editOccurrence"]["series"]["id"].as_str().expect("continuation").to_string();
+    // Cancel from May 4th on the continuation.
+    let v = version(app, &continuation).await;
+    app.ok(DELETE, json!({ "i": { "occurrence": occ(&continuation, "2026-05-04T14:00:00Z"), "scope": "THIS_AND_FOLLOWING", "expectedVersion": v } })).await;
+
+    let (yearly, _) = app.create_series(&cal, json!({ "title": "Anniversary", "start": "2026-05-01T00:00:00", "allDay": true, "duration": "P1D", "recurrence": { "rrule": "FREQ=YEARLY" } })).await.expect("all-day");
+    app.ok(EDIT, json!({ "i": { "occurrence": occ(&yearly, "2027-05-01T04:00:00Z"), "scope": "THIS", "expectedVersion": 1, "changes": { "title": "Anniversary (big one)" } } })).await;
+    app.ok(EDIT, json!({ "i": { "occurrence": occ(&yearly, "2026-05-01T04:00:00Z"), "scope": "ALL", "expectedVersion": 2, "changes": { "title": "Founding day" } } })).await;
+
+    let (night, _) = app
+        .create_series(&cal, json!({ "title": "Backup", "start": "2026-03-06T02:30:00", "duration": "PT15M", "recurrence": { "rrule": "FREQ=DAILY;UNTIL=20260312T070000Z" } }))
+        .await
+        .expect("daily at 02:30");
+    let (single, _) = app.create_series(&cal, json!({ "title": "Dentist", "start": "2026-06-10T16:00:00", "duration": "PT1H" })).await.expect("single");
+    (cal, vec![weekly, continuation, yearly, night, single])
+}
+
+async fn what_almanac_shows_comes_back_from_google_into_an_empty_calendar(w: World) {
+    let (cal, series) = rich_calendar(&w).await;
+    let mirror = w.app.create_calendar("Mirror", "America/New_York").await;
+    let link = w.link(&cal, "TWO_WAY").await;
+    let mirror_link = w.link(&mirror, "PULL_ONLY").await;
+
+    // Linking also started push notifications, whose rounds may run before or beside the forced
+    // ones (rounds of one link never overlap): assertions are about state, not about which round
+    // did the work.
+    let round = w.sync(&link).await;
+    assert_eq!(round["error"], Value::Null, "{round}");
+    assert_eq!(pending(&w, &link).await, 0);
+    assert_eq!(w.google_parents().len(), series.len(), "one Google event per series, no duplicates");
+
+    let pulled = w.sync(&mirror_link).await;
+    assert_eq!(pulled["error"], Value::Null, "{pulled}");
+    assert_eq!(w.app.series_count(&mirror).await, series.len());
+    let shown = w.shown(&cal).await;
+    assert!(shown.len() > 20, "the fixture shows a lot: {}", shown.len());
+    assert_eq!(w.shown(&mirror).await, shown, "the mirror shows exactly what the calendar shows");
+
+    // Spot checks on what Google holds: wall-clock kept across DST, the split's trimmed rule.
+    let standup = w.google_parents().into_iter().find(|e| e["summary"] == "Standup").expect("standup event");
+    assert_eq!(standup["start"]["timeZone"], "America/New_York");
+    let rule = standup["recurrence"][0].as_str().unwrap_or_default().to_string();
+    // A COUNT series is trimmed by its count: the ten occurrences before April 6th stay.
+    assert_eq!(rule, "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO,WE", "trimmed before the split");
+    let copies = w.app.ok("query($id: ID!) { series(id: $id) { providerCopies { linkId fidelity remoteId } } }", json!({ "id": series[0] })).await;
+    assert_eq!(copies["series"]["providerCopies"][0]["fidelity"], "EXACT", "{copies}");
+
+    // A second round is quiet: our own writes coming back change nothing and push nothing.
+    let versions: Vec<i64> = futures_util::future::join_all(series.iter().map(|s| version(&w.app, s))).await;
+    let again = w.sync(&link).await;
+    assert_eq!((again["pushed"].as_i64(), again["updatedLocally"].as_i64(), again["createdLocally"].as_i64()), (Some(0), Some(0), Some(0)), "{again}");
+    let after: Vec<i64> = futures_util::future::join_all(series.iter().map(|s| version(&w.app, s))).await;
+    assert_eq!(after, versions, "no local series was rewritten by its own echo");
+
+    // Deleting a series deletes the Google event; the mirror follows.
+    let v = version(&w.app, &series[4]).await;
+    w.app.ok("mutation($i: DeleteSeriesInput!) { deleteSeries(input: $i) { deletedSeriesId } }", json!({ "i": { "id": series[4], "expectedVersion": v } })).await;
+    w.sync(&link).await;
+    assert_eq!(w.google_parents().len(), series.len() - 1);
+    w.sync(&mirror_link).await;
+    assert_eq!(w.app.series_count(&mirror).await, series.len() - 1);
+    assert_eq!(w.shown(&mirror).await, w.shown(&cal).await);
+}
+
+async fn edits_made_in_google_flow_back(w: World) {
+    let cal = w.app.create_calendar("Work", "Europe/Berlin").await;
+    let (series, _) = w
+        .app
+        .create_series(&cal, json!({ "title": "Review", "start": "2026-10-19T10:00:00", "duration": "PT1H", "recurrence": { "rrule": "FREQ=WEEKLY;COUNT=6" } }))
+        .await
+        .expect("series");
+    let link = w.link(&cal, "TWO_WAY").await;
+    w.sync(&link).await;
+    let parent = w.google_parents().pop().expect("pushed");
+    let parent_id = parent["id"].as_str().expect("id").to_string();
+
+    let google = w.google_user();
+    // In Google: retitle the whole series, move one occurrence, cancel another (across the
+    // Oct 25 DST change: 10:00 CEST is 08:00Z before, 10:00 CET is 09:00Z after).
+    google.patch_event(ACCOUNT, &parent_id, &json!({ "summary": "Design review" }), None).await.expect("retitle");
+    let second = google
+        .find_instance(ACCOUNT, &parent_id, &EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-26T09:00:00Z").expect("t"), None))
+        .await
+        .expect("lookup")
+        .expect("instance on Oct 26");
+    let moved = Event {
+        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-27T13:00:00Z").expect("t"), Some("Europe/Berlin"))),
+        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-27T14:00:00Z").expect("t"), Some("Europe/Berlin"))),
+        ..Event::default()
+    };
+    google.patch_event(ACCOUNT, second.id.as_deref().expect("id"), &moved, None).await.expect("move");
+    let third = google
+        .find_instance(ACCOUNT, &parent_id, &EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z").expect("t"), None))
+        .await
+        .expect("lookup")
+        .expect("instance on Nov 2");
+    google.delete_event(ACCOUNT, third.id.as_deref().expect("id"), None).await.expect("cancel");
+    // And a brand-new event made in Google.
+    let new_event = Event {
+        summary: Some("Lunch".into()),
+        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-21T11:00:00Z").expect("t"), Some("Europe/Berlin"))),
+        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-21T12:00:00Z").expect("t"), Some("Europe/Berlin"))),
+        ..Event::default()
+    };
+    google.insert_event(ACCOUNT, &new_event).await.expect("insert");
+    // One Almanac cannot represent exactly (EXRULE): reported on the link, never guessed at.
+    let exrule = Event {
+        summary: Some("Odd".into()),
+        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-20T07:00:00Z").expect("t"), Some("Europe/Berlin"))),
+        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-20T08:00:00Z").expect("t"), Some("Europe/Berlin"))),
+        recurrence: Some(vec!["RRULE:FREQ=DAILY;COUNT=4".into(), "EXRULE:FREQ=DAILY;INTERVAL=2;COUNT=2".into()]),
+        ..Event::default()
+    };
+    google.insert_event(ACCOUNT, &exrule).await.expect("insert");
+
+    // (The edits' push notifications may already have pulled them.)
+    let round = w.sync(&link).await;
+    assert_eq!(round["error"], Value::Null, "{round}");
+    let shown: Vec<(String, String)> = w.shown(&cal).await.into_iter().map(|(s, _, t)| (s, t)).collect();
+    assert_eq!(
+        shown,
+        vec![
+            ("2026-10-19T08:00:00Z".to_string(), "Design review".to_string()),
+            ("2026-10-21T11:00:00Z".into(), "Lunch".into()),
+            ("2026-10-27T13:00:00Z".into(), "Design review".into()),
+            ("2026-11-09T09:00:00Z".into(), "Design review".into()),
+            ("2026-11-16T09:00:00Z".into(), "Design review".into()),
+            ("2026-11-23T09:00:00Z".into(), "Design review".into()),
+        ]
+    );
+    let d = w.app.ok("{ calendarLinks { lastError } }", json!({})).await;
+    assert!(d["calendarLinks"][0]["lastError"].as_str().is_some_and(|e| e.contains("EXRULE")), "{d}");
+    // Pulled changes are local changes like any other, but they are not pushed back.
+    assert!(version(&w.app, &series).await > 1);
+    let quiet = w.sync(&link).await;
+    assert_eq!(quiet["pushed"], json!(0), "nothing echoes back to Google: {quiet}");
+}
+
+/// 1,000 local changes pushed while 5 % of Google's answers fail (rate limits, 5xx, timeouts,
+/// and writes whose response is lost after they were applied): once faults stop, at most three
+/// rounds converge, with no duplicate and no lost event.
+async fn a_thousand_changes_under_faults_converge_without_duplicates_or_losses(w: World) {
+    let cal = w.app.create_calendar("Busy", "UTC").await;
+    let link = w.link(&cal, "PUSH_ONLY").await;
+    // The test is about faults; Google's per-minute quotas would throttle this burst on their own
+    // (the quota behaviour is covered by the emulator's tests).
+    w.google.set_quotas(almanac_providers::emulator::google::Quotas::unlimited());
+    w.google.inject_faults(FaultPlan::random(
+        0.05,
+        vec![FaultKind::RateLimit429, FaultKind::RateLimit403, FaultKind::BackendError500, FaultKind::Timeout(Duration::from_secs(2)), FaultKind::LostResponse500, FaultKind::LostResponseDrop],
+        7,
+    ));
+    let start = |i: usize| chrono::NaiveDate::from_ymd_opt(2026, 7, 1).expect("date").and_hms_opt(8 + (i % 10) as u32, 0, 0).expect("time") + chrono::Duration::days((i % 20) as i64);
+    let mut changes = 0;
+    let mut ids = Vec::new();
+    for i in 0..250 {
+        let input = json!({ "title": format!("s{i}"), "start": start(i).format("%Y-%m-%dT%H:%M:%S").to_string(), "duration": "PT30M", "recurrence": { "rrule": "FREQ=WEEKLY;COUNT=4" } });
+        ids.push(w.app.create_series(&cal, input).await.expect("series").0);
+        changes += 1;
+    }
+    w.sync(&link).await;
+    const UPDATE: &str = "mutation($i: UpdateSeriesInput!) { updateSeries(input: $i) { series { version } } }";
+    for (i, id) in ids.iter().enumerate() {
+        w.app.ok(UPDATE, json!({ "i": { "id": id, "expectedVersion": 1, "title": format!("t{i}") } })).await;
+        changes += 1;
+    }
+    w.sync(&link).await;
+    for (i, id) in ids.iter().enumerate() {
+        let second = (start(i) + chrono::Duration::days(7)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        if i % 2 == 0 {
+            w.app.ok(DELETE, json!({ "i": { "occurrence": occ(id, &second), "scope": "THIS", "expectedVersion": 2 } })).await;
+        } else {
+            w.app.ok(EDIT, json!({ "i": { "occurrence": occ(id, &second), "scope": "THIS", "expectedVersion": 2, "changes": { "title": "special" } } })).await;
+        }
+        changes += 1;
+    }
+    w.sync(&link).await;
+    for (i, id) in ids.iter().enumerate().take(200) {
+        w.app.ok(UPDATE, json!({ "i": { "id": id, "expectedVersion": 3, "title": format!("u{i}") } })).await;
+        changes += 1;
+    }
+    for id in ids.iter().skip(200) {
+        w.app.ok("mutation($i: DeleteSeriesInput!) { deleteSeries(input: $i) { deletedSeriesId } }", json!({ "i": { "id": id, "expectedVersion": 3 } })).await;
+        changes += 1;
+    }
+    assert_eq!(changes, 1000);
+    w.sync(&link).await;
+    let faults = w.google.requests().iter().filter(|r| r.fault.is_some()).count();
+    assert!(faults >= 10, "faults were injected: {faults}");
+    w.google.clear_faults();
+
+    // Faults stopped. Rows that failed wait out their backoff; the test makes them due now (the
+    // backoff itself is the engine's unit-tested `retry_delay`).
+    make_due_now(&w.app).await;
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let r = w.sync(&link).await;
+        let left = pending(&w, &link).await;
+        if left == 0 {
+            break;
+        }
+        assert!(rounds < 3, "not converged after {rounds} rounds: {left} pending, {r}");
+        make_due_now(&w.app).await;
+    }
+    let parents = w.google_parents();
+    let mut summaries: Vec<String> = parents.iter().map(|e| e["summary"].as_str().unwrap_or_default().to_string()).collect();
+    summaries.sort();
+    let total = summaries.len();
+    summaries.dedup();
+    assert_eq!((total, summaries.len()), (200, 200), "every live series exactly once, deleted ones gone");
+    // Everything Almanac shows is what Google shows.
+    let mirror = w.app.create_calendar("Mirror", "UTC").await;
+    let mirror_link = w.link(&mirror, "PULL_ONLY").await;
+    w.sync(&mirror_link).await;
+    assert_eq!(w.shown(&mirror).await, w.shown(&cal).await);
+}
+
+async fn make_due_now(app: &TestApp) {
+    almanac_e2e::sync::make_due_now(app).await
+}
+
+async fn pending(w: &World, link: &str) -> i64 {
+    almanac_e2e::sync::pending(&w.app, link).await
+}
+
+/// Google invalidates the sync token (410) while local edits wait to be pushed: the full resync
+/// loses none of them.
+async fn a_410_mid_run_loses_no_pending_local_edit(w: World) {
+    let cal = w.app.create_calendar("Work", "UTC").await;
+    let (s, _) = w.app.create_series(&cal, json!({ "title": "A", "start": "2026-09-01T09:00:00", "duration": "PT1H", "recurrence": { "rrule": "FREQ=DAILY;COUNT=5" } })).await.expect("series");
+    let link = w.link(&cal, "TWO_WAY").await;
+    mute_notifications(&w, &link).await;
+    w.sync(&link).await;
+    // A local edit that cannot be pushed yet (Google answers 500 to it), while the sync token is
+    // invalidated. Faults first, so that whichever round pushes first (ours, or one a
+    // notification started) meets them.
+    w.google.inject_faults(FaultPlan::default().then(FaultMatch::method("PATCH"), FaultKind::BackendError500).then(FaultMatch::method("PATCH"), FaultKind::BackendError500).then(FaultMatch::method("PATCH"), FaultKind::BackendError500));
+    w.google.invalidate_sync_tokens(ACCOUNT);
+    w.app.ok("mutation($i: UpdateSeriesInput!) { updateSeries(input: $i) { series { version } } }", json!({ "i": { "id": s, "expectedVersion": 1, "title": "B" } })).await;
+    w.sync(&link).await;
+    assert!(w.google.requests().iter().any(|q| q.status == 410), "the sync token was refused (410) and a full resync followed");
+    let refused = w.google.requests().iter().filter(|q| q.method == "PATCH" && q.fault.is_some()).count();
+    assert_eq!(refused, 3, "the edit's push was tried and refused");
+    assert_eq!(w.shown(&cal).await[0].2, "B", "the pending edit is still the local state");
+    // Not lost: still queued, unless a notification-started round retried it once its backoff
+    // (about a second) had passed, in which case Google already has it.
+    let queued = pending(&w, &link).await == 1;
+    assert!(queued || w.google_parents()[0]["summary"] == "B", "the edit is neither queued nor at Google");
+    w.google.clear_faults();
+    make_due_now(&w.app).await;
+    w.sync(&link).await;
+    assert_eq!(pending(&w, &link).await, 0);
+    assert_eq!(w.google_parents()[0]["summary"], "B", "the edit reached Google after the resync");
+}
+
+/// The round is killed (its future dropped) right after Google applied the trim of a split and
+/// before the continuation was inserted or anything was recorded; the next round recovers with
+/// no orphan continuation and no duplicate.
+async fn a_round_killed_mid_split_recovers_without_orphans_or_duplicates(w: World) {
+    let cal = w.app.create_calendar("Work", "UTC").await;
+    let (s, _) = w.app.create_series(&cal, json!({ "title": "Class", "start": "2026-09-07T09:00:00", "duration": "PT1H", "recurrence": { "rrule": "FREQ=WEEKLY;COUNT=10" } })).await.expect("series");
+    let link = w.link(&cal, "TWO_WAY").await;
+    w.sync(&link).await;
+    w.app.ok(EDIT, json!({ "i": { "occurrence": occ(&s, "2026-10-05T09:00:00Z"), "scope": "THIS_AND_FOLLOWING", "expectedVersion": 1, "changes": { "title": "Class (new room)" } } })).await;
+
+    w.google.clear_requests();
+    let app = w.app.state.clone();
+    let record = app.store.link(almanac_domain::OrganizationId::DEFAULT, &link).await.expect("db").expect("link");
+    let round = tokio::spawn(async move { almanac_api::services::sync::run_round(&app, &record).await });
+    // Kill it as soon as Google has applied the trim.
+    loop {
+        if w.google.requests().iter().any(|r| r.method == "PATCH" && (200..300).contains(&r.status)) {
+            round.abort();
+            break;
+        }
+        if round.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let _ = round.await;
+    // Recovery: the next rounds converge.
+    w.sync(&link).await;
+    w.sync(&link).await;
+    assert_eq!(pending(&w, &link).await, 0);
+    let parents = w.google_parents();
+    assert_eq!(parents.len(), 2, "the trimmed original and exactly one continuation: {parents:?}");
+    let mirror = w.app.create_calendar("Mirror", "UTC").await;
+    let mirror_link = w.link(&mirror, "PULL_ONLY").await;
+    w.sync(&mirror_link).await;
+    assert_eq!(w.shown(&mirror).await, w.shown(&cal).await);
+}
+
+/// A write whose response was lost after Google applied it (the insert of a new series) is not
+/// duplicated by the retry: the client-chosen id makes the retry a 409, and the series is adopted.
+async fn a_lost_insert_response_is_not_duplicated(w: World) {
+    let cal = w.app.create_calendar("Work", "UTC").await;
+    let link = w.link(&cal, "TWO_WAY").await;
+    w.app.create_series(&cal, json!({ "title": "Once", "start": "2026-09-01T09:00:00", "duration": "PT1H" })).await.expect("series");
+    w.google.inject_faults(FaultPlan::default().then(FaultMatch::method("POST"), FaultKind::LostResponseDrop));
+    w.sync(&link).await;
+    make_due_now(&w.app).await;
+    w.sync(&link).await;
+    assert_eq!(pending(&w, &link).await, 0);
+    assert_eq!(w.google_parents().len(), 1, "one event, not two");
+}
+
+/// Tokens are sealed: neither the database nor any API answer contains them.
+async fn tokens_never_appear_in_plaintext(w: World) {
+    let tokens = w.google.issue_tokens(ACCOUNT);
+    let rows = w.app.state.store.connections(almanac_domain::OrganizationId::DEFAULT).await.expect("connections");
+    let stored = format!("{rows:?}");
+    assert!(rows[0].access_token.as_deref().is_some_and(|t| t.starts_with("dev.")), "sealed with the dev key: {stored}");
+    // The emulator's tokens share a recognisable prefix; none of it is stored.
+    let prefix: String = tokens.access_token.chars().take(12).collect();
+    assert!(!stored.contains(&prefix), "no access token in the database");
+    if let Some(refresh) = tokens.refresh_token {
+        assert!(!stored.contains(&refresh.chars().take(12).collect::<String>()), "no refresh token in the database");
+    }
+    // Revoke the grant and force a refresh: the error shown says what happened, without tokens.
+    w.google.revoke_refresh_tokens(ACCOUNT);
+    w.google.expire_access_tokens();
+    let cal = w.app.create_calendar("Work", "UTC").await;
+    let link = w.link(&cal, "TWO_WAY").await;
+    w.app.create_series(&cal, json!({ "title": "Kept", "start": "2026-09-01T09:00:00", "duration": "PT1H" })).await.expect("series");
+    let r = w.sync(&link).await;
+    let error = r["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("invalid_grant") || error.contains("authorized again"), "{r}");
+    assert!(!error.contains(&prefix));
+    let d = w.app.ok("{ providerConnections { state lastError } calendarLinks { lastError pendingChanges } }", json!({})).await;
+    assert_eq!(d["providerConnections"][0]["state"], "NEEDS_REAUTH", "{d}");
+    assert_eq!(d["calendarLinks"][0]["pendingChanges"], json!(1), "the local change is kept for after reconnecting: {d}");
+    assert_eq!(w.shown(&cal).await.len(), 1, "nothing local was deleted");
+    let all = format!("{d}");
+    assert!(!all.contains(&prefix));
+    let logs = String::from_utf8_lossy(&capture_logs().lock().unwrap_or_else(|p| p.into_inner())).to_string();
+    assert!(logs.len() > 10_000, "the capture works: {} bytes of logs", logs.len());
+    assert!(!logs.contains(&prefix), "an access token reached the logs");
+    // Reconnecting resumes the link.
+    connect(&w.app).await;
+    let r = w.sync(&link).await;
+    assert_eq!(r["error"], Value::Null, "{r}");
+    assert_eq!(pending(&w, &link).await, 0);
+}
+
+/// Many requests that hit an expired access token at once cause one refresh.
+async fn concurrent_expired_tokens_refresh_once(w: World) {
+    let mut links = Vec::new();
+    for i in 0..6 {
+        let cal = w.app.create_calendar(&format!("c{i}"), "UTC").await;
+        w.app.create_series(&cal, json!({ "title": format!("s{i}"), "start": "2026-09-01T09:00:00", "duration": "PT1H" })).await.expect("series");
+        links.push(w.link(&cal, "TWO_WAY").await);
+    }
+    w.google.expire_access_tokens();
+    w.google.clear_requests();
+    futures_util::future::join_all(links.iter().map(|l| w.sync(l))).await;
+    let refreshes = w.google.requests().iter().filter(|r| r.path.ends_with("/token")).count();
+    assert_eq!(refreshes, 1, "one refresh for six concurrent rounds");
+    for l in &links {
+        assert_eq!(pending(&w, l).await, 0);
+    }
+}
+
+/// Linking creates a watch channel; Google's notifications (the first `sync` one included) run a
+/// round, so an edit made in Google arrives without anyone forcing a sync.
+async fn push_notifications_trigger_a_sync(w: World) {
+    let cal = w.app.create_calendar("Work", "UTC").await;
+    let link = w.link(&cal, "TWO_WAY").await;
+    let d = w.app.ok("{ calendarLinks { notificationsUntil } }", json!({})).await;
+    assert!(d["calendarLinks"][0]["notificationsUntil"].is_string(), "a channel was created: {d}");
+    let google = w.google_user();
+    let e = Event {
+        summary: Some("From Google".into()),
+        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T10:00:00Z").expect("t"), Some("UTC"))),
+        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T11:00:00Z").expect("t"), Some("UTC"))),
+        ..Event::default()
+    };
+    google.insert_event(ACCOUNT, &e).await.expect("insert");
+    let mut seen = false;
+    for _ in 0..200 {
+        if !w.shown(&cal).await.is_empty() {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(seen, "the notification ran a round that pulled the event");
+    // A notification with a wrong token is refused and runs nothing.
+    let channel = w.google.notifications().last().map(|n| n.channel_id.clone()).expect("notifications were sent");
+    let forged = reqwest::Client::new()
+        .post(format!("{}/webhooks/google", w.app.url))
+        .header("X-Goog-Channel-ID", channel)
+        .header("X-Goog-Channel-Token", "forged")
+        .header("X-Goog-Resource-State", "exists")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status().as_u16(), 404);
+    let _ = link;
+}
+
+/// "This and following" done in Google (trim the rule, insert a new series from the split day)
+/// arrives as a split: the new series continues the local one's lineage.
+async fn a_split_made_in_google_arrives_as_a_split(w: World) {
+    let cal = w.app.create_calendar("Work", "UTC").await;
+    let (s, _) = w.app.create_series(&cal, json!({ "title": "Class", "start": "2026-09-07T09:00:00", "duration": "PT1H", "recurrence": { "rrule": "FREQ=WEEKLY;COUNT=8" } })).await.expect("series");
+    let link = w.link(&cal, "TWO_WAY").await;
+    w.sync(&link).await;
+    let parent = w.google_parents().pop().expect("pushed");
+    let google = w.google_user();
+    google
+        .patch_event(ACCOUNT, parent["id"].as_str().expect("id"), &json!({ "recurrence": ["RRULE:FREQ=WEEKLY;UNTIL=20260927T235959Z"] }), None)
+        .await
+        .expect("trim");
+    let continuation = Event {
+        summary: Some("Class (room 2)".into()),
+        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-28T10:00:00Z").expect("t"), Some("UTC"))),
+        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-28T11:00:00Z").expect("t"), Some("UTC"))),
+        recurrence: Some(vec!["RRULE:FREQ=WEEKLY;COUNT=5".into()]),
+        ..Event::default()
+    };
+    google.insert_event(ACCOUNT, &continuation).await.expect("insert");
+    w.sync(&link).await;
+    let d = w.app.ok("query($id: ID!) { series(id: $id) { continuations { title lineage { rootSeriesId parentSeriesId splitAt } } } }", json!({ "id": s })).await;
+    let c = &d["series"]["continuations"];
+    assert_eq!(c.as_array().map(Vec::len), Some(1), "{d}");
+    assert_eq!(c[0]["title"], "Class (room 2)");
+    assert_eq!(c[0]["lineage"]["rootSeriesId"], json!(s));
+    assert_eq!(c[0]["lineage"]["parentSeriesId"], json!(s));
+    assert_eq!(almanac_e2e::to_utc(c[0]["lineage"]["splitAt"].as_str().unwrap_or_default()), "2026-09-28T09:00:00Z");
+    let shown = w.shown(&cal).await;
+    assert_eq!(shown.len(), 3 + 5, "three kept, five continued: {shown:?}");
+}
+
+/// The same split, with a round between Google's two calls (each call notifies, so rounds can
+/// fall between them): the new series still continues the trimmed one.
+async fn a_split_made_in_google_across_two_rounds_is_still_a_split(w: World) {
+    let cal = w.app.create_calendar("Work", "UTC").await;
+    let (s, _) = w.app.create_series(&cal, json!({ "title": "Class", "start": "2026-09-07T09:00:00", "duration": "PT1H", "recurrence": { "rrule": "FREQ=WEEKLY;COUNT=8" } })).await.expect("series");
+    let link = w.link(&cal, "TWO_WAY").await;
+    w.sync(&link).await;
+    let parent = w.google_parents().pop().expect("pushed");
+    let google = w.google_user();
+    google
+        .patch_event(ACCOUNT, parent["id"].as_str().expect("id"), &json!({ "recurrence": ["RRULE:FREQ=WEEKLY;UNTIL=20260927T235959Z"] }), None)
+        .await
+        .expect("trim");
+    w.sync(&link).await;
+    assert_eq!(w.shown(&cal).await.len(), 3, "the trim arrived on its own");
+    let continuation = Event {
+        summary: Some("Class (room 2)".into()),
+        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-28T10:00:00Z").expect("t"), Some("UTC"))),
+        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-28T11:00:00Z").expect("t"), Some("UTC"))),
+        recurrence: Some(vec!["RRULE:FREQ=WEEKLY;COUNT=5".into()]),
+        ..Event::default()
+    };
+    google.insert_event(ACCOUNT, &continuation).await.expect("insert");
+    w.sync(&link).await;
+    let d = w.app.ok("query($id: ID!) { series(id: $id) { continuations { title lineage { parentSeriesId } } } }", json!({ "id": s })).await;
+    assert_eq!(d["series"]["continuations"][0]["lineage"]["parentSeriesId"], json!(s), "{d}");
+    assert_eq!(w.shown(&cal).await.len(), 8);
+}
+
+/// A remote calendar that suddenly lists every series as deleted (a wiped or swapped calendar)
+/// does not empty the local one.
+async fn an_emptied_remote_calendar_does_not_delete_everything_locally(w: World) {
+    let cal = w.app.create_calendar("Work", "UTC").await;
+    for i in 0..20 {
+        w.app.create_series(&cal, json!({ "title": format!("s{i}"), "start": format!("2026-09-{:02}T09:00:00", i + 1), "duration": "PT1H" })).await.expect("series");
+    }
+    let link = w.link(&cal, "TWO_WAY").await;
+    mute_notifications(&w, &link).await;
+    w.sync(&link).await;
+    assert_eq!(w.google_parents().len(), 20);
+    let google = w.google_user();
+    for e in w.google_parents() {
+        google.delete_event(ACCOUNT, e["id"].as_str().expect("id"), None).await.expect("delete");
+    }
+    // The deletions may arrive in one round or several (each deletion notifies); either way no
+    // more than half of the calendar goes within the hour, and the rest are held.
+    let r = w.sync(&link).await;
+    let left = w.app.series_count(&cal).await;
+    assert!(left >= 10, "at most half deleted, {left} of 20 series left: {r}");
+    let d = w.app.ok("{ calendarLinks { lastError } }", json!({})).await;
+    assert!(d["calendarLinks"][0]["lastError"].as_str().is_some_and(|e| e.contains("held back")), "{d}");
+    // One deletion is an ordinary change and goes through.
+    // (Its own Google calendar: the first one's link would otherwise import it as well.)
+    let small = w.google.add_calendar(ACCOUNT, "Small", "UTC");
+    let cal2 = w.app.create_calendar("Small", "UTC").await;
+    let (one, _) = w.app.create_series(&cal2, json!({ "title": "only", "start": "2026-09-01T09:00:00", "duration": "PT1H" })).await.expect("series");
+    let link2 = almanac_e2e::sync::link(&w.app, &w.connection, &cal2, &small, "TWO_WAY").await;
+    mute_notifications(&w, &link2).await;
+    w.sync(&link2).await;
+    let event = w.google.events_snapshot(&small).into_iter().find(|e| e["summary"] == "only" && e["status"] != "cancelled").expect("pushed");
+    google.delete_event(&small, event["id"].as_str().expect("id"), None).await.expect("delete");
+    w.sync(&link2).await;
+    assert_eq!(w.app.series_count(&cal2).await, 0, "{one} was deleted");
+}
+
+/// Changes pulled from Google reach GraphQL subscribers like any other change.
+async fn pulled_changes_fire_subscriptions(w: World) {
+    let cal = w.app.create_calendar("Work", "UTC").await;
+    let link = w.link(&cal, "PULL_ONLY").await;
+    w.sync(&link).await;
+    let mut sub = almanac_e2e::WsSubscription::start(&w.app.url, json!({}), "subscription($c: [ID!]!) { seriesChanged(calendarIds: $c) { change seriesId series { title } } }", json!({ "c": [cal] }))
+        .await
+        .expect("subscribed");
+    let e = Event {
+        summary: Some("From Google".into()),
+        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T10:00:00Z").expect("t"), Some("UTC"))),
+        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T11:00:00Z").expect("t"), Some("UTC"))),
+        ..Event::default()
+    };
+    w.google_user().insert_event(ACCOUNT, &e).await.expect("insert");
+    w.sync(&link).await;
+    let msg = sub.next(10).await.expect("an event");
+    assert_eq!(msg["payload"]["data"]["seriesChanged"]["series"]["title"], "From Google", "{msg}");
+}
+
+/// The background worker renews a watch channel before it expires (the old one is stopped) and
+/// runs the periodic round that catches what notifications missed.
+async fn the_worker_renews_channels_and_runs_the_safety_net_round(w: World) {
+    let cal = w.app.create_calendar("Work", "UTC").await;
+    let link = w.link(&cal, "TWO_WAY").await;
+    // Let the round that the channel's first (`sync`) notification started finish, so that no
+    // round is in flight when the notifications stop arriving below.
+    let mut first_round_done = false;
+    for _ in 0..400 {
+        let l = w.app.state.store.link(almanac_domain::OrganizationId::DEFAULT, &link).await.expect("db").expect("link");
+        if l.last_synced_at.is_some() {
+            first_round_done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(first_round_done, "the sync notification ran a round");
+    let before = w.app.state.store.link(almanac_domain::OrganizationId::DEFAULT, &link).await.expect("db").expect("link");
+    let old_channel = before.channel_id.clone().expect("a channel");
+    // Pretend the channel expires within the renewal margin, and make its notifications fail
+    // verification (as if they were lost): only the worker can bring the next change in.
+    let soon = chrono::Utc::now().timestamp() + 3600;
+    w.app.state.store.set_channel(&link, before.channel_id.as_deref(), before.channel_resource_id.as_deref(), Some("lost"), Some(soon)).await.expect("db");
+    let e = Event {
+        summary: Some("Missed".into()),
+        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T10:00:00Z").expect("t"), Some("UTC"))),
+        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T11:00:00Z").expect("t"), Some("UTC"))),
+        ..Event::default()
+    };
+    w.google_user().insert_event(ACCOUNT, &e).await.expect("insert");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(w.shown(&cal).await.len(), 0, "the notification was refused, nothing pulled yet");
+    almanac_api::services::sync::worker_pass(&w.app.state).await;
+    let after = w.app.state.store.link(almanac_domain::OrganizationId::DEFAULT, &link).await.expect("db").expect("link");
+    assert_ne!(after.channel_id.as_deref(), Some(old_channel.as_str()), "a new channel");
+    assert!(after.channel_expires_at.is_some_and(|t| t > soon + 86_400), "good for days again");
+    assert!(w.google.requests().iter().any(|r| r.path.ends_with("/channels/stop")), "the old channel was stopped");
+    assert_eq!(w.shown(&cal).await.len(), 1, "the periodic round pulled the change");
+}
+
+google_tests!(
+    a_split_made_in_google_across_two_rounds_is_still_a_split,
+    the_worker_renews_channels_and_runs_the_safety_net_round,
+    a_split_made_in_google_arrives_as_a_split,
+    an_emptied_remote_calendar_does_not_delete_everything_locally,
+    pulled_changes_fire_subscriptions,
+    what_almanac_shows_comes_back_from_google_into_an_empty_calendar,
+    edits_made_in_google_flow_back,
+    a_thousand_changes_under_faults_converge_without_duplicates_or_losses,
+    a_410_mid_run_loses_no_pending_local_edit,
+    a_round_killed_mid_split_recovers_without_orphans_or_duplicates,
+    a_lost_insert_response_is_not_duplicated,
+    tokens_never_appear_in_plaintext,
+    concurrent_expired_tokens_refresh_once,
+    push_notifications_trigger_a_sync,
+);
