@@ -147,9 +147,12 @@ async fn what_almanac_shows_comes_back_from_outlook_into_an_empty_calendar(w: Wo
         assert_eq!(d["series"]["providerCopies"][0]["fidelity"], "EXACT", "{s}: {d}");
     }
 
+    w.outlook.clear_requests();
     let pulled = w.sync(&mirror_link).await;
     assert_eq!(pulled["error"], Value::Null, "{pulled}");
     assert_eq!(w.app.series_count(&mirror).await, series.len(), "{pulled}");
+    let instance_reads: Vec<String> = w.outlook.requests().iter().filter(|q| q.path.ends_with("/instances")).map(|q| q.path.clone()).collect();
+    assert_eq!(instance_reads, Vec::<String>::new(), "a fresh delta round already lists every instance in its window");
     let shown = w.shown(&cal).await;
     assert!(shown.len() > 20, "the fixture shows a lot: {}", shown.len());
     assert_eq!(w.shown(&mirror).await, shown, "the mirror shows exactly what the calendar shows");

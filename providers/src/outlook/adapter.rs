@@ -14,6 +14,9 @@
 //! * Pull uses `calendarView/delta` over a rolling window. Delta carries no series masters and
 //!   only skeletal occurrences, and may drop deleted occurrences, so every master it touches is
 //!   re-read with its instances, and `@removed` items make the engine re-check every mapped series.
+//!   A fresh (windowed) round lists every instance in the window, so there the delta items are the
+//!   instance list and only the master is read. Master reads fan out up to the mailbox's
+//!   concurrency budget.
 
 use super::client::{GraphClient, GraphError};
 use super::wire::{BodyType, DateTimeTimeZone, Event, EventType, FreeBusyStatus, ItemBody, SingleValueExtendedProperty};
@@ -27,6 +30,7 @@ use almanac_domain::SeriesId;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
+use futures_util::{stream, StreamExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Almanac's series id on the events it creates (a named string property in Almanac's own
@@ -260,6 +264,28 @@ fn original_of(o: &Event, all_day: bool, zone: Tz) -> Option<i64> {
     Some(instant_of(date.and_time(NaiveTime::MIN), zone))
 }
 
+/// The original start of an instance as `instances` or delta lists it. Delta's occurrences are
+/// skeletal (no `originalStart`), but an occurrence that was never modified starts at its original
+/// start.
+fn listed_original(o: &Event, all_day: bool, zone: Tz) -> Option<i64> {
+    if o.original_start.is_some() {
+        return original_of(o, all_day, zone);
+    }
+    if o.event_type != Some(EventType::Occurrence) {
+        return None;
+    }
+    Some(match remote_time(o.start.as_ref()?, all_day, zone).ok()? {
+        RemoteTime::Timed { local, zone } => instant_of(local, zone),
+        RemoteTime::AllDay(day) => instant_of(day.and_time(NaiveTime::MIN), zone),
+    })
+}
+
+/// The delta window of a round that started at `started` (Unix seconds).
+fn window_around(started: i64, options: OutlookOptions) -> (DateTime<Utc>, DateTime<Utc>) {
+    let started = DateTime::from_timestamp(started, 0).unwrap_or_default();
+    (started - Duration::days(options.window_past_days), started + Duration::days(options.window_future_days))
+}
+
 impl OutlookCalendar {
     /// Occurrences of a master around the given original starts, by original start.
     async fn occurrences(&self, master: &str, originals: &[i64], all_day: bool, zone: Tz) -> Result<HashMap<i64, Event>, SyncError> {
@@ -455,20 +481,21 @@ impl RemoteCalendar for OutlookCalendar {
         });
         let (started, round) = match live {
             Some((started, link)) => (started, self.client.delta_from(link).await),
-            None => (
-                now.timestamp(),
-                self.client
-                    .calendar_view_delta(calendar_arg(calendar), now - Duration::days(self.options.window_past_days), now + Duration::days(self.options.window_future_days))
-                    .await,
-            ),
+            None => {
+                let (from, to) = window_around(now.timestamp(), self.options);
+                (now.timestamp(), self.client.calendar_view_delta(calendar_arg(calendar), from, to).await)
+            }
         };
         let round = round.map_err(sync_error)?;
         let full = live.is_none();
+        let window = window_around(started, self.options);
 
         let mut masters: Vec<String> = Vec::new();
         let mut changes = Vec::new();
         let mut skipped = Vec::new();
         let mut recheck = false;
+        // A fresh round lists every instance in the window: per master, that is its instance list.
+        let mut listed: HashMap<String, Vec<Event>> = HashMap::new();
         // The last appearance of an item wins (delta replays).
         let mut latest: HashMap<String, Event> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
@@ -500,7 +527,10 @@ impl RemoteCalendar for OutlookCalendar {
             match (&e.event_type, e.series_master_id.clone()) {
                 (_, Some(m)) => {
                     if !masters.contains(&m) {
-                        masters.push(m);
+                        masters.push(m.clone());
+                    }
+                    if full {
+                        listed.entry(m).or_default().push(e);
                     }
                 }
                 (Some(EventType::SeriesMaster), None) => {
@@ -511,8 +541,16 @@ impl RemoteCalendar for OutlookCalendar {
                 _ => self.single_change(&e, &mut changes, &mut skipped),
             }
         }
-        for m in masters {
-            match self.master_changes(&m).await {
+        let reads = masters.into_iter().map(|m| {
+            let instances = listed.remove(&m);
+            async move {
+                let read = self.master_changes(&m, instances, window).await;
+                (m, read)
+            }
+        });
+        let mut reads = stream::iter(reads).buffered(self.client.max_concurrent());
+        while let Some((m, read)) = reads.next().await {
+            match read {
                 Ok(Some(mut c)) => changes.append(&mut c),
                 Ok(None) => changes.push(RemoteChange::Deleted { remote_id: m }),
                 Err(Ok(why)) => skipped.push(format!("{m}: {why}")),
@@ -523,11 +561,17 @@ impl RemoteCalendar for OutlookCalendar {
     }
 
     async fn recheck(&self, _calendar: &str, remote_ids: &[String]) -> Result<Vec<RemoteChange>, SyncError> {
+        let window = window_around(Utc::now().timestamp(), self.options);
+        let reads = remote_ids.iter().cloned().map(|id| async move {
+            let read = self.master_changes(&id, None, window).await;
+            (id, read)
+        });
+        let mut reads = stream::iter(reads).buffered(self.client.max_concurrent());
         let mut out = Vec::new();
-        for id in remote_ids {
-            match self.master_changes(id).await {
+        while let Some((id, read)) = reads.next().await {
+            match read {
                 Ok(Some(mut c)) => out.append(&mut c),
-                Ok(None) => out.push(RemoteChange::Deleted { remote_id: id.clone() }),
+                Ok(None) => out.push(RemoteChange::Deleted { remote_id: id }),
                 Err(Ok(_)) => {}
                 Err(Err(e)) => return Err(e),
             }
@@ -575,9 +619,11 @@ impl OutlookCalendar {
     }
 
     /// A master re-read with its occurrences in the window: the series, its modified occurrences,
-    /// and the ones Graph no longer lists (deleted). `Ok(None)`: the master is gone; `Err(Ok)`:
-    /// unreadable (reported); `Err(Err)`: the round must stop.
-    async fn master_changes(&self, id: &str) -> Result<Option<Vec<RemoteChange>>, Result<String, SyncError>> {
+    /// and the ones Graph no longer lists (deleted). `listed` is the master's instance list when the
+    /// caller already has it for this window (a fresh delta round); otherwise `instances` is read.
+    /// `Ok(None)`: the master is gone; `Err(Ok)`: unreadable (reported); `Err(Err)`: the round
+    /// must stop.
+    async fn master_changes(&self, id: &str, listed: Option<Vec<Event>>, (from, to): (DateTime<Utc>, DateTime<Utc>)) -> Result<Option<Vec<RemoteChange>>, Result<String, SyncError>> {
         let master = match self.client.get_event(id, Some(SERIES_PROPERTY)).await {
             Ok(m) => m,
             Err(GraphError::NotFound) | Err(GraphError::AlreadyDeleted) => return Ok(None),
@@ -610,13 +656,14 @@ impl OutlookCalendar {
             .or_else(|| master.transaction_id.as_deref().and_then(series_of_transaction));
 
         // Occurrences in the window vs what the pattern makes there: missing ones were deleted.
-        let now = Utc::now();
-        let (from, to) = (now - Duration::days(self.options.window_past_days), now + Duration::days(self.options.window_future_days));
-        let listed = self.client.instances(id, from, to).await.map_err(|e| Err(sync_error(e)))?;
+        let listed = match listed {
+            Some(listed) => listed,
+            None => self.client.instances(id, from, to).await.map_err(|e| Err(sync_error(e)))?,
+        };
         let schedule = Schedule::new(start_local, zone, Length::Duration { days: 0, seconds: 60 }, all_day, Some(Recurrence::parse(Some(&rule), Vec::new(), Vec::new()).map_err(|e| Ok(e.to_string()))?))
             .map_err(|e| Ok(e.to_string()))?;
         let expected: Vec<i64> = schedule.instances_from(from.timestamp()).take_while(|i| i.start < to.timestamp()).map(|i| i.start).collect();
-        let present: HashSet<i64> = listed.iter().filter_map(|o| original_of(o, all_day, zone)).collect();
+        let present: HashSet<i64> = listed.iter().filter_map(|o| listed_original(o, all_day, zone)).collect();
         let mut out = Vec::new();
         for o in &listed {
             if o.event_type != Some(EventType::Exception) {

@@ -394,6 +394,11 @@ impl GraphClient {
         &self.base_url
     }
 
+    /// How many requests this mailbox may have in flight (reads fan out to this many).
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent
+    }
+
     // ---- mailbox -----------------------------------------------------------------------------
 
     /// `GET /me` (or `/users/{user}`): who the token acts for.

@@ -21,6 +21,7 @@ use super::util;
 use crate::emulator::common::percent_encode;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TokenStatus {
@@ -50,8 +51,10 @@ pub(crate) struct DeltaRec {
 
 #[derive(Debug)]
 enum Rec {
-    Delta(DeltaRec),
-    Skip { groups: VecDeque<Vec<Value>>, next: DeltaRec },
+    Delta(Arc<DeltaRec>),
+    /// The rest of a round: its groups from `at` on. Shared between the round's skip tokens, so a
+    /// page costs what it sends, not what is left.
+    Skip { groups: Arc<Vec<Vec<Value>>>, at: usize, next: Arc<DeltaRec> },
 }
 
 #[derive(Debug, Default)]
@@ -224,41 +227,40 @@ impl State {
     /// the same page); the round's remaining pages are cut with each call's page size.
     pub(crate) fn delta_page(&mut self, call: Call, page_size: usize, view: &View) -> GraphResult<Page> {
         let capacity = self.config.delta_token_capacity;
-        let (mut groups, next): (VecDeque<Vec<Value>>, DeltaRec) = match call {
+        let (groups, mut at, next) = match call {
             Call::Initial(scope) => {
                 let (g, n) = self.round(scope, None, view);
-                (g.into(), n)
+                (Arc::new(g), 0, Arc::new(n))
             }
             Call::Delta(token) => {
                 let prev = match self.live_rec(&token)? {
-                    Rec::Delta(d) => d.clone(),
+                    Rec::Delta(d) => Arc::clone(d),
                     Rec::Skip { .. } => return Err(GraphError::sync_state_not_found()),
                 };
                 let (g, n) = self.round(prev.scope.clone(), Some(&prev), view);
-                (g.into(), n)
+                (Arc::new(g), 0, Arc::new(n))
             }
             Call::Skip(token) => match self.live_rec(&token)? {
-                Rec::Skip { groups, next } => (groups.clone(), next.clone()),
+                Rec::Skip { groups, at, next } => (Arc::clone(groups), *at, Arc::clone(next)),
                 Rec::Delta(_) => return Err(GraphError::sync_state_not_found()),
             },
         };
         let size = page_size.max(1);
         let mut value = Vec::new();
-        while let Some(g) = groups.front() {
+        while let Some(g) = groups.get(at) {
             if !value.is_empty() && value.len() + g.len() > size {
                 break;
             }
-            if let Some(g) = groups.pop_front() {
-                value.extend(g);
-            }
+            value.extend(g.iter().cloned());
+            at += 1;
         }
         let path = next.scope.path.clone();
         let token = util::token(&mut self.rng, "", 40);
-        if groups.is_empty() {
+        if at >= groups.len() {
             self.delta.store(token.clone(), Rec::Delta(next), capacity);
             Ok(Page { value, next_link: None, delta_link: Some(self.links(&path, "deltatoken", &token)) })
         } else {
-            self.delta.store(token.clone(), Rec::Skip { groups, next }, capacity);
+            self.delta.store(token.clone(), Rec::Skip { groups, at, next }, capacity);
             Ok(Page { value, next_link: Some(self.links(&path, "skiptoken", &token)), delta_link: None })
         }
     }
