@@ -456,7 +456,7 @@ mod tests {
     fn an_unlimited_slot_search_returns_every_slot() {
         let t = CalendarTime { calendar: CalendarId::generate(), windows: vec![iv(0, 3600)], busy: vec![], busy_merged: vec![] };
         let r = SlotRules { duration: 900, step: 900, buffer_before: 0, buffer_after: 0, notice: 0, horizon: 86_400, now: 0, zone: chrono_tz::UTC, mode: SlotMode::All, range: iv(0, 3600) };
-        assert_eq!(slots(&[t.clone()], &r, usize::MAX).0.len(), 4);
+        assert_eq!(slots(std::slice::from_ref(&t), &r, usize::MAX).0.len(), 4);
         assert_eq!(slots(&[t], &SlotRules { mode: SlotMode::Any, ..r }, usize::MAX).0.len(), 4);
     }
 }

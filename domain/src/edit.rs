@@ -307,6 +307,8 @@ pub fn truncated_schedule(series: &Series, at: RecurrenceId) -> Result<Option<Sc
 }
 
 /// The result of a "this and following" edit.
+// Made once per edit and consumed at once: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum SplitOutcome {
     /// At the first occurrence: the whole series was edited.
@@ -341,6 +343,8 @@ pub fn split(series: &Series, at: RecurrenceId, schedule: Schedule, fields: &Ser
 }
 
 /// The result of "cancel this and following".
+// Made once per edit and consumed at once: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum CancelOutcome {
     /// From the first occurrence: nothing remains; delete the series.

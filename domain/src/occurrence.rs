@@ -155,7 +155,7 @@ impl<'a> SeriesOccurrences<'a> {
         occ.end.timestamp() > self.window_from
             && occ.start.timestamp() < self.window_to
             && (self.include_cancelled || occ.status != OccurrenceStatus::Cancelled)
-            && !self.after.is_some_and(|c| occ.sort_key() <= c)
+            && self.after.is_none_or(|c| occ.sort_key() > c)
     }
 
     fn pull_generated(&mut self) -> Option<Occurrence> {

@@ -83,45 +83,6 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn backoff_cap_doubles_and_truncates() {
-        let p = RetryPolicy {
-            max_attempts: 10,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(1000),
-        };
-        assert_eq!(p.backoff_cap(1), Duration::from_millis(100));
-        assert_eq!(p.backoff_cap(2), Duration::from_millis(200));
-        assert_eq!(p.backoff_cap(4), Duration::from_millis(800));
-        assert_eq!(p.backoff_cap(5), Duration::from_millis(1000));
-        assert_eq!(p.backoff_cap(u32::MAX), Duration::from_millis(1000));
-    }
-
-    #[test]
-    fn retry_after_longer_than_max_delay_gives_up() {
-        let p =
-            RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(1), max_delay: Duration::from_secs(5) };
-        assert_eq!(p.delay_before_retry(1, Some(Duration::from_secs(60))), None);
-        assert_eq!(p.delay_before_retry(1, Some(Duration::from_secs(2))), Some(Duration::from_secs(2)));
-    }
-
-    #[test]
-    fn parses_both_retry_after_forms() {
-        let now = Utc.with_ymd_and_hms(2015, 10, 21, 7, 27, 0).single().expect("valid date");
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(60)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-5", now), None);
-    }
-}
-
 /// What [`execute`] needs to know about a provider client's error type.
 pub trait CallError: std::fmt::Display + Sized {
     /// The provider refused the access token (HTTP 401).
@@ -175,5 +136,44 @@ where
         tracing::warn!(provider, op, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %err, "retrying provider call");
         tokio::time::sleep(delay).await;
         attempt += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn backoff_cap_doubles_and_truncates() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+        };
+        assert_eq!(p.backoff_cap(1), Duration::from_millis(100));
+        assert_eq!(p.backoff_cap(2), Duration::from_millis(200));
+        assert_eq!(p.backoff_cap(4), Duration::from_millis(800));
+        assert_eq!(p.backoff_cap(5), Duration::from_millis(1000));
+        assert_eq!(p.backoff_cap(u32::MAX), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn retry_after_longer_than_max_delay_gives_up() {
+        let p =
+            RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(1), max_delay: Duration::from_secs(5) };
+        assert_eq!(p.delay_before_retry(1, Some(Duration::from_secs(60))), None);
+        assert_eq!(p.delay_before_retry(1, Some(Duration::from_secs(2))), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn parses_both_retry_after_forms() {
+        let now = Utc.with_ymd_and_hms(2015, 10, 21, 7, 27, 0).single().expect("valid date");
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(60)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
     }
 }

@@ -189,8 +189,8 @@ fn calendar_of(n_series: usize, seed: usize) -> (almanac_domain::availability::C
             let k = i + seed * 7;
             let start = format!("2026-01-{:02}T{:02}:{:02}:00", 1 + k % 28, 8 + k % 9, (k * 15) % 60);
             // A realistic mix: a third weekly (every 2–4 weeks), two thirds monthly.
-            let rule = if k % 3 == 0 { format!("FREQ=WEEKLY;INTERVAL={};BYDAY={}", 2 + k % 3, days[(k / 3) % 5]) } else { format!("FREQ=MONTHLY;BYMONTHDAY={}", 1 + (k * 7) % 28) };
-            Series::new(SeriesId::generate(), OrganizationId::DEFAULT, cal, if k % 7 == 0 { SeriesKind::Blocked } else { SeriesKind::Event }, format!("s{i}"), None, schedule(&start, &rule), 1)
+            let rule = if k.is_multiple_of(3) { format!("FREQ=WEEKLY;INTERVAL={};BYDAY={}", 2 + k % 3, days[(k / 3) % 5]) } else { format!("FREQ=MONTHLY;BYMONTHDAY={}", 1 + (k * 7) % 28) };
+            Series::new(SeriesId::generate(), OrganizationId::DEFAULT, cal, if k.is_multiple_of(7) { SeriesKind::Blocked } else { SeriesKind::Event }, format!("s{i}"), None, schedule(&start, &rule), 1)
         })
         .collect();
     let rules = CalendarRules { calendar: cal, zone: ZONE, mode: AvailabilityMode::Default { working_hours: Some(WorkingHours::parse("MO,TU,WE,TH,FR 09:00-17:00").expect("hours")) } };

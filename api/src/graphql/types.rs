@@ -215,6 +215,8 @@ impl SeriesNode {
         self.0.exceptions().iter().map(ExceptionOut::from).collect()
     }
     /// This series' occurrences overlapping [from, to).
+    // The arguments are the GraphQL field's arguments.
+    #[allow(clippy::too_many_arguments)]
     async fn occurrences(
         &self,
         ctx: &Context<'_>,

@@ -187,7 +187,7 @@ pub(crate) fn booking_guard(series: &Series, reject: bool, only: Option<almanac_
     let (first, _) = series.span();
     let window = TimeWindow::new(almanac_domain::time::instant(first), almanac_domain::time::instant(first + CONFLICT_HORIZON_DAYS * 86_400)).ok()?;
     let intervals = busy_blocks([series], window, options).into_iter().take(1000).map(|b| b.interval).collect::<Vec<_>>();
-    (!intervals.is_empty()).then(|| ConflictGuard { organization: series.organization, calendar: series.calendar, intervals, except_series: Some(series.id), except_occurrence: None, options })
+    (!intervals.is_empty()).then_some(ConflictGuard { organization: series.organization, calendar: series.calendar, intervals, except_series: Some(series.id), except_occurrence: None, options })
 }
 
 /// Stores writes only if the guarded time is free.

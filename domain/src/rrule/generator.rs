@@ -787,7 +787,7 @@ impl Generator {
                 let mut valid = false;
                 for _ in 0..rep {
                     let (nhours, m) = if self.r.by_minute != 0 {
-                        match self.mod_distance(minute.rem_euclid(60) as u32 + 0, self.r.by_minute, 60) {
+                        match self.mod_distance(minute.rem_euclid(60) as u32, self.r.by_minute, 60) {
                             Some((a, m)) => (a + minute.div_euclid(60), m),
                             None => break,
                         }

@@ -738,6 +738,24 @@ fn too_many_pages() -> GoogleError {
     GoogleError::Decode(format!("more than {MAX_PAGES} pages"))
 }
 
+impl crate::retry::CallError for GoogleError {
+    fn is_unauthorized(&self) -> bool {
+        matches!(self, Self::Unauthorized)
+    }
+    fn is_retryable(&self) -> bool {
+        GoogleError::is_retryable(self)
+    }
+    fn certainly_not_applied(&self) -> bool {
+        GoogleError::certainly_not_applied(self)
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        GoogleError::retry_after(self)
+    }
+    fn from_token(error: TokenSourceError) -> Self {
+        Self::Token(error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -806,23 +824,5 @@ mod tests {
         assert_eq!(next_page(&None, Some("a".into())).ok(), Some(Some("a".to_owned())));
         assert_eq!(next_page(&Some("a".into()), None).ok(), Some(None));
         assert!(next_page(&Some("a".into()), Some("a".into())).is_err());
-    }
-}
-
-impl crate::retry::CallError for GoogleError {
-    fn is_unauthorized(&self) -> bool {
-        matches!(self, Self::Unauthorized)
-    }
-    fn is_retryable(&self) -> bool {
-        GoogleError::is_retryable(self)
-    }
-    fn certainly_not_applied(&self) -> bool {
-        GoogleError::certainly_not_applied(self)
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        GoogleError::retry_after(self)
-    }
-    fn from_token(error: TokenSourceError) -> Self {
-        Self::Token(error)
     }
 }

@@ -808,6 +808,24 @@ fn odata_string(value: &str) -> String {
     value.replace('\'', "''")
 }
 
+impl crate::retry::CallError for GraphError {
+    fn is_unauthorized(&self) -> bool {
+        matches!(self, Self::Unauthorized)
+    }
+    fn is_retryable(&self) -> bool {
+        GraphError::is_retryable(self)
+    }
+    fn certainly_not_applied(&self) -> bool {
+        GraphError::certainly_not_applied(self)
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        GraphError::retry_after(self)
+    }
+    fn from_token(error: TokenSourceError) -> Self {
+        Self::Token(error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -865,23 +883,5 @@ mod tests {
         assert_eq!(percent_encode("2026-03-02T10:00:00Z"), "2026-03-02T10%3A00%3A00Z");
         assert_eq!(percent_encode("a b'"), "a%20b%27");
         assert_eq!(odata_string("it's"), "it''s");
-    }
-}
-
-impl crate::retry::CallError for GraphError {
-    fn is_unauthorized(&self) -> bool {
-        matches!(self, Self::Unauthorized)
-    }
-    fn is_retryable(&self) -> bool {
-        GraphError::is_retryable(self)
-    }
-    fn certainly_not_applied(&self) -> bool {
-        GraphError::certainly_not_applied(self)
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        GraphError::retry_after(self)
-    }
-    fn from_token(error: TokenSourceError) -> Self {
-        Self::Token(error)
     }
 }
