@@ -145,7 +145,25 @@ async fn refused_mutations_carry_user_errors_with_field_paths(app: TestApp) {
     assert!(fine.get("errors").is_none(), "{fine}");
 }
 
+/// A test app has no provider OAuth clients: connecting is refused as the operator's to fix, with
+/// no field to blame, and no authorization is started.
+async fn connecting_a_provider_the_server_is_not_set_up_for_says_so(app: TestApp) {
+    for (mutation, variable) in [("connectGoogle", "ALMANAC_GOOGLE_CLIENT_ID"), ("connectOutlook", "ALMANAC_MICROSOFT_CLIENT_ID")] {
+        let q = format!("mutation {{ {mutation}(input: {{}}) {{ authorizationUrl userErrors {{ field code message }} }} }}");
+        let body = app.graphql(&q, json!({})).await;
+        let payload = &body["data"][mutation];
+        assert!(payload["authorizationUrl"].is_null(), "{body}");
+        assert_eq!(payload["userErrors"][0]["code"], "NOT_CONFIGURED", "{body}");
+        assert_eq!(payload["userErrors"][0]["field"], Value::Null, "nothing in the input is at fault: {body}");
+        assert!(payload["userErrors"][0]["message"].as_str().is_some_and(|m| m.contains(variable)), "says what to set: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_CONFIGURED", "{body}");
+    }
+    let d = app.ok("{ providerConnections { id } }", json!({})).await;
+    assert_eq!(d["providerConnections"], json!([]), "{d}");
+}
+
 engine_tests!(
+    connecting_a_provider_the_server_is_not_set_up_for_says_so,
     refused_mutations_carry_user_errors_with_field_paths,
     each_invalid_series_is_refused_with_its_code_and_nothing_is_written,
     a_series_for_a_calendar_that_does_not_exist_is_not_found,

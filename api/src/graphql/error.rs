@@ -26,6 +26,9 @@ pub enum ApiError {
     /// A write that read no version from the client lost a race with another writer.
     #[error("{0} changed while this request ran; nothing was written. Send it again.")]
     Concurrent(&'static str),
+    /// The server was not set up for what was asked (a provider without its OAuth client).
+    #[error("{0}")]
+    NotConfigured(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::Invalid(InvalidInput::RangeTooLarge(_)) => "RANGE_TOO_LARGE",
             ApiError::Invalid(_) => "BAD_USER_INPUT",
             ApiError::Conflict { .. } | ApiError::Busy(_) | ApiError::Concurrent(_) => "CONFLICT",
+            ApiError::NotConfigured(_) => "NOT_CONFIGURED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -132,6 +136,8 @@ pub enum UserErrorCode {
     NotFound,
     Conflict,
     Locked,
+    /// The server is not set up for this (an operator must configure it).
+    NotConfigured,
 }
 
 impl UserError {
@@ -149,6 +155,7 @@ impl UserError {
             }
             ApiError::Conflict { .. } => (UserErrorCode::Conflict, path(&["input", "expectedVersion"])),
             ApiError::Busy(_) | ApiError::Concurrent(_) => (UserErrorCode::Conflict, None),
+            ApiError::NotConfigured(_) => (UserErrorCode::NotConfigured, None),
         };
         Some(UserError { field, code, message: e.to_string() })
     }

@@ -29,7 +29,7 @@ fn not_configured(provider: Provider) -> ApiError {
         Provider::Google => "ALMANAC_GOOGLE_CLIENT_ID",
         Provider::Outlook => "ALMANAC_MICROSOFT_CLIENT_ID",
     };
-    ApiError::invalid("provider", format!("{} sync is not configured on this server (set {var})", provider.as_str()))
+    ApiError::NotConfigured(format!("{} sync is not configured on this server (set {var})", provider.as_str()))
 }
 
 /// Starts connecting an account: the URL to send the user to. The state is single-use, bound to
