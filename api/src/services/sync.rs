@@ -90,7 +90,7 @@ pub async fn complete_connect(app: &AppState, provider: Provider, code: &str, st
             calendars.iter().find(|c| c.primary == Some(true)).and_then(|c| c.id.clone()).unwrap_or_else(|| "unknown".into())
         }
         Provider::Outlook => {
-            let client = app.sync.graph_client(probe).map_err(|_| CallbackError::Internal)?;
+            let client = app.sync.graph_client(None, probe).map_err(|_| CallbackError::Internal)?;
             let me = client.me().await.map_err(|e| CallbackError::Provider(e.to_string()))?;
             me.mail.or(me.user_principal_name).or(me.id).unwrap_or_else(|| "unknown".into())
         }
@@ -157,7 +157,7 @@ pub async fn remote_calendars(app: &AppState, org: OrganizationId, connection: &
                 .collect())
         }
         Provider::Outlook => {
-            let client = app.sync.graph_client(tokens(app, &c)).map_err(internal)?;
+            let client = app.sync.graph_client(Some(&c.id), tokens(app, &c)).map_err(internal)?;
             let list = client.calendars().await.map_err(|e| refused(e.to_string()))?;
             Ok(list
                 .into_iter()
@@ -230,7 +230,7 @@ async fn stop_notifications(app: &AppState, l: &LinkRecord) {
             }
         }
         (Provider::Outlook, Some(id)) => {
-            if let Ok(client) = app.sync.graph_client(tokens(app, &c)) {
+            if let Ok(client) = app.sync.graph_client(Some(&c.id), tokens(app, &c)) {
                 let _ = client.delete_subscription(id).await;
             }
         }
@@ -321,7 +321,7 @@ fn remote_for(app: &AppState, c: &ConnectionRecord, link: &Link) -> Result<Box<d
                 window_future_days: app.sync.settings.outlook_window_future_days,
                 ..OutlookOptions::default()
             };
-            Box::new(OutlookCalendar::new(app.sync.graph_client(tokens(app, c)).map_err(SyncError::Local)?, link.calendar_zone, options))
+            Box::new(OutlookCalendar::new(app.sync.graph_client(Some(&c.id), tokens(app, c)).map_err(SyncError::Local)?, link.calendar_zone, options))
         }
     })
 }
@@ -361,7 +361,7 @@ const GRAPH_SUBSCRIPTION_MINUTES: i64 = 10_000;
 /// Creates a Graph subscription for the link's calendar (Graph validates the webhook first), then
 /// deletes the one it replaces.
 async fn subscribe_link(app: &AppState, c: &ConnectionRecord, l: &LinkRecord) -> Result<(), String> {
-    let client = app.sync.graph_client(tokens(app, c))?;
+    let client = app.sync.graph_client(Some(&c.id), tokens(app, c))?;
     let client_state = new_token();
     let resource = match l.remote_calendar_id.as_str() {
         "primary" | "" => "me/events".to_string(),
@@ -416,7 +416,7 @@ pub async fn outlook_notifications(app: &AppState, batch: almanac_providers::out
                 let (app, link) = (app.clone(), link.clone());
                 tokio::spawn(async move {
                     let reauthorized = match app.store.connection_by_id(&link.connection_id).await {
-                        Ok(Some(c)) => match app.sync.graph_client(tokens(&app, &c)) {
+                        Ok(Some(c)) => match app.sync.graph_client(Some(&c.id), tokens(&app, &c)) {
                             Ok(client) => client.reauthorize_subscription(subscription_id(&link)).await.is_ok(),
                             Err(_) => false,
                         },

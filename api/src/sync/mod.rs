@@ -9,7 +9,7 @@ use crate::config::SyncSettings;
 use crate::secrets::Sealer;
 use almanac_providers::google::{GoogleCalendarClient, GoogleClientConfig};
 use almanac_providers::oauth::{OAuthClient, OAuthProviderConfig, SecretString};
-use almanac_providers::outlook::client::{GraphClient, GraphClientConfig};
+use almanac_providers::outlook::client::{GraphClient, GraphClientConfig, MailboxBudget};
 use almanac_providers::retry::RetryPolicy;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -48,6 +48,9 @@ pub struct SyncRuntime {
     /// One lock per link: a webhook, the worker and `syncCalendarLink` never run the same link's
     /// round at once on this node (rounds are idempotent, so nodes racing is only wasted work).
     link_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One concurrency budget per Outlook connection (mailbox), shared by all of this node's
+    /// rounds for it; Graph answers 429 past 4 requests in flight per mailbox.
+    mailbox_budgets: Mutex<HashMap<String, MailboxBudget>>,
     /// Where OAuth redirects come back and webhooks are sent: this server's public URL.
     pub public_url: Arc<str>,
 }
@@ -65,7 +68,7 @@ fn lock_for(map: &Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>, key: &str
 
 impl SyncRuntime {
     pub fn new(settings: SyncSettings, sealer: Sealer, public_url: Arc<str>) -> Self {
-        SyncRuntime { settings, sealer, refresh_locks: Mutex::default(), link_locks: Mutex::default(), public_url }
+        SyncRuntime { settings, sealer, refresh_locks: Mutex::default(), link_locks: Mutex::default(), mailbox_budgets: Mutex::default(), public_url }
     }
 
     pub fn refresh_lock(&self, connection: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -113,7 +116,9 @@ impl SyncRuntime {
         }
     }
 
-    pub fn graph_client(&self, tokens: Arc<dyn almanac_providers::oauth::AccessTokenSource>) -> Result<GraphClient, String> {
+    /// A Graph client for a connection's mailbox (`None`: no connection yet, as while an OAuth
+    /// callback probes `/me`).
+    pub fn graph_client(&self, connection: Option<&str>, tokens: Arc<dyn almanac_providers::oauth::AccessTokenSource>) -> Result<GraphClient, String> {
         let config = GraphClientConfig {
             base_url: self.settings.graph_api_url.clone(),
             request_timeout: Duration::from_millis(self.settings.provider_timeout_ms.max(11_000)),
@@ -121,7 +126,14 @@ impl SyncRuntime {
             retry: self.retry(),
             ..GraphClientConfig::default()
         };
-        GraphClient::new(config, tokens).map_err(|e| e.to_string())
+        let client = GraphClient::new(config, tokens).map_err(|e| e.to_string())?;
+        Ok(match connection {
+            Some(id) => {
+                let mut budgets = self.mailbox_budgets.lock().unwrap_or_else(|p| p.into_inner());
+                client.sharing_mailbox_budget(budgets.entry(id.to_string()).or_default().clone())
+            }
+            None => client,
+        })
     }
 
     pub fn google_client(&self, tokens: Arc<dyn almanac_providers::oauth::AccessTokenSource>) -> Result<GoogleCalendarClient, String> {

@@ -286,6 +286,17 @@ pub struct DeltaRound {
 // Client
 // ---------------------------------------------------------------------------------------------
 
+/// One mailbox's budget of concurrent requests ([`DEFAULT_MAX_CONCURRENT_PER_MAILBOX`]), to be
+/// shared by every client acting for that mailbox in a process. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct MailboxBudget(Arc<Semaphore>);
+
+impl Default for MailboxBudget {
+    fn default() -> Self {
+        MailboxBudget(Arc::new(Semaphore::new(DEFAULT_MAX_CONCURRENT_PER_MAILBOX)))
+    }
+}
+
 /// Microsoft Graph client for one mailbox (one [`AccessTokenSource`]). Cheap to clone; clones share
 /// the connection pool and the mailbox's concurrency budget.
 #[derive(Clone)]
@@ -397,6 +408,13 @@ impl GraphClient {
     /// How many requests this mailbox may have in flight (reads fan out to this many).
     pub fn max_concurrent(&self) -> usize {
         self.max_concurrent
+    }
+
+    /// The same client drawing on a concurrency budget shared with other clients of the same
+    /// mailbox (Graph counts concurrent requests per app and mailbox, not per client), e.g. a
+    /// webhook's round and the worker's round for two calendars of one account.
+    pub fn sharing_mailbox_budget(self, budget: MailboxBudget) -> Self {
+        Self { limiter: budget.0, ..self }
     }
 
     // ---- mailbox -----------------------------------------------------------------------------
