@@ -807,6 +807,9 @@ impl Generator {
                         valid = true;
                         break;
                     }
+                    // The rest of a refused hour is refused too: skip to its last step rather than
+                    // walk it (BYHOUR with day filters that refuse most days cost a step per minute).
+                    (hour, minute) = skip_within(hour * 60 + minute, (hour + 1) * 60, iv, 60);
                 }
                 let _ = filtered;
                 if !valid {
@@ -852,6 +855,21 @@ impl Generator {
                         valid = true;
                         break;
                     }
+                    // The rest of a refused hour (or minute) is refused too: skip to its last step
+                    // rather than walk it (`BYHOUR=9` on a never-matching day cost 32,400 steps
+                    // per day for 800 years before the rule was found never to occur).
+                    let sod = hour * 3600 + minute * 60;
+                    let boundary = if !self.r.hour_ok(hour as u32) {
+                        Some((hour + 1) * 3600)
+                    } else if !self.r.minute_ok(minute as u32) {
+                        Some(sod + 60)
+                    } else {
+                        None
+                    };
+                    if let Some(boundary) = boundary {
+                        let (minute_of_day, s) = skip_within(sod + second, boundary, iv, 60);
+                        (hour, minute, second) = (minute_of_day / 60, minute_of_day % 60, s);
+                    }
                 }
                 if !valid {
                     self.done = true;
@@ -884,4 +902,12 @@ impl Generator {
         }
         self.day = day as u32;
     }
+}
+
+/// The last point of the grid `from + k·step` before `boundary` (both in units of the day, e.g.
+/// seconds), split into (value / unit, value % unit). Points strictly between `from` and
+/// `boundary` lie in the same refused hour or minute, so skipping them loses nothing.
+fn skip_within(from: i64, boundary: i64, step: i64, unit: i64) -> (i64, i64) {
+    let last = if boundary > from && step > 0 { from + ((boundary - 1 - from) / step) * step } else { from };
+    (last.div_euclid(unit), last.rem_euclid(unit))
 }

@@ -52,9 +52,18 @@ fn parse_until(value: &str) -> Result<Until, RecurrenceError> {
 /// Parses the value of an RRULE property (an optional `RRULE:` prefix is accepted).
 pub fn parse_rule(text: &str) -> Result<Rule, RecurrenceError> {
     let text = text.trim();
-    let body = if text.len() >= 6 && text[..6].eq_ignore_ascii_case("RRULE:") { &text[6..] } else { text };
+    // `get`, not slicing: a multi-byte character across byte 6 (`FREQ=é`) must not panic.
+    let body = match text.get(..6) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("RRULE:") => &text[6..],
+        _ => text,
+    };
     if body.is_empty() {
         return Err(syntax("the rule is empty; it needs at least FREQ=…"));
+    }
+    // RFC 5545 rules are ASCII; refusing anything else here also keeps the byte-indexed parsing
+    // below on character boundaries (`BYDAY=MO€` used to panic).
+    if !body.is_ascii() {
+        return Err(syntax("the rule may only contain ASCII characters"));
     }
     if body.len() > 2000 {
         return Err(syntax("the rule is longer than 2000 characters"));
