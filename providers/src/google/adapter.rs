@@ -15,7 +15,7 @@
 use super::client::{GoogleCalendarClient, GoogleError, ListQuery};
 use super::wire::{event_id_from_uuid, Event, EventDateTime, EventStatus, ExtendedProperties, Transparency};
 use crate::sync::engine::{fingerprint, parent_part, ChangeSet, ExceptionRef, RemoteCalendar, RemoteChange, RemoteRef, SyncError};
-use crate::sync::mapping::{instant_of, original_date};
+use crate::sync::mapping::{exact_time, instant_of, original_date};
 use crate::sync::model::{Fidelity, RemoteException, RemoteSeries, RemoteTime};
 use almanac_domain::series::SeriesKind;
 use almanac_domain::SeriesId;
@@ -72,7 +72,10 @@ fn event_time(t: RemoteTime) -> EventDateTime {
     }
 }
 
-fn remote_time(t: &EventDateTime, default_zone: Tz) -> Result<RemoteTime, String> {
+/// `exact`: keep the instant even where the zone's wall clock cannot name it (see
+/// [`exact_time`]); only a recurring series' start must stay in its own zone, which the rule
+/// expands in.
+fn remote_time(t: &EventDateTime, default_zone: Tz, exact: bool) -> Result<RemoteTime, String> {
     if let Some(d) = t.date {
         return Ok(RemoteTime::AllDay(d));
     }
@@ -81,6 +84,9 @@ fn remote_time(t: &EventDateTime, default_zone: Tz) -> Result<RemoteTime, String
         Some(name) => name.parse::<Tz>().map_err(|_| format!("unknown time zone {name:?}"))?,
         None => default_zone,
     };
+    if exact {
+        return Ok(exact_time(at.to_utc().timestamp(), zone));
+    }
     Ok(RemoteTime::Timed { local: at.to_utc().with_timezone(&zone).naive_local(), zone })
 }
 
@@ -155,8 +161,8 @@ fn parent_event(desired: &RemoteSeries, local: SeriesId) -> Event {
 
 /// A Google parent (or single) event as a remote series, without exceptions.
 pub fn series_of(event: &Event, default_zone: Tz) -> Result<RemoteSeries, String> {
-    let start = remote_time(event.start.as_ref().ok_or("no start")?, default_zone)?;
-    let end = remote_time(event.end.as_ref().ok_or("no end")?, default_zone)?;
+    let start = remote_time(event.start.as_ref().ok_or("no start")?, default_zone, false)?;
+    let end = remote_time(event.end.as_ref().ok_or("no end")?, default_zone, true)?;
     let zone = zone_of(start, default_zone);
     let (mut rrule, mut rdates, mut exdates) = (None, Vec::new(), Vec::new());
     for line in event.recurrence_lines() {
@@ -174,6 +180,10 @@ pub fn series_of(event: &Event, default_zone: Tz) -> Result<RemoteSeries, String
             return Err(format!("unsupported recurrence line {line:?}"));
         }
     }
+    // A single event's start may name its instant in any zone; in its own, a start in the repeated
+    // hour of a fall-back (02:30+01:00 on 2026-10-25 in Europe/Berlin) would be read as the first
+    // 02:30 and shown an hour early.
+    let start = if rrule.is_none() && rdates.is_empty() { remote_time(event.start.as_ref().ok_or("no start")?, default_zone, true)? } else { start };
     let kind = event.private_property(KIND_MARKER).and_then(SeriesKind::parse).unwrap_or(SeriesKind::Event);
     Ok(RemoteSeries {
         title: event.summary.clone().unwrap_or_default(),
@@ -208,8 +218,8 @@ fn exception_of(instance: &Event, zone: Tz) -> Result<RemoteException, String> {
     Ok(RemoteException {
         original_start: original,
         cancelled: false,
-        start: instance.start.as_ref().map(|t| remote_time(t, zone)).transpose()?,
-        end: instance.end.as_ref().map(|t| remote_time(t, zone)).transpose()?,
+        start: instance.start.as_ref().map(|t| remote_time(t, zone, true)).transpose()?,
+        end: instance.end.as_ref().map(|t| remote_time(t, zone, true)).transpose()?,
         title: instance.summary.clone(),
         description: instance.description.clone().filter(|d| !d.is_empty()),
         tentative: instance.status == Some(EventStatus::Tentative),
@@ -390,7 +400,7 @@ impl RemoteCalendar for GoogleCalendar {
         let mut zones: HashMap<String, Tz> = HashMap::new();
         for e in items.iter().filter(|e| !e.is_instance()) {
             if let (Some(id), Some(start)) = (&e.id, &e.start) {
-                if let Ok(t) = remote_time(start, self.default_zone) {
+                if let Ok(t) = remote_time(start, self.default_zone, false) {
                     zones.insert(id.clone(), zone_of(t, self.default_zone));
                 }
             }

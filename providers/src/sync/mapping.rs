@@ -28,6 +28,13 @@ pub fn to_remote(series: &Series) -> (RemoteSeries, Fidelity) {
     let first = Instance { start: resolver.instant_of(schedule.start()), local: schedule.start().and_utc().timestamp() };
     let end = schedule.end_of(first, &mut resolver);
     let at = |instant: i64, resolver: &ZoneResolver| remote_time(instant, zone, all_day, resolver);
+    // Ends and moved occurrences keep their instant: in the repeated hour of a fall-back they are
+    // named in UTC (see `exact_time`), and an all-day series' occurrence moved to a time of day
+    // stays timed instead of being cut to its date (both read back an hour or a day off).
+    let exact_at = |instant: i64, resolver: &ZoneResolver| match at(instant, resolver) {
+        RemoteTime::AllDay(d) if instant_of(d.and_time(NaiveTime::MIN), zone) == instant => RemoteTime::AllDay(d),
+        _ => exact_time(instant, zone),
+    };
 
     let (rrule, rdates, exdates) = match schedule.recurrence() {
         Some(rec) => {
@@ -66,8 +73,8 @@ pub fn to_remote(series: &Series) -> (RemoteSeries, Fidelity) {
         let remote = RemoteException {
             original_start: rid,
             cancelled: false,
-            start: e.start.filter(|_| e.is_placed()).map(|s| at(s, &resolver)),
-            end: e.end.filter(|_| e.is_placed()).map(|s| at(s, &resolver)),
+            start: e.start.filter(|_| e.is_placed()).map(|s| exact_at(s, &resolver)),
+            end: e.end.filter(|_| e.is_placed()).map(|s| exact_at(s, &resolver)),
             title: e.title.clone().filter(|t| *t != series.title),
             description: e.description.clone().filter(|d| Some(d) != series.description.as_ref()),
             tentative: e.status == Some(OccurrenceStatus::Tentative),
@@ -86,7 +93,7 @@ pub fn to_remote(series: &Series) -> (RemoteSeries, Fidelity) {
         title: series.title.clone(),
         description: series.description.clone(),
         start: at(first.start, &resolver),
-        end: at(end, &resolver),
+        end: exact_at(end, &resolver),
         rrule,
         rdates,
         exdates,
@@ -210,6 +217,21 @@ fn exception_of(e: &RemoteException, schedule: &Schedule, parent: &RemoteSeries)
 pub fn original_date(original_start: i64, zone: Tz) -> NaiveDate {
     let resolver = ZoneResolver::new(zone);
     chrono::DateTime::from_timestamp(resolver.local_of(original_start), 0).map(|d| d.naive_utc().date()).unwrap_or_default()
+}
+
+/// An instant as a provider start or end: its wall-clock time in `zone`, unless that time is the
+/// later of two (the repeated hour of a fall-back). [`RemoteTime`] names wall-clock times, and a
+/// repeated one is read as the earlier instant (RFC rule, [`instant_of`]): such a time would come
+/// back an hour early (an end before its start), so it is named in UTC, where every instant has
+/// one name. Not for a recurring series' start: the rule expands in that zone.
+pub fn exact_time(instant: i64, zone: Tz) -> RemoteTime {
+    let local_in = |z: Tz| chrono::DateTime::from_timestamp(instant, 0).map(|d| d.with_timezone(&z).naive_local()).unwrap_or_default();
+    let local = local_in(zone);
+    if instant_of(local, zone) == instant {
+        RemoteTime::Timed { local, zone }
+    } else {
+        RemoteTime::Timed { local: local_in(Tz::UTC), zone: Tz::UTC }
+    }
 }
 
 /// The instant of a wall-clock time in a zone (RFC rule for gaps and overlaps).
