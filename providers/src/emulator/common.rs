@@ -239,6 +239,51 @@ impl<K: Clone> FaultState<K> {
     }
 }
 
+// ----- the HTTP server task -----
+
+/// An emulator's HTTP server: serves a router on a listener (connections killable, see
+/// [`KillListener`]) until stopped; dropping it aborts the server.
+pub(crate) struct ServerHandle {
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ServerHandle {
+    pub(crate) fn spawn(listener: TcpListener, router: axum::Router) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<ConnKill>();
+            let _ = axum::serve(KillListener(listener), service)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        ServerHandle { task: Some(task), stop: Some(stop) }
+    }
+
+    /// Stops accepting connections and lets in-flight requests finish (for two seconds at most).
+    pub(crate) async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(2), task).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
 // ----- a listener whose connections can be cut from inside a handler -----
 //
 // For the "lost response" fault: the request is applied, then the connection dies before the

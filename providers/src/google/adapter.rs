@@ -161,9 +161,9 @@ fn parent_event(desired: &RemoteSeries, local: SeriesId) -> Event {
 
 /// A Google parent (or single) event as a remote series, without exceptions.
 pub fn series_of(event: &Event, default_zone: Tz) -> Result<RemoteSeries, String> {
-    let start = remote_time(event.start.as_ref().ok_or("no start")?, default_zone, false)?;
+    let start_time = event.start.as_ref().ok_or("no start")?;
     let end = remote_time(event.end.as_ref().ok_or("no end")?, default_zone, true)?;
-    let zone = zone_of(start, default_zone);
+    let zone = zone_of(remote_time(start_time, default_zone, false)?, default_zone);
     let (mut rrule, mut rdates, mut exdates) = (None, Vec::new(), Vec::new());
     for line in event.recurrence_lines() {
         let upper = line.to_ascii_uppercase();
@@ -180,10 +180,10 @@ pub fn series_of(event: &Event, default_zone: Tz) -> Result<RemoteSeries, String
             return Err(format!("unsupported recurrence line {line:?}"));
         }
     }
-    // A single event's start may name its instant in any zone; in its own, a start in the repeated
-    // hour of a fall-back (02:30+01:00 on 2026-10-25 in Europe/Berlin) would be read as the first
-    // 02:30 and shown an hour early.
-    let start = if rrule.is_none() && rdates.is_empty() { remote_time(event.start.as_ref().ok_or("no start")?, default_zone, true)? } else { start };
+    // A recurring series' start is the wall-clock time its rule expands from. A single event's
+    // start, like every end, keeps its instant: in its zone, 02:30+01:00 on 2026-10-25 in
+    // Europe/Berlin (the repeated hour) would be read as the first 02:30, an hour early.
+    let start = remote_time(start_time, default_zone, rrule.is_none() && rdates.is_empty())?;
     let kind = event.private_property(KIND_MARKER).and_then(SeriesKind::parse).unwrap_or(SeriesKind::Event);
     Ok(RemoteSeries {
         title: event.summary.clone().unwrap_or_default(),

@@ -77,7 +77,7 @@ pub use oauth::IssuedTokens;
 pub use server::RequestRecord;
 pub use watch::NotificationRecord;
 
-use crate::emulator::common::{ConnKill, KillListener};
+use crate::emulator::common::ServerHandle;
 use serde_json::Value;
 use server::App;
 use std::io;
@@ -85,8 +85,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 /// An account hosted by the emulator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,8 +100,7 @@ pub struct Account {
 pub struct GoogleEmulator {
     app: Arc<App>,
     addr: SocketAddr,
-    server: Option<JoinHandle<()>>,
-    stop: Option<oneshot::Sender<()>>,
+    server: ServerHandle,
 }
 
 impl GoogleEmulator {
@@ -129,17 +127,8 @@ impl GoogleEmulator {
             clock_changed: Notify::new(),
             tasks: Mutex::new(Vec::new()),
         });
-        let router = server::router(app.clone());
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<ConnKill>();
-            let _ = axum::serve(KillListener(listener), service)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
-        Ok(GoogleEmulator { app, addr, server: Some(server), stop: Some(stop_tx) })
+        let server = ServerHandle::spawn(listener, server::router(app.clone()));
+        Ok(GoogleEmulator { app, addr, server })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -282,15 +271,7 @@ impl GoogleEmulator {
 
     /// Stops accepting connections, lets in-flight requests finish (briefly), stops channels.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let abort = server.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
-                abort.abort();
-            }
-        }
+        self.server.stop().await;
         self.abort_tasks();
     }
 
@@ -304,9 +285,6 @@ impl GoogleEmulator {
 
 impl Drop for GoogleEmulator {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
         self.abort_tasks();
     }
 }

@@ -94,7 +94,7 @@ pub use oauth::IssuedTokens;
 pub use server::RequestRecord;
 pub use subs::NotificationRecord;
 
-use crate::emulator::common::{ConnKill, KillListener};
+use crate::emulator::common::ServerHandle;
 use render::Item;
 use serde_json::Value;
 use server::App;
@@ -104,8 +104,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 /// The scopes [`OutlookEmulator::issue_tokens`] grants.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access", "User.Read", "Calendars.ReadWrite"];
@@ -126,8 +125,7 @@ pub struct Account {
 pub struct OutlookEmulator {
     app: Arc<App>,
     addr: SocketAddr,
-    server: Option<JoinHandle<()>>,
-    stop: Option<oneshot::Sender<()>>,
+    server: ServerHandle,
 }
 
 impl OutlookEmulator {
@@ -156,17 +154,8 @@ impl OutlookEmulator {
             throttle: Mutex::new(Default::default()),
         });
         app.spawn(subs::run_notifier(app.clone()));
-        let router = server::router(app.clone());
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<ConnKill>();
-            let _ = axum::serve(KillListener(listener), service)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
-        Ok(OutlookEmulator { app, addr, server: Some(server), stop: Some(stop_tx) })
+        let server = ServerHandle::spawn(listener, server::router(app.clone()));
+        Ok(OutlookEmulator { app, addr, server })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -373,15 +362,7 @@ impl OutlookEmulator {
 
     /// Stops accepting connections, lets in-flight requests finish (briefly), stops deliveries.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let abort = server.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
-                abort.abort();
-            }
-        }
+        self.server.stop().await;
         self.abort_tasks();
     }
 
@@ -395,9 +376,6 @@ impl OutlookEmulator {
 
 impl Drop for OutlookEmulator {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
         self.abort_tasks();
     }
 }
