@@ -67,7 +67,12 @@ fn main() {
     let mut rows = Vec::new();
 
     // `almanac-bench sync` (or expansion, availability, http) runs only those sections.
+    const SECTIONS: [&str; 4] = ["expansion", "availability", "http", "sync"];
     let sections: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(unknown) = sections.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        eprintln!("unknown section {unknown:?}; sections: {}", SECTIONS.join(", "));
+        std::process::exit(2);
+    }
     let wants = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
 
     if wants("expansion") {
