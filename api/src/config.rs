@@ -1,23 +1,40 @@
 //! Settings from CLI flags and environment variables (flags win).
+//!
+//! Each subcommand declares only the options it reads, so `almanac emulate --help` does not list
+//! the server's. `almanac` with no subcommand serves, taking the server's options directly
+//! (`almanac --listen …` as well as `almanac serve --listen …`).
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 
 #[derive(Parser, Debug)]
-#[command(name = "almanac", version, about = "Almanac: a self-hostable GraphQL scheduling API")]
+#[command(name = "almanac", version, about = "Almanac: a self-hostable GraphQL scheduling API", args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The server's options when no subcommand is given (`almanac` alone serves).
     #[command(flatten)]
     pub settings: Settings,
+}
+
+impl Cli {
+    /// The command to run: `serve` with the top-level options when none was named.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or_else(|| Command::Serve(Box::new(self.settings)))
+    }
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the GraphQL API (the default).
-    Serve,
+    Serve(Box<Settings>),
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        logging: LoggingArgs,
+    },
     /// Print the GraphQL schema (SDL).
     ExportSchema,
     /// Create an organization and an API key for it; prints both (the key only this once).
@@ -28,6 +45,10 @@ pub enum Command {
         /// "read", "write" or "read,write".
         #[arg(long, default_value = "read,write")]
         scopes: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        logging: LoggingArgs,
     },
     /// Run a provider emulator (a faithful fake of Google Calendar) to develop against sync
     /// without an account. Prints the URLs and settings to use.
@@ -41,7 +62,37 @@ pub enum Command {
         /// Accounts to create (each with a primary calendar).
         #[arg(long, default_value = "dev@example.com")]
         account: Vec<String>,
+        #[command(flatten)]
+        logging: LoggingArgs,
     },
+}
+
+impl Command {
+    /// Whether logs are JSON lines (commands without the option log text).
+    pub fn log_json(&self) -> bool {
+        match self {
+            Command::Serve(s) => s.log_json,
+            Command::Migrate { logging, .. } | Command::CreateApiKey { logging, .. } => logging.log_json,
+            #[cfg(feature = "emulators")]
+            Command::Emulate { logging, .. } => logging.log_json,
+            Command::ExportSchema => false,
+        }
+    }
+}
+
+/// The database of the commands that open one without serving.
+#[derive(Args, Debug, Clone)]
+pub struct DatabaseArgs {
+    /// `sqlite:PATH` (embedded, the default) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:almanac.db")]
+    pub database_url: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoggingArgs {
+    /// Log JSON lines instead of text.
+    #[arg(long, env = "ALMANAC_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
 }
 
 #[cfg(feature = "emulators")]
@@ -64,33 +115,37 @@ pub enum AuthMode {
 #[derive(Args, Debug, Clone)]
 pub struct Settings {
     /// `sqlite:PATH` (embedded, the default) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:almanac.db", global = true)]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:almanac.db")]
     pub database_url: String,
     /// Address to listen on; port 0 picks a free port.
-    #[arg(long, env = "ALMANAC_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(long, env = "ALMANAC_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Log JSON lines instead of text.
-    #[arg(long, env = "ALMANAC_LOG_JSON", default_value_t = false, global = true)]
+    #[arg(long, env = "ALMANAC_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
     /// `dev` (default: no credentials needed) or `required`.
-    #[arg(long, env = "ALMANAC_AUTH", value_enum, default_value_t = AuthMode::Dev, global = true)]
+    #[arg(long, env = "ALMANAC_AUTH", value_enum, default_value_t = AuthMode::Dev)]
     pub auth: AuthMode,
     /// Shared secret for HS256 JWTs from the host application.
-    #[arg(long, env = "ALMANAC_JWT_HS256_SECRET", global = true, hide_env_values = true)]
+    #[arg(long, env = "ALMANAC_JWT_HS256_SECRET", hide_env_values = true)]
     pub jwt_hs256_secret: Option<String>,
     /// RS256 public key (PEM text, or a path to a PEM file) for JWTs from the host application.
-    #[arg(long, env = "ALMANAC_JWT_RS256_PUBLIC_KEY", global = true)]
+    #[arg(long, env = "ALMANAC_JWT_RS256_PUBLIC_KEY")]
     pub jwt_rs256_public_key: Option<String>,
     /// Requests per minute per credential (API key, JWT user, or client address in dev mode); 0: off.
-    #[arg(long, env = "ALMANAC_RATE_LIMIT_PER_MINUTE", default_value_t = 1200, global = true)]
+    #[arg(long, env = "ALMANAC_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
     pub rate_limit_per_minute: u32,
     /// The server's address as clients reach it (`https://calendar.example.com`, optionally with
     /// a path prefix), used to build calendar feed URLs; default `http://<listen address>`.
-    #[arg(long, env = "ALMANAC_PUBLIC_URL", global = true)]
+    #[arg(long, env = "ALMANAC_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Introspection on (default) or off (production).
-    #[arg(long, env = "ALMANAC_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    #[arg(long, env = "ALMANAC_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
+    /// Origins allowed to call the API from a browser (CORS), comma-separated
+    /// (`https://app.example.com,http://localhost:5173`); none by default.
+    #[arg(long, env = "ALMANAC_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub sync: SyncSettings,
 }
@@ -100,54 +155,54 @@ pub struct Settings {
 pub struct SyncSettings {
     /// Keys that seal provider tokens at rest: `kid:base64(32 bytes)[,kid:older-key…]`; the first
     /// seals, all open (rotation). Required with `--auth required`; dev mode uses a public dev key.
-    #[arg(long, env = "ALMANAC_TOKEN_KEYS", global = true, hide_env_values = true)]
+    #[arg(long, env = "ALMANAC_TOKEN_KEYS", hide_env_values = true)]
     pub token_keys: Option<String>,
     /// OAuth client id for Google Calendar; sync with Google is off without it.
-    #[arg(long, env = "ALMANAC_GOOGLE_CLIENT_ID", global = true)]
+    #[arg(long, env = "ALMANAC_GOOGLE_CLIENT_ID")]
     pub google_client_id: Option<String>,
-    #[arg(long, env = "ALMANAC_GOOGLE_CLIENT_SECRET", global = true, hide_env_values = true)]
+    #[arg(long, env = "ALMANAC_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
     pub google_client_secret: Option<String>,
-    #[arg(long, env = "ALMANAC_GOOGLE_AUTH_URL", default_value = "https://accounts.google.com/o/oauth2/v2/auth", global = true)]
+    #[arg(long, env = "ALMANAC_GOOGLE_AUTH_URL", default_value = "https://accounts.google.com/o/oauth2/v2/auth")]
     pub google_auth_url: String,
-    #[arg(long, env = "ALMANAC_GOOGLE_TOKEN_URL", default_value = "https://oauth2.googleapis.com/token", global = true)]
+    #[arg(long, env = "ALMANAC_GOOGLE_TOKEN_URL", default_value = "https://oauth2.googleapis.com/token")]
     pub google_token_url: String,
     /// Base URL of the Calendar API (point it at `almanac emulate google` to develop offline).
-    #[arg(long, env = "ALMANAC_GOOGLE_API_URL", default_value = "https://www.googleapis.com/calendar/v3/", global = true)]
+    #[arg(long, env = "ALMANAC_GOOGLE_API_URL", default_value = "https://www.googleapis.com/calendar/v3/")]
     pub google_api_url: String,
     /// OAuth client id for Microsoft Graph (Outlook); sync with Outlook is off without it.
-    #[arg(long, env = "ALMANAC_MICROSOFT_CLIENT_ID", global = true)]
+    #[arg(long, env = "ALMANAC_MICROSOFT_CLIENT_ID")]
     pub microsoft_client_id: Option<String>,
-    #[arg(long, env = "ALMANAC_MICROSOFT_CLIENT_SECRET", global = true, hide_env_values = true)]
+    #[arg(long, env = "ALMANAC_MICROSOFT_CLIENT_SECRET", hide_env_values = true)]
     pub microsoft_client_secret: Option<String>,
     /// `common`, `organizations`, `consumers` or a tenant id.
-    #[arg(long, env = "ALMANAC_MICROSOFT_TENANT", default_value = "common", global = true)]
+    #[arg(long, env = "ALMANAC_MICROSOFT_TENANT", default_value = "common")]
     pub microsoft_tenant: String,
     /// The identity platform (point it at `almanac emulate outlook` to develop offline).
-    #[arg(long, env = "ALMANAC_MICROSOFT_LOGIN_URL", default_value = "https://login.microsoftonline.com", global = true)]
+    #[arg(long, env = "ALMANAC_MICROSOFT_LOGIN_URL", default_value = "https://login.microsoftonline.com")]
     pub microsoft_login_url: String,
-    #[arg(long, env = "ALMANAC_GRAPH_API_URL", default_value = "https://graph.microsoft.com/v1.0", global = true)]
+    #[arg(long, env = "ALMANAC_GRAPH_API_URL", default_value = "https://graph.microsoft.com/v1.0")]
     pub graph_api_url: String,
     /// What to do with a rule Outlook cannot express: `reject` the push (default), or push the
     /// `nearest` expressible series plus deletions that make the occurrences equal.
-    #[arg(long, env = "ALMANAC_OUTLOOK_FALLBACK", value_enum, default_value_t = OutlookFallback::Reject, global = true)]
+    #[arg(long, env = "ALMANAC_OUTLOOK_FALLBACK", value_enum, default_value_t = OutlookFallback::Reject)]
     pub outlook_fallback: OutlookFallback,
     /// Outlook changes are read over a window around now (Graph's delta is windowed): this many
     /// days back and ahead.
-    #[arg(long, env = "ALMANAC_OUTLOOK_WINDOW_PAST_DAYS", default_value_t = 60, global = true)]
+    #[arg(long, env = "ALMANAC_OUTLOOK_WINDOW_PAST_DAYS", default_value_t = 60)]
     pub outlook_window_past_days: i64,
-    #[arg(long, env = "ALMANAC_OUTLOOK_WINDOW_FUTURE_DAYS", default_value_t = 400, global = true)]
+    #[arg(long, env = "ALMANAC_OUTLOOK_WINDOW_FUTURE_DAYS", default_value_t = 400)]
     pub outlook_window_future_days: i64,
     /// Seconds between background sync rounds of every link (the safety net behind push
     /// notifications); 0 turns the background worker off.
-    #[arg(long, env = "ALMANAC_SYNC_INTERVAL_SECONDS", default_value_t = 300, global = true)]
+    #[arg(long, env = "ALMANAC_SYNC_INTERVAL_SECONDS", default_value_t = 300)]
     pub sync_interval_seconds: u64,
     /// Per-request timeout towards providers, in milliseconds.
-    #[arg(long, env = "ALMANAC_PROVIDER_TIMEOUT_MS", default_value_t = 20_000, global = true)]
+    #[arg(long, env = "ALMANAC_PROVIDER_TIMEOUT_MS", default_value_t = 20_000)]
     pub provider_timeout_ms: u64,
     /// Attempts per provider request (rate limits, 5xx, timeouts) before the outbox row is retried later.
-    #[arg(long, env = "ALMANAC_PROVIDER_MAX_ATTEMPTS", default_value_t = 4, global = true)]
+    #[arg(long, env = "ALMANAC_PROVIDER_MAX_ATTEMPTS", default_value_t = 4)]
     pub provider_max_attempts: u32,
-    #[arg(long, env = "ALMANAC_PROVIDER_RETRY_BASE_MS", default_value_t = 500, global = true)]
+    #[arg(long, env = "ALMANAC_PROVIDER_RETRY_BASE_MS", default_value_t = 500)]
     pub provider_retry_base_ms: u64,
 }
 
@@ -208,6 +263,7 @@ impl Settings {
             introspection: true,
             rate_limit_per_minute: 0,
             public_url: None,
+            cors_origins: Vec::new(),
             sync: SyncSettings::for_tests(),
         }
     }

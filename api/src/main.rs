@@ -5,20 +5,20 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    telemetry::init(cli.settings.log_json);
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = Cli::parse().into_command();
+    telemetry::init(command.log_json());
+    match command {
         Command::ExportSchema => print!("{}", graphql::sdl()),
-        Command::Migrate => store::connect(&cli.settings.database_url).await?.migrate().await?,
-        Command::CreateApiKey { organization_name, scopes } => {
-            let store = store::connect(&cli.settings.database_url).await?;
+        Command::Migrate { database, .. } => store::connect(&database.database_url).await?.migrate().await?,
+        Command::CreateApiKey { organization_name, scopes, database, .. } => {
+            let store = store::connect(&database.database_url).await?;
             store.migrate().await?;
             let org = store.create_organization(&organization_name).await?;
             let (key, token) = services::api_keys::create(&store, org, "created by almanac create-api-key", &scopes).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::json!({ "organizationId": org.to_string(), "apiKeyId": key.id, "apiKey": token, "scopes": key.scopes }));
         }
         #[cfg(feature = "emulators")]
-        Command::Emulate { provider: almanac_api::config::EmulatedProvider::Google, bind, account } => {
+        Command::Emulate { provider: almanac_api::config::EmulatedProvider::Google, bind, account, .. } => {
             use almanac_providers::emulator::google::{serve, GoogleEmulatorConfig};
             let listener = tokio::net::TcpListener::bind(bind).await?;
             let at = listener.local_addr()?;
@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
             serve(listener, config).await?;
         }
         #[cfg(feature = "emulators")]
-        Command::Emulate { provider: almanac_api::config::EmulatedProvider::Outlook, bind, account } => {
+        Command::Emulate { provider: almanac_api::config::EmulatedProvider::Outlook, bind, account, .. } => {
             use almanac_providers::emulator::outlook::{serve, OutlookEmulatorConfig};
             let listener = tokio::net::TcpListener::bind(bind).await?;
             let at = listener.local_addr()?;
@@ -46,10 +46,10 @@ async fn main() -> anyhow::Result<()> {
             println!("  ALMANAC_MICROSOFT_LOGIN_URL=http://{at} ALMANAC_GRAPH_API_URL=http://{at}/v1.0 almanac serve");
             serve(listener, config).await?;
         }
-        Command::Serve => {
-            let app = Application::build(cli.settings.clone()).await?;
-            almanac_api::services::sync::spawn_worker(app.state().clone(), cli.settings.sync.sync_interval_seconds);
-            tracing::info!(port = app.port(), database = %redact(&cli.settings.database_url), "Almanac is serving GraphQL at /graphql");
+        Command::Serve(settings) => {
+            let app = Application::build((*settings).clone()).await?;
+            almanac_api::services::sync::spawn_worker(app.state().clone(), settings.sync.sync_interval_seconds);
+            tracing::info!(port = app.port(), database = %redact(&settings.database_url), "Almanac is serving GraphQL at /graphql");
             app.run_until_stopped(shutdown_signal()).await?;
         }
     }

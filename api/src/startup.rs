@@ -36,6 +36,7 @@ impl Application {
         let app = AppState { store, limits: Limits::default(), changes, public_url, sync };
         let schema = build_schema(Some(app.clone()));
         let jwt = crate::auth::JwtKeys::from_settings(&settings)?;
+        let cors_origins = crate::http::cors::AllowedOrigins::parse(&settings.cors_origins)?;
         Ok(Application { listener, state: HttpState {
                 app,
                 schema,
@@ -44,6 +45,8 @@ impl Application {
                 introspection: settings.introspection,
                 rate_limiter: std::sync::Arc::new(crate::http::RateLimiter::new(settings.rate_limit_per_minute)),
                 metrics: std::sync::Arc::new(crate::http::metrics::Metrics::default()),
+                persisted_queries: std::sync::Arc::new(crate::http::apq::PersistedQueries::default()),
+                cors_origins,
             },
         })
     }

@@ -3,6 +3,10 @@
 mod ics;
 mod providers;
 pub mod metrics;
+pub mod apq;
+pub mod cors;
+mod graphiql;
+pub mod wire;
 
 use crate::graphql::loaders::{CalendarLoader, ContinuationsLoader};
 use crate::auth::{authenticate, credential, AuthError, JwtKeys};
@@ -11,16 +15,15 @@ use crate::graphql::AlmanacSchema;
 use crate::state::AppState;
 use almanac_domain::OrganizationId;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
-use async_graphql::http::GraphiQLSource;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::collections::HashMap;
@@ -34,6 +37,8 @@ pub struct HttpState {
     pub introspection: bool,
     pub rate_limiter: Arc<RateLimiter>,
     pub metrics: Arc<metrics::Metrics>,
+    pub persisted_queries: Arc<apq::PersistedQueries>,
+    pub cors_origins: cors::AllowedOrigins,
 }
 
 /// Most operations in one batched request.
@@ -78,10 +83,12 @@ impl RateLimiter {
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let cors = state.cors_origins.layer();
+    let router = Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
+        .route("/graphiql/{digest}/{file}", get(graphiql::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -92,8 +99,13 @@ pub fn router(state: HttpState) -> Router {
         .route("/webhooks/outlook", axum::routing::post(providers::outlook_webhook))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), record))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.cors_origins.clone(), cors::guard_websocket_origin));
+    // Outside the routes, so a preflight is answered whatever methods a route has.
+    let router = match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    router.layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span)).with_state(state)
 }
 
 /// The request's trace span, as tower-http's default one, except that a feed URL's secret token
@@ -129,7 +141,7 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 
 /// Authenticates, rate-limits, applies per-request settings (loaders, introspection) and
 /// executes one operation or a batch of them.
-async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr>, batch: async_graphql::BatchRequest) -> Response {
+async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr>, batch: async_graphql::BatchRequest, media: wire::ResponseMedia) -> Response {
     let viewer = match authenticate(&state.app.store, state.auth, &state.jwt, credential(headers)).await {
         Ok(v) => v,
         Err(AuthError::Unauthenticated(m)) => return request_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", m),
@@ -182,7 +194,7 @@ async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr
             async_graphql::BatchResponse::Batch(responses)
         }
     };
-    GraphQLResponse::from(out).into_response()
+    wire::respond(out, media)
 }
 
 /// The per-request (per-connection for subscriptions) DataLoaders, scoped to the viewer's
@@ -252,9 +264,17 @@ fn request_error(status: StatusCode, code: &str, message: String) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// POST with a JSON body `{query, variables, operationName}`. The body is read under the size
-/// limit first, so an oversized request is refused before any parsing.
+/// POST with a JSON body `{query, variables, operationName, extensions}` (or an array of them).
+/// The content type is checked before the body is read, and the body is read under the size
+/// limit, so a refused or oversized request is never parsed.
 async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+    let media = match wire::ResponseMedia::negotiate(&headers) {
+        Ok(m) => m,
+        Err(refused) => return refused,
+    };
+    if let Err(refused) = wire::check_post_content_type(&headers) {
+        return refused;
+    }
     let bytes = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -262,36 +282,64 @@ async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): Connect
         }
         Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request body could not be read: {e}")),
     };
-    match serde_json::from_slice::<async_graphql::BatchRequest>(&bytes) {
-        Ok(r) => execute(&state, &headers, Some(peer), r).await,
-        Err(e) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the body is not a GraphQL request ({{\"query\": …}} as JSON): {e}")),
+    match wire::parse_post_body(&bytes, media) {
+        Err(refused) => refused,
+        Ok(wire::PostBody::Single(params)) => match params.into_request(&state.persisted_queries) {
+            Ok(request) => execute(&state, &headers, Some(peer), async_graphql::BatchRequest::Single(request), media).await,
+            Err(refusal) => refusal.into_response(media),
+        },
+        Ok(wire::PostBody::Batch(items)) => {
+            let (mut runnable, mut refused) = (Vec::new(), Vec::new());
+            for (at, params) in items.into_iter().enumerate() {
+                match params.into_request(&state.persisted_queries) {
+                    Ok(request) => runnable.push(request),
+                    Err(refusal) => refused.push((at, refusal)),
+                }
+            }
+            if runnable.is_empty() {
+                let answers: Vec<serde_json::Value> = refused.iter().map(|(_, r)| serde_json::json!({ "errors": [r.error_value()] })).collect();
+                let mut res = (StatusCode::OK, serde_json::Value::Array(answers).to_string()).into_response();
+                res.headers_mut().insert(header::CONTENT_TYPE, media.content_type());
+                return res;
+            }
+            let executed = execute(&state, &headers, Some(peer), async_graphql::BatchRequest::Batch(runnable), media).await;
+            if refused.is_empty() {
+                executed
+            } else {
+                wire::splice_refusals(executed, refused).await
+            }
+        }
     }
 }
 
-/// GET: GraphiQL for browsers (no `query` parameter), otherwise a query in the URL.
+/// GET: GraphiQL for browsers (no `query` parameter), otherwise a query in the URL (a persisted
+/// one too). GET never runs a mutation, so it needs no CSRF header: a page on another site may
+/// send it, but a query changes nothing, carries no credential (Almanac reads no cookies) and
+/// its answer is readable only by origins CORS allows.
 async fn graphql_get(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, Query(params): Query<HashMap<String, String>>) -> Response {
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
-    let Some(query) = params.get("query") else {
+    if !params.contains_key("query") && !params.contains_key("extensions") {
         if wants_html || params.is_empty() {
-            return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("Almanac").finish()).into_response();
+            return graphiql::page();
         }
         return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "a GET request needs a `query` parameter".into());
+    }
+    let media = match wire::ResponseMedia::negotiate(&headers) {
+        Ok(m) => m,
+        Err(refused) => return refused,
     };
-    let mut req = async_graphql::Request::new(query.clone());
-    if let Some(name) = params.get("operationName") {
-        req = req.operation_name(name.clone());
-    }
-    if let Some(vars) = params.get("variables") {
-        match serde_json::from_str::<serde_json::Value>(vars) {
-            Ok(v) => req = req.variables(async_graphql::Variables::from_json(v)),
-            Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("`variables` is not JSON: {e}")),
-        }
-    }
-    if is_mutation(query, params.get("operationName").map(String::as_str)) {
+    let req = match wire::parse_get_params(&params, media).map(|p| p.into_request(&state.persisted_queries)) {
+        Err(refused) => return refused,
+        Ok(Err(refusal)) => return refusal.into_response(media),
+        Ok(Ok(req)) => req,
+    };
+    if is_mutation(&req.query, req.operation_name.as_deref()) {
         // A mutation in a URL could be triggered by a mere link or image tag.
-        return request_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST", "mutations must be sent with POST".into());
+        let mut res = request_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST", "mutations must be sent with POST".into());
+        res.headers_mut().insert(header::ALLOW, axum::http::HeaderValue::from_static("POST"));
+        return res;
     }
-    execute(&state, &headers, Some(peer), async_graphql::BatchRequest::Single(req)).await
+    execute(&state, &headers, Some(peer), async_graphql::BatchRequest::Single(req), media).await
 }
 
 fn is_mutation(query: &str, operation: Option<&str>) -> bool {
