@@ -82,6 +82,17 @@ impl AllowedOrigins {
     }
 }
 
+/// Drops the CORS headers tower-http adds to answers for origins that are not allowed (or
+/// requests with no origin), so only an allowed origin ever sees an `Access-Control-Allow-*`.
+pub async fn only_for_allowed_origins(mut res: Response) -> Response {
+    if !res.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        for name in [header::ACCESS_CONTROL_ALLOW_CREDENTIALS, header::ACCESS_CONTROL_ALLOW_METHODS, header::ACCESS_CONTROL_ALLOW_HEADERS, header::ACCESS_CONTROL_EXPOSE_HEADERS, header::ACCESS_CONTROL_MAX_AGE] {
+            res.headers_mut().remove(name);
+        }
+    }
+    res
+}
+
 /// `scheme://host[:port]` lowercased, with the scheme's default port dropped (as the `Origin`
 /// header is serialized); `None` for anything that is not an http(s) origin.
 fn normalize_origin(raw: &str) -> Option<String> {

@@ -102,7 +102,7 @@ pub fn router(state: HttpState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.cors_origins.clone(), cors::guard_websocket_origin));
     // Outside the routes, so a preflight is answered whatever methods a route has.
     let router = match cors {
-        Some(layer) => router.layer(layer),
+        Some(layer) => router.layer(layer).layer(axum::middleware::map_response(cors::only_for_allowed_origins)),
         None => router,
     };
     router.layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span)).with_state(state)
