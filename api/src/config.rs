@@ -268,3 +268,59 @@ impl Settings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn help_of(subcommand: &str) -> String {
+        let mut cli = Cli::command();
+        cli.build();
+        cli.find_subcommand_mut(subcommand).unwrap_or_else(|| panic!("no subcommand {subcommand}")).render_long_help().to_string()
+    }
+
+    #[test]
+    fn each_subcommand_lists_only_its_own_options() {
+        let server_only = ["--listen", "--auth", "--google-client-id", "--microsoft-client-id", "--token-keys", "--cors-origins", "--rate-limit-per-minute", "--jwt-hs256-secret", "--introspection", "--sync-interval-seconds"];
+        for (subcommand, own, foreign) in [
+            ("emulate", vec!["--bind", "--account", "--log-json"], [&server_only[..], &["--database-url"]].concat()),
+            ("migrate", vec!["--database-url", "--log-json"], server_only.to_vec()),
+            ("create-api-key", vec!["--database-url", "--organization-name", "--scopes"], server_only.to_vec()),
+            ("export-schema", vec![], [&server_only[..], &["--database-url", "--log-json"]].concat()),
+            ("serve", server_only.to_vec(), vec!["--bind", "--account", "--organization-name"]),
+        ] {
+            let help = help_of(subcommand);
+            for flag in own {
+                assert!(help.contains(flag), "`almanac {subcommand} --help` lacks {flag}:\n{help}");
+            }
+            for flag in foreign {
+                assert!(!help.contains(&format!("{flag} ")) && !help.contains(&format!("{flag}\n")), "`almanac {subcommand} --help` lists {flag}:\n{help}");
+            }
+        }
+    }
+
+    #[test]
+    fn almanac_alone_serves_with_the_server_options() {
+        let serve = |args: &[&str]| match Cli::try_parse_from(args).map(Cli::into_command) {
+            Ok(Command::Serve(s)) => s,
+            other => panic!("{args:?} does not serve: {other:?}"),
+        };
+        // `cargo run --release` runs the binary with no arguments: it serves (on whatever
+        // ALMANAC_LISTEN says, 127.0.0.1:8080 by default).
+        serve(&["almanac"]);
+        let s = serve(&["almanac", "--listen", "0.0.0.0:9000", "--cors-origins", "https://a.example,http://localhost:5173"]);
+        assert_eq!((s.listen.to_string(), s.cors_origins.clone()), ("0.0.0.0:9000".to_string(), vec!["https://a.example".to_string(), "http://localhost:5173".to_string()]));
+        let s = serve(&["almanac", "serve", "--listen", "127.0.0.1:9001", "--auth", "required"]);
+        assert_eq!((s.listen.to_string(), s.auth), ("127.0.0.1:9001".to_string(), AuthMode::Required));
+
+        // Server options mean nothing to the other commands, and are refused there.
+        for args in [&["almanac", "migrate", "--listen", "127.0.0.1:1"][..], &["almanac", "emulate", "google", "--auth", "required"], &["almanac", "--listen", "127.0.0.1:1", "migrate"]] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?} was accepted");
+        }
+        match Cli::try_parse_from(["almanac", "migrate", "--database-url", "postgres://db/almanac"]).map(Cli::into_command) {
+            Ok(Command::Migrate { database, .. }) => assert_eq!(database.database_url, "postgres://db/almanac"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -854,3 +854,117 @@ async fn the_example_operations_run_against_the_server() {
     assert_eq!(starts, want, "{d}");
     assert_eq!(d["bookableSlots"]["hasMore"], json!(false), "{d}");
 }
+
+// =============================================================================================
+// HTTP conventions (issue 12): Apollo Client's automatic persisted queries, graphql-http's
+// GraphQL-over-HTTP audit, and the `almanac` binary's command line.
+// =============================================================================================
+
+mod http_conventions {
+    use super::{almanac_binary, clients, npm_ready_async, run, ServerProcess};
+    use almanac_e2e::{engine_tests, TestApp};
+    use serde_json::{json, Value};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    /// `node <script> --url <app>/graphql`, its single JSON line of output.
+    async fn node_script(script: &'static str, url: String) -> Value {
+        let ran = tokio::task::spawn_blocking(move || run("node", &[script, "--url", &url], &clients(), &[], Duration::from_secs(300))).await.expect("node task");
+        assert!(ran.status.success(), "node {script} failed ({}):\n{}", ran.status, ran.output());
+        let line = ran.stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("node {script} printed no JSON:\n{}", ran.output()));
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("node {script}: {e}\n{}", ran.output()))
+    }
+
+    /// (method, sent the query text, sent the hash, status, error codes) of each HTTP exchange.
+    fn exchanges(step: &Value) -> Vec<(String, bool, bool, u64, Vec<String>)> {
+        step["exchanges"]
+            .as_array()
+            .expect("exchanges")
+            .iter()
+            .map(|x| {
+                let codes = x["codes"].as_array().map(|c| c.iter().map(|c| c.as_str().unwrap_or("<none>").to_string()).collect()).unwrap_or_default();
+                (x["method"].as_str().unwrap_or_default().to_string(), x["sentQuery"] == json!(true), x["sentHash"] == json!(true), x["status"].as_u64().unwrap_or_default(), codes)
+            })
+            .collect()
+    }
+
+    /// Apollo Client 4's `PersistedQueryLink`, over POST and with `useGETForHashedQueries`: an
+    /// unknown hash is answered PERSISTED_QUERY_NOT_FOUND and the link resends with the query; a
+    /// known hash travels alone; a mutation goes through the same protocol (always POST) and writes.
+    async fn apollo_persisted_query_link_registers_then_sends_hashes_only(app: TestApp) {
+        npm_ready_async().await;
+        let out = node_script("apq.mjs", format!("{}/graphql", app.url)).await;
+        assert_eq!(out["ok"], json!(true), "{out}");
+        let miss = |m: &str, status: u64| (m.to_string(), false, true, status, vec!["PERSISTED_QUERY_NOT_FOUND".to_string()]);
+        let with_query = || ("POST".to_string(), true, true, 200, Vec::<String>::new());
+        for result in out["results"].as_array().expect("results") {
+            let client = result["client"].as_str().expect("client");
+            let method = if result["useGETForHashedQueries"] == json!(true) { "GET" } else { "POST" };
+            let steps: Vec<&Value> = result["steps"].as_array().expect("steps").iter().collect();
+            assert_eq!(steps.iter().map(|s| s["step"].as_str().unwrap_or_default()).collect::<Vec<_>>(), ["first", "again", "mutation"], "{result}");
+            // Apollo Client 4 asks for application/graphql-response+json: a miss is a 400 there.
+            assert_eq!(exchanges(steps[0]), vec![miss(method, 400), with_query()], "{client}: {result}");
+            assert_eq!(exchanges(steps[1]), vec![(method.to_string(), false, true, 200, vec![])], "{client}: {result}");
+            assert_eq!(exchanges(steps[2]), vec![miss("POST", 400), with_query()], "{client}: {result}");
+            for s in &steps[..2] {
+                assert_eq!(s["data"]["viewer"]["canWrite"], json!(true), "{client}: {s}");
+            }
+            assert_eq!(steps[2]["data"]["createCalendar"]["calendar"]["name"], json!(format!("apq {client}")), "{client}: {result}");
+        }
+        let d = app.ok("{ calendars(first: 100) { edges { node { name timeZone } } } }", json!({})).await;
+        let mut made: Vec<String> = d["calendars"]["edges"].as_array().expect("edges").iter().map(|e| format!("{} {}", e["node"]["name"].as_str().unwrap_or_default(), e["node"]["timeZone"].as_str().unwrap_or_default())).collect();
+        made.sort();
+        assert_eq!(made, ["apq Get Europe/Paris", "apq Post Europe/Paris"], "each mutation ran exactly once");
+    }
+
+    /// graphql-http's `serverAudits`: every MUST, SHOULD and MAY holds (status `ok`), so no
+    /// error, no warning and no notice.
+    async fn graphql_http_server_audits_all_pass(app: TestApp) {
+        npm_ready_async().await;
+        let out = node_script("audit.mjs", format!("{}/graphql", app.url)).await;
+        let results = out["results"].as_array().expect("results");
+        assert!(results.len() >= 50, "graphql-http ran only {} audits: {out}", results.len());
+        let failed: Vec<&Value> = results.iter().filter(|r| r["status"] != json!("ok")).collect();
+        assert!(failed.is_empty(), "{} of {} audits are not ok:\n{}", failed.len(), results.len(), failed.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n"));
+    }
+
+    engine_tests!(apollo_persisted_query_link_registers_then_sends_hashes_only, graphql_http_server_audits_all_pass);
+
+    /// The real binary: `almanac emulate --help` shows only the emulator's options, and `almanac`
+    /// with no subcommand serves (what `cargo run --release` in the README runs).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_almanac_binary_serves_by_default_and_each_subcommand_has_its_own_help() {
+        let bin = almanac_binary().await;
+        let help = Command::new(&bin).args(["emulate", "--help"]).output().expect("almanac emulate --help");
+        let help = String::from_utf8_lossy(&help.stdout).to_string();
+        assert!(help.contains("--bind") && help.contains("--account"), "{help}");
+        for server_flag in ["--listen", "--auth", "--google-", "--microsoft-", "--database-url", "--cors-origins", "--token-keys"] {
+            assert!(!help.contains(server_flag), "`almanac emulate --help` lists {server_flag}:\n{help}");
+        }
+
+        let dir = std::env::temp_dir().join(format!("almanac-default-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let log = dir.join("almanac.log");
+        let file = std::fs::File::create(&log).expect("log");
+        let mut cmd = Command::new(&bin);
+        // No arguments at all: settings come from the environment and the defaults (the
+        // database is the default relative `almanac.db`, here in a scratch directory).
+        cmd.current_dir(&dir).stdin(Stdio::null()).stdout(file.try_clone().expect("log")).stderr(file);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("ALMANAC_") || k == "DATABASE_URL" {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.env("ALMANAC_LISTEN", format!("127.0.0.1:{port}"));
+        let child = cmd.spawn().expect("almanac");
+        let mut server = ServerProcess { child, url: format!("http://127.0.0.1:{port}"), log };
+        server.ready().await.unwrap_or_else(|e| panic!("`almanac` with no subcommand did not serve: {e}"));
+        let res = reqwest::Client::new().post(format!("{}/graphql", server.url)).json(&json!({ "query": "{ viewer { canWrite } }" })).send().await.expect("post");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["data"]["viewer"]["canWrite"], json!(true), "{body}");
+        assert!(dir.join("almanac.db").exists(), "the default database is ./almanac.db");
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
