@@ -270,10 +270,10 @@ fn request_error(status: StatusCode, code: &str, message: String) -> Response {
 async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Response {
     let media = match wire::ResponseMedia::negotiate(&headers) {
         Ok(m) => m,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     if let Err(refused) = wire::check_post_content_type(&headers) {
-        return refused;
+        return refused.into_response();
     }
     let bytes = match body {
         Ok(b) => b,
@@ -283,7 +283,7 @@ async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): Connect
         Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request body could not be read: {e}")),
     };
     match wire::parse_post_body(&bytes, media) {
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
         Ok(wire::PostBody::Single(params)) => match params.into_request(&state.persisted_queries) {
             Ok(request) => execute(&state, &headers, Some(peer), async_graphql::BatchRequest::Single(request), media).await,
             Err(refusal) => refusal.into_response(media),
@@ -326,10 +326,10 @@ async fn graphql_get(State(state): State<HttpState>, ConnectInfo(peer): ConnectI
     }
     let media = match wire::ResponseMedia::negotiate(&headers) {
         Ok(m) => m,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let req = match wire::parse_get_params(&params, media).map(|p| p.into_request(&state.persisted_queries)) {
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
         Ok(Err(refusal)) => return refusal.into_response(media),
         Ok(Ok(req)) => req,
     };

@@ -31,7 +31,7 @@ pub enum ResponseMedia {
 
 impl ResponseMedia {
     /// From `Accept`; `Err` is the 406 answer.
-    pub fn negotiate(headers: &HeaderMap) -> Result<Self, Response> {
+    pub fn negotiate(headers: &HeaderMap) -> Result<Self, Refused> {
         let accept: Vec<&str> = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
         let accept = accept.join(",");
         if accept.trim().is_empty() {
@@ -66,8 +66,8 @@ impl ResponseMedia {
         }
         let [(json_q, json_s), (gr_q, gr_s)] = best;
         if json_q <= 0.0 && gr_q <= 0.0 {
-            let body = serde_json::json!({ "errors": [ { "message": format!("none of the accepted media types ({accept}) can carry a GraphQL response; accept {GRAPHQL_RESPONSE_JSON} or {JSON}"), "extensions": { "code": "NOT_ACCEPTABLE" } } ] });
-            return Err(json_response(StatusCode::NOT_ACCEPTABLE, ResponseMedia::Json, &body));
+            let message = format!("none of the accepted media types ({accept}) can carry a GraphQL response; accept {GRAPHQL_RESPONSE_JSON} or {JSON}");
+            return Err(Refused { status: StatusCode::NOT_ACCEPTABLE, media: ResponseMedia::Json, code: "NOT_ACCEPTABLE", message });
         }
         // On a tie the legacy type wins: `*/*` or `application/*` alone means application/json.
         Ok(if (gr_q, gr_s) > (json_q, json_s) { ResponseMedia::GraphqlResponseJson } else { ResponseMedia::Json })
@@ -91,13 +91,34 @@ fn error_body(code: &str, message: &str) -> Value {
     serde_json::json!({ "errors": [ { "message": message, "extensions": { "code": code } } ] })
 }
 
+/// An answer given before anything executes: an HTTP status and one coded error.
+#[derive(Debug)]
+pub struct Refused {
+    status: StatusCode,
+    media: ResponseMedia,
+    code: &'static str,
+    message: String,
+}
+
+impl Refused {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        json_response(self.status, self.media, &error_body(self.code, &self.message))
+    }
+}
+
 /// A request that is not a GraphQL-over-HTTP request at all (bad body, bad parameters): 400.
-pub fn bad_request(media: ResponseMedia, message: String) -> Response {
-    json_response(StatusCode::BAD_REQUEST, media, &error_body("BAD_REQUEST", &message))
+pub fn bad_request(media: ResponseMedia, message: String) -> Refused {
+    Refused { status: StatusCode::BAD_REQUEST, media, code: "BAD_REQUEST", message }
 }
 
 /// `Ok` for a JSON body; otherwise the 415 answer (see the module doc for CSRF).
-pub fn check_post_content_type(headers: &HeaderMap) -> Result<(), Response> {
+pub fn check_post_content_type(headers: &HeaderMap) -> Result<(), Refused> {
     let raw = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("(not text)").to_string());
     let mut parts = raw.as_deref().unwrap_or_default().split(';');
     let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
@@ -115,7 +136,7 @@ pub fn check_post_content_type(headers: &HeaderMap) -> Result<(), Response> {
         ),
         _ => ("UNSUPPORTED_MEDIA_TYPE", format!("a POST to /graphql must be `application/json` (UTF-8); got `{}`", raw.unwrap_or_default())),
     };
-    Err(json_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, ResponseMedia::Json, &error_body(code, &message)))
+    Err(Refused { status: StatusCode::UNSUPPORTED_MEDIA_TYPE, media: ResponseMedia::Json, code, message })
 }
 
 /// One operation's parameters as sent, typed as the spec says, before persisted queries are
@@ -135,7 +156,7 @@ pub enum PostBody {
 }
 
 /// The parameters of a JSON POST body; `Err` is the 400 answer.
-pub fn parse_post_body(bytes: &[u8], media: ResponseMedia) -> Result<PostBody, Response> {
+pub fn parse_post_body(bytes: &[u8], media: ResponseMedia) -> Result<PostBody, Refused> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(bad_request(media, "the request body is empty; send {\"query\": …} as JSON".into()));
     }
@@ -190,7 +211,7 @@ fn params_from_object(mut o: Map<String, Value>) -> Result<Params, String> {
 }
 
 /// The parameters of a GET (`variables` and `extensions` as JSON text); `Err` is the 400 answer.
-pub fn parse_get_params(params: &std::collections::HashMap<String, String>, media: ResponseMedia) -> Result<Params, Response> {
+pub fn parse_get_params(params: &std::collections::HashMap<String, String>, media: ResponseMedia) -> Result<Params, Refused> {
     let mut o = Map::new();
     for key in ["query", "operationName"] {
         if let Some(v) = params.get(key) {
