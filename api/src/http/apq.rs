@@ -6,6 +6,9 @@
 //!
 //! Resolved here, before anything else looks at the request, so authorization, the write check,
 //! the GET-mutation refusal and limits all see the real query text whichever way it came.
+//! async-graphql's own `ApolloPersistedQueries` extension is not used: it answers a miss with no
+//! `extensions.code` and resolves the hash inside the schema, after the HTTP layer has already
+//! looked at an empty query (a persisted mutation would pass the read-only check and GET unseen).
 
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};

@@ -265,8 +265,8 @@ fn request_error(status: StatusCode, code: &str, message: String) -> Response {
 }
 
 /// POST with a JSON body `{query, variables, operationName, extensions}` (or an array of them).
-/// The content type is checked before the body is read, and the body is read under the size
-/// limit, so a refused or oversized request is never parsed.
+/// The body is read under the size limit and parsed only once the content type is JSON, so a
+/// refused or oversized request is never parsed.
 async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Response {
     let media = match wire::ResponseMedia::negotiate(&headers) {
         Ok(m) => m,

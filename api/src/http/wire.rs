@@ -3,7 +3,7 @@
 //!
 //! - The answer is `application/graphql-response+json` when the client prefers it, otherwise
 //!   `application/json` (also for `*/*` or no `Accept`); neither acceptable: 406.
-//! - A POST must be `application/json`. Anything else is 415, before the body is read; a missing
+//! - A POST must be `application/json`. Anything else is 415, before the body is parsed; a missing
 //!   type or one a web page may send cross-site without a CORS preflight (`text/plain`, the two
 //!   form encodings) is `CSRF_PREVENTED`, so a page on another site can never run an operation.
 //! - Parameters are checked as the spec types them (`query` a string, `variables` and
