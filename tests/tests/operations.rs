@@ -300,6 +300,10 @@ mod http_conventions {
         assert_eq!(answers[0]["data"]["viewer"]["canWrite"], json!(true), "{body}");
         assert_eq!(answers[1]["errors"][0]["extensions"]["code"], json!("PERSISTED_QUERY_NOT_FOUND"), "{body}");
         assert_eq!(answers[2]["data"]["__typename"], json!("Query"), "{body}");
+        let mut eleven = vec![json!({ "extensions": unknown }); 2];
+        eleven.extend(std::iter::repeat_n(json!({ "query": "{ __typename }" }), 9));
+        let (status, _, body) = post(&app, None, Value::Array(eleven)).await;
+        assert_eq!((status, body["errors"][0]["extensions"]["code"].clone()), (400, json!("BATCH_TOO_LARGE")), "refused operations count towards the batch limit: {body}");
 
         // A persisted mutation is still a mutation: never over GET, never with a read-only key.
         let mutation = "mutation PersistedCreate { createCalendar(input: { name: \"persisted\", timeZone: \"UTC\" }) { calendar { id } } }";

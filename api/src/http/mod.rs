@@ -289,6 +289,10 @@ async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): Connect
             Err(refusal) => refusal.into_response(media),
         },
         Ok(wire::PostBody::Batch(items)) => {
+            // Counted before persisted queries are resolved, so refused operations count too.
+            if items.len() > MAX_BATCH {
+                return request_error(StatusCode::BAD_REQUEST, "BATCH_TOO_LARGE", format!("a batch may hold at most {MAX_BATCH} operations"));
+            }
             let (mut runnable, mut refused) = (Vec::new(), Vec::new());
             for (at, params) in items.into_iter().enumerate() {
                 match params.into_request(&state.persisted_queries) {
