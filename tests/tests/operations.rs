@@ -382,6 +382,10 @@ mod http_conventions {
                 assert_eq!(&got, want, "{name} differs from the vendored, recorded file");
                 served_vendored += 1;
             }
+            if name == "graphiql.min.js" {
+                // The bundle carries its own graphql-ws client: subscriptions need no other asset.
+                assert!(String::from_utf8_lossy(&bytes).contains("\"graphql-transport-ws\""), "GraphiQL's bundle has no graphql-ws client");
+            }
             if name.ends_with(".css") {
                 let css = String::from_utf8_lossy(&bytes);
                 assert!(!css.contains("@import"), "{name}");
