@@ -91,6 +91,13 @@ pub struct Settings {
     /// Introspection on (default) or off (production).
     #[arg(long, env = "ALMANAC_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
+    /// Seconds between re-checks of the API key behind an open WebSocket or SSE stream: a revoked
+    /// key's subscriptions end within this (a JWT's end at its `exp`).
+    #[arg(long, env = "ALMANAC_CREDENTIAL_RECHECK_SECONDS", default_value_t = 10, global = true)]
+    pub credential_recheck_seconds: u64,
+    /// Seconds a WebSocket may stay open without `connection_init` (then it closes with 4408).
+    #[arg(long, env = "ALMANAC_WS_INIT_TIMEOUT_SECONDS", default_value_t = 10, global = true)]
+    pub ws_init_timeout_seconds: u64,
     #[command(flatten)]
     pub sync: SyncSettings,
 }
@@ -208,6 +215,8 @@ impl Settings {
             introspection: true,
             rate_limit_per_minute: 0,
             public_url: None,
+            credential_recheck_seconds: 10,
+            ws_init_timeout_seconds: 10,
             sync: SyncSettings::for_tests(),
         }
     }

@@ -44,6 +44,8 @@ impl Application {
                 introspection: settings.introspection,
                 rate_limiter: std::sync::Arc::new(crate::http::RateLimiter::new(settings.rate_limit_per_minute)),
                 metrics: std::sync::Arc::new(crate::http::metrics::Metrics::default()),
+                credential_recheck: std::time::Duration::from_secs(settings.credential_recheck_seconds.max(1)),
+                ws_init_timeout: std::time::Duration::from_secs(settings.ws_init_timeout_seconds.max(1)),
             },
         })
     }
