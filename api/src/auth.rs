@@ -236,6 +236,10 @@ pub async fn authenticate(store: &Arc<dyn Store>, mode: AuthMode, keys: &JwtKeys
     // HTTP must not accept the token a minute longer (jsonwebtoken's default leeway).
     validation.leeway = 0;
     let data = jsonwebtoken::decode::<Claims>(&token, key, &validation).map_err(|e| AuthError::Unauthenticated(format!("the JWT is not valid: {e}")))?;
+    // RFC 7519: not accepted "on or after" `exp` (jsonwebtoken accepts during that second).
+    if data.claims.exp <= chrono::Utc::now().timestamp() {
+        return Err(AuthError::Unauthenticated("the JWT is not valid: ExpiredSignature".into()));
+    }
     let organization: OrganizationId = data.claims.org.parse().map_err(|_| AuthError::Unauthenticated("the JWT's `org` claim is not an organization id".into()))?;
     let scopes = match data.claims.scope.as_deref() {
         None => Scopes::READ_WRITE,
