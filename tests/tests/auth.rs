@@ -390,6 +390,8 @@ impl RawWs {
 struct SseStream {
     res: reqwest::Response,
     buf: String,
+    /// The last event as sent.
+    last: String,
 }
 
 impl SseStream {
@@ -405,7 +407,7 @@ impl SseStream {
         let res = Self::post(app, token, query, variables).await;
         assert_eq!(res.status(), 200);
         assert!(res.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream")));
-        SseStream { res, buf: String::new() }
+        SseStream { res, buf: String::new(), last: String::new() }
     }
 
     /// The next event (name, data as JSON or null), or None when the stream ended.
@@ -423,6 +425,7 @@ impl SseStream {
                     }
                 }
                 if !event.is_empty() {
+                    self.last = block;
                     return Some((event, serde_json::from_str(&data).unwrap_or(Value::Null)));
                 }
             }
@@ -443,6 +446,8 @@ impl SseStream {
 
     async fn completes(&mut self) {
         assert_eq!(self.event().await.map(|(e, _)| e), Some("complete".to_string()));
+        // With an empty `data:` line, or EventSource would not fire it.
+        assert_eq!(self.last, "event: complete\ndata: \n\n");
         assert!(self.event().await.is_none(), "the stream ends after complete");
     }
 }
@@ -484,6 +489,13 @@ async fn a_read_only_credential_cannot_write_over_post(app: TestApp) {
         let body: Value = app.http.post(format!("{}/graphql", app.url)).bearer_auth(cred).json(&batch).send().await.expect("sent").json().await.expect("JSON");
         assert_eq!(body[0]["data"]["viewer"]["canWrite"], json!(false), "{what}: {body}");
         assert_eq!(code(&body[1]), Some("FORBIDDEN"), "{what}: {body}");
+        // A document with both kinds: the operation chosen by operationName decides.
+        let doc = format!("query Who {VIEWER} mutation Escalate {}", CREATE_KEY.trim_start_matches("mutation "));
+        for (name, refused) in [("Escalate", true), ("Who", false)] {
+            let body: Value = app.http.post(format!("{}/graphql", app.url)).bearer_auth(cred).json(&json!({ "query": doc, "operationName": name })).send().await.expect("sent").json().await.expect("JSON");
+            assert_eq!(code(&body) == Some("FORBIDDEN"), refused, "{what} {name}: {body}");
+            assert_eq!(body["data"]["viewer"]["canWrite"].is_boolean(), !refused, "{what} {name}: {body}");
+        }
     }
     assert_eq!(holdings(&app, &admin).await, before, "nothing was written");
 }

@@ -13,7 +13,6 @@ use super::{credential_lapsed, finish_response, is_mutation, prepare, rate_limit
 use crate::auth::{authenticate, credential};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -91,38 +90,58 @@ async fn stream(state: HttpState, headers: &HeaderMap, peer: SocketAddr, request
     let mut lapsed = credential_lapsed(state.clone(), token, viewer);
     // The operation runs in its own task and hands events over a channel: when the client goes
     // away the body (and the receiver) is dropped, the task sees it and drops the operation.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(16);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(16);
     tokio::spawn(async move {
         state.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
-        let next = |payload: &serde_json::Value| Event::default().event("next").data(payload.to_string());
+        // A comment line now and then keeps proxies from closing a quiet stream.
+        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
         loop {
             tokio::select! {
                 r = results.next() => match r {
                     Some(mut response) => {
                         finish_response(&state, &mut response);
                         let payload = serde_json::to_value(&response).unwrap_or(serde_json::Value::Null);
-                        if tx.send(next(&payload)).await.is_err() {
+                        if tx.send(next_event(&payload)).await.is_err() {
                             break;
                         }
                     }
                     None => {
-                        let _ = tx.send(Event::default().event("complete").data("")).await;
+                        let _ = tx.send(COMPLETE.to_string()).await;
                         break;
                     }
                 },
                 e = &mut lapsed => {
                     e.log();
                     let payload = json!({ "data": null, "errors": [{ "message": e.to_string(), "extensions": { "code": e.code() } }] });
-                    if tx.send(next(&payload)).await.is_ok() {
-                        let _ = tx.send(Event::default().event("complete").data("")).await;
+                    if tx.send(next_event(&payload)).await.is_ok() {
+                        let _ = tx.send(COMPLETE.to_string()).await;
                     }
                     break;
+                }
+                _ = keep_alive.tick() => {
+                    if tx.send(":\n\n".to_string()).await.is_err() {
+                        break;
+                    }
                 }
                 () = tx.closed() => break,
             }
         }
         state.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
     });
-    let events = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok::<_, Infallible>)));
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+    let chunks = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|c| c.map(|c| Ok::<_, Infallible>(axum::body::Bytes::from(c)))));
+    (
+        [(header::CONTENT_TYPE, "text/event-stream; charset=utf-8"), (header::CACHE_CONTROL, "no-cache"), (header::HeaderName::from_static("x-accel-buffering"), "no")],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// `complete` with an empty `data:` line: EventSource ignores an event without one.
+const COMPLETE: &str = "event: complete\ndata: \n\n";
+
+/// A `next` event. Compact JSON has no raw newline, so one `data:` line holds it.
+fn next_event(payload: &serde_json::Value) -> String {
+    format!("event: next\ndata: {payload}\n\n")
 }
