@@ -559,6 +559,12 @@ async fn a_read_only_credential_cannot_write_over_sse(app: TestApp) {
             assert_eq!(res.status(), 405, "{what}: a mutation in a URL");
         }
     }
+    // GET takes the operation in the URL.
+    let res = app.http.get(format!("{}/graphql/stream", app.url)).query(&[("query", VIEWER)]).header("accept", "text/event-stream").bearer_auth(&creds[0].1).send().await.expect("sent");
+    assert_eq!(res.status(), 200);
+    let mut s = SseStream { res, buf: String::new(), last: String::new() };
+    assert_eq!(s.next().await["data"]["viewer"]["canWrite"], json!(false));
+    s.completes().await;
     // Refused credentials are refused before the stream starts, as on /graphql.
     let res = SseStream::post(&app, None, VIEWER, json!({})).await;
     assert_eq!(res.status(), 401);

@@ -19,7 +19,7 @@
 //! gives (`UNAUTHENTICATED: the API key was revoked`). subscriptions-transport-ws clients also
 //! get a `connection_error` message whose payload is `{message, extensions: {code}}`.
 
-use super::{credential_lapsed, finish_response, prepare, rate_limit, rate_limited_message, request_error, HttpState};
+use super::{credential_lapsed, finish_response, prepare, rate_limit, rate_limited_message, request_error, HttpState, MAX_BODY_BYTES};
 use crate::auth::{authenticate, credential, AuthError, Viewer};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -66,6 +66,8 @@ pub(super) async fn graphql_ws(State(state): State<HttpState>, ConnectInfo(peer)
         return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "offer the graphql-transport-ws subprotocol (Sec-WebSocket-Protocol: graphql-transport-ws)".into());
     };
     let header_credential = credential(&headers);
+    // A message is one operation: it gets the size limit of an HTTP request body.
+    let upgrade = upgrade.max_message_size(MAX_BODY_BYTES).max_frame_size(MAX_BODY_BYTES);
     upgrade.protocols([protocol.name()]).on_upgrade(move |socket| async move {
         state.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
         let metrics = state.metrics.clone();
