@@ -9,7 +9,8 @@
 //! ends the stream. A stream whose API key is revoked, or whose JWT expires, gets a last `next`
 //! with an `UNAUTHENTICATED` error and `complete` (within `credential_recheck`; at `exp`).
 
-use super::{credential_lapsed, finish_response, is_mutation, prepare, rate_limit, rate_limited, request_error, HttpState, MAX_BODY_BYTES};
+use super::operation::{auth_refused, credential_lapsed, finish_response, prepare, rate_limit, rate_limited};
+use super::{is_mutation, request_error, HttpState, MAX_BODY_BYTES};
 use crate::auth::{authenticate, credential};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -81,7 +82,7 @@ async fn stream(state: HttpState, headers: &HeaderMap, peer: SocketAddr, request
     let token = credential(headers);
     let viewer = match authenticate(&state.app.store, state.auth, &state.jwt, token.clone()).await {
         Ok(v) => v,
-        Err(e) => return super::auth_refused(&e),
+        Err(e) => return auth_refused(&e),
     };
     if let Err(wait) = rate_limit(&state, &viewer, Some(peer), 1) {
         return rate_limited(wait);

@@ -19,7 +19,8 @@
 //! gives (`UNAUTHENTICATED: the API key was revoked`). subscriptions-transport-ws clients also
 //! get a `connection_error` message whose payload is `{message, extensions: {code}}`.
 
-use super::{credential_lapsed, finish_response, prepare, rate_limit, rate_limited_message, request_error, HttpState, MAX_BODY_BYTES};
+use super::operation::{credential_lapsed, finish_response, prepare, rate_limit, rate_limited_message};
+use super::{request_error, HttpState, MAX_BODY_BYTES};
 use crate::auth::{authenticate, credential, AuthError, Viewer};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
