@@ -11,15 +11,108 @@ use axum::http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::sync::Arc;
 
-/// The caller, resolved once per request; every resolver scopes by `organization`.
+/// The caller, resolved once per request (and once per operation on a socket or stream); every
+/// resolver scopes by `organization`.
 #[derive(Debug, Clone)]
 pub struct Viewer {
     pub organization: OrganizationId,
     pub user: Option<String>,
-    pub can_write: bool,
-    pub can_read: bool,
+    pub scopes: Scopes,
     /// The API key used, if any (rate limits are per key).
     pub api_key: Option<String>,
+    /// When the credential stops being valid (a JWT's `exp`, Unix seconds); open sockets and
+    /// streams end then.
+    pub expires_at: Option<i64>,
+}
+
+impl Viewer {
+    pub fn can_write(&self) -> bool {
+        self.scopes.write
+    }
+
+    pub fn can_read(&self) -> bool {
+        self.scopes.read
+    }
+}
+
+/// What a credential may do. `write` implies `read`: a key that may change the calendar may also
+/// look at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scopes {
+    read: bool,
+    write: bool,
+}
+
+/// One scope name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error("{0:?} is not a scope (the scopes are read and write)")]
+    Unknown(String),
+    #[error("give at least one scope: read, write")]
+    Empty,
+}
+
+impl std::str::FromStr for Scope {
+    type Err = ScopeError;
+
+    fn from_str(s: &str) -> Result<Self, ScopeError> {
+        match s.to_ascii_lowercase().as_str() {
+            "read" => Ok(Scope::Read),
+            "write" => Ok(Scope::Write),
+            _ => Err(ScopeError::Unknown(s.to_string())),
+        }
+    }
+}
+
+impl Scopes {
+    pub const READ: Scopes = Scopes { read: true, write: false };
+    pub const READ_WRITE: Scopes = Scopes { read: true, write: true };
+
+    /// The names in a scope list: comma- or whitespace-separated, both accepted everywhere
+    /// ("read,write", "read write", "read, write").
+    fn names(s: &str) -> impl Iterator<Item = &str> {
+        s.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty())
+    }
+
+    fn from_scopes(list: impl IntoIterator<Item = Scope>) -> Result<Scopes, ScopeError> {
+        let mut out = Scopes { read: false, write: false };
+        for scope in list {
+            match scope {
+                Scope::Read => out.read = true,
+                Scope::Write => out = Scopes::READ_WRITE,
+            }
+        }
+        if out.read { Ok(out) } else { Err(ScopeError::Empty) }
+    }
+
+    /// Strict: every name must be a scope. For keys (created, and read back from the store).
+    pub fn parse(s: &str) -> Result<Scopes, ScopeError> {
+        Self::from_scopes(Self::names(s).map(str::parse).collect::<Result<Vec<Scope>, _>>()?)
+    }
+
+    /// A JWT's `scope` claim: the host's identity provider may grant scopes for other services
+    /// in the same token ("openid profile read"), so names that are not Almanac's are skipped;
+    /// a token that grants none of Almanac's is still refused.
+    pub fn parse_granted(s: &str) -> Result<Scopes, ScopeError> {
+        Self::from_scopes(Self::names(s).filter_map(|n| n.parse().ok()))
+    }
+
+    /// The stored and displayed form: "read" or "read write".
+    pub fn as_str(&self) -> &'static str {
+        if self.write { "read write" } else { "read" }
+    }
+}
+
+impl std::fmt::Display for Scopes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +121,28 @@ pub enum AuthError {
     Unauthenticated(String),
     #[error("internal error")]
     Store(#[from] StoreError),
+    /// A stored key whose scopes do not parse: never guessed at, refused and logged.
+    #[error("internal error")]
+    CorruptKey { id: String, scopes: String },
+}
+
+impl AuthError {
+    /// The `extensions.code` clients see, on every transport.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AuthError::Store(_) | AuthError::CorruptKey { .. } => "INTERNAL",
+        }
+    }
+
+    /// Logs the cause of an internal failure (never shown to the client).
+    pub fn log(&self) {
+        match self {
+            AuthError::Unauthenticated(_) => {}
+            AuthError::Store(e) => tracing::error!(error = %e, "authentication failed"),
+            AuthError::CorruptKey { id, scopes } => tracing::error!(api_key = %id, scopes = %scopes, "a stored API key has scopes that do not parse; refusing it"),
+        }
+    }
 }
 
 /// Keys for verifying JWTs, parsed once at startup.
@@ -55,8 +170,9 @@ impl JwtKeys {
 struct Claims {
     org: String,
     sub: Option<String>,
-    /// Space-separated; "read", "write". Absent: both.
+    /// "read", "write" (comma- or space-separated). Absent: both.
     scope: Option<String>,
+    exp: i64,
 }
 
 pub const API_KEY_PREFIX: &str = "alm_";
@@ -88,7 +204,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 pub async fn authenticate(store: &Arc<dyn Store>, mode: AuthMode, keys: &JwtKeys, token: Option<String>) -> Result<Viewer, AuthError> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return match mode {
-            AuthMode::Dev => Ok(Viewer { organization: OrganizationId::DEFAULT, user: None, can_write: true, can_read: true, api_key: None }),
+            AuthMode::Dev => Ok(Viewer { organization: OrganizationId::DEFAULT, user: None, scopes: Scopes::READ_WRITE, api_key: None, expires_at: None }),
             AuthMode::Required => Err(AuthError::Unauthenticated("send an API key (Authorization: Bearer alm_…) or a JWT".into())),
         };
     };
@@ -103,7 +219,8 @@ pub async fn authenticate(store: &Arc<dyn Store>, mode: AuthMode, keys: &JwtKeys
             return Err(bad());
         }
         let organization = key.organization_id.parse().map_err(|_| bad())?;
-        return Ok(Viewer { organization, user: None, can_write: key.scopes.contains("write"), can_read: key.scopes.contains("read") || key.scopes.contains("write"), api_key: Some(key.id) });
+        let scopes = Scopes::parse(&key.scopes).map_err(|_| AuthError::CorruptKey { id: key.id.clone(), scopes: key.scopes.clone() })?;
+        return Ok(Viewer { organization, user: None, scopes, api_key: Some(key.id), expires_at: None });
     }
     let header = jsonwebtoken::decode_header(&token).map_err(|_| AuthError::Unauthenticated("the credential is neither an API key nor a JWT".into()))?;
     let key = match header.alg {
@@ -115,13 +232,46 @@ pub async fn authenticate(store: &Arc<dyn Store>, mode: AuthMode, keys: &JwtKeys
     let mut validation = Validation::new(header.alg);
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp"]);
+    // Valid until `exp` exactly, on every transport: an open socket closes at that instant, so
+    // HTTP must not accept the token a minute longer (jsonwebtoken's default leeway).
+    validation.leeway = 0;
     let data = jsonwebtoken::decode::<Claims>(&token, key, &validation).map_err(|e| AuthError::Unauthenticated(format!("the JWT is not valid: {e}")))?;
+    // RFC 7519: not accepted "on or after" `exp` (jsonwebtoken accepts during that second).
+    if data.claims.exp <= chrono::Utc::now().timestamp() {
+        return Err(AuthError::Unauthenticated("the JWT is not valid: ExpiredSignature".into()));
+    }
     let organization: OrganizationId = data.claims.org.parse().map_err(|_| AuthError::Unauthenticated("the JWT's `org` claim is not an organization id".into()))?;
-    let scope = data.claims.scope.unwrap_or_else(|| "read write".into());
-    Ok(Viewer { organization, user: data.claims.sub, can_write: scope.split(' ').any(|s| s == "write"), can_read: true, api_key: None })
+    let scopes = match data.claims.scope.as_deref() {
+        None => Scopes::READ_WRITE,
+        Some(s) => Scopes::parse_granted(s).map_err(|_| AuthError::Unauthenticated("the JWT's `scope` claim grants neither read nor write".into()))?,
+    };
+    Ok(Viewer { organization, user: data.claims.sub, scopes, api_key: None, expires_at: Some(data.claims.exp) })
 }
 
 /// The credential in request headers.
 pub fn credential(headers: &HeaderMap) -> Option<String> {
     bearer(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_accept_commas_and_spaces_and_refuse_unknown_names() {
+        for s in ["read,write", "read write", " write , read ", "READ\tWrite", "write"] {
+            assert_eq!(Scopes::parse(s), Ok(Scopes::READ_WRITE), "{s:?}");
+        }
+        for s in ["read", "read,read", "Read"] {
+            assert_eq!(Scopes::parse(s), Ok(Scopes::READ), "{s:?}");
+        }
+        assert_eq!(Scopes::parse("read,admin"), Err(ScopeError::Unknown("admin".into())));
+        assert_eq!(Scopes::parse("read;write"), Err(ScopeError::Unknown("read;write".into())));
+        assert_eq!(Scopes::parse(" , "), Err(ScopeError::Empty));
+        assert_eq!(Scopes::parse_granted("openid profile read"), Ok(Scopes::READ));
+        assert_eq!(Scopes::parse_granted("openid,write"), Ok(Scopes::READ_WRITE));
+        assert_eq!(Scopes::parse_granted("openid profile"), Err(ScopeError::Empty));
+        assert_eq!(Scopes::parse(Scopes::READ.as_str()), Ok(Scopes::READ));
+        assert_eq!(Scopes::parse(Scopes::READ_WRITE.as_str()), Ok(Scopes::READ_WRITE));
+    }
 }

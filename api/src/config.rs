@@ -146,6 +146,13 @@ pub struct Settings {
     /// (`https://app.example.com,http://localhost:5173`); none by default.
     #[arg(long, env = "ALMANAC_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Seconds between re-checks of the API key behind an open WebSocket or SSE stream: a revoked
+    /// key's subscriptions end within this (a JWT's end at its `exp`).
+    #[arg(long, env = "ALMANAC_CREDENTIAL_RECHECK_SECONDS", default_value_t = 10)]
+    pub credential_recheck_seconds: u64,
+    /// Seconds a WebSocket may stay open without `connection_init` (then it closes with 4408).
+    #[arg(long, env = "ALMANAC_WS_INIT_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub ws_init_timeout_seconds: u64,
     #[command(flatten)]
     pub sync: SyncSettings,
 }
@@ -264,6 +271,8 @@ impl Settings {
             rate_limit_per_minute: 0,
             public_url: None,
             cors_origins: Vec::new(),
+            credential_recheck_seconds: 10,
+            ws_init_timeout_seconds: 10,
             sync: SyncSettings::for_tests(),
         }
     }

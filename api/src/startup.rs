@@ -47,6 +47,8 @@ impl Application {
                 metrics: std::sync::Arc::new(crate::http::metrics::Metrics::default()),
                 persisted_queries: std::sync::Arc::new(crate::http::apq::PersistedQueries::default()),
                 cors_origins,
+                credential_recheck: std::time::Duration::from_secs(settings.credential_recheck_seconds.max(1)),
+                ws_init_timeout: std::time::Duration::from_secs(settings.ws_init_timeout_seconds.max(1)),
             },
         })
     }

@@ -288,3 +288,602 @@ engine_tests_with!(required;
     jwts_from_the_host_app_name_the_organization_and_user,
     no_id_taking_field_crosses_organizations,
 );
+
+// ---------------------------------------------------------------------------------------------
+// Authorization on every transport: POST, GET, WebSocket (graphql-transport-ws and the legacy
+// subscriptions-transport-ws) and SSE (/graphql/stream). Raw clients, so the tests see exactly
+// what goes over the wire: messages, close codes and reasons, SSE events.
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// What a raw WebSocket client saw next.
+#[derive(Debug)]
+enum Seen {
+    Message(Value),
+    Closed(u16, String),
+    /// Nothing within the wait (a bound for a hung test, never a timing assertion).
+    Nothing,
+}
+
+struct RawWs(Socket);
+
+impl RawWs {
+    async fn connect(app: &TestApp, protocol: &str) -> RawWs {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("{}/graphql/ws", app.url.replacen("http", "ws", 1)).into_client_request().expect("request");
+        req.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().expect("header"));
+        let (socket, res) = tokio_tungstenite::connect_async(req).await.expect("upgraded");
+        assert_eq!(res.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()), Some(protocol));
+        RawWs(socket)
+    }
+
+    async fn send(&mut self, v: Value) {
+        use futures_util::SinkExt;
+        self.0.send(tokio_tungstenite::tungstenite::Message::text(v.to_string())).await.expect("sent");
+    }
+
+    async fn seen(&mut self, secs: u64) -> Seen {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            match tokio::time::timeout_at(deadline, self.0.next()).await {
+                Err(_) => return Seen::Nothing,
+                Ok(None) => return Seen::Closed(1006, "closed without a close frame".into()),
+                Ok(Some(Err(e))) => return Seen::Closed(1006, e.to_string()),
+                Ok(Some(Ok(Message::Text(t)))) => return Seen::Message(serde_json::from_str(t.as_str()).expect("JSON message")),
+                Ok(Some(Ok(Message::Close(f)))) => return f.map_or(Seen::Closed(1005, String::new()), |f| Seen::Closed(u16::from(f.code), f.reason.as_str().to_string())),
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// The close, skipping any messages before it: (code, reason).
+    async fn closed(&mut self) -> (u16, String) {
+        loop {
+            match self.seen(60).await {
+                Seen::Closed(code, reason) => return (code, reason),
+                Seen::Message(_) => {}
+                Seen::Nothing => panic!("the socket stayed open"),
+            }
+        }
+    }
+
+    /// A graphql-transport-ws connection, acknowledged.
+    async fn init(app: &TestApp, token: Option<&str>) -> RawWs {
+        let mut ws = RawWs::connect(app, "graphql-transport-ws").await;
+        let payload = token.map_or(json!({}), |t| json!({ "authorization": format!("Bearer {t}") }));
+        ws.send(json!({ "type": "connection_init", "payload": payload })).await;
+        match ws.seen(30).await {
+            Seen::Message(m) if m["type"] == "connection_ack" => ws,
+            other => panic!("expected connection_ack, got {other:?}"),
+        }
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
+    }
+
+    /// The next result payload of operation `id` (other operations' messages are skipped).
+    async fn result(&mut self, id: &str) -> Value {
+        loop {
+            match self.seen(30).await {
+                Seen::Message(m) if m["id"] == id && (m["type"] == "next" || m["type"] == "data") => return m["payload"].clone(),
+                Seen::Message(_) => {}
+                other => panic!("expected a result for {id}, got {other:?}"),
+            }
+        }
+    }
+
+    /// Runs a query or mutation on the socket: its result, after which the server completes it.
+    async fn run(&mut self, id: &str, query: &str, variables: Value) -> Value {
+        self.subscribe(id, query, variables).await;
+        let payload = self.result(id).await;
+        match self.seen(30).await {
+            Seen::Message(m) if m["id"] == id && m["type"] == "complete" => payload,
+            other => panic!("expected {id} to complete, got {other:?}"),
+        }
+    }
+}
+
+/// A `text/event-stream` response read event by event.
+struct SseStream {
+    res: reqwest::Response,
+    buf: String,
+    /// The last event as sent.
+    last: String,
+}
+
+impl SseStream {
+    async fn post(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> reqwest::Response {
+        let mut req = app.http.post(format!("{}/graphql/stream", app.url)).header("accept", "text/event-stream").json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("sent")
+    }
+
+    async fn open(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> SseStream {
+        let res = Self::post(app, token, query, variables).await;
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream")));
+        SseStream { res, buf: String::new(), last: String::new() }
+    }
+
+    /// The next event (name, data as JSON or null), or None when the stream ended.
+    async fn event(&mut self) -> Option<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut event, mut data) = (String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+                if !event.is_empty() {
+                    self.last = block;
+                    return Some((event, serde_json::from_str(&data).unwrap_or(Value::Null)));
+                }
+            }
+            match tokio::time::timeout_at(deadline, self.res.chunk()).await.expect("the stream stayed silent") {
+                Ok(Some(bytes)) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The next `next` event's payload.
+    async fn next(&mut self) -> Value {
+        match self.event().await {
+            Some((e, data)) if e == "next" => data,
+            other => panic!("expected a next event, got {other:?}"),
+        }
+    }
+
+    async fn completes(&mut self) {
+        assert_eq!(self.event().await.map(|(e, _)| e), Some("complete".to_string()));
+        // With an empty `data:` line, or EventSource would not fire it.
+        assert_eq!(self.last, "event: complete\ndata: \n\n");
+        assert!(self.event().await.is_none(), "the stream ends after complete");
+    }
+}
+
+fn error_code(payload: &Value) -> Option<&str> {
+    payload["errors"][0]["extensions"]["code"].as_str()
+}
+
+const CREATE_KEY: &str = "mutation { createApiKey(input: { name: \"escalate\", scopes: \"read,write\" }) { apiKey { id } secret } }";
+const SERIES_CHANGED: &str = "subscription($c: [ID!]!) { seriesChanged(calendarIds: $c) { seriesId } }";
+
+/// An organization with a read-write key, and its read-only credentials: an API key created
+/// through the API with `read`, and a JWT with `scope: "read"`.
+async fn read_only_credentials(app: &TestApp) -> (String, Vec<(&'static str, String)>) {
+    let (org, admin) = app.organization_with_key("acme", "read,write").await;
+    let body = app.graphql_as(Some(&admin), "mutation { createApiKey(input: { name: \"ro\", scopes: \"read\" }) { secret } }", json!({})).await;
+    let key = body["data"]["createApiKey"]["secret"].as_str().expect("secret").to_string();
+    let token = jwt(jsonwebtoken::Algorithm::HS256, json!({ "org": org, "sub": "reader", "scope": "read", "exp": exp() }));
+    (admin, vec![("read-only API key", key), ("read-only JWT", token)])
+}
+
+/// What the organization holds that the refused mutations would have changed.
+async fn holdings(app: &TestApp, admin: &str) -> (usize, usize) {
+    let body = app.graphql_as(Some(admin), "{ calendars(first: 100) { edges { cursor } } apiKeys { id } }", json!({})).await;
+    (body["data"]["calendars"]["edges"].as_array().map_or(0, Vec::len), body["data"]["apiKeys"].as_array().map_or(0, Vec::len))
+}
+
+async fn a_read_only_credential_cannot_write_over_post(app: TestApp) {
+    let (admin, creds) = read_only_credentials(&app).await;
+    let before = holdings(&app, &admin).await;
+    for (what, cred) in &creds {
+        for mutation in [NEW_CAL, CREATE_KEY] {
+            let body = app.graphql_as(Some(cred), mutation, json!({})).await;
+            assert_eq!(code(&body), Some("FORBIDDEN"), "{what}: {body}");
+            assert_eq!(body["data"], Value::Null, "{what}: {body}");
+        }
+        // In a batch the mutation is refused and the query beside it still answers.
+        let batch = json!([{ "query": VIEWER }, { "query": CREATE_KEY }]);
+        let body: Value = app.http.post(format!("{}/graphql", app.url)).bearer_auth(cred).json(&batch).send().await.expect("sent").json().await.expect("JSON");
+        assert_eq!(body[0]["data"]["viewer"]["canWrite"], json!(false), "{what}: {body}");
+        assert_eq!(code(&body[1]), Some("FORBIDDEN"), "{what}: {body}");
+        // A document with both kinds: the operation chosen by operationName decides.
+        let doc = format!("query Who {VIEWER} mutation Escalate {}", CREATE_KEY.trim_start_matches("mutation "));
+        for (name, refused) in [("Escalate", true), ("Who", false)] {
+            let body: Value = app.http.post(format!("{}/graphql", app.url)).bearer_auth(cred).json(&json!({ "query": doc, "operationName": name })).send().await.expect("sent").json().await.expect("JSON");
+            assert_eq!(code(&body) == Some("FORBIDDEN"), refused, "{what} {name}: {body}");
+            assert_eq!(body["data"]["viewer"]["canWrite"].is_boolean(), !refused, "{what} {name}: {body}");
+        }
+    }
+    assert_eq!(holdings(&app, &admin).await, before, "nothing was written");
+}
+
+async fn a_read_only_credential_cannot_write_over_get(app: TestApp) {
+    let (admin, creds) = read_only_credentials(&app).await;
+    let before = holdings(&app, &admin).await;
+    for (what, cred) in &creds {
+        let get = |q: &str| app.http.get(format!("{}/graphql", app.url)).query(&[("query", q)]).bearer_auth(cred).send();
+        let res = get(VIEWER).await.expect("sent");
+        assert_eq!(res.status(), 200, "{what}");
+        let body: Value = res.json().await.expect("JSON");
+        assert_eq!(body["data"]["viewer"]["canWrite"], json!(false), "{what}: {body}");
+        for mutation in [NEW_CAL, CREATE_KEY] {
+            let res = get(mutation).await.expect("sent");
+            assert_eq!(res.status(), 405, "{what}");
+            let body: Value = res.json().await.expect("JSON");
+            assert!(body["data"].is_null() && body["errors"][0]["extensions"]["code"].is_string(), "{what}: {body}");
+        }
+    }
+    assert_eq!(holdings(&app, &admin).await, before, "nothing was written");
+}
+
+async fn a_read_only_credential_cannot_write_over_websocket(app: TestApp) {
+    let (admin, creds) = read_only_credentials(&app).await;
+    let before = holdings(&app, &admin).await;
+    for (what, cred) in &creds {
+        let mut ws = RawWs::init(&app, Some(cred)).await;
+        let p = ws.run("read", VIEWER, json!({})).await;
+        assert_eq!(p["data"]["viewer"]["canWrite"], json!(false), "{what}: {p}");
+        for (id, mutation) in [("cal", NEW_CAL), ("key", CREATE_KEY)] {
+            let p = ws.run(id, mutation, json!({})).await;
+            assert_eq!(error_code(&p), Some("FORBIDDEN"), "{what}: {p}");
+            assert_eq!(p["data"], Value::Null, "{what}: {p}");
+        }
+        // The legacy protocol goes through the same check.
+        let mut legacy = RawWs::connect(&app, "graphql-ws").await;
+        legacy.send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {cred}") } })).await;
+        assert!(matches!(legacy.seen(30).await, Seen::Message(m) if m["type"] == "connection_ack"), "{what}");
+        legacy.send(json!({ "id": "1", "type": "start", "payload": { "query": CREATE_KEY } })).await;
+        let p = legacy.result("1").await;
+        assert_eq!(error_code(&p), Some("FORBIDDEN"), "{what}: {p}");
+    }
+    assert_eq!(holdings(&app, &admin).await, before, "nothing was written");
+}
+
+async fn a_read_only_credential_cannot_write_over_sse(app: TestApp) {
+    let (admin, creds) = read_only_credentials(&app).await;
+    let before = holdings(&app, &admin).await;
+    for (what, cred) in &creds {
+        let mut s = SseStream::open(&app, Some(cred), VIEWER, json!({})).await;
+        assert_eq!(s.next().await["data"]["viewer"]["canWrite"], json!(false), "{what}");
+        s.completes().await;
+        for mutation in [NEW_CAL, CREATE_KEY] {
+            let mut s = SseStream::open(&app, Some(cred), mutation, json!({})).await;
+            let p = s.next().await;
+            assert_eq!(error_code(&p), Some("FORBIDDEN"), "{what}: {p}");
+            assert_eq!(p["data"], Value::Null, "{what}: {p}");
+            s.completes().await;
+            let res = app.http.get(format!("{}/graphql/stream", app.url)).query(&[("query", mutation)]).header("accept", "text/event-stream").bearer_auth(cred).send().await.expect("sent");
+            assert_eq!(res.status(), 405, "{what}: a mutation in a URL");
+        }
+    }
+    // GET takes the operation in the URL.
+    let res = app.http.get(format!("{}/graphql/stream", app.url)).query(&[("query", VIEWER)]).header("accept", "text/event-stream").bearer_auth(&creds[0].1).send().await.expect("sent");
+    assert_eq!(res.status(), 200);
+    let mut s = SseStream { res, buf: String::new(), last: String::new() };
+    assert_eq!(s.next().await["data"]["viewer"]["canWrite"], json!(false));
+    s.completes().await;
+    // Refused credentials are refused before the stream starts, as on /graphql.
+    let res = SseStream::post(&app, None, VIEWER, json!({})).await;
+    assert_eq!(res.status(), 401);
+    let res = SseStream::post(&app, Some("alm_nope_nope"), VIEWER, json!({})).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(code(&res.json::<Value>().await.expect("JSON")), Some("UNAUTHENTICATED"));
+    assert_eq!(holdings(&app, &admin).await, before, "nothing was written");
+}
+
+/// graphql-transport-ws close codes: 4401 without a credential (required mode) or before
+/// `connection_init`, 4403 for a refused one; the reason carries the HTTP `extensions.code`.
+async fn websocket_close_codes_follow_graphql_transport_ws(app: TestApp) {
+    let (org, key) = app.organization_with_key("acme", "read,write").await;
+    let init = |payload: Value| json!({ "type": "connection_init", "payload": payload });
+    let mut ws = RawWs::connect(&app, "graphql-transport-ws").await;
+    ws.send(init(json!({}))).await;
+    let (c, reason) = ws.closed().await;
+    assert_eq!((c, reason.starts_with("UNAUTHENTICATED: ")), (4401, true), "{reason}");
+    let expired = jwt(jsonwebtoken::Algorithm::HS256, json!({ "org": org, "exp": chrono::Utc::now().timestamp() - 5 }));
+    for bad in ["alm_nope_nope", "not-a-token", &expired] {
+        let mut ws = RawWs::connect(&app, "graphql-transport-ws").await;
+        ws.send(init(json!({ "authorization": format!("Bearer {bad}") }))).await;
+        let (c, reason) = ws.closed().await;
+        assert_eq!((c, reason.starts_with("UNAUTHENTICATED: ")), (4403, true), "{bad}: {reason}");
+    }
+    // Subscribing before connection_init.
+    let mut ws = RawWs::connect(&app, "graphql-transport-ws").await;
+    ws.subscribe("1", VIEWER, json!({})).await;
+    assert_eq!(ws.closed().await.0, 4401);
+    // A second connection_init, and a reused operation id.
+    let mut ws = RawWs::init(&app, Some(&key)).await;
+    ws.send(init(json!({ "authorization": format!("Bearer {key}") }))).await;
+    assert_eq!(ws.closed().await.0, 4429);
+    let cal = app.graphql_as(Some(&key), NEW_CAL, json!({})).await["data"]["createCalendar"]["calendar"]["id"].clone();
+    let mut ws = RawWs::init(&app, Some(&key)).await;
+    ws.subscribe("s", SERIES_CHANGED, json!({ "c": [cal] })).await;
+    ws.subscribe("s", SERIES_CHANGED, json!({ "c": [cal] })).await;
+    assert_eq!(ws.closed().await.0, 4409);
+    // Not JSON.
+    let mut ws = RawWs::init(&app, Some(&key)).await;
+    ws.send(json!("hello")).await;
+    assert_eq!(ws.closed().await.0, 4400);
+    // subscriptions-transport-ws has a message for it: connection_error with the code.
+    let mut legacy = RawWs::connect(&app, "graphql-ws").await;
+    legacy.send(init(json!({ "authorization": "Bearer alm_nope_nope" }))).await;
+    match legacy.seen(30).await {
+        Seen::Message(m) => assert_eq!((m["type"].as_str(), m["payload"]["extensions"]["code"].as_str()), (Some("connection_error"), Some("UNAUTHENTICATED")), "{m}"),
+        other => panic!("expected connection_error, got {other:?}"),
+    }
+    assert_eq!(legacy.closed().await.0, 4403);
+}
+
+/// Scopes: one syntax (commas or spaces) for keys and JWTs; unknown names refused where a key is
+/// created; a corrupt stored value is an error, not a guess.
+async fn scopes_share_one_syntax_and_unknown_names_are_refused(app: TestApp) {
+    let (org, admin) = app.organization_with_key("acme", "read,write").await;
+    let create = |scopes: &str| {
+        let (admin, scopes) = (admin.clone(), scopes.to_string());
+        let app = &app;
+        async move { app.graphql_as(Some(&admin), "mutation($s: String!) { createApiKey(input: { name: \"k\", scopes: $s }) { apiKey { id scopes } secret } }", json!({ "s": scopes })).await }
+    };
+    for (asked, stored) in [("read write", "read write"), ("read,write", "read write"), ("write", "read write"), ("read", "read"), (" read , ", "read")] {
+        let body = create(asked).await;
+        assert_eq!(body["data"]["createApiKey"]["apiKey"]["scopes"], json!(stored), "{asked:?}: {body}");
+    }
+    let before = holdings(&app, &admin).await;
+    for bad in ["read,admin", "read;write", "", "root"] {
+        let body = create(bad).await;
+        assert_eq!(code(&body), Some("BAD_USER_INPUT"), "{bad:?}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], json!("scopes"), "{bad:?}: {body}");
+    }
+    assert_eq!(holdings(&app, &admin).await, before, "no key was created");
+    for (scope, writes) in [("read,write", true), ("read write", true), ("openid profile read", false), ("write", true)] {
+        let token = jwt(jsonwebtoken::Algorithm::HS256, json!({ "org": org, "scope": scope, "exp": exp() }));
+        let body = app.graphql_as(Some(&token), VIEWER, json!({})).await;
+        assert_eq!(body["data"]["viewer"]["canWrite"], json!(writes), "{scope:?}: {body}");
+    }
+    let token = jwt(jsonwebtoken::Algorithm::HS256, json!({ "org": org, "scope": "openid profile", "exp": exp() }));
+    assert_eq!(code(&app.graphql_as(Some(&token), VIEWER, json!({})).await), Some("UNAUTHENTICATED"));
+    // A stored value that does not parse.
+    let body = create("read").await;
+    let (id, secret) = (body["data"]["createApiKey"]["apiKey"]["id"].as_str().expect("id").to_string(), body["data"]["createApiKey"]["secret"].as_str().expect("secret").to_string());
+    let sql = format!("UPDATE api_keys SET scopes = 'read superuser' WHERE id = '{id}'");
+    match app.engine {
+        almanac_e2e::Engine::Sqlite => {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&app.database_url).await.expect("db");
+            sqlx::query(&sql).execute(&mut c).await.expect("update");
+        }
+        almanac_e2e::Engine::Postgres => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&app.database_url).await.expect("db");
+            sqlx::query(&sql).execute(&mut c).await.expect("update");
+        }
+    }
+    let res = app.http.post(format!("{}/graphql", app.url)).bearer_auth(&secret).json(&json!({ "query": VIEWER })).send().await.expect("sent");
+    assert_eq!(res.status(), 503);
+    assert_eq!(code(&res.json::<Value>().await.expect("JSON")), Some("INTERNAL"));
+}
+
+/// The tests above on both engines (a module of their own: `engine_tests_with!` names its
+/// modules `sqlite` and `postgres`).
+mod transports {
+    use super::*;
+
+    engine_tests_with!(required;
+    a_read_only_credential_cannot_write_over_post,
+    a_read_only_credential_cannot_write_over_get,
+    a_read_only_credential_cannot_write_over_websocket,
+    a_read_only_credential_cannot_write_over_sse,
+    websocket_close_codes_follow_graphql_transport_ws,
+    scopes_share_one_syntax_and_unknown_names_are_refused,
+    );
+}
+
+/// A second key of `admin`'s organization, with `scopes`.
+async fn another_key(app: &TestApp, admin: &str, scopes: &str) -> (String, String) {
+    let body = app.graphql_as(Some(admin), "mutation($s: String!) { createApiKey(input: { name: \"held\", scopes: $s }) { apiKey { id } secret } }", json!({ "s": scopes })).await;
+    (body["data"]["createApiKey"]["apiKey"]["id"].as_str().expect("id").to_string(), body["data"]["createApiKey"]["secret"].as_str().expect("secret").to_string())
+}
+
+async fn revoke(app: &TestApp, admin: &str, id: &str) {
+    let body = app.graphql_as(Some(admin), "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { apiKey { revokedAt } } }", json!({ "i": { "id": id } })).await;
+    assert!(body["data"]["revokeApiKey"]["apiKey"]["revokedAt"].is_string(), "{body}");
+}
+
+async fn new_series(app: &TestApp, admin: &str, cal: &Value, title: &str) -> String {
+    let body = app
+        .graphql_as(Some(admin), "mutation($c: ID!, $t: String!) { createSeries(input: { calendarId: $c, title: $t, start: \"2026-01-05T09:00:00\", duration: \"PT1H\" }) { series { id } } }", json!({ "c": cal, "t": title }))
+        .await;
+    body["data"]["createSeries"]["series"]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_string()
+}
+
+/// Open subscriptions re-check their credential (here every second).
+mod rechecked {
+    use super::*;
+
+    fn required_rechecking_every_second(s: &mut Settings) {
+        required(s);
+        s.credential_recheck_seconds = 1;
+    }
+
+    /// Revoking a key ends its open WebSocket (4403) and SSE streams (a last UNAUTHENTICATED
+    /// result, then complete).
+    async fn revoking_a_key_ends_its_open_subscriptions(app: TestApp) {
+        let (_, admin) = app.organization_with_key("acme", "read,write").await;
+        let cal = app.graphql_as(Some(&admin), NEW_CAL, json!({})).await["data"]["createCalendar"]["calendar"]["id"].clone();
+        let (id, held) = another_key(&app, &admin, "read").await;
+        let mut ws = RawWs::init(&app, Some(&held)).await;
+        ws.subscribe("s", SERIES_CHANGED, json!({ "c": [cal] })).await;
+        let mut sse = SseStream::open(&app, Some(&held), SERIES_CHANGED, json!({ "c": [cal] })).await;
+        // Both are live: a change reaches them.
+        let mut probes = Vec::new();
+        for i in 0..100 {
+            probes.push(new_series(&app, &admin, &cal, &format!("probe {i}")).await);
+            if let Seen::Message(m) = ws.seen(1).await {
+                assert!(probes.contains(&m["payload"]["data"]["seriesChanged"]["seriesId"].as_str().unwrap_or_default().to_string()), "{m}");
+                break;
+            }
+        }
+        let p = sse.next().await;
+        assert!(probes.contains(&p["data"]["seriesChanged"]["seriesId"].as_str().unwrap_or_default().to_string()), "{p}");
+        revoke(&app, &admin, &id).await;
+        let (c, reason) = ws.closed().await;
+        assert_eq!(c, 4403, "{reason}");
+        assert_eq!(reason, "UNAUTHENTICATED: the API key was revoked");
+        loop {
+            let p = sse.next().await;
+            if p["data"]["seriesChanged"].is_object() {
+                continue; // a probe's event still in flight
+            }
+            assert_eq!(error_code(&p), Some("UNAUTHENTICATED"), "{p}");
+            break;
+        }
+        sse.completes().await;
+        assert_eq!(code(&app.graphql_as(Some(&held), VIEWER, json!({})).await), Some("UNAUTHENTICATED"));
+    }
+
+    /// A JWT's sockets and streams end at its `exp`.
+    async fn an_expiring_jwt_ends_its_open_subscriptions(app: TestApp) {
+        let (org, admin) = app.organization_with_key("acme", "read,write").await;
+        let cal = app.graphql_as(Some(&admin), NEW_CAL, json!({})).await["data"]["createCalendar"]["calendar"]["id"].clone();
+        let token = jwt(jsonwebtoken::Algorithm::HS256, json!({ "org": org, "sub": "u", "exp": chrono::Utc::now().timestamp() + 8 }));
+        let mut ws = RawWs::init(&app, Some(&token)).await;
+        ws.subscribe("s", SERIES_CHANGED, json!({ "c": [cal] })).await;
+        let mut sse = SseStream::open(&app, Some(&token), SERIES_CHANGED, json!({ "c": [cal] })).await;
+        let (c, reason) = ws.closed().await;
+        assert_eq!((c, reason.as_str()), (4403, "UNAUTHENTICATED: the JWT expired"));
+        let p = sse.next().await;
+        assert_eq!(error_code(&p), Some("UNAUTHENTICATED"), "{p}");
+        sse.completes().await;
+        assert_eq!(code(&app.graphql_as(Some(&token), VIEWER, json!({})).await), Some("UNAUTHENTICATED"));
+    }
+
+    engine_tests_with!(required_rechecking_every_second; revoking_a_key_ends_its_open_subscriptions, an_expiring_jwt_ends_its_open_subscriptions);
+}
+
+/// Without a periodic re-check in the way, a new operation re-checks the credential itself.
+mod per_operation {
+    use super::*;
+
+    fn required_rechecking_hourly(s: &mut Settings) {
+        required(s);
+        s.credential_recheck_seconds = 3600;
+    }
+
+    async fn a_new_operation_on_a_socket_whose_key_was_revoked_is_refused(app: TestApp) {
+        let (_, admin) = app.organization_with_key("acme", "read,write").await;
+        let (id, held) = another_key(&app, &admin, "read,write").await;
+        let mut ws = RawWs::init(&app, Some(&held)).await;
+        let p = ws.run("1", VIEWER, json!({})).await;
+        assert_eq!(p["data"]["viewer"]["canWrite"], json!(true), "{p}");
+        let before = holdings(&app, &admin).await;
+        revoke(&app, &admin, &id).await;
+        ws.subscribe("2", NEW_CAL, json!({})).await;
+        assert_eq!(ws.closed().await, (4403, "UNAUTHENTICATED: the API key was revoked".to_string()));
+        assert_eq!(holdings(&app, &admin).await, before, "nothing was written");
+    }
+
+    engine_tests_with!(required_rechecking_hourly; a_new_operation_on_a_socket_whose_key_was_revoked_is_refused);
+}
+
+/// The WebSocket waits a bounded time for connection_init.
+mod init_timeout {
+    use super::*;
+
+    fn waiting_one_second(s: &mut Settings) {
+        s.ws_init_timeout_seconds = 1;
+    }
+
+    async fn a_socket_without_connection_init_closes_with_4408(app: TestApp) {
+        let mut ws = RawWs::connect(&app, "graphql-transport-ws").await;
+        assert_eq!(ws.closed().await.0, 4408);
+    }
+
+    engine_tests_with!(waiting_one_second; a_socket_without_connection_init_closes_with_4408);
+}
+
+/// Introspection off holds on every transport and for every operation of a batch.
+mod introspection_off {
+    use super::*;
+
+    fn no_introspection(s: &mut Settings) {
+        s.introspection = false;
+    }
+
+    const SCHEMA: &str = "{ __schema { types { name } } }";
+
+    /// async-graphql answers a disabled introspection field with null.
+    fn refused(p: &Value) -> bool {
+        p["data"].is_object() && p["data"]["__schema"].is_null() && !p.to_string().contains("\"types\"")
+    }
+
+    async fn introspection_off_holds_over_websocket_sse_and_batches(app: TestApp) {
+        let p = app.graphql(SCHEMA, json!({})).await;
+        assert!(refused(&p), "{p}");
+        let batch = json!([{ "query": VIEWER }, { "query": SCHEMA }, { "query": "{ __type(name: \"Query\") { name } }" }]);
+        let body: Value = app.http.post(format!("{}/graphql", app.url)).json(&batch).send().await.expect("sent").json().await.expect("JSON");
+        assert!(body[0]["data"]["viewer"].is_object(), "{body}");
+        assert!(refused(&body[1]) && body[2]["data"]["__type"].is_null(), "{body}");
+        let mut ws = RawWs::init(&app, None).await;
+        let p = ws.run("1", SCHEMA, json!({})).await;
+        assert!(refused(&p), "{p}");
+        let mut s = SseStream::open(&app, None, SCHEMA, json!({})).await;
+        let p = s.next().await;
+        assert!(refused(&p), "{p}");
+        s.completes().await;
+    }
+
+    engine_tests_with!(no_introspection; introspection_off_holds_over_websocket_sse_and_batches);
+}
+
+/// The rate limit counts operations, not requests: each of a batch, each WebSocket subscribe,
+/// each SSE stream.
+mod rate_limited {
+    use super::*;
+
+    fn three_a_minute(s: &mut Settings) {
+        required(s);
+        s.rate_limit_per_minute = 3;
+    }
+
+    async fn the_rate_limit_counts_each_operation_on_every_transport(app: TestApp) {
+        let (_, admin) = app.organization_with_key("acme", "read,write").await;
+        // Each key has its own budget of three.
+        let mut keys = Vec::new();
+        for _ in 0..3 {
+            keys.push(app.organization_with_key("acme", "read,write").await.1);
+        }
+        let post = |key: &str, body: Value| app.http.post(format!("{}/graphql", app.url)).bearer_auth(key.to_string()).json(&body).send();
+        // A batch of three spends the whole budget; the next single request is refused.
+        let batch = json!([{ "query": VIEWER }, { "query": VIEWER }, { "query": VIEWER }]);
+        let res = post(&keys[0], batch.clone()).await.expect("sent");
+        assert_eq!(res.status(), 200);
+        let res = post(&keys[0], json!({ "query": VIEWER })).await.expect("sent");
+        assert_eq!(res.status(), 429);
+        assert!(res.headers().get("retry-after").is_some());
+        assert_eq!(code(&res.json::<Value>().await.expect("JSON")), Some("RATE_LIMITED"));
+        // A batch larger than what is left is refused whole.
+        let res = post(&keys[1], json!({ "query": VIEWER })).await.expect("sent");
+        assert_eq!(res.status(), 200);
+        let res = post(&keys[1], batch).await.expect("sent");
+        assert_eq!(res.status(), 429);
+        // Over the WebSocket each operation counts; the socket stays open.
+        let mut ws = RawWs::init(&app, Some(&keys[2])).await;
+        for i in 0..3 {
+            let p = ws.run(&i.to_string(), VIEWER, json!({})).await;
+            assert!(p["data"]["viewer"].is_object(), "{p}");
+        }
+        let p = ws.run("over", VIEWER, json!({})).await;
+        assert_eq!(error_code(&p), Some("RATE_LIMITED"), "{p}");
+        // So does an SSE stream, refused like an HTTP request.
+        let res = SseStream::post(&app, Some(&keys[2]), VIEWER, json!({})).await;
+        assert_eq!(res.status(), 429);
+        assert!(res.headers().get("retry-after").is_some());
+        // Another key is not affected.
+        let res = post(&admin, json!({ "query": VIEWER })).await.expect("sent");
+        assert_eq!(res.status(), 200);
+    }
+
+    engine_tests_with!(three_a_minute; the_rate_limit_counts_each_operation_on_every_transport);
+}

@@ -855,7 +855,8 @@ async fn the_example_operations_run_against_the_server() {
     assert_eq!(d["bookableSlots"]["hasMore"], json!(false), "{d}");
 }
 
-// =============================================================================================
+// ======================================================================================}
+
 // HTTP conventions (issue 12): Apollo Client's automatic persisted queries, graphql-http's
 // GraphQL-over-HTTP audit, and the `almanac` binary's command line.
 // =============================================================================================
@@ -967,4 +968,156 @@ mod http_conventions {
         drop(server);
         let _ = std::fs::remove_dir_all(&dir);
     }
+=======
+// ---------------------------------------------------------------------------------------------
+// Authorization on the subscription transports, seen by the real clients: graphql-ws close codes
+// (4401 without a credential, 4403 for a refused one and when an open subscription's key is
+// revoked) and graphql-sse (clients/sse_subscribe.mjs) receiving an event over /graphql/stream.
+
+mod subscription_transports {
+    use super::*;
+    use almanac_api::config::{AuthMode, Settings};
+    use almanac_e2e::engine_tests_with;
+
+    /// Required auth, and open connections re-check their key every second.
+    fn required_rechecking_every_second(s: &mut Settings) {
+        s.auth = AuthMode::Required;
+        s.credential_recheck_seconds = 1;
+    }
+
+    /// `node <script> <args>` with its JSON lines, as a `NodeClient` (killed on drop).
+    fn spawn_node(script: &str, args: &[String]) -> NodeClient {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = tokio::process::Command::new("node");
+        cmd.arg(script).args(args).env_remove("ALMANAC_TOKEN").env_remove("ALMANAC_WS_URL");
+        cmd.current_dir(clients()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run `node {script}`: {e}; {NEEDS}"));
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        let (stdout, stderr) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
+        let out = tx.clone();
+        tokio::spawn(async move {
+            let mut l = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = l.next_line().await {
+                let _ = out.send(line);
+            }
+        });
+        tokio::spawn(async move {
+            let mut l = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = l.next_line().await {
+                let _ = tx.send(format!("stderr: {line}"));
+            }
+        });
+        let stdin = child.stdin.take();
+        NodeClient { child, stdin, lines, ended: false, transcript: Vec::new(), pending: Vec::new() }
+    }
+
+    /// The close the graphql-ws client reports (other lines skipped): (code, reason).
+    async fn close_reported(client: &mut NodeClient) -> (i64, String) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match client.line(deadline).await {
+                Some(v) if v["type"] == "closed" => return (v["code"].as_i64().unwrap_or(-1), v["reason"].as_str().unwrap_or_default().to_string()),
+                Some(_) => {}
+                None => client.fail("the graphql-ws client reported no close"),
+            }
+        }
+    }
+
+    async fn a_graphql_ws_client_sees_4401_and_4403(app: TestApp) {
+        npm_ready_async().await;
+        let (_, admin) = app.organization_with_key("js clients", "read,write").await;
+        let api = Api { app: &app, token: Some(admin.clone()) };
+        let cal = s(&api.op("CreateCalendar", json!({ "input": { "name": "ws", "timeZone": "UTC" } })).await["createCalendar"]["calendar"]["id"]);
+        let sub = [("SeriesChanged", json!({ "calendarIds": [cal] }))];
+        let ws = ws_url(&app.url);
+
+        // No credential in required mode: 4401 Unauthorized.
+        let mut client = NodeClient::start(&ws, &sub, None).await;
+        let (code, reason) = close_reported(&mut client).await;
+        assert_eq!(code, 4401, "{reason}");
+        assert!(reason.starts_with("UNAUTHENTICATED: "), "{reason}");
+
+        // A key that is not valid, and one that was revoked: 4403 Forbidden.
+        let created = app.graphql_as(Some(&admin), "mutation { createApiKey(input: { name: \"held\", scopes: \"read\" }) { apiKey { id } secret } }", json!({})).await;
+        let (held_id, held) = (s(&created["data"]["createApiKey"]["apiKey"]["id"]), s(&created["data"]["createApiKey"]["secret"]));
+        let mut client = NodeClient::start(&ws, &sub, Some("alm_nope_nope")).await;
+        let (code, reason) = close_reported(&mut client).await;
+        assert_eq!((code, reason.as_str()), (4403, "UNAUTHENTICATED: the API key is not valid"));
+
+        // An open subscription whose key is revoked: 4403, after it had received events.
+        let mut client = NodeClient::start(&ws, &sub, Some(&held)).await;
+        client.connected().await;
+        let mut probes = BTreeSet::new();
+        for i in 0..100 {
+            let d = api.op("CreateSeries", json!({ "input": { "calendarId": cal, "title": format!("probe {i}"), "start": "2026-01-20T12:00:00", "duration": "PT5M" } })).await;
+            probes.insert(s(&d["createSeries"]["series"]["id"]));
+            if client.heard_all(&["SeriesChanged"], tokio::time::Instant::now() + Duration::from_millis(250)).await {
+                break;
+            }
+        }
+        let heard = std::mem::take(&mut client.pending);
+        assert!(!heard.is_empty() && heard.iter().all(|e| series_of(&e["data"]).is_subset(&probes)), "{heard:?}");
+        let revoked = app.graphql_as(Some(&admin), "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { apiKey { revokedAt } } }", json!({ "i": { "id": held_id } })).await;
+        assert!(revoked["data"]["revokeApiKey"]["apiKey"]["revokedAt"].is_string(), "{revoked}");
+        let (code, reason) = close_reported(&mut client).await;
+        assert_eq!((code, reason.as_str()), (4403, "UNAUTHENTICATED: the API key was revoked"));
+
+        // And the revoked key is refused at connect too.
+        let mut client = NodeClient::start(&ws, &sub, Some(&held)).await;
+        let (code, reason) = close_reported(&mut client).await;
+        assert_eq!((code, reason.as_str()), (4403, "UNAUTHENTICATED: the API key was revoked"));
+    }
+
+    /// graphql-sse (distinct connections mode) over /graphql/stream, authenticated by header,
+    /// hears a series created over HTTP.
+    async fn a_graphql_sse_client_hears_a_mutation_made_over_http(app: TestApp) {
+        npm_ready_async().await;
+        let (_, key) = app.organization_with_key("js clients", "read,write").await;
+        let api = Api { app: &app, token: Some(key.clone()) };
+        let cal = s(&api.op("CreateCalendar", json!({ "input": { "name": "sse", "timeZone": "UTC" } })).await["createCalendar"]["calendar"]["id"]);
+        let query = "subscription($c: [ID!]!) { seriesChanged(calendarIds: $c) { seriesId change series { title } } }";
+        let args: Vec<String> = ["--url", &format!("{}/graphql/stream", app.url), "--query", query, "--variables", &json!({ "c": [cal] }).to_string(), "--token", &key, "--timeout-ms", "120000"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let mut client = spawn_node("sse_subscribe.mjs", &args);
+        // The stream is live once it has delivered an event: create probes until one arrives.
+        let mut probes = BTreeSet::new();
+        'live: for i in 0..100 {
+            let d = api.op("CreateSeries", json!({ "input": { "calendarId": cal, "title": format!("probe {i}"), "start": "2026-01-20T12:00:00", "duration": "PT5M" } })).await;
+            probes.insert(s(&d["createSeries"]["series"]["id"]));
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(250);
+            while let Some(v) = client.line(deadline).await {
+                match v["type"].as_str() {
+                    Some("next") => {
+                        assert!(probes.contains(v["data"]["seriesChanged"]["seriesId"].as_str().unwrap_or_default()), "an event about something else: {v}");
+                        break 'live;
+                    }
+                    Some("subscribing") | Some("message") => {}
+                    _ => client.fail(&format!("the graphql-sse client reported {v}")),
+                }
+            }
+            if client.ended {
+                client.fail("the graphql-sse client exited");
+            }
+        }
+        let d = api.op("CreateSeries", json!({ "input": { "calendarId": cal, "title": "standup", "start": "2026-01-05T09:00:00", "duration": "PT15M" } })).await;
+        let series = s(&d["createSeries"]["series"]["id"]);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let event = loop {
+            match client.line(deadline).await {
+                Some(v) if v["type"] == "next" && v["data"]["seriesChanged"]["seriesId"] == json!(series) => break v,
+                Some(v) if v["type"] == "next" => assert!(probes.contains(v["data"]["seriesChanged"]["seriesId"].as_str().unwrap_or_default()), "{v}"),
+                Some(v) if v["type"] == "subscribing" || v["type"] == "message" => {}
+                Some(v) => client.fail(&format!("the graphql-sse client reported {v}")),
+                None => client.fail("the graphql-sse client did not hear the series within 30 s"),
+            }
+        };
+        assert_eq!((event["data"]["seriesChanged"]["change"].clone(), event["data"]["seriesChanged"]["series"]["title"].clone()), (json!("CREATED"), json!("standup")), "{event}");
+        let (status, done, _) = client.finish().await;
+        assert!(status.success(), "the graphql-sse client exited with {status}: {done}");
+        assert_eq!(done["ok"], json!(true), "{done}");
+    }
+
+    engine_tests_with!(required_rechecking_every_second; a_graphql_ws_client_sees_4401_and_4403, a_graphql_sse_client_hears_a_mutation_made_over_http);
 }

@@ -150,15 +150,19 @@ mod http_conventions {
             (Some("multipart/form-data; boundary=x"), format!("--x\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{mutation}\r\n--x--\r\n")),
             (None, mutation.clone()),
         ];
-        for (content_type, body) in forms {
-            let mut req = app.http.post(format!("{}/graphql", app.url)).header("origin", EVIL_ORIGIN).body(body);
+        // Both POST endpoints: /graphql/stream (SSE) runs mutations too.
+        for ((content_type, body), path) in forms.iter().flat_map(|f| [(f.clone(), "/graphql"), (f.clone(), "/graphql/stream")]) {
+            let mut req = app.http.post(format!("{}{path}", app.url)).header("origin", EVIL_ORIGIN).body(body);
+            if path.ends_with("stream") {
+                req = req.header("accept", "text/event-stream");
+            }
             if let Some(ct) = content_type {
                 req = req.header("content-type", ct);
             }
             let res = req.send().await.expect("post");
-            assert_eq!(res.status(), 415, "{content_type:?}");
+            assert_eq!(res.status(), 415, "{path} {content_type:?}");
             let body: Value = res.json().await.expect("json");
-            assert_eq!(body["errors"][0]["extensions"]["code"], json!("CSRF_PREVENTED"), "{content_type:?}: {body}");
+            assert_eq!(body["errors"][0]["extensions"]["code"], json!("CSRF_PREVENTED"), "{path} {content_type:?}: {body}");
             assert!(body.get("data").is_none(), "{body}");
         }
         // A type no browser sends cross-site is refused too, as unsupported.

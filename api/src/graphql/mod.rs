@@ -3,6 +3,7 @@
 
 mod availability;
 pub mod error;
+pub mod guard;
 pub mod ics;
 mod inputs;
 pub mod loaders;
@@ -44,7 +45,8 @@ pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .extension(async_graphql::extensions::Tracing);
+        .extension(async_graphql::extensions::Tracing)
+        .extension(guard::WriteGuard);
     if let Some(state) = state {
         builder = builder.data(state);
     }

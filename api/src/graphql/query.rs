@@ -46,7 +46,7 @@ impl QueryRoot {
     /// Who you are: the organization every query is scoped to.
     async fn viewer(&self, ctx: &Context<'_>) -> ViewerOut {
         let v = viewer(ctx);
-        ViewerOut { organization_id: ID(v.organization.to_string()), user: v.user, can_write: v.can_write }
+        ViewerOut { organization_id: ID(v.organization.to_string()), can_write: v.can_write(), user: v.user }
     }
 
     /// Your organization's API keys (never their secrets).

@@ -13,7 +13,7 @@ pub async fn feed(State(state): State<HttpState>, Path(file): Path<String>) -> R
     };
     // Limited per feed, like a credential (a guessed token costs no more than any other).
     let who = format!("ics:{}", &crate::services::ics::token_sha256(token)[..16]);
-    if let Err(wait) = state.rate_limiter.take(&who) {
+    if let Err(wait) = state.rate_limiter.take(&who, 1) {
         let mut r = request_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", format!("too many requests; retry in {wait} s"));
         if let Ok(v) = wait.to_string().parse() {
             r.headers_mut().insert(header::RETRY_AFTER, v);

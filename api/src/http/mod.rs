@@ -7,17 +7,18 @@ pub mod apq;
 pub mod cors;
 mod graphiql;
 pub mod wire;
+mod operation;
+mod sse;
+mod ws;
 
 use crate::graphql::loaders::{CalendarLoader, ContinuationsLoader};
-use crate::auth::{authenticate, credential, AuthError, JwtKeys};
+use crate::auth::{authenticate, credential, JwtKeys};
+use operation::{auth_refused, finish_response, prepare, rate_limit, rate_limited};
 use crate::config::AuthMode;
 use crate::graphql::AlmanacSchema;
 use crate::state::AppState;
 use almanac_domain::OrganizationId;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,11 @@ pub struct HttpState {
     pub metrics: Arc<metrics::Metrics>,
     pub persisted_queries: Arc<apq::PersistedQueries>,
     pub cors_origins: cors::AllowedOrigins,
+    /// How often an open socket or stream re-checks an API key (revocation ends it within this);
+    /// a JWT's is checked at its `exp`.
+    pub credential_recheck: std::time::Duration,
+    /// How long a WebSocket may wait before sending `connection_init` (then 4408).
+    pub ws_init_timeout: std::time::Duration,
 }
 
 /// Most operations in one batched request.
@@ -55,11 +61,13 @@ impl RateLimiter {
         RateLimiter { per_minute, buckets: Mutex::new(HashMap::new()) }
     }
 
-    /// `Err(seconds to wait)` when the caller is over its limit.
-    fn take(&self, who: &str) -> Result<(), u64> {
+    /// Takes one token per operation (a batch of ten costs ten); `Err(seconds to wait)` when
+    /// the caller has fewer left, and then takes none.
+    fn take(&self, who: &str, operations: usize) -> Result<(), u64> {
         if self.per_minute == 0 {
             return Ok(());
         }
+        let need = operations as f64;
         let cap = f64::from(self.per_minute);
         let rate = cap / 60.0;
         let now = Instant::now();
@@ -70,11 +78,12 @@ impl RateLimiter {
         let (tokens, at) = buckets.entry(who.to_string()).or_insert((cap, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(cap);
         *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        if *tokens >= need {
+            *tokens -= need;
             Ok(())
         } else {
-            Err(((1.0 - *tokens) / rate).ceil() as u64)
+            // A batch larger than the whole budget never fits; the wait is a full refill.
+            Err(((need.min(cap) - *tokens).max(0.0) / rate).ceil().max(1.0) as u64)
         }
     }
 }
@@ -87,7 +96,8 @@ pub fn router(state: HttpState) -> Router {
     let router = Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
         .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/ws", get(ws::graphql_ws))
+        .route("/graphql/stream", get(sse::graphql_stream_get).post(sse::graphql_stream_post))
         .route("/graphiql/{digest}/{file}", get(graphiql::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -139,29 +149,13 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
 }
 
-/// Authenticates, rate-limits, applies per-request settings (loaders, introspection) and
-/// executes one operation or a batch of them.
+/// Authenticates, rate-limits (each operation of a batch counts), and executes one operation or
+/// a batch of them.
 async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr>, batch: async_graphql::BatchRequest, media: wire::ResponseMedia) -> Response {
     let viewer = match authenticate(&state.app.store, state.auth, &state.jwt, credential(headers)).await {
         Ok(v) => v,
-        Err(AuthError::Unauthenticated(m)) => return request_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", m),
-        Err(AuthError::Store(e)) => {
-            tracing::error!(error = %e, "authentication failed");
-            return request_error(StatusCode::SERVICE_UNAVAILABLE, "INTERNAL", "internal error".into());
-        }
+        Err(e) => return auth_refused(&e),
     };
-    let who = match (&viewer.api_key, &viewer.user) {
-        (Some(k), _) => format!("key:{k}"),
-        (None, Some(u)) => format!("user:{}:{u}", viewer.organization),
-        (None, None) => format!("addr:{}", peer.map(|p| p.ip().to_string()).unwrap_or_default()),
-    };
-    if let Err(wait) = state.rate_limiter.take(&who) {
-        let mut r = request_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", format!("too many requests; retry in {wait} s"));
-        if let Ok(v) = wait.to_string().parse() {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
-    }
     let (requests, is_batch) = match batch {
         async_graphql::BatchRequest::Single(r) => (vec![r], false),
         async_graphql::BatchRequest::Batch(v) => (v, true),
@@ -169,22 +163,13 @@ async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr
     if requests.len() > MAX_BATCH {
         return request_error(StatusCode::BAD_REQUEST, "BATCH_TOO_LARGE", format!("a batch may hold at most {MAX_BATCH} operations"));
     }
-    if requests.iter().any(|r| is_mutation(&r.query, r.operation_name.as_deref())) && !viewer.can_write {
-        return request_error(StatusCode::FORBIDDEN, "FORBIDDEN", "this credential may only read (its scope lacks write)".into());
+    if let Err(wait) = rate_limit(state, &viewer, peer, requests.len()) {
+        return rate_limited(wait);
     }
     let mut responses = Vec::with_capacity(requests.len());
-    for mut request in requests {
-        if !state.introspection {
-            request = request.disable_introspection();
-        }
-        let mut request = request.data(viewer.clone());
-        insert_loaders(&mut request.data, &state.app.store, viewer.organization);
-        let mut response = state.schema.execute(request).await;
-        classify_errors(&mut response.errors);
-        for e in &response.errors {
-            let code = e.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string().trim_matches('"').to_string()).unwrap_or_default();
-            state.metrics.error(&code);
-        }
+    for request in requests {
+        let mut response = state.schema.execute(prepare(state, &viewer, request)).await;
+        finish_response(state, &mut response);
         responses.push(response);
     }
     let out = match (is_batch, responses.pop()) {
@@ -207,32 +192,6 @@ fn insert_loaders(data: &mut async_graphql::Data, store: &std::sync::Arc<dyn cra
     data.insert(DataLoader::with_cache(crate::graphql::ics::IcsFeedsLoader { store: store.clone(), organization: org }, tokio::spawn, HashMapCache::default()));
     data.insert(DataLoader::with_cache(crate::graphql::sync::LinksLoader { store: store.clone(), organization: org }, tokio::spawn, HashMapCache::default()));
     data.insert(DataLoader::with_cache(crate::graphql::sync::ProviderCopiesLoader { store, organization: org }, tokio::spawn, HashMapCache::default()));
-}
-
-/// Subscriptions over WebSocket (graphql-transport-ws, and the older graphql-ws protocol). The
-/// credential comes in the `connection_init` payload (`{"authorization": "Bearer …"}`) or the
-/// upgrade request's headers.
-async fn graphql_ws(State(state): State<HttpState>, headers: HeaderMap, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
-    let header_credential = credential(&headers);
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
-            let st = state.clone();
-            let metrics = state.metrics.clone();
-            metrics.subscriptions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init(move |payload: serde_json::Value| async move {
-                    let from_payload = ["authorization", "Authorization", "apiKey"].iter().find_map(|k| payload.get(*k).and_then(|v| v.as_str())).map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string());
-                    let viewer = authenticate(&st.app.store, st.auth, &st.jwt, from_payload.or(header_credential)).await.map_err(|e| async_graphql::Error::new(e.to_string()))?;
-                    let mut data = async_graphql::Data::default();
-                    insert_loaders(&mut data, &st.app.store, viewer.organization);
-                    data.insert(viewer);
-                    Ok(data)
-                })
-                .serve()
-                .await;
-            metrics.subscriptions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        })
 }
 
 /// Errors raised by async-graphql itself (syntax, validation, input coercion, limits) carry no

@@ -1,28 +1,16 @@
 //! API keys: created per organization, shown once, stored hashed, revocable.
 
 use super::text;
-use crate::auth::new_api_key;
+use crate::auth::{new_api_key, Scopes};
 use crate::graphql::error::ApiError;
 use crate::store::{ApiKeyRecord, Store};
 use almanac_domain::OrganizationId;
 use std::sync::Arc;
 
-/// Normalises "read", "write", "read,write" (or space-separated) to the stored form.
+/// A key's scopes as asked for ("read", "write", "read,write", "read write"), in the stored form;
+/// an unknown name is refused, never dropped.
 pub fn parse_scopes(s: &str) -> Result<String, ApiError> {
-    let mut read = false;
-    let mut write = false;
-    for part in s.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
-        match part.to_ascii_lowercase().as_str() {
-            "read" => read = true,
-            "write" => write = true,
-            other => return Err(ApiError::invalid("scopes", format!("{other:?} is not a scope (read, write)"))),
-        }
-    }
-    match (read, write) {
-        (false, false) => Err(ApiError::invalid("scopes", "give at least one scope: read, write")),
-        (true, false) => Ok("read".into()),
-        _ => Ok("read write".into()),
-    }
+    Scopes::parse(s).map(|scopes| scopes.as_str().to_string()).map_err(|e| ApiError::invalid("scopes", e.to_string()))
 }
 
 /// Creates a key; returns it and the token to show once.
