@@ -8,6 +8,7 @@ mod inputs;
 pub mod loaders;
 mod mutation;
 mod occurrence_edits;
+pub mod propagation;
 mod query;
 mod subscription;
 pub mod scalars;
@@ -44,6 +45,8 @@ pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
+        // First, so it is the outermost: it must see every field error, other extensions' too.
+        .extension(propagation::NullPropagation)
         .extension(async_graphql::extensions::Tracing);
     if let Some(state) = state {
         builder = builder.data(state);
@@ -53,5 +56,6 @@ pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
 
 /// The SDL committed as `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema(None).sdl()
+    // With @specifiedBy, so the committed SDL says what the time scalars follow, as introspection does.
+    build_schema(None).sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }
