@@ -192,7 +192,10 @@ async fn notice_horizon_and_step_follow_now_and_the_output_zone(app: TestApp) {
     // 05:30–07:30 in Kolkata. Hourly steps on Kolkata's clock fall on :30 UTC.
     let d = app.ok(SLOTS, w(rules(&[&cal], json!({ "step": "PT1H", "timeZone": "Asia/Kolkata" })))).await;
     assert_eq!(slot_starts(&d), ["2026-06-01T00:30:00Z", "2026-06-01T01:30:00Z"]);
-    assert_eq!(d["bookableSlots"]["slots"][0]["start"], json!("2026-06-01T06:00:00+05:30"));
+    assert_eq!(d["bookableSlots"]["slots"][0]["start"], json!("2026-06-01T00:30:00Z"), "the zone aligns the steps; slots are written in UTC");
+    let q = "query($r: SlotRulesInput!, $from: DateTime!, $to: DateTime!) { bookableSlots(rules: $r, from: $from, to: $to) { slots { start(timeZone: \"Asia/Kolkata\") end(timeZone: \"Asia/Kolkata\") } } }";
+    let d = app.ok(q, w(rules(&[&cal], json!({ "step": "PT1H", "timeZone": "Asia/Kolkata" })))).await;
+    assert_eq!(d["bookableSlots"]["slots"][0], json!({ "start": "2026-06-01T06:00:00+05:30", "end": "2026-06-01T06:30:00+05:30" }));
     let d = app.ok(SLOTS, w(rules(&[&cal], json!({ "step": "PT1H" })))).await;
     assert_eq!(slot_starts(&d), ["2026-06-01T00:00:00Z", "2026-06-01T01:00:00Z"]);
     let d = app.ok(SLOTS, w(rules(&[&cal], json!({ "now": "2026-05-31T23:50:00Z", "minimumNotice": "PT1H", "maximumHorizon": "PT2H" })))).await;

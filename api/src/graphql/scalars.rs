@@ -47,10 +47,6 @@ impl ScalarType for Instant {
         })
     }
 
-    fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::String(s) if DateTime::parse_from_rfc3339(s).is_ok())
-    }
-
     fn to_value(&self) -> Value {
         // `use_z` writes `Z` exactly when the offset is zero.
         Value::String(self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
