@@ -773,10 +773,10 @@ fn graphql_inspector_accepts_the_operations_and_rejects_the_invalid_one() {
     eprintln!("npm_clients: graphql-inspector validate {:.1?}", ok.took);
 }
 
-/// The example operations are not only valid but do what a frontend expects on a live server.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 const WEEKDAYS: [&str; 5] = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"];
 
+/// The example operations are not only valid but do what a frontend expects on a live server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_operations_run_against_the_server() {
     let app = spawn_app(Engine::Sqlite).await;
     let api = Api { app: &app, token: None };
