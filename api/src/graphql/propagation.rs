@@ -66,9 +66,9 @@ fn finish(state: &Mutex<State>, mut response: Response) -> Response {
     response
 }
 
-fn path_of(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
-    let mut path: Vec<PathSegment> = std::iter::once(info.path_node)
-        .chain(info.path_node.parents())
+fn path_of(node: &async_graphql::QueryPathNode<'_>) -> Vec<PathSegment> {
+    let mut path: Vec<PathSegment> = std::iter::once(node)
+        .chain(node.parents())
         .map(|node| match node.segment {
             async_graphql::QueryPathSegment::Index(i) => PathSegment::Index(i),
             async_graphql::QueryPathSegment::Name(name) => PathSegment::Field(name.to_string()),
@@ -109,20 +109,41 @@ impl Extension for Propagator {
     }
 
     async fn resolve(&self, ctx: &ExtensionContext<'_>, info: ResolveInfo<'_>, next: NextResolve<'_>) -> ServerResult<Option<Value>> {
-        let path = path_of(&info);
-        let return_type = info.return_type.to_string();
+        // Both outlive `info`: they borrow from the executor's frame, not from `info`.
+        let (path_node, return_type) = (info.path_node, info.return_type);
+        if let async_graphql::QueryPathSegment::Index(_) = path_node.segment {
+            // A list item. Its `return_type` is not reliable (a `[Item]` item reports `Item!`), so
+            // the enclosing field, whose type comes from the schema, decides what to null.
+            return match next.run(ctx, info).await {
+                Ok(value) => Ok(value),
+                Err(error) => {
+                    let mut state = self.state();
+                    state.errors.push(error);
+                    // As if a non-null field inside the item had failed: the item must go.
+                    let mut below_item = path_of(path_node);
+                    below_item.push(PathSegment::Field(String::new()));
+                    state.failed.push(below_item);
+                    Ok(Some(Value::Null))
+                }
+            };
+        }
         let mut value = match next.run(ctx, info).await {
             Ok(value) => value.unwrap_or_default(),
             Err(error) => {
                 let mut state = self.state();
                 state.errors.push(error);
-                if !nullable(&return_type) {
-                    state.failed.push(path);
+                if !nullable(return_type) {
+                    state.failed.push(path_of(path_node));
                 }
                 return Ok(Some(Value::Null));
             }
         };
         let mut state = self.state();
+        // The common case, checked before any path is built: nothing below failed.
+        if state.failed.is_empty() {
+            return Ok(Some(value));
+        }
+        let path = path_of(path_node);
         // Failures below this field that no field in between could absorb: each sits on an object
         // directly inside this field's value, possibly through list items.
         let (below, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut state.failed).into_iter().partition(|f| f.len() > path.len() && f.starts_with(&path));
@@ -137,7 +158,7 @@ impl Extension for Propagator {
                 })
                 .collect();
             // The types from this field's value down to the object holding the failed field.
-            let mut types = vec![return_type.as_str()];
+            let mut types = vec![return_type];
             for _ in &indices {
                 match types.last().and_then(|t| item_type(t)) {
                     Some(t) => types.push(t),
@@ -150,7 +171,7 @@ impl Extension for Propagator {
                         *item = Value::Null;
                     }
                 }
-                None if nullable(&return_type) => value = Value::Null,
+                None if nullable(return_type) => value = Value::Null,
                 None => field_failed = true,
             }
         }
@@ -159,5 +180,91 @@ impl Extension for Propagator {
             return Ok(Some(Value::Null));
         }
         Ok(Some(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NullPropagation;
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+    use serde_json::json;
+
+    struct Item(i32);
+
+    #[Object]
+    impl Item {
+        async fn n(&self) -> i32 {
+            self.0
+        }
+        /// Non-null, and fails for odd items.
+        async fn even(&self) -> async_graphql::Result<i32> {
+            if self.0 % 2 == 0 {
+                Ok(self.0)
+            } else {
+                Err(format!("{} is odd", self.0).into())
+            }
+        }
+    }
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn ok(&self) -> i32 {
+            1
+        }
+        /// `[Item]!`: a failed item is nulled alone.
+        async fn loose(&self) -> Vec<Option<Item>> {
+            vec![Some(Item(2)), Some(Item(3))]
+        }
+        /// `[Item!]`: a failed item nulls the list.
+        async fn strict(&self) -> Option<Vec<Item>> {
+            Some(vec![Item(2), Item(3)])
+        }
+        /// `[Item!]!`: nothing nullable below the root.
+        async fn rigid(&self) -> Vec<Item> {
+            vec![Item(3)]
+        }
+        async fn maybe(&self) -> async_graphql::Result<Option<i32>> {
+            Err("no".into())
+        }
+    }
+
+    async fn run(query: &str) -> serde_json::Value {
+        let schema = Schema::build(Query, EmptyMutation, EmptySubscription).extension(NullPropagation).finish();
+        serde_json::to_value(schema.execute(query).await).expect("json")
+    }
+
+    fn paths(body: &serde_json::Value) -> Vec<serde_json::Value> {
+        body["errors"].as_array().expect("errors").iter().map(|e| e["path"].clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_failed_item_of_a_list_of_nullable_items_is_nulled_alone() {
+        let body = run("{ ok loose { n even } }").await;
+        assert_eq!(body["data"], json!({ "ok": 1, "loose": [{ "n": 2, "even": 2 }, null] }));
+        assert_eq!(paths(&body), [json!(["loose", 1, "even"])]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_item_of_non_null_items_nulls_the_nullable_list() {
+        let body = run("{ ok strict { n even } }").await;
+        assert_eq!(body["data"], json!({ "ok": 1, "strict": null }));
+        assert_eq!(paths(&body), [json!(["strict", 1, "even"])]);
+    }
+
+    #[tokio::test]
+    async fn with_no_nullable_ancestor_data_is_null() {
+        let body = run("{ ok rigid { even } }").await;
+        assert_eq!(body["data"], json!(null));
+        assert_eq!(paths(&body), [json!(["rigid", 0, "even"])]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_nullable_field_keeps_its_key() {
+        let body = run("{ ok maybe }").await;
+        assert_eq!(body["data"], json!({ "ok": 1, "maybe": null }));
+        assert_eq!(paths(&body), [json!(["maybe"])]);
+        assert_eq!(run("{ ok }").await, json!({ "data": { "ok": 1 } }), "no error, nothing added");
     }
 }

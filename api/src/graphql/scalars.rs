@@ -146,3 +146,41 @@ fn parse_time(s: &str) -> Option<LocalTime> {
     }
     NaiveTime::parse_from_str(s, "%H:%M").ok().map(|t| LocalTime { seconds: t.num_seconds_from_midnight() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Option<Instant> {
+        <Instant as ScalarType>::parse(Value::String(s.into())).ok()
+    }
+
+    #[test]
+    fn instants_are_written_in_utc_with_z_unless_a_zone_is_asked_for() {
+        let t = parse("2026-03-06T15:00:00+01:00").expect("valid");
+        assert_eq!(Instant::from(t.utc()).to_value(), Value::String("2026-03-06T14:00:00Z".into()));
+        assert_eq!(Instant::in_zone(t.utc(), chrono_tz::Asia::Kolkata).to_value(), Value::String("2026-03-06T19:30:00+05:30".into()));
+        assert_eq!(Instant::at(0).to_value(), Value::String("1970-01-01T00:00:00Z".into()));
+    }
+
+    #[test]
+    fn instant_input_is_rfc_3339_with_an_offset() {
+        assert!(parse("2026-03-06T14:00:00Z").is_some());
+        assert!(parse("2026-03-06T14:00:00.5-05:00").is_some());
+        for bad in ["2026-03-06T14:00:00", "2026-03-06", "2026-03-06T14:00Z", "2026-03-06T14:00:00+0100", "now", ""] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn local_times_are_hh_mm_up_to_24_00() {
+        let t = |s: &str| <LocalTime as ScalarType>::parse(Value::String(s.into())).ok().map(|t| t.seconds);
+        assert_eq!(t("09:30"), Some(34_200));
+        assert_eq!(t("24:00"), Some(86_400));
+        assert_eq!(t("00:00"), Some(0));
+        for bad in ["9:30", "24:01", "25:00", "09:30:00", "0930", "noon"] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+        assert_eq!(LocalTime { seconds: 86_400 }.to_value(), Value::String("24:00".into()));
+    }
+}
