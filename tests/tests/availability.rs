@@ -234,6 +234,7 @@ async fn reject_refuses_a_booking_over_busy_time_and_lists_what_is_in_the_way(ap
     let e = &body["errors"][0]["extensions"];
     assert_eq!(e["code"], json!("CONFLICT"));
     assert_eq!(e["conflicts"][0]["seriesId"], json!(first));
+    assert_eq!((e["conflicts"][0]["start"].clone(), e["conflicts"][0]["end"].clone()), (json!("2026-05-04T09:00:00Z"), json!("2026-05-04T10:00:00Z")), "instants in extensions are UTC with Z too");
     assert_eq!(app.series_count(&cal).await, 1, "nothing written");
     clash["conflictPolicy"] = json!("ALLOW");
     assert!(app.graphql(TestApp::CREATE_SERIES, json!({ "i": clash })).await["errors"].is_null(), "ALLOW writes it anyway");

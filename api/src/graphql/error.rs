@@ -21,9 +21,9 @@ pub enum ApiError {
     InvalidEntry { path: Vec<async_graphql::PathSegment>, message: String },
     #[error("{what} was changed by someone else: you sent expectedVersion {expected}, the current version is {current}. Re-read it and apply your change again.")]
     Conflict { what: &'static str, expected: i64, current: i64 },
-    #[error("the series has no occurrence whose recurrence id is {}", .0.instant().to_rfc3339())]
+    #[error("the series has no occurrence whose recurrence id is {}", .0.instant().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
     NoSuchOccurrence(RecurrenceId),
-    #[error("the occurrence at {} is locked; unlock it first (setOccurrenceStatus with locked: false)", .0.instant().to_rfc3339())]
+    #[error("the occurrence at {} is locked; unlock it first (setOccurrenceStatus with locked: false)", .0.instant().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
     Locked(RecurrenceId),
     #[error("the time is not free: {} occurrence(s) are in the way (see extensions.conflicts)", .0.len())]
     Busy(Vec<BusyBlock>),
@@ -100,7 +100,7 @@ impl async_graphql::ErrorExtensions for ApiError {
                     ext.set("inputPath", async_graphql::Value::List(full));
                 }
                 ApiError::Conflict { current, .. } => ext.set("currentVersion", *current),
-                ApiError::NoSuchOccurrence(r) | ApiError::Locked(r) => ext.set("recurrenceId", r.instant().to_rfc3339()),
+                ApiError::NoSuchOccurrence(r) | ApiError::Locked(r) => ext.set("recurrenceId", r.instant().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 ApiError::Busy(blocks) => {
                     let list: Vec<async_graphql::Value> = blocks
                         .iter()
@@ -109,8 +109,8 @@ impl async_graphql::ErrorExtensions for ApiError {
                             m.insert(async_graphql::Name::new("occurrenceId"), async_graphql::Value::from(b.occurrence.to_string()));
                             m.insert(async_graphql::Name::new("seriesId"), async_graphql::Value::from(b.series.to_string()));
                             m.insert(async_graphql::Name::new("calendarId"), async_graphql::Value::from(b.calendar.to_string()));
-                            m.insert(async_graphql::Name::new("start"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.start).to_rfc3339()));
-                            m.insert(async_graphql::Name::new("end"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.end).to_rfc3339()));
+                            m.insert(async_graphql::Name::new("start"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.start).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+                            m.insert(async_graphql::Name::new("end"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.end).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
                             async_graphql::Value::Object(m)
                         })
                         .collect();
