@@ -12,6 +12,7 @@ const shared = {
   scalars: {
     DateTime: "string",
     LocalDateTime: "string",
+    LocalTime: "string",
   },
   enumsAsTypes: true,
   useTypeImports: true,

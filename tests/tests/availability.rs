@@ -64,16 +64,69 @@ async fn free_busy_merges_what_blocks_and_skips_what_does_not(app: TestApp) {
 
 async fn working_hours_are_local_hours_even_on_a_dst_change_day(app: TestApp) {
     let cal = app.create_calendar("ny", "America/New_York").await;
-    app.ok("mutation($i: SetCalendarAvailabilityInput!) { setCalendarAvailability(input: $i) { calendar { workingHours availabilityMode } } }",
-        json!({ "i": { "calendarId": cal, "availability": { "mode": "DEFAULT", "workingHours": "MO,TU,WE,TH,FR,SA,SU 09:00-17:00" } } })).await;
+    app.ok("mutation($i: SetCalendarAvailabilityInput!) { setCalendarAvailability(input: $i) { calendar { availabilityMode } } }",
+        json!({ "i": { "calendarId": cal, "availability": { "mode": "DEFAULT", "workingHours": [{ "days": EVERY_DAY, "start": "09:00", "end": "17:00" }] } } })).await;
     event(&app, &cal, single("lunch", "2026-03-08T12:00:00", "2026-03-08T13:00:00")).await;
     let d = app.ok(AVAILABILITY, json!({ "c": [cal], "from": "2026-03-07T00:00:00Z", "to": "2026-03-09T06:00:00Z" })).await;
     let a = &d["availability"][0];
     assert_eq!(pairs(&a["windows"]), [p("2026-03-07T14:00:00Z", "2026-03-07T22:00:00Z"), p("2026-03-08T13:00:00Z", "2026-03-08T21:00:00Z")], "8 local hours both days");
     assert_eq!(pairs(&a["free"]), [p("2026-03-07T14:00:00Z", "2026-03-07T22:00:00Z"), p("2026-03-08T13:00:00Z", "2026-03-08T16:00:00Z"), p("2026-03-08T17:00:00Z", "2026-03-08T21:00:00Z")]);
-    let e = app.err("mutation($i: SetCalendarAvailabilityInput!) { setCalendarAvailability(input: $i) { calendar { id } } }",
-        json!({ "i": { "calendarId": cal, "availability": { "mode": "DEFAULT", "workingHours": "XX 9-5" } } })).await;
-    assert_eq!(e.code, "BAD_USER_INPUT");
+    let body = app.graphql("mutation($i: SetCalendarAvailabilityInput!) { setCalendarAvailability(input: $i) { calendar { id } } }",
+        json!({ "i": { "calendarId": cal, "availability": { "mode": "DEFAULT", "workingHours": [{ "days": ["MONDAY"], "start": "9:00", "end": "17:00" }] } } })).await;
+    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("HH:MM")), "a malformed time is refused before anything runs: {body}");
+    assert!(body["data"].is_null(), "{body}");
+}
+
+const SET_HOURS: &str = "mutation($i: SetCalendarAvailabilityInput!) { setCalendarAvailability(input: $i) { calendar { workingHours { days start end } } userErrors { field code message } } }";
+const EVERY_DAY: [&str; 7] = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"];
+
+async fn working_hours_are_structured_and_each_bad_entry_is_named(app: TestApp) {
+    let cal = app.create_calendar("c", "Europe/Berlin").await;
+    let hours = json!([
+        { "days": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"], "start": "09:00", "end": "12:00" },
+        { "days": ["FRIDAY", "MONDAY"], "start": "13:00", "end": "17:30" },
+        { "days": ["SATURDAY"], "start": "22:00", "end": "24:00" },
+    ]);
+    let d = app.ok(SET_HOURS, json!({ "i": { "calendarId": cal, "availability": { "mode": "DEFAULT", "workingHours": hours } } })).await;
+    let stored = json!([
+        { "days": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"], "start": "09:00", "end": "12:00" },
+        { "days": ["MONDAY", "FRIDAY"], "start": "13:00", "end": "17:30" },
+        { "days": ["SATURDAY"], "start": "22:00", "end": "24:00" },
+    ]);
+    assert_eq!(d["setCalendarAvailability"]["calendar"]["workingHours"], stored, "entries in the order given, days in week order");
+    let read = app.ok("query($id: ID!) { calendar(id: $id) { workingHours { days start end } } }", json!({ "id": cal })).await;
+    assert_eq!(read["calendar"]["workingHours"], stored, "read back from the store");
+    // Monday 2026-05-04 in Berlin (UTC+2): 09–12 and 13–17:30.
+    let a = app.ok(AVAILABILITY, json!({ "c": [cal], "from": "2026-05-04T00:00:00Z", "to": "2026-05-05T00:00:00Z" })).await;
+    assert_eq!(pairs(&a["availability"][0]["windows"]), [p("2026-05-04T07:00:00Z", "2026-05-04T10:00:00Z"), p("2026-05-04T11:00:00Z", "2026-05-04T15:30:00Z")]);
+
+    let entry = |days: Value, start: &str, end: &str| json!({ "days": days, "start": start, "end": end });
+    let weekdays = json!(["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]);
+    let cases: Vec<(Value, Value, &str)> = vec![
+        (json!([entry(weekdays.clone(), "09:00", "17:00"), entry(json!(["SATURDAY"]), "10:00", "14:00"), entry(json!(["FRIDAY"]), "22:00", "02:00")]), json!(["input", "availability", "workingHours", 2, "end"]), "overnight"),
+        (json!([entry(weekdays.clone(), "09:00", "17:00"), entry(json!(["WEDNESDAY", "SUNDAY"]), "16:00", "18:00")]), json!(["input", "availability", "workingHours", 1]), "overlaps"),
+        (json!([entry(json!([]), "09:00", "17:00")]), json!(["input", "availability", "workingHours", 0, "days"]), "no day"),
+        (json!([entry(json!(["MONDAY", "MONDAY"]), "09:00", "17:00")]), json!(["input", "availability", "workingHours", 0, "days"]), "twice"),
+        (json!([entry(weekdays.clone(), "09:00", "09:00")]), json!(["input", "availability", "workingHours", 0, "end"]), "no time"),
+        (json!([]), json!(["input", "availability", "workingHours"]), "never available"),
+    ];
+    for (hours, path, words) in cases {
+        let body = app.graphql(SET_HOURS, json!({ "i": { "calendarId": cal, "availability": { "mode": "DEFAULT", "workingHours": hours } } })).await;
+        let e = &body["errors"][0];
+        assert_eq!(e["extensions"]["code"], json!("BAD_USER_INPUT"), "{body}");
+        assert_eq!(e["extensions"]["inputPath"], path, "{body}");
+        assert!(e["message"].as_str().is_some_and(|m| m.contains(words)), "{words}: {body}");
+        let user_error = &body["data"]["setCalendarAvailability"]["userErrors"][0];
+        let as_text: Vec<String> = path.as_array().expect("path").iter().map(|s| s.as_str().map(str::to_string).unwrap_or_else(|| s.to_string())).collect();
+        assert_eq!(user_error["field"], json!(as_text), "{body}");
+        assert_eq!(user_error["code"], json!("BAD_USER_INPUT"));
+    }
+    // Touching entries are fine; an EXPLICIT calendar takes no working hours.
+    app.ok(SET_HOURS, json!({ "i": { "calendarId": cal, "availability": { "mode": "DEFAULT", "workingHours": [entry(weekdays.clone(), "09:00", "12:00"), entry(weekdays.clone(), "12:00", "17:00")] } } })).await;
+    let body = app.graphql(SET_HOURS, json!({ "i": { "calendarId": cal, "availability": { "mode": "EXPLICIT", "workingHours": [entry(weekdays.clone(), "09:00", "12:00")] } } })).await;
+    assert_eq!(body["data"]["setCalendarAvailability"]["userErrors"][0]["field"], json!(["input", "availability", "workingHours"]), "{body}");
+    let read = app.ok("query($id: ID!) { calendar(id: $id) { availabilityMode workingHours { start end } } }", json!({ "id": cal })).await;
+    assert_eq!(read["calendar"], json!({ "availabilityMode": "DEFAULT", "workingHours": [{ "start": "09:00", "end": "12:00" }, { "start": "12:00", "end": "17:00" }] }), "refusals changed nothing");
 }
 
 async fn explicit_availability_follows_exceptions_and_splits(app: TestApp) {
@@ -139,7 +192,10 @@ async fn notice_horizon_and_step_follow_now_and_the_output_zone(app: TestApp) {
     // 05:30–07:30 in Kolkata. Hourly steps on Kolkata's clock fall on :30 UTC.
     let d = app.ok(SLOTS, w(rules(&[&cal], json!({ "step": "PT1H", "timeZone": "Asia/Kolkata" })))).await;
     assert_eq!(slot_starts(&d), ["2026-06-01T00:30:00Z", "2026-06-01T01:30:00Z"]);
-    assert_eq!(d["bookableSlots"]["slots"][0]["start"], json!("2026-06-01T06:00:00+05:30"));
+    assert_eq!(d["bookableSlots"]["slots"][0]["start"], json!("2026-06-01T00:30:00Z"), "the zone aligns the steps; slots are written in UTC");
+    let q = "query($r: SlotRulesInput!, $from: DateTime!, $to: DateTime!) { bookableSlots(rules: $r, from: $from, to: $to) { slots { start(timeZone: \"Asia/Kolkata\") end(timeZone: \"Asia/Kolkata\") } } }";
+    let d = app.ok(q, w(rules(&[&cal], json!({ "step": "PT1H", "timeZone": "Asia/Kolkata" })))).await;
+    assert_eq!(d["bookableSlots"]["slots"][0], json!({ "start": "2026-06-01T06:00:00+05:30", "end": "2026-06-01T06:30:00+05:30" }));
     let d = app.ok(SLOTS, w(rules(&[&cal], json!({ "step": "PT1H" })))).await;
     assert_eq!(slot_starts(&d), ["2026-06-01T00:00:00Z", "2026-06-01T01:00:00Z"]);
     let d = app.ok(SLOTS, w(rules(&[&cal], json!({ "now": "2026-05-31T23:50:00Z", "minimumNotice": "PT1H", "maximumHorizon": "PT2H" })))).await;
@@ -152,7 +208,7 @@ async fn notice_horizon_and_step_follow_now_and_the_output_zone(app: TestApp) {
 async fn the_next_slot_and_the_reasons_a_time_is_not_free(app: TestApp) {
     let cal = app.create_calendar("c", "UTC").await;
     app.ok("mutation($i: SetCalendarAvailabilityInput!) { setCalendarAvailability(input: $i) { calendar { id } } }",
-        json!({ "i": { "calendarId": cal, "availability": { "mode": "DEFAULT", "workingHours": "MO,TU,WE,TH,FR 09:00-17:00" } } })).await;
+        json!({ "i": { "calendarId": cal, "availability": { "mode": "DEFAULT", "workingHours": [{ "days": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"], "start": "09:00", "end": "17:00" }] } } })).await;
     let busy = event(&app, &cal, single("morning", "2026-05-04T09:00:00", "2026-05-04T12:00:00")).await;
     let d = app.ok(NEXT, json!({ "r": rules(&[&cal], json!({ "bufferBefore": "PT10M" })), "a": "2026-05-02T00:00:00Z" })).await;
     assert_eq!(to_utc(d["nextAvailableSlot"]["start"].as_str().unwrap_or_default()), "2026-05-04T12:30:00Z", "weekend skipped, morning busy, buffer honoured");
@@ -178,6 +234,7 @@ async fn reject_refuses_a_booking_over_busy_time_and_lists_what_is_in_the_way(ap
     let e = &body["errors"][0]["extensions"];
     assert_eq!(e["code"], json!("CONFLICT"));
     assert_eq!(e["conflicts"][0]["seriesId"], json!(first));
+    assert_eq!((e["conflicts"][0]["start"].clone(), e["conflicts"][0]["end"].clone()), (json!("2026-05-04T09:00:00Z"), json!("2026-05-04T10:00:00Z")), "instants in extensions are UTC with Z too");
     assert_eq!(app.series_count(&cal).await, 1, "nothing written");
     clash["conflictPolicy"] = json!("ALLOW");
     assert!(app.graphql(TestApp::CREATE_SERIES, json!({ "i": clash })).await["errors"].is_null(), "ALLOW writes it anyway");
@@ -221,6 +278,7 @@ async fn sixty_four_concurrent_bookings_of_eight_slots_give_exactly_eight(app: T
 engine_tests!(
     free_busy_merges_what_blocks_and_skips_what_does_not,
     working_hours_are_local_hours_even_on_a_dst_change_day,
+    working_hours_are_structured_and_each_bad_entry_is_named,
     explicit_availability_follows_exceptions_and_splits,
     buffers_apply_around_events_even_across_the_window_edges,
     notice_horizon_and_step_follow_now_and_the_output_zone,

@@ -622,7 +622,7 @@ async fn a_graphql_ws_client_hears_mutations(api: &Api<'_>, ws: &str) {
         ws,
         &[
             ("SeriesChanged", json!({ "calendarIds": [cal] })),
-            ("OccurrencesChanged", json!({ "calendarIds": [cal], "from": from, "to": to, "timeZone": "Europe/Berlin" })),
+            ("OccurrencesChanged", json!({ "calendarIds": [cal], "from": from, "to": to })),
         ],
         api.token.as_deref(),
     )
@@ -636,7 +636,7 @@ async fn a_graphql_ws_client_hears_mutations(api: &Api<'_>, ws: &str) {
         .await;
     let series = s(&d["createSeries"]["series"]["id"]);
     let version = d["createSeries"]["series"]["version"].as_i64().expect("version");
-    let page = api.op("Occurrences", json!({ "calendarIds": [cal], "from": from, "to": to, "timeZone": "Europe/Berlin", "first": 100 })).await;
+    let page = api.op("Occurrences", json!({ "calendarIds": [cal], "from": from, "to": to, "first": 100 })).await;
     let occurrences: Vec<Value> = page["occurrences"]["edges"].as_array().expect("edges").iter().map(|e| e["node"].clone()).filter(|o| o["seriesId"] == json!(series)).collect();
     assert_eq!(occurrences.len(), 3, "{page}");
     let ids: BTreeSet<String> = occurrences.iter().map(|o| s(&o["id"])).collect();
@@ -653,6 +653,8 @@ async fn a_graphql_ws_client_hears_mutations(api: &Api<'_>, ws: &str) {
     assert_eq!((oc["changed"].clone(), oc["removed"].clone()), (json!([]), json!([])), "{ev}");
     let local: Vec<String> = oc["added"].as_array().expect("added").iter().map(|o| s(&o["localStart"])).collect();
     assert_eq!(local, ["2026-01-05T09:00:00", "2026-01-06T09:00:00", "2026-01-07T09:00:00"], "{ev}");
+    let first = &oc["added"][0];
+    assert_eq!((first["start"].clone(), first["startInBerlin"].clone()), (json!("2026-01-05T08:00:00Z"), json!("2026-01-05T09:00:00+01:00")), "{ev}");
 
     // Editing only the second occurrence reports it changed (same id, new title).
     let second = &occurrences[1];
@@ -771,6 +773,8 @@ fn graphql_inspector_accepts_the_operations_and_rejects_the_invalid_one() {
     eprintln!("npm_clients: graphql-inspector validate {:.1?}", ok.took);
 }
 
+const WEEKDAYS: [&str; 5] = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"];
+
 /// The example operations are not only valid but do what a frontend expects on a live server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_operations_run_against_the_server() {
@@ -779,9 +783,9 @@ async fn the_example_operations_run_against_the_server() {
     let mut calendars = BTreeSet::new();
     for name in ["a", "b"] {
         let d = api
-            .op("CreateCalendar", json!({ "input": { "name": name, "timeZone": "UTC", "availability": { "mode": "DEFAULT", "workingHours": "MO,TU,WE,TH,FR 09:00-17:00" } } }))
+            .op("CreateCalendar", json!({ "input": { "name": name, "timeZone": "UTC", "availability": { "mode": "DEFAULT", "workingHours": [{ "days": WEEKDAYS, "start": "09:00", "end": "17:00" }] } } }))
             .await;
-        assert_eq!(d["createCalendar"]["calendar"]["workingHours"], json!("MO,TU,WE,TH,FR 09:00-17:00"), "{d}");
+        assert_eq!(d["createCalendar"]["calendar"]["workingHours"], json!([{ "days": WEEKDAYS, "start": "09:00", "end": "17:00" }]), "{d}");
         calendars.insert(s(&d["createCalendar"]["calendar"]["id"]));
     }
     let (mut listed, mut after, mut pages) = (BTreeSet::new(), Value::Null, 0);

@@ -1,48 +1,71 @@
 //! Availability questions: free/busy, available time, bookable slots, the next slot, why not.
 
 use super::error::{ApiError, ResultExt};
-use super::types::{app, output_zone, parse_calendar_ids, viewer, SeriesKindGql};
+use super::scalars::Instant;
+use super::types::{app, instant_in, output_zone, parse_calendar_ids, viewer, SeriesKindGql};
 use crate::services;
 use almanac_domain::availability::{BusyBlock, BusyOptions, Interval, Obstacle, SlotMode, SlotRules};
 use almanac_domain::recurrence::{nominal_seconds, parse_duration};
 use almanac_domain::time::TimeWindow;
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
-use chrono::{DateTime, FixedOffset, Utc};
-use chrono_tz::Tz;
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
 
-fn at(t: i64, tz: Tz) -> DateTime<FixedOffset> {
-    almanac_domain::time::instant(t).with_timezone(&tz).fixed_offset()
+/// Instants come out in UTC unless a field is asked for a zone: a value never depends on an
+/// ancestor's argument, so normalized client caches never mix renderings.
+fn at(t: i64, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    instant_in(almanac_domain::time::instant(t), time_zone.as_deref())
 }
 
-#[derive(SimpleObject)]
-pub struct TimeInterval {
-    pub start: DateTime<FixedOffset>,
-    pub end: DateTime<FixedOffset>,
+/// A span of time, [start, end).
+pub struct TimeInterval(Interval);
+
+#[Object]
+impl TimeInterval {
+    /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
+    async fn start(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+        at(self.0.start, time_zone)
+    }
+    /// Exclusive. In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
+    async fn end(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+        at(self.0.end, time_zone)
+    }
 }
 
-fn intervals(v: &[Interval], tz: Tz) -> Vec<TimeInterval> {
-    v.iter().map(|i| TimeInterval { start: at(i.start, tz), end: at(i.end, tz) }).collect()
+fn intervals(v: &[Interval]) -> Vec<TimeInterval> {
+    v.iter().copied().map(TimeInterval).collect()
 }
 
 /// An occurrence that makes time busy.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct BusyOccurrence {
     pub occurrence_id: ID,
     pub series_id: ID,
     pub calendar_id: ID,
     pub kind: SeriesKindGql,
-    pub start: DateTime<FixedOffset>,
-    pub end: DateTime<FixedOffset>,
+    #[graphql(skip)]
+    pub interval: Interval,
 }
 
-fn busy_out(b: &BusyBlock, tz: Tz) -> BusyOccurrence {
+#[ComplexObject]
+impl BusyOccurrence {
+    /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
+    async fn start(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+        at(self.interval.start, time_zone)
+    }
+    /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
+    async fn end(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+        at(self.interval.end, time_zone)
+    }
+}
+
+fn busy_out(b: &BusyBlock) -> BusyOccurrence {
     BusyOccurrence {
         occurrence_id: ID(b.occurrence.to_string()),
         series_id: ID(b.series.to_string()),
         calendar_id: ID(b.calendar.to_string()),
         kind: b.kind.into(),
-        start: at(b.interval.start, tz),
-        end: at(b.interval.end, tz),
+        interval: b.interval,
     }
 }
 
@@ -96,8 +119,9 @@ pub struct SlotRulesInput {
     /// Slots start no later than `now` + this (default P60D, at most P366D).
     pub maximum_horizon: Option<String>,
     /// The moment notice and horizon count from.
-    pub now: DateTime<Utc>,
-    /// IANA zone for the output and for step alignment (default UTC).
+    pub now: Instant,
+    /// IANA zone whose clock slot starts are aligned to (default UTC). Slots are still written
+    /// in UTC: ask `start(timeZone:)` for this zone's offset.
     pub time_zone: Option<String>,
     #[graphql(default)]
     pub mode: SlotModeGql,
@@ -125,7 +149,7 @@ impl SlotRulesInput {
             buffer_after: secs("bufferAfter", &self.buffer_after, 0)?,
             notice: secs("minimumNotice", &self.minimum_notice, 0)?,
             horizon: secs("maximumHorizon", &self.maximum_horizon, 60 * 86_400)?,
-            now: self.now.timestamp(),
+            now: self.now.utc().timestamp(),
             zone: output_zone(self.time_zone.as_deref())?,
             mode: match self.mode {
                 SlotModeGql::All => SlotMode::All,
@@ -138,11 +162,24 @@ impl SlotRulesInput {
 }
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct BookableSlot {
-    pub start: DateTime<FixedOffset>,
-    pub end: DateTime<FixedOffset>,
+    #[graphql(skip)]
+    pub interval: Interval,
     /// The calendars free for this slot (every one in ALL mode).
     pub calendar_ids: Vec<ID>,
+}
+
+#[ComplexObject]
+impl BookableSlot {
+    /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
+    async fn start(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+        at(self.interval.start, time_zone)
+    }
+    /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
+    async fn end(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+        at(self.interval.end, time_zone)
+    }
 }
 
 #[derive(SimpleObject)]
@@ -152,8 +189,8 @@ pub struct SlotPage {
     pub has_more: bool,
 }
 
-fn slot_out(s: &almanac_domain::availability::Slot, tz: Tz) -> BookableSlot {
-    BookableSlot { start: at(s.start, tz), end: at(s.end, tz), calendar_ids: s.calendars.iter().map(|c| ID(c.to_string())).collect() }
+fn slot_out(s: &almanac_domain::availability::Slot) -> BookableSlot {
+    BookableSlot { interval: Interval { start: s.start, end: s.end }, calendar_ids: s.calendars.iter().map(|c| ID(c.to_string())).collect() }
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -178,19 +215,21 @@ pub struct Unavailability {
     pub occurrence: Option<BusyOccurrence>,
 }
 
-fn obstacle_out(o: &Obstacle, tz: Tz) -> Unavailability {
+fn obstacle_out(o: &Obstacle) -> Unavailability {
     match o {
-        Obstacle::Occurrence(b) => Unavailability { reason: UnavailabilityReason::Occurrence, calendar_id: Some(ID(b.calendar.to_string())), occurrence: Some(busy_out(b, tz)) },
-        Obstacle::Buffer(b) => Unavailability { reason: UnavailabilityReason::Buffer, calendar_id: Some(ID(b.calendar.to_string())), occurrence: Some(busy_out(b, tz)) },
+        Obstacle::Occurrence(b) => Unavailability { reason: UnavailabilityReason::Occurrence, calendar_id: Some(ID(b.calendar.to_string())), occurrence: Some(busy_out(b)) },
+        Obstacle::Buffer(b) => Unavailability { reason: UnavailabilityReason::Buffer, calendar_id: Some(ID(b.calendar.to_string())), occurrence: Some(busy_out(b)) },
         Obstacle::Notice => Unavailability { reason: UnavailabilityReason::Notice, calendar_id: None, occurrence: None },
         Obstacle::Horizon => Unavailability { reason: UnavailabilityReason::Horizon, calendar_id: None, occurrence: None },
         Obstacle::OutsideAvailability(c) => Unavailability { reason: UnavailabilityReason::OutsideAvailability, calendar_id: Some(ID(c.to_string())), occurrence: None },
     }
 }
 
-/// The calendars, window and output zone of an availability question.
-fn question(calendar_ids: &[ID], from: DateTime<Utc>, to: DateTime<Utc>, time_zone: Option<&str>) -> Result<(Vec<almanac_domain::CalendarId>, TimeWindow, Tz), ApiError> {
-    Ok((parse_calendar_ids(calendar_ids)?, TimeWindow::new(from, to)?, output_zone(time_zone)?))
+/// The calendars and window of an availability question. The zone changes nothing any more, but a
+/// misspelt one is still refused rather than silently ignored.
+fn question(calendar_ids: &[ID], from: DateTime<Utc>, to: DateTime<Utc>, time_zone: Option<&str>) -> Result<(Vec<almanac_domain::CalendarId>, TimeWindow), ApiError> {
+    output_zone(time_zone)?;
+    Ok((parse_calendar_ids(calendar_ids)?, TimeWindow::new(from, to)?))
 }
 
 #[derive(Default)]
@@ -204,12 +243,14 @@ impl AvailabilityQuery {
         &self,
         ctx: &Context<'_>,
         calendar_ids: Vec<ID>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: Instant,
+        to: Instant,
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:) and end(timeZone:).")]
         time_zone: Option<String>,
         #[graphql(default = true)] tentative_is_busy: bool,
     ) -> async_graphql::Result<FreeBusy> {
-        let (cals, window, tz) = question(&calendar_ids, from, to, time_zone.as_deref()).gql()?;
+        let (from, to) = (from.utc(), to.utc());
+        let (cals, window) = question(&calendar_ids, from, to, time_zone.as_deref()).gql()?;
         let (times, combined) = services::availability::free_busy(app(ctx), viewer(ctx).organization, &cals, window, BusyOptions { tentative_is_busy }).await.gql()?;
         let w = Interval { start: from.timestamp(), end: to.timestamp() };
         Ok(FreeBusy {
@@ -217,11 +258,11 @@ impl AvailabilityQuery {
                 .iter()
                 .map(|t| CalendarFreeBusy {
                     calendar_id: ID(t.calendar.to_string()),
-                    busy: intervals(&almanac_domain::availability::intersect(&t.busy_merged, &[w]), tz),
-                    occurrences: t.busy.iter().map(|b| busy_out(b, tz)).collect(),
+                    busy: intervals(&almanac_domain::availability::intersect(&t.busy_merged, &[w])),
+                    occurrences: t.busy.iter().map(busy_out).collect(),
                 })
                 .collect(),
-            combined: intervals(&combined, tz),
+            combined: intervals(&combined),
         })
     }
 
@@ -230,39 +271,40 @@ impl AvailabilityQuery {
         &self,
         ctx: &Context<'_>,
         calendar_ids: Vec<ID>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: Instant,
+        to: Instant,
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:) and end(timeZone:).")]
         time_zone: Option<String>,
         #[graphql(default = true)] tentative_is_busy: bool,
     ) -> async_graphql::Result<Vec<CalendarAvailability>> {
-        let (cals, window, tz) = question(&calendar_ids, from, to, time_zone.as_deref()).gql()?;
+        let (cals, window) = question(&calendar_ids, from.utc(), to.utc(), time_zone.as_deref()).gql()?;
         let times = services::availability::calendar_times(app(ctx), viewer(ctx).organization, &cals, window, BusyOptions { tentative_is_busy }).await.gql()?;
         Ok(times
             .iter()
-            .map(|t| CalendarAvailability { calendar_id: ID(t.calendar.to_string()), windows: intervals(&t.windows, tz), free: intervals(&t.free(), tz) })
+            .map(|t| CalendarAvailability { calendar_id: ID(t.calendar.to_string()), windows: intervals(&t.windows), free: intervals(&t.free()) })
             .collect())
     }
 
     /// Bookable slot starts in [from, to) under the rules, in order.
-    async fn bookable_slots(&self, ctx: &Context<'_>, rules: SlotRulesInput, from: DateTime<Utc>, to: DateTime<Utc>, #[graphql(default = 500)] first: i32) -> async_graphql::Result<SlotPage> {
+    async fn bookable_slots(&self, ctx: &Context<'_>, rules: SlotRulesInput, from: Instant, to: Instant, #[graphql(default = 500)] first: i32) -> async_graphql::Result<SlotPage> {
         let (cals, r, opts) = rules.parse().gql()?;
-        let window = TimeWindow::new(from, to).map_err(ApiError::from).gql()?;
+        let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
         let (slots, has_more) = services::availability::slots(app(ctx), viewer(ctx).organization, &cals, window, &r, opts, first.max(0) as usize).await.gql()?;
-        Ok(SlotPage { slots: slots.iter().map(|s| slot_out(s, r.zone)).collect(), has_more })
+        Ok(SlotPage { slots: slots.iter().map(slot_out).collect(), has_more })
     }
 
     /// The first bookable slot at or after `after` (null: none before the horizon).
-    async fn next_available_slot(&self, ctx: &Context<'_>, rules: SlotRulesInput, after: DateTime<Utc>) -> async_graphql::Result<Option<BookableSlot>> {
+    async fn next_available_slot(&self, ctx: &Context<'_>, rules: SlotRulesInput, after: Instant) -> async_graphql::Result<Option<BookableSlot>> {
         let (cals, r, opts) = rules.parse().gql()?;
-        let slot = services::availability::next_slot(app(ctx), viewer(ctx).organization, &cals, after, &r, opts).await.gql()?;
-        Ok(slot.map(|s| slot_out(&s, r.zone)))
+        let slot = services::availability::next_slot(app(ctx), viewer(ctx).organization, &cals, after.utc(), &r, opts).await.gql()?;
+        Ok(slot.as_ref().map(slot_out))
     }
 
     /// Why [start, end) cannot be booked under the rules: the occurrences and rules in the way
     /// (empty: it can).
-    async fn why_not_available(&self, ctx: &Context<'_>, rules: SlotRulesInput, start: DateTime<Utc>, end: DateTime<Utc>) -> async_graphql::Result<Vec<Unavailability>> {
+    async fn why_not_available(&self, ctx: &Context<'_>, rules: SlotRulesInput, start: Instant, end: Instant) -> async_graphql::Result<Vec<Unavailability>> {
         let (cals, r, opts) = rules.parse().gql()?;
-        let obstacles = services::availability::why_not(app(ctx), viewer(ctx).organization, &cals, start, end, &r, opts).await.gql()?;
-        Ok(obstacles.iter().map(|o| obstacle_out(o, r.zone)).collect())
+        let obstacles = services::availability::why_not(app(ctx), viewer(ctx).organization, &cals, start.utc(), end.utc(), &r, opts).await.gql()?;
+        Ok(obstacles.iter().map(obstacle_out).collect())
     }
 }

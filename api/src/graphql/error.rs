@@ -15,11 +15,15 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{0}")]
     Invalid(#[from] InvalidInput),
+    /// One entry of a list inside the `input` argument is wrong; `path` leads to it from `input`
+    /// (`availability.workingHours[2].end`), so forms can show the error beside that entry.
+    #[error("{message}")]
+    InvalidEntry { path: Vec<async_graphql::PathSegment>, message: String },
     #[error("{what} was changed by someone else: you sent expectedVersion {expected}, the current version is {current}. Re-read it and apply your change again.")]
     Conflict { what: &'static str, expected: i64, current: i64 },
-    #[error("the series has no occurrence whose recurrence id is {}", .0.instant().to_rfc3339())]
+    #[error("the series has no occurrence whose recurrence id is {}", .0.instant().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
     NoSuchOccurrence(RecurrenceId),
-    #[error("the occurrence at {} is locked; unlock it first (setOccurrenceStatus with locked: false)", .0.instant().to_rfc3339())]
+    #[error("the occurrence at {} is locked; unlock it first (setOccurrenceStatus with locked: false)", .0.instant().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
     Locked(RecurrenceId),
     #[error("the time is not free: {} occurrence(s) are in the way (see extensions.conflicts)", .0.len())]
     Busy(Vec<BusyBlock>),
@@ -66,7 +70,7 @@ impl ApiError {
             ApiError::Locked(_) => "LOCKED",
             ApiError::Invalid(InvalidInput::Recurrence(_)) => "RECURRENCE_INVALID",
             ApiError::Invalid(InvalidInput::RangeTooLarge(_)) => "RANGE_TOO_LARGE",
-            ApiError::Invalid(_) => "BAD_USER_INPUT",
+            ApiError::Invalid(_) | ApiError::InvalidEntry { .. } => "BAD_USER_INPUT",
             ApiError::Conflict { .. } | ApiError::Busy(_) | ApiError::Concurrent(_) => "CONFLICT",
             ApiError::NotConfigured(_) => "NOT_CONFIGURED",
             ApiError::Internal(_) => "INTERNAL",
@@ -83,8 +87,20 @@ impl async_graphql::ErrorExtensions for ApiError {
             ext.set("code", self.code());
             match self {
                 ApiError::Invalid(InvalidInput::Field { field, .. }) => ext.set("field", *field),
+                ApiError::InvalidEntry { path, .. } => {
+                    // `field` as for every other input error (dotted, indices as numbers), and
+                    // `inputPath` as a GraphQL path from the argument: ["input", "availability", "workingHours", 2, "end"].
+                    let dotted: Vec<String> = path.iter().map(segment_text).collect();
+                    ext.set("field", dotted.join("."));
+                    let mut full = vec![async_graphql::Value::from("input")];
+                    full.extend(path.iter().map(|s| match s {
+                        async_graphql::PathSegment::Field(f) => async_graphql::Value::from(f.as_str()),
+                        async_graphql::PathSegment::Index(i) => async_graphql::Value::from(*i as i32),
+                    }));
+                    ext.set("inputPath", async_graphql::Value::List(full));
+                }
                 ApiError::Conflict { current, .. } => ext.set("currentVersion", *current),
-                ApiError::NoSuchOccurrence(r) | ApiError::Locked(r) => ext.set("recurrenceId", r.instant().to_rfc3339()),
+                ApiError::NoSuchOccurrence(r) | ApiError::Locked(r) => ext.set("recurrenceId", r.instant().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 ApiError::Busy(blocks) => {
                     let list: Vec<async_graphql::Value> = blocks
                         .iter()
@@ -93,8 +109,8 @@ impl async_graphql::ErrorExtensions for ApiError {
                             m.insert(async_graphql::Name::new("occurrenceId"), async_graphql::Value::from(b.occurrence.to_string()));
                             m.insert(async_graphql::Name::new("seriesId"), async_graphql::Value::from(b.series.to_string()));
                             m.insert(async_graphql::Name::new("calendarId"), async_graphql::Value::from(b.calendar.to_string()));
-                            m.insert(async_graphql::Name::new("start"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.start).to_rfc3339()));
-                            m.insert(async_graphql::Name::new("end"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.end).to_rfc3339()));
+                            m.insert(async_graphql::Name::new("start"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.start).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+                            m.insert(async_graphql::Name::new("end"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.end).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
                             async_graphql::Value::Object(m)
                         })
                         .collect();
@@ -103,6 +119,13 @@ impl async_graphql::ErrorExtensions for ApiError {
                 _ => {}
             }
         })
+    }
+}
+
+fn segment_text(s: &async_graphql::PathSegment) -> String {
+    match s {
+        async_graphql::PathSegment::Field(f) => f.clone(),
+        async_graphql::PathSegment::Index(i) => i.to_string(),
     }
 }
 
@@ -153,6 +176,7 @@ impl UserError {
             ApiError::Invalid(InvalidInput::Field { field, .. }) => {
                 (UserErrorCode::BadUserInput, Some(std::iter::once("input").chain(field.split('.')).map(str::to_string).collect()))
             }
+            ApiError::InvalidEntry { path, .. } => (UserErrorCode::BadUserInput, Some(std::iter::once("input".to_string()).chain(path.iter().map(segment_text)).collect())),
             ApiError::Conflict { .. } => (UserErrorCode::Conflict, path(&["input", "expectedVersion"])),
             ApiError::Busy(_) | ApiError::Concurrent(_) => (UserErrorCode::Conflict, None),
             ApiError::NotConfigured(_) => (UserErrorCode::NotConfigured, None),

@@ -11,7 +11,7 @@ use almanac_domain::series::Calendar;
 use almanac_domain::{CalendarId, OrganizationId};
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
-use chrono::{DateTime, Utc};
+use super::scalars::Instant;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -60,12 +60,12 @@ impl IcsFeed {
         };
         found.map(CalendarNode).ok_or(ApiError::NotFound("calendar")).gql()
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        almanac_domain::time::instant(self.0.created_at)
+    async fn created_at(&self) -> Instant {
+        Instant::at(self.0.created_at)
     }
     /// Set once the feed was revoked; its URL then answers 404.
-    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
-        self.0.revoked_at.map(almanac_domain::time::instant)
+    async fn revoked_at(&self) -> Option<Instant> {
+        self.0.revoked_at.map(Instant::at)
     }
 }
 
@@ -75,7 +75,7 @@ pub struct IcsSkippedEvent {
     /// The event's UID (null when it had none).
     pub uid: Option<String>,
     /// Set when only this override (RECURRENCE-ID) was left out; the event itself was imported.
-    pub recurrence_id: Option<DateTime<Utc>>,
+    pub recurrence_id: Option<Instant>,
     pub reason: String,
 }
 
@@ -125,7 +125,7 @@ impl IcsMutations {
         let outcome = async {
             let calendar = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
             let done = services::ics::import(app(ctx), viewer(ctx).organization, calendar, input.ics).await?;
-            let skipped = done.skipped.into_iter().map(|s| IcsSkippedEvent { uid: s.uid, recurrence_id: s.recurrence_id.map(|r| r.instant()), reason: s.reason }).collect();
+            let skipped = done.skipped.into_iter().map(|s| IcsSkippedEvent { uid: s.uid, recurrence_id: s.recurrence_id.map(|r| r.instant().into()), reason: s.reason }).collect();
             Ok(ImportIcsPayload { series: Some(done.series.into_iter().map(SeriesNode).collect()), skipped: Some(skipped), ..Default::default() })
         };
         respond(ctx, outcome.await)

@@ -1,9 +1,10 @@
 //! Input objects and their conversion to service commands. Parsing happens here, once.
 
 use super::error::ApiError;
-use super::scalars::LocalDateTime;
+use super::scalars::{LocalDateTime, LocalTime};
 use super::types::SeriesKindGql;
 use crate::services::series::{RecurrenceInput as RecurrenceCmd, ScheduleInput};
+use almanac_domain::availability::{WorkingHours, WorkingHoursRule};
 use async_graphql::{InputObject, MaybeUndefined, ID};
 use std::str::FromStr;
 
@@ -43,13 +44,127 @@ pub enum AvailabilityModeGql {
 #[derive(InputObject)]
 pub struct CalendarAvailabilityInput {
     pub mode: AvailabilityModeGql,
-    /// Local hours in the calendar's zone, e.g. "MO,TU,WE,TH,FR 09:00-17:00; SA 10:00-12:00".
-    pub working_hours: Option<String>,
+    /// DEFAULT only: the weekly hours the calendar can be available, on the clocks of its zone.
+    /// Omit (or null) for around the clock. Entries may not overlap; an overnight shift is two
+    /// entries (FRIDAY 22:00–24:00 and SATURDAY 00:00–06:00).
+    pub working_hours: Option<Vec<WorkingHoursInput>>,
 }
 
-impl From<CalendarAvailabilityInput> for crate::services::calendars::AvailabilityInput {
-    fn from(a: CalendarAvailabilityInput) -> Self {
-        crate::services::calendars::AvailabilityInput { explicit: a.mode == AvailabilityModeGql::Explicit, working_hours: a.working_hours }
+/// A day of the week, Monday first (ISO 8601).
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum DayOfWeek {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+const DAYS: [DayOfWeek; 7] =
+    [DayOfWeek::Monday, DayOfWeek::Tuesday, DayOfWeek::Wednesday, DayOfWeek::Thursday, DayOfWeek::Friday, DayOfWeek::Saturday, DayOfWeek::Sunday];
+
+impl DayOfWeek {
+    /// The day's bit in `WorkingHoursRule::days` (bit 0 = Monday).
+    fn bit(self) -> u8 {
+        1 << DAYS.iter().position(|d| *d == self).unwrap_or_default()
+    }
+
+    /// As the schema spells it (MONDAY).
+    fn label(self) -> String {
+        format!("{self:?}").to_uppercase()
+    }
+
+    pub fn all_in(mask: u8) -> Vec<DayOfWeek> {
+        DAYS.iter().copied().filter(|d| mask & d.bit() != 0).collect()
+    }
+}
+
+/// The same hours on some days of the week, e.g. MONDAY–FRIDAY 09:00–17:00.
+#[derive(InputObject)]
+pub struct WorkingHoursInput {
+    /// At least one day, each at most once.
+    pub days: Vec<DayOfWeek>,
+    /// Local time the hours begin.
+    pub start: LocalTime,
+    /// Local time the hours end, after `start` on the same day; 24:00 is the end of the day.
+    pub end: LocalTime,
+}
+
+/// Checks working hours entry by entry: each error names the entry (its index in the list) and
+/// the field at fault, so a form can show it where it belongs.
+fn working_hours(entries: &[WorkingHoursInput]) -> Result<WorkingHours, ApiError> {
+    use async_graphql::PathSegment::{Field, Index};
+    let at = |i: usize, field: Option<&str>| {
+        let mut path = vec![Field("availability".into()), Field("workingHours".into()), Index(i)];
+        path.extend(field.map(|f| Field(f.into())));
+        path
+    };
+    let bad = |path, message: String| ApiError::InvalidEntry { path, message };
+    if entries.is_empty() {
+        return Err(bad(
+            vec![Field("availability".into()), Field("workingHours".into())],
+            "workingHours is empty, which would make the calendar never available: give at least one entry, or leave workingHours out to be available around the clock".into(),
+        ));
+    }
+    let hm = |t: LocalTime| t.to_string();
+    let mut rules: Vec<WorkingHoursRule> = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let mut days = 0u8;
+        for d in &e.days {
+            if days & d.bit() != 0 {
+                return Err(bad(at(i, Some("days")), format!("workingHours[{i}] lists {} twice", d.label())));
+            }
+            days |= d.bit();
+        }
+        if days == 0 {
+            return Err(bad(at(i, Some("days")), format!("workingHours[{i}] names no day: give at least one")));
+        }
+        if e.end.seconds == e.start.seconds {
+            return Err(bad(at(i, Some("end")), format!("workingHours[{i}] starts and ends at {}, which is no time at all", hm(e.start))));
+        }
+        if e.end.seconds < e.start.seconds {
+            return Err(bad(
+                at(i, Some("end")),
+                format!(
+                    "workingHours[{i}] ends ({}) before it starts ({}): hours end on the day they start, so an overnight shift is two entries, e.g. FRIDAY {}–24:00 and SATURDAY 00:00–{}",
+                    hm(e.end),
+                    hm(e.start),
+                    hm(e.start),
+                    hm(e.end)
+                ),
+            ));
+        }
+        let rule = WorkingHoursRule { days, start: e.start.seconds, end: e.end.seconds };
+        // Touching entries (09:00–12:00 and 12:00–17:00) are fine: they merge into one window.
+        if let Some((j, other)) = rules.iter().enumerate().find(|(_, r)| r.days & rule.days != 0 && r.start < rule.end && rule.start < r.end) {
+            let day = DayOfWeek::all_in(other.days & rule.days)[0];
+            return Err(bad(
+                at(i, None),
+                format!(
+                    "workingHours[{i}] overlaps workingHours[{j}] on {} ({}–{} and {}–{}): give each hour of a day once",
+                    day.label(),
+                    hm(e.start),
+                    hm(e.end),
+                    hm(LocalTime { seconds: other.start }),
+                    hm(LocalTime { seconds: other.end })
+                ),
+            ));
+        }
+        rules.push(rule);
+    }
+    Ok(WorkingHours { rules })
+}
+
+impl TryFrom<CalendarAvailabilityInput> for crate::services::calendars::AvailabilityInput {
+    type Error = ApiError;
+
+    fn try_from(a: CalendarAvailabilityInput) -> Result<Self, ApiError> {
+        Ok(crate::services::calendars::AvailabilityInput {
+            explicit: a.mode == AvailabilityModeGql::Explicit,
+            working_hours: a.working_hours.as_deref().map(working_hours).transpose()?,
+        })
     }
 }
 

@@ -9,6 +9,7 @@ mod inputs;
 pub mod loaders;
 mod mutation;
 mod occurrence_edits;
+pub mod propagation;
 mod query;
 mod subscription;
 pub mod scalars;
@@ -45,6 +46,8 @@ pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
+        // First, so it is the outermost: it must see every field error, other extensions' too.
+        .extension(propagation::NullPropagation)
         .extension(async_graphql::extensions::Tracing)
         .extension(guard::WriteGuard);
     if let Some(state) = state {
@@ -55,5 +58,6 @@ pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
 
 /// The SDL committed as `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema(None).sdl()
+    // With @specifiedBy, so the committed SDL says what the time scalars follow, as introspection does.
+    build_schema(None).sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }

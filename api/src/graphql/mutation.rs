@@ -33,8 +33,8 @@ pub struct ApiKey {
     name: String,
     /// "read" or "read write".
     scopes: String,
-    created_at: chrono::DateTime<chrono::Utc>,
-    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    created_at: super::scalars::Instant,
+    revoked_at: Option<super::scalars::Instant>,
 }
 
 impl From<crate::store::ApiKeyRecord> for ApiKey {
@@ -43,8 +43,8 @@ impl From<crate::store::ApiKeyRecord> for ApiKey {
             id: ID(k.id),
             name: k.name,
             scopes: k.scopes,
-            created_at: almanac_domain::time::instant(k.created_at),
-            revoked_at: k.revoked_at.map(almanac_domain::time::instant),
+            created_at: super::scalars::Instant::at(k.created_at),
+            revoked_at: k.revoked_at.map(super::scalars::Instant::at),
         }
     }
 }
@@ -84,7 +84,7 @@ impl MutationRoot {
 
     async fn create_calendar(&self, ctx: &Context<'_>, input: CreateCalendarInput) -> async_graphql::Result<CalendarPayload> {
         let outcome = async {
-            let cmd = services::calendars::NewCalendar { name: input.name, time_zone: input.time_zone, availability: input.availability.map(Into::into) };
+            let cmd = services::calendars::NewCalendar { name: input.name, time_zone: input.time_zone, availability: input.availability.map(TryInto::try_into).transpose()? };
             let calendar = services::calendars::create(app(ctx), viewer(ctx).organization, cmd).await?;
             Ok(CalendarPayload { calendar: Some(CalendarNode(calendar)), ..Default::default() })
         };
@@ -95,7 +95,7 @@ impl MutationRoot {
     async fn set_calendar_availability(&self, ctx: &Context<'_>, input: SetCalendarAvailabilityInput) -> async_graphql::Result<CalendarPayload> {
         let outcome = async {
             let id = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
-            let calendar = services::calendars::set_availability(app(ctx), viewer(ctx).organization, id, input.availability.into()).await?;
+            let calendar = services::calendars::set_availability(app(ctx), viewer(ctx).organization, id, input.availability.try_into()?).await?;
             Ok(CalendarPayload { calendar: Some(CalendarNode(calendar)), ..Default::default() })
         };
         respond(ctx, outcome.await)

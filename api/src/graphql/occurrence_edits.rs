@@ -12,7 +12,7 @@ use almanac_domain::occurrence::{OccurrenceId, RecurrenceId};
 use almanac_domain::time::TimeWindow;
 use almanac_domain::SeriesId;
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
-use chrono::{DateTime, Utc};
+use super::scalars::Instant;
 use std::sync::Arc;
 
 /// Which occurrences an edit or delete applies to.
@@ -42,14 +42,14 @@ impl From<EditScope> for Scope {
 pub struct OccurrenceRef {
     pub occurrence_id: Option<ID>,
     pub series_id: Option<ID>,
-    pub recurrence_id: Option<DateTime<Utc>>,
+    pub recurrence_id: Option<Instant>,
 }
 
 impl OccurrenceRef {
     fn address(&self) -> Result<OccurrenceAddress, ApiError> {
         match (&self.occurrence_id, &self.series_id, self.recurrence_id) {
             (Some(id), None, None) => Ok(OccurrenceAddress::Id(parse_id::<OccurrenceId>("occurrenceId", id, "occurrence")?)),
-            (None, Some(series), Some(rid)) => Ok(OccurrenceAddress::InSeries(parse_id::<SeriesId>("seriesId", series, "series")?, RecurrenceId(rid.timestamp()))),
+            (None, Some(series), Some(rid)) => Ok(OccurrenceAddress::InSeries(parse_id::<SeriesId>("seriesId", series, "series")?, RecurrenceId(rid.utc().timestamp()))),
             _ => Err(ApiError::invalid("occurrence", "name the occurrence by occurrenceId, or by seriesId and recurrenceId (not both)")),
         }
     }
@@ -60,8 +60,8 @@ impl OccurrenceRef {
 /// wall-clock amount, and `end`/`duration` set their length.
 #[derive(InputObject, Clone, Default)]
 pub struct OccurrenceChanges {
-    pub start: Option<DateTime<Utc>>,
-    pub end: Option<DateTime<Utc>>,
+    pub start: Option<Instant>,
+    pub end: Option<Instant>,
     /// ISO 8601 (PT1H).
     pub duration: Option<String>,
     /// IANA zone (series scopes only).
@@ -79,8 +79,8 @@ pub struct OccurrenceChanges {
 impl From<OccurrenceChanges> for Changes {
     fn from(c: OccurrenceChanges) -> Self {
         Changes {
-            start: c.start,
-            end: c.end,
+            start: c.start.map(Instant::utc),
+            end: c.end.map(Instant::utc),
             duration: c.duration,
             time_zone: c.time_zone,
             title: c.title,
@@ -128,13 +128,13 @@ pub struct SetOccurrenceStatusInput {
 
 #[derive(SimpleObject)]
 pub struct ExceptionRemap {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
+    pub from: Instant,
+    pub to: Instant,
 }
 
 #[derive(SimpleObject)]
 pub struct DroppedExceptionOut {
-    pub recurrence_id: DateTime<Utc>,
+    pub recurrence_id: Instant,
     pub reason: String,
 }
 
@@ -155,8 +155,8 @@ pub struct EditReportOut {
 pub(crate) fn report_out(report: &EditReport, lineage: SeriesId) -> EditReportOut {
     EditReportOut {
         split_at_first_occurrence: report.split_at_first,
-        exceptions_remapped: report.remapped.iter().map(|(a, b)| ExceptionRemap { from: a.instant(), to: b.instant() }).collect(),
-        exceptions_dropped: report.dropped.iter().map(|d| DroppedExceptionOut { recurrence_id: d.exception.recurrence_id.instant(), reason: d.reason.clone() }).collect(),
+        exceptions_remapped: report.remapped.iter().map(|(a, b)| ExceptionRemap { from: a.instant().into(), to: b.instant().into() }).collect(),
+        exceptions_dropped: report.dropped.iter().map(|d| DroppedExceptionOut { recurrence_id: d.exception.recurrence_id.instant().into(), reason: d.reason.clone() }).collect(),
         locked_left_alone: report.locked_left_alone.iter().map(|r| ID(OccurrenceId { lineage, recurrence_id: *r }.to_string())).collect(),
     }
 }
@@ -181,7 +181,7 @@ fn payload(plan: &Plan) -> OccurrenceEditPayload {
     OccurrenceEditPayload {
         series: plan.holder().map(|s| SeriesNode(Arc::new(s.clone()))),
         original_series: if split { plan.original().map(|s| SeriesNode(Arc::new(s.clone()))) } else { None },
-        occurrence: plan.occurrence().map(|(o, s)| OccurrenceNode { occurrence: o, series: Arc::new(s.clone()), out_tz: chrono_tz::Tz::UTC }),
+        occurrence: plan.occurrence().map(|(o, s)| OccurrenceNode { occurrence: o, series: Arc::new(s.clone()) }),
         deleted_series_id: plan.deleted.map(|d| ID(d.to_string())),
         report: Some(report_out(&plan.report, lineage)),
         user_errors: Vec::new(),
@@ -203,14 +203,14 @@ pub struct EditPreview {
     pub report: EditReportOut,
 }
 
-fn preview_out(plan: &Plan, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<EditPreview, ApiError> {
+fn preview_out(plan: &Plan, from: Option<Instant>, to: Option<Instant>) -> Result<EditPreview, ApiError> {
     let window = match (from, to) {
-        (Some(f), Some(t)) => TimeWindow::new(f, t)?,
+        (Some(f), Some(t)) => TimeWindow::new(f.utc(), t.utc())?,
         (None, None) => services::edits::default_preview_window(plan.at)?,
         _ => return Err(ApiError::invalid("from", "give both from and to, or neither")),
     };
     let p = services::edits::preview(plan, window);
-    let node = |(o, s): (almanac_domain::occurrence::Occurrence, almanac_domain::series::Series)| OccurrenceNode { occurrence: o, series: Arc::new(s), out_tz: chrono_tz::Tz::UTC };
+    let node = |(o, s): (almanac_domain::occurrence::Occurrence, almanac_domain::series::Series)| OccurrenceNode { occurrence: o, series: Arc::new(s) };
     Ok(EditPreview {
         added: p.added.into_iter().map(node).collect(),
         changed: p.changed.into_iter().map(node).collect(),
@@ -279,7 +279,7 @@ impl OccurrenceMutations {
 
     /// The occurrences `editOccurrence` would add, change and remove in [from, to) (default: a
     /// year either side of the occurrence). Writes nothing.
-    async fn preview_edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> async_graphql::Result<EditPreview> {
+    async fn preview_edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput, from: Option<Instant>, to: Option<Instant>) -> async_graphql::Result<EditPreview> {
         let app = app(ctx);
         let address = input.occurrence.address().gql()?;
         let plan = services::edits::plan_edit(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version), input.changes.into()).await.gql()?;
@@ -287,7 +287,7 @@ impl OccurrenceMutations {
     }
 
     /// The occurrences `deleteOccurrence` would remove in [from, to). Writes nothing.
-    async fn preview_delete_occurrence(&self, ctx: &Context<'_>, input: DeleteOccurrenceInput, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> async_graphql::Result<EditPreview> {
+    async fn preview_delete_occurrence(&self, ctx: &Context<'_>, input: DeleteOccurrenceInput, from: Option<Instant>, to: Option<Instant>) -> async_graphql::Result<EditPreview> {
         let app = app(ctx);
         let address = input.occurrence.address().gql()?;
         let plan = services::edits::plan_delete(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version)).await.gql()?;

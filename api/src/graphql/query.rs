@@ -8,7 +8,7 @@ use almanac_domain::time::TimeWindow;
 use almanac_domain::{CalendarId, SeriesId};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, ID};
-use chrono::{DateTime, Utc};
+use super::scalars::Instant;
 use std::sync::Arc;
 
 #[derive(Default)]
@@ -38,7 +38,7 @@ impl QueryRoot {
         }
         if let Ok(occ) = s.parse::<OccurrenceId>() {
             let found = services::occurrences::get(app, org, occ).await.gql()?;
-            return Ok(found.map(|(occurrence, series)| Node::Occurrence(OccurrenceNode { occurrence, series, out_tz: chrono_tz::Tz::UTC })));
+            return Ok(found.map(|(occurrence, series)| Node::Occurrence(OccurrenceNode { occurrence, series })));
         }
         Err(ApiError::invalid("id", format!("{s:?} is not an Almanac id"))).gql()
     }
@@ -68,14 +68,17 @@ impl QueryRoot {
         Ok(conn)
     }
 
-    async fn calendar(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<CalendarNode> {
+    /// Null, with a NOT_FOUND error, when no calendar of yours has this id.
+    async fn calendar(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<CalendarNode>> {
         let id = parse_id::<CalendarId>("id", &id, "calendar").gql()?;
-        services::calendars::get(app(ctx), viewer(ctx).organization, id).await.map(CalendarNode).gql()
+        // The error nulls only this field (see `propagation`): the rest of the query still answers.
+        services::calendars::get(app(ctx), viewer(ctx).organization, id).await.map(|c| Some(CalendarNode(c))).gql()
     }
 
-    async fn series(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<SeriesNode> {
+    /// Null, with a NOT_FOUND error, when no series of yours has this id.
+    async fn series(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<SeriesNode>> {
         let id = parse_id::<SeriesId>("id", &id, "series").gql()?;
-        services::series::get(app(ctx), viewer(ctx).organization, id).await.map(|s| SeriesNode(Arc::new(s))).gql()
+        services::series::get(app(ctx), viewer(ctx).organization, id).await.map(|s| Some(SeriesNode(Arc::new(s)))).gql()
     }
 
     /// The next occurrences of a series from `after` on — however far in the future, for series
@@ -84,18 +87,19 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         series_id: ID,
-        after: DateTime<Utc>,
+        after: Instant,
         #[graphql(default = 20)] first: i32,
         cursor: Option<String>,
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.")]
         time_zone: Option<String>,
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
         let id = parse_id::<SeriesId>("seriesId", &series_id, "series").gql()?;
         let first = page_size(first, services::occurrences::MAX_UPCOMING).gql()?;
-        let out_tz = output_zone(time_zone.as_deref()).gql()?;
+        output_zone(time_zone.as_deref()).gql()?;
         let cursor = cursor.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
-        let page = services::occurrences::upcoming(app, viewer(ctx).organization, id, after, first, cursor).await.gql()?;
-        occurrence_connection_for(ctx, page, out_tz).await
+        let page = services::occurrences::upcoming(app, viewer(ctx).organization, id, after.utc(), first, cursor).await.gql()?;
+        occurrence_connection_for(ctx, page).await
     }
 
     /// Occurrences of the calendars' series that overlap [from, to) — an occurrence in progress at
@@ -106,9 +110,10 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         calendar_ids: Vec<ID>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        #[graphql(desc = "IANA zone to render instants in (default UTC).")] time_zone: Option<String>,
+        from: Instant,
+        to: Instant,
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.")]
+        time_zone: Option<String>,
         kinds: Option<Vec<SeriesKindGql>>,
         #[graphql(default = 100)] first: i32,
         after: Option<String>,
@@ -116,13 +121,13 @@ impl QueryRoot {
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
         let calendars = parse_calendar_ids(&calendar_ids).gql()?;
-        let window = TimeWindow::new(from, to).map_err(ApiError::from).gql()?;
-        let out_tz = output_zone(time_zone.as_deref()).gql()?;
+        let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
+        output_zone(time_zone.as_deref()).gql()?;
         let first = services::occurrences::check_page_size(app, first).gql()?;
         let after = after.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
         let kinds = kinds.map(|ks| ks.into_iter().map(SeriesKind::from).collect());
         let q = services::occurrences::OccurrenceQuery { calendars, window, kinds, first, after, include_cancelled };
         let page = services::occurrences::page(app, viewer(ctx).organization, q).await.gql()?;
-        occurrence_connection_for(ctx, page, out_tz).await
+        occurrence_connection_for(ctx, page).await
     }
 }

@@ -1,14 +1,68 @@
-//! Scalars for wall-clock values. Instants use async-graphql's RFC 3339 `DateTime`.
+//! The schema's time scalars: instants (`DateTime`) and wall-clock values (`LocalDateTime`,
+//! `LocalDate`, `LocalTime`).
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Timelike, Utc};
+use chrono_tz::Tz;
+
+/// An instant, as the `DateTime` scalar. Our own rather than async-graphql's chrono one, which
+/// writes UTC as `+00:00` and accepts more than RFC 3339.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instant(pub DateTime<FixedOffset>);
+
+impl Instant {
+    /// The same instant written with a zone's offset, for fields with a `timeZone` argument.
+    pub fn in_zone(t: DateTime<Utc>, zone: Tz) -> Self {
+        Instant(t.with_timezone(&zone).fixed_offset())
+    }
+
+    /// An instant stored as seconds since the epoch.
+    pub fn at(seconds: i64) -> Self {
+        almanac_domain::time::instant(seconds).into()
+    }
+
+    pub fn utc(self) -> DateTime<Utc> {
+        self.0.with_timezone(&Utc)
+    }
+}
+
+impl From<DateTime<Utc>> for Instant {
+    fn from(t: DateTime<Utc>) -> Self {
+        Instant(t.fixed_offset())
+    }
+}
+
+/// An instant in time, written as an RFC 3339 date-time with an offset. Output is in UTC with `Z`
+/// (`2026-03-06T14:00:00Z`); a field with a `timeZone` argument writes that zone's offset instead
+/// (`2026-03-06T19:30:00+05:30`). Input must carry an offset (`Z` or `±HH:MM`) and seconds;
+/// fractions of a second are allowed.
+#[Scalar(name = "DateTime", specified_by_url = "https://scalars.graphql.org/andimarek/date-time")]
+impl ScalarType for Instant {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        let Value::String(s) = &value else {
+            return Err(InputValueError::expected_type(value));
+        };
+        DateTime::parse_from_rfc3339(s).map(Instant).map_err(|_| {
+            InputValueError::custom(format!("{s:?} is not an RFC 3339 date-time: use YYYY-MM-DDTHH:MM:SS with an offset, e.g. 2026-03-06T14:00:00Z or 2026-03-06T15:00:00+01:00"))
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        // `use_z` writes `Z` exactly when the offset is zero.
+        Value::String(self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
 
 /// A wall-clock date-time without offset, `YYYY-MM-DDTHH:MM:SS` (seconds optional), read in the
 /// series' time zone. A bare date `YYYY-MM-DD` means its midnight (used for all-day series).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalDateTime(pub NaiveDateTime);
 
-#[Scalar(name = "LocalDateTime")]
+/// A wall-clock date and time with no offset, `YYYY-MM-DDTHH:MM:SS` (ISO 8601 / RFC 3339's
+/// `date-time` without its offset). It means that time on the clocks of a zone the field names
+/// (usually the series' `timeZone`), so it stays put when the zone's offset changes. On input,
+/// seconds may be left out and a bare date `YYYY-MM-DD` means its midnight (all-day series).
+#[Scalar(name = "LocalDateTime", specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6")]
 impl ScalarType for LocalDateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         let Value::String(s) = &value else {
@@ -38,7 +92,8 @@ pub fn parse_local(s: &str) -> Option<NaiveDateTime> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalDate(pub NaiveDate);
 
-#[Scalar(name = "LocalDate")]
+/// A calendar date with no time or zone, `YYYY-MM-DD` (RFC 3339 `full-date`).
+#[Scalar(name = "LocalDate", specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6")]
 impl ScalarType for LocalDate {
     fn parse(value: Value) -> InputValueResult<Self> {
         let Value::String(s) = &value else {
@@ -49,5 +104,83 @@ impl ScalarType for LocalDate {
 
     fn to_value(&self) -> Value {
         Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}
+
+/// A time of day, in minutes: `HH:MM`, from 00:00 to 24:00.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    /// Seconds after midnight; 86 400 is `24:00`, the end of the day.
+    pub seconds: u32,
+}
+
+/// A wall-clock time of day with no date or zone, `HH:MM` on a 24-hour clock (RFC 3339
+/// `partial-time` to the minute). `24:00` is allowed and means the end of the day.
+#[Scalar(name = "LocalTime", specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6")]
+impl ScalarType for LocalTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        let Value::String(s) = &value else {
+            return Err(InputValueError::expected_type(value));
+        };
+        parse_time(s).ok_or_else(|| InputValueError::custom(format!("{s:?} is not a time of day: use HH:MM on a 24-hour clock, 00:00 to 24:00")))
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.to_string())
+    }
+}
+
+impl std::fmt::Display for LocalTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02}:{:02}", self.seconds / 3600, self.seconds % 3600 / 60)
+    }
+}
+
+fn parse_time(s: &str) -> Option<LocalTime> {
+    if s == "24:00" {
+        return Some(LocalTime { seconds: 86_400 });
+    }
+    // Exactly HH:MM: chrono alone would also take "9:00".
+    if s.len() != 5 {
+        return None;
+    }
+    NaiveTime::parse_from_str(s, "%H:%M").ok().map(|t| LocalTime { seconds: t.num_seconds_from_midnight() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Option<Instant> {
+        <Instant as ScalarType>::parse(Value::String(s.into())).ok()
+    }
+
+    #[test]
+    fn instants_are_written_in_utc_with_z_unless_a_zone_is_asked_for() {
+        let t = parse("2026-03-06T15:00:00+01:00").expect("valid");
+        assert_eq!(Instant::from(t.utc()).to_value(), Value::String("2026-03-06T14:00:00Z".into()));
+        assert_eq!(Instant::in_zone(t.utc(), chrono_tz::Asia::Kolkata).to_value(), Value::String("2026-03-06T19:30:00+05:30".into()));
+        assert_eq!(Instant::at(0).to_value(), Value::String("1970-01-01T00:00:00Z".into()));
+    }
+
+    #[test]
+    fn instant_input_is_rfc_3339_with_an_offset() {
+        assert!(parse("2026-03-06T14:00:00Z").is_some());
+        assert!(parse("2026-03-06T14:00:00.5-05:00").is_some());
+        for bad in ["2026-03-06T14:00:00", "2026-03-06", "2026-03-06T14:00Z", "2026-03-06T14:00:00+0100", "now", ""] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn local_times_are_hh_mm_up_to_24_00() {
+        let t = |s: &str| <LocalTime as ScalarType>::parse(Value::String(s.into())).ok().map(|t| t.seconds);
+        assert_eq!(t("09:30"), Some(34_200));
+        assert_eq!(t("24:00"), Some(86_400));
+        assert_eq!(t("00:00"), Some(0));
+        for bad in ["9:30", "24:01", "25:00", "09:30:00", "0930", "noon"] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+        assert_eq!(LocalTime { seconds: 86_400 }.to_value(), Value::String("24:00".into()));
     }
 }

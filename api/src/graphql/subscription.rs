@@ -9,7 +9,7 @@ use crate::services;
 use almanac_domain::time::TimeWindow;
 use almanac_domain::CalendarId;
 use async_graphql::{Context, Enum, SimpleObject, Subscription, ID};
-use chrono::{DateTime, Utc};
+use super::scalars::Instant;
 use futures_util::stream::{self, Stream, StreamExt};
 use std::sync::Arc;
 
@@ -103,18 +103,19 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         calendar_ids: Vec<ID>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: Instant,
+        to: Instant,
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.")]
         time_zone: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = OccurrencesChanged>> {
-        let window = TimeWindow::new(from, to).map_err(ApiError::from).gql()?;
-        let out_tz = output_zone(time_zone.as_deref()).gql()?;
+        let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
+        output_zone(time_zone.as_deref()).gql()?;
         let cals = check_calendars(ctx, &calendar_ids).await.gql()?;
         let wanted = cals.clone();
         Ok(changes_for(ctx, cals).filter_map(move |c| {
             let pick = |v: &[almanac_domain::series::Series]| v.iter().filter(|s| wanted.contains(&s.calendar)).cloned().collect::<Vec<_>>();
             let d = services::edits::diff(pick(&c.before), pick(&c.after), window);
-            let node = |(o, s): (almanac_domain::occurrence::Occurrence, almanac_domain::series::Series)| OccurrenceNode { occurrence: o, series: Arc::new(s), out_tz };
+            let node = |(o, s): (almanac_domain::occurrence::Occurrence, almanac_domain::series::Series)| OccurrenceNode { occurrence: o, series: Arc::new(s) };
             let event = OccurrencesChanged {
                 removed: d.removed.iter().map(|(o, _)| ID(o.id.to_string())).collect(),
                 added: d.added.into_iter().map(node).collect(),

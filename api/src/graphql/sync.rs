@@ -15,7 +15,7 @@ use std::sync::Arc;
 use almanac_providers::sync::engine::Direction;
 use crate::sync::Provider;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
-use chrono::{DateTime, Utc};
+use super::scalars::Instant;
 
 #[derive(Default)]
 pub struct SyncMutations;
@@ -95,8 +95,8 @@ impl ProviderConnection {
     async fn last_error(&self) -> Option<&str> {
         self.0.last_error.as_deref()
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        almanac_domain::time::instant(self.0.created_at)
+    async fn created_at(&self) -> Instant {
+        Instant::at(self.0.created_at)
     }
     /// The calendars the account can see (asks the provider).
     async fn remote_calendars(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RemoteCalendar>> {
@@ -141,8 +141,8 @@ impl CalendarLink {
         direction_out(&self.0.direction)
     }
     /// When the last pull round completed.
-    async fn last_synced_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_synced_at.map(almanac_domain::time::instant)
+    async fn last_synced_at(&self) -> Option<Instant> {
+        self.0.last_synced_at.map(Instant::at)
     }
     /// Local changes not yet pushed to the provider.
     async fn pending_changes(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
@@ -154,8 +154,8 @@ impl CalendarLink {
     }
     /// Until when the provider sends push notifications for this link (null: none; the periodic
     /// sync still runs).
-    async fn notifications_until(&self) -> Option<DateTime<Utc>> {
-        self.0.channel_expires_at.map(almanac_domain::time::instant)
+    async fn notifications_until(&self) -> Option<Instant> {
+        self.0.channel_expires_at.map(Instant::at)
     }
 }
 
@@ -169,7 +169,7 @@ pub struct ProviderCopy {
     pub fidelity: Option<Fidelity>,
     /// What was lost (DEGRADED) or why it was refused (REJECTED).
     pub fidelity_detail: Option<String>,
-    pub updated_at: DateTime<Utc>,
+    pub updated_at: Instant,
 }
 
 fn copy_out(r: RemoteSeriesRecord) -> ProviderCopy {
@@ -182,7 +182,7 @@ fn copy_out(r: RemoteSeriesRecord) -> ProviderCopy {
             _ => Fidelity::Exact,
         }),
         fidelity_detail: r.fidelity_detail,
-        updated_at: almanac_domain::time::instant(r.updated_at),
+        updated_at: Instant::at(r.updated_at),
     }
 }
 
@@ -301,7 +301,7 @@ crate::payloads! {
         /// Send the user's browser here; the provider redirects back to this server, which stores
         /// the connection. Single use, expires at `expiresAt`.
         authorization_url: String,
-        expires_at: DateTime<Utc>,
+        expires_at: Instant,
     }
     CalendarLinkPayload { link: CalendarLink }
     UnlinkCalendarPayload { unlinked_link_id: ID }
@@ -311,7 +311,7 @@ crate::payloads! {
 async fn connect(ctx: &Context<'_>, provider: Provider, input: ConnectProviderInput) -> Result<ConnectProviderPayload, ApiError> {
     let v = viewer(ctx);
     let (url, expires) = services::sync::begin_connect(app(ctx), provider, v.organization, v.user.clone(), input.login_hint.as_deref()).await?;
-    Ok(ConnectProviderPayload { authorization_url: Some(url), expires_at: Some(almanac_domain::time::instant(expires)), ..Default::default() })
+    Ok(ConnectProviderPayload { authorization_url: Some(url), expires_at: Some(Instant::at(expires)), ..Default::default() })
 }
 
 #[Object]

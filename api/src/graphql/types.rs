@@ -1,7 +1,7 @@
 //! Output types. Each wraps a domain value; fields only format.
 
 use super::error::{ApiError, ResultExt};
-use super::scalars::LocalDateTime;
+use super::scalars::{Instant, LocalDateTime, LocalTime};
 use super::Viewer;
 use crate::services;
 use crate::state::AppState;
@@ -13,7 +13,7 @@ use almanac_domain::{CalendarId, SeriesId};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ErrorExtensions, Interface, Object, SimpleObject, ID};
 use base64::Engine;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::sync::Arc;
 
@@ -85,10 +85,16 @@ impl CalendarNode {
             _ => super::inputs::AvailabilityModeGql::Default,
         }
     }
-    /// Local working hours (DEFAULT mode), e.g. "MO,TU,WE,TH,FR 09:00-17:00".
-    async fn working_hours(&self) -> Option<String> {
+    /// Weekly working hours on the calendar's clocks (DEFAULT mode), in the order they were
+    /// given; null when the calendar is not limited to working hours.
+    async fn working_hours(&self) -> Option<Vec<WorkingHoursOut>> {
         match &self.0.availability {
-            almanac_domain::availability::AvailabilityMode::Default { working_hours: Some(h) } => Some(h.to_text()),
+            almanac_domain::availability::AvailabilityMode::Default { working_hours: Some(h) } => Some(
+                h.rules
+                    .iter()
+                    .map(|r| WorkingHoursOut { days: super::inputs::DayOfWeek::all_in(r.days), start: LocalTime { seconds: r.start }, end: LocalTime { seconds: r.end } })
+                    .collect(),
+            ),
             _ => None,
         }
     }
@@ -115,6 +121,16 @@ impl CalendarNode {
         conn.edges.extend(rows.into_iter().map(|s| Edge::new(encode_id_cursor(&s.id), SeriesNode(Arc::new(s)))));
         Ok(conn)
     }
+}
+
+/// The same hours on some days of the week.
+#[derive(SimpleObject)]
+#[graphql(name = "WorkingHours")]
+pub struct WorkingHoursOut {
+    pub days: Vec<super::inputs::DayOfWeek>,
+    pub start: LocalTime,
+    /// After `start`, on the same day; 24:00 is the end of the day.
+    pub end: LocalTime,
 }
 
 /// RRULE plus RDATE and EXDATE lists, as stored (the rule in canonical form).
@@ -201,7 +217,7 @@ impl SeriesNode {
         LineageOut {
             root_series_id: ID(l.root.to_string()),
             parent_series_id: l.parent.map(|p| ID(p.to_string())),
-            split_at: l.split_at.map(|r| r.instant()),
+            split_at: l.split_at.map(|r| r.instant().into()),
         }
     }
     /// The series split from this one (continuations), oldest first.
@@ -220,20 +236,23 @@ impl SeriesNode {
     async fn occurrences(
         &self,
         ctx: &Context<'_>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: Instant,
+        to: Instant,
+        // Normalized client caches keep one value per occurrence field, so no field may depend on an
+        // ancestor's argument: the zone moved to the fields themselves.
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.")]
         time_zone: Option<String>,
         #[graphql(default = 100)] first: i32,
         after: Option<String>,
         #[graphql(default = false)] include_cancelled: bool,
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
-        let window = TimeWindow::new(from, to).map_err(ApiError::from).gql()?;
-        let out_tz = output_zone(time_zone.as_deref()).gql()?;
+        let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
+        output_zone(time_zone.as_deref()).gql()?;
         let first = services::occurrences::check_page_size(app, first).gql()?;
         let after = after.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
         let page = services::occurrences::merge(vec![(*self.0).clone()], window, after, first, include_cancelled);
-        occurrence_connection_for(ctx, page, out_tz).await
+        occurrence_connection_for(ctx, page).await
     }
 }
 
@@ -244,18 +263,18 @@ pub struct LineageOut {
     pub root_series_id: ID,
     pub parent_series_id: Option<ID>,
     /// The parent's occurrence (recurrence id) this series continues from.
-    pub split_at: Option<DateTime<Utc>>,
+    pub split_at: Option<Instant>,
 }
 
 /// An edit of one occurrence, as stored (RFC 5545 RECURRENCE-ID override).
 #[derive(SimpleObject)]
 #[graphql(name = "OccurrenceException")]
 pub struct ExceptionOut {
-    pub recurrence_id: DateTime<Utc>,
+    pub recurrence_id: Instant,
     pub status: Option<OccurrenceStatusGql>,
     /// Set when the occurrence was moved (or pinned by locking).
-    pub start: Option<DateTime<Utc>>,
-    pub end: Option<DateTime<Utc>>,
+    pub start: Option<Instant>,
+    pub end: Option<Instant>,
     pub title: Option<String>,
     pub description: Option<String>,
     pub kind: Option<SeriesKindGql>,
@@ -265,10 +284,10 @@ pub struct ExceptionOut {
 impl From<&Exception> for ExceptionOut {
     fn from(e: &Exception) -> Self {
         ExceptionOut {
-            recurrence_id: e.recurrence_id.instant(),
+            recurrence_id: e.recurrence_id.instant().into(),
             status: e.status.map(Into::into),
-            start: e.start.map(almanac_domain::time::instant),
-            end: e.end.map(almanac_domain::time::instant),
+            start: e.start.map(|t| almanac_domain::time::instant(t).into()),
+            end: e.end.map(|t| almanac_domain::time::instant(t).into()),
             title: e.title.clone(),
             description: e.description.clone(),
             kind: e.kind.map(Into::into),
@@ -313,13 +332,14 @@ impl From<OccurrenceStatusGql> for OccurrenceStatus {
 pub struct OccurrenceNode {
     pub occurrence: Occurrence,
     pub series: Arc<Series>,
-    /// Zone the instants are rendered in.
-    pub out_tz: Tz,
 }
 
-impl OccurrenceNode {
-    fn render(&self, t: DateTime<Utc>) -> DateTime<FixedOffset> {
-        t.with_timezone(&self.out_tz).fixed_offset()
+/// An instant as a `DateTime`: in UTC, or with the offset of the zone a field's `timeZone`
+/// argument names.
+pub fn instant_in(t: DateTime<Utc>, time_zone: Option<&str>) -> async_graphql::Result<Instant> {
+    match time_zone {
+        None => Ok(t.into()),
+        Some(_) => output_zone(time_zone).map(|zone| Instant::in_zone(t, zone)).gql(),
     }
 }
 
@@ -339,14 +359,16 @@ impl OccurrenceNode {
         ID(self.series.calendar.to_string())
     }
     /// The occurrence's original start (RFC 5545 RECURRENCE-ID); its identity within the series.
-    async fn recurrence_id(&self) -> DateTime<FixedOffset> {
-        self.render(self.occurrence.recurrence_id().instant())
+    async fn recurrence_id(&self) -> Instant {
+        self.occurrence.recurrence_id().instant().into()
     }
-    async fn start(&self) -> DateTime<FixedOffset> {
-        self.render(self.occurrence.start)
+    /// In UTC; with `timeZone` (an IANA zone), the same instant written with that zone's offset.
+    async fn start(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+        instant_in(self.occurrence.start, time_zone.as_deref())
     }
-    async fn end(&self) -> DateTime<FixedOffset> {
-        self.render(self.occurrence.end)
+    /// In UTC; with `timeZone` (an IANA zone), the same instant written with that zone's offset.
+    async fn end(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+        instant_in(self.occurrence.end, time_zone.as_deref())
     }
     /// Start as wall-clock time in the series' zone.
     async fn local_start(&self) -> LocalDateTime {
@@ -454,17 +476,17 @@ pub async fn prime_series_loaders(ctx: &Context<'_>, series: &[&Series], node: a
 }
 
 /// An occurrence connection, with the loaders primed for the series its nodes will show.
-pub async fn occurrence_connection_for(ctx: &Context<'_>, page: services::occurrences::OccurrencePage, out_tz: Tz) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
+pub async fn occurrence_connection_for(ctx: &Context<'_>, page: services::occurrences::OccurrencePage) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
     let series: Vec<&Series> = page.items.iter().map(|(_, s)| s.as_ref()).collect();
     prime_series_loaders(ctx, &series, ctx.look_ahead().field("edges").field("node").field("series")).await?;
     prime_series_loaders(ctx, &series, ctx.look_ahead().field("nodes").field("series")).await?;
-    Ok(occurrence_connection(page, out_tz))
+    Ok(occurrence_connection(page))
 }
 
-pub fn occurrence_connection(page: services::occurrences::OccurrencePage, out_tz: Tz) -> Connection<String, OccurrenceNode> {
+pub fn occurrence_connection(page: services::occurrences::OccurrencePage) -> Connection<String, OccurrenceNode> {
     let mut conn = Connection::new(false, page.has_more);
     conn.edges.extend(page.items.into_iter().map(|(occurrence, series)| {
-        Edge::new(encode_occurrence_cursor(&occurrence.sort_key()), OccurrenceNode { occurrence, series, out_tz })
+        Edge::new(encode_occurrence_cursor(&occurrence.sort_key()), OccurrenceNode { occurrence, series })
     }));
     conn
 }

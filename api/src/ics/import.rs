@@ -545,12 +545,12 @@ impl Ctx<'_> {
             let Some(occ) = occurrence_at(&series, RecurrenceId(s)) else { continue };
             if occ.end.timestamp() != e {
                 let change = OccurrenceChange { start: Some(s), end: Some(e), ..Default::default() };
-                series = modify_occurrence(&series, RecurrenceId(s), &change).map_err(|err| format!("the RDATE period at {}: {err}", instant(s).to_rfc3339()))?;
+                series = modify_occurrence(&series, RecurrenceId(s), &change).map_err(|err| format!("the RDATE period at {}: {err}", instant(s).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))?;
             }
         }
         for (rid, _, _, o) in ordered {
             let at = RecurrenceId(rid);
-            let when = instant(rid).to_rfc3339();
+            let when = instant(rid).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             if excluded(rid) {
                 notes.push(Skipped { uid: Some(uid.to_string()), recurrence_id: Some(at), reason: format!("the override of {when} was ignored: EXDATE excludes that occurrence") });
                 continue;

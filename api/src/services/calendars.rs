@@ -12,20 +12,18 @@ pub struct NewCalendar {
     pub availability: Option<AvailabilityInput>,
 }
 
-/// EXPLICIT, or DEFAULT with optional working hours ("MO,TU,WE,TH,FR 09:00-17:00").
+/// EXPLICIT, or DEFAULT with optional working hours.
 pub struct AvailabilityInput {
     pub explicit: bool,
-    pub working_hours: Option<String>,
+    pub working_hours: Option<WorkingHours>,
 }
 
 fn availability(input: Option<AvailabilityInput>) -> Result<AvailabilityMode, ApiError> {
     match input {
         None => Ok(AvailabilityMode::Default { working_hours: None }),
-        Some(AvailabilityInput { explicit: true, working_hours: Some(_) }) => Err(ApiError::invalid("workingHours", "an EXPLICIT calendar is available only in its AVAILABLE occurrences; working hours apply to DEFAULT")),
+        Some(AvailabilityInput { explicit: true, working_hours: Some(_) }) => Err(ApiError::invalid("availability.workingHours", "an EXPLICIT calendar is available only in its AVAILABLE occurrences; working hours apply to DEFAULT")),
         Some(AvailabilityInput { explicit: true, .. }) => Ok(AvailabilityMode::Explicit),
-        Some(AvailabilityInput { working_hours, .. }) => Ok(AvailabilityMode::Default {
-            working_hours: working_hours.filter(|w| !w.trim().is_empty()).map(|w| WorkingHours::parse(&w)).transpose()?,
-        }),
+        Some(AvailabilityInput { working_hours, .. }) => Ok(AvailabilityMode::Default { working_hours }),
     }
 }
 

@@ -166,7 +166,7 @@ pub async fn import(app: &AppState, org: OrganizationId, calendar: CalendarId, t
             skipped.push(Skipped {
                 uid: Some(event.uid),
                 recurrence_id: None,
-                reason: format!("it was imported before and has a locked occurrence ({}); unlock it to import the event again", e.recurrence_id.instant().to_rfc3339()),
+                reason: format!("it was imported before and has a locked occurrence ({}); unlock it to import the event again", e.recurrence_id.instant().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             });
             continue;
         }

@@ -101,7 +101,7 @@ export async function allCalendars(api: Almanac): Promise<Map<string, string>> {
 
 export async function weeklyStandup(api: Almanac): Promise<{ calendarId: string; seriesId: string; version: number }> {
   const { createCalendar } = await api.request("CreateCalendar", {
-    input: { name: "Team", timeZone: "Europe/Berlin", availability: { mode: "DEFAULT", workingHours: "MO,TU,WE,TH,FR 09:00-17:00" } },
+    input: { name: "Team", timeZone: "Europe/Berlin", availability: { mode: "DEFAULT", workingHours: [{ days: ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"], start: "09:00", end: "17:00" }] } },
   });
   const calendar = must(createCalendar.calendar, "createCalendar");
   const { createSeries } = await api.request("CreateSeries", {
@@ -129,7 +129,6 @@ export async function week(api: Almanac, calendarIds: string[], from: string, to
       calendarIds,
       from,
       to,
-      timeZone: "Europe/Berlin",
       first: 100,
       after,
     });
@@ -176,7 +175,7 @@ export function live(api: Almanac, calendarIds: string[], view: Map<string, Occu
   });
   const stopOccurrences = api.subscribe(
     "OccurrencesChanged",
-    { calendarIds, from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z", timeZone: "Europe/Berlin" },
+    { calendarIds, from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z" },
     ({ occurrencesChanged: { added, changed, removed } }) => {
       for (const o of [...added, ...changed]) view.set(o.id, o);
       for (const id of removed) view.delete(id);
