@@ -187,12 +187,26 @@ impl<'a> SeriesOccurrences<'a> {
                 self.placed_pos = self.placed.len();
                 return None;
             }
-            let occ = Occurrence::build(self.series, ex.recurrence_id, start, end, Some(ex));
+            let mut occ = Occurrence::build(self.series, ex.recurrence_id, start, end, Some(ex));
             if self.wanted(&occ) {
+                occ.moved = self.moved_from_its_slot(ex, start, end);
                 return Some(occ);
             }
         }
         None
+    }
+
+    /// Whether a placed exception shows somewhere other than the slot the schedule gives its
+    /// recurrence id (a locked one pinned where it was is not moved). Answered as
+    /// `edit::occurrence_at` answers it, so a list and an edit's payload agree; only placed
+    /// exceptions in the window pay for finding their slot.
+    fn moved_from_its_slot(&mut self, ex: &Exception, start: i64, end: i64) -> bool {
+        let schedule = self.series.schedule();
+        match schedule.instance_at(ex.recurrence_id.0) {
+            Some(slot) => slot.start != start || schedule.end_of(slot, &mut self.resolver) != end,
+            // Outlived its rule (kept because locked): there is no slot to have moved from.
+            None => false,
+        }
     }
 }
 
