@@ -410,6 +410,20 @@ impl RuleInstants {
     /// earlier reading of a repeated time keeps them monotonic), and so do the shifted ones of a
     /// gap, so this is a merge of two ordered streams with one real time of lookahead.
     fn next_raw(&mut self) -> Option<Instance> {
+        if self.held.is_none() && self.shifted.is_empty() {
+            // Away from gaps nothing waits: a real time is the next instant as it comes.
+            let local = match self.generator.as_mut().filter(|_| !self.done).and_then(Generator::next_local) {
+                Some(local) => local,
+                None => {
+                    self.done = true;
+                    return None;
+                }
+            };
+            match self.resolver.resolve(local) {
+                Resolved::Single(start) | Resolved::Repeated(start, _) => return Some(Instance { start, local }),
+                Resolved::Skipped(start) => self.shifted.push_back(Instance { start, local }),
+            }
+        }
         while self.held.is_none() && !self.done {
             let Some(local) = self.generator.as_mut().and_then(Generator::next_local) else {
                 self.done = true;
