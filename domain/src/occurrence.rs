@@ -196,17 +196,16 @@ impl<'a> SeriesOccurrences<'a> {
         None
     }
 
-    /// Whether a placed exception shows somewhere other than the slot the schedule gives its
-    /// recurrence id (a locked one pinned where it was is not moved). Answered as
-    /// `edit::occurrence_at` answers it, so a list and an edit's payload agree; only placed
-    /// exceptions in the window pay for finding their slot.
+    /// Whether a placed exception shows somewhere other than the slot its recurrence id names (a
+    /// locked one pinned where it was is not moved), as `edit::occurrence_at` answers it, so a
+    /// list and an edit's payload agree. The slot starts at the recurrence id, so only an
+    /// exception that kept its start needs the schedule, to learn the slot's end.
     fn moved_from_its_slot(&mut self, ex: &Exception, start: i64, end: i64) -> bool {
-        let schedule = self.series.schedule();
-        match schedule.instance_at(ex.recurrence_id.0) {
-            Some(slot) => slot.start != start || schedule.end_of(slot, &mut self.resolver) != end,
-            // Outlived its rule (kept because locked): there is no slot to have moved from.
-            None => false,
+        if start != ex.recurrence_id.0 {
+            return true;
         }
+        let schedule = self.series.schedule();
+        schedule.instance_at(start).is_some_and(|slot| schedule.end_of(slot, &mut self.resolver) != end)
     }
 }
 
