@@ -107,8 +107,9 @@ pub fn occurrence_at(series: &Series, rid: RecurrenceId) -> Option<Occurrence> {
             Some(Occurrence::build(series, rid, inst.start, end, ex))
         }
         None => match ex {
-            // A placed exception that outlived its rule (kept because it was locked).
-            Some(e @ Exception { start: Some(s), end: Some(en), .. }) => Some(Occurrence::build(series, rid, *s, *en, Some(e))),
+            // A placed exception that outlived its rule (kept because it was locked). Its slot is
+            // gone; it counts as moved when it starts away from its recurrence id.
+            Some(e @ Exception { start: Some(s), end: Some(en), .. }) => Some(Occurrence::build(series, rid, rid.0, rid.0 + (en - s), Some(e))),
             _ => None,
         },
     }

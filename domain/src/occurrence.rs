@@ -187,12 +187,25 @@ impl<'a> SeriesOccurrences<'a> {
                 self.placed_pos = self.placed.len();
                 return None;
             }
-            let occ = Occurrence::build(self.series, ex.recurrence_id, start, end, Some(ex));
+            let mut occ = Occurrence::build(self.series, ex.recurrence_id, start, end, Some(ex));
             if self.wanted(&occ) {
+                occ.moved = self.moved_from_its_slot(ex, start, end);
                 return Some(occ);
             }
         }
         None
+    }
+
+    /// Whether a placed exception shows somewhere other than the slot its recurrence id names (a
+    /// locked one pinned where it was is not moved), as `edit::occurrence_at` answers it, so a
+    /// list and an edit's payload agree. The slot starts at the recurrence id, so only an
+    /// exception that kept its start needs the schedule, to learn the slot's end.
+    fn moved_from_its_slot(&mut self, ex: &Exception, start: i64, end: i64) -> bool {
+        if start != ex.recurrence_id.0 {
+            return true;
+        }
+        let schedule = self.series.schedule();
+        schedule.instance_at(start).is_some_and(|slot| schedule.end_of(slot, &mut self.resolver) != end)
     }
 }
 

@@ -6,10 +6,21 @@
 //! the generator seeks, and COUNT is turned into an instant bound once, when the schedule is built,
 //! so no later expansion replays the series from DTSTART.
 //!
-//! Sub-daily rules (HOURLY, MINUTELY, SECONDLY) describe a clock that ticks through every hour:
-//! a wall-clock time repeated at fall-back yields both instants, and a gap-shifted time that lands
-//! on an instant already produced appears once. Daily and coarser rules follow the RFC rule alone
-//! (repeated → earlier, skipped → shifted forward). In every case no instant appears twice.
+//! Every rule, sub-daily ones (HOURLY, MINUTELY, SECONDLY) included, produces wall-clock times,
+//! and each is read as RFC 5545 §3.3.5 reads an explicit DATE-TIME (§3.3.10 says so for computed
+//! instances): a time repeated at fall-back is the earlier instant only, a time in a spring-forward
+//! gap takes the offset before the gap (02:30 → 03:30). So `FREQ=HOURLY` skips the repeated hour's
+//! second pass, as python-dateutil, libical, rrule.js, ical.js and Google do.
+//!
+//! Two consequences of reading the gap that way: a gap-shifted time can land on an instant the
+//! rule also produces (02:00 and 03:00 are both 07:00Z in New York), and it can land between the
+//! real times of the hour after the gap (MINUTELY;INTERVAL=25: 02:50 → 07:50Z comes before
+//! 03:15 → 07:15Z on the wall clock). The instants are put back in time order, and an instant
+//! appears once. COUNT counts the rule's times as generated, the duplicate included (as dateutil
+//! does, and as an EXDATE'd time still counts), and ends the series at the instant of the COUNT-th
+//! in time order; UNTIL keeps every instant at or before it. Only a COUNT or UNTIL that ends inside
+//! the hour after a gap, between interleaved times, can differ from dateutil, which stops at the
+//! COUNT-th (or first later) time in wall-clock order even if earlier instants follow it.
 
 use crate::error::{InvalidInput, RecurrenceError};
 use crate::rrule::{parse_rule, Generator, Rule, Until};
@@ -234,7 +245,7 @@ impl Schedule {
         };
         if !prove_occurs {
             return Ok(match rule.count() {
-                Some(_) => self.rule_instants(i64::MIN).take(rule.count().unwrap_or(0) as usize).last().map(|i| i.start),
+                Some(_) => self.rule_candidates(i64::MIN).take(rule.count().unwrap_or(0) as usize).last().map(|i| i.start),
                 None => bound,
             });
         }
@@ -257,7 +268,7 @@ impl Schedule {
         let Some(count) = rule.count() else { return Ok(None) };
         let mut n = 0u32;
         let mut last = None;
-        for inst in self.rule_instants(i64::MIN) {
+        for inst in self.rule_candidates(i64::MIN) {
             n += 1;
             last = Some(inst.start);
             if n == count {
@@ -288,13 +299,20 @@ impl Schedule {
         RuleInstants {
             generator,
             resolver,
-            sub_daily: rule.is_some_and(|r| r.freq().is_sub_daily()),
-            pending: VecDeque::new(),
+            shifted: VecDeque::new(),
+            held: None,
             last: i64::MIN,
             bound: self.rule_bound,
             from,
             done: false,
+            keep_duplicates: false,
         }
+    }
+
+    /// The rule's times as COUNT counts them: like [`Self::rule_instants`], but a gap-shifted
+    /// time that lands on an instant the rule also produces is kept twice.
+    fn rule_candidates(&self, from: i64) -> RuleInstants {
+        RuleInstants { keep_duplicates: true, ..self.rule_instants(from) }
     }
 
     /// Occurrence starts at or after `from`, in order: rule instants and RDATEs merged, EXDATEs
@@ -350,13 +368,13 @@ impl Schedule {
         self.instances_from(start).next().filter(|i| i.start == start)
     }
 
-    /// How many occurrences the RRULE (not RDATE) produced before `t` — EXDATE'd ones included,
-    /// as COUNT counts them.
+    /// How many occurrences the RRULE (not RDATE) produced before `t` — EXDATE'd ones and
+    /// gap-shifted duplicates included, as COUNT counts them.
     pub fn rule_count_before(&self, t: i64) -> u32 {
         if self.rule().is_none() {
             return 0;
         }
-        self.rule_instants(i64::MIN).take_while(|i| i.start < t).count() as u32
+        self.rule_candidates(i64::MIN).take_while(|i| i.start < t).count() as u32
     }
 
     /// The first RRULE occurrence starting at or after `t`.
@@ -375,45 +393,51 @@ impl Schedule {
 struct RuleInstants {
     generator: Option<Generator>,
     resolver: ZoneResolver,
-    sub_daily: bool,
-    /// Second passes of repeated wall-clock times (sub-daily rules), in order.
-    pending: VecDeque<Instance>,
+    /// Gap-shifted times not yet due: they land among the instants of the real times that follow
+    /// the gap on the wall clock, so they wait until those catch up. In order (one gap at a time).
+    shifted: VecDeque<Instance>,
+    /// The next real (not gap-shifted) time, pulled while shifted ones wait.
+    held: Option<Instance>,
     last: i64,
     bound: Option<i64>,
     from: i64,
     done: bool,
+    keep_duplicates: bool,
 }
 
 impl RuleInstants {
+    /// The rule's times in instant order, duplicates included. Real times resolve in order (the
+    /// earlier reading of a repeated time keeps them monotonic), and so do the shifted ones of a
+    /// gap, so this is a merge of two ordered streams with one real time of lookahead.
     fn next_raw(&mut self) -> Option<Instance> {
-        loop {
-            if self.done {
-                return self.pending.pop_front();
+        if self.held.is_none() && self.shifted.is_empty() {
+            // Away from gaps nothing waits: a real time is the next instant as it comes.
+            let local = match self.generator.as_mut().filter(|_| !self.done).and_then(Generator::next_local) {
+                Some(local) => local,
+                None => {
+                    self.done = true;
+                    return None;
+                }
+            };
+            match self.resolver.resolve(local) {
+                Resolved::Single(start) | Resolved::Repeated(start, _) => return Some(Instance { start, local }),
+                Resolved::Skipped(start) => self.shifted.push_back(Instance { start, local }),
             }
+        }
+        while self.held.is_none() && !self.done {
             let Some(local) = self.generator.as_mut().and_then(Generator::next_local) else {
                 self.done = true;
-                continue;
+                break;
             };
-            let start = match self.resolver.resolve(local) {
-                Resolved::Single(t) | Resolved::Skipped(t) => t,
-                Resolved::Repeated(a, b) => {
-                    if self.sub_daily {
-                        self.pending.push_back(Instance { start: b, local });
-                    }
-                    a
-                }
-            };
-            if let Some(p) = self.pending.front() {
-                if p.start < start {
-                    let p = *p;
-                    self.pending.pop_front();
-                    // Put the current candidate back in line behind the pending one.
-                    self.pending.push_front(Instance { start, local });
-                    self.pending.make_contiguous().sort();
-                    return Some(p);
-                }
+            match self.resolver.resolve(local) {
+                Resolved::Single(start) | Resolved::Repeated(start, _) => self.held = Some(Instance { start, local }),
+                Resolved::Skipped(start) => self.shifted.push_back(Instance { start, local }),
             }
-            return Some(Instance { start, local });
+        }
+        match (self.shifted.front(), self.held) {
+            (Some(s), Some(h)) if h.start < s.start => self.held.take(),
+            (Some(_), _) => self.shifted.pop_front(),
+            (None, _) => self.held.take(),
         }
     }
 }
@@ -423,12 +447,13 @@ impl Iterator for RuleInstants {
     fn next(&mut self) -> Option<Instance> {
         loop {
             let inst = self.next_raw()?;
-            if inst.start <= self.last {
+            if inst.start < self.last || (inst.start == self.last && !self.keep_duplicates) {
                 continue; // a gap-shifted time that coincides with one already produced
             }
             if self.bound.is_some_and(|b| inst.start > b) {
                 self.done = true;
-                self.pending.clear();
+                self.held = None;
+                self.shifted.clear();
                 return None;
             }
             self.last = inst.start;

@@ -1,6 +1,6 @@
 //! Properties of the edit scopes over random rules, zones, windows and edit sequences.
 
-use almanac_domain::edit::{cancel_from, edit_all, modify_occurrence, reschedule, set_occurrence_state, split, tail_schedule, CancelOutcome, OccurrenceChange, SeriesFields, SplitOutcome};
+use almanac_domain::edit::{cancel_from, occurrence_at, edit_all, modify_occurrence, reschedule, set_occurrence_state, split, tail_schedule, CancelOutcome, OccurrenceChange, SeriesFields, SplitOutcome};
 use almanac_domain::occurrence::{occurrences_page, Occurrence, RecurrenceId};
 use almanac_domain::recurrence::{Length, Recurrence, Schedule};
 use almanac_domain::series::{OccurrenceStatus, Series, SeriesKind};
@@ -74,6 +74,23 @@ fn with_exceptions(mut s: Series, edits: &[(usize, u8, i64)]) -> Series {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+    /// A list says `moved` exactly as the occurrence itself (the edit payload's answer) does, and
+    /// that is "shown away from its recurrence id's slot" (a move by zero hours is not one).
+    #[test]
+    fn lists_say_moved_as_the_occurrence_itself_does(
+        rule in rules(), zone in prop::sample::select(ZONES), day in 0i64..60, hour in 0i64..24,
+        edits in prop::collection::vec((0usize..40, 0u8..3, -3i64..3), 0..8),
+    ) {
+        let Some(s) = make_series(&rule, zone, day, hour) else { return Ok(()) };
+        let s = with_exceptions(s, &edits);
+        for o in all(&[&s], true) {
+            let single = occurrence_at(&s, o.recurrence_id()).expect("a listed occurrence exists");
+            prop_assert_eq!(o.moved, single.moved, "{:?}", o);
+            let placed_away = s.exception(o.recurrence_id()).is_some_and(|e| e.start.is_some_and(|t| t != o.recurrence_id().0));
+            prop_assert_eq!(o.moved, placed_away, "{:?}", o);
+        }
+    }
 
     #[test]
     fn splitting_with_no_change_leaves_the_occurrence_set_identical(

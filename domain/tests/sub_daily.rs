@@ -2,6 +2,13 @@
 //! from DTSTART, kept when its weekday, hour, minute and second are allowed. The generator skips
 //! refused hours and days instead of walking them; this checks the skipping loses nothing, and
 //! that rules whose days never come are refused instead of walked for 800 years.
+//!
+//! The same model, taken through a DST change, checks whole schedules against RFC 5545's reading
+//! (§3.3.10, §3.3.5): every wall-clock step is resolved on its own with chrono-tz — a repeated time
+//! is its earlier instant, a time in a gap takes the offset before the gap — then the instants are
+//! put in order, COUNT takes that many (a gap-shifted time that lands on another still counts) and
+//! each instant appears once. (The engine used to emit every elapsed hour across a change instead:
+//! both passes of a repeated hour. python-dateutil, libical, rrule.js and ical.js read it as here.)
 
 use almanac_domain::recurrence::{Length, Recurrence, Schedule};
 use almanac_domain::rrule::{parse_rule, Generator};
@@ -67,6 +74,105 @@ proptest! {
             ours.push(t);
         }
         prop_assert_eq!(ours, model, "{}", text);
+    }
+}
+
+/// The RFC reading of one wall-clock time (local seconds) in `tz`, straight from chrono-tz.
+fn rfc_instant(tz: chrono_tz::Tz, local: i64) -> i64 {
+    use chrono::{Offset, TimeZone};
+    let naive = chrono::DateTime::from_timestamp(local, 0).expect("local").naive_utc();
+    match tz.offset_from_local_datetime(&naive) {
+        chrono::LocalResult::Single(o) => local - i64::from(o.fix().local_minus_utc()),
+        chrono::LocalResult::Ambiguous(a, b) => (local - i64::from(a.fix().local_minus_utc())).min(local - i64::from(b.fix().local_minus_utc())),
+        // The offset before the gap: the one in force 26 hours earlier, which is before the gap
+        // began for every zone (offsets are within ±14 h, gaps at most a day, and no zone changes
+        // twice in two days).
+        chrono::LocalResult::None => {
+            let before = chrono::DateTime::from_timestamp(local - 26 * 3600, 0).expect("before").naive_utc();
+            local - i64::from(tz.offset_from_utc_datetime(&before).fix().local_minus_utc())
+        }
+    }
+}
+
+/// Local dates of DST changes (and Samoa's skipped day) a sub-daily schedule is started near.
+const CHANGES: &[(&str, i32, u32, u32)] = &[
+    ("America/New_York", 2026, 3, 8),
+    ("America/New_York", 2026, 11, 1),
+    ("Australia/Sydney", 2026, 4, 5),
+    ("Australia/Sydney", 2026, 10, 4),
+    ("Australia/Lord_Howe", 2026, 4, 5),
+    ("Australia/Lord_Howe", 2026, 10, 4),
+    ("Europe/Berlin", 2026, 3, 29),
+    ("Europe/Berlin", 2026, 10, 25),
+    ("Pacific/Apia", 2011, 12, 30),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sub_daily_schedules_through_dst_follow_the_rfc_model(
+        change in prop::sample::select(CHANGES),
+        freq in 0u8..3,
+        interval in prop_oneof![Just(1u32), 2u32..8, Just(7), Just(25), Just(45), Just(90)],
+        hours in subset(24, 6),
+        minutes in subset(60, 4),
+        seconds in subset(60, 4),
+        count in prop::option::of(1u32..400),
+        hour_before in 0i64..30,
+        m in 0u32..60,
+        s in 0u32..60,
+    ) {
+        let (zone, y, mo, d) = change;
+        let tz: chrono_tz::Tz = zone.parse().expect("zone");
+        let day = NaiveDate::from_ymd_opt(y, mo, d).expect("change day").and_hms_opt(0, m, s).expect("time");
+        let start = day - chrono::Duration::hours(hour_before);
+        let (name, unit) = [("HOURLY", 3600i64), ("MINUTELY", 60), ("SECONDLY", 1)][freq as usize];
+        // SECONDLY steps of a few seconds over two days are too many to walk; scale them up.
+        let interval = if freq == 2 { interval * 37 } else { interval };
+        let mut text = format!("FREQ={name};INTERVAL={interval}");
+        if !hours.is_empty() { text += &format!(";BYHOUR={}", join(&hours)); }
+        // BYMINUTE/BYSECOND limit only rules at least that fine; on coarser ones they expand.
+        if freq >= 1 && !minutes.is_empty() { text += &format!(";BYMINUTE={}", join(&minutes)); }
+        if freq == 2 && !seconds.is_empty() { text += &format!(";BYSECOND={}", join(&seconds)); }
+        if let Some(c) = count { text += &format!(";COUNT={c}"); }
+
+        let step = i64::from(interval) * unit;
+        let t0 = start.and_utc().timestamp();
+        let span = 3 * 86_400;
+        // Instants before `cutoff` come only from wall-clock times inside the walked span
+        // (offsets are within ±14 h), so the model is complete below it.
+        let cutoff = t0 + span - 86_400;
+        let mask = |values: &[u32]| if values.is_empty() { u64::MAX } else { values.iter().fold(0u64, |m, v| m | 1 << v) };
+        let (hm, mm) = (mask(&hours), if freq >= 1 { mask(&minutes) } else { u64::MAX });
+        let sm = if freq == 2 { mask(&seconds) } else { u64::MAX };
+        let allowed = |t: i64| {
+            let sod = t.rem_euclid(86_400);
+            hm & 1 << (sod / 3600) != 0 && mm & 1 << (sod / 60 % 60) != 0 && sm & 1 << (sod % 60) != 0
+        };
+        let mut model: Vec<i64> = (0..).map(|k| t0 + k * step).take_while(|&t| t < t0 + span).filter(|&t| allowed(t)).map(|t| rfc_instant(tz, t)).collect();
+        model.sort_unstable();
+        if let Some(c) = count { model.truncate(c as usize); }
+        model.dedup();
+        model.retain(|&t| t < cutoff);
+
+        let recurrence = Recurrence::parse(Some(&text), Vec::new(), Vec::new()).expect("parses");
+        let schedule = match Schedule::new(start, tz, Length::Duration { days: 0, seconds: 60 }, false, Some(recurrence)) {
+            Ok(schedule) => schedule,
+            Err(e) => {
+                // Refused up front: only a rule that produces nothing may be (e.g. no BYHOUR
+                // value is on the INTERVAL's grid).
+                prop_assert!(model.is_empty(), "{} refused ({}) but the model has {:?}", text, e, model);
+                return Ok(());
+            }
+        };
+        let ours: Vec<i64> = schedule.instances_from(i64::MIN).map(|i| i.start).take_while(|&t| t < cutoff).collect();
+        prop_assert_eq!(&ours, &model, "{} from {} in {}", text, start, zone);
+        // Seeking into the middle gives the same tail as replaying from the start.
+        if let Some(&mid) = model.get(model.len() / 2) {
+            let sought: Vec<i64> = schedule.instances_from(mid).map(|i| i.start).take_while(|&t| t < cutoff).collect();
+            prop_assert_eq!(&sought[..], &model[model.len() / 2..], "{} sought from {}", text, mid);
+        }
     }
 }
 

@@ -1,9 +1,22 @@
 //! Every case of the shared RRULE corpus (`tests/data/conformance`), through the GraphQL API:
 //! create the series, query the window, compare instants exactly.
+//!
+//! The corpus leaves out sub-daily rules across DST changes (engines once split on them). Those
+//! are checked against python-dateutil itself, run by the test: `tests/rrule-oracle/dst-cases.json`
+//! (HOURLY, MINUTELY and SECONDLY through spring-forward and fall-back in New York and Sydney,
+//! with INTERVAL, BYHOUR/BYMINUTE/BYSECOND, COUNT and UNTIL) is expanded by
+//! `tests/rrule-oracle/expand.py` in a virtualenv under the target directory
+//! (`rrule-oracle-venv`, pinned by `tests/rrule-oracle/requirements.txt`, created on first use).
+//! Without python3, venv or network access for that first install the test fails: it never skips.
 
 use almanac_e2e::{engine_tests, TestApp};
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 #[derive(Deserialize)]
 struct Case {
@@ -50,4 +63,104 @@ async fn every_corpus_case_matches_through_graphql(app: TestApp) {
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
-engine_tests!(every_corpus_case_matches_through_graphql);
+#[derive(Deserialize)]
+struct DstCase {
+    id: String,
+    dtstart: String,
+    tzid: String,
+    duration_seconds: i64,
+    rrule: String,
+    window_start: String,
+    window_end: String,
+}
+
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    // …/target/<profile>/deps/conformance-<hash>
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.ancestors().nth(3).expect("the target directory").to_path_buf()
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: could not run {cmd:?}: {e} (the RRULE oracle needs python3 with venv and pip)"));
+    assert!(out.status.success(), "{what} failed ({cmd:?}):\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// The virtualenv's python with pinned python-dateutil (installed once per test binary, and
+/// again only when the requirements change).
+fn oracle_python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("rrule-oracle/requirements.txt");
+        let wanted = std::fs::read_to_string(&requirements).expect("tests/rrule-oracle/requirements.txt");
+        let venv = target_dir().join("rrule-oracle-venv");
+        let python = venv.join("bin/python");
+        let marker = venv.join("installed-requirements.txt");
+        if !python.exists() || std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+            let _ = std::fs::remove_dir_all(&venv);
+            run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "creating the RRULE oracle's virtualenv");
+            run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input", "-r"]).arg(&requirements), "installing the RRULE oracle");
+            std::fs::write(&marker, &wanted).expect("write the install marker");
+        }
+        python
+    })
+}
+
+/// python-dateutil's occurrences per case: distinct UTC instants overlapping the window, sorted.
+fn dateutil_expansion(cases_json: &str) -> BTreeMap<String, Vec<String>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rrule-oracle/expand.py");
+    // An empty PYTHONTZPATH makes zoneinfo read the pinned `tzdata` package, not the system's.
+    let mut child = Command::new(oracle_python())
+        .arg(script)
+        .env("PYTHONTZPATH", "")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the RRULE oracle");
+    child.stdin.take().expect("stdin").write_all(cases_json.as_bytes()).expect("feed the oracle");
+    let out = child.wait_with_output().expect("the oracle's output");
+    assert!(out.status.success(), "the oracle failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the oracle prints JSON")
+}
+
+async fn sub_daily_rules_through_dst_agree_with_python_dateutil(app: TestApp) {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rrule-oracle/dst-cases.json")).expect("cases");
+    let cases: Vec<DstCase> = serde_json::from_str(&text).expect("cases json");
+    let expected = dateutil_expansion(&text);
+    assert_eq!(expected.len(), cases.len(), "the oracle answered every case");
+    for freq in ["HOURLY", "MINUTELY", "SECONDLY"] {
+        for zone in ["America/New_York", "Australia/Sydney"] {
+            let n = cases.iter().filter(|c| c.rrule.contains(&format!("FREQ={freq}")) && c.tzid == zone).count();
+            assert!(n >= 4, "{freq} in {zone}: only {n} cases");
+        }
+    }
+    let mut failures = Vec::new();
+    for c in &cases {
+        let want = &expected[&c.id];
+        assert!(!want.is_empty(), "{}: the oracle found no occurrence; the case tests nothing", c.id);
+        let cal = app.create_calendar(&c.id, &c.tzid).await;
+        let input = json!({
+            "title": c.id,
+            "start": c.dtstart,
+            "timeZone": c.tzid,
+            "duration": format!("PT{}S", c.duration_seconds),
+            "recurrence": { "rrule": c.rrule },
+        });
+        if let Err(e) = app.create_series(&cal, input).await {
+            failures.push(format!("{}: createSeries failed: {} {}", c.id, e.code, e.message));
+            continue;
+        }
+        // Instants are compared after parsing (`starts_utc` rewrites each in UTC), whatever
+        // offset notation the API writes.
+        let got = app.starts_utc(&cal, &c.window_start, &c.window_end).await;
+        if &got != want {
+            failures.push(format!("{} ({} from {} {}):\n  dateutil {:?}\n  almanac  {:?}", c.id, c.rrule, c.dtstart, c.tzid, want, got));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases disagree with python-dateutil:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+engine_tests!(every_corpus_case_matches_through_graphql, sub_daily_rules_through_dst_agree_with_python_dateutil);

@@ -78,6 +78,59 @@ async fn a_moved_occurrence_shows_wherever_it_overlaps_and_not_at_its_slot(app: 
     assert_eq!(tail[0]["id"], original_id);
 }
 
+/// `moved` as every list shows it: `occurrences`, `Series.occurrences` and `upcomingOccurrences`
+/// agree with the edit's payload — true only where an exception placed the occurrence away from
+/// its slot, false for one retimed and then put back, restored, or locked where it was.
+async fn every_list_says_which_occurrences_were_moved(app: TestApp) {
+    let f = fixture(&app, "America/New_York", daily("2026-01-05T09:00:00", "FREQ=DAILY;COUNT=6")).await;
+    let mut v = 1;
+    let mut edit = |rid: &str, changes: Value| {
+        let i = json!({ "i": { "occurrence": by_rid(&f.series, rid), "scope": "THIS", "expectedVersion": v, "changes": changes } });
+        v += 1;
+        i
+    };
+    // The 6th moves (a new start; the end follows), the 7th is retimed and put back exactly,
+    // the 8th is only renamed (an exception, but not placed).
+    let moved = app.ok(EDIT, edit("2026-01-06T14:00:00Z", json!({ "start": "2026-01-06T20:00:00Z" }))).await;
+    assert_eq!(moved["editOccurrence"]["occurrence"]["moved"], json!(true));
+    let moved_id = moved["editOccurrence"]["occurrence"]["id"].clone();
+    app.ok(EDIT, edit("2026-01-07T14:00:00Z", json!({ "start": "2026-01-07T16:00:00Z", "end": "2026-01-07T17:00:00Z" }))).await;
+    let back = app.ok(EDIT, edit("2026-01-07T14:00:00Z", json!({ "start": "2026-01-07T14:00:00Z", "end": "2026-01-07T15:00:00Z" }))).await;
+    assert_eq!(back["editOccurrence"]["occurrence"]["moved"], json!(false), "put back at its slot");
+    app.ok(EDIT, edit("2026-01-08T14:00:00Z", json!({ "title": "renamed" }))).await;
+    // The 9th is retimed and then restored; the 10th is locked where it is.
+    app.ok(EDIT, edit("2026-01-09T14:00:00Z", json!({ "start": "2026-01-09T10:00:00Z" }))).await;
+    app.ok(RESTORE, json!({ "i": { "occurrence": by_rid(&f.series, "2026-01-09T14:00:00Z"), "expectedVersion": v } })).await;
+    v += 1;
+    let locked = app.ok(STATUS, json!({ "i": { "occurrence": by_rid(&f.series, "2026-01-10T14:00:00Z"), "expectedVersion": v, "locked": true } })).await;
+    assert_eq!(locked["setOccurrenceStatus"]["occurrence"]["locked"], json!(true));
+
+    let flags = |nodes: &[Value]| -> Vec<(String, bool)> {
+        nodes.iter().map(|o| (to_utc(o["recurrenceId"].as_str().unwrap_or_default()), o["moved"].as_bool().expect("moved is a boolean"))).collect()
+    };
+    let expected: Vec<(String, bool)> = ["05", "06", "07", "08", "09", "10"].iter().map(|d| (format!("2026-01-{d}T14:00:00Z"), *d == "06")).collect();
+    let mut occurrences = list(&app, &f.cal, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", false).await;
+    occurrences.sort_by_key(|o| to_utc(o["recurrenceId"].as_str().unwrap_or_default()));
+    assert_eq!(flags(&occurrences), expected, "occurrences");
+    assert_eq!(occurrences.iter().find(|o| o["moved"] == json!(true)).map(|o| o["id"].clone()), Some(moved_id.clone()));
+
+    let q = "query($id: ID!) { series(id: $id) { occurrences(from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\", first: 100) { edges { node { id recurrenceId moved } } } } }";
+    let d = app.ok(q, json!({ "id": f.series })).await;
+    let mut nodes: Vec<Value> = d["series"]["occurrences"]["edges"].as_array().expect("edges").iter().map(|e| e["node"].clone()).collect();
+    nodes.sort_by_key(|o| to_utc(o["recurrenceId"].as_str().unwrap_or_default()));
+    assert_eq!(flags(&nodes), expected, "Series.occurrences");
+
+    let q = "query($id: ID!) { upcomingOccurrences(seriesId: $id, after: \"2026-01-01T00:00:00Z\", first: 20) { edges { node { id recurrenceId moved } } } }";
+    let d = app.ok(q, json!({ "id": f.series })).await;
+    let mut nodes: Vec<Value> = d["upcomingOccurrences"]["edges"].as_array().expect("edges").iter().map(|e| e["node"].clone()).collect();
+    nodes.sort_by_key(|o| to_utc(o["recurrenceId"].as_str().unwrap_or_default()));
+    assert_eq!(flags(&nodes), expected, "upcomingOccurrences");
+
+    // A window that holds only the moved occurrence's new time, not its slot, still says moved.
+    let evening = list(&app, &f.cal, "2026-01-06T19:30:00Z", "2026-01-06T22:00:00Z", false).await;
+    assert_eq!(flags(&evening), [("2026-01-06T14:00:00Z".to_string(), true)]);
+}
+
 async fn an_exception_moved_past_the_series_end_is_still_found(app: TestApp) {
     let f = fixture(&app, "Europe/Berlin", daily("2026-03-02T09:00:00", "FREQ=DAILY;COUNT=5")).await;
     app.ok(EDIT, json!({ "i": { "occurrence": by_rid(&f.series, "2026-03-04T08:00:00Z"), "scope": "THIS", "expectedVersion": 1,
@@ -388,6 +441,7 @@ async fn upcoming_occurrences_reach_far_into_a_forever_series(app: TestApp) {
 
 engine_tests!(
     a_moved_occurrence_shows_wherever_it_overlaps_and_not_at_its_slot,
+    every_list_says_which_occurrences_were_moved,
     an_exception_moved_past_the_series_end_is_still_found,
     cancelling_a_time_the_series_does_not_generate_is_refused,
     a_cancelled_occurrence_still_uses_up_count_and_can_be_restored,

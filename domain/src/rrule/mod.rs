@@ -36,7 +36,8 @@ impl Frequency {
         }
     }
 
-    /// Sub-daily rules step the wall clock within a day; DST rules differ for them (see `recurrence`).
+    /// Sub-daily rules step the wall clock within a day (their times come from the period itself,
+    /// not from a fixed time set).
     pub fn is_sub_daily(self) -> bool {
         self >= Self::Hourly
     }
