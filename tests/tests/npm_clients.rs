@@ -859,7 +859,7 @@ async fn the_example_operations_run_against_the_server() {
     assert_eq!(d["bookableSlots"]["hasMore"], json!(false), "{d}");
 }
 
-// ======================================================================================}
+// =============================================================================================
 
 // HTTP conventions (issue 12): Apollo Client's automatic persisted queries, graphql-http's
 // GraphQL-over-HTTP audit, and the `almanac` binary's command line.
@@ -972,7 +972,8 @@ mod http_conventions {
         drop(server);
         let _ = std::fs::remove_dir_all(&dir);
     }
-=======
+}
+
 // ---------------------------------------------------------------------------------------------
 // Authorization on the subscription transports, seen by the real clients: graphql-ws close codes
 // (4401 without a credential, 4403 for a refused one and when an open subscription's key is
