@@ -501,8 +501,8 @@ async fn tokens_never_appear_in_plaintext(w: World) {
     let error = r["error"].as_str().unwrap_or_default().to_string();
     assert!(error.contains("invalid_grant") || error.contains("authorized again"), "{r}");
     assert!(!error.contains(&prefix));
-    let d = w.app.ok("{ providerConnections { state lastError } calendarLinks { lastError pendingChanges } }", json!({})).await;
-    assert_eq!(d["providerConnections"][0]["state"], "NEEDS_REAUTH", "{d}");
+    let d = w.app.ok("{ providerAccounts { state lastError } calendarLinks { lastError pendingChanges } }", json!({})).await;
+    assert_eq!(d["providerAccounts"][0]["state"], "NEEDS_REAUTH", "{d}");
     assert_eq!(d["calendarLinks"][0]["pendingChanges"], json!(1), "the local change is kept for after reconnecting: {d}");
     assert_eq!(w.shown(&cal).await.len(), 1, "nothing local was deleted");
     let all = format!("{d}");
