@@ -10,7 +10,9 @@ use std::sync::Arc;
 pub struct MutationRoot;
 
 crate::payloads! {
+    /// What `createCalendar` created.
     CreateCalendarPayload { calendar: CalendarNode }
+    /// The calendar `setCalendarAvailability` changed, as it is now.
     SetCalendarAvailabilityPayload { calendar: CalendarNode }
     CreateSeriesPayload { series: SeriesNode }
     UpdateSeriesPayload {

@@ -164,8 +164,9 @@ pub(crate) fn report_out(report: &EditReport, lineage: SeriesId) -> EditReportOu
 
 /// Declares the payloads of the occurrence edits: one per mutation, the same fields each.
 macro_rules! edit_payloads {
-    ($($name:ident),*) => {
+    ($($(#[$meta:meta])* $name:ident),*) => {
         crate::payloads! {$(
+            $(#[$meta])*
             $name {
                 /// The series that holds the occurrence now (for a split: the continuation); null
                 /// when the series was deleted.
@@ -195,12 +196,22 @@ macro_rules! edit_payloads {
     };
 }
 
-edit_payloads!(EditOccurrencePayload, DeleteOccurrencePayload, RestoreOccurrencePayload, SetOccurrenceStatusPayload);
+edit_payloads!(
+    /// What `editOccurrence` did.
+    EditOccurrencePayload,
+    /// What `deleteOccurrence` did.
+    DeleteOccurrencePayload,
+    /// What `restoreOccurrence` did.
+    RestoreOccurrencePayload,
+    /// What `setOccurrenceStatus` did.
+    SetOccurrenceStatusPayload
+);
 
 /// Declares the payloads of the dry runs: what an edit would do, without doing it.
 macro_rules! preview_payloads {
-    ($($name:ident),*) => {
+    ($($(#[$meta:meta])* $name:ident),*) => {
         crate::payloads! {$(
+            $(#[$meta])*
             $name {
                 /// Occurrences that would appear.
                 added: Vec<OccurrenceNode>,
@@ -223,7 +234,12 @@ macro_rules! preview_payloads {
     };
 }
 
-preview_payloads!(PreviewEditOccurrencePayload, PreviewDeleteOccurrencePayload);
+preview_payloads!(
+    /// What `editOccurrence` would do with the same input; nothing was written.
+    PreviewEditOccurrencePayload,
+    /// What `deleteOccurrence` would do with the same input; nothing was written.
+    PreviewDeleteOccurrencePayload
+);
 
 /// What an edit would do, without doing it.
 struct EditPreview {

@@ -51,6 +51,7 @@ fn direction_out(s: &str) -> SyncDirection {
     }
 }
 
+/// Whether Almanac can still use a provider account's grant.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum ProviderAccountState {
     Active,
@@ -348,18 +349,21 @@ fn n(v: usize) -> i32 {
 }
 
 crate::payloads! {
+    /// Where to send the user to connect a Google account.
     ConnectGooglePayload {
         /// Send the user's browser here; Google redirects back to this server, which stores the
         /// account. Single use, expires at `expiresAt`.
         authorization_url: String,
         expires_at: DateTime<Utc>,
     }
+    /// Where to send the user to connect a Microsoft account.
     ConnectOutlookPayload {
         /// Send the user's browser here; Microsoft redirects back to this server, which stores
         /// the account. Single use, expires at `expiresAt`.
         authorization_url: String,
         expires_at: DateTime<Utc>,
     }
+    /// The link `linkCalendar` made.
     LinkCalendarPayload { link: CalendarLink }
     UnlinkCalendarPayload { unlinked_link_id: ID }
     SyncCalendarLinkPayload { link: CalendarLink, round: SyncRound }
