@@ -14,6 +14,7 @@ pub mod edit;
 pub mod error;
 pub mod ids;
 pub mod occurrence;
+pub mod paging;
 pub mod recurrence;
 pub mod rrule;
 pub mod series;

@@ -363,8 +363,8 @@ pub mod sync {
         let replay = browser.get(&back).send().await.expect("callback again");
         assert_eq!(replay.status().as_u16(), 400, "the state is single-use");
         let provider = mutation.trim_start_matches("connect").to_ascii_lowercase();
-        let d = app.ok("{ providerConnections { id provider account state } }", json!({})).await;
-        let c = d["providerConnections"].as_array().and_then(|l| l.iter().find(|c| c["account"] == account && c["provider"] == provider.as_str())).expect("the connection").clone();
+        let d = app.ok("{ providerAccounts { id provider account state } }", json!({})).await;
+        let c = d["providerAccounts"].as_array().and_then(|l| l.iter().find(|c| c["account"] == account && c["provider"] == provider.as_str())).expect("the connection").clone();
         assert_eq!(c["state"], "ACTIVE");
         c["id"].as_str().expect("connection id").to_string()
     }
@@ -373,7 +373,7 @@ pub mod sync {
         let d = app
             .ok(
                 "mutation($i: LinkCalendarInput!) { linkCalendar(input: $i) { link { id direction } userErrors { code message } } }",
-                json!({ "i": { "calendarId": calendar, "connectionId": connection, "remoteCalendarId": remote_calendar, "direction": direction } }),
+                json!({ "i": { "calendarId": calendar, "accountId": connection, "remoteCalendarId": remote_calendar, "direction": direction } }),
             )
             .await;
         d["linkCalendar"]["link"]["id"].as_str().expect("link id").to_string()

@@ -171,6 +171,11 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         created_at: 0,
     };
     let (my_con, their_con) = (connection(&my_org, "me@example.com"), connection(&their_org, "them@example.com"));
+    // A RemoteCalendar's global id: the account and the provider's calendar id.
+    let their_remote_calendar = {
+        use base64::Engine;
+        format!("rcal_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}\nthem@example.com", their_con.id)))
+    };
     app.state.store.upsert_connection(&my_con).await.expect("my connection");
     app.state.store.upsert_connection(&their_con).await.expect("their connection");
     let their_link = almanac_api::store::sync::LinkRecord {
@@ -202,10 +207,16 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         (vec!["Query.node(id)"], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": cal })),
         (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": ser })),
         (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": occ })),
+        (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": key })),
+        (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": key.trim_start_matches("key_") })),
+        (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": feed })),
+        (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": their_con.id })),
+        (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": their_link.id })),
+        (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": their_remote_calendar })),
         (vec!["Query.calendar(id)"], "query($id: ID!) { calendar(id: $id) { id } }", json!({ "id": cal })),
         (vec!["Query.series(id)"], "query($id: ID!) { series(id: $id) { id } }", json!({ "id": ser })),
         (vec!["Query.occurrences(calendarIds)"], "query($c: [ID!]!) { occurrences(calendarIds: $c, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { edges { node { id } } } }", json!({ "c": [cal] })),
-        (vec!["Query.upcomingOccurrences(seriesId)"], "query($s: ID!) { upcomingOccurrences(seriesId: $s, after: \"2026-01-01T00:00:00Z\") { edges { node { id } } } }", json!({ "s": ser })),
+        (vec!["Query.upcomingOccurrences(seriesId)"], "query($s: ID!) { upcomingOccurrences(seriesId: $s, from: \"2026-01-01T00:00:00Z\") { edges { node { id } } } }", json!({ "s": ser })),
         (vec!["Query.freeBusy(calendarIds)"], "query($c: [ID!]!) { freeBusy(calendarIds: $c, from: \"2026-01-05T00:00:00Z\", to: \"2026-01-06T00:00:00Z\") { combined { start } } }", json!({ "c": [cal] })),
         (vec!["Query.availability(calendarIds)"], "query($c: [ID!]!) { availability(calendarIds: $c, from: \"2026-01-05T00:00:00Z\", to: \"2026-01-06T00:00:00Z\") { free { start } } }", json!({ "c": [cal] })),
         (vec!["Query.bookableSlots(rules.calendarIds)"], "query($r: SlotRulesInput!) { bookableSlots(rules: $r, from: \"2026-01-05T00:00:00Z\", to: \"2026-01-06T00:00:00Z\") { slots { start } } }", json!({ "r": rules })),
@@ -218,8 +229,8 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         (vec!["Mutation.revokeApiKey(input.id)"], "mutation($k: ID!) { revokeApiKey(input: { id: $k }) { apiKey { id } } }", json!({ "k": key })),
         (vec!["Mutation.createIcsFeed(input.calendarId)"], "mutation($c: ID!) { createIcsFeed(input: { calendarId: $c }) { feed { id } } }", json!({ "c": cal })),
         (vec!["Mutation.revokeIcsFeed(input.id)"], "mutation($f: ID!) { revokeIcsFeed(input: { id: $f }) { feed { id } } }", json!({ "f": feed })),
-        (vec!["Mutation.linkCalendar(input.calendarId)"], "mutation($c: ID!, $k: ID!) { linkCalendar(input: { calendarId: $c, connectionId: $k, remoteCalendarId: \"x\" }) { link { id } } }", json!({ "c": cal, "k": my_con.id })),
-        (vec!["Mutation.linkCalendar(input.connectionId)"], "mutation($c: ID!, $k: ID!) { linkCalendar(input: { calendarId: $c, connectionId: $k, remoteCalendarId: \"x\" }) { link { id } } }", json!({ "c": my_cal, "k": their_con.id })),
+        (vec!["Mutation.linkCalendar(input.calendarId)"], "mutation($c: ID!, $k: ID!) { linkCalendar(input: { calendarId: $c, accountId: $k, remoteCalendarId: \"x\" }) { link { id } } }", json!({ "c": cal, "k": my_con.id })),
+        (vec!["Mutation.linkCalendar(input.accountId)"], "mutation($c: ID!, $k: ID!) { linkCalendar(input: { calendarId: $c, accountId: $k, remoteCalendarId: \"x\" }) { link { id } } }", json!({ "c": my_cal, "k": their_con.id })),
         (vec!["Mutation.syncCalendarLink(input.id)"], "mutation($l: ID!) { syncCalendarLink(input: { id: $l }) { round { pushed } } }", json!({ "l": their_link.id })),
         (vec!["Mutation.unlinkCalendar(input.id)"], "mutation($l: ID!) { unlinkCalendar(input: { id: $l }) { unlinkedLinkId } }", json!({ "l": their_link.id })),
         (vec!["Mutation.importIcs(input.calendarId)"], "mutation($c: ID!, $ics: String!) { importIcs(input: { calendarId: $c, ics: $ics }) { series { id } } }", json!({ "c": cal, "ics": ics })),
@@ -269,9 +280,18 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
     // Lists show nothing of theirs.
     let body = q(&mine, "{ calendars { edges { node { id } } } apiKeys { id } }", json!({})).await;
     assert!(!body.to_string().contains(&cal) && !body.to_string().contains(&key));
-    let body = q(&mine, "{ providerConnections { id } calendarLinks { id } }", json!({})).await;
+    let body = q(&mine, "{ providerAccounts { id } calendarLinks { id } }", json!({})).await;
     assert!(!body.to_string().contains(&their_con.id) && !body.to_string().contains(&their_link.id), "{body}");
     assert!(body.to_string().contains(&my_con.id), "my own connection is listed: {body}");
+    // Every kind of Node resolves for its own organization (so the nulls above are tenancy, not
+    // unknown ids).
+    for (id, typename) in [(&cal, "Calendar"), (&ser, "Series"), (&occ, "Occurrence"), (&key, "ApiKey"), (&feed, "IcsFeed"), (&their_con.id, "ProviderAccount"), (&their_link.id, "CalendarLink")] {
+        let body = q(&theirs, "query($id: ID!) { node(id: $id) { __typename id } }", json!({ "id": id })).await;
+        assert_eq!(body["data"]["node"], json!({ "__typename": typename, "id": id }), "{body}");
+    }
+    assert!(key.starts_with("key_"), "API key ids have a prefix: {key}");
+    let bare = q(&theirs, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": key.trim_start_matches("key_") })).await;
+    assert_eq!(bare["data"]["node"]["id"], json!(key), "the old unprefixed id still resolves: {bare}");
     let their_org_id: almanac_domain::OrganizationId = their_org.parse().expect("org id");
     assert!(app.state.store.link(their_org_id, &their_link.id).await.expect("db").is_some(), "their link was not unlinked");
     // And their objects are untouched.

@@ -161,8 +161,8 @@ async fn connecting_a_provider_the_server_is_not_set_up_for_says_so(app: TestApp
         assert!(payload["userErrors"][0]["message"].as_str().is_some_and(|m| m.contains(variable)), "says what to set: {body}");
         assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_CONFIGURED", "{body}");
     }
-    let d = app.ok("{ providerConnections { id } }", json!({})).await;
-    assert_eq!(d["providerConnections"], json!([]), "{d}");
+    let d = app.ok("{ providerAccounts { id } }", json!({})).await;
+    assert_eq!(d["providerAccounts"], json!([]), "{d}");
 }
 
 engine_tests!(

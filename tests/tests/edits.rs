@@ -429,14 +429,14 @@ async fn a_preview_lists_what_an_edit_would_add_change_and_remove_without_writin
 
 async fn upcoming_occurrences_reach_far_into_a_forever_series(app: TestApp) {
     let f = fixture(&app, "America/New_York", daily("2026-01-05T09:00:00", "FREQ=DAILY")).await;
-    let q = "query($s: ID!, $after: DateTime!, $n: Int!) { upcomingOccurrences(seriesId: $s, after: $after, first: $n) { edges { node { localStart } } pageInfo { hasNextPage } } }";
-    let d = app.ok(q, json!({ "s": f.series, "after": "2100-01-01T00:00:00Z", "n": 200 })).await;
+    let q = "query($s: ID!, $from: DateTime!, $n: Int!) { upcomingOccurrences(seriesId: $s, from: $from, first: $n) { edges { node { localStart } } pageInfo { hasNextPage } } }";
+    let d = app.ok(q, json!({ "s": f.series, "from": "2100-01-01T00:00:00Z", "n": 200 })).await;
     let edges = d["upcomingOccurrences"]["edges"].as_array().expect("edges");
     assert_eq!(edges.len(), 200);
     assert_eq!(edges[0]["node"]["localStart"], json!("2100-01-01T09:00:00"));
     assert_eq!(edges[199]["node"]["localStart"], json!("2100-07-19T09:00:00"));
     assert_eq!(d["upcomingOccurrences"]["pageInfo"]["hasNextPage"], json!(true));
-    assert_eq!(app.err(q, json!({ "s": f.series, "after": "2100-01-01T00:00:00Z", "n": 201 })).await.code, "RANGE_TOO_LARGE");
+    assert_eq!(app.err(q, json!({ "s": f.series, "from": "2100-01-01T00:00:00Z", "n": 201 })).await.code, "RANGE_TOO_LARGE");
 }
 
 engine_tests!(

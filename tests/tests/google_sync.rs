@@ -501,8 +501,8 @@ async fn tokens_never_appear_in_plaintext(w: World) {
     let error = r["error"].as_str().unwrap_or_default().to_string();
     assert!(error.contains("invalid_grant") || error.contains("authorized again"), "{r}");
     assert!(!error.contains(&prefix));
-    let d = w.app.ok("{ providerConnections { state lastError } calendarLinks { lastError pendingChanges } }", json!({})).await;
-    assert_eq!(d["providerConnections"][0]["state"], "NEEDS_REAUTH", "{d}");
+    let d = w.app.ok("{ providerAccounts { state lastError } calendarLinks { lastError pendingChanges } }", json!({})).await;
+    assert_eq!(d["providerAccounts"][0]["state"], "NEEDS_REAUTH", "{d}");
     assert_eq!(d["calendarLinks"][0]["pendingChanges"], json!(1), "the local change is kept for after reconnecting: {d}");
     assert_eq!(w.shown(&cal).await.len(), 1, "nothing local was deleted");
     let all = format!("{d}");
@@ -731,7 +731,50 @@ async fn the_worker_renews_channels_and_runs_the_safety_net_round(w: World) {
     assert_eq!(w.shown(&cal).await.len(), 1, "the periodic round pulled the change");
 }
 
+/// The provider objects are Relay nodes: an account, its remote calendars (looked up at Google)
+/// and a link resolve through `node(id:)`, and `linkCalendar` takes a remote calendar's global id
+/// as well as Google's own id (but not one of another account).
+async fn accounts_remote_calendars_and_links_are_nodes(w: World) {
+    let d = w.app.ok("{ providerAccounts { id remoteCalendars { id remoteCalendarId name } } }", json!({})).await;
+    let account = &d["providerAccounts"][0];
+    assert_eq!(account["id"], json!(w.connection), "{d}");
+    let remote = account["remoteCalendars"].as_array().expect("remote calendars").iter().find(|c| c["remoteCalendarId"] == json!(ACCOUNT)).expect("the primary calendar").clone();
+    let global = remote["id"].as_str().expect("id").to_string();
+    assert!(global.starts_with("rcal_") && !global.contains(ACCOUNT), "an opaque global id: {global}");
+    let node = "query($id: ID!) { node(id: $id) { __typename id ... on RemoteCalendar { remoteCalendarId name } ... on ProviderAccount { account } ... on CalendarLink { remoteCalendarId account { id } } } }";
+    let d = w.app.ok(node, json!({ "id": global })).await;
+    assert_eq!(d["node"], json!({ "__typename": "RemoteCalendar", "id": global, "remoteCalendarId": ACCOUNT, "name": remote["name"] }), "{d}");
+    let d = w.app.ok(node, json!({ "id": w.connection })).await;
+    assert_eq!(d["node"], json!({ "__typename": "ProviderAccount", "id": w.connection, "account": ACCOUNT }), "{d}");
+
+    let cal = w.app.create_calendar("linked by global id", "UTC").await;
+    let link = almanac_e2e::sync::link(&w.app, &w.connection, &cal, &global, "TWO_WAY").await;
+    let d = w.app.ok(node, json!({ "id": link })).await;
+    assert_eq!(d["node"], json!({ "__typename": "CalendarLink", "id": link, "remoteCalendarId": ACCOUNT, "account": { "id": w.connection } }), "{d}");
+
+    // A remote calendar id naming another account is refused, and nothing is linked.
+    let foreign = {
+        use base64::Engine;
+        format!("rcal_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("con_{}\n{ACCOUNT}", uuid::Uuid::now_v7().simple())))
+    };
+    let other = w.app.create_calendar("not linked", "UTC").await;
+    let e = w
+        .app
+        .err("mutation($i: LinkCalendarInput!) { linkCalendar(input: $i) { link { id } } }", json!({ "i": { "calendarId": other, "accountId": w.connection, "remoteCalendarId": foreign } }))
+        .await;
+    assert_eq!((e.code.as_str(), e.field.as_deref()), ("BAD_USER_INPUT", Some("remoteCalendarId")), "{}", e.message);
+    let d = w.app.ok("query($c: ID!) { calendar(id: $c) { links { id } } }", json!({ "c": other })).await;
+    assert_eq!(d["calendar"]["links"], json!([]), "{d}");
+    // A remote calendar the account does not see is null, not an error.
+    let missing = {
+        use base64::Engine;
+        format!("rcal_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}\nnobody@example.com", w.connection)))
+    };
+    assert_eq!(w.app.ok(node, json!({ "id": missing })).await["node"], Value::Null);
+}
+
 google_tests!(
+    accounts_remote_calendars_and_links_are_nodes,
     a_split_made_in_google_across_two_rounds_is_still_a_split,
     the_worker_renews_channels_and_runs_the_safety_net_round,
     a_split_made_in_google_arrives_as_a_split,

@@ -1126,3 +1126,122 @@ mod subscription_transports {
 
     engine_tests_with!(required_rechecking_every_second; a_graphql_ws_client_sees_4401_and_4403, a_graphql_sse_client_hears_a_mutation_made_over_http);
 }
+
+// =============================================================================================
+// Relay completeness, with the clients that depend on it (issue 12):
+//
+// - Apollo Client 4 (clients/apollo_pagination.mjs) with `relayStylePagination`, paging the
+//   `occurrences` connection (computed) and `calendars` (stored) forwards, backwards and from a
+//   cursor in the middle over real HTTP: the merged cache list must be exactly the server's list;
+// - relay-compiler over clients/relay/ (every connection under `@connection` in both directions,
+//   `@refetchable` on every `Node` type), with a negative control in clients/relay-invalid/ (a
+//   refetchable fragment on a type that is not a Node must fail to compile).
+// =============================================================================================
+
+mod relay_completeness {
+    use super::*;
+
+    /// `node apollo_pagination.mjs …`, one JSON object per scenario.
+    async fn apollo(url: &str, field: &str, variables: Value, page: usize, middle: &str) -> Vec<Value> {
+        let args: Vec<String> = ["apollo_pagination.mjs", "--url", &format!("{url}/graphql"), "--field", field, "--variables", &variables.to_string(), "--page", &page.to_string(), "--middle", middle]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let ran = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run("node", &args, &clients(), &[], Duration::from_secs(120))
+        })
+        .await
+        .expect("node task");
+        assert!(ran.status.success(), "apollo_pagination.mjs failed ({}):\n{}", ran.status, ran.output());
+        ran.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{}", ran.output()))).collect()
+    }
+
+    /// The whole list in one request, as the reference: node ids and cursors.
+    async fn reference(app: &TestApp, query: &str, variables: Value, field: &str) -> (Vec<String>, Vec<String>) {
+        let d = app.ok(query, variables).await;
+        let c = &d[field];
+        assert_eq!(c["pageInfo"]["hasNextPage"], json!(false), "the reference is the whole list: {d}");
+        let edges = c["edges"].as_array().expect("edges");
+        (edges.iter().map(|e| s(&e["node"]["id"])).collect(), edges.iter().map(|e| s(&e["cursor"])).collect())
+    }
+
+    fn check(scenarios: &[Value], want: &[String], page: usize) {
+        let names: Vec<&str> = scenarios.iter().map(|v| v["scenario"].as_str().unwrap_or("?")).collect();
+        assert_eq!(names, ["forward", "backward", "middle"], "{scenarios:?}");
+        for sc in scenarios {
+            let ids: Vec<String> = sc["ids"].as_array().expect("ids").iter().map(s).collect();
+            assert_eq!(ids, want, "the merged cache list of the {} scenario", sc["scenario"]);
+            let info = &sc["pageInfo"];
+            assert_eq!((info["hasPreviousPage"].clone(), info["hasNextPage"].clone()), (json!(false), json!(false)), "{sc}");
+            assert_eq!((s(&info["startCursor"]).is_empty(), s(&info["endCursor"]).is_empty()), (false, false), "{sc}");
+            // Paged, not fetched at once: at least one request per page of the list.
+            let requests = sc["requests"].as_u64().expect("requests") as usize;
+            assert!(requests >= want.len().div_ceil(page), "{} requests for {} nodes in pages of {page}: {sc}", requests, want.len());
+        }
+    }
+
+    async fn apollo_relay_style_pagination_merges_pages_in_both_directions(app: TestApp) {
+        npm_ready_async().await;
+        let cal = app.create_calendar("apollo", "Europe/Berlin").await;
+        app.create_series(&cal, json!({ "title": "daily", "start": "2026-03-02T09:00:00", "duration": "PT1H", "recurrence": { "rrule": "FREQ=DAILY;COUNT=12" } })).await.expect("daily");
+        app.create_series(&cal, json!({ "title": "tied", "start": "2026-03-03T09:00:00", "duration": "PT1H", "recurrence": { "rrule": "FREQ=WEEKLY;COUNT=2" } })).await.expect("tied");
+        for i in 0..4 {
+            app.create_calendar(&format!("more {i}"), "UTC").await;
+        }
+        let vars = json!({ "calendarIds": [cal], "from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z" });
+        let q = "query($calendarIds: [ID!]!, $from: DateTime!, $to: DateTime!) { occurrences(calendarIds: $calendarIds, from: $from, to: $to, first: 1000) { edges { cursor node { id } } pageInfo { hasNextPage } } }";
+        let (want, cursors) = reference(&app, q, vars.clone(), "occurrences").await;
+        assert_eq!(want.len(), 14);
+        let scenarios = apollo(&app.url, "occurrences", vars, 3, &cursors[6]).await;
+        check(&scenarios, &want, 3);
+
+        let (want, cursors) = reference(&app, "{ calendars(first: 200) { edges { cursor node { id } } pageInfo { hasNextPage } } }", json!({}), "calendars").await;
+        assert!(want.len() >= 5, "{want:?}");
+        let scenarios = apollo(&app.url, "calendars", json!({}), 2, &cursors[2]).await;
+        check(&scenarios, &want, 2);
+    }
+
+    engine_tests!(apollo_relay_style_pagination_merges_pages_in_both_directions);
+
+    /// relay-compiler in `dir` (a project with its relay.config.json), artifacts in a fresh
+    /// __generated__/.
+    fn relay_compiler(dir: &str) -> Ran {
+        let project = clients().join(dir);
+        let generated = project.join("__generated__");
+        let _ = std::fs::remove_dir_all(&generated);
+        std::fs::create_dir_all(&generated).expect("__generated__");
+        run("npx", &["--no", "--", "relay-compiler"], &project, &[], Duration::from_secs(300))
+    }
+
+    #[test]
+    fn relay_compiler_accepts_bidirectional_connections_and_refetchable_nodes() {
+        npm_ready();
+        let _lock = DirLock::acquire();
+        // Negative control first: a refetchable fragment on a type that is not a Node.
+        let bad = relay_compiler("relay-invalid");
+        assert!(!bad.status.success(), "relay-compiler accepted @refetchable on Lineage:\n{}", bad.output());
+        let text = format!("{}{}", bad.stdout, bad.stderr);
+        assert!(text.contains("NotNode_lineage") && text.contains("Node interface"), "{}", bad.output());
+
+        let ok = relay_compiler("relay");
+        assert!(ok.status.success(), "relay-compiler failed:\n{}", ok.output());
+        let generated = clients().join("relay/__generated__");
+        // Every Node type of the schema has a refetch query, and every Node type is covered.
+        let schema = std::fs::read_to_string(workspace().join("schema.graphql")).expect("schema.graphql");
+        let nodes: Vec<&str> = schema.lines().filter_map(|l| l.strip_prefix("type ")).filter(|l| l.contains("implements Node")).map(|l| l.split_whitespace().next().unwrap_or_default()).collect();
+        assert_eq!(nodes.len(), 8, "{nodes:?}");
+        for node in &nodes {
+            let file = generated.join(format!("Almanac{node}RefetchQuery.graphql.ts"));
+            let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert!(text.contains("node(id: $id)"), "the refetch query of {node} goes through node(id:): {text}");
+        }
+        // Each connection paginates both ways.
+        for fragment in ["calendars", "calendarSeries", "occurrences", "seriesOccurrences", "upcoming"] {
+            let file = generated.join(format!("Almanac_{fragment}.graphql.ts"));
+            let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert!(text.contains("\"direction\": \"bidirectional\""), "{fragment} is not bidirectional:\n{text}");
+        }
+        eprintln!("npm_clients: relay-compiler {:.1?}", ok.took);
+    }
+}

@@ -525,8 +525,8 @@ async fn rotating_refresh_tokens_are_persisted(w: World) {
     w.app.create_series(&cal, json!({ "title": "z", "start": "2027-09-03T09:00:00", "duration": "PT1H" })).await.expect("series");
     let r = w.sync(&link).await;
     assert!(r["error"].as_str().is_some_and(|e| e.contains("invalid_grant") || e.contains("authorized again")), "{r}");
-    let d = w.app.ok("{ providerConnections { state } }", json!({})).await;
-    assert_eq!(d["providerConnections"][0]["state"], "NEEDS_REAUTH");
+    let d = w.app.ok("{ providerAccounts { state } }", json!({})).await;
+    assert_eq!(d["providerAccounts"][0]["state"], "NEEDS_REAUTH");
     assert_eq!(w.shown(&cal).await.len(), 3, "nothing local was deleted");
 }
 

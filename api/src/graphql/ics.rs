@@ -41,7 +41,7 @@ pub struct IcsFeed(pub IcsFeedRecord);
 /// A calendar published as an iCalendar feed at a secret URL (`GET /ics/<secret>.ics`).
 #[Object(name = "IcsFeed")]
 impl IcsFeed {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     /// The feed's address with the secret left out but its last four characters, to tell feeds

@@ -10,7 +10,10 @@ use std::sync::Arc;
 pub struct MutationRoot;
 
 crate::payloads! {
-    CalendarPayload { calendar: CalendarNode }
+    /// What `createCalendar` created.
+    CreateCalendarPayload { calendar: CalendarNode }
+    /// The calendar `setCalendarAvailability` changed, as it is now.
+    SetCalendarAvailabilityPayload { calendar: CalendarNode }
     CreateSeriesPayload { series: SeriesNode }
     UpdateSeriesPayload {
         series: SeriesNode,
@@ -28,8 +31,10 @@ crate::payloads! {
 
 /// An organization's API key (its secret is only ever in `CreateApiKeyPayload`).
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct ApiKey {
-    id: ID,
+    #[graphql(skip)]
+    pub key_id: String,
     name: String,
     /// "read" or "read write".
     scopes: String,
@@ -37,15 +42,34 @@ pub struct ApiKey {
     revoked_at: Option<super::scalars::Instant>,
 }
 
+/// API keys are stored under their bare id (it is part of the secret token, `alm_<id>_…`), and
+/// shown with a prefix like every other global id.
+const API_KEY_ID_PREFIX: &str = "key_";
+
+/// The stored id of an API key, from its global id or (as listed before ids had a prefix) its
+/// bare id.
+pub(crate) fn api_key_store_id(id: &str) -> Option<String> {
+    let bare = id.strip_prefix(API_KEY_ID_PREFIX).unwrap_or(id);
+    (bare.len() == 32 && bare.bytes().all(|b| b.is_ascii_hexdigit())).then(|| bare.to_ascii_lowercase())
+}
+
 impl From<crate::store::ApiKeyRecord> for ApiKey {
     fn from(k: crate::store::ApiKeyRecord) -> Self {
         ApiKey {
-            id: ID(k.id),
+            key_id: k.id,
             name: k.name,
             scopes: k.scopes,
             created_at: super::scalars::Instant::at(k.created_at),
             revoked_at: k.revoked_at.map(super::scalars::Instant::at),
         }
+    }
+}
+
+#[async_graphql::ComplexObject]
+impl ApiKey {
+    /// Global id (`key_…`). Also the key's public part: a secret starts `alm_<id without key_>_`.
+    pub async fn id(&self) -> ID {
+        ID(format!("{API_KEY_ID_PREFIX}{}", self.key_id))
     }
 }
 
@@ -76,27 +100,28 @@ impl MutationRoot {
     /// Revokes one of your organization's API keys; requests with it are refused from now on.
     async fn revoke_api_key(&self, ctx: &Context<'_>, input: RevokeApiKeyInput) -> async_graphql::Result<RevokeApiKeyPayload> {
         let outcome = async {
-            let key = services::api_keys::revoke(&app(ctx).store, viewer(ctx).organization, input.id.as_str()).await?;
+            let id = api_key_store_id(input.id.as_str()).ok_or_else(|| super::error::ApiError::invalid("id", "is not an API key id"))?;
+            let key = services::api_keys::revoke(&app(ctx).store, viewer(ctx).organization, &id).await?;
             Ok(RevokeApiKeyPayload { api_key: Some(key.into()), ..Default::default() })
         };
         respond(ctx, outcome.await)
     }
 
-    async fn create_calendar(&self, ctx: &Context<'_>, input: CreateCalendarInput) -> async_graphql::Result<CalendarPayload> {
+    async fn create_calendar(&self, ctx: &Context<'_>, input: CreateCalendarInput) -> async_graphql::Result<CreateCalendarPayload> {
         let outcome = async {
             let cmd = services::calendars::NewCalendar { name: input.name, time_zone: input.time_zone, availability: input.availability.map(TryInto::try_into).transpose()? };
             let calendar = services::calendars::create(app(ctx), viewer(ctx).organization, cmd).await?;
-            Ok(CalendarPayload { calendar: Some(CalendarNode(calendar)), ..Default::default() })
+            Ok(CreateCalendarPayload { calendar: Some(CalendarNode(calendar)), ..Default::default() })
         };
         respond(ctx, outcome.await)
     }
 
     /// Sets how a calendar's available time is defined (working hours, or explicit AVAILABLE series).
-    async fn set_calendar_availability(&self, ctx: &Context<'_>, input: SetCalendarAvailabilityInput) -> async_graphql::Result<CalendarPayload> {
+    async fn set_calendar_availability(&self, ctx: &Context<'_>, input: SetCalendarAvailabilityInput) -> async_graphql::Result<SetCalendarAvailabilityPayload> {
         let outcome = async {
             let id = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
             let calendar = services::calendars::set_availability(app(ctx), viewer(ctx).organization, id, input.availability.try_into()?).await?;
-            Ok(CalendarPayload { calendar: Some(CalendarNode(calendar)), ..Default::default() })
+            Ok(SetCalendarAvailabilityPayload { calendar: Some(CalendarNode(calendar)), ..Default::default() })
         };
         respond(ctx, outcome.await)
     }

@@ -1,7 +1,7 @@
 //! The edit dialog calendars show, as mutations: edit or delete an occurrence with a scope
 //! (THIS, THIS_AND_FOLLOWING, ALL), restore it, mark or lock it, and dry runs of each edit.
 
-use super::error::{respond, ApiError, ResultExt};
+use super::error::{respond, ApiError};
 use super::inputs::{parse_id, set_or_clear, RecurrenceInput};
 use super::types::*;
 use crate::services;
@@ -133,6 +133,7 @@ pub struct ExceptionRemap {
 }
 
 #[derive(SimpleObject)]
+#[graphql(name = "DroppedException")]
 pub struct DroppedExceptionOut {
     pub recurrence_id: Instant,
     pub reason: String,
@@ -161,46 +162,92 @@ pub(crate) fn report_out(report: &EditReport, lineage: SeriesId) -> EditReportOu
     }
 }
 
-crate::payloads! {
-    OccurrenceEditPayload {
-        /// The series that holds the occurrence now (for a split: the continuation); null when the
-        /// series was deleted.
-        series: SeriesNode,
-        /// For a split: the original series, now ending before the occurrence.
-        original_series: SeriesNode,
-        /// The occurrence after the edit (null when it no longer shows).
-        occurrence: OccurrenceNode,
-        deleted_series_id: ID,
-        report: EditReportOut,
-    }
+/// Declares the payloads of the occurrence edits: one per mutation, the same fields each.
+macro_rules! edit_payloads {
+    ($($(#[$meta:meta])* $name:ident),*) => {
+        crate::payloads! {$(
+            $(#[$meta])*
+            $name {
+                /// The series that holds the occurrence now (for a split: the continuation); null
+                /// when the series was deleted.
+                series: SeriesNode,
+                /// For a split: the original series, now ending before the occurrence.
+                original_series: SeriesNode,
+                /// The occurrence after the edit (null when it no longer shows).
+                occurrence: OccurrenceNode,
+                deleted_series_id: ID,
+                report: EditReportOut,
+            }
+        )*}
+        $(impl From<&Plan> for $name {
+            fn from(plan: &Plan) -> Self {
+                let lineage = plan.before.lineage().root;
+                let split = plan.original().is_some();
+                $name {
+                    series: plan.holder().map(|s| SeriesNode(Arc::new(s.clone()))),
+                    original_series: if split { plan.original().map(|s| SeriesNode(Arc::new(s.clone()))) } else { None },
+                    occurrence: plan.occurrence().map(|(o, s)| OccurrenceNode { occurrence: o, series: Arc::new(s.clone()) }),
+                    deleted_series_id: plan.deleted.map(|d| ID(d.to_string())),
+                    report: Some(report_out(&plan.report, lineage)),
+                    user_errors: Vec::new(),
+                }
+            }
+        })*
+    };
 }
 
-fn payload(plan: &Plan) -> OccurrenceEditPayload {
-    let lineage = plan.before.lineage().root;
-    let split = plan.original().is_some();
-    OccurrenceEditPayload {
-        series: plan.holder().map(|s| SeriesNode(Arc::new(s.clone()))),
-        original_series: if split { plan.original().map(|s| SeriesNode(Arc::new(s.clone()))) } else { None },
-        occurrence: plan.occurrence().map(|(o, s)| OccurrenceNode { occurrence: o, series: Arc::new(s.clone()) }),
-        deleted_series_id: plan.deleted.map(|d| ID(d.to_string())),
-        report: Some(report_out(&plan.report, lineage)),
-        user_errors: Vec::new(),
-    }
+edit_payloads!(
+    /// What `editOccurrence` did.
+    EditOccurrencePayload,
+    /// What `deleteOccurrence` did.
+    DeleteOccurrencePayload,
+    /// What `restoreOccurrence` did.
+    RestoreOccurrencePayload,
+    /// What `setOccurrenceStatus` did.
+    SetOccurrenceStatusPayload
+);
+
+/// Declares the payloads of the dry runs: what an edit would do, without doing it.
+macro_rules! preview_payloads {
+    ($($(#[$meta:meta])* $name:ident),*) => {
+        crate::payloads! {$(
+            $(#[$meta])*
+            $name {
+                /// Occurrences that would appear.
+                added: Vec<OccurrenceNode>,
+                /// Occurrences that would keep their id but show differently (time, title,
+                /// status, …), as they would show.
+                changed: Vec<OccurrenceNode>,
+                /// Occurrences that would disappear, as they show now.
+                removed: Vec<OccurrenceNode>,
+                /// The window held more occurrences than a preview compares; the lists cover the
+                /// earliest.
+                truncated: bool,
+                report: EditReportOut,
+            }
+        )*}
+        $(impl From<EditPreview> for $name {
+            fn from(p: EditPreview) -> Self {
+                $name { added: Some(p.added), changed: Some(p.changed), removed: Some(p.removed), truncated: Some(p.truncated), report: Some(p.report), user_errors: Vec::new() }
+            }
+        })*
+    };
 }
+
+preview_payloads!(
+    /// What `editOccurrence` would do with the same input; nothing was written.
+    PreviewEditOccurrencePayload,
+    /// What `deleteOccurrence` would do with the same input; nothing was written.
+    PreviewDeleteOccurrencePayload
+);
 
 /// What an edit would do, without doing it.
-#[derive(SimpleObject)]
-pub struct EditPreview {
-    /// Occurrences that would appear.
-    pub added: Vec<OccurrenceNode>,
-    /// Occurrences that would keep their id but show differently (time, title, status, …),
-    /// as they would show.
-    pub changed: Vec<OccurrenceNode>,
-    /// Occurrences that would disappear, as they show now.
-    pub removed: Vec<OccurrenceNode>,
-    /// The window held more occurrences than a preview compares; the lists cover the earliest.
-    pub truncated: bool,
-    pub report: EditReportOut,
+struct EditPreview {
+    added: Vec<OccurrenceNode>,
+    changed: Vec<OccurrenceNode>,
+    removed: Vec<OccurrenceNode>,
+    truncated: bool,
+    report: EditReportOut,
 }
 
 fn preview_out(plan: &Plan, from: Option<Instant>, to: Option<Instant>) -> Result<EditPreview, ApiError> {
@@ -227,14 +274,14 @@ pub struct OccurrenceMutations;
 impl OccurrenceMutations {
     /// Edits an occurrence: only it (THIS), it and every later one (THIS_AND_FOLLOWING), or the
     /// whole series (ALL). One transaction, guarded by `expectedVersion`.
-    async fn edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput) -> async_graphql::Result<OccurrenceEditPayload> {
+    async fn edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput) -> async_graphql::Result<EditOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
             let reject = input.conflict_policy == super::inputs::ConflictPolicy::Reject;
             let plan = services::edits::plan_edit(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version), input.changes.into()).await?;
             services::edits::commit(app, &plan, reject).await?;
-            Ok(payload(&plan))
+            Ok(EditOccurrencePayload::from(&plan))
         };
         respond(ctx, outcome.await)
     }
@@ -242,56 +289,62 @@ impl OccurrenceMutations {
     /// Deletes an occurrence: cancels it (THIS; it still uses up COUNT), ends the series before it
     /// (THIS_AND_FOLLOWING; from the first occurrence, deletes the series), or deletes the series
     /// (ALL). A series with locked occurrences is not deleted whole (LOCKED).
-    async fn delete_occurrence(&self, ctx: &Context<'_>, input: DeleteOccurrenceInput) -> async_graphql::Result<OccurrenceEditPayload> {
+    async fn delete_occurrence(&self, ctx: &Context<'_>, input: DeleteOccurrenceInput) -> async_graphql::Result<DeleteOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
             let plan = services::edits::plan_delete(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version)).await?;
             services::edits::commit(app, &plan, false).await?;
-            Ok(payload(&plan))
+            Ok(DeleteOccurrencePayload::from(&plan))
         };
         respond(ctx, outcome.await)
     }
 
     /// Undoes every change made to one occurrence (move, fields, status, cancellation).
-    async fn restore_occurrence(&self, ctx: &Context<'_>, input: RestoreOccurrenceInput) -> async_graphql::Result<OccurrenceEditPayload> {
+    async fn restore_occurrence(&self, ctx: &Context<'_>, input: RestoreOccurrenceInput) -> async_graphql::Result<RestoreOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
             let plan = services::edits::plan_restore(app, viewer(ctx).organization, address, i64::from(input.expected_version)).await?;
             services::edits::commit(app, &plan, false).await?;
-            Ok(payload(&plan))
+            Ok(RestoreOccurrencePayload::from(&plan))
         };
         respond(ctx, outcome.await)
     }
 
     /// Marks an occurrence's status and/or locks or unlocks it.
-    async fn set_occurrence_status(&self, ctx: &Context<'_>, input: SetOccurrenceStatusInput) -> async_graphql::Result<OccurrenceEditPayload> {
+    async fn set_occurrence_status(&self, ctx: &Context<'_>, input: SetOccurrenceStatusInput) -> async_graphql::Result<SetOccurrenceStatusPayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
             let plan = services::edits::plan_status(app, viewer(ctx).organization, address, i64::from(input.expected_version), input.status.map(Into::into), input.locked).await?;
             services::edits::commit(app, &plan, false).await?;
-            Ok(payload(&plan))
+            Ok(SetOccurrenceStatusPayload::from(&plan))
         };
         respond(ctx, outcome.await)
     }
 
     /// The occurrences `editOccurrence` would add, change and remove in [from, to) (default: a
     /// year either side of the occurrence). Writes nothing.
-    async fn preview_edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput, from: Option<Instant>, to: Option<Instant>) -> async_graphql::Result<EditPreview> {
-        let app = app(ctx);
-        let address = input.occurrence.address().gql()?;
-        let plan = services::edits::plan_edit(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version), input.changes.into()).await.gql()?;
-        preview_out(&plan, from, to).gql()
+    async fn preview_edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput, from: Option<Instant>, to: Option<Instant>) -> async_graphql::Result<PreviewEditOccurrencePayload> {
+        let outcome = async {
+            let app = app(ctx);
+            let address = input.occurrence.address()?;
+            let plan = services::edits::plan_edit(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version), input.changes.into()).await?;
+            preview_out(&plan, from, to).map(PreviewEditOccurrencePayload::from)
+        };
+        respond(ctx, outcome.await)
     }
 
     /// The occurrences `deleteOccurrence` would remove in [from, to). Writes nothing.
-    async fn preview_delete_occurrence(&self, ctx: &Context<'_>, input: DeleteOccurrenceInput, from: Option<Instant>, to: Option<Instant>) -> async_graphql::Result<EditPreview> {
-        let app = app(ctx);
-        let address = input.occurrence.address().gql()?;
-        let plan = services::edits::plan_delete(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version)).await.gql()?;
-        preview_out(&plan, from, to).gql()
+    async fn preview_delete_occurrence(&self, ctx: &Context<'_>, input: DeleteOccurrenceInput, from: Option<Instant>, to: Option<Instant>) -> async_graphql::Result<PreviewDeleteOccurrencePayload> {
+        let outcome = async {
+            let app = app(ctx);
+            let address = input.occurrence.address()?;
+            let plan = services::edits::plan_delete(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version)).await?;
+            preview_out(&plan, from, to).map(PreviewDeleteOccurrencePayload::from)
+        };
+        respond(ctx, outcome.await)
     }
 }
 

@@ -40,7 +40,7 @@ impl QueryRoot {
             let found = services::occurrences::get(app, org, occ).await.gql()?;
             return Ok(found.map(|(occurrence, series)| Node::Occurrence(OccurrenceNode { occurrence, series })));
         }
-        Err(ApiError::invalid("id", format!("{s:?} is not an Almanac id"))).gql()
+        super::node::other_node(ctx, s).await
     }
 
     /// Who you are: the organization every query is scoped to.
@@ -56,14 +56,20 @@ impl QueryRoot {
     }
 
     /// The organization's calendars, by id.
-    async fn calendars(&self, ctx: &Context<'_>, #[graphql(default = 50)] first: i32, after: Option<String>) -> async_graphql::Result<Connection<String, CalendarNode>> {
+    async fn calendars(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The first n calendars after `after` (default 50 when `last` is not given).")] first: Option<i32>,
+        after: Option<String>,
+        #[graphql(desc = "The last n calendars before `before`; page backwards with `pageInfo.startCursor`.")] last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, CalendarNode>> {
         let app = app(ctx);
-        let limit = page_size(first, app.limits.max_page).gql()?;
-        let after = after.map(|a| decode_id_cursor::<CalendarId>(&a)).transpose().gql()?;
-        let mut rows = app.store.calendars_page(viewer(ctx).organization, after, limit as i64 + 1).await.gql()?;
-        let has_next = rows.len() > limit;
-        rows.truncate(limit);
-        let mut conn = Connection::new(false, has_next);
+        let take = super::paging::take(first, last, 50, app.limits.max_page).gql()?;
+        let page = super::paging::IdPage::<CalendarId>::new(take, after.as_deref(), before.as_deref()).gql()?;
+        let org = viewer(ctx).organization;
+        let (rows, has_previous, has_next) = page.fetch(|slice| async move { app.store.calendars_slice(org, &slice).await }).await.gql()?;
+        let mut conn = Connection::new(has_previous, has_next);
         conn.edges.extend(rows.into_iter().map(|c| Edge::new(encode_id_cursor(&c.id), CalendarNode(c))));
         Ok(conn)
     }
@@ -81,30 +87,34 @@ impl QueryRoot {
         services::series::get(app(ctx), viewer(ctx).organization, id).await.map(|s| Some(SeriesNode(Arc::new(s)))).gql()
     }
 
-    /// The next occurrences of a series from `after` on — however far in the future, for series
-    /// that never end. `first` is at most 200; page on with `cursor`.
+    /// The next occurrences of a series from `from` on — however far in the future, for series
+    /// that never end. `first` (or `last`) is at most 200; page on with `after` (or back with
+    /// `before`).
+    #[allow(clippy::too_many_arguments)]
     async fn upcoming_occurrences(
         &self,
         ctx: &Context<'_>,
         series_id: ID,
-        after: Instant,
-        #[graphql(default = 20)] first: i32,
-        cursor: Option<String>,
+        #[graphql(desc = "Occurrences in progress at or starting after this instant.")] from: Instant,
+        #[graphql(desc = "The first n occurrences after `after` (default 20 when `last` is not given).")] first: Option<i32>,
+        after: Option<String>,
+        #[graphql(desc = "The last n occurrences before `before`.")] last: Option<i32>,
+        before: Option<String>,
         #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.")]
         time_zone: Option<String>,
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
         let id = parse_id::<SeriesId>("seriesId", &series_id, "series").gql()?;
-        let first = page_size(first, services::occurrences::MAX_UPCOMING).gql()?;
+        let take = super::paging::take(first, last, 20, services::occurrences::MAX_UPCOMING).gql()?;
         output_zone(time_zone.as_deref()).gql()?;
-        let cursor = cursor.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
-        let page = services::occurrences::upcoming(app, viewer(ctx).organization, id, after.utc(), first, cursor).await.gql()?;
+        let slice = super::paging::occurrence_slice(take, after.as_deref(), before.as_deref()).gql()?;
+        let page = services::occurrences::upcoming(app, viewer(ctx).organization, id, from.utc(), slice).await.gql()?;
         occurrence_connection_for(ctx, page).await
     }
 
     /// Occurrences of the calendars' series that overlap [from, to) — an occurrence in progress at
     /// `from` is included — ordered by start, then series. Paginated: `pageInfo.hasNextPage` says
-    /// when more exist; nothing is ever silently cut off.
+    /// when more exist (`hasPreviousPage` when paging back); nothing is ever silently cut off.
     #[allow(clippy::too_many_arguments)]
     async fn occurrences(
         &self,
@@ -115,18 +125,20 @@ impl QueryRoot {
         #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.")]
         time_zone: Option<String>,
         kinds: Option<Vec<SeriesKindGql>>,
-        #[graphql(default = 100)] first: i32,
+        #[graphql(desc = "The first n occurrences after `after` (default 100 when `last` is not given).")] first: Option<i32>,
         after: Option<String>,
+        #[graphql(desc = "The last n occurrences before `before` (or the window's end); page backwards with `pageInfo.startCursor`.")] last: Option<i32>,
+        before: Option<String>,
         #[graphql(default = false, desc = "Also return cancelled occurrences (status CANCELLED).")] include_cancelled: bool,
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
         let calendars = parse_calendar_ids(&calendar_ids).gql()?;
         let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
         output_zone(time_zone.as_deref()).gql()?;
-        let first = services::occurrences::check_page_size(app, first).gql()?;
-        let after = after.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
+        let take = super::paging::take(first, last, 100, app.limits.max_occurrence_page).gql()?;
+        let slice = super::paging::occurrence_slice(take, after.as_deref(), before.as_deref()).gql()?;
         let kinds = kinds.map(|ks| ks.into_iter().map(SeriesKind::from).collect());
-        let q = services::occurrences::OccurrenceQuery { calendars, window, kinds, first, after, include_cancelled };
+        let q = services::occurrences::OccurrenceQuery { calendars, window, kinds, slice, include_cancelled };
         let page = services::occurrences::page(app, viewer(ctx).organization, q).await.gql()?;
         occurrence_connection_for(ctx, page).await
     }

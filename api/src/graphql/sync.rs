@@ -51,8 +51,9 @@ fn direction_out(s: &str) -> SyncDirection {
     }
 }
 
+/// Whether Almanac can still use a provider account's grant.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum ConnectionState {
+pub enum ProviderAccountState {
     Active,
     /// The provider refused the stored grant (revoked, expired): connect again. Sync of its links
     /// is paused; nothing local was deleted and pending changes are kept.
@@ -70,11 +71,11 @@ pub enum Fidelity {
 }
 
 /// A provider account connected by a user of your organization.
-pub struct ProviderConnection(pub ConnectionRecord);
+pub struct ProviderAccount(pub ConnectionRecord);
 
 #[Object]
-impl ProviderConnection {
-    async fn id(&self) -> ID {
+impl ProviderAccount {
+    pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     /// "google" or "outlook".
@@ -85,11 +86,11 @@ impl ProviderConnection {
     async fn account(&self) -> &str {
         &self.0.account
     }
-    async fn state(&self) -> ConnectionState {
+    async fn state(&self) -> ProviderAccountState {
         if self.0.state == crate::sync::tokens::NEEDS_REAUTH {
-            ConnectionState::NeedsReauth
+            ProviderAccountState::NeedsReauth
         } else {
-            ConnectionState::Active
+            ProviderAccountState::Active
         }
     }
     async fn last_error(&self) -> Option<&str> {
@@ -101,13 +102,17 @@ impl ProviderConnection {
     /// The calendars the account can see (asks the provider).
     async fn remote_calendars(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RemoteCalendar>> {
         let list = services::sync::remote_calendars(app(ctx), viewer(ctx).organization, &self.0.id).await.gql()?;
-        Ok(list.into_iter().map(|c| RemoteCalendar { id: ID(c.id), name: c.name, primary: c.primary, writable: c.writable, time_zone: c.time_zone }).collect())
+        Ok(list.into_iter().map(|c| RemoteCalendar::new(&self.0.id, c)).collect())
     }
 }
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct RemoteCalendar {
-    pub id: ID,
+    #[graphql(skip)]
+    pub account_id: String,
+    /// The provider's own id for the calendar, as `linkCalendar` takes it.
+    pub remote_calendar_id: String,
     pub name: String,
     pub primary: bool,
     /// Whether Almanac may write to it (owner or writer access).
@@ -115,12 +120,56 @@ pub struct RemoteCalendar {
     pub time_zone: Option<String>,
 }
 
+const REMOTE_CALENDAR_PREFIX: &str = "rcal_";
+
+impl RemoteCalendar {
+    pub(crate) fn new(account: &str, c: services::sync::RemoteCalendarInfo) -> Self {
+        RemoteCalendar { account_id: account.to_string(), remote_calendar_id: c.id, name: c.name, primary: c.primary, writable: c.writable, time_zone: c.time_zone }
+    }
+}
+
+#[async_graphql::ComplexObject]
+impl RemoteCalendar {
+    /// Global id (account and provider calendar); `node(id:)` finds it again.
+    pub async fn id(&self) -> ID {
+        ID(remote_calendar_global_id(&self.account_id, &self.remote_calendar_id))
+    }
+}
+
+/// A provider calendar has no id of ours, only the provider's (any text, unique per account):
+/// the global id carries both, opaquely.
+fn remote_calendar_global_id(account: &str, remote: &str) -> String {
+    use base64::Engine;
+    format!("{REMOTE_CALENDAR_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{account}\n{remote}")))
+}
+
+/// The account id and the provider's calendar id inside a `RemoteCalendar` global id.
+pub(crate) fn parse_remote_calendar_id(id: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(id.strip_prefix(REMOTE_CALENDAR_PREFIX)?).ok()?;
+    let (account, remote) = String::from_utf8(raw).ok()?.split_once('\n').map(|(a, r)| (a.to_string(), r.to_string()))?;
+    (!account.is_empty() && !remote.is_empty()).then_some((account, remote))
+}
+
+/// A provider calendar of an account, looked up at the provider; None when the account is not
+/// the organization's or no longer sees the calendar.
+pub(crate) async fn remote_calendar(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<RemoteCalendar>> {
+    let Some((account, remote)) = parse_remote_calendar_id(id) else {
+        return Err(ApiError::invalid("id", format!("{id:?} is not an Almanac id"))).gql();
+    };
+    match services::sync::remote_calendars(app(ctx), viewer(ctx).organization, &account).await {
+        Ok(list) => Ok(list.into_iter().find(|c| c.id == remote).map(|c| RemoteCalendar::new(&account, c))),
+        Err(ApiError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e).gql(),
+    }
+}
+
 /// A local calendar linked to a provider calendar, with its sync state.
 pub struct CalendarLink(pub LinkRecord);
 
 #[Object]
 impl CalendarLink {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     async fn calendar_id(&self) -> ID {
@@ -130,9 +179,10 @@ impl CalendarLink {
         let id: CalendarId = self.0.calendar_id.parse().map_err(|_| ApiError::NotFound("calendar")).gql()?;
         services::calendars::get(app(ctx), viewer(ctx).organization, id).await.map(CalendarNode).gql()
     }
-    async fn connection(&self, ctx: &Context<'_>) -> async_graphql::Result<ProviderConnection> {
+    /// The provider account the link syncs through.
+    async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<ProviderAccount> {
         let c = app(ctx).store.connection(viewer(ctx).organization, &self.0.connection_id).await.map_err(ApiError::from).gql()?;
-        c.map(ProviderConnection).ok_or(ApiError::NotFound("connection")).gql()
+        c.map(ProviderAccount).ok_or(ApiError::NotFound("provider account")).gql()
     }
     async fn remote_calendar_id(&self) -> &str {
         &self.0.remote_calendar_id
@@ -253,8 +303,10 @@ pub struct ConnectProviderInput {
 #[derive(InputObject)]
 pub struct LinkCalendarInput {
     pub calendar_id: ID,
-    pub connection_id: ID,
-    /// An id from `ProviderConnection.remoteCalendars` ("primary" works for Google).
+    /// The `ProviderAccount` to sync through.
+    pub account_id: ID,
+    /// A `remoteCalendarId` (or `id`) from `ProviderAccount.remoteCalendars` ("primary" works for
+    /// Google).
     pub remote_calendar_id: String,
     #[graphql(default_with = "SyncDirection::TwoWay")]
     pub direction: SyncDirection,
@@ -297,46 +349,64 @@ fn n(v: usize) -> i32 {
 }
 
 crate::payloads! {
-    ConnectProviderPayload {
-        /// Send the user's browser here; the provider redirects back to this server, which stores
-        /// the connection. Single use, expires at `expiresAt`.
+    /// Where to send the user to connect a Google account.
+    ConnectGooglePayload {
+        /// Send the user's browser here; Google redirects back to this server, which stores the
+        /// account. Single use, expires at `expiresAt`.
         authorization_url: String,
         expires_at: Instant,
     }
-    CalendarLinkPayload { link: CalendarLink }
+    /// Where to send the user to connect a Microsoft account.
+    ConnectOutlookPayload {
+        /// Send the user's browser here; Microsoft redirects back to this server, which stores
+        /// the account. Single use, expires at `expiresAt`.
+        authorization_url: String,
+        expires_at: Instant,
+    }
+    /// The link `linkCalendar` made.
+    LinkCalendarPayload { link: CalendarLink }
     UnlinkCalendarPayload { unlinked_link_id: ID }
     SyncCalendarLinkPayload { link: CalendarLink, round: SyncRound }
 }
 
-async fn connect(ctx: &Context<'_>, provider: Provider, input: ConnectProviderInput) -> Result<ConnectProviderPayload, ApiError> {
+/// The provider's sign-in address and when it expires.
+async fn connect(ctx: &Context<'_>, provider: Provider, input: ConnectProviderInput) -> Result<(String, Instant), ApiError> {
     let v = viewer(ctx);
     let (url, expires) = services::sync::begin_connect(app(ctx), provider, v.organization, v.user.clone(), input.login_hint.as_deref()).await?;
-    Ok(ConnectProviderPayload { authorization_url: Some(url), expires_at: Some(Instant::at(expires)), ..Default::default() })
+    Ok((url, Instant::at(expires)))
 }
 
 #[Object]
 impl SyncMutations {
     /// Starts connecting a Google account (OAuth 2.0 with PKCE).
-    async fn connect_google(&self, ctx: &Context<'_>, input: ConnectProviderInput) -> async_graphql::Result<ConnectProviderPayload> {
-        respond(ctx, connect(ctx, Provider::Google, input).await)
+    async fn connect_google(&self, ctx: &Context<'_>, input: ConnectProviderInput) -> async_graphql::Result<ConnectGooglePayload> {
+        let outcome = connect(ctx, Provider::Google, input).await;
+        respond(ctx, outcome.map(|(url, at)| ConnectGooglePayload { authorization_url: Some(url), expires_at: Some(at), ..Default::default() }))
     }
 
     /// Starts connecting a Microsoft (Outlook) account (OAuth 2.0 with PKCE, `offline_access`).
-    async fn connect_outlook(&self, ctx: &Context<'_>, input: ConnectProviderInput) -> async_graphql::Result<ConnectProviderPayload> {
-        respond(ctx, connect(ctx, Provider::Outlook, input).await)
+    async fn connect_outlook(&self, ctx: &Context<'_>, input: ConnectProviderInput) -> async_graphql::Result<ConnectOutlookPayload> {
+        let outcome = connect(ctx, Provider::Outlook, input).await;
+        respond(ctx, outcome.map(|(url, at)| ConnectOutlookPayload { authorization_url: Some(url), expires_at: Some(at), ..Default::default() }))
     }
 
     /// Links a calendar to a provider calendar; its series are pushed on the next round.
-    async fn link_calendar(&self, ctx: &Context<'_>, input: LinkCalendarInput) -> async_graphql::Result<CalendarLinkPayload> {
+    async fn link_calendar(&self, ctx: &Context<'_>, input: LinkCalendarInput) -> async_graphql::Result<LinkCalendarPayload> {
         let outcome = async {
             let calendar = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
-            let link = services::sync::link_calendar(app(ctx), viewer(ctx).organization, calendar, input.connection_id.as_str(), &input.remote_calendar_id, input.direction.into()).await?;
+            // A RemoteCalendar's global id names its account too: it must be this one.
+            let remote = match parse_remote_calendar_id(&input.remote_calendar_id) {
+                Some((account, remote)) if account == input.account_id.as_str() => remote,
+                Some(_) => return Err(ApiError::invalid("remoteCalendarId", "names a calendar of another provider account than accountId")),
+                None => input.remote_calendar_id.clone(),
+            };
+            let link = services::sync::link_calendar(app(ctx), viewer(ctx).organization, calendar, input.account_id.as_str(), &remote, input.direction.into()).await?;
             // Push notifications are best effort: the periodic round is the safety net.
             if let Err(e) = services::sync::watch_link(app(ctx), &link).await {
                 tracing::info!(link = %link.id, error = %e, "no push notifications for this link");
             }
             let link = app(ctx).store.link(viewer(ctx).organization, &link.id).await?.ok_or(ApiError::NotFound("link"))?;
-            Ok(CalendarLinkPayload { link: Some(CalendarLink(link)), ..Default::default() })
+            Ok(LinkCalendarPayload { link: Some(CalendarLink(link)), ..Default::default() })
         };
         respond(ctx, outcome.await)
     }
@@ -380,9 +450,9 @@ impl SyncMutations {
 #[Object]
 impl SyncQuery {
     /// Provider accounts connected in your organization.
-    async fn provider_connections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProviderConnection>> {
+    async fn provider_accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProviderAccount>> {
         let rows = app(ctx).store.connections(viewer(ctx).organization).await.map_err(ApiError::from).gql()?;
-        Ok(rows.into_iter().map(ProviderConnection).collect())
+        Ok(rows.into_iter().map(ProviderAccount).collect())
     }
 
     /// Every calendar link in your organization.

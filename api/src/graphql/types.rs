@@ -55,6 +55,11 @@ pub enum Node {
     Calendar(CalendarNode),
     Series(SeriesNode),
     Occurrence(OccurrenceNode),
+    ApiKey(super::mutation::ApiKey),
+    CalendarLink(super::sync::CalendarLink),
+    IcsFeed(super::ics::IcsFeed),
+    ProviderAccount(super::sync::ProviderAccount),
+    RemoteCalendar(super::sync::RemoteCalendar),
 }
 
 pub fn app<'a>(ctx: &Context<'a>) -> &'a AppState {
@@ -107,17 +112,23 @@ impl CalendarNode {
         super::ics::feeds_of(ctx, &self.0).await
     }
     /// The calendar's series, by id.
-    async fn series(&self, ctx: &Context<'_>, #[graphql(default = 50)] first: i32, after: Option<String>) -> async_graphql::Result<Connection<String, SeriesNode>> {
+    async fn series(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The first n series after `after` (default 50 when `last` is not given).")] first: Option<i32>,
+        after: Option<String>,
+        #[graphql(desc = "The last n series before `before`; page backwards with `pageInfo.startCursor`.")] last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, SeriesNode>> {
         let app = app(ctx);
-        let limit = page_size(first, app.limits.max_page).gql()?;
-        let after = after.map(|a| decode_id_cursor::<SeriesId>(&a)).transpose().gql()?;
-        let mut rows = app.store.series_page(viewer(ctx).organization, self.0.id, after, limit as i64 + 1).await.gql()?;
-        let has_next = rows.len() > limit;
-        rows.truncate(limit);
+        let take = super::paging::take(first, last, 50, app.limits.max_page).gql()?;
+        let page = super::paging::IdPage::<SeriesId>::new(take, after.as_deref(), before.as_deref()).gql()?;
+        let (org, calendar) = (viewer(ctx).organization, self.0.id);
+        let (rows, has_previous, has_next) = page.fetch(|slice| async move { app.store.series_slice(org, calendar, &slice).await }).await.gql()?;
         let refs: Vec<&Series> = rows.iter().collect();
         prime_series_loaders(ctx, &refs, ctx.look_ahead().field("edges").field("node")).await?;
         prime_series_loaders(ctx, &refs, ctx.look_ahead().field("nodes")).await?;
-        let mut conn = Connection::new(false, has_next);
+        let mut conn = Connection::new(has_previous, has_next);
         conn.edges.extend(rows.into_iter().map(|s| Edge::new(encode_id_cursor(&s.id), SeriesNode(Arc::new(s)))));
         Ok(conn)
     }
@@ -135,6 +146,7 @@ pub struct WorkingHoursOut {
 
 /// RRULE plus RDATE and EXDATE lists, as stored (the rule in canonical form).
 #[derive(SimpleObject)]
+#[graphql(name = "Recurrence")]
 pub struct RecurrenceOut {
     pub rrule: Option<String>,
     pub rdates: Vec<LocalDateTime>,
@@ -242,16 +254,18 @@ impl SeriesNode {
         // ancestor's argument: the zone moved to the fields themselves.
         #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.")]
         time_zone: Option<String>,
-        #[graphql(default = 100)] first: i32,
+        #[graphql(desc = "The first n occurrences after `after` (default 100 when `last` is not given).")] first: Option<i32>,
         after: Option<String>,
+        #[graphql(desc = "The last n occurrences before `before` (or the window's end).")] last: Option<i32>,
+        before: Option<String>,
         #[graphql(default = false)] include_cancelled: bool,
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
         let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
         output_zone(time_zone.as_deref()).gql()?;
-        let first = services::occurrences::check_page_size(app, first).gql()?;
-        let after = after.map(|a| decode_occurrence_cursor(&a)).transpose().gql()?;
-        let page = services::occurrences::merge(vec![(*self.0).clone()], window, after, first, include_cancelled);
+        let take = super::paging::take(first, last, 100, app.limits.max_occurrence_page).gql()?;
+        let slice = super::paging::occurrence_slice(take, after.as_deref(), before.as_deref()).gql()?;
+        let page = services::occurrences::merge(vec![(*self.0).clone()], window, slice, include_cancelled);
         occurrence_connection_for(ctx, page).await
     }
 }
@@ -407,16 +421,6 @@ impl OccurrenceNode {
     }
 }
 
-pub fn page_size(first: i32, max: usize) -> Result<usize, ApiError> {
-    if first < 1 {
-        return Err(ApiError::invalid("first", "must be at least 1"));
-    }
-    if first as usize > max {
-        return Err(ApiError::Invalid(almanac_domain::InvalidInput::RangeTooLarge(format!("first may be at most {max}"))));
-    }
-    Ok(first as usize)
-}
-
 pub fn output_zone(name: Option<&str>) -> Result<Tz, ApiError> {
     match name {
         None => Ok(Tz::UTC),
@@ -430,8 +434,8 @@ pub fn encode_id_cursor<T: ToString>(id: &T) -> String {
     B64.encode(format!("id:{}", id.to_string()))
 }
 
-pub fn decode_id_cursor<T: std::str::FromStr>(cursor: &str) -> Result<T, ApiError> {
-    let bad = || ApiError::invalid("after", "is not a cursor returned by this query");
+pub fn decode_id_cursor<T: std::str::FromStr>(field: &'static str, cursor: &str) -> Result<T, ApiError> {
+    let bad = || ApiError::invalid(field, "is not a cursor returned by this query");
     let raw = B64.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     text.strip_prefix("id:").and_then(|id| id.parse().ok()).ok_or_else(bad)
@@ -441,8 +445,8 @@ pub fn encode_occurrence_cursor(c: &OccurrenceCursor) -> String {
     B64.encode(format!("occ:{}:{}:{}", c.start, c.series.as_uuid().simple(), c.recurrence_id.0))
 }
 
-pub fn decode_occurrence_cursor(cursor: &str) -> Result<OccurrenceCursor, ApiError> {
-    let bad = || ApiError::invalid("after", "is not a cursor returned by an occurrences query");
+pub fn decode_occurrence_cursor(field: &'static str, cursor: &str) -> Result<OccurrenceCursor, ApiError> {
+    let bad = || ApiError::invalid(field, "is not a cursor returned by an occurrences query");
     let raw = B64.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let mut parts = text.strip_prefix("occ:").ok_or_else(bad)?.split(':');
@@ -484,7 +488,7 @@ pub async fn occurrence_connection_for(ctx: &Context<'_>, page: services::occurr
 }
 
 pub fn occurrence_connection(page: services::occurrences::OccurrencePage) -> Connection<String, OccurrenceNode> {
-    let mut conn = Connection::new(false, page.has_more);
+    let mut conn = Connection::new(page.has_previous, page.has_next);
     conn.edges.extend(page.items.into_iter().map(|(occurrence, series)| {
         Edge::new(encode_occurrence_cursor(&occurrence.sort_key()), OccurrenceNode { occurrence, series })
     }));

@@ -304,9 +304,9 @@ pub fn preview(plan: &Plan, window: TimeWindow) -> Preview {
 
 /// The occurrences that appear, change or disappear in `window` when `before` becomes `after`.
 pub fn diff(before: Vec<Series>, after: Vec<Series>, window: TimeWindow) -> Preview {
-    let before = merge(before, window, None, PREVIEW_LIMIT, true);
-    let after = merge(after, window, None, PREVIEW_LIMIT, true);
-    let mut p = Preview { truncated: before.has_more || after.has_more, ..Default::default() };
+    let before = merge(before, window, almanac_domain::paging::Slice::first(PREVIEW_LIMIT), true);
+    let after = merge(after, window, almanac_domain::paging::Slice::first(PREVIEW_LIMIT), true);
+    let mut p = Preview { truncated: before.has_next || after.has_next, ..Default::default() };
     let visible = |o: &Occurrence| o.status != OccurrenceStatus::Cancelled;
     let find = |list: &[(Occurrence, std::sync::Arc<Series>)], o: &Occurrence| list.iter().find(|(x, _)| x.id == o.id && visible(x)).cloned();
     for (o, s) in after.items.iter().filter(|(o, _)| visible(o)) {

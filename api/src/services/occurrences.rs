@@ -4,7 +4,8 @@ use crate::graphql::error::ApiError;
 use crate::state::AppState;
 use crate::store::SeriesFilter;
 use almanac_domain::edit::occurrence_at;
-use almanac_domain::occurrence::{occurrences_page, Occurrence, OccurrenceCursor, OccurrenceId, RecurrenceId};
+use almanac_domain::occurrence::{Occurrence, OccurrenceId, RecurrenceId};
+use almanac_domain::paging::{occurrences_slice, Slice};
 use almanac_domain::series::{Series, SeriesKind};
 use almanac_domain::time::TimeWindow;
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
@@ -15,26 +16,16 @@ pub struct OccurrenceQuery {
     pub calendars: Vec<CalendarId>,
     pub window: TimeWindow,
     pub kinds: Option<Vec<SeriesKind>>,
-    pub first: usize,
-    pub after: Option<OccurrenceCursor>,
+    pub slice: Slice,
     pub include_cancelled: bool,
 }
 
 pub struct OccurrencePage {
     pub items: Vec<(Occurrence, Arc<Series>)>,
-    pub has_more: bool,
-}
-
-pub fn check_page_size(app: &AppState, first: i32) -> Result<usize, ApiError> {
-    let max = app.limits.max_occurrence_page;
-    if first < 1 {
-        return Err(ApiError::invalid("first", "must be at least 1"));
-    }
-    let first = first as usize;
-    if first > max {
-        return Err(ApiError::Invalid(almanac_domain::InvalidInput::RangeTooLarge(format!("first may be at most {max}; page with `after` for more"))));
-    }
-    Ok(first)
+    /// Occurrences of the window come before the page.
+    pub has_previous: bool,
+    /// Occurrences of the window come after the page.
+    pub has_next: bool,
 }
 
 #[tracing::instrument(skip_all, fields(calendars = q.calendars.len()))]
@@ -54,19 +45,20 @@ pub async fn page(app: &AppState, org: OrganizationId, q: OccurrenceQuery) -> Re
     }
     let filter = SeriesFilter { calendars, kinds: q.kinds, from: q.window.from().timestamp(), to: q.window.to().timestamp() };
     let series = app.store.series_in_window(org, &filter).await?;
-    Ok(merge(series, q.window, q.after, q.first, q.include_cancelled))
+    Ok(merge(series, q.window, q.slice, q.include_cancelled))
 }
 
 /// The occurrences of already-loaded series; shared by every occurrence query.
-pub fn merge(series: Vec<Series>, window: TimeWindow, after: Option<OccurrenceCursor>, first: usize, include_cancelled: bool) -> OccurrencePage {
-    let page = occurrences_page(series.iter(), window, after, first, include_cancelled);
+pub fn merge(series: Vec<Series>, window: TimeWindow, slice: Slice, include_cancelled: bool) -> OccurrencePage {
+    let refs: Vec<&Series> = series.iter().collect();
+    let page = occurrences_slice(&refs, window, slice, include_cancelled);
     let by_id: HashMap<SeriesId, Arc<Series>> = series.into_iter().map(|s| (s.id, Arc::new(s))).collect();
     let items = page
         .occurrences
         .into_iter()
         .filter_map(|o| by_id.get(&o.series()).map(|s| (o, Arc::clone(s))))
         .collect();
-    OccurrencePage { items, has_more: page.has_more }
+    OccurrencePage { items, has_previous: page.has_previous, has_next: page.has_next }
 }
 
 /// How a client names an occurrence: by its id, or by its series and recurrence id.
@@ -113,10 +105,11 @@ pub async fn get(app: &AppState, org: OrganizationId, id: OccurrenceId) -> Resul
 /// The most upcoming occurrences a preview may ask for.
 pub const MAX_UPCOMING: usize = 200;
 
-/// The next occurrences of a series from `after` on, however far in the future.
-pub async fn upcoming(app: &AppState, org: OrganizationId, series: SeriesId, after: chrono::DateTime<chrono::Utc>, first: usize, cursor: Option<OccurrenceCursor>) -> Result<OccurrencePage, ApiError> {
+/// The occurrences of a series from `from` on, however far in the future (the longest window
+/// there is).
+pub async fn upcoming(app: &AppState, org: OrganizationId, series: SeriesId, from: chrono::DateTime<chrono::Utc>, slice: Slice) -> Result<OccurrencePage, ApiError> {
     let series = app.store.series(org, series).await?.ok_or(ApiError::NotFound("series"))?;
-    let end = (after + chrono::Duration::days(almanac_domain::time::MAX_WINDOW_DAYS)).min(almanac_domain::time::max_instant());
-    let window = TimeWindow::new(after, end).map_err(ApiError::from)?;
-    Ok(merge(vec![series], window, cursor, first, false))
+    let end = (from + chrono::Duration::days(almanac_domain::time::MAX_WINDOW_DAYS)).min(almanac_domain::time::max_instant());
+    let window = TimeWindow::new(from, end).map_err(ApiError::from)?;
+    Ok(merge(vec![series], window, slice, false))
 }

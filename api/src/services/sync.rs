@@ -123,7 +123,7 @@ fn tokens(app: &AppState, c: &ConnectionRecord) -> Arc<ConnectionTokens> {
 }
 
 async fn connection_of(app: &AppState, org: OrganizationId, id: &str) -> Result<ConnectionRecord, ApiError> {
-    app.store.connection(org, id).await?.ok_or(ApiError::NotFound("connection"))
+    app.store.connection(org, id).await?.ok_or(ApiError::NotFound("provider account"))
 }
 
 /// A calendar the connected account can see.
@@ -138,7 +138,7 @@ pub struct RemoteCalendarInfo {
 pub async fn remote_calendars(app: &AppState, org: OrganizationId, connection: &str) -> Result<Vec<RemoteCalendarInfo>, ApiError> {
     let c = connection_of(app, org, connection).await?;
     let internal = |e: String| ApiError::Internal(anyhow::anyhow!(e));
-    let refused = |e: String| ApiError::invalid("connectionId", format!("the provider refused to list calendars: {e}"));
+    let refused = |e: String| ApiError::invalid("accountId", format!("the provider refused to list calendars: {e}"));
     match provider_of(&c) {
         Provider::Google => {
             let client = app.sync.google_client(tokens(app, &c)).map_err(internal)?;

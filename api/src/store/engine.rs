@@ -3,7 +3,7 @@
 //! only differences are the pool type, connection setup and how a write transaction begins.
 
 use super::rows::{availability_columns, CalendarRow, ExceptionRecord, SeriesRecord};
-use super::{ApiKeyRecord, ConflictGuard, GuardedWrite, IcsFeedRecord, IcsSourceRecord, SeriesFilter, SeriesWrite, Store, StoreError, VersionedWrite};
+use super::{ApiKeyRecord, ConflictGuard, IdSlice, GuardedWrite, IcsFeedRecord, IcsSourceRecord, SeriesFilter, SeriesWrite, Store, StoreError, VersionedWrite};
 use almanac_domain::series::{Calendar, Exception, Series};
 use std::collections::HashMap;
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
@@ -82,6 +82,27 @@ fn ids_to_strings<T: ToString>(ids: &[T]) -> Vec<String> {
 /// `$first, $first+1, …` for an IN list of `n` values.
 fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The id bounds (` AND id > $n …`), the ORDER BY … LIMIT clause and their binds, numbered
+/// from `$first`. A slice from the end reads backwards; callers put the rows back in id order.
+fn keyset<T: ToString>(slice: &IdSlice<T>, first: usize) -> (String, String, Vec<SqlValue>) {
+    use std::ops::Bound;
+    let mut bounds = String::new();
+    let mut binds = Vec::new();
+    for (bound, excluded, included) in [(&slice.lower, ">", ">="), (&slice.upper, "<", "<=")] {
+        let (op, id) = match bound {
+            Bound::Excluded(id) => (excluded, id),
+            Bound::Included(id) => (included, id),
+            Bound::Unbounded => continue,
+        };
+        bounds.push_str(&format!(" AND id {op} ${}", first + binds.len()));
+        binds.push(SqlValue::Text(id.to_string()));
+    }
+    let order = if slice.from_end { "DESC" } else { "ASC" };
+    let clause = format!("ORDER BY id {order} LIMIT ${}", first + binds.len());
+    binds.push(SqlValue::Int(slice.limit));
+    (bounds, clause, binds)
 }
 
 macro_rules! sql_store {
@@ -280,15 +301,21 @@ macro_rules! sql_store {
                 q.fetch_all(&self.pool).await?.into_iter().map(Calendar::try_from).collect()
             }
 
-            async fn calendars_page(&self, org: OrganizationId, after: Option<CalendarId>, limit: i64) -> Result<Vec<Calendar>, StoreError> {
+            async fn calendars_slice(&self, org: OrganizationId, slice: &IdSlice<CalendarId>) -> Result<Vec<Calendar>, StoreError> {
                 self.count(1);
-                let sql = format!("SELECT {CALENDAR_COLUMNS} FROM calendars WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3");
-                let rows = sqlx::query_as::<$db, CalendarRow>(&sql)
-                .bind(org.to_string())
-                .bind(after.map(|a| a.to_string()).unwrap_or_default())
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+                let (bounds, order, mut binds) = keyset(slice, 2);
+                let sql = format!("SELECT {CALENDAR_COLUMNS} FROM calendars WHERE organization_id = $1{bounds} {order}");
+                let mut q = sqlx::query_as::<$db, CalendarRow>(&sql).bind(org.to_string());
+                for b in binds.drain(..) {
+                    q = match b {
+                        SqlValue::Text(s) => q.bind(s),
+                        SqlValue::Int(i) => q.bind(i),
+                    };
+                }
+                let mut rows = q.fetch_all(&self.pool).await?;
+                if slice.from_end {
+                    rows.reverse();
+                }
                 rows.into_iter().map(Calendar::try_from).collect()
             }
 
@@ -335,20 +362,16 @@ macro_rules! sql_store {
                 self.fetch_series(&sql, binds).await
             }
 
-            async fn series_page(&self, org: OrganizationId, calendar: CalendarId, after: Option<SeriesId>, limit: i64) -> Result<Vec<Series>, StoreError> {
-                let sql = format!(
-                    "SELECT {SERIES_COLUMNS} FROM series WHERE organization_id = $1 AND calendar_id = $2 AND id > $3 ORDER BY id LIMIT $4"
-                );
-                self.fetch_series(
-                    &sql,
-                    vec![
-                        SqlValue::Text(org.to_string()),
-                        SqlValue::Text(calendar.to_string()),
-                        SqlValue::Text(after.map(|a| a.to_string()).unwrap_or_default()),
-                        SqlValue::Int(limit),
-                    ],
-                )
-                .await
+            async fn series_slice(&self, org: OrganizationId, calendar: CalendarId, slice: &IdSlice<SeriesId>) -> Result<Vec<Series>, StoreError> {
+                let (bounds, order, binds) = keyset(slice, 3);
+                let sql = format!("SELECT {SERIES_COLUMNS} FROM series WHERE organization_id = $1 AND calendar_id = $2{bounds} {order}");
+                let mut all = vec![SqlValue::Text(org.to_string()), SqlValue::Text(calendar.to_string())];
+                all.extend(binds);
+                let mut rows = self.fetch_series(&sql, all).await?;
+                if slice.from_end {
+                    rows.reverse();
+                }
+                Ok(rows)
             }
 
             async fn series_in_window(&self, org: OrganizationId, f: &SeriesFilter) -> Result<Vec<Series>, StoreError> {

@@ -125,6 +125,23 @@ pub enum GuardedWrite {
     Conflicts(Vec<BusyBlock>),
 }
 
+/// A keyset slice of an id-ordered list: the ids within the bounds, the first `limit` of them or
+/// (`from_end`) the last, always returned in ascending id order.
+#[derive(Debug, Clone)]
+pub struct IdSlice<T> {
+    pub lower: std::ops::Bound<T>,
+    pub upper: std::ops::Bound<T>,
+    pub limit: i64,
+    pub from_end: bool,
+}
+
+impl<T> IdSlice<T> {
+    /// The first `limit` ids strictly after `after`.
+    pub fn after(after: Option<T>, limit: i64) -> Self {
+        IdSlice { lower: after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded), upper: std::ops::Bound::Unbounded, limit, from_end: false }
+    }
+}
+
 /// Which series a window query considers.
 #[derive(Debug, Clone)]
 pub struct SeriesFilter {
@@ -146,7 +163,11 @@ pub trait Store: sync::SyncStore + Send + Sync + 'static {
     async fn calendar(&self, org: OrganizationId, id: CalendarId) -> Result<Option<Calendar>, StoreError>;
     async fn calendars_many(&self, org: OrganizationId, ids: &[CalendarId]) -> Result<Vec<Calendar>, StoreError>;
     /// Calendars ordered by id, strictly after `after`, at most `limit`.
-    async fn calendars_page(&self, org: OrganizationId, after: Option<CalendarId>, limit: i64) -> Result<Vec<Calendar>, StoreError>;
+    async fn calendars_page(&self, org: OrganizationId, after: Option<CalendarId>, limit: i64) -> Result<Vec<Calendar>, StoreError> {
+        self.calendars_slice(org, &IdSlice::after(after, limit)).await
+    }
+    /// Calendars ordered by id, within the slice.
+    async fn calendars_slice(&self, org: OrganizationId, slice: &IdSlice<CalendarId>) -> Result<Vec<Calendar>, StoreError>;
 
     /// Applies the writes in one transaction: all of them, or — on the first stale version or
     /// missing row — none, reporting that outcome.
@@ -166,7 +187,11 @@ pub trait Store: sync::SyncStore + Send + Sync + 'static {
     async fn series(&self, org: OrganizationId, id: SeriesId) -> Result<Option<Series>, StoreError>;
     async fn series_many(&self, org: OrganizationId, ids: &[SeriesId]) -> Result<Vec<Series>, StoreError>;
     /// Series of one calendar ordered by id, strictly after `after`, at most `limit`.
-    async fn series_page(&self, org: OrganizationId, calendar: CalendarId, after: Option<SeriesId>, limit: i64) -> Result<Vec<Series>, StoreError>;
+    async fn series_page(&self, org: OrganizationId, calendar: CalendarId, after: Option<SeriesId>, limit: i64) -> Result<Vec<Series>, StoreError> {
+        self.series_slice(org, calendar, &IdSlice::after(after, limit)).await
+    }
+    /// Series of one calendar ordered by id, within the slice.
+    async fn series_slice(&self, org: OrganizationId, calendar: CalendarId, slice: &IdSlice<SeriesId>) -> Result<Vec<Series>, StoreError>;
     /// Series whose occurrences may overlap the filter's window.
     async fn series_in_window(&self, org: OrganizationId, filter: &SeriesFilter) -> Result<Vec<Series>, StoreError>;
     /// Replaces a series (and its exceptions) if it is still at `expected_version`; the stored
