@@ -60,7 +60,9 @@ impl SqliteStore {
 
 impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?;
+        // A transaction left open (a cancelled request or round whose connection was not yet
+        // rolled back) must not hold its locks for ever: the server ends it after 30 s idle.
+        let options = PgConnectOptions::from_str(url)?.options([("idle_in_transaction_session_timeout", "30s")]);
         let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect_with(options).await?;
         Ok(PgStore { pool, statements: AtomicU64::new(0) })
     }
