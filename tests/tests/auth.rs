@@ -667,7 +667,9 @@ async fn scopes_share_one_syntax_and_unknown_names_are_refused(app: TestApp) {
     // A stored value that does not parse.
     let body = create("read").await;
     let (id, secret) = (body["data"]["createApiKey"]["apiKey"]["id"].as_str().expect("id").to_string(), body["data"]["createApiKey"]["secret"].as_str().expect("secret").to_string());
-    let sql = format!("UPDATE api_keys SET scopes = 'read superuser' WHERE id = '{id}'");
+    // Keys are stored under their bare id; the API shows it with its global-id prefix.
+    let stored_id = id.strip_prefix("key_").expect("a global API key id");
+    let sql = format!("UPDATE api_keys SET scopes = 'read superuser' WHERE id = '{stored_id}'");
     match app.engine {
         almanac_e2e::Engine::Sqlite => {
             use sqlx::Connection;
