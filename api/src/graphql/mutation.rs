@@ -22,7 +22,8 @@ crate::payloads! {
     }
     /// What `createSeries` created.
     CreateSeriesPayload {
-        /// The new series at version 1; null when refused (see `userErrors`).
+        /// The new series (send its `version` back as `expectedVersion` to change it); null when
+        /// refused (see `userErrors`).
         series: SeriesNode,
     }
     /// What `updateSeries` changed.
@@ -63,7 +64,7 @@ pub struct ApiKey {
     scopes: String,
     /// When the key was created.
     created_at: super::scalars::Instant,
-    /// When the key was revoked (requests with it are refused since); null while it is valid.
+    /// When the key was revoked (requests with it are refused from then on); null while it is valid.
     revoked_at: Option<super::scalars::Instant>,
 }
 

@@ -307,10 +307,11 @@ pub struct OccurrenceMutations;
 #[Object]
 impl OccurrenceMutations {
     /// Edits an occurrence: only it (THIS), it and every later one (THIS_AND_FOLLOWING), or the
-    /// whole series (ALL). One transaction, guarded by `expectedVersion`. Refused with NOT_FOUND when the occurrence is not in your organization
-    /// (or no longer shows), CONFLICT when `expectedVersion` is stale,
-    /// BAD_USER_INPUT / RECURRENCE_INVALID for bad changes, CONFLICT with `conflictPolicy: REJECT`
-    /// when busy time is in the way.
+    /// whole series (ALL). One transaction, guarded by `expectedVersion`. Refused with NOT_FOUND
+    /// when the occurrence is not in your organization (or no longer shows), CONFLICT when
+    /// `expectedVersion` is stale or, with `conflictPolicy: REJECT`, when busy time is in the way,
+    /// LOCKED when the change would alter a locked occurrence, and BAD_USER_INPUT /
+    /// RECURRENCE_INVALID for bad changes.
     async fn edit_occurrence(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence, scope, version and changes.")] input: EditOccurrenceInput) -> async_graphql::Result<EditOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
@@ -326,8 +327,8 @@ impl OccurrenceMutations {
     /// Deletes an occurrence: cancels it (THIS; it still uses up COUNT), ends the series before it
     /// (THIS_AND_FOLLOWING; from the first occurrence, deletes the series), or deletes the series
     /// (ALL). A series with locked occurrences is not deleted whole (LOCKED). Also refused with
-    /// NOT_FOUND when the occurrence is not in your organization
-    /// (or no longer shows), CONFLICT when `expectedVersion` is stale.
+    /// NOT_FOUND when the occurrence is not in your organization (or no longer shows), and
+    /// CONFLICT when `expectedVersion` is stale.
     async fn delete_occurrence(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence, scope and version.")] input: DeleteOccurrenceInput) -> async_graphql::Result<DeleteOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
@@ -340,8 +341,8 @@ impl OccurrenceMutations {
     }
 
     /// Undoes every change made to one occurrence (move, fields, status, cancellation). Refused
-    /// with NOT_FOUND when the occurrence is not in your organization
-    /// (or no longer shows), CONFLICT when `expectedVersion` is stale.
+    /// with NOT_FOUND when the occurrence is not in your organization, CONFLICT when
+    /// `expectedVersion` is stale, LOCKED while the occurrence is locked.
     async fn restore_occurrence(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence and version.")] input: RestoreOccurrenceInput) -> async_graphql::Result<RestoreOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
@@ -353,8 +354,10 @@ impl OccurrenceMutations {
         respond(ctx, outcome.await)
     }
 
-    /// Marks an occurrence's status and/or locks or unlocks it. Refused with NOT_FOUND when the occurrence is not in your organization
-    /// (or no longer shows), CONFLICT when `expectedVersion` is stale.
+    /// Marks an occurrence's status and/or locks or unlocks it. Refused with NOT_FOUND when the
+    /// occurrence is not in your organization (or no longer shows), CONFLICT when
+    /// `expectedVersion` is stale, LOCKED when changing the status of a locked occurrence without
+    /// unlocking it (`locked: false`) in the same call.
     async fn set_occurrence_status(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence, version, status and lock.")] input: SetOccurrenceStatusInput) -> async_graphql::Result<SetOccurrenceStatusPayload> {
         let outcome = async {
             let app = app(ctx);

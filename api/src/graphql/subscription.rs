@@ -86,8 +86,10 @@ async fn check_calendars(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<CalendarId
 pub struct SubscriptionRoot;
 
 /// Live updates for the calendars you name, pushed after each mutation commits (on any API
-/// process). Refused with NOT_FOUND when a calendar is not in your organization, BAD_USER_INPUT
-/// for an empty list.
+/// process), over WebSocket at `/graphql/ws` (graphql-transport-ws) or Server-Sent Events at
+/// `/graphql/stream` (graphql-sse). Refused with NOT_FOUND when a calendar is not in your
+/// organization, BAD_USER_INPUT for an empty list. A subscription whose API key is revoked or
+/// whose JWT expires ends (WebSocket close code 4403; on SSE a last UNAUTHENTICATED error).
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Series created, updated or deleted in the calendars.
