@@ -10,6 +10,8 @@
 //!   whose change breaks the usage, the same check fails;
 //! - `graphql-inspector validate` accepts clients/operations/ against schema.graphql and rejects
 //!   clients/invalid/;
+//! - `graphql-schema-linter`'s description rules find every type, field, argument, input field
+//!   and enum value of schema.graphql described (and, as a control, flag an undescribed one);
 //! - the same operation documents run against a live server.
 //!
 //! `npm ci` runs once per test binary, when clients/node_modules is missing or was installed from
@@ -771,6 +773,30 @@ fn graphql_inspector_accepts_the_operations_and_rejects_the_invalid_one() {
     let text = format!("{}{}", bad.stdout, bad.stderr);
     assert!(text.contains("UnknownField.graphql") && text.contains("Cannot query field organizer on type Occurrence"), "{}", bad.output());
     eprintln!("npm_clients: graphql-inspector validate {:.1?}", ok.took);
+}
+
+/// The schema documents itself: the description rules of `graphql-schema-linter` (what frontend
+/// teams run in CI over a vendor's SDL) pass over schema.graphql. Control first: the same rules
+/// over the schema plus one undescribed type must flag that type, its field and its argument.
+#[test]
+fn graphql_schema_linter_finds_every_schema_element_described() {
+    const RULES: &str = "types-have-descriptions,fields-have-descriptions,arguments-have-descriptions,enum-values-have-descriptions,input-object-values-have-descriptions";
+    npm_ready();
+    let schema = std::fs::read_to_string(workspace().join("schema.graphql")).expect("schema.graphql");
+    let control = std::env::temp_dir().join(format!("almanac-undescribed-schema-{}.graphql", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&control, format!("{schema}\ntype Undescribed {{\n\tslot(at: Int): Int\n}}\n")).expect("write the control schema");
+    let bad = npx(&["graphql-schema-linter", "--rules", RULES, &control.to_string_lossy()], &[]);
+    let _ = std::fs::remove_file(&control);
+    assert!(!bad.status.success(), "graphql-schema-linter accepted an undescribed type:\n{}", bad.output());
+    for missing in ["`Undescribed` is missing a description", "`Undescribed.slot` is missing a description", "`at`"] {
+        assert!(bad.stdout.contains(missing), "graphql-schema-linter did not report {missing}:\n{}", bad.output());
+    }
+    assert!(bad.stdout.contains("3 errors detected"), "only the control's three elements should lack a description:\n{}", bad.output());
+
+    let ok = npx(&["graphql-schema-linter", "--rules", RULES, "../../schema.graphql"], &[]);
+    assert!(ok.status.success(), "graphql-schema-linter found schema elements without a description:\n{}", ok.output());
+    assert!(ok.stdout.contains("0 errors detected"), "{}", ok.output());
+    eprintln!("npm_clients: graphql-schema-linter {:.1?}", ok.took);
 }
 
 const WEEKDAYS: [&str; 5] = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"];

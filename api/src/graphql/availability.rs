@@ -16,17 +16,17 @@ fn at(t: i64, time_zone: Option<String>) -> async_graphql::Result<Instant> {
     instant_in(almanac_domain::time::instant(t), time_zone.as_deref())
 }
 
-/// A span of time, [start, end).
 pub struct TimeInterval(Interval);
 
+/// A span of time, [start, end): start inclusive, end exclusive.
 #[Object]
 impl TimeInterval {
     /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn start(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn start(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
         at(self.0.start, time_zone)
     }
     /// Exclusive. In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn end(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn end(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
         at(self.0.end, time_zone)
     }
 }
@@ -39,9 +39,13 @@ fn intervals(v: &[Interval]) -> Vec<TimeInterval> {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct BusyOccurrence {
+    /// The occurrence's id (`occ_…`); `node(id:)` gives the full `Occurrence`.
     pub occurrence_id: ID,
+    /// The id (`ser_…`) of the series it belongs to.
     pub series_id: ID,
+    /// The id (`cal_…`) of the calendar it is on.
     pub calendar_id: ID,
+    /// EVENT or BLOCKED (AVAILABLE occurrences never make time busy).
     pub kind: SeriesKindGql,
     #[graphql(skip)]
     pub interval: Interval,
@@ -50,11 +54,11 @@ pub struct BusyOccurrence {
 #[ComplexObject]
 impl BusyOccurrence {
     /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn start(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn start(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
         at(self.interval.start, time_zone)
     }
     /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn end(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn end(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
         at(self.interval.end, time_zone)
     }
 }
@@ -69,8 +73,10 @@ fn busy_out(b: &BusyBlock) -> BusyOccurrence {
     }
 }
 
+/// One calendar's busy time in the window.
 #[derive(SimpleObject)]
 pub struct CalendarFreeBusy {
+    /// The calendar (`cal_…`).
     pub calendar_id: ID,
     /// Merged busy intervals.
     pub busy: Vec<TimeInterval>,
@@ -78,15 +84,19 @@ pub struct CalendarFreeBusy {
     pub occurrences: Vec<BusyOccurrence>,
 }
 
+/// Busy time in a window, per calendar and combined.
 #[derive(SimpleObject)]
 pub struct FreeBusy {
+    /// One entry per calendar asked about, in the order of `calendarIds`.
     pub calendars: Vec<CalendarFreeBusy>,
     /// Busy on any of the calendars, merged.
     pub combined: Vec<TimeInterval>,
 }
 
+/// One calendar's available time in the window.
 #[derive(SimpleObject)]
 pub struct CalendarAvailability {
+    /// The calendar (`cal_…`).
     pub calendar_id: ID,
     /// Where the calendar could be available: its working hours or AVAILABLE occurrences.
     pub windows: Vec<TimeInterval>,
@@ -94,6 +104,7 @@ pub struct CalendarAvailability {
     pub free: Vec<TimeInterval>,
 }
 
+/// How a slot search over several calendars decides a slot is free.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
 #[graphql(name = "SlotMode")]
 pub enum SlotModeGql {
@@ -107,12 +118,15 @@ pub enum SlotModeGql {
 /// The rules of a slot search. Durations are ISO 8601 (PT30M).
 #[derive(InputObject)]
 pub struct SlotRulesInput {
+    /// The calendars to book on (`cal_…`), at most 500; NOT_FOUND for one not in your organization.
     pub calendar_ids: Vec<ID>,
+    /// Length of each slot, ISO 8601 (PT30M).
     pub duration: String,
     /// Slot starts fall on multiples of this on the output zone's clock (default: the duration).
     pub step: Option<String>,
     /// Free time needed before each slot, also away from existing events.
     pub buffer_before: Option<String>,
+    /// Free time needed after each slot, also away from existing events.
     pub buffer_after: Option<String>,
     /// Slots start no sooner than `now` + this.
     pub minimum_notice: Option<String>,
@@ -123,6 +137,7 @@ pub struct SlotRulesInput {
     /// IANA zone whose clock slot starts are aligned to (default UTC). Slots are still written
     /// in UTC: ask `start(timeZone:)` for this zone's offset.
     pub time_zone: Option<String>,
+    /// ALL (default): every calendar free; ANY: at least one.
     #[graphql(default)]
     pub mode: SlotModeGql,
     /// Whether TENTATIVE occurrences block (default true).
@@ -161,6 +176,7 @@ impl SlotRulesInput {
     }
 }
 
+/// A time that can be booked under the rules.
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct BookableSlot {
@@ -173,17 +189,19 @@ pub struct BookableSlot {
 #[ComplexObject]
 impl BookableSlot {
     /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn start(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn start(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
         at(self.interval.start, time_zone)
     }
     /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn end(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn end(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
         at(self.interval.end, time_zone)
     }
 }
 
+/// Bookable slots of a window, earliest first.
 #[derive(SimpleObject)]
 pub struct SlotPage {
+    /// At most `first` slots, in start order.
     pub slots: Vec<BookableSlot>,
     /// More slots exist in the window than `first`.
     pub has_more: bool,
@@ -193,6 +211,7 @@ fn slot_out(s: &almanac_domain::availability::Slot) -> BookableSlot {
     BookableSlot { interval: Interval { start: s.start, end: s.end }, calendar_ids: s.calendars.iter().map(|c| ID(c.to_string())).collect() }
 }
 
+/// Why an interval cannot be booked.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum UnavailabilityReason {
     /// An occurrence overlaps the interval.
@@ -207,9 +226,12 @@ pub enum UnavailabilityReason {
     OutsideAvailability,
 }
 
+/// One thing in the way of booking an interval.
 #[derive(SimpleObject)]
 pub struct Unavailability {
+    /// What kind of obstacle it is.
     pub reason: UnavailabilityReason,
+    /// The calendar it concerns (`cal_…`); null for NOTICE and HORIZON, which concern the rules.
     pub calendar_id: Option<ID>,
     /// The occurrence in the way (OCCURRENCE and BUFFER).
     pub occurrence: Option<BusyOccurrence>,
@@ -242,12 +264,12 @@ impl AvailabilityQuery {
     async fn free_busy(
         &self,
         ctx: &Context<'_>,
-        calendar_ids: Vec<ID>,
-        from: Instant,
-        to: Instant,
-        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:) and end(timeZone:).")]
+        #[graphql(desc = "Calendars to ask about (`cal_…`), at most 500; an id not in your organization gives NOT_FOUND.")] calendar_ids: Vec<ID>,
+        #[graphql(desc = "Window start (inclusive), an RFC 3339 instant.")] from: Instant,
+        #[graphql(desc = "Window end (exclusive), after `from` and at most 366 days later (RANGE_TOO_LARGE beyond).")] to: Instant,
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:) and end(timeZone:).", desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT.")]
         time_zone: Option<String>,
-        #[graphql(default = true)] tentative_is_busy: bool,
+        #[graphql(default = true, desc = "Whether TENTATIVE occurrences count as busy.")] tentative_is_busy: bool,
     ) -> async_graphql::Result<FreeBusy> {
         let (from, to) = (from.utc(), to.utc());
         let (cals, window) = question(&calendar_ids, from, to, time_zone.as_deref()).gql()?;
@@ -270,12 +292,12 @@ impl AvailabilityQuery {
     async fn availability(
         &self,
         ctx: &Context<'_>,
-        calendar_ids: Vec<ID>,
-        from: Instant,
-        to: Instant,
-        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:) and end(timeZone:).")]
+        #[graphql(desc = "Calendars to ask about (`cal_…`), at most 500; an id not in your organization gives NOT_FOUND.")] calendar_ids: Vec<ID>,
+        #[graphql(desc = "Window start (inclusive), an RFC 3339 instant.")] from: Instant,
+        #[graphql(desc = "Window end (exclusive), after `from` and at most 366 days later (RANGE_TOO_LARGE beyond).")] to: Instant,
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:) and end(timeZone:).", desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT.")]
         time_zone: Option<String>,
-        #[graphql(default = true)] tentative_is_busy: bool,
+        #[graphql(default = true, desc = "Whether TENTATIVE occurrences count as busy.")] tentative_is_busy: bool,
     ) -> async_graphql::Result<Vec<CalendarAvailability>> {
         let (cals, window) = question(&calendar_ids, from.utc(), to.utc(), time_zone.as_deref()).gql()?;
         let times = services::availability::calendar_times(app(ctx), viewer(ctx).organization, &cals, window, BusyOptions { tentative_is_busy }).await.gql()?;
@@ -286,7 +308,14 @@ impl AvailabilityQuery {
     }
 
     /// Bookable slot starts in [from, to) under the rules, in order.
-    async fn bookable_slots(&self, ctx: &Context<'_>, rules: SlotRulesInput, from: Instant, to: Instant, #[graphql(default = 500)] first: i32) -> async_graphql::Result<SlotPage> {
+    async fn bookable_slots(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which calendars, slot length, buffers, notice and horizon.")] rules: SlotRulesInput,
+        #[graphql(desc = "Window start (inclusive), an RFC 3339 instant.")] from: Instant,
+        #[graphql(desc = "Window end (exclusive), after `from`.")] to: Instant,
+        #[graphql(default = 500, desc = "At most this many slots, 1–2000 (RANGE_TOO_LARGE otherwise); `hasMore` says when the window holds more.")] first: i32,
+    ) -> async_graphql::Result<SlotPage> {
         let (cals, r, opts) = rules.parse().gql()?;
         let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
         let (slots, has_more) = services::availability::slots(app(ctx), viewer(ctx).organization, &cals, window, &r, opts, first.max(0) as usize).await.gql()?;
@@ -294,7 +323,12 @@ impl AvailabilityQuery {
     }
 
     /// The first bookable slot at or after `after` (null: none before the horizon).
-    async fn next_available_slot(&self, ctx: &Context<'_>, rules: SlotRulesInput, after: Instant) -> async_graphql::Result<Option<BookableSlot>> {
+    async fn next_available_slot(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which calendars, slot length, buffers, notice and horizon.")] rules: SlotRulesInput,
+        #[graphql(desc = "Search from this instant on.")] after: Instant,
+    ) -> async_graphql::Result<Option<BookableSlot>> {
         let (cals, r, opts) = rules.parse().gql()?;
         let slot = services::availability::next_slot(app(ctx), viewer(ctx).organization, &cals, after.utc(), &r, opts).await.gql()?;
         Ok(slot.as_ref().map(slot_out))
@@ -302,7 +336,13 @@ impl AvailabilityQuery {
 
     /// Why [start, end) cannot be booked under the rules: the occurrences and rules in the way
     /// (empty: it can).
-    async fn why_not_available(&self, ctx: &Context<'_>, rules: SlotRulesInput, start: Instant, end: Instant) -> async_graphql::Result<Vec<Unavailability>> {
+    async fn why_not_available(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which calendars, slot length, buffers, notice and horizon.")] rules: SlotRulesInput,
+        #[graphql(desc = "Start of the interval to check.")] start: Instant,
+        #[graphql(desc = "End of the interval to check (exclusive), after `start`.")] end: Instant,
+    ) -> async_graphql::Result<Vec<Unavailability>> {
         let (cals, r, opts) = rules.parse().gql()?;
         let obstacles = services::availability::why_not(app(ctx), viewer(ctx).organization, &cals, start.utc(), end.utc(), &r, opts).await.gql()?;
         Ok(obstacles.iter().map(obstacle_out).collect())

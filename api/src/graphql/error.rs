@@ -145,19 +145,32 @@ impl<T, E: Into<ApiError>> ResultExt<T> for Result<T, E> {
 /// the input field at fault (`["input", "recurrence"]`), null when no single field is.
 #[derive(async_graphql::SimpleObject, Clone, Debug)]
 pub struct UserError {
+    /// Path from the mutation's arguments to the input field at fault, list indexes as text
+    /// (`["input", "availability", "workingHours", "2", "end"]`); null when no single field is.
     pub field: Option<Vec<String>>,
+    /// What kind of refusal; the same code as the top-level error's `extensions.code`.
     pub code: UserErrorCode,
+    /// What is wrong and how to fix it, in English, for people; not stable, do not match on it.
     pub message: String,
 }
 
 /// The same codes `extensions.code` carries, as an enum typed clients can switch on.
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum UserErrorCode {
+    /// A value is malformed or out of its limits (bad id, unknown zone, bad duration, empty
+    /// title, overlapping working hours, …); `field` says which.
     BadUserInput,
+    /// The RRULE (or its RDATE/EXDATE lists) is not valid RFC 5545, or is not supported.
     RecurrenceInvalid,
+    /// A window, page size, list or file is larger than allowed; the message gives the limit.
     RangeTooLarge,
+    /// An id names nothing in your organization (another organization's ids look the same as
+    /// ids that never existed), or the occurrence no longer shows.
     NotFound,
+    /// `expectedVersion` is stale (re-read and retry), a concurrent write won, or with
+    /// `conflictPolicy: REJECT` the time is busy (`extensions.conflicts` lists what is in the way).
     Conflict,
+    /// The change would alter a locked occurrence; unlock it first (`setOccurrenceStatus`).
     Locked,
     /// The server is not set up for this (an operator must configure it).
     NotConfigured,

@@ -19,19 +19,27 @@ use std::sync::Arc;
 pub struct IcsMutations;
 
 crate::payloads! {
+    /// The feed `createIcsFeed` published, with its secret address (the only time it is shown).
     CreateIcsFeedPayload {
+        /// The new feed; null when refused (see `userErrors`).
         feed: IcsFeed,
         /// The feed's address with its secret, for calendar apps to subscribe to. Shown only now:
         /// only a hash of the secret is stored. Anyone with it can read the calendar until the
         /// feed is revoked.
         secret_url: String,
     }
-    RevokeIcsFeedPayload { feed: IcsFeed }
+    /// The feed `revokeIcsFeed` revoked.
+    RevokeIcsFeedPayload {
+        /// The feed, now with `revokedAt` set; null when refused (see `userErrors`).
+        feed: IcsFeed,
+    }
+    /// What `importIcs` imported and what it left out.
     ImportIcsPayload {
         /// The series made from the file's events, in file order. An event imported into this
-        /// calendar before (same UID) replaces that series: same id, next version.
+        /// calendar before (same UID) replaces that series: same id, next version. Null when
+        /// refused.
         series: Vec<SeriesNode>,
-        /// Events (or single overrides) that were not imported, with the reason.
+        /// Events (or single overrides) that were not imported, with the reason; null when refused.
         skipped: Vec<IcsSkippedEvent>,
     }
 }
@@ -41,6 +49,7 @@ pub struct IcsFeed(pub IcsFeedRecord);
 /// A calendar published as an iCalendar feed at a secret URL (`GET /ics/<secret>.ics`).
 #[Object(name = "IcsFeed")]
 impl IcsFeed {
+    /// Global id (`feed_…`), as `revokeIcsFeed` takes it. Not part of the feed's URL.
     pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
@@ -49,9 +58,11 @@ impl IcsFeed {
     async fn url(&self, ctx: &Context<'_>) -> String {
         services::ics::redacted_url(app(ctx), &self.0)
     }
+    /// The id (`cal_…`) of the calendar the feed publishes.
     async fn calendar_id(&self) -> ID {
         ID(self.0.calendar_id.clone())
     }
+    /// The calendar the feed publishes.
     async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarNode> {
         let id: CalendarId = self.0.calendar_id.parse().map_err(|_| ApiError::NotFound("calendar")).gql()?;
         let found = match ctx.data_opt::<super::loaders::CalendarsOf>() {
@@ -60,6 +71,7 @@ impl IcsFeed {
         };
         found.map(CalendarNode).ok_or(ApiError::NotFound("calendar")).gql()
     }
+    /// When the feed was created.
     async fn created_at(&self) -> Instant {
         Instant::at(self.0.created_at)
     }
@@ -76,21 +88,28 @@ pub struct IcsSkippedEvent {
     pub uid: Option<String>,
     /// Set when only this override (RECURRENCE-ID) was left out; the event itself was imported.
     pub recurrence_id: Option<Instant>,
+    /// Why it was left out, for people (e.g. an unsupported RRULE part); not a stable code.
     pub reason: String,
 }
 
+/// The calendar to publish.
 #[derive(InputObject)]
 pub struct CreateIcsFeedInput {
+    /// The calendar's id (`cal_…`); NOT_FOUND when it is not in your organization.
     pub calendar_id: ID,
 }
 
+/// The feed to revoke.
 #[derive(InputObject)]
 pub struct RevokeIcsFeedInput {
+    /// The feed's id (`feed_…`, as in `IcsFeed.id`); NOT_FOUND when it is not in your organization.
     pub id: ID,
 }
 
+/// An iCalendar file and the calendar to import it into.
 #[derive(InputObject)]
 pub struct ImportIcsInput {
+    /// The calendar to import into (`cal_…`); NOT_FOUND when it is not in your organization.
     pub calendar_id: ID,
     /// The iCalendar (RFC 5545) file's text: at most 1 MiB and 5,000 VEVENTs.
     pub ics: String,
@@ -99,7 +118,8 @@ pub struct ImportIcsInput {
 #[Object]
 impl IcsMutations {
     /// Publishes a calendar as an iCalendar feed at a new secret URL (`secretUrl`, shown once).
-    async fn create_ics_feed(&self, ctx: &Context<'_>, input: CreateIcsFeedInput) -> async_graphql::Result<CreateIcsFeedPayload> {
+    /// NOT_FOUND for a calendar not in your organization.
+    async fn create_ics_feed(&self, ctx: &Context<'_>, #[graphql(desc = "The calendar to publish.")] input: CreateIcsFeedInput) -> async_graphql::Result<CreateIcsFeedPayload> {
         let outcome = async {
             let calendar = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
             let created = services::ics::create_feed(app(ctx), viewer(ctx).organization, calendar).await?;
@@ -109,7 +129,8 @@ impl IcsMutations {
     }
 
     /// Revokes a feed: its URL answers 404 from now on, like one that never existed.
-    async fn revoke_ics_feed(&self, ctx: &Context<'_>, input: RevokeIcsFeedInput) -> async_graphql::Result<RevokeIcsFeedPayload> {
+    /// NOT_FOUND for a feed not in your organization.
+    async fn revoke_ics_feed(&self, ctx: &Context<'_>, #[graphql(desc = "The feed to revoke.")] input: RevokeIcsFeedInput) -> async_graphql::Result<RevokeIcsFeedPayload> {
         let outcome = async {
             let id = parse_id::<FeedId>("id", &input.id, "feed")?;
             let feed = services::ics::revoke_feed(app(ctx), viewer(ctx).organization, id).await?;
@@ -120,8 +141,10 @@ impl IcsMutations {
 
     /// Imports an iCalendar file's events into a calendar, in one transaction: recurring events
     /// with their overrides become series and exceptions. A file that is not iCalendar is refused
-    /// (BAD_USER_INPUT, nothing written); events that cannot be imported are listed in `skipped`.
-    async fn import_ics(&self, ctx: &Context<'_>, input: ImportIcsInput) -> async_graphql::Result<ImportIcsPayload> {
+    /// (BAD_USER_INPUT, nothing written), and so is one over the size limits (RANGE_TOO_LARGE);
+    /// events that cannot be imported are listed in `skipped`. NOT_FOUND for a
+    /// calendar not in your organization.
+    async fn import_ics(&self, ctx: &Context<'_>, #[graphql(desc = "The calendar and the file's text.")] input: ImportIcsInput) -> async_graphql::Result<ImportIcsPayload> {
         let outcome = async {
             let calendar = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
             let done = services::ics::import(app(ctx), viewer(ctx).organization, calendar, input.ics).await?;

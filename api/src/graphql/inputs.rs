@@ -22,8 +22,10 @@ pub fn parse_id<T: FromStr<Err = almanac_domain::IdError>>(field: &'static str, 
     id.as_str().parse().map_err(|_| ApiError::invalid(field, format!("{:?} is not a {kind} id", id.as_str())))
 }
 
+/// A new calendar.
 #[derive(InputObject)]
 pub struct CreateCalendarInput {
+    /// Shown to people: 1–200 characters, trimmed.
     pub name: String,
     /// IANA time zone used when a series does not name one, e.g. "Europe/Berlin".
     pub time_zone: String,
@@ -41,8 +43,11 @@ pub enum AvailabilityModeGql {
     Explicit,
 }
 
+/// How a calendar's available time is defined: around the clock or within working hours
+/// (DEFAULT), or only inside its AVAILABLE occurrences (EXPLICIT).
 #[derive(InputObject)]
 pub struct CalendarAvailabilityInput {
+    /// DEFAULT or EXPLICIT; see `AvailabilityMode`.
     pub mode: AvailabilityModeGql,
     /// DEFAULT only: the weekly hours the calendar can be available, on the clocks of its zone.
     /// Omit (or null) for around the clock. Entries may not overlap; an overnight shift is two
@@ -53,12 +58,19 @@ pub struct CalendarAvailabilityInput {
 /// A day of the week, Monday first (ISO 8601).
 #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum DayOfWeek {
+    /// Monday (ISO weekday 1).
     Monday,
+    /// Tuesday (ISO weekday 2).
     Tuesday,
+    /// Wednesday (ISO weekday 3).
     Wednesday,
+    /// Thursday (ISO weekday 4).
     Thursday,
+    /// Friday (ISO weekday 5).
     Friday,
+    /// Saturday (ISO weekday 6).
     Saturday,
+    /// Sunday (ISO weekday 7).
     Sunday,
 }
 
@@ -168,15 +180,19 @@ impl TryFrom<CalendarAvailabilityInput> for crate::services::calendars::Availabi
     }
 }
 
+/// A calendar's new availability; it replaces the old one whole.
 #[derive(InputObject)]
 pub struct SetCalendarAvailabilityInput {
+    /// The calendar's id (`cal_…`); NOT_FOUND when it is not in your organization.
     pub calendar_id: ID,
+    /// The mode and working hours to set.
     pub availability: CalendarAvailabilityInput,
 }
 
 /// Whether an EVENT's occurrences make time busy.
 #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
 pub enum ShowAs {
+    /// Opaque: the occurrences block availability and show in free/busy (the default).
     #[default]
     Busy,
     /// Transparent: shown, but does not block availability.
@@ -198,8 +214,12 @@ pub enum ConflictPolicy {
 pub struct RecurrenceInput {
     /// An RFC 5545 RRULE value, e.g. "FREQ=WEEKLY;BYDAY=MO,WE,FR" (the "RRULE:" prefix is optional).
     pub rrule: Option<String>,
+    /// Extra occurrence starts (RFC 5545 RDATE), as wall-clock times in the series' zone; each
+    /// occurrence gets the series' length.
     #[graphql(default)]
     pub rdates: Vec<LocalDateTime>,
+    /// Occurrence starts to leave out (RFC 5545 EXDATE), as wall-clock times in the series' zone;
+    /// they must match a start the rule produces to have an effect.
     #[graphql(default)]
     pub exdates: Vec<LocalDateTime>,
 }
@@ -210,12 +230,17 @@ impl From<RecurrenceInput> for RecurrenceCmd {
     }
 }
 
+/// A new series: a single occurrence, or a recurring one with `recurrence`.
 #[derive(InputObject)]
 pub struct CreateSeriesInput {
+    /// The calendar to put it on (`cal_…`); NOT_FOUND when it is not in your organization.
     pub calendar_id: ID,
+    /// EVENT (default), BLOCKED or AVAILABLE; see `SeriesKind`.
     #[graphql(default_with = "SeriesKindGql::Event")]
     pub kind: SeriesKindGql,
+    /// 1–500 characters, trimmed.
     pub title: String,
+    /// Free text, at most 10,000 characters; empty means none.
     pub description: Option<String>,
     /// Wall-clock start of the first occurrence (for all-day series, its date).
     pub start: LocalDateTime,
@@ -225,9 +250,12 @@ pub struct CreateSeriesInput {
     pub duration: Option<String>,
     /// Wall-clock end of the first occurrence; the length is kept in wall-clock time.
     pub end: Option<LocalDateTime>,
+    /// All-day series: `start` (and `end`) are dates, and the duration is in whole days (P1D).
     #[graphql(default)]
     pub all_day: bool,
+    /// Omit (or null) for a single occurrence.
     pub recurrence: Option<RecurrenceInput>,
+    /// BUSY (default) or FREE; only EVENT series use it.
     #[graphql(default)]
     pub show_as: ShowAs,
     /// REJECT: refuse if the EVENT's occurrences (the next year of them) overlap busy time.
@@ -251,20 +279,29 @@ impl CreateSeriesInput {
 /// Replaces the fields given; omitted fields keep their values. Applies to the whole series.
 #[derive(InputObject)]
 pub struct UpdateSeriesInput {
+    /// The series' id (`ser_…`); NOT_FOUND when it is not in your organization.
     pub id: ID,
     /// The `version` you read; if the series has changed since, nothing is written (CONFLICT).
     pub expected_version: i32,
+    /// A new kind (EVENT, BLOCKED, AVAILABLE).
     pub kind: Option<SeriesKindGql>,
+    /// A new title: 1–500 characters, trimmed.
     pub title: Option<String>,
     /// null clears it.
     pub description: MaybeUndefined<String>,
+    /// A new wall-clock start of the first occurrence, in the series' (new) zone.
     pub start: Option<LocalDateTime>,
+    /// A new IANA zone; wall-clock times stay, so instants move with the zone's offset.
     pub time_zone: Option<String>,
+    /// A new ISO 8601 length (PT45M); replaces an `end`.
     pub duration: Option<String>,
+    /// A new wall-clock end of the first occurrence; replaces a `duration`.
     pub end: Option<LocalDateTime>,
+    /// Makes the series all-day (dates only) or timed.
     pub all_day: Option<bool>,
     /// null makes the series a single occurrence.
     pub recurrence: MaybeUndefined<RecurrenceInput>,
+    /// BUSY or FREE.
     pub show_as: Option<ShowAs>,
 }
 
@@ -281,8 +318,11 @@ impl UpdateSeriesInput {
     }
 }
 
+/// The series to delete, guarded by its version.
 #[derive(InputObject)]
 pub struct DeleteSeriesInput {
+    /// The series' id (`ser_…`); NOT_FOUND when it is not in your organization.
     pub id: ID,
+    /// The `version` you read; if the series has changed since, nothing is deleted (CONFLICT).
     pub expected_version: i32,
 }

@@ -19,6 +19,7 @@ pub mod sync;
 mod types;
 
 use crate::state::AppState;
+use async_graphql::connection::Connection;
 use async_graphql::Schema;
 
 pub use mutation::MutationRoot;
@@ -52,6 +53,17 @@ pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
         .extension(propagation::NullPropagation)
         .extension(async_graphql::extensions::Tracing)
         .extension(guard::WriteGuard);
+    // async-graphql's Connection type has no description of its own; these name what each holds.
+    builder = builder
+        .override_output_type_description::<Connection<String, types::CalendarNode>>(
+            "A page of calendars, ordered by id (Relay cursor connection: page with `first`/`after` or `last`/`before`).",
+        )
+        .override_output_type_description::<Connection<String, types::SeriesNode>>(
+            "A page of series, ordered by id (Relay cursor connection: page with `first`/`after` or `last`/`before`).",
+        )
+        .override_output_type_description::<Connection<String, types::OccurrenceNode>>(
+            "A page of occurrences, ordered by start, then series (Relay cursor connection: page with `first`/`after` or `last`/`before`).",
+        );
     if let Some(state) = state {
         builder = builder.data(state);
     }

@@ -11,22 +11,45 @@ pub struct MutationRoot;
 
 crate::payloads! {
     /// What `createCalendar` created.
-    CreateCalendarPayload { calendar: CalendarNode }
+    CreateCalendarPayload {
+        /// The new calendar; null when refused (see `userErrors`).
+        calendar: CalendarNode,
+    }
     /// The calendar `setCalendarAvailability` changed, as it is now.
-    SetCalendarAvailabilityPayload { calendar: CalendarNode }
-    CreateSeriesPayload { series: SeriesNode }
+    SetCalendarAvailabilityPayload {
+        /// The calendar with its new availability; null when refused (see `userErrors`).
+        calendar: CalendarNode,
+    }
+    /// What `createSeries` created.
+    CreateSeriesPayload {
+        /// The new series (send its `version` back as `expectedVersion` to change it); null when
+        /// refused (see `userErrors`).
+        series: SeriesNode,
+    }
+    /// What `updateSeries` changed.
     UpdateSeriesPayload {
+        /// The series as it is now, with its new `version`; null when refused (see `userErrors`).
         series: SeriesNode,
         /// What happened to the series' exceptions and locked occurrences.
         report: super::occurrence_edits::EditReportOut,
     }
-    DeleteSeriesPayload { deleted_series_id: ID }
+    /// What `deleteSeries` deleted.
+    DeleteSeriesPayload {
+        /// The deleted series' id (`ser_…`), to evict from client caches; null when refused.
+        deleted_series_id: ID,
+    }
+    /// The API key `createApiKey` made, with its secret (the only time it is shown).
     CreateApiKeyPayload {
+        /// The new key; null when refused (see `userErrors`).
         api_key: ApiKey,
         /// Send as `Authorization: Bearer <secret>`. Shown only now; only its hash is stored.
         secret: String,
     }
-    RevokeApiKeyPayload { api_key: ApiKey }
+    /// The key `revokeApiKey` revoked.
+    RevokeApiKeyPayload {
+        /// The key, now with `revokedAt` set; null when refused (see `userErrors`).
+        api_key: ApiKey,
+    }
 }
 
 /// An organization's API key (its secret is only ever in `CreateApiKeyPayload`).
@@ -35,10 +58,13 @@ crate::payloads! {
 pub struct ApiKey {
     #[graphql(skip)]
     pub key_id: String,
+    /// The label given at creation, to tell keys apart (not unique).
     name: String,
     /// "read" or "read write".
     scopes: String,
+    /// When the key was created.
     created_at: super::scalars::Instant,
+    /// When the key was revoked (requests with it are refused from then on); null while it is valid.
     revoked_at: Option<super::scalars::Instant>,
 }
 
@@ -73,23 +99,29 @@ impl ApiKey {
     }
 }
 
+/// A new API key for your organization.
 #[derive(async_graphql::InputObject)]
 pub struct CreateApiKeyInput {
+    /// A label to tell keys apart, e.g. "booking site": 1–200 characters, trimmed; not secret,
+    /// need not be unique.
     name: String,
     /// "read", "write" or "read,write".
     #[graphql(default_with = "\"read,write\".to_string()")]
     scopes: String,
 }
 
+/// The API key to revoke.
 #[derive(async_graphql::InputObject)]
 pub struct RevokeApiKeyInput {
+    /// The key's global id (`key_…`, as in `ApiKey.id`); a bare id without `key_` is accepted too.
     id: ID,
 }
 
 #[Object]
 impl MutationRoot {
-    /// Creates an API key for your organization.
-    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> async_graphql::Result<CreateApiKeyPayload> {
+    /// Creates an API key for your organization. Needs the `write` scope. Refused with
+    /// BAD_USER_INPUT for an unknown scope.
+    async fn create_api_key(&self, ctx: &Context<'_>, #[graphql(desc = "The key's name and scopes.")] input: CreateApiKeyInput) -> async_graphql::Result<CreateApiKeyPayload> {
         let outcome = async {
             let (key, secret) = services::api_keys::create(&app(ctx).store, viewer(ctx).organization, &input.name, &input.scopes).await?;
             Ok(CreateApiKeyPayload { api_key: Some(key.into()), secret: Some(secret), ..Default::default() })
@@ -97,8 +129,10 @@ impl MutationRoot {
         respond(ctx, outcome.await)
     }
 
-    /// Revokes one of your organization's API keys; requests with it are refused from now on.
-    async fn revoke_api_key(&self, ctx: &Context<'_>, input: RevokeApiKeyInput) -> async_graphql::Result<RevokeApiKeyPayload> {
+    /// Revokes one of your organization's API keys: requests with it are refused from now on,
+    /// and its open subscriptions end. NOT_FOUND when no key of yours has the id; BAD_USER_INPUT
+    /// when the id is not an API key id.
+    async fn revoke_api_key(&self, ctx: &Context<'_>, #[graphql(desc = "Which key to revoke.")] input: RevokeApiKeyInput) -> async_graphql::Result<RevokeApiKeyPayload> {
         let outcome = async {
             let id = api_key_store_id(input.id.as_str()).ok_or_else(|| super::error::ApiError::invalid("id", "is not an API key id"))?;
             let key = services::api_keys::revoke(&app(ctx).store, viewer(ctx).organization, &id).await?;
@@ -107,7 +141,9 @@ impl MutationRoot {
         respond(ctx, outcome.await)
     }
 
-    async fn create_calendar(&self, ctx: &Context<'_>, input: CreateCalendarInput) -> async_graphql::Result<CreateCalendarPayload> {
+    /// Creates a calendar in your organization. BAD_USER_INPUT for an unknown time zone or bad
+    /// working hours (`userErrors[].field` names the entry).
+    async fn create_calendar(&self, ctx: &Context<'_>, #[graphql(desc = "The calendar's name, zone and availability.")] input: CreateCalendarInput) -> async_graphql::Result<CreateCalendarPayload> {
         let outcome = async {
             let cmd = services::calendars::NewCalendar { name: input.name, time_zone: input.time_zone, availability: input.availability.map(TryInto::try_into).transpose()? };
             let calendar = services::calendars::create(app(ctx), viewer(ctx).organization, cmd).await?;
@@ -117,7 +153,8 @@ impl MutationRoot {
     }
 
     /// Sets how a calendar's available time is defined (working hours, or explicit AVAILABLE series).
-    async fn set_calendar_availability(&self, ctx: &Context<'_>, input: SetCalendarAvailabilityInput) -> async_graphql::Result<SetCalendarAvailabilityPayload> {
+    /// NOT_FOUND for a calendar not in your organization; BAD_USER_INPUT for bad working hours.
+    async fn set_calendar_availability(&self, ctx: &Context<'_>, #[graphql(desc = "The calendar and its new availability.")] input: SetCalendarAvailabilityInput) -> async_graphql::Result<SetCalendarAvailabilityPayload> {
         let outcome = async {
             let id = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
             let calendar = services::calendars::set_availability(app(ctx), viewer(ctx).organization, id, input.availability.try_into()?).await?;
@@ -127,7 +164,10 @@ impl MutationRoot {
     }
 
     /// Creates a series: a single occurrence, or a recurring one when `recurrence` is given.
-    async fn create_series(&self, ctx: &Context<'_>, input: CreateSeriesInput) -> async_graphql::Result<CreateSeriesPayload> {
+    /// Refused with NOT_FOUND (calendar), BAD_USER_INPUT (zone, duration, times),
+    /// RECURRENCE_INVALID (the RRULE) or CONFLICT (with `conflictPolicy: REJECT` and busy time in
+    /// the way, listed in `extensions.conflicts`).
+    async fn create_series(&self, ctx: &Context<'_>, #[graphql(desc = "The series to create.")] input: CreateSeriesInput) -> async_graphql::Result<CreateSeriesPayload> {
         let outcome = async {
             let schedule = input.schedule();
             let cmd = services::series::NewSeries {
@@ -147,7 +187,9 @@ impl MutationRoot {
 
     /// Changes the whole series (every occurrence) — the same as `editOccurrence` with scope ALL.
     /// Exceptions follow the schedule (see the report); locked occurrences are left alone.
-    async fn update_series(&self, ctx: &Context<'_>, input: UpdateSeriesInput) -> async_graphql::Result<UpdateSeriesPayload> {
+    /// Refused with CONFLICT when `expectedVersion` is stale, NOT_FOUND for an unknown series,
+    /// BAD_USER_INPUT / RECURRENCE_INVALID for bad values.
+    async fn update_series(&self, ctx: &Context<'_>, #[graphql(desc = "The series, the version you read, and the fields to change.")] input: UpdateSeriesInput) -> async_graphql::Result<UpdateSeriesPayload> {
         let outcome = async {
             let schedule = input.schedule();
             let cmd = services::series::SeriesChanges {
@@ -167,7 +209,8 @@ impl MutationRoot {
     }
 
     /// Deletes the series and its exceptions. Refused (LOCKED) while it has locked occurrences.
-    async fn delete_series(&self, ctx: &Context<'_>, input: DeleteSeriesInput) -> async_graphql::Result<DeleteSeriesPayload> {
+    /// CONFLICT when `expectedVersion` is stale; NOT_FOUND for an unknown series.
+    async fn delete_series(&self, ctx: &Context<'_>, #[graphql(desc = "The series and the version you read.")] input: DeleteSeriesInput) -> async_graphql::Result<DeleteSeriesPayload> {
         let outcome = async {
             let id = parse_id::<SeriesId>("id", &input.id, "series")?;
             services::series::delete(app(ctx), viewer(ctx).organization, id, i64::from(input.expected_version)).await?;

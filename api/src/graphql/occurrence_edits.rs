@@ -40,8 +40,11 @@ impl From<EditScope> for Scope {
 /// Names an occurrence: `occurrenceId`, or `seriesId` + `recurrenceId` (its original start).
 #[derive(InputObject, Clone)]
 pub struct OccurrenceRef {
+    /// The occurrence's id (`occ_…`, as in `Occurrence.id`). Give it alone.
     pub occurrence_id: Option<ID>,
+    /// The id (`ser_…`) of the series holding the occurrence; give it with `recurrenceId`.
     pub series_id: Option<ID>,
+    /// The occurrence's original start (`Occurrence.recurrenceId`), with `seriesId`.
     pub recurrence_id: Option<Instant>,
 }
 
@@ -60,15 +63,19 @@ impl OccurrenceRef {
 /// wall-clock amount, and `end`/`duration` set their length.
 #[derive(InputObject, Clone, Default)]
 pub struct OccurrenceChanges {
+    /// The addressed occurrence's new start (an RFC 3339 instant).
     pub start: Option<Instant>,
+    /// The addressed occurrence's new end, after `start`; give this or `duration`.
     pub end: Option<Instant>,
     /// ISO 8601 (PT1H).
     pub duration: Option<String>,
     /// IANA zone (series scopes only).
     pub time_zone: Option<String>,
+    /// A new title: 1–500 characters, trimmed.
     pub title: Option<String>,
     /// null clears it.
     pub description: MaybeUndefined<String>,
+    /// A new kind (EVENT, BLOCKED, AVAILABLE).
     pub kind: Option<SeriesKindGql>,
     /// THIS only.
     pub status: Option<OccurrenceStatusGql>,
@@ -92,50 +99,74 @@ impl From<OccurrenceChanges> for Changes {
     }
 }
 
+/// An edit of an occurrence and, by scope, the ones around it.
 #[derive(InputObject, Clone)]
 pub struct EditOccurrenceInput {
+    /// The occurrence to act on: by `occurrenceId`, or by `seriesId` + `recurrenceId`.
     pub occurrence: OccurrenceRef,
+    /// THIS, THIS_AND_FOLLOWING or ALL.
     pub scope: EditScope,
     /// The `version` of the series holding the occurrence, as you read it.
     pub expected_version: i32,
+    /// The fields to change; omitted fields keep their values.
     pub changes: OccurrenceChanges,
     /// REJECT: refuse if the edited EVENT occurrence(s) would overlap other busy time.
     #[graphql(default)]
     pub conflict_policy: super::inputs::ConflictPolicy,
 }
 
+/// A deletion of an occurrence and, by scope, the ones after it or the whole series.
 #[derive(InputObject, Clone)]
 pub struct DeleteOccurrenceInput {
+    /// The occurrence to act on: by `occurrenceId`, or by `seriesId` + `recurrenceId`.
     pub occurrence: OccurrenceRef,
+    /// THIS, THIS_AND_FOLLOWING or ALL.
     pub scope: EditScope,
+    /// The `version` of the series holding the occurrence, as you read it; if it has changed
+    /// since, nothing is written (CONFLICT).
     pub expected_version: i32,
 }
 
+/// The occurrence to restore to what the series' rule gives.
 #[derive(InputObject)]
 pub struct RestoreOccurrenceInput {
+    /// The occurrence to act on: by `occurrenceId`, or by `seriesId` + `recurrenceId`.
     pub occurrence: OccurrenceRef,
+    /// The `version` of the series holding the occurrence, as you read it; if it has changed
+    /// since, nothing is written (CONFLICT).
     pub expected_version: i32,
 }
 
+/// A new status and/or lock for one occurrence; omitted fields keep their values.
 #[derive(InputObject)]
 pub struct SetOccurrenceStatusInput {
+    /// The occurrence to act on: by `occurrenceId`, or by `seriesId` + `recurrenceId`.
     pub occurrence: OccurrenceRef,
+    /// The `version` of the series holding the occurrence, as you read it; if it has changed
+    /// since, nothing is written (CONFLICT).
     pub expected_version: i32,
+    /// The occurrence's new status.
     pub status: Option<OccurrenceStatusGql>,
     /// Locking pins everything the occurrence shows; series-wide edits then leave it alone.
     pub locked: Option<bool>,
 }
 
+/// An exception that now applies to a different occurrence because the schedule moved.
 #[derive(SimpleObject)]
 pub struct ExceptionRemap {
+    /// Its recurrence id before the edit.
     pub from: Instant,
+    /// Its recurrence id now.
     pub to: Instant,
 }
 
 #[derive(SimpleObject)]
 #[graphql(name = "DroppedException")]
+/// An exception the edit removed because its occurrence no longer exists.
 pub struct DroppedExceptionOut {
+    /// The recurrence id it applied to.
     pub recurrence_id: Instant,
+    /// Why it no longer applies, for people (not a stable code).
     pub reason: String,
 }
 
@@ -175,7 +206,9 @@ macro_rules! edit_payloads {
                 original_series: SeriesNode,
                 /// The occurrence after the edit (null when it no longer shows).
                 occurrence: OccurrenceNode,
+                /// Set when the edit deleted a series (`ser_…`): evict it from client caches.
                 deleted_series_id: ID,
+                /// What happened to exceptions and locked occurrences; null when refused.
                 report: EditReportOut,
             }
         )*}
@@ -223,6 +256,7 @@ macro_rules! preview_payloads {
                 /// The window held more occurrences than a preview compares; the lists cover the
                 /// earliest.
                 truncated: bool,
+                /// What the edit would do to exceptions and locked occurrences.
                 report: EditReportOut,
             }
         )*}
@@ -273,8 +307,12 @@ pub struct OccurrenceMutations;
 #[Object]
 impl OccurrenceMutations {
     /// Edits an occurrence: only it (THIS), it and every later one (THIS_AND_FOLLOWING), or the
-    /// whole series (ALL). One transaction, guarded by `expectedVersion`.
-    async fn edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput) -> async_graphql::Result<EditOccurrencePayload> {
+    /// whole series (ALL). One transaction, guarded by `expectedVersion`. Refused with NOT_FOUND
+    /// when the occurrence is not in your organization (or no longer shows), CONFLICT when
+    /// `expectedVersion` is stale or, with `conflictPolicy: REJECT`, when busy time is in the way,
+    /// LOCKED when the change would alter a locked occurrence, and BAD_USER_INPUT /
+    /// RECURRENCE_INVALID for bad changes.
+    async fn edit_occurrence(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence, scope, version and changes.")] input: EditOccurrenceInput) -> async_graphql::Result<EditOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
@@ -288,8 +326,10 @@ impl OccurrenceMutations {
 
     /// Deletes an occurrence: cancels it (THIS; it still uses up COUNT), ends the series before it
     /// (THIS_AND_FOLLOWING; from the first occurrence, deletes the series), or deletes the series
-    /// (ALL). A series with locked occurrences is not deleted whole (LOCKED).
-    async fn delete_occurrence(&self, ctx: &Context<'_>, input: DeleteOccurrenceInput) -> async_graphql::Result<DeleteOccurrencePayload> {
+    /// (ALL). A series with locked occurrences is not deleted whole (LOCKED). Also refused with
+    /// NOT_FOUND when the occurrence is not in your organization (or no longer shows), and
+    /// CONFLICT when `expectedVersion` is stale.
+    async fn delete_occurrence(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence, scope and version.")] input: DeleteOccurrenceInput) -> async_graphql::Result<DeleteOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
@@ -300,8 +340,10 @@ impl OccurrenceMutations {
         respond(ctx, outcome.await)
     }
 
-    /// Undoes every change made to one occurrence (move, fields, status, cancellation).
-    async fn restore_occurrence(&self, ctx: &Context<'_>, input: RestoreOccurrenceInput) -> async_graphql::Result<RestoreOccurrencePayload> {
+    /// Undoes every change made to one occurrence (move, fields, status, cancellation). Refused
+    /// with NOT_FOUND when the occurrence is not in your organization, CONFLICT when
+    /// `expectedVersion` is stale, LOCKED while the occurrence is locked.
+    async fn restore_occurrence(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence and version.")] input: RestoreOccurrenceInput) -> async_graphql::Result<RestoreOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
@@ -312,8 +354,11 @@ impl OccurrenceMutations {
         respond(ctx, outcome.await)
     }
 
-    /// Marks an occurrence's status and/or locks or unlocks it.
-    async fn set_occurrence_status(&self, ctx: &Context<'_>, input: SetOccurrenceStatusInput) -> async_graphql::Result<SetOccurrenceStatusPayload> {
+    /// Marks an occurrence's status and/or locks or unlocks it. Refused with NOT_FOUND when the
+    /// occurrence is not in your organization (or no longer shows), CONFLICT when
+    /// `expectedVersion` is stale, LOCKED when changing the status of a locked occurrence without
+    /// unlocking it (`locked: false`) in the same call.
+    async fn set_occurrence_status(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence, version, status and lock.")] input: SetOccurrenceStatusInput) -> async_graphql::Result<SetOccurrenceStatusPayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
@@ -326,7 +371,14 @@ impl OccurrenceMutations {
 
     /// The occurrences `editOccurrence` would add, change and remove in [from, to) (default: a
     /// year either side of the occurrence). Writes nothing.
-    async fn preview_edit_occurrence(&self, ctx: &Context<'_>, input: EditOccurrenceInput, from: Option<Instant>, to: Option<Instant>) -> async_graphql::Result<PreviewEditOccurrencePayload> {
+    /// Refused like `editOccurrence` would be, except for conflicts.
+    async fn preview_edit_occurrence(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Exactly what you would send to `editOccurrence`.")] input: EditOccurrenceInput,
+        #[graphql(desc = "Start of the window to compare (inclusive); give both `from` and `to`, or neither for a year either side of the occurrence.")] from: Option<Instant>,
+        #[graphql(desc = "End of the window to compare (exclusive), after `from`.")] to: Option<Instant>,
+    ) -> async_graphql::Result<PreviewEditOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
@@ -337,7 +389,14 @@ impl OccurrenceMutations {
     }
 
     /// The occurrences `deleteOccurrence` would remove in [from, to). Writes nothing.
-    async fn preview_delete_occurrence(&self, ctx: &Context<'_>, input: DeleteOccurrenceInput, from: Option<Instant>, to: Option<Instant>) -> async_graphql::Result<PreviewDeleteOccurrencePayload> {
+    /// Refused like `deleteOccurrence` would be.
+    async fn preview_delete_occurrence(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Exactly what you would send to `deleteOccurrence`.")] input: DeleteOccurrenceInput,
+        #[graphql(desc = "Start of the window to compare (inclusive); give both `from` and `to`, or neither for a year either side of the occurrence.")] from: Option<Instant>,
+        #[graphql(desc = "End of the window to compare (exclusive), after `from`.")] to: Option<Instant>,
+    ) -> async_graphql::Result<PreviewDeleteOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;

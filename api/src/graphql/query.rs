@@ -16,17 +16,21 @@ pub struct QueryRoot;
 
 #[derive(async_graphql::SimpleObject)]
 #[graphql(name = "Viewer")]
+/// The caller, as the credential (API key or JWT) sent with the request identifies it.
 pub struct ViewerOut {
+    /// Your organization's id (`org_…`); every query and mutation sees only its data.
     organization_id: ID,
     /// The JWT's subject, when the caller used one.
     user: Option<String>,
+    /// Whether the credential has the `write` scope; without it every mutation is refused
+    /// with FORBIDDEN.
     can_write: bool,
 }
 
 #[Object]
 impl QueryRoot {
     /// Any object by its global id; null when it does not exist.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "Any global id this API returned: `cal_…`, `ser_…`, `occ_…`, `key_…`, `feed_…`, `lnk_…`, `con_…`, `rcal_…`. Another organization's id gives null; text that is no Almanac id gives BAD_USER_INPUT.")] id: ID) -> async_graphql::Result<Option<Node>> {
         let app = app(ctx);
         let org = viewer(ctx).organization;
         let s = id.as_str();
@@ -55,14 +59,15 @@ impl QueryRoot {
         Ok(keys.into_iter().map(Into::into).collect())
     }
 
-    /// The organization's calendars, by id.
+    /// The organization's calendars, ordered by id. `first`/`last` are at most 200 (RANGE_TOO_LARGE
+    /// beyond).
     async fn calendars(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The first n calendars after `after` (default 50 when `last` is not given).")] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "An `endCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the first page.")] after: Option<String>,
         #[graphql(desc = "The last n calendars before `before`; page backwards with `pageInfo.startCursor`.")] last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "A `startCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the last page.")] before: Option<String>,
     ) -> async_graphql::Result<Connection<String, CalendarNode>> {
         let app = app(ctx);
         let take = super::paging::take(first, last, 50, app.limits.max_page).gql()?;
@@ -75,14 +80,14 @@ impl QueryRoot {
     }
 
     /// Null, with a NOT_FOUND error, when no calendar of yours has this id.
-    async fn calendar(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<CalendarNode>> {
+    async fn calendar(&self, ctx: &Context<'_>, #[graphql(desc = "The calendar's id (`cal_…`); another kind of id gives BAD_USER_INPUT.")] id: ID) -> async_graphql::Result<Option<CalendarNode>> {
         let id = parse_id::<CalendarId>("id", &id, "calendar").gql()?;
         // The error nulls only this field (see `propagation`): the rest of the query still answers.
         services::calendars::get(app(ctx), viewer(ctx).organization, id).await.map(|c| Some(CalendarNode(c))).gql()
     }
 
     /// Null, with a NOT_FOUND error, when no series of yours has this id.
-    async fn series(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<SeriesNode>> {
+    async fn series(&self, ctx: &Context<'_>, #[graphql(desc = "The series' id (`ser_…`); another kind of id gives BAD_USER_INPUT.")] id: ID) -> async_graphql::Result<Option<SeriesNode>> {
         let id = parse_id::<SeriesId>("id", &id, "series").gql()?;
         services::series::get(app(ctx), viewer(ctx).organization, id).await.map(|s| Some(SeriesNode(Arc::new(s)))).gql()
     }
@@ -94,13 +99,13 @@ impl QueryRoot {
     async fn upcoming_occurrences(
         &self,
         ctx: &Context<'_>,
-        series_id: ID,
+        #[graphql(desc = "The series' id (`ser_…`); NOT_FOUND when no series of yours has it.")] series_id: ID,
         #[graphql(desc = "Occurrences in progress at or starting after this instant.")] from: Instant,
         #[graphql(desc = "The first n occurrences after `after` (default 20 when `last` is not given).")] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "An `endCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the first page.")] after: Option<String>,
         #[graphql(desc = "The last n occurrences before `before`.")] last: Option<i32>,
-        before: Option<String>,
-        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.")]
+        #[graphql(desc = "A `startCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the last page.")] before: Option<String>,
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.", desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT.")]
         time_zone: Option<String>,
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
@@ -115,20 +120,21 @@ impl QueryRoot {
     /// Occurrences of the calendars' series that overlap [from, to) — an occurrence in progress at
     /// `from` is included — ordered by start, then series. Paginated: `pageInfo.hasNextPage` says
     /// when more exist (`hasPreviousPage` when paging back); nothing is ever silently cut off.
+    /// `first`/`last` are at most 1000 (RANGE_TOO_LARGE beyond).
     #[allow(clippy::too_many_arguments)]
     async fn occurrences(
         &self,
         ctx: &Context<'_>,
-        calendar_ids: Vec<ID>,
-        from: Instant,
-        to: Instant,
-        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.")]
+        #[graphql(desc = "Calendars to read (`cal_…`), at most 500 (RANGE_TOO_LARGE beyond); an id not in your organization gives NOT_FOUND.")] calendar_ids: Vec<ID>,
+        #[graphql(desc = "Window start (inclusive), an RFC 3339 instant.")] from: Instant,
+        #[graphql(desc = "Window end (exclusive), after `from`; BAD_USER_INPUT otherwise.")] to: Instant,
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.", desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT.")]
         time_zone: Option<String>,
-        kinds: Option<Vec<SeriesKindGql>>,
+        #[graphql(desc = "Only occurrences of these kinds; omit (or null) for all.")] kinds: Option<Vec<SeriesKindGql>>,
         #[graphql(desc = "The first n occurrences after `after` (default 100 when `last` is not given).")] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "An `endCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the first page.")] after: Option<String>,
         #[graphql(desc = "The last n occurrences before `before` (or the window's end); page backwards with `pageInfo.startCursor`.")] last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "A `startCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the last page.")] before: Option<String>,
         #[graphql(default = false, desc = "Also return cancelled occurrences (status CANCELLED).")] include_cancelled: bool,
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);

@@ -13,24 +13,35 @@ use super::scalars::Instant;
 use futures_util::stream::{self, Stream, StreamExt};
 use std::sync::Arc;
 
+/// What happened to a series.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum SeriesChangeKind {
+    /// It was created (imports and provider pulls included).
     Created,
+    /// It changed, an edit of one of its occurrences included; `series.version` went up.
     Updated,
+    /// It was deleted; `series` is null.
     Deleted,
 }
 
+/// One series' change, sent after the mutation that made it committed.
 #[derive(SimpleObject)]
 pub struct SeriesChanged {
+    /// The series' id (`ser_…`).
     pub series_id: ID,
+    /// The id (`cal_…`) of the subscribed calendar it is (or was) on.
     pub calendar_id: ID,
+    /// Created, updated or deleted.
     pub change: SeriesChangeKind,
     /// The series now (null when deleted).
     pub series: Option<SeriesNode>,
 }
 
+/// How the occurrences in a subscription's window changed after one mutation; only occurrences
+/// that overlap the window are listed.
 #[derive(SimpleObject)]
 pub struct OccurrencesChanged {
+    /// Occurrences that now show and did not before.
     pub added: Vec<OccurrenceNode>,
     /// Same id, different time, title, status, …
     pub changed: Vec<OccurrenceNode>,
@@ -74,10 +85,15 @@ async fn check_calendars(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<CalendarId
 #[derive(Default)]
 pub struct SubscriptionRoot;
 
+/// Live updates for the calendars you name, pushed after each mutation commits (on any API
+/// process), over WebSocket at `/graphql/ws` (graphql-transport-ws) or Server-Sent Events at
+/// `/graphql/stream` (graphql-sse). Refused with NOT_FOUND when a calendar is not in your
+/// organization, BAD_USER_INPUT for an empty list. A subscription whose API key is revoked or
+/// whose JWT expires ends (WebSocket close code 4403; on SSE a last UNAUTHENTICATED error).
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Series created, updated or deleted in the calendars.
-    async fn series_changed(&self, ctx: &Context<'_>, calendar_ids: Vec<ID>) -> async_graphql::Result<impl Stream<Item = SeriesChanged>> {
+    async fn series_changed(&self, ctx: &Context<'_>, #[graphql(desc = "The calendars to watch (`cal_…`), at least one.")] calendar_ids: Vec<ID>) -> async_graphql::Result<impl Stream<Item = SeriesChanged>> {
         let cals = check_calendars(ctx, &calendar_ids).await.gql()?;
         let wanted = cals.clone();
         Ok(changes_for(ctx, cals).flat_map(move |c| {
@@ -102,10 +118,10 @@ impl SubscriptionRoot {
     async fn occurrences_changed(
         &self,
         ctx: &Context<'_>,
-        calendar_ids: Vec<ID>,
-        from: Instant,
-        to: Instant,
-        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.")]
+        #[graphql(desc = "The calendars to watch (`cal_…`), at least one.")] calendar_ids: Vec<ID>,
+        #[graphql(desc = "Window start (inclusive), an RFC 3339 instant.")] from: Instant,
+        #[graphql(desc = "Window end (exclusive), after `from`.")] to: Instant,
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.", desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT.")]
         time_zone: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = OccurrencesChanged>> {
         let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;

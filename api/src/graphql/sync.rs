@@ -23,6 +23,7 @@ pub struct SyncMutations;
 #[derive(Default)]
 pub struct SyncQuery;
 
+/// Which way changes flow between an Almanac calendar and its linked provider calendar.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum SyncDirection {
     /// Changes flow both ways.
@@ -54,27 +55,31 @@ fn direction_out(s: &str) -> SyncDirection {
 /// Whether Almanac can still use a provider account's grant.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum ProviderAccountState {
+    /// The grant works; its links sync.
     Active,
     /// The provider refused the stored grant (revoked, expired): connect again. Sync of its links
     /// is paused; nothing local was deleted and pending changes are kept.
     NeedsReauth,
 }
 
+/// How faithfully a provider holds a pushed series.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum Fidelity {
     /// The provider shows exactly the occurrences Almanac shows.
     Exact,
-    /// Pushed, but something could not be represented (see `detail`).
+    /// Pushed, but something could not be represented (see `fidelityDetail`).
     Degraded,
-    /// Not pushed (see `detail`).
+    /// Not pushed (see `fidelityDetail`).
     Rejected,
 }
 
-/// A provider account connected by a user of your organization.
 pub struct ProviderAccount(pub ConnectionRecord);
 
+/// A Google or Microsoft account connected by a user of your organization, through which calendars
+/// are linked.
 #[Object]
 impl ProviderAccount {
+    /// Global id (`con_…`), as `LinkCalendarInput.accountId` takes it.
     pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
@@ -86,6 +91,7 @@ impl ProviderAccount {
     async fn account(&self) -> &str {
         &self.0.account
     }
+    /// Whether the grant still works; NEEDS_REAUTH means connect the account again.
     async fn state(&self) -> ProviderAccountState {
         if self.0.state == crate::sync::tokens::NEEDS_REAUTH {
             ProviderAccountState::NeedsReauth
@@ -93,19 +99,23 @@ impl ProviderAccount {
             ProviderAccountState::Active
         }
     }
+    /// What the provider last answered when the grant failed, for people; null when it works.
     async fn last_error(&self) -> Option<&str> {
         self.0.last_error.as_deref()
     }
+    /// When the account was connected.
     async fn created_at(&self) -> Instant {
         Instant::at(self.0.created_at)
     }
-    /// The calendars the account can see (asks the provider).
+    /// The calendars the account can see. Asks the provider on every read, so it can be slow or
+    /// fail (NOT_CONFIGURED, or the provider's error) while the rest of the query answers.
     async fn remote_calendars(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RemoteCalendar>> {
         let list = services::sync::remote_calendars(app(ctx), viewer(ctx).organization, &self.0.id).await.gql()?;
         Ok(list.into_iter().map(|c| RemoteCalendar::new(&self.0.id, c)).collect())
     }
 }
 
+/// A calendar at the provider that a connected account can see, to choose for `linkCalendar`.
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct RemoteCalendar {
@@ -113,10 +123,13 @@ pub struct RemoteCalendar {
     pub account_id: String,
     /// The provider's own id for the calendar, as `linkCalendar` takes it.
     pub remote_calendar_id: String,
+    /// The calendar's name at the provider.
     pub name: String,
+    /// Whether it is the account's main calendar.
     pub primary: bool,
     /// Whether Almanac may write to it (owner or writer access).
     pub writable: bool,
+    /// Its IANA zone at the provider; null when the provider does not say.
     pub time_zone: Option<String>,
 }
 
@@ -130,7 +143,8 @@ impl RemoteCalendar {
 
 #[async_graphql::ComplexObject]
 impl RemoteCalendar {
-    /// Global id (account and provider calendar); `node(id:)` finds it again.
+    /// Global id (`rcal_…`, carrying account and provider calendar); `node(id:)` finds it again,
+    /// and `LinkCalendarInput.remoteCalendarId` accepts it.
     pub async fn id(&self) -> ID {
         ID(remote_calendar_global_id(&self.account_id, &self.remote_calendar_id))
     }
@@ -164,17 +178,20 @@ pub(crate) async fn remote_calendar(ctx: &Context<'_>, id: &str) -> async_graphq
     }
 }
 
-/// A local calendar linked to a provider calendar, with its sync state.
 pub struct CalendarLink(pub LinkRecord);
 
+/// A local calendar linked to a provider calendar, with its sync state.
 #[Object]
 impl CalendarLink {
+    /// Global id (`lnk_…`), as `unlinkCalendar` and `syncCalendarLink` take it.
     pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
+    /// The id (`cal_…`) of the local calendar.
     async fn calendar_id(&self) -> ID {
         ID(self.0.calendar_id.clone())
     }
+    /// The local calendar.
     async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarNode> {
         let id: CalendarId = self.0.calendar_id.parse().map_err(|_| ApiError::NotFound("calendar")).gql()?;
         services::calendars::get(app(ctx), viewer(ctx).organization, id).await.map(CalendarNode).gql()
@@ -184,9 +201,11 @@ impl CalendarLink {
         let c = app(ctx).store.connection(viewer(ctx).organization, &self.0.connection_id).await.map_err(ApiError::from).gql()?;
         c.map(ProviderAccount).ok_or(ApiError::NotFound("provider account")).gql()
     }
+    /// The provider's id for the linked calendar (`RemoteCalendar.remoteCalendarId`).
     async fn remote_calendar_id(&self) -> &str {
         &self.0.remote_calendar_id
     }
+    /// Which way changes flow.
     async fn direction(&self) -> SyncDirection {
         direction_out(&self.0.direction)
     }
@@ -212,6 +231,7 @@ impl CalendarLink {
 /// A series as one linked provider holds it.
 #[derive(SimpleObject)]
 pub struct ProviderCopy {
+    /// The link (`lnk_…`) through which the provider holds it.
     pub link_id: ID,
     /// The provider's event id (null when it holds nothing: the push was rejected).
     pub remote_id: Option<String>,
@@ -219,6 +239,7 @@ pub struct ProviderCopy {
     pub fidelity: Option<Fidelity>,
     /// What was lost (DEGRADED) or why it was refused (REJECTED).
     pub fidelity_detail: Option<String>,
+    /// When this copy was last pushed or pulled.
     pub updated_at: Instant,
 }
 
@@ -293,44 +314,59 @@ impl Loader<CalendarId> for LinksLoader {
 pub type ProviderCopiesOf = DataLoader<ProviderCopiesLoader, HashMapCache>;
 pub type LinksOf = DataLoader<LinksLoader, HashMapCache>;
 
+/// Options for starting an OAuth connection to a provider.
 #[derive(InputObject)]
 pub struct ConnectProviderInput {
     /// The account to preselect at the provider's sign-in page (`login_hint`), e.g. the user's
-    /// address; the user can still choose another.
+    /// address (at most 320 characters); the user can still choose another.
     pub login_hint: Option<String>,
 }
 
+/// A local calendar and the provider calendar to sync it with.
 #[derive(InputObject)]
 pub struct LinkCalendarInput {
+    /// The local calendar (`cal_…`); NOT_FOUND when it is not in your organization.
     pub calendar_id: ID,
-    /// The `ProviderAccount` to sync through.
+    /// The `ProviderAccount` to sync through (`con_…`).
     pub account_id: ID,
     /// A `remoteCalendarId` (or `id`) from `ProviderAccount.remoteCalendars` ("primary" works for
     /// Google).
     pub remote_calendar_id: String,
+    /// Which way changes flow (default TWO_WAY).
     #[graphql(default_with = "SyncDirection::TwoWay")]
     pub direction: SyncDirection,
 }
 
+/// The link to remove.
 #[derive(InputObject)]
 pub struct UnlinkCalendarInput {
+    /// The link's id (`lnk_…`); NOT_FOUND when it is not in your organization.
     pub id: ID,
 }
 
+/// The link to sync now.
 #[derive(InputObject)]
 pub struct SyncCalendarLinkInput {
+    /// The link's id (`lnk_…`); NOT_FOUND when it is not in your organization.
     pub id: ID,
 }
 
 /// What a forced round did.
 #[derive(SimpleObject, Default)]
 pub struct SyncRound {
+    /// Series created or updated at the provider.
     pub pushed: i32,
+    /// Provider events deleted because their series was deleted here.
     pub deleted_remotely: i32,
+    /// Pushes that failed (network or provider errors); they are retried later, with backoff.
     pub push_failures: i32,
+    /// Series the provider refused to hold (`Series.providerCopies` says why).
     pub push_rejections: i32,
+    /// Series created here from new provider events.
     pub created_locally: i32,
+    /// Series updated here from changed provider events.
     pub updated_locally: i32,
+    /// Series deleted here because their provider event was deleted.
     pub deleted_locally: i32,
     /// Provider changes that were our own writes coming back, or identical content.
     pub unchanged: i32,
@@ -340,7 +376,10 @@ pub struct SyncRound {
     pub skipped: Vec<String>,
     /// Provider deletions not applied because they would have emptied the calendar.
     pub deletions_held: i32,
+    /// Whether this round read the whole provider calendar (first round, or the provider
+    /// expired the incremental sync token) rather than only changes.
     pub full_sync: bool,
+    /// Why the round stopped early, for people; null when it completed.
     pub error: Option<String>,
 }
 
@@ -354,6 +393,7 @@ crate::payloads! {
         /// Send the user's browser here; Google redirects back to this server, which stores the
         /// account. Single use, expires at `expiresAt`.
         authorization_url: String,
+        /// When `authorizationUrl` stops working; start again after it.
         expires_at: Instant,
     }
     /// Where to send the user to connect a Microsoft account.
@@ -361,12 +401,26 @@ crate::payloads! {
         /// Send the user's browser here; Microsoft redirects back to this server, which stores
         /// the account. Single use, expires at `expiresAt`.
         authorization_url: String,
+        /// When `authorizationUrl` stops working; start again after it.
         expires_at: Instant,
     }
     /// The link `linkCalendar` made.
-    LinkCalendarPayload { link: CalendarLink }
-    UnlinkCalendarPayload { unlinked_link_id: ID }
-    SyncCalendarLinkPayload { link: CalendarLink, round: SyncRound }
+    LinkCalendarPayload {
+        /// The new link; null when refused (see `userErrors`).
+        link: CalendarLink,
+    }
+    /// What `unlinkCalendar` removed.
+    UnlinkCalendarPayload {
+        /// The removed link's id (`lnk_…`), to evict from client caches; null when refused.
+        unlinked_link_id: ID,
+    }
+    /// What `syncCalendarLink` did.
+    SyncCalendarLinkPayload {
+        /// The link with its sync state after the round; null when refused.
+        link: CalendarLink,
+        /// The round's counts; null when refused.
+        round: SyncRound,
+    }
 }
 
 /// The provider's sign-in address and when it expires.
@@ -378,20 +432,24 @@ async fn connect(ctx: &Context<'_>, provider: Provider, input: ConnectProviderIn
 
 #[Object]
 impl SyncMutations {
-    /// Starts connecting a Google account (OAuth 2.0 with PKCE).
-    async fn connect_google(&self, ctx: &Context<'_>, input: ConnectProviderInput) -> async_graphql::Result<ConnectGooglePayload> {
+    /// Starts connecting a Google account (OAuth 2.0 with PKCE). NOT_CONFIGURED when the server
+    /// has no Google client set up.
+    async fn connect_google(&self, ctx: &Context<'_>, #[graphql(desc = "Sign-in options.")] input: ConnectProviderInput) -> async_graphql::Result<ConnectGooglePayload> {
         let outcome = connect(ctx, Provider::Google, input).await;
         respond(ctx, outcome.map(|(url, at)| ConnectGooglePayload { authorization_url: Some(url), expires_at: Some(at), ..Default::default() }))
     }
 
     /// Starts connecting a Microsoft (Outlook) account (OAuth 2.0 with PKCE, `offline_access`).
-    async fn connect_outlook(&self, ctx: &Context<'_>, input: ConnectProviderInput) -> async_graphql::Result<ConnectOutlookPayload> {
+    /// NOT_CONFIGURED when the server has no Microsoft client set up.
+    async fn connect_outlook(&self, ctx: &Context<'_>, #[graphql(desc = "Sign-in options.")] input: ConnectProviderInput) -> async_graphql::Result<ConnectOutlookPayload> {
         let outcome = connect(ctx, Provider::Outlook, input).await;
         respond(ctx, outcome.map(|(url, at)| ConnectOutlookPayload { authorization_url: Some(url), expires_at: Some(at), ..Default::default() }))
     }
 
     /// Links a calendar to a provider calendar; its series are pushed on the next round.
-    async fn link_calendar(&self, ctx: &Context<'_>, input: LinkCalendarInput) -> async_graphql::Result<LinkCalendarPayload> {
+    /// NOT_FOUND for a calendar or account not in your organization; BAD_USER_INPUT when
+    /// `remoteCalendarId` names another account's calendar.
+    async fn link_calendar(&self, ctx: &Context<'_>, #[graphql(desc = "The calendar, account, provider calendar and direction.")] input: LinkCalendarInput) -> async_graphql::Result<LinkCalendarPayload> {
         let outcome = async {
             let calendar = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
             // A RemoteCalendar's global id names its account too: it must be this one.
@@ -412,7 +470,7 @@ impl SyncMutations {
     }
 
     /// Stops syncing a calendar (local data stays; the provider's copies stay too).
-    async fn unlink_calendar(&self, ctx: &Context<'_>, input: UnlinkCalendarInput) -> async_graphql::Result<UnlinkCalendarPayload> {
+    async fn unlink_calendar(&self, ctx: &Context<'_>, #[graphql(desc = "The link to remove.")] input: UnlinkCalendarInput) -> async_graphql::Result<UnlinkCalendarPayload> {
         let outcome = async {
             services::sync::unlink_calendar(app(ctx), viewer(ctx).organization, input.id.as_str()).await?;
             Ok(UnlinkCalendarPayload { unlinked_link_id: Some(input.id.clone()), ..Default::default() })
@@ -421,7 +479,7 @@ impl SyncMutations {
     }
 
     /// Runs a sync round now: pushes pending local changes, then pulls the provider's.
-    async fn sync_calendar_link(&self, ctx: &Context<'_>, input: SyncCalendarLinkInput) -> async_graphql::Result<SyncCalendarLinkPayload> {
+    async fn sync_calendar_link(&self, ctx: &Context<'_>, #[graphql(desc = "The link to sync.")] input: SyncCalendarLinkInput) -> async_graphql::Result<SyncCalendarLinkPayload> {
         let outcome = async {
             let org = viewer(ctx).organization;
             let r = services::sync::sync_link(app(ctx), org, input.id.as_str()).await?;

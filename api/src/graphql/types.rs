@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::sync::Arc;
 
+/// What a series' occurrences mean for scheduling.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(name = "SeriesKind")]
 pub enum SeriesKindGql {
@@ -50,7 +51,7 @@ impl From<SeriesKind> for SeriesKindGql {
 
 /// Anything with a global id.
 #[derive(Interface)]
-#[graphql(field(name = "id", ty = "ID"))]
+#[graphql(field(name = "id", ty = "ID", desc = "Global id, prefixed by kind (`cal_…`, `ser_…`, `occ_…`, …); `Query.node(id:)` finds the object again."))]
 pub enum Node {
     Calendar(CalendarNode),
     Series(SeriesNode),
@@ -72,11 +73,15 @@ pub fn viewer(ctx: &Context<'_>) -> Viewer {
 
 pub struct CalendarNode(pub Calendar);
 
+/// A calendar of your organization: a named set of series with a home time zone and a rule for
+/// when it is available to book.
 #[Object(name = "Calendar")]
 impl CalendarNode {
+    /// Global id (`cal_…`): the `calendarId` that series, occurrences, feeds and links take.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// The calendar's name, as given.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -84,6 +89,7 @@ impl CalendarNode {
     async fn time_zone(&self) -> &str {
         self.0.time_zone.name()
     }
+    /// How its available time is defined (see `workingHours` for DEFAULT).
     async fn availability_mode(&self) -> super::inputs::AvailabilityModeGql {
         match self.0.availability {
             almanac_domain::availability::AvailabilityMode::Explicit => super::inputs::AvailabilityModeGql::Explicit,
@@ -111,14 +117,15 @@ impl CalendarNode {
     async fn ics_feeds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::ics::IcsFeed>> {
         super::ics::feeds_of(ctx, &self.0).await
     }
-    /// The calendar's series, by id.
+    /// The calendar's series, ordered by id. `first`/`last` are at most 200 (RANGE_TOO_LARGE
+    /// beyond).
     async fn series(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The first n series after `after` (default 50 when `last` is not given).")] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "An `endCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the first page.")] after: Option<String>,
         #[graphql(desc = "The last n series before `before`; page backwards with `pageInfo.startCursor`.")] last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "A `startCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the last page.")] before: Option<String>,
     ) -> async_graphql::Result<Connection<String, SeriesNode>> {
         let app = app(ctx);
         let take = super::paging::take(first, last, 50, app.limits.max_page).gql()?;
@@ -138,7 +145,9 @@ impl CalendarNode {
 #[derive(SimpleObject)]
 #[graphql(name = "WorkingHours")]
 pub struct WorkingHoursOut {
+    /// The days these hours apply to, Monday first.
     pub days: Vec<super::inputs::DayOfWeek>,
+    /// Local time the hours begin, on the calendar's clocks.
     pub start: LocalTime,
     /// After `start`, on the same day; 24:00 is the end of the day.
     pub end: LocalTime,
@@ -148,37 +157,49 @@ pub struct WorkingHoursOut {
 #[derive(SimpleObject)]
 #[graphql(name = "Recurrence")]
 pub struct RecurrenceOut {
+    /// The RFC 5545 RRULE value without the "RRULE:" prefix, e.g. "FREQ=WEEKLY;BYDAY=MO,WE";
+    /// null when the series recurs only on `rdates`.
     pub rrule: Option<String>,
+    /// Extra occurrence starts (RDATE), wall-clock in the series' zone.
     pub rdates: Vec<LocalDateTime>,
+    /// Occurrence starts left out (EXDATE), wall-clock in the series' zone.
     pub exdates: Vec<LocalDateTime>,
 }
 
 #[derive(Clone)]
 pub struct SeriesNode(pub Arc<Series>);
 
+/// A schedule on a calendar: one occurrence, or many from a recurrence rule, with the edits made
+/// to single occurrences. Times are wall-clock in the series' `timeZone`.
 #[Object(name = "Series")]
 impl SeriesNode {
     /// What each linked provider holds of this series, and how faithfully it was pushed.
     async fn provider_copies(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::sync::ProviderCopy>> {
         super::sync::provider_copies(ctx, &self.0).await
     }
+    /// Global id (`ser_…`), as `series(id:)`, `updateSeries` and `deleteSeries` take it.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// The id (`cal_…`) of the calendar the series is on.
     async fn calendar_id(&self) -> ID {
         ID(self.0.calendar.to_string())
     }
+    /// The calendar the series is on.
     async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarNode> {
         let loader = ctx.data_unchecked::<super::loaders::CalendarsOf>();
         let cal = loader.load_one(self.0.calendar).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?;
         cal.map(CalendarNode).ok_or(ApiError::NotFound("calendar")).gql()
     }
+    /// EVENT, BLOCKED or AVAILABLE.
     async fn kind(&self) -> SeriesKindGql {
         self.0.kind.into()
     }
+    /// The series' title (occurrences may override it).
     async fn title(&self) -> &str {
         &self.0.title
     }
+    /// Free text; null when none.
     async fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
@@ -186,6 +207,7 @@ impl SeriesNode {
     async fn start(&self) -> LocalDateTime {
         LocalDateTime(self.0.schedule().start())
     }
+    /// IANA zone whose clocks `start`, `end`, the rule and its dates follow (e.g. "America/New_York").
     async fn time_zone(&self) -> &str {
         self.0.schedule().zone().name()
     }
@@ -200,6 +222,7 @@ impl SeriesNode {
             Length::Duration { .. } => None,
         }
     }
+    /// All-day series: `start` is a date at midnight and `duration` whole days.
     async fn all_day(&self) -> bool {
         self.0.schedule().all_day()
     }
@@ -211,6 +234,7 @@ impl SeriesNode {
             super::inputs::ShowAs::Busy
         }
     }
+    /// How the series repeats; null for a single occurrence.
     async fn recurrence(&self) -> Option<RecurrenceOut> {
         self.0.schedule().recurrence().map(|r| RecurrenceOut {
             rrule: r.rule.as_ref().map(|r| r.to_rfc5545()),
@@ -242,23 +266,24 @@ impl SeriesNode {
     async fn exceptions(&self) -> Vec<ExceptionOut> {
         self.0.exceptions().iter().map(ExceptionOut::from).collect()
     }
-    /// This series' occurrences overlapping [from, to).
+    /// This series' occurrences overlapping [from, to), ordered by start. `first`/`last` are at
+    /// most 1000 (RANGE_TOO_LARGE beyond).
     // The arguments are the GraphQL field's arguments.
     #[allow(clippy::too_many_arguments)]
     async fn occurrences(
         &self,
         ctx: &Context<'_>,
-        from: Instant,
-        to: Instant,
+        #[graphql(desc = "Window start (inclusive), an RFC 3339 instant.")] from: Instant,
+        #[graphql(desc = "Window end (exclusive), after `from`.")] to: Instant,
         // Normalized client caches keep one value per occurrence field, so no field may depend on an
         // ancestor's argument: the zone moved to the fields themselves.
-        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.")]
+        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.", desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT.")]
         time_zone: Option<String>,
         #[graphql(desc = "The first n occurrences after `after` (default 100 when `last` is not given).")] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "An `endCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the first page.")] after: Option<String>,
         #[graphql(desc = "The last n occurrences before `before` (or the window's end).")] last: Option<i32>,
-        before: Option<String>,
-        #[graphql(default = false)] include_cancelled: bool,
+        #[graphql(desc = "A `startCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the last page.")] before: Option<String>,
+        #[graphql(default = false, desc = "Also return cancelled occurrences (status CANCELLED).")] include_cancelled: bool,
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
         let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
@@ -270,11 +295,13 @@ impl SeriesNode {
     }
 }
 
+/// Where a series sits in a chain of "this and following" splits.
 #[derive(SimpleObject)]
 #[graphql(name = "Lineage")]
 pub struct LineageOut {
     /// The first series of the chain; occurrence ids derive from it and survive splits.
     pub root_series_id: ID,
+    /// The series this one was split from (`ser_…`); null for the root.
     pub parent_series_id: Option<ID>,
     /// The parent's occurrence (recurrence id) this series continues from.
     pub split_at: Option<Instant>,
@@ -284,14 +311,21 @@ pub struct LineageOut {
 #[derive(SimpleObject)]
 #[graphql(name = "OccurrenceException")]
 pub struct ExceptionOut {
+    /// The original start of the occurrence it edits (UTC): which occurrence it applies to.
     pub recurrence_id: Instant,
+    /// The status set on the occurrence; null when not changed.
     pub status: Option<OccurrenceStatusGql>,
     /// Set when the occurrence was moved (or pinned by locking).
     pub start: Option<Instant>,
+    /// Set when the occurrence's end (or length) was changed, or pinned by locking.
     pub end: Option<Instant>,
+    /// The occurrence's own title; null when it shows the series'.
     pub title: Option<String>,
+    /// The occurrence's own description; null when it shows the series'.
     pub description: Option<String>,
+    /// The occurrence's own kind; null when it has the series'.
     pub kind: Option<SeriesKindGql>,
+    /// Whether the occurrence is locked (series-wide edits leave it alone).
     pub locked: bool,
 }
 
@@ -310,11 +344,15 @@ impl From<&Exception> for ExceptionOut {
     }
 }
 
+/// Where an occurrence stands (RFC 5545 STATUS, plus COMPLETED).
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(name = "OccurrenceStatus")]
 pub enum OccurrenceStatusGql {
+    /// It takes place (the default).
     Confirmed,
+    /// Not yet certain; busy unless a query's `tentativeIsBusy` is false.
     Tentative,
+    /// It took place (e.g. a lesson given); still busy.
     Completed,
     /// Cancelled occurrences still use up COUNT; queries leave them out unless
     /// `includeCancelled` is true.
@@ -357,18 +395,23 @@ pub fn instant_in(t: DateTime<Utc>, time_zone: Option<&str>) -> async_graphql::R
     }
 }
 
+/// One time a series happens: computed from its rule, with any edit of this occurrence applied.
 #[Object(name = "Occurrence")]
 impl OccurrenceNode {
-    /// Stable and opaque: derived from (series, recurrenceId).
+    /// Global id (`occ_…`). Stable and opaque: derived from (series, recurrenceId), so it
+    /// survives moves and "this and following" splits; `OccurrenceRef.occurrenceId` takes it.
     async fn id(&self) -> ID {
         ID(self.occurrence.id.to_string())
     }
+    /// The id (`ser_…`) of the series that holds it now (after a split: the continuation).
     async fn series_id(&self) -> ID {
         ID(self.series.id.to_string())
     }
+    /// The series that holds it now.
     async fn series(&self) -> SeriesNode {
         SeriesNode(Arc::clone(&self.series))
     }
+    /// The id (`cal_…`) of its calendar.
     async fn calendar_id(&self) -> ID {
         ID(self.series.calendar.to_string())
     }
@@ -377,11 +420,11 @@ impl OccurrenceNode {
         self.occurrence.recurrence_id().instant().into()
     }
     /// In UTC; with `timeZone` (an IANA zone), the same instant written with that zone's offset.
-    async fn start(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn start(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
         instant_in(self.occurrence.start, time_zone.as_deref())
     }
     /// In UTC; with `timeZone` (an IANA zone), the same instant written with that zone's offset.
-    async fn end(&self, time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn end(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
         instant_in(self.occurrence.end, time_zone.as_deref())
     }
     /// Start as wall-clock time in the series' zone.
@@ -392,12 +435,15 @@ impl OccurrenceNode {
     async fn local_end(&self) -> LocalDateTime {
         LocalDateTime(self.occurrence.end.with_timezone(&self.series.schedule().zone()).naive_local())
     }
+    /// The series' IANA zone, which `localStart`/`localEnd` are written in.
     async fn time_zone(&self) -> &str {
         self.series.schedule().zone().name()
     }
+    /// All-day occurrence: show dates, not times.
     async fn all_day(&self) -> bool {
         self.series.schedule().all_day()
     }
+    /// The occurrence's own kind if it was edited, else the series'.
     async fn kind(&self) -> SeriesKindGql {
         self.occurrence.kind.unwrap_or(self.series.kind).into()
     }
@@ -405,9 +451,11 @@ impl OccurrenceNode {
     async fn title(&self) -> &str {
         self.occurrence.title.as_deref().unwrap_or(&self.series.title)
     }
+    /// The occurrence's own description if it was edited, else the series'; null when neither has one.
     async fn description(&self) -> Option<&str> {
         self.occurrence.description.as_deref().or(self.series.description.as_deref())
     }
+    /// CONFIRMED unless set with `setOccurrenceStatus` or `editOccurrence`.
     async fn status(&self) -> OccurrenceStatusGql {
         self.occurrence.status.into()
     }
