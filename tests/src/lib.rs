@@ -421,3 +421,38 @@ pub mod sync {
         app.ok("query($id: ID!) { series(id: $id) { version } }", json!({ "id": series })).await["series"]["version"].as_i64().expect("version")
     }
 }
+
+/// The python of a pinned, independent oracle's virtualenv (`tests/<oracle>/requirements.txt`,
+/// e.g. `ics-oracle`, `rrule-oracle`), created under the target directory and installed once, and
+/// again only when the requirements change. Tests that compare Almanac with an independent
+/// implementation run it with this python.
+pub fn oracle_python(oracle: &str) -> PathBuf {
+    static INSTALLED: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    // Held while installing, so two tests of one binary never build the same venv at once.
+    let mut installed = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, python)) = installed.iter().find(|(name, _)| name == oracle) {
+        return python.clone();
+    }
+    let run = |cmd: &mut std::process::Command, what: &str| {
+        let out = cmd.output().unwrap_or_else(|e| panic!("{what}: could not run {cmd:?}: {e} (the {oracle} needs python3 with venv and pip)"));
+        assert!(out.status.success(), "{what} failed ({cmd:?}):\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    };
+    let requirements = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(oracle).join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).unwrap_or_else(|e| panic!("{}: {e}", requirements.display()));
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        // …/target/<profile>/deps/<test binary>
+        None => std::env::current_exe().expect("the test binary's path").ancestors().nth(3).expect("the target directory").to_path_buf(),
+    };
+    let venv = target.join(format!("{oracle}-venv"));
+    let python = venv.join("bin/python");
+    let marker = venv.join("installed-requirements.txt");
+    if !python.exists() || std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+        let _ = std::fs::remove_dir_all(&venv);
+        run(std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv), "creating the virtualenv");
+        run(std::process::Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input", "-r"]).arg(&requirements), "installing the oracle");
+        std::fs::write(&marker, &wanted).expect("write the install marker");
+    }
+    installed.push((oracle.to_string(), python.clone()));
+    python
+}

@@ -432,7 +432,12 @@ impl SseStream {
 
     /// The next event (name, data as JSON or null), or None when the stream ended.
     async fn event(&mut self) -> Option<(String, Value)> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        self.event_within(60).await.expect("the stream stayed silent")
+    }
+
+    /// The next event, or Err when none came within `secs` seconds.
+    async fn event_within(&mut self, secs: u64) -> Result<Option<(String, Value)>, tokio::time::error::Elapsed> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
             while let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
@@ -446,12 +451,12 @@ impl SseStream {
                 }
                 if !event.is_empty() {
                     self.last = block;
-                    return Some((event, serde_json::from_str(&data).unwrap_or(Value::Null)));
+                    return Ok(Some((event, serde_json::from_str(&data).unwrap_or(Value::Null))));
                 }
             }
-            match tokio::time::timeout_at(deadline, self.res.chunk()).await.expect("the stream stayed silent") {
+            match tokio::time::timeout_at(deadline, self.res.chunk()).await? {
                 Ok(Some(bytes)) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
-                _ => return None,
+                _ => return Ok(None),
             }
         }
     }
@@ -747,7 +752,15 @@ mod rechecked {
                 break;
             }
         }
-        let p = sse.next().await;
+        // The stream's subscription may go live after the socket's: probe until it hears one too.
+        let p = loop {
+            match sse.event_within(1).await {
+                Ok(Some((e, data))) if e == "next" => break data,
+                Ok(other) => panic!("expected a next event, got {other:?}"),
+                Err(_) => probes.push(new_series(&app, &admin, &cal, "late probe").await),
+            }
+            assert!(probes.len() < 200, "the SSE stream never heard a change");
+        };
         assert!(probes.contains(&p["data"]["seriesChanged"]["seriesId"].as_str().unwrap_or_default().to_string()), "{p}");
         revoke(&app, &admin, &id).await;
         let (c, reason) = ws.closed().await;

@@ -14,9 +14,8 @@ use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 #[derive(Deserialize)]
 struct Case {
@@ -74,45 +73,11 @@ struct DstCase {
     window_end: String,
 }
 
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    // …/target/<profile>/deps/conformance-<hash>
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.ancestors().nth(3).expect("the target directory").to_path_buf()
-}
-
-fn run(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: could not run {cmd:?}: {e} (the RRULE oracle needs python3 with venv and pip)"));
-    assert!(out.status.success(), "{what} failed ({cmd:?}):\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-}
-
-/// The virtualenv's python with pinned python-dateutil (installed once per test binary, and
-/// again only when the requirements change).
-fn oracle_python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("rrule-oracle/requirements.txt");
-        let wanted = std::fs::read_to_string(&requirements).expect("tests/rrule-oracle/requirements.txt");
-        let venv = target_dir().join("rrule-oracle-venv");
-        let python = venv.join("bin/python");
-        let marker = venv.join("installed-requirements.txt");
-        if !python.exists() || std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
-            let _ = std::fs::remove_dir_all(&venv);
-            run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "creating the RRULE oracle's virtualenv");
-            run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input", "-r"]).arg(&requirements), "installing the RRULE oracle");
-            std::fs::write(&marker, &wanted).expect("write the install marker");
-        }
-        python
-    })
-}
-
 /// python-dateutil's occurrences per case: distinct UTC instants overlapping the window, sorted.
 fn dateutil_expansion(cases_json: &str) -> BTreeMap<String, Vec<String>> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rrule-oracle/expand.py");
     // An empty PYTHONTZPATH makes zoneinfo read the pinned `tzdata` package, not the system's.
-    let mut child = Command::new(oracle_python())
+    let mut child = Command::new(almanac_e2e::oracle_python("rrule-oracle"))
         .arg(script)
         .env("PYTHONTZPATH", "")
         .stdin(Stdio::piped())

@@ -120,7 +120,7 @@ async fn every_list_says_which_occurrences_were_moved(app: TestApp) {
     nodes.sort_by_key(|o| to_utc(o["recurrenceId"].as_str().unwrap_or_default()));
     assert_eq!(flags(&nodes), expected, "Series.occurrences");
 
-    let q = "query($id: ID!) { upcomingOccurrences(seriesId: $id, after: \"2026-01-01T00:00:00Z\", first: 20) { edges { node { id recurrenceId moved } } } }";
+    let q = "query($id: ID!) { upcomingOccurrences(seriesId: $id, from: \"2026-01-01T00:00:00Z\", first: 20) { edges { node { id recurrenceId moved } } } }";
     let d = app.ok(q, json!({ "id": f.series })).await;
     let mut nodes: Vec<Value> = d["upcomingOccurrences"]["edges"].as_array().expect("edges").iter().map(|e| e["node"].clone()).collect();
     nodes.sort_by_key(|o| to_utc(o["recurrenceId"].as_str().unwrap_or_default()));

@@ -16,9 +16,8 @@
 
 use almanac_e2e::{engine_tests, to_utc, Engine, TestApp};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 const CREATE_FEED: &str = "mutation($i: CreateIcsFeedInput!) { createIcsFeed(input: $i) { feed { id url calendar { id } createdAt revokedAt } secretUrl userErrors { field code message } } }";
 const REVOKE_FEED: &str = "mutation($i: RevokeIcsFeedInput!) { revokeIcsFeed(input: $i) { feed { id revokedAt } userErrors { code } } }";
@@ -33,44 +32,10 @@ const VERSION: &str = "query($id: ID!) { series(id: $id) { version } }";
 // ---------------------------------------------------------------------------------------------
 // The independent implementation.
 
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    // …/target/<profile>/deps/ics-<hash>
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.ancestors().nth(3).expect("the target directory").to_path_buf()
-}
-
-fn run(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: could not run {cmd:?}: {e} (the ICS oracle needs python3 with venv and pip)"));
-    assert!(out.status.success(), "{what} failed ({cmd:?}):\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-}
-
-/// The virtualenv's python, with the pinned oracle installed (once per test binary, and only
-/// when the requirements changed since the last install).
-fn oracle_python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("ics-oracle/requirements.txt");
-        let wanted = std::fs::read_to_string(&requirements).expect("tests/ics-oracle/requirements.txt");
-        let venv = target_dir().join("ics-oracle-venv");
-        let python = venv.join("bin/python");
-        let marker = venv.join("installed-requirements.txt");
-        if !python.exists() || std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
-            let _ = std::fs::remove_dir_all(&venv);
-            run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "creating the ICS oracle's virtualenv");
-            run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input", "-r"]).arg(&requirements), "installing the ICS oracle");
-            std::fs::write(&marker, &wanted).expect("write the install marker");
-        }
-        python
-    })
-}
-
 /// What the oracle expands `ics` to in [from, to): sorted (start UTC, end UTC, summary), and the
 /// VTIMEZONE problems it found.
 fn oracle(ics: &str, from: &str, to: &str, floating_zone: &str) -> (Vec<(String, String, String)>, Vec<String>) {
-    let python = oracle_python();
+    let python = almanac_e2e::oracle_python("ics-oracle");
     let file = std::env::temp_dir().join(format!("almanac-feed-{}.ics", uuid::Uuid::new_v4().simple()));
     std::fs::write(&file, ics).expect("write the feed");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ics-oracle/expand.py");

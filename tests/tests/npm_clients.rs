@@ -443,21 +443,26 @@ struct NodeClient {
 
 impl NodeClient {
     async fn start(ws_url: &str, subscriptions: &[(&str, Value)], token: Option<&str>) -> NodeClient {
-        use tokio::io::AsyncBufReadExt;
-        let mut cmd = tokio::process::Command::new("node");
-        cmd.arg("subscribe.mjs").arg("--url").arg(ws_url).arg("--timeout-ms").arg("120000");
+        let mut args: Vec<String> = vec!["--url".into(), ws_url.into(), "--timeout-ms".into(), "120000".into()];
         for (name, variables) in subscriptions {
-            cmd.arg("--subscribe").arg(format!("{name}={variables}"));
+            args.extend(["--subscribe".to_string(), format!("{name}={variables}")]);
         }
         if let Some(t) = token {
-            cmd.arg("--token").arg(t);
+            args.extend(["--token".to_string(), t.to_string()]);
         }
-        cmd.env_remove("ALMANAC_TOKEN").env_remove("ALMANAC_WS_URL");
+        NodeClient::spawn("subscribe.mjs", &args)
+    }
+
+    /// `node <script> <args>` in clients/, its stdout and stderr lines read as they come (killed on
+    /// drop).
+    fn spawn(script: &str, args: &[String]) -> NodeClient {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = tokio::process::Command::new("node");
+        cmd.arg(script).args(args).env_remove("ALMANAC_TOKEN").env_remove("ALMANAC_WS_URL");
         cmd.current_dir(clients()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run `node subscribe.mjs`: {e}; {NEEDS}"));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run `node {script}`: {e}; {NEEDS}"));
         let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
+        let (stdout, stderr) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
         let out = tx.clone();
         tokio::spawn(async move {
             let mut l = tokio::io::BufReader::new(stdout).lines();
@@ -1018,28 +1023,7 @@ mod subscription_transports {
 
     /// `node <script> <args>` with its JSON lines, as a `NodeClient` (killed on drop).
     fn spawn_node(script: &str, args: &[String]) -> NodeClient {
-        use tokio::io::AsyncBufReadExt;
-        let mut cmd = tokio::process::Command::new("node");
-        cmd.arg(script).args(args).env_remove("ALMANAC_TOKEN").env_remove("ALMANAC_WS_URL");
-        cmd.current_dir(clients()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run `node {script}`: {e}; {NEEDS}"));
-        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
-        let (stdout, stderr) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
-        let out = tx.clone();
-        tokio::spawn(async move {
-            let mut l = tokio::io::BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = l.next_line().await {
-                let _ = out.send(line);
-            }
-        });
-        tokio::spawn(async move {
-            let mut l = tokio::io::BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = l.next_line().await {
-                let _ = tx.send(format!("stderr: {line}"));
-            }
-        });
-        let stdin = child.stdin.take();
-        NodeClient { child, stdin, lines, ended: false, transcript: Vec::new(), pending: Vec::new() }
+        NodeClient::spawn(script, args)
     }
 
     /// The close the graphql-ws client reports (other lines skipped): (code, reason).

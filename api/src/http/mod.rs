@@ -223,6 +223,19 @@ fn request_error(status: StatusCode, code: &str, message: String) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// The body of a POST that may run operations (`/graphql`, `/graphql/stream`): refused unless it is
+/// JSON (CSRF: no web page can send that cross-site without a preflight) and within the size limit.
+fn json_post_body(headers: &HeaderMap, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Result<axum::body::Bytes, Box<Response>> {
+    wire::check_post_content_type(headers).map_err(|refused| Box::new(refused.into_response()))?;
+    match body {
+        Ok(b) => Ok(b),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(Box::new(request_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("the request body is larger than {MAX_BODY_BYTES} bytes"))))
+        }
+        Err(e) => Err(Box::new(request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request body could not be read: {e}")))),
+    }
+}
+
 /// POST with a JSON body `{query, variables, operationName, extensions}` (or an array of them).
 /// The body is read under the size limit and parsed only once the content type is JSON, so a
 /// refused or oversized request is never parsed.
@@ -231,15 +244,9 @@ async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): Connect
         Ok(m) => m,
         Err(refused) => return refused.into_response(),
     };
-    if let Err(refused) = wire::check_post_content_type(&headers) {
-        return refused.into_response();
-    }
-    let bytes = match body {
+    let bytes = match json_post_body(&headers, body) {
         Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return request_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("the request body is larger than {MAX_BODY_BYTES} bytes"));
-        }
-        Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request body could not be read: {e}")),
+        Err(refused) => return *refused,
     };
     match wire::parse_post_body(&bytes, media) {
         Err(refused) => refused.into_response(),

@@ -10,7 +10,7 @@
 //! with an `UNAUTHENTICATED` error and `complete` (within `credential_recheck`; at `exp`).
 
 use super::operation::{auth_refused, credential_lapsed, finish_response, prepare, rate_limit, rate_limited};
-use super::{is_mutation, request_error, HttpState, MAX_BODY_BYTES};
+use super::{is_mutation, request_error, HttpState};
 use crate::auth::{authenticate, credential};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -29,16 +29,10 @@ pub(super) async fn graphql_stream_post(
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    // The same CSRF rule as POST /graphql: a mutation sent over SSE must not be a "simple" request.
-    if let Err(refused) = super::wire::check_post_content_type(&headers) {
-        return refused.into_response();
-    }
-    let bytes = match body {
+    // The same rules as POST /graphql (CSRF, size): a mutation can be sent over SSE too.
+    let bytes = match super::json_post_body(&headers, body) {
         Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return request_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("the request body is larger than {MAX_BODY_BYTES} bytes"));
-        }
-        Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request body could not be read: {e}")),
+        Err(refused) => return *refused,
     };
     match serde_json::from_slice::<async_graphql::Request>(&bytes) {
         Ok(r) => stream(state, &headers, peer, r).await,
