@@ -153,6 +153,17 @@ pub struct Settings {
     /// Seconds a WebSocket may stay open without `connection_init` (then it closes with 4408).
     #[arg(long, env = "ALMANAC_WS_INIT_TIMEOUT_SECONDS", default_value_t = 10)]
     pub ws_init_timeout_seconds: u64,
+    /// Seconds a client has to send a request's line and headers; a keep-alive connection waiting
+    /// this long for its next request is closed too.
+    #[arg(long, env = "ALMANAC_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub header_timeout_seconds: u64,
+    /// Longest pause, in seconds, between two chunks of a request body before the request fails.
+    #[arg(long, env = "ALMANAC_BODY_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub body_timeout_seconds: u64,
+    /// Open connections (WebSockets included) served at once; more are answered 503. 0: the open
+    /// file limit (`ulimit -n`) minus 128 kept for the database and the rest.
+    #[arg(long, env = "ALMANAC_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
     #[command(flatten)]
     pub sync: SyncSettings,
 }
@@ -273,6 +284,9 @@ impl Settings {
             cors_origins: Vec::new(),
             credential_recheck_seconds: 10,
             ws_init_timeout_seconds: 10,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
+            max_connections: 0,
             sync: SyncSettings::for_tests(),
         }
     }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod changes;
 pub mod config;
+pub mod connections;
 pub mod graphql;
 pub mod http;
 pub mod ics;

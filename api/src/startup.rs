@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 pub struct Application {
     listener: TcpListener,
     state: HttpState,
+    connections: crate::connections::ConnectionLimits,
 }
 
 impl Application {
@@ -22,6 +23,7 @@ impl Application {
         store.migrate().await?;
         store.ensure_organization(OrganizationId::DEFAULT, "Default organization").await?;
         let changes = crate::changes::ChangeFeed::start(store.clone()).await?;
+        let connections = crate::connections::ConnectionLimits::new(settings.header_timeout_seconds, settings.body_timeout_seconds, settings.max_connections)?;
         let listener = TcpListener::bind(settings.listen).await?;
         let public_url: std::sync::Arc<str> = settings.public_base_url(listener.local_addr()?)?.into();
         let sealer = match settings.sync.token_keys.as_deref() {
@@ -37,7 +39,7 @@ impl Application {
         let schema = build_schema(Some(app.clone()));
         let jwt = crate::auth::JwtKeys::from_settings(&settings)?;
         let cors_origins = crate::http::cors::AllowedOrigins::parse(&settings.cors_origins)?;
-        Ok(Application { listener, state: HttpState {
+        Ok(Application { listener, connections, state: HttpState {
                 app,
                 schema,
                 auth: settings.auth,
@@ -63,8 +65,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await?;
-        Ok(())
+        crate::connections::serve(self.listener, router(self.state), self.connections, shutdown).await
     }
 }
 
