@@ -97,9 +97,28 @@ impl AsyncWrite for SlottedStream {
 
 const REFUSAL_BODY: &str = r#"{"errors":[{"message":"the server has too many open connections; retry shortly","extensions":{"code":"SERVICE_UNAVAILABLE"}}]}"#;
 
-/// Answers an over-cap connection 503 without parsing it, then reads what the client sent (bounded
-/// in time and size) so closing does not reset the connection before the client reads the answer.
+/// Answers an over-cap connection 503 once its request head has arrived (HTTP clients treat an
+/// answer before their request as a protocol error), then reads on briefly, bounded in time and
+/// size, so closing does not reset the connection before the client reads the answer. A client
+/// that never finishes its head is closed unanswered after the usual header timeout.
 async fn refuse(mut stream: TcpStream, linger: Duration) {
+    let mut head = Vec::with_capacity(1024);
+    let read_head = async {
+        let mut buf = [0u8; 1024];
+        while head.len() < 16 * 1024 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+            if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                return true;
+            }
+        }
+        true
+    };
+    if !matches!(tokio::time::timeout(linger, read_head).await, Ok(true)) {
+        return;
+    }
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{REFUSAL_BODY}",
         REFUSAL_BODY.len()
