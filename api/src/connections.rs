@@ -212,3 +212,18 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
     all_closed.closed().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_stays_below_the_open_file_limit() {
+        let Some(limit) = open_file_limit() else { return };
+        let automatic = ConnectionLimits::new(10, 30, 0).expect("automatic cap");
+        assert_eq!(automatic.max_connections as u64, limit - RESERVED_DESCRIPTORS);
+        let too_many = ConnectionLimits::new(10, 30, limit as usize).expect_err("a cap at the file limit is refused");
+        assert!(too_many.to_string().contains("--max-connections"), "{too_many}");
+        assert_eq!(ConnectionLimits::new(0, 0, 4).expect("explicit cap").max_connections, 4);
+    }
+}
