@@ -154,7 +154,36 @@ pub struct Settings {
     #[arg(long, env = "ALMANAC_WS_INIT_TIMEOUT_SECONDS", default_value_t = 10)]
     pub ws_init_timeout_seconds: u64,
     #[command(flatten)]
+    pub query_limits: QueryLimits,
+    #[command(flatten)]
     pub sync: SyncSettings,
+}
+
+/// What one GraphQL document may ask for, checked before anything executes (`QUERY_TOO_COMPLEX`).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct QueryLimits {
+    /// Most a query may cost: fields resolved, each multiplied by the `first`/`last` of the
+    /// connections above it (100 when absent).
+    #[arg(long, env = "ALMANAC_MAX_QUERY_COST", default_value_t = 50_000)]
+    pub max_query_cost: u64,
+    /// Most fields a document may select once its fragments are expanded (aliases count).
+    #[arg(long, env = "ALMANAC_MAX_QUERY_FIELDS", default_value_t = 1_000)]
+    pub max_query_fields: u64,
+    /// Most fragment spreads a document may expand to.
+    #[arg(long, env = "ALMANAC_MAX_QUERY_FRAGMENT_SPREADS", default_value_t = 500)]
+    pub max_query_fragment_spreads: u64,
+    /// Largest query document, in bytes.
+    #[arg(long, env = "ALMANAC_MAX_QUERY_BYTES", default_value_t = 65_536)]
+    pub max_query_bytes: usize,
+    /// Most tokens (names, values, punctuation) a query document may hold.
+    #[arg(long, env = "ALMANAC_MAX_QUERY_TOKENS", default_value_t = 10_000)]
+    pub max_query_tokens: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits { max_query_cost: 50_000, max_query_fields: 1_000, max_query_fragment_spreads: 500, max_query_bytes: 65_536, max_query_tokens: 10_000 }
+    }
 }
 
 /// Provider sync (Google Calendar): OAuth client, endpoints, token sealing, the background worker.
@@ -273,6 +302,7 @@ impl Settings {
             cors_origins: Vec::new(),
             credential_recheck_seconds: 10,
             ws_init_timeout_seconds: 10,
+            query_limits: QueryLimits::default(),
             sync: SyncSettings::for_tests(),
         }
     }
