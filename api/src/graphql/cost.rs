@@ -117,6 +117,7 @@ struct Measurer<'d> {
     doc: &'d ExecutableDocument,
     shape: &'d SchemaShape,
     variables: &'d Variables,
+    max_page: u64,
     /// Each fragment's measure, computed once; `None` while it is being measured (a cycle, which
     /// validation refuses later, counts nothing here).
     fragments: HashMap<&'d str, Option<Measure>>,
@@ -137,7 +138,7 @@ impl<'d> Measurer<'d> {
                 _ => None,
             }?;
             // A negative size is refused by the resolver; it resolves nothing.
-            Some(number.max(0) as u64)
+            Some((number.max(0) as u64).min(self.max_page))
         });
         match sizes {
             [None, None] => default_page,
@@ -193,8 +194,8 @@ impl<'d> Measurer<'d> {
 }
 
 /// Every operation in the document is measured (validation walks them all), summed.
-fn measure(doc: &ExecutableDocument, shape: &SchemaShape, variables: &Variables) -> Result<Measure, TooDeep> {
-    let mut measurer = Measurer { doc, shape, variables, fragments: HashMap::new(), variable_defaults: HashMap::new() };
+fn measure(doc: &ExecutableDocument, shape: &SchemaShape, variables: &Variables, max_page: u64) -> Result<Measure, TooDeep> {
+    let mut measurer = Measurer { doc, shape, variables, max_page, fragments: HashMap::new(), variable_defaults: HashMap::new() };
     let mut total = Measure::default();
     for (_, operation) in doc.operations.iter() {
         let operation = &operation.node;
@@ -270,17 +271,21 @@ fn too_complex(message: String, limit_name: &str, requested: Option<u64>, limit:
 /// only known then).
 pub struct QueryCost {
     pub limits: QueryLimits,
+    /// The largest page any connection serves: a larger `first`/`last` is refused by its resolver
+    /// (`RANGE_TOO_LARGE`) and resolves nothing, so it counts as this much at most.
+    pub max_page: u64,
     pub shape: Arc<OnceLock<SchemaShape>>,
 }
 
 impl ExtensionFactory for QueryCost {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CostOfRequest { limits: self.limits, shape: Arc::clone(&self.shape), measured: Mutex::new(None) })
+        Arc::new(CostOfRequest { limits: self.limits, max_page: self.max_page, shape: Arc::clone(&self.shape), measured: Mutex::new(None) })
     }
 }
 
 struct CostOfRequest {
     limits: QueryLimits,
+    max_page: u64,
     shape: Arc<OnceLock<SchemaShape>>,
     /// The cost measured in `prepare_request`, reported in the response's extensions.
     measured: Mutex<Option<u64>>,
@@ -301,7 +306,7 @@ impl CostOfRequest {
         let Ok(doc) = request.parsed_query() else { return Ok(()) };
         let empty = SchemaShape::default();
         let shape = self.shape.get().unwrap_or(&empty);
-        let Ok(m) = measure(doc, shape, &variables) else {
+        let Ok(m) = measure(doc, shape, &variables, self.max_page) else {
             return Err(too_complex(format!("the query nests selections or fragments more than {MAX_NESTING} deep"), "nesting", None, MAX_NESTING as u64));
         };
         if m.spreads > limits.max_query_fragment_spreads {

@@ -44,14 +44,15 @@ pub use crate::auth::Viewer;
 pub const MAX_DEPTH: usize = 16;
 
 pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
-    let limits = state.as_ref().map(|s| s.limits.query).unwrap_or_default();
+    let limits = state.as_ref().map(|s| s.limits).unwrap_or_default();
+    let max_page = [limits.max_occurrence_page, limits.max_page, crate::services::availability::MAX_SLOTS, crate::services::occurrences::MAX_UPCOMING].into_iter().max().unwrap_or(0) as u64;
     let shape = std::sync::Arc::new(std::sync::OnceLock::new());
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         // First, so it is the outermost: it must see every field error, other extensions' too.
         .extension(propagation::NullPropagation)
         // Before async-graphql's own parse-time and validation walks, which expand fragments.
-        .extension(cost::QueryCost { limits, shape: shape.clone() })
+        .extension(cost::QueryCost { limits: limits.query, max_page, shape: shape.clone() })
         .extension(async_graphql::extensions::Tracing)
         .extension(guard::WriteGuard);
     // async-graphql's Connection type has no description of its own; these name what each holds.
