@@ -163,7 +163,7 @@ pub struct Settings {
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct QueryLimits {
     /// Most a query may cost: fields resolved, each multiplied by the `first`/`last` of the
-    /// connections above it (100 when absent).
+    /// connections above it (their default page when absent).
     #[arg(long, env = "ALMANAC_MAX_QUERY_COST", default_value_t = 50_000)]
     pub max_query_cost: u64,
     /// Most fields a document may select once its fragments are expanded (aliases count).

@@ -82,6 +82,13 @@ async fn list_multiplied_costs_are_refused_before_execution_and_reported(app: Te
     let via_variable = "query($n: Int) { calendars(first: $n) { edges { node { series(first: $n) { edges { node { occurrences(from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", first: $n) { edges { node { id } } } } } } } } } }";
     let refused = app.graphql(via_variable, json!({ "n": 200 })).await;
     assert_eq!(refused["errors"][0]["extensions"]["code"], json!("QUERY_TOO_COMPLEX"), "{refused}");
+    // Without first/last each connection counts its default page: 50 calendars × 50 series × 100
+    // occurrences.
+    let defaults = app.graphql("{ calendars { edges { node { series { edges { node { occurrences(from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\") { edges { node { id } } } } } } } } } }", json!({})).await;
+    assert_eq!(defaults["errors"][0]["extensions"]["cost"], json!({ "requested": 1 + 50 * (2 + 1 + 50 * (2 + 1 + 100 * 3)), "limit": 50_000 }), "{defaults}");
+    // A page past a connection's maximum counts as the maximum: its resolver refuses it.
+    let oversized = app.graphql(&format!("{{ occurrences(calendarIds: [\"{cal}\"], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", first: 100000) {{ edges {{ node {{ id }} }} }} }}"), json!({})).await;
+    assert_eq!((oversized["errors"][0]["extensions"]["code"].clone(), oversized["extensions"]["cost"]["requested"].clone()), (json!("RANGE_TOO_LARGE"), json!(1 + 1000 * 3)), "{oversized}");
     assert_eq!(app.state.store.statements_executed(), statements, "no refused query reached the store");
 
     // An ordinary page: 100 occurrences with their series, allowed, and told what it cost.

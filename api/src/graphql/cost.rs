@@ -21,20 +21,30 @@ use async_graphql::{Name, Positioned, Request, Response, ServerError, ServerResu
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// What a connection without `first`/`last` counts as: the largest default page size any
-/// connection uses (occurrence pages default to 100).
+/// What a paged field the schema builder did not describe counts as without `first`/`last`, and
+/// the most it counts as with them.
 pub const DEFAULT_PAGE_COST: u64 = 100;
+pub const MAX_PAGE_COST: u64 = 2000;
 /// Selection sets and fragment spreads nested deeper than this are refused: the measure recurses,
 /// and no real query comes near (field depth alone is capped at `MAX_DEPTH`).
 const MAX_NESTING: usize = 64;
+
+/// A paged field's page sizes, as its resolver applies them.
+#[derive(Clone, Copy)]
+pub struct PageSizes {
+    /// The page size when neither `first` nor `last` is given.
+    pub default: u64,
+    /// The largest page it serves: a larger `first`/`last` is refused by the resolver
+    /// (`RANGE_TOO_LARGE`) and resolves nothing, so it counts as this much at most.
+    pub max: u64,
+}
 
 /// One field of the schema as the measure needs it.
 struct FieldShape {
     /// The named type it returns (lists and non-null unwrapped).
     ty: String,
-    /// For a paged field (one taking `first`): the page size when neither `first` nor `last` is
-    /// given.
-    default_page: Option<u64>,
+    /// For a paged field (one taking `first`).
+    page: Option<PageSizes>,
 }
 
 /// The schema's object and interface fields, read once from its SDL.
@@ -45,7 +55,9 @@ pub struct SchemaShape {
 }
 
 impl SchemaShape {
-    pub fn from_sdl(sdl: &str) -> SchemaShape {
+    /// `pages` gives the page sizes of paged fields by type and field name; others taking `first`
+    /// count its SDL default (or `DEFAULT_PAGE_COST`) and at most `MAX_PAGE_COST`.
+    pub fn from_sdl(sdl: &str, pages: &[(&str, &str, PageSizes)]) -> SchemaShape {
         let mut shape = SchemaShape { types: HashMap::new(), roots: ["Query".into(), "Mutation".into(), "Subscription".into()] };
         let Ok(doc) = async_graphql::parser::parse_schema(sdl) else { return shape };
         for definition in doc.definitions {
@@ -64,13 +76,18 @@ impl SchemaShape {
                         TypeKind::Interface(i) => i.fields,
                         _ => continue,
                     };
+                    let type_name = t.node.name.node.to_string();
                     let fields = fields.into_iter().map(|f| {
                         let f = f.node;
-                        let default_page = f.arguments.iter().find(|a| a.node.name.node == "first").map(|a| {
-                            match a.node.default_value.as_ref().map(|v| &v.node) {
-                                Some(Value::Number(n)) => n.as_u64().unwrap_or(DEFAULT_PAGE_COST),
-                                _ => DEFAULT_PAGE_COST,
-                            }
+                        let described = pages.iter().find(|(t, name, _)| *t == type_name && *name == f.name.node.as_str()).map(|(_, _, p)| *p);
+                        let page = f.arguments.iter().find(|a| a.node.name.node == "first").map(|a| {
+                            described.unwrap_or_else(|| {
+                                let default = match a.node.default_value.as_ref().map(|v| &v.node) {
+                                    Some(Value::Number(n)) => n.as_u64().unwrap_or(DEFAULT_PAGE_COST),
+                                    _ => DEFAULT_PAGE_COST,
+                                };
+                                PageSizes { default, max: MAX_PAGE_COST.max(default) }
+                            })
                         });
                         let mut ty = &f.ty.node.base;
                         let named = loop {
@@ -79,9 +96,10 @@ impl SchemaShape {
                                 BaseType::List(inner) => ty = &inner.base,
                             }
                         };
-                        (f.name.node.to_string(), FieldShape { ty: named, default_page })
+                        (f.name.node.to_string(), FieldShape { ty: named, page })
                     });
-                    shape.types.insert(t.node.name.node.to_string(), fields.collect());
+                    let fields = fields.collect();
+                    shape.types.insert(type_name, fields);
                 }
                 _ => {}
             }
@@ -117,7 +135,6 @@ struct Measurer<'d> {
     doc: &'d ExecutableDocument,
     shape: &'d SchemaShape,
     variables: &'d Variables,
-    max_page: u64,
     /// Each fragment's measure, computed once; `None` while it is being measured (a cycle, which
     /// validation refuses later, counts nothing here).
     fragments: HashMap<&'d str, Option<Measure>>,
@@ -127,7 +144,7 @@ struct Measurer<'d> {
 struct TooDeep;
 
 impl<'d> Measurer<'d> {
-    fn page_size(&self, field: &'d async_graphql::parser::types::Field, default_page: u64) -> u64 {
+    fn page_size(&self, field: &'d async_graphql::parser::types::Field, page: PageSizes) -> u64 {
         let sizes = ["first", "last"].map(|arg| {
             let value = field.get_argument(arg)?;
             let resolved = value.node.clone().into_const_with(|v| {
@@ -138,10 +155,10 @@ impl<'d> Measurer<'d> {
                 _ => None,
             }?;
             // A negative size is refused by the resolver; it resolves nothing.
-            Some((number.max(0) as u64).min(self.max_page))
+            Some((number.max(0) as u64).min(page.max))
         });
         match sizes {
-            [None, None] => default_page,
+            [None, None] => page.default,
             [a, b] => a.unwrap_or(0).max(b.unwrap_or(0)),
         }
     }
@@ -158,8 +175,8 @@ impl<'d> Measurer<'d> {
                     let shape = self.shape.field(ty, field.name.node.as_str());
                     let child_ty = shape.map(|s| s.ty.as_str());
                     let children = self.selection_set(&field.selection_set, child_ty, nesting + 1)?;
-                    let per_item = match shape.and_then(|s| s.default_page) {
-                        Some(default_page) => self.page_size(field, default_page),
+                    let per_item = match shape.and_then(|s| s.page) {
+                        Some(page) => self.page_size(field, page),
                         None => 1,
                     };
                     total.add(Measure { cost: per_item.saturating_mul(children.cost).saturating_add(1), fields: children.fields.saturating_add(1), spreads: children.spreads });
@@ -194,8 +211,8 @@ impl<'d> Measurer<'d> {
 }
 
 /// Every operation in the document is measured (validation walks them all), summed.
-fn measure(doc: &ExecutableDocument, shape: &SchemaShape, variables: &Variables, max_page: u64) -> Result<Measure, TooDeep> {
-    let mut measurer = Measurer { doc, shape, variables, max_page, fragments: HashMap::new(), variable_defaults: HashMap::new() };
+fn measure(doc: &ExecutableDocument, shape: &SchemaShape, variables: &Variables) -> Result<Measure, TooDeep> {
+    let mut measurer = Measurer { doc, shape, variables, fragments: HashMap::new(), variable_defaults: HashMap::new() };
     let mut total = Measure::default();
     for (_, operation) in doc.operations.iter() {
         let operation = &operation.node;
@@ -271,21 +288,17 @@ fn too_complex(message: String, limit_name: &str, requested: Option<u64>, limit:
 /// only known then).
 pub struct QueryCost {
     pub limits: QueryLimits,
-    /// The largest page any connection serves: a larger `first`/`last` is refused by its resolver
-    /// (`RANGE_TOO_LARGE`) and resolves nothing, so it counts as this much at most.
-    pub max_page: u64,
     pub shape: Arc<OnceLock<SchemaShape>>,
 }
 
 impl ExtensionFactory for QueryCost {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CostOfRequest { limits: self.limits, max_page: self.max_page, shape: Arc::clone(&self.shape), measured: Mutex::new(None) })
+        Arc::new(CostOfRequest { limits: self.limits, shape: Arc::clone(&self.shape), measured: Mutex::new(None) })
     }
 }
 
 struct CostOfRequest {
     limits: QueryLimits,
-    max_page: u64,
     shape: Arc<OnceLock<SchemaShape>>,
     /// The cost measured in `prepare_request`, reported in the response's extensions.
     measured: Mutex<Option<u64>>,
@@ -306,7 +319,7 @@ impl CostOfRequest {
         let Ok(doc) = request.parsed_query() else { return Ok(()) };
         let empty = SchemaShape::default();
         let shape = self.shape.get().unwrap_or(&empty);
-        let Ok(m) = measure(doc, shape, &variables, self.max_page) else {
+        let Ok(m) = measure(doc, shape, &variables) else {
             return Err(too_complex(format!("the query nests selections or fragments more than {MAX_NESTING} deep"), "nesting", None, MAX_NESTING as u64));
         };
         if m.spreads > limits.max_query_fragment_spreads {

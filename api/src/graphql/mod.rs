@@ -45,14 +45,13 @@ pub const MAX_DEPTH: usize = 16;
 
 pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
     let limits = state.as_ref().map(|s| s.limits).unwrap_or_default();
-    let max_page = [limits.max_occurrence_page, limits.max_page, crate::services::availability::MAX_SLOTS, crate::services::occurrences::MAX_UPCOMING].into_iter().max().unwrap_or(0) as u64;
     let shape = std::sync::Arc::new(std::sync::OnceLock::new());
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         // First, so it is the outermost: it must see every field error, other extensions' too.
         .extension(propagation::NullPropagation)
         // Before async-graphql's own parse-time and validation walks, which expand fragments.
-        .extension(cost::QueryCost { limits: limits.query, max_page, shape: shape.clone() })
+        .extension(cost::QueryCost { limits: limits.query, shape: shape.clone() })
         .extension(async_graphql::extensions::Tracing)
         .extension(guard::WriteGuard);
     // async-graphql's Connection type has no description of its own; these name what each holds.
@@ -70,7 +69,18 @@ pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
         builder = builder.data(state);
     }
     let schema = builder.finish();
-    let _ = shape.set(cost::SchemaShape::from_sdl(&schema.sdl()));
+    // Each connection's page sizes as its resolver applies them, so the cost counts what can run
+    // (`bookableSlots` declares its default in the schema, which the shape reads).
+    let page = |default: usize, max: usize| cost::PageSizes { default: default as u64, max: max as u64 };
+    let (calendars, occurrences) = (page(paging::DEFAULT_PAGE, limits.max_page), page(paging::DEFAULT_OCCURRENCE_PAGE, limits.max_occurrence_page));
+    let pages = [
+        ("Query", "calendars", calendars),
+        ("Calendar", "series", calendars),
+        ("Query", "occurrences", occurrences),
+        ("Series", "occurrences", occurrences),
+        ("Query", "upcomingOccurrences", page(paging::DEFAULT_UPCOMING_PAGE, crate::services::occurrences::MAX_UPCOMING)),
+    ];
+    let _ = shape.set(cost::SchemaShape::from_sdl(&schema.sdl(), &pages));
     schema
 }
 
