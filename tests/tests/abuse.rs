@@ -1,7 +1,7 @@
 //! Abuse is refused before resolvers run, with typed errors, and the server stays responsive.
 
 use almanac_api::config::Settings;
-use almanac_e2e::{engine_tests, engine_tests_with, TestApp};
+use almanac_e2e::{engine_tests, engine_tests_with, TestApp, WsSubscription};
 use serde_json::{json, Value};
 
 async fn post_raw(app: &TestApp, body: String) -> (u16, Value) {
@@ -78,6 +78,12 @@ async fn list_multiplied_costs_are_refused_before_execution_and_reported(app: Te
         assert!(error["message"].as_str().expect("message").contains(&requested.to_string()), "{body}");
         assert_eq!(body["extensions"]["cost"], json!({ "requested": requested, "limit": limit }));
     }
+    // The same refusal over a WebSocket: the cost lives in the schema, not in one transport.
+    let mut ws = WsSubscription::start(&app.url, json!({}), &nested_occurrence_pages(&cal, 1), json!({})).await.expect("websocket");
+    let refused = ws.next(30).await.expect("an answer");
+    let payload = &refused["payload"];
+    assert_eq!((payload["data"].clone(), payload["errors"][0]["extensions"]["code"].clone()), (Value::Null, json!("QUERY_TOO_COMPLEX")), "{refused}");
+    assert!(payload["errors"][0]["extensions"]["cost"]["requested"].as_u64() > Some(50_000), "{refused}");
     // Same through a variable: the page size is read from the variables before execution.
     let via_variable = "query($n: Int) { calendars(first: $n) { edges { node { series(first: $n) { edges { node { occurrences(from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", first: $n) { edges { node { id } } } } } } } } } }";
     let refused = app.graphql(via_variable, json!({ "n": 200 })).await;
