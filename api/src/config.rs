@@ -165,7 +165,36 @@ pub struct Settings {
     #[arg(long, env = "ALMANAC_MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
     #[command(flatten)]
+    pub query_limits: QueryLimits,
+    #[command(flatten)]
     pub sync: SyncSettings,
+}
+
+/// What one GraphQL document may ask for, checked before anything executes (`QUERY_TOO_COMPLEX`).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct QueryLimits {
+    /// Most a query may cost: fields resolved, each multiplied by the `first`/`last` of the
+    /// connections above it (their default page when absent).
+    #[arg(long, env = "ALMANAC_MAX_QUERY_COST", default_value_t = 50_000)]
+    pub max_query_cost: u64,
+    /// Most fields a document may select once its fragments are expanded (aliases count).
+    #[arg(long, env = "ALMANAC_MAX_QUERY_FIELDS", default_value_t = 1_000)]
+    pub max_query_fields: u64,
+    /// Most fragment spreads a document may expand to.
+    #[arg(long, env = "ALMANAC_MAX_QUERY_FRAGMENT_SPREADS", default_value_t = 500)]
+    pub max_query_fragment_spreads: u64,
+    /// Largest query document, in bytes.
+    #[arg(long, env = "ALMANAC_MAX_QUERY_BYTES", default_value_t = 65_536)]
+    pub max_query_bytes: usize,
+    /// Most tokens (names, values, punctuation) a query document may hold.
+    #[arg(long, env = "ALMANAC_MAX_QUERY_TOKENS", default_value_t = 10_000)]
+    pub max_query_tokens: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits { max_query_cost: 50_000, max_query_fields: 1_000, max_query_fragment_spreads: 500, max_query_bytes: 65_536, max_query_tokens: 10_000 }
+    }
 }
 
 /// Provider sync (Google Calendar): OAuth client, endpoints, token sealing, the background worker.
@@ -287,6 +316,7 @@ impl Settings {
             header_timeout_seconds: 10,
             body_timeout_seconds: 30,
             max_connections: 0,
+            query_limits: QueryLimits::default(),
             sync: SyncSettings::for_tests(),
         }
     }

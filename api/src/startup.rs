@@ -35,7 +35,7 @@ impl Application {
             None => crate::secrets::Sealer::insecure_dev(),
         };
         let sync = std::sync::Arc::new(crate::sync::SyncRuntime::new(settings.sync.clone(), sealer, public_url.clone()));
-        let app = AppState { store, limits: Limits::default(), changes, public_url, sync };
+        let app = AppState { store, limits: Limits { query: settings.query_limits, ..Limits::default() }, changes, public_url, sync };
         let schema = build_schema(Some(app.clone()));
         let jwt = crate::auth::JwtKeys::from_settings(&settings)?;
         let cors_origins = crate::http::cors::AllowedOrigins::parse(&settings.cors_origins)?;

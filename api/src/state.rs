@@ -23,10 +23,12 @@ pub struct Limits {
     pub max_page: usize,
     /// Most calendars one occurrence query may name.
     pub max_calendars_per_query: usize,
+    /// What one GraphQL document may cost (see `graphql::cost`).
+    pub query: crate::config::QueryLimits,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_occurrence_page: 1000, max_page: 200, max_calendars_per_query: 500 }
+        Limits { max_occurrence_page: 1000, max_page: 200, max_calendars_per_query: 500, query: Default::default() }
     }
 }

@@ -1,7 +1,7 @@
 //! Abuse is refused before resolvers run, with typed errors, and the server stays responsive.
 
 use almanac_api::config::Settings;
-use almanac_e2e::{engine_tests, engine_tests_with, TestApp};
+use almanac_e2e::{engine_tests, engine_tests_with, TestApp, WsSubscription};
 use serde_json::{json, Value};
 
 async fn post_raw(app: &TestApp, body: String) -> (u16, Value) {
@@ -40,6 +40,100 @@ async fn floods_are_refused_before_execution_and_the_server_stays_responsive(app
     assert_eq!(status, 200);
     assert_eq!(body[0]["data"]["viewer"]["canWrite"], json!(true));
     assert!(body[1]["data"]["calendars"]["edges"].is_array());
+}
+
+/// The issue 16 query: two `first: 1000` occurrence pages nested through `series`, 266 bytes.
+fn nested_occurrence_pages(cal: &str, levels: usize) -> String {
+    let mut inner = String::from("id");
+    for _ in 0..levels {
+        inner = format!("id series {{ occurrences(from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", first: 1000) {{ edges {{ node {{ {inner} }} }} }} }}");
+    }
+    format!("{{ occurrences(calendarIds: [\"{cal}\"], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", first: 1000) {{ edges {{ node {{ {inner} }} }} }} }}")
+}
+
+/// A document of fragments each spreading the previous one twice: `2^levels` spreads once expanded.
+fn doubling_fragments(levels: usize) -> String {
+    let mut doc = String::from("query { ...F0 } fragment F0 on Query { __typename }");
+    for i in 1..=levels {
+        doc.push_str(&format!(" fragment F{i} on Query {{ ...F{p} ...F{p} }}", p = i - 1));
+    }
+    // The operation spreads the last fragment, so every fragment is used.
+    doc.replacen("...F0", &format!("...F{levels}"), 1)
+}
+
+async fn list_multiplied_costs_are_refused_before_execution_and_reported(app: TestApp) {
+    let cal = app.create_calendar("c", "UTC").await;
+    app.create_series(&cal, json!({ "title": "m", "start": "2026-01-01T00:00:00", "duration": "PT1M", "recurrence": { "rrule": "FREQ=MINUTELY" } })).await.expect("series");
+    let statements = app.state.store.statements_executed();
+    for levels in [1, 2] {
+        let query = nested_occurrence_pages(&cal, levels);
+        let (status, body) = post_raw(&app, json!({ "query": query }).to_string()).await;
+        let error = &body["errors"][0];
+        assert_eq!((status, error["extensions"]["code"].clone(), error["extensions"]["limit"].clone()), (200, json!("QUERY_TOO_COMPLEX"), json!("cost")), "{levels} levels: {body}");
+        assert!(body["data"].is_null(), "nothing resolved: {body}");
+        let (requested, limit) = (error["extensions"]["cost"]["requested"].as_u64().expect("requested"), error["extensions"]["cost"]["limit"].as_u64().expect("limit"));
+        // 1000 × 1000 × 3 fields for the 266-byte query; another factor of 1000 per level.
+        assert!(requested >= 1000u64.pow(levels as u32 + 1) && requested > limit, "{levels} levels: {requested} vs {limit}");
+        assert_eq!(limit, 50_000);
+        assert!(error["message"].as_str().expect("message").contains(&requested.to_string()), "{body}");
+        assert_eq!(body["extensions"]["cost"], json!({ "requested": requested, "limit": limit }));
+    }
+    // The same refusal over a WebSocket: the cost lives in the schema, not in one transport.
+    let mut ws = WsSubscription::start(&app.url, json!({}), &nested_occurrence_pages(&cal, 1), json!({})).await.expect("websocket");
+    let refused = ws.next(30).await.expect("an answer");
+    let payload = &refused["payload"];
+    assert_eq!((payload["data"].clone(), payload["errors"][0]["extensions"]["code"].clone()), (Value::Null, json!("QUERY_TOO_COMPLEX")), "{refused}");
+    assert!(payload["errors"][0]["extensions"]["cost"]["requested"].as_u64() > Some(50_000), "{refused}");
+    // Same through a variable: the page size is read from the variables before execution.
+    let via_variable = "query($n: Int) { calendars(first: $n) { edges { node { series(first: $n) { edges { node { occurrences(from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", first: $n) { edges { node { id } } } } } } } } } }";
+    let refused = app.graphql(via_variable, json!({ "n": 200 })).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], json!("QUERY_TOO_COMPLEX"), "{refused}");
+    // Without first/last each connection counts its default page: 50 calendars × 50 series × 100
+    // occurrences.
+    let defaults = app.graphql("{ calendars { edges { node { series { edges { node { occurrences(from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\") { edges { node { id } } } } } } } } } }", json!({})).await;
+    assert_eq!(defaults["errors"][0]["extensions"]["cost"], json!({ "requested": 1 + 50 * (2 + 1 + 50 * (2 + 1 + 100 * 3)), "limit": 50_000 }), "{defaults}");
+    // A page past a connection's maximum counts as the maximum: its resolver refuses it.
+    let oversized = app.graphql(&format!("{{ occurrences(calendarIds: [\"{cal}\"], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", first: 100000) {{ edges {{ node {{ id }} }} }} }}"), json!({})).await;
+    assert_eq!((oversized["errors"][0]["extensions"]["code"].clone(), oversized["extensions"]["cost"]["requested"].clone()), (json!("RANGE_TOO_LARGE"), json!(1 + 1000 * 3)), "{oversized}");
+    assert_eq!(app.state.store.statements_executed(), statements, "no refused query reached the store");
+
+    // An ordinary page: 100 occurrences with their series, allowed, and told what it cost.
+    let page = app.graphql(&format!("{{ occurrences(calendarIds: [\"{cal}\"], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", first: 100) {{ edges {{ node {{ id start end series {{ id title }} }} }} pageInfo {{ hasNextPage }} }} }}"), json!({})).await;
+    assert!(page["errors"].is_null(), "{page}");
+    assert_eq!(page["data"]["occurrences"]["edges"].as_array().map(Vec::len), Some(100));
+    assert_eq!(page["data"]["occurrences"]["edges"][99]["node"]["series"]["title"], json!("m"));
+    // 1 + 100 × (edges, node, id, start, end, series, id, title, pageInfo, hasNextPage).
+    assert_eq!(page["extensions"]["cost"], json!({ "requested": 1 + 100 * 10, "limit": 50_000 }), "{page}");
+    // The same query with the variable small enough runs, and reports its cost.
+    let allowed = app.graphql(via_variable, json!({ "n": 2 })).await;
+    assert!(allowed["errors"].is_null(), "{allowed}");
+    assert_eq!(allowed["extensions"]["cost"]["requested"], json!(1 + 2 * (1 + 1 + 1 + 2 * (1 + 1 + 1 + 2 * 3))));
+}
+
+async fn doubling_fragments_are_refused_without_expanding_them(app: TestApp) {
+    let statements = app.state.store.statements_executed();
+    for levels in [20, 25] {
+        let doc = doubling_fragments(levels);
+        assert!(doc.len() < 1500, "{} bytes", doc.len());
+        let (status, body) = post_raw(&app, json!({ "query": doc }).to_string()).await;
+        let error = &body["errors"][0];
+        assert_eq!((status, error["extensions"]["code"].clone(), error["extensions"]["limit"].clone()), (200, json!("QUERY_TOO_COMPLEX"), json!("fragmentSpreads")), "{body}");
+        // Measured exactly (each fragment once): 2^levels spreads, plus the chain of single ones above.
+        let expanded: u64 = (0..=levels as u32).map(|k| 1u64 << k).sum();
+        assert_eq!(error["extensions"]["fragmentSpreads"], json!({ "requested": expanded, "limit": 500 }), "{body}");
+        assert!(body["data"].is_null());
+    }
+    // A few levels are an ordinary document, and run.
+    let small = app.graphql(&doubling_fragments(3), json!({})).await;
+    assert_eq!((small["data"]["__typename"].clone(), small["extensions"]["cost"]["requested"].clone()), (json!("Query"), json!(8)), "{small}");
+    // Size and token limits refuse before parsing, with the same code and the limit named.
+    let long = format!("{{ {} }}", "__typename ".repeat(8_000));
+    let (_, body) = post_raw(&app, json!({ "query": long }).to_string()).await;
+    assert_eq!((body["errors"][0]["extensions"]["code"].clone(), body["errors"][0]["extensions"]["limit"].clone()), (json!("QUERY_TOO_COMPLEX"), json!("documentBytes")), "{body}");
+    let many = format!("{{ {} }}", "a ".repeat(12_000));
+    let (_, body) = post_raw(&app, json!({ "query": many }).to_string()).await;
+    assert_eq!((body["errors"][0]["extensions"]["code"].clone(), body["errors"][0]["extensions"]["limit"].clone()), (json!("QUERY_TOO_COMPLEX"), json!("tokens")), "{body}");
+    assert_eq!(app.state.store.statements_executed(), statements);
 }
 
 fn limited(s: &mut Settings) {
@@ -157,6 +251,10 @@ mod connections {
 mod floods {
     use super::*;
     engine_tests!(floods_are_refused_before_execution_and_the_server_stays_responsive);
+}
+mod query_cost {
+    use super::*;
+    engine_tests!(list_multiplied_costs_are_refused_before_execution_and_reported, doubling_fragments_are_refused_without_expanding_them);
 }
 mod rates {
     use super::*;

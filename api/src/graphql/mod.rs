@@ -2,6 +2,7 @@
 //! input, call one service function and map the result.
 
 mod availability;
+pub mod cost;
 pub mod error;
 pub mod guard;
 pub mod ics;
@@ -39,18 +40,18 @@ pub type AlmanacSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>
 
 pub use crate::auth::Viewer;
 
-/// Query depth and complexity caps: rejected before execution.
+/// Query depth cap: rejected before execution. Cost, field and size limits are in `cost`.
 pub const MAX_DEPTH: usize = 16;
-/// Every field counts one, aliases included: a thousand is far above any real client's query and
-/// far below a 10,000-alias flood.
-pub const MAX_COMPLEXITY: usize = 1000;
 
 pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
+    let limits = state.as_ref().map(|s| s.limits).unwrap_or_default();
+    let shape = std::sync::Arc::new(std::sync::OnceLock::new());
     let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
         // First, so it is the outermost: it must see every field error, other extensions' too.
         .extension(propagation::NullPropagation)
+        // Before async-graphql's own parse-time and validation walks, which expand fragments.
+        .extension(cost::QueryCost { limits: limits.query, shape: shape.clone() })
         .extension(async_graphql::extensions::Tracing)
         .extension(guard::WriteGuard);
     // async-graphql's Connection type has no description of its own; these name what each holds.
@@ -67,7 +68,20 @@ pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
     if let Some(state) = state {
         builder = builder.data(state);
     }
-    builder.finish()
+    let schema = builder.finish();
+    // Each connection's page sizes as its resolver applies them, so the cost counts what can run
+    // (`bookableSlots` declares its default in the schema, which the shape reads).
+    let page = |default: usize, max: usize| cost::PageSizes { default: default as u64, max: max as u64 };
+    let (calendars, occurrences) = (page(paging::DEFAULT_PAGE, limits.max_page), page(paging::DEFAULT_OCCURRENCE_PAGE, limits.max_occurrence_page));
+    let pages = [
+        ("Query", "calendars", calendars),
+        ("Calendar", "series", calendars),
+        ("Query", "occurrences", occurrences),
+        ("Series", "occurrences", occurrences),
+        ("Query", "upcomingOccurrences", page(paging::DEFAULT_UPCOMING_PAGE, crate::services::occurrences::MAX_UPCOMING)),
+    ];
+    let _ = shape.set(cost::SchemaShape::from_sdl(&schema.sdl(), &pages));
+    schema
 }
 
 /// The SDL committed as `schema.graphql`.

@@ -9,6 +9,12 @@ use almanac_domain::paging::{Slice, Take};
 use std::future::Future;
 use std::ops::Bound;
 
+/// Page sizes when neither `first` nor `last` is given: calendars and series, occurrences in a
+/// window, upcoming occurrences. The query cost counts the same (see `cost`).
+pub const DEFAULT_PAGE: usize = 50;
+pub const DEFAULT_OCCURRENCE_PAGE: usize = 100;
+pub const DEFAULT_UPCOMING_PAGE: usize = 20;
+
 /// Which end of the list a page is taken from, and how many, from `first` and `last`. Asking
 /// for both is refused: the spec allows it but its meaning (first n, then the last m of those)
 /// is never what a client wants, and Relay and Apollo never send it.

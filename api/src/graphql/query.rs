@@ -70,7 +70,7 @@ impl QueryRoot {
         #[graphql(desc = "A `startCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the last page.")] before: Option<String>,
     ) -> async_graphql::Result<Connection<String, CalendarNode>> {
         let app = app(ctx);
-        let take = super::paging::take(first, last, 50, app.limits.max_page).gql()?;
+        let take = super::paging::take(first, last, super::paging::DEFAULT_PAGE, app.limits.max_page).gql()?;
         let page = super::paging::IdPage::<CalendarId>::new(take, after.as_deref(), before.as_deref()).gql()?;
         let org = viewer(ctx).organization;
         let (rows, has_previous, has_next) = page.fetch(|slice| async move { app.store.calendars_slice(org, &slice).await }).await.gql()?;
@@ -110,7 +110,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
         let id = parse_id::<SeriesId>("seriesId", &series_id, "series").gql()?;
-        let take = super::paging::take(first, last, 20, services::occurrences::MAX_UPCOMING).gql()?;
+        let take = super::paging::take(first, last, super::paging::DEFAULT_UPCOMING_PAGE, services::occurrences::MAX_UPCOMING).gql()?;
         output_zone(time_zone.as_deref()).gql()?;
         let slice = super::paging::occurrence_slice(take, after.as_deref(), before.as_deref()).gql()?;
         let page = services::occurrences::upcoming(app, viewer(ctx).organization, id, from.utc(), slice).await.gql()?;
@@ -141,7 +141,7 @@ impl QueryRoot {
         let calendars = parse_calendar_ids(&calendar_ids).gql()?;
         let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
         output_zone(time_zone.as_deref()).gql()?;
-        let take = super::paging::take(first, last, 100, app.limits.max_occurrence_page).gql()?;
+        let take = super::paging::take(first, last, super::paging::DEFAULT_OCCURRENCE_PAGE, app.limits.max_occurrence_page).gql()?;
         let slice = super::paging::occurrence_slice(take, after.as_deref(), before.as_deref()).gql()?;
         let kinds = kinds.map(|ks| ks.into_iter().map(SeriesKind::from).collect());
         let q = services::occurrences::OccurrenceQuery { calendars, window, kinds, slice, include_cancelled };

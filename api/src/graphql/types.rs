@@ -128,7 +128,7 @@ impl CalendarNode {
         #[graphql(desc = "A `startCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the last page.")] before: Option<String>,
     ) -> async_graphql::Result<Connection<String, SeriesNode>> {
         let app = app(ctx);
-        let take = super::paging::take(first, last, 50, app.limits.max_page).gql()?;
+        let take = super::paging::take(first, last, super::paging::DEFAULT_PAGE, app.limits.max_page).gql()?;
         let page = super::paging::IdPage::<SeriesId>::new(take, after.as_deref(), before.as_deref()).gql()?;
         let (org, calendar) = (viewer(ctx).organization, self.0.id);
         let (rows, has_previous, has_next) = page.fetch(|slice| async move { app.store.series_slice(org, calendar, &slice).await }).await.gql()?;
@@ -288,7 +288,7 @@ impl SeriesNode {
         let app = app(ctx);
         let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
         output_zone(time_zone.as_deref()).gql()?;
-        let take = super::paging::take(first, last, 100, app.limits.max_occurrence_page).gql()?;
+        let take = super::paging::take(first, last, super::paging::DEFAULT_OCCURRENCE_PAGE, app.limits.max_occurrence_page).gql()?;
         let slice = super::paging::occurrence_slice(take, after.as_deref(), before.as_deref()).gql()?;
         let page = services::occurrences::merge(vec![(*self.0).clone()], window, slice, include_cancelled);
         occurrence_connection_for(ctx, page).await
