@@ -637,3 +637,18 @@ pub fn nominal_seconds(length: Length) -> i64 {
 pub fn exact(d: Duration) -> Length {
     Length::Duration { days: 0, seconds: d.num_seconds() }
 }
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn one_duration_limit_whichever_way_it_is_written() {
+        for ok in ["P400D", "PT34560000S", "PT9600H", "P57W1D", "P399DT86400S"] {
+            assert!(parse_duration(ok).is_ok(), "{ok}");
+        }
+        for over in ["P401D", "P400DT1S", "PT34560001S", "PT9601H", "P58W", "P399DT86401S"] {
+            assert!(parse_duration(over).is_err(), "{over}");
+        }
+    }
+}

@@ -53,7 +53,8 @@ impl ScalarType for Instant {
             None => offset,
         };
         let zone_ok = zone == "Z" || zone == "z" || (zone.len() == 6 && matches!(&zone[..1], "+" | "-") && shaped(&zone[1..], "dd:dd"));
-        if !shaped(&s[..19], "dddd-dd-ddTdd:dd:dd") || !zone_ok {
+        // RFC 3339 allows a lower-case `t` (and `z`).
+        if !shaped(&s[..19].replacen('t', "T", 1), "dddd-dd-ddTdd:dd:dd") || !zone_ok {
             return Err(bad());
         }
         no_leap_second(s, &s[17..19])?;

@@ -223,3 +223,19 @@ fn check_combinations(r: &Rule) -> Result<(), RecurrenceError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_has_every_field_at_full_width_and_no_leap_second() {
+        assert!(matches!(parse_until("20260630T235959Z"), Ok(Until::Utc(_))));
+        assert!(matches!(parse_until("20260630T235959"), Ok(Until::Local(_))));
+        assert!(matches!(parse_until("20260630"), Ok(Until::Date(_))));
+        assert!(matches!(parse_until("20260630T235960Z"), Err(RecurrenceError::Invalid(_))));
+        for bad in ["2026630T235959Z", "20260630T23595Z", "2026063", "20260630T235959ZZ", "20260630 235959", "2026-06-30"] {
+            assert!(matches!(parse_until(bad), Err(RecurrenceError::Syntax(_))), "{bad}");
+        }
+    }
+}
