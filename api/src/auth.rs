@@ -150,6 +150,11 @@ impl AuthError {
 pub struct JwtKeys {
     hs256: Option<Arc<DecodingKey>>,
     rs256: Option<Arc<DecodingKey>>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    leeway: i64,
+    /// Organizations a JWT has named and the store has; organizations are never deleted, so a
+    /// name found once needs no second look-up.
+    known_organizations: Arc<std::sync::RwLock<std::collections::HashSet<OrganizationId>>>,
 }
 
 impl JwtKeys {
@@ -162,7 +167,7 @@ impl JwtKeys {
                 Some(Arc::new(DecodingKey::from_rsa_pem(pem.as_bytes())?))
             }
         };
-        Ok(JwtKeys { hs256, rs256 })
+        Ok(JwtKeys { hs256, rs256, leeway: i64::from(s.jwt_leeway_seconds), known_organizations: Default::default() })
     }
 }
 
@@ -173,6 +178,8 @@ struct Claims {
     /// "read", "write" (comma- or space-separated). Absent: both.
     scope: Option<String>,
     exp: i64,
+    /// Not valid before this instant (seconds since the epoch), when present.
+    nbf: Option<i64>,
 }
 
 pub const API_KEY_PREFIX: &str = "alm_";
@@ -232,20 +239,36 @@ pub async fn authenticate(store: &Arc<dyn Store>, mode: AuthMode, keys: &JwtKeys
     let mut validation = Validation::new(header.alg);
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp"]);
-    // Valid until `exp` exactly, on every transport: an open socket closes at that instant, so
-    // HTTP must not accept the token a minute longer (jsonwebtoken's default leeway).
+    // `exp` and `nbf` are checked below, with the configured leeway, the same on every transport.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation.leeway = 0;
     let data = jsonwebtoken::decode::<Claims>(&token, key, &validation).map_err(|e| AuthError::Unauthenticated(format!("the JWT is not valid: {e}")))?;
-    // RFC 7519: not accepted "on or after" `exp` (jsonwebtoken accepts during that second).
-    if data.claims.exp <= chrono::Utc::now().timestamp() {
+    let now = chrono::Utc::now().timestamp();
+    // RFC 7519: not accepted "on or after" `exp` (jsonwebtoken accepts during that second). An
+    // open socket closes at the same instant (`expires_at`), so HTTP and sockets agree.
+    let expires_at = data.claims.exp.saturating_add(keys.leeway);
+    if expires_at <= now {
         return Err(AuthError::Unauthenticated("the JWT is not valid: ExpiredSignature".into()));
+    }
+    if data.claims.nbf.is_some_and(|nbf| nbf.saturating_sub(keys.leeway) > now) {
+        return Err(AuthError::Unauthenticated("the JWT is not valid yet (its `nbf` is in the future)".into()));
     }
     let organization: OrganizationId = data.claims.org.parse().map_err(|_| AuthError::Unauthenticated("the JWT's `org` claim is not an organization id".into()))?;
     let scopes = match data.claims.scope.as_deref() {
         None => Scopes::READ_WRITE,
         Some(s) => Scopes::parse_granted(s).map_err(|_| AuthError::Unauthenticated("the JWT's `scope` claim grants neither read nor write".into()))?,
     };
-    Ok(Viewer { organization, user: data.claims.sub, scopes, api_key: None, expires_at: Some(data.claims.exp) })
+    let known = keys.known_organizations.read().map(|k| k.contains(&organization)).unwrap_or(false);
+    if !known {
+        if !store.organization_exists(organization).await? {
+            return Err(AuthError::Unauthenticated("the JWT's `org` claim names no organization on this server".into()));
+        }
+        if let Ok(mut k) = keys.known_organizations.write() {
+            k.insert(organization);
+        }
+    }
+    Ok(Viewer { organization, user: data.claims.sub, scopes, api_key: None, expires_at: Some(expires_at) })
 }
 
 /// The credential in request headers.

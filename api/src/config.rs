@@ -132,6 +132,9 @@ pub struct Settings {
     /// RS256 public key (PEM text, or a path to a PEM file) for JWTs from the host application.
     #[arg(long, env = "ALMANAC_JWT_RS256_PUBLIC_KEY")]
     pub jwt_rs256_public_key: Option<String>,
+    /// Seconds of clock skew allowed when checking a JWT's `exp` and `nbf` (0: none).
+    #[arg(long, env = "ALMANAC_JWT_LEEWAY_SECONDS", default_value_t = 0)]
+    pub jwt_leeway_seconds: u32,
     /// Requests per minute per credential (API key, JWT user, or client address in dev mode); 0: off.
     #[arg(long, env = "ALMANAC_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
     pub rate_limit_per_minute: u32,
@@ -307,6 +310,7 @@ impl Settings {
             auth: AuthMode::Dev,
             jwt_hs256_secret: None,
             jwt_rs256_public_key: None,
+            jwt_leeway_seconds: 0,
             introspection: true,
             rate_limit_per_minute: 0,
             public_url: None,
@@ -335,7 +339,7 @@ mod tests {
 
     #[test]
     fn each_subcommand_lists_only_its_own_options() {
-        let server_only = ["--listen", "--auth", "--google-client-id", "--microsoft-client-id", "--token-keys", "--cors-origins", "--rate-limit-per-minute", "--jwt-hs256-secret", "--introspection", "--sync-interval-seconds"];
+        let server_only = ["--listen", "--auth", "--google-client-id", "--microsoft-client-id", "--token-keys", "--cors-origins", "--rate-limit-per-minute", "--jwt-hs256-secret", "--jwt-leeway-seconds", "--introspection", "--sync-interval-seconds"];
         for (subcommand, own, foreign) in [
             ("emulate", vec!["--bind", "--account", "--log-json"], [&server_only[..], &["--database-url"]].concat()),
             ("migrate", vec!["--database-url", "--log-json"], server_only.to_vec()),

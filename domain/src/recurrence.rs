@@ -75,6 +75,15 @@ impl Length {
             Length::WallClock { seconds } => seconds + 3 * 3600,
         }
     }
+
+    /// The length as written, a day counted as 86 400 s: `P400D` and `PT34560000S` are the same
+    /// here, so one limit holds whichever way a duration is written.
+    fn nominal_seconds(&self) -> i64 {
+        match *self {
+            Length::Duration { days, seconds } => days.saturating_mul(86_400).saturating_add(seconds),
+            Length::WallClock { seconds } => seconds,
+        }
+    }
 }
 
 /// Longest occurrence accepted: a bit more than a year.
@@ -135,7 +144,7 @@ impl Schedule {
             }
             _ => {}
         }
-        if length.max_elapsed() > MAX_LENGTH_DAYS * 86_400 {
+        if length.nominal_seconds() > MAX_LENGTH_DAYS * 86_400 {
             return Err(InvalidInput::field("duration", format!("may be at most {MAX_LENGTH_DAYS} days")));
         }
         if all_day && start.time() != NaiveTime::MIN {
@@ -583,10 +592,11 @@ pub fn parse_duration(text: &str) -> Result<Length, InvalidInput> {
             return Err(bad());
         }
     }
-    if days > MAX_LENGTH_DAYS || seconds > MAX_LENGTH_DAYS * 86_400 {
+    let length = Length::Duration { days, seconds };
+    if days > MAX_LENGTH_DAYS || length.nominal_seconds() > MAX_LENGTH_DAYS * 86_400 {
         return Err(InvalidInput::field("duration", format!("may be at most {MAX_LENGTH_DAYS} days")));
     }
-    Ok(Length::Duration { days, seconds })
+    Ok(length)
 }
 
 /// Renders a [`Length`] back as an ISO 8601 duration (wall-clock lengths as their nominal time).
@@ -626,4 +636,19 @@ pub fn nominal_seconds(length: Length) -> i64 {
 /// A convenience for tests and callers that hold chrono durations.
 pub fn exact(d: Duration) -> Length {
     Length::Duration { days: 0, seconds: d.num_seconds() }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn one_duration_limit_whichever_way_it_is_written() {
+        for ok in ["P400D", "PT34560000S", "PT9600H", "P57W1D", "P399DT86400S"] {
+            assert!(parse_duration(ok).is_ok(), "{ok}");
+        }
+        for over in ["P401D", "P400DT1S", "PT34560001S", "PT9601H", "P58W", "P399DT86401S"] {
+            assert!(parse_duration(over).is_err(), "{over}");
+        }
+    }
 }

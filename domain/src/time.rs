@@ -11,7 +11,8 @@ use chrono_tz::{GapInfo, Tz};
 
 /// Parses an IANA zone name ("Europe/Berlin"). The error names the input.
 pub fn parse_zone(name: &str) -> Result<Tz, InvalidInput> {
-    name.trim().parse::<Tz>().map_err(|_| {
+    // No trimming: a zone is named exactly as the IANA database spells it.
+    name.parse::<Tz>().map_err(|_| {
         InvalidInput::field("timeZone", format!("{name:?} is not an IANA time zone name (for example \"Europe/Berlin\")"))
     })
 }

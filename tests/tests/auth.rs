@@ -86,6 +86,42 @@ async fn jwts_from_the_host_app_name_the_organization_and_user(app: TestApp) {
     assert_eq!(code(&app.graphql_as(Some(&forged), VIEWER, json!({})).await), Some("UNAUTHENTICATED"));
 }
 
+/// `nbf` is honoured (with no leeway by default), and a token for an organization the server does
+/// not have is refused as UNAUTHENTICATED on reads and writes, with nothing written.
+async fn jwt_not_before_and_unknown_organizations_are_refused(app: TestApp) {
+    let (org, key) = app.organization_with_key("acme", "read,write").await;
+    let now = chrono::Utc::now().timestamp();
+    let hs = |claims: Value| jwt(jsonwebtoken::Algorithm::HS256, claims);
+    for (what, nbf) in [("a day ahead", now + 86_400), ("a minute ahead", now + 60)] {
+        let token = hs(json!({ "org": org, "exp": exp(), "nbf": nbf }));
+        let body = app.graphql_as(Some(&token), VIEWER, json!({})).await;
+        assert_eq!(code(&body), Some("UNAUTHENTICATED"), "nbf {what}: {body}");
+        assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("nbf")), "says why: {body}");
+        assert_eq!(code(&app.graphql_as(Some(&token), NEW_CAL, json!({})).await), Some("UNAUTHENTICATED"), "nbf {what}");
+    }
+    for (what, nbf) in [("an hour ago", now - 3600), ("now", now)] {
+        let token = hs(json!({ "org": org, "exp": exp(), "nbf": nbf }));
+        let body = app.graphql_as(Some(&token), VIEWER, json!({})).await;
+        assert_eq!(body["data"]["viewer"]["organizationId"], json!(org), "nbf {what}: {body}");
+    }
+
+    let nowhere = almanac_domain::OrganizationId::generate().to_string();
+    for alg in [jsonwebtoken::Algorithm::HS256, jsonwebtoken::Algorithm::RS256] {
+        let token = jwt(alg, json!({ "org": nowhere, "sub": "ghost", "exp": exp() }));
+        for doc in [VIEWER, NEW_CAL] {
+            let body = app.graphql_as(Some(&token), doc, json!({})).await;
+            assert_eq!(code(&body), Some("UNAUTHENTICATED"), "{alg:?} {doc}: {body}");
+            assert!(body["data"].is_null() || body["data"]["createCalendar"].is_null(), "{body}");
+        }
+    }
+    let missing: almanac_domain::OrganizationId = nowhere.parse().expect("org id");
+    assert!(!app.state.store.organization_exists(missing).await.expect("db"), "the refused write created no organization");
+    assert!(app.state.store.calendars_page(missing, None, 10).await.expect("db").is_empty(), "and no calendar");
+    // The organization's own credentials still work after the refusals.
+    let body = app.graphql_as(Some(&key), "{ calendars { edges { cursor } } }", json!({})).await;
+    assert_eq!(body["data"]["calendars"]["edges"], json!([]), "nothing was written: {body}");
+}
+
 /// Every (type, field, argument path) in schema.graphql that takes an ID.
 fn id_taking_paths() -> BTreeSet<String> {
     use async_graphql_parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
@@ -306,8 +342,40 @@ engine_tests_with!(required;
     requests_without_credentials_are_unauthenticated_in_required_mode,
     api_keys_have_scopes_and_can_be_revoked,
     jwts_from_the_host_app_name_the_organization_and_user,
+    jwt_not_before_and_unknown_organizations_are_refused,
     no_id_taking_field_crosses_organizations,
 );
+
+/// `--jwt-leeway-seconds` widens `exp` and `nbf` by the same number of seconds, and no more.
+mod jwt_leeway {
+    use super::*;
+
+    fn two_minutes(s: &mut Settings) {
+        required(s);
+        s.jwt_leeway_seconds = 120;
+    }
+
+    async fn a_jwt_is_accepted_within_the_leeway_and_refused_beyond_it(app: TestApp) {
+        let (org, _) = app.organization_with_key("acme", "read").await;
+        let now = chrono::Utc::now().timestamp();
+        let cases = [
+            ("nbf a minute ahead", json!({ "org": org, "exp": now + 600, "nbf": now + 60 }), true),
+            ("exp a minute ago", json!({ "org": org, "exp": now - 60 }), true),
+            ("nbf an hour ahead", json!({ "org": org, "exp": now + 7200, "nbf": now + 3600 }), false),
+            ("exp ten minutes ago", json!({ "org": org, "exp": now - 600 }), false),
+        ];
+        for (what, claims, accepted) in cases {
+            let body = app.graphql_as(Some(&jwt(jsonwebtoken::Algorithm::HS256, claims)), VIEWER, json!({})).await;
+            if accepted {
+                assert_eq!(body["data"]["viewer"]["organizationId"], json!(org), "{what}: {body}");
+            } else {
+                assert_eq!(code(&body), Some("UNAUTHENTICATED"), "{what}: {body}");
+            }
+        }
+    }
+
+    engine_tests_with!(two_minutes; a_jwt_is_accepted_within_the_leeway_and_refused_beyond_it);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Authorization on every transport: POST, GET, WebSocket (graphql-transport-ws and the legacy

@@ -58,6 +58,103 @@ async fn each_invalid_series_is_refused_with_its_code_and_nothing_is_written(app
     assert_eq!(app.series_count(&cal).await, 1);
 }
 
+/// Issue 16: input is read exactly as RFC 3339, RFC 5545, ISO 8601 and IANA write it, on both
+/// engines; what used to be stored leniently (or answered INTERNAL) is refused with its code.
+async fn lenient_input_is_refused_strictly_and_nothing_is_written(app: TestApp) {
+    let cal = app.create_calendar("c", "America/New_York").await;
+    let rule = |r: &str| with(valid(), "recurrence", json!({ "rrule": r }));
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("one-digit fields", with(valid(), "start", json!("2026-1-1T9:0:0")), "BAD_USER_INPUT"),
+        ("one-digit hour", with(valid(), "start", json!("2026-01-05T9:00:00")), "BAD_USER_INPUT"),
+        ("leading space", with(valid(), "start", json!(" 2026-01-05T09:00:00")), "BAD_USER_INPUT"),
+        ("leap second (used to be stored as :59)", with(valid(), "start", json!("2026-06-30T23:59:60")), "BAD_USER_INPUT"),
+        ("leap second in an end", with(with(valid(), "duration", Value::Null), "end", json!("2026-06-30T23:59:60")), "BAD_USER_INPUT"),
+        ("leap second in an EXDATE", with(valid(), "recurrence", json!({ "rrule": "FREQ=WEEKLY", "exdates": ["2026-06-30T23:59:60"] })), "BAD_USER_INPUT"),
+        ("one-digit RDATE", with(valid(), "recurrence", json!({ "rdates": ["2026-2-1T09:00:00"] })), "BAD_USER_INPUT"),
+        ("leap second in UNTIL", rule("FREQ=DAILY;UNTIL=20260630T235960Z"), "RECURRENCE_INVALID"),
+        ("short UNTIL", rule("FREQ=DAILY;UNTIL=2026071T090000Z"), "RECURRENCE_INVALID"),
+        ("empty rrule (used to be a series that never occurs)", rule(""), "RECURRENCE_INVALID"),
+        ("blank rrule", rule(" "), "RECURRENCE_INVALID"),
+        ("empty recurrence object", with(valid(), "recurrence", json!({})), "RECURRENCE_INVALID"),
+        ("zone with a trailing space", with(valid(), "timeZone", json!("America/New_York ")), "BAD_USER_INPUT"),
+        ("zone with a leading space", with(valid(), "timeZone", json!(" Europe/Berlin")), "BAD_USER_INPUT"),
+        ("400 days and a second, in seconds", with(valid(), "duration", json!("PT34560001S")), "BAD_USER_INPUT"),
+        ("400 days and a second, in days", with(valid(), "duration", json!("P400DT1S")), "BAD_USER_INPUT"),
+        ("401 days", with(valid(), "duration", json!("P401D")), "BAD_USER_INPUT"),
+        ("NUL in a title (used to be INTERNAL on PostgreSQL)", with(valid(), "title", json!("a\u{0}b")), "BAD_USER_INPUT"),
+        ("newline in a title", with(valid(), "title", json!("two\nlines")), "BAD_USER_INPUT"),
+        ("escape in a title", with(valid(), "title", json!("\u{1b}[31mred")), "BAD_USER_INPUT"),
+        ("NUL in a description", with(valid(), "description", json!("x\u{0}")), "BAD_USER_INPUT"),
+        ("bell in a description", with(valid(), "description", json!("ding\u{7}")), "BAD_USER_INPUT"),
+    ];
+    for (what, input, code) in cases {
+        let err = app.create_series(&cal, input).await.expect_err(what);
+        assert_eq!(err.code, code, "{what}: {}", err.message);
+        assert!(!err.message.contains("sqlx") && !err.message.contains("panick"), "{what}: {}", err.message);
+    }
+    assert_eq!(app.series_count(&cal).await, 0, "no refused series was stored");
+
+    // The field is named for the control character and the leap second.
+    let create = "mutation($i: CreateSeriesInput!) { createSeries(input: $i) { series { id } userErrors { field code } } }";
+    for (input, field, code) in [
+        (with(valid(), "title", json!("a\u{0}b")), json!(["input", "title"]), "BAD_USER_INPUT"),
+        (with(valid(), "description", json!("\u{0}")), json!(["input", "description"]), "BAD_USER_INPUT"),
+        (with(valid(), "recurrence", json!({})), json!(["input", "recurrence"]), "RECURRENCE_INVALID"),
+        (with(valid(), "recurrence", json!({ "rrule": "" })), json!(["input", "recurrence"]), "RECURRENCE_INVALID"),
+        (with(valid(), "timeZone", json!("America/New_York ")), json!(["input", "timeZone"]), "BAD_USER_INPUT"),
+        (with(valid(), "duration", json!("PT34560001S")), json!(["input", "duration"]), "BAD_USER_INPUT"),
+    ] {
+        let mut input = input;
+        input["calendarId"] = json!(cal);
+        let body = app.graphql(create, json!({ "i": input })).await;
+        assert_eq!(body["data"]["createSeries"]["userErrors"], json!([{ "field": field, "code": code }]), "{body}");
+    }
+    let leap = app.graphql(create, json!({ "i": with(with(valid(), "calendarId", json!(cal)), "start", json!("2026-06-30T23:59:60")) })).await;
+    assert_eq!(leap["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{leap}");
+    assert!(leap["errors"][0]["message"].as_str().is_some_and(|m| m.contains("leap second")), "says why: {leap}");
+    assert_eq!(app.series_count(&cal).await, 0, "still nothing stored");
+
+    // The same lengths written either way are accepted alike, up to the limit; tab and line breaks
+    // stay allowed in a description, which is multi-line text.
+    for duration in ["P400D", "PT34560000S", "P57DT1S"] {
+        app.create_series(&cal, with(valid(), "duration", json!(duration))).await.unwrap_or_else(|e| panic!("{duration}: {e:?}"));
+    }
+    app.create_series(&cal, with(valid(), "description", json!("agenda:\n\t1. plans\r\n\t2. budget"))).await.expect("multi-line description");
+    app.create_series(&cal, with(valid(), "start", json!("2026-06-30T23:59:59"))).await.expect("the last second of a day");
+    assert_eq!(app.series_count(&cal).await, 5);
+
+    // Updates are held to the same rules.
+    let (id, version) = app.create_series(&cal, valid()).await.expect("series");
+    let update = "mutation($i: UpdateSeriesInput!) { updateSeries(input: $i) { series { id } userErrors { field code } } }";
+    for (changes, code) in [
+        (json!({ "title": "\u{0}" }), "BAD_USER_INPUT"),
+        (json!({ "recurrence": {} }), "RECURRENCE_INVALID"),
+        (json!({ "recurrence": { "rrule": " " } }), "RECURRENCE_INVALID"),
+        (json!({ "timeZone": "UTC " }), "BAD_USER_INPUT"),
+    ] {
+        let mut i = changes.clone();
+        i["id"] = json!(id);
+        i["expectedVersion"] = json!(version);
+        let body = app.graphql(update, json!({ "i": i })).await;
+        assert_eq!(body["data"]["updateSeries"]["userErrors"][0]["code"], code, "{changes}: {body}");
+    }
+    let d = app.ok("query($id: ID!) { node(id: $id) { ... on Series { version title } } }", json!({ "id": id })).await;
+    assert_eq!(d["node"], json!({ "version": version, "title": "x" }), "no refused update was applied");
+
+    // Calendars: the zone exactly as IANA spells it, a name without control characters.
+    let new_cal = "mutation($i: CreateCalendarInput!) { createCalendar(input: $i) { calendar { id } userErrors { field code } } }";
+    for (input, field) in [
+        (json!({ "name": "c", "timeZone": "America/New_York " }), json!(["input", "timeZone"])),
+        (json!({ "name": "a\u{0}", "timeZone": "UTC" }), json!(["input", "name"])),
+        (json!({ "name": "tab\there", "timeZone": "UTC" }), json!(["input", "name"])),
+    ] {
+        let body = app.graphql(new_cal, json!({ "i": input })).await;
+        assert_eq!(body["data"]["createCalendar"]["userErrors"], json!([{ "field": field, "code": "BAD_USER_INPUT" }]), "{input}: {body}");
+    }
+    let d = app.ok("{ calendars { edges { cursor } } }", json!({})).await;
+    assert_eq!(d["calendars"]["edges"].as_array().map(Vec::len), Some(1), "no refused calendar was stored");
+}
+
 async fn a_series_for_a_calendar_that_does_not_exist_is_not_found(app: TestApp) {
     let missing = "cal_0000000000007000800000000000dead";
     let err = app.create_series(missing, valid()).await.expect_err("missing calendar");
@@ -80,6 +177,9 @@ async fn bad_windows_pages_and_cursors_are_refused_before_any_work(app: TestApp)
         ("forged cursor", q("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", 10, Some("bm90LWEtY3Vyc29y")), "BAD_USER_INPUT"),
         ("not an instant", q("yesterday", "2026-02-01T00:00:00Z", 10, None), "BAD_USER_INPUT"),
         ("instant without offset", q("2026-01-01T00:00:00", "2026-02-01T00:00:00Z", 10, None), "BAD_USER_INPUT"),
+        ("instant with one-digit fields", q("2026-1-1T0:0:0Z", "2026-02-01T00:00:00Z", 10, None), "BAD_USER_INPUT"),
+        ("instant with a space for T", q("2026-01-01 00:00:00Z", "2026-02-01T00:00:00Z", 10, None), "BAD_USER_INPUT"),
+        ("instant on a leap second", q("2026-01-01T00:00:00Z", "2026-06-30T23:59:60Z", 10, None), "BAD_USER_INPUT"),
     ];
     for (what, vars, code) in cases {
         let err = app.err(TestApp::OCCURRENCES, vars).await;
@@ -169,6 +269,7 @@ engine_tests!(
     connecting_a_provider_the_server_is_not_set_up_for_says_so,
     refused_mutations_carry_user_errors_with_field_paths,
     each_invalid_series_is_refused_with_its_code_and_nothing_is_written,
+    lenient_input_is_refused_strictly_and_nothing_is_written,
     a_series_for_a_calendar_that_does_not_exist_is_not_found,
     bad_windows_pages_and_cursors_are_refused_before_any_work,
     malformed_requests_get_coded_errors_too,

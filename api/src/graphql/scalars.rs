@@ -42,9 +42,23 @@ impl ScalarType for Instant {
         let Value::String(s) = &value else {
             return Err(InputValueError::expected_type(value));
         };
-        DateTime::parse_from_rfc3339(s).map(Instant).map_err(|_| {
-            InputValueError::custom(format!("{s:?} is not an RFC 3339 date-time: use YYYY-MM-DDTHH:MM:SS with an offset, e.g. 2026-03-06T14:00:00Z or 2026-03-06T15:00:00+01:00"))
-        })
+        let bad = || InputValueError::custom(format!("{s:?} is not an RFC 3339 date-time: use YYYY-MM-DDTHH:MM:SS with an offset, e.g. 2026-03-06T14:00:00Z or 2026-03-06T15:00:00+01:00"));
+        // chrono's RFC 3339 reader also takes a space for `T`; the shape check keeps input to
+        // exactly what RFC 3339 writes.
+        let offset = s.get(19..).ok_or_else(bad)?;
+        let fraction = offset.strip_prefix('.').map(|f| f.trim_start_matches(|c: char| c.is_ascii_digit()));
+        let zone = match fraction {
+            Some(rest) if rest.len() + 1 == offset.len() => return Err(bad()),
+            Some(rest) => rest,
+            None => offset,
+        };
+        let zone_ok = zone == "Z" || zone == "z" || (zone.len() == 6 && matches!(&zone[..1], "+" | "-") && shaped(&zone[1..], "dd:dd"));
+        // RFC 3339 allows a lower-case `t` (and `z`).
+        if !shaped(&s[..19].replacen('t', "T", 1), "dddd-dd-ddTdd:dd:dd") || !zone_ok {
+            return Err(bad());
+        }
+        no_leap_second(s, &s[17..19])?;
+        DateTime::parse_from_rfc3339(s).map(Instant).map_err(|_| bad())
     }
 
     fn to_value(&self) -> Value {
@@ -68,6 +82,9 @@ impl ScalarType for LocalDateTime {
         let Value::String(s) = &value else {
             return Err(InputValueError::expected_type(value));
         };
+        if shaped(s, "dddd-dd-ddTdd:dd:dd") {
+            no_leap_second(s, &s[17..19])?;
+        }
         parse_local(s).map(LocalDateTime).ok_or_else(|| {
             InputValueError::custom(format!(
                 "{s:?} is not a local date-time: use YYYY-MM-DDTHH:MM:SS with no offset (the series' time zone applies), or YYYY-MM-DD"
@@ -80,12 +97,33 @@ impl ScalarType for LocalDateTime {
     }
 }
 
+/// Reads `YYYY-MM-DDTHH:MM:SS`, `YYYY-MM-DDTHH:MM` or `YYYY-MM-DD`, every field at its full width
+/// (chrono alone takes `2026-1-1T9:0:0`), and no leap second.
 pub fn parse_local(s: &str) -> Option<NaiveDateTime> {
-    let s = s.trim();
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
-        .ok()
-        .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+    if shaped(s, "dddd-dd-ddTdd:dd:dd") {
+        (&s[17..19] != "60").then(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok()).flatten()
+    } else if shaped(s, "dddd-dd-ddTdd:dd") {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").ok()
+    } else if shaped(s, "dddd-dd-dd") {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
+    } else {
+        None
+    }
+}
+
+/// Whether `s` has exactly the shape of `pattern`, where `d` stands for one ASCII digit and any
+/// other character for itself.
+fn shaped(s: &str, pattern: &str) -> bool {
+    s.len() == pattern.len() && s.bytes().zip(pattern.bytes()).all(|(c, p)| if p == b'd' { c.is_ascii_digit() } else { c == p })
+}
+
+/// chrono reads second 60 as a leap second; the scheduling engine has no such second and would
+/// quietly move the time to :59, so it is refused by name.
+fn no_leap_second<T: async_graphql::InputType>(s: &str, seconds: &str) -> Result<(), InputValueError<T>> {
+    if seconds == "60" {
+        return Err(InputValueError::custom(format!("{s:?} has a leap second (:60), which is not accepted; use :59 or the next minute")));
+    }
+    Ok(())
 }
 
 /// A calendar date, `YYYY-MM-DD`.
@@ -99,7 +137,8 @@ impl ScalarType for LocalDate {
         let Value::String(s) = &value else {
             return Err(InputValueError::expected_type(value));
         };
-        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map(LocalDate).map_err(|_| InputValueError::custom(format!("{s:?} is not a date (YYYY-MM-DD)")))
+        let date = shaped(s, "dddd-dd-dd").then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).flatten();
+        date.map(LocalDate).ok_or_else(|| InputValueError::custom(format!("{s:?} is not a date (YYYY-MM-DD)")))
     }
 
     fn to_value(&self) -> Value {
@@ -141,7 +180,7 @@ fn parse_time(s: &str) -> Option<LocalTime> {
         return Some(LocalTime { seconds: 86_400 });
     }
     // Exactly HH:MM: chrono alone would also take "9:00".
-    if s.len() != 5 {
+    if !shaped(s, "dd:dd") {
         return None;
     }
     NaiveTime::parse_from_str(s, "%H:%M").ok().map(|t| LocalTime { seconds: t.num_seconds_from_midnight() })
@@ -167,8 +206,28 @@ mod tests {
     fn instant_input_is_rfc_3339_with_an_offset() {
         assert!(parse("2026-03-06T14:00:00Z").is_some());
         assert!(parse("2026-03-06T14:00:00.5-05:00").is_some());
+        assert!(parse("2026-03-06t14:00:00.123z").is_some());
         for bad in ["2026-03-06T14:00:00", "2026-03-06", "2026-03-06T14:00Z", "2026-03-06T14:00:00+0100", "now", ""] {
             assert!(parse(bad).is_none(), "{bad}");
+        }
+        for bad in ["2026-1-1T9:0:0Z", "2026-01-01T09:00:0Z", "2026-01-01 09:00:00Z", "2026-06-30T23:59:60Z", "2026-01-01T09:00:00.Z", "2026-01-01T09:00:00+1:00", " 2026-01-01T09:00:00Z", "2026-01-01T09:00:00Z "] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn local_values_have_every_field_at_full_width_and_no_leap_second() {
+        let local = |s: &str| <LocalDateTime as ScalarType>::parse(Value::String(s.into())).ok().map(|t| t.0);
+        assert_eq!(local("2026-01-01T09:00:00").map(|t| t.to_string()), Some("2026-01-01 09:00:00".into()));
+        assert_eq!(local("2026-01-01T09:00").map(|t| t.to_string()), Some("2026-01-01 09:00:00".into()));
+        assert_eq!(local("2026-01-01").map(|t| t.to_string()), Some("2026-01-01 00:00:00".into()));
+        for bad in ["2026-1-1T9:0:0", "2026-01-01T9:00:00", "2026-01-01T09:00:60", "2026-06-30T23:59:60", " 2026-01-01", "2026-01-01 ", "2026-01-01T09:00:00.5"] {
+            assert_eq!(local(bad), None, "{bad}");
+        }
+        let date = |s: &str| <LocalDate as ScalarType>::parse(Value::String(s.into())).ok();
+        assert!(date("2026-02-28").is_some());
+        for bad in ["2026-2-28", "2026-02-28 ", "2026-02-30", "20260228"] {
+            assert!(date(bad).is_none(), "{bad}");
         }
     }
 

@@ -1,6 +1,6 @@
 //! Creating, replacing and deleting whole series.
 
-use super::text;
+use super::{multi_line_text, text};
 use crate::graphql::error::ApiError;
 use crate::state::AppState;
 use crate::store::{ConflictGuard, GuardedWrite, SeriesWrite, VersionedWrite};
@@ -55,7 +55,7 @@ pub struct SeriesChanges {
 }
 
 pub(crate) fn description(d: Option<String>) -> Result<Option<String>, ApiError> {
-    d.map(|d| text("description", &d, 10_000, false)).transpose().map(|d| d.filter(|s| !s.is_empty()))
+    d.map(|d| multi_line_text("description", &d, 10_000)).transpose().map(|d| d.filter(|s| !s.is_empty()))
 }
 
 /// Builds a validated schedule from input, taking unspecified parts from `base` (an update) or
@@ -98,7 +98,17 @@ pub(crate) fn build_schedule(input: ScheduleInput, base: Option<&Schedule>, defa
         }
     }
     let recurrence = match input.recurrence {
-        Some(Some(r)) => Some(Recurrence::parse(r.rrule.as_deref(), r.rdates, r.exdates)?),
+        Some(Some(r)) => {
+            // A blank rule or an empty object used to be stored as a series that never occurs;
+            // "no recurrence" is said with `recurrence: null`.
+            if r.rrule.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                return Err(almanac_domain::RecurrenceError::Syntax("the rule is empty; leave recurrence null for a single occurrence".into()).into());
+            }
+            if r.rrule.is_none() && r.rdates.is_empty() && r.exdates.is_empty() {
+                return Err(almanac_domain::RecurrenceError::Syntax("the recurrence is empty: give an rrule or rdates, or leave recurrence null for a single occurrence".into()).into());
+            }
+            Some(Recurrence::parse(r.rrule.as_deref(), r.rdates, r.exdates)?)
+        }
         Some(None) => None,
         None => base.and_then(|b| b.recurrence().cloned()),
     };

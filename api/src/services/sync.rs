@@ -180,7 +180,7 @@ pub async fn link_calendar(app: &AppState, org: OrganizationId, calendar: Calend
     app.store.calendar(org, calendar).await?.ok_or(ApiError::NotFound("calendar"))?;
     let c = connection_of(app, org, connection).await?;
     let remote_calendar = remote_calendar.trim();
-    if remote_calendar.is_empty() || remote_calendar.len() > 1024 {
+    if remote_calendar.is_empty() || remote_calendar.len() > 1024 || remote_calendar.chars().any(char::is_control) {
         return Err(ApiError::invalid("remoteCalendarId", "must be a calendar id from remoteCalendars"));
     }
     let existing = app.store.links_of_calendars(org, &[calendar]).await?;

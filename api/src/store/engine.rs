@@ -267,6 +267,12 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn organization_exists(&self, org: OrganizationId) -> Result<bool, StoreError> {
+                self.count(1);
+                let row: Option<(String,)> = sqlx::query_as::<$db, (String,)>("SELECT id FROM organizations WHERE id = $1").bind(org.to_string()).fetch_optional(&self.pool).await?;
+                Ok(row.is_some())
+            }
+
             async fn insert_calendar(&self, cal: &Calendar) -> Result<(), StoreError> {
                 self.count(1);
                 let (mode, hours) = availability_columns(&cal.availability);

@@ -212,6 +212,8 @@ pub trait Store: sync::SyncStore + Send + Sync + 'static {
 
     /// Creates an organization.
     async fn create_organization(&self, name: &str) -> Result<OrganizationId, StoreError>;
+    /// Whether the organization exists (a JWT may name any id).
+    async fn organization_exists(&self, org: OrganizationId) -> Result<bool, StoreError>;
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     /// A key by id, whatever its organization (authentication happens before one is known).
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;

@@ -40,6 +40,16 @@ fn weekday(s: &str) -> Option<Weekday> {
 fn parse_until(value: &str) -> Result<Until, RecurrenceError> {
     let v = value.trim();
     let bad = || syntax(format!("UNTIL {v:?} is not a DATE (YYYYMMDD) or DATE-TIME (YYYYMMDDTHHMMSS[Z])"));
+    // Every field at its full width (chrono alone takes `2026011T9`), and no leap second: chrono
+    // reads second 60 as one, which the engine would quietly move to :59.
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let date_time = v.is_ascii() && v.len() >= 15 && digits(&v[..8]) && v[8..9].eq_ignore_ascii_case("t") && digits(&v[9..15]) && matches!(&v[15..], "" | "Z" | "z");
+    if !(date_time || (v.len() == 8 && digits(v))) {
+        return Err(bad());
+    }
+    if date_time && &v[13..15] == "60" {
+        return Err(invalid(format!("UNTIL {v:?} has a leap second (:60), which is not accepted")));
+    }
     if let Some(utc) = v.strip_suffix('Z').or_else(|| v.strip_suffix('z')) {
         NaiveDateTime::parse_from_str(utc, "%Y%m%dT%H%M%S").map(Until::Utc).map_err(|_| bad())
     } else if v.contains('T') || v.contains('t') {
@@ -212,4 +222,20 @@ fn check_combinations(r: &Rule) -> Result<(), RecurrenceError> {
         return Err(invalid("BYSETPOS needs another BYxxx part to select from"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_has_every_field_at_full_width_and_no_leap_second() {
+        assert!(matches!(parse_until("20260630T235959Z"), Ok(Until::Utc(_))));
+        assert!(matches!(parse_until("20260630T235959"), Ok(Until::Local(_))));
+        assert!(matches!(parse_until("20260630"), Ok(Until::Date(_))));
+        assert!(matches!(parse_until("20260630T235960Z"), Err(RecurrenceError::Invalid(_))));
+        for bad in ["2026630T235959Z", "20260630T23595Z", "2026063", "20260630T235959ZZ", "20260630 235959", "2026-06-30"] {
+            assert!(matches!(parse_until(bad), Err(RecurrenceError::Syntax(_))), "{bad}");
+        }
+    }
 }
