@@ -3,6 +3,7 @@
 use almanac_api::config::Settings;
 use almanac_e2e::{engine_tests, engine_tests_with, TestApp};
 use serde_json::{json, Value};
+use std::sync::Mutex;
 
 async fn post_raw(app: &TestApp, body: String) -> (u16, Value) {
     let res = app.http.post(format!("{}/graphql", app.url)).header("content-type", "application/json").body(body).send().await.expect("sent");
@@ -61,6 +62,72 @@ async fn a_credential_over_its_rate_is_told_to_wait(app: TestApp) {
     assert!(app.graphql_as(Some(&other), "{ viewer { canWrite } }", json!({})).await["errors"].is_null());
 }
 
+/// Kept to one second a day on a 7-second lattice: a few occurrences a week, each found through
+/// thousands of empty lattice steps; a million of them would run past the year 9999.
+const SPARSE: &str = "FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11";
+
+async fn a_rule_past_its_budget_is_refused_and_a_light_write_is_not_held_behind_it(app: TestApp) {
+    let heavy_cal = app.create_calendar("heavy", "UTC").await;
+    let light_cal = app.create_calendar("light", "UTC").await;
+    // The same rule with a COUNT it reaches within the budget is stored, ending at its 100th.
+    let (kept, version) = app
+        .create_series(&heavy_cal, json!({ "title": "sparse", "start": "2026-01-01T00:00:00", "duration": "PT1M", "recurrence": { "rrule": format!("{SPARSE};COUNT=100") } }))
+        .await
+        .expect("a sparse rule with a small COUNT");
+    let starts = app.starts_utc(&heavy_cal, "2026-01-01T00:00:00Z", "2030-01-01T00:00:00Z").await;
+    assert_eq!(starts.len(), 100, "{starts:?}");
+
+    let heavy = json!({ "title": "heavy", "start": "2026-01-01T00:00:00", "duration": "PT1M", "recurrence": { "rrule": format!("{SPARSE};COUNT=1000000") } });
+    let events: String = (0..10)
+        .map(|i| format!("BEGIN:VEVENT\r\nUID:heavy-{i}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260101T000000Z\r\nDURATION:PT1M\r\nRRULE:{SPARSE};COUNT=100000\r\nSUMMARY:heavy {i}\r\nEND:VEVENT\r\n"))
+        .collect();
+    let ics = format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//almanac//abuse//EN\r\n{events}END:VCALENDAR\r\n");
+    let update = "mutation($i: UpdateSeriesInput!) { updateSeries(input: $i) { series { id } } }";
+    let import = "mutation($i: ImportIcsInput!) { importIcs(input: $i) { series { id } skipped { uid reason } } }";
+    let finished = Mutex::new(Vec::new());
+    let done = |what: &'static str| finished.lock().unwrap().push(what);
+    let (created, updated, imported, light) = tokio::join!(
+        async {
+            let r = app.create_series(&heavy_cal, heavy.clone()).await;
+            done("heavy create");
+            r
+        },
+        async {
+            let r = app.graphql(update, json!({ "i": { "id": kept, "expectedVersion": version, "recurrence": { "rrule": format!("{SPARSE};COUNT=1000000") } } })).await;
+            done("heavy update");
+            r
+        },
+        async {
+            let r = app.graphql(import, json!({ "i": { "calendarId": heavy_cal, "ics": ics } })).await;
+            done("heavy import");
+            r
+        },
+        async {
+            // Sent once the heavy requests are on their way.
+            tokio::task::yield_now().await;
+            let r = app.create_series(&light_cal, json!({ "title": "standup", "start": "2026-01-05T09:00:00", "duration": "PT15M", "recurrence": { "rrule": "FREQ=DAILY;COUNT=5" } })).await;
+            done("light create");
+            r
+        },
+    );
+    assert_eq!(finished.lock().unwrap()[0], "light create", "order: {:?}", finished.lock().unwrap());
+    light.expect("the light write");
+    let created = created.expect_err("the heavy rule is refused");
+    assert_eq!(created.code, "RECURRENCE_INVALID", "{}", created.message);
+    assert!(created.message.contains("UNTIL"), "the refusal says what to do instead: {}", created.message);
+    assert_eq!(updated["errors"][0]["extensions"]["code"], json!("RECURRENCE_INVALID"), "{updated}");
+    let imported = &imported["data"]["importIcs"];
+    assert_eq!(imported["series"], json!([]), "{imported}");
+    let skipped = imported["skipped"].as_array().expect("skipped");
+    assert_eq!(skipped.len(), 10, "{imported}");
+    assert!(skipped.iter().all(|s| s["reason"].as_str().is_some_and(|r| r.contains("steps of its rule"))), "{imported}");
+    // Nothing changed: the stored series keeps its version and its 100 occurrences.
+    assert_eq!(app.series_count(&heavy_cal).await, 1);
+    let now = app.ok("query($id: ID!) { series(id: $id) { version } }", json!({ "id": kept })).await;
+    assert_eq!(now["series"]["version"], json!(version));
+    assert_eq!(app.starts_utc(&heavy_cal, "2026-01-01T00:00:00Z", "2030-01-01T00:00:00Z").await, starts);
+}
+
 mod floods {
     use super::*;
     engine_tests!(floods_are_refused_before_execution_and_the_server_stays_responsive);
@@ -68,4 +135,8 @@ mod floods {
 mod rates {
     use super::*;
     engine_tests_with!(limited; a_credential_over_its_rate_is_told_to_wait);
+}
+mod rule_budget {
+    use super::*;
+    engine_tests!(a_rule_past_its_budget_is_refused_and_a_light_write_is_not_held_behind_it);
 }
