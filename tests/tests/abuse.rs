@@ -128,6 +128,48 @@ async fn a_rule_past_its_budget_is_refused_and_a_light_write_is_not_held_behind_
     assert_eq!(app.starts_utc(&heavy_cal, "2026-01-01T00:00:00Z", "2030-01-01T00:00:00Z").await, starts);
 }
 
+/// The first `n + 1` occurrence starts from `year` on as windowed queries see them, walking
+/// 400-year windows (the longest a query may ask for) to the end of supported time.
+async fn windowed_starts(app: &TestApp, calendar: &str, year: i32, n: usize) -> Vec<String> {
+    let mut starts: Vec<String> = Vec::new();
+    let mut from = year;
+    while from < 9999 && starts.len() <= n {
+        let to = (from + 400).min(9999);
+        for s in app.starts_utc(calendar, &format!("{from:04}-01-01T00:00:00Z"), &format!("{to:04}-01-01T00:00:00Z")).await {
+            if !starts.contains(&s) {
+                starts.push(s);
+            }
+        }
+        from = to;
+    }
+    starts.truncate(n + 1);
+    starts
+}
+
+async fn upcoming_occurrences_are_found_at_any_distance(app: TestApp) {
+    let upcoming = "query($s: ID!, $from: DateTime!) { upcomingOccurrences(seriesId: $s, from: $from, first: 3) { edges { node { start } } pageInfo { hasNextPage } } }";
+    let cases = [
+        ("2500-01-01T00:00:00", "FREQ=YEARLY", 2025),
+        ("2026-01-01T00:00:00", "FREQ=YEARLY", 1000),
+        ("2026-01-01T00:00:00", "FREQ=MINUTELY;INTERVAL=100000;BYMONTH=2;BYMONTHDAY=29", 2026),
+        // Ends after two occurrences, centuries away: the page is short and says so.
+        ("2900-03-01T00:00:00", "FREQ=YEARLY;INTERVAL=300;COUNT=2", 2026),
+    ];
+    for (i, (start, rrule, from_year)) in cases.into_iter().enumerate() {
+        let cal = app.create_calendar(&format!("far {i}"), "UTC").await;
+        let (series, _) = app
+            .create_series(&cal, json!({ "title": "far", "start": start, "duration": "PT1H", "recurrence": { "rrule": rrule } }))
+            .await
+            .expect("series");
+        let windowed = windowed_starts(&app, &cal, from_year, 3).await;
+        assert!(!windowed.is_empty(), "{rrule}: the windowed query finds occurrences");
+        let d = app.ok(upcoming, json!({ "s": series, "from": format!("{from_year:04}-01-01T00:00:00Z") })).await;
+        let got: Vec<String> = d["upcomingOccurrences"]["edges"].as_array().expect("edges").iter().map(|e| almanac_e2e::to_utc(e["node"]["start"].as_str().expect("start"))).collect();
+        assert_eq!(got, windowed.iter().take(3).cloned().collect::<Vec<_>>(), "{rrule} from {from_year}");
+        assert_eq!(d["upcomingOccurrences"]["pageInfo"]["hasNextPage"], json!(windowed.len() > 3), "{rrule} from {from_year}");
+    }
+}
+
 mod floods {
     use super::*;
     engine_tests!(floods_are_refused_before_execution_and_the_server_stays_responsive);
@@ -139,4 +181,8 @@ mod rates {
 mod rule_budget {
     use super::*;
     engine_tests!(a_rule_past_its_budget_is_refused_and_a_light_write_is_not_held_behind_it);
+}
+mod far_upcoming {
+    use super::*;
+    engine_tests!(upcoming_occurrences_are_found_at_any_distance);
 }
