@@ -279,7 +279,7 @@ impl Schedule {
             if n == count {
                 break;
             }
-            if n % 64 == 0 && candidates.steps() > MAX_RULE_STEPS {
+            if n.is_multiple_of(64) && candidates.steps() > MAX_RULE_STEPS {
                 return Err(too_costly(rule, n));
             }
         }
@@ -663,27 +663,27 @@ mod rule_budget {
     use super::*;
 
     fn schedule(rule: &str) -> Result<Schedule, InvalidInput> {
-        let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
-        let rec = Recurrence::parse(Some(rule), vec![], vec![]).unwrap();
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("a date");
+        let rec = Recurrence::parse(Some(rule), vec![], vec![]).expect("a rule");
         Schedule::new(start, chrono_tz::America::New_York, Length::Duration { days: 0, seconds: 60 }, false, Some(rec))
     }
 
     #[test]
     fn a_sparse_count_rule_past_the_budget_is_refused_and_says_why() {
-        let err = schedule("FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=1000000").unwrap_err();
+        let err = schedule("FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=1000000").expect_err("past the budget");
         assert!(matches!(err, InvalidInput::Recurrence(RecurrenceError::TooCostly(_))), "{err:?}");
         assert!(err.to_string().contains("UNTIL"), "{err}");
     }
 
     #[test]
     fn dense_and_short_count_rules_stay_within_it() {
-        let dense = schedule("FREQ=MINUTELY;COUNT=1000000").unwrap();
-        let last = dense.rule_bound().unwrap();
+        let dense = schedule("FREQ=MINUTELY;COUNT=1000000").expect("dense");
+        let last = dense.rule_bound().expect("a COUNT bound");
         assert_eq!(dense.starts_between(last, last + 1).len(), 1);
         assert_eq!(dense.rule_count_before(last + 1), 1_000_000);
-        let sparse = schedule("FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=100").unwrap();
+        let sparse = schedule("FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=100").expect("sparse, short");
         let starts = sparse.starts_between(i64::MIN / 2, i64::MAX / 2);
         assert_eq!(starts.len(), 100);
-        assert_eq!(Some(*starts.last().unwrap()), sparse.rule_bound());
+        assert_eq!(starts.last().copied(), sparse.rule_bound());
     }
 }

@@ -85,7 +85,7 @@ async fn a_rule_past_its_budget_is_refused_and_a_light_write_is_not_held_behind_
     let update = "mutation($i: UpdateSeriesInput!) { updateSeries(input: $i) { series { id } } }";
     let import = "mutation($i: ImportIcsInput!) { importIcs(input: $i) { series { id } skipped { uid reason } } }";
     let finished = Mutex::new(Vec::new());
-    let done = |what: &'static str| finished.lock().unwrap().push(what);
+    let done = |what: &'static str| finished.lock().expect("the order").push(what);
     let (created, updated, imported, light) = tokio::join!(
         async {
             let r = app.create_series(&heavy_cal, heavy.clone()).await;
@@ -110,7 +110,8 @@ async fn a_rule_past_its_budget_is_refused_and_a_light_write_is_not_held_behind_
             r
         },
     );
-    assert_eq!(finished.lock().unwrap()[0], "light create", "order: {:?}", finished.lock().unwrap());
+    let order = finished.into_inner().expect("the order");
+    assert_eq!(order[0], "light create", "order: {order:?}");
     light.expect("the light write");
     let created = created.expect_err("the heavy rule is refused");
     assert_eq!(created.code, "RECURRENCE_INVALID", "{}", created.message);
