@@ -16,6 +16,8 @@ pub enum RecurrenceError {
     NeverOccurs(String),
     #[error("RRULE: COUNT may be at most {max}, got {got}")]
     CountTooLarge { max: u32, got: u64 },
+    #[error("RRULE: {0}")]
+    TooCostly(String),
 }
 
 /// Input that does not describe a valid series or window.

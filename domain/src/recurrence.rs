@@ -275,14 +275,25 @@ impl Schedule {
             return Ok(Some(b));
         }
         let Some(count) = rule.count() else { return Ok(None) };
+        // COUNT is the one bound that cannot be found by seeking: the COUNT-th time is only known
+        // by walking every period of the rule up to it, the empty ones included. A sparse rule
+        // (SECONDLY;INTERVAL=7 kept to one second a day) has hundreds of thousands of empty
+        // lattice steps per occurrence, so the walk is budgeted in steps, not occurrences.
         let mut n = 0u32;
         let mut last = None;
-        for inst in self.rule_candidates(i64::MIN) {
+        let mut candidates = self.rule_candidates(i64::MIN);
+        while let Some(inst) = candidates.next() {
             n += 1;
             last = Some(inst.start);
             if n == count {
                 break;
             }
+            if n.is_multiple_of(64) && candidates.steps() > MAX_RULE_STEPS {
+                return Err(too_costly(rule, n));
+            }
+        }
+        if candidates.steps() > MAX_RULE_STEPS {
+            return Err(too_costly(rule, n));
         }
         Ok(last)
     }
@@ -398,6 +409,20 @@ impl Schedule {
     }
 }
 
+/// The most steps of its rule (periods — years, months, … seconds of the INTERVAL lattice — and
+/// the lattice steps skipped between them, empty ones included) a COUNT series may take to reach
+/// its COUNT-th occurrence. Saving a COUNT series walks
+/// them once; a rule that needs more is refused rather than holding a core for seconds.
+pub const MAX_RULE_STEPS: u64 = 4_000_000;
+
+fn too_costly(rule: &Rule, reached: u32) -> InvalidInput {
+    RecurrenceError::TooCostly(format!(
+        "{rule} takes more than {MAX_RULE_STEPS} steps of its rule to reach its COUNT ({reached} occurrences found by then); \
+         use a smaller COUNT, an UNTIL, or a denser rule"
+    ))
+    .into()
+}
+
 /// The rule's instants in order (see the module doc for the DST rules).
 struct RuleInstants {
     generator: Option<Generator>,
@@ -415,6 +440,11 @@ struct RuleInstants {
 }
 
 impl RuleInstants {
+    /// The steps its generator has taken so far.
+    fn steps(&self) -> u64 {
+        self.generator.as_ref().map_or(0, Generator::steps)
+    }
+
     /// The rule's times in instant order, duplicates included. Real times resolve in order (the
     /// earlier reading of a repeated time keeps them monotonic), and so do the shifted ones of a
     /// gap, so this is a merge of two ordered streams with one real time of lookahead.
@@ -650,5 +680,35 @@ mod limit_tests {
         for over in ["P401D", "P400DT1S", "PT34560001S", "PT9601H", "P58W", "P399DT86401S"] {
             assert!(parse_duration(over).is_err(), "{over}");
         }
+    }
+}
+
+#[cfg(test)]
+mod rule_budget {
+    use super::*;
+
+    fn schedule(rule: &str) -> Result<Schedule, InvalidInput> {
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("a date");
+        let rec = Recurrence::parse(Some(rule), vec![], vec![]).expect("a rule");
+        Schedule::new(start, chrono_tz::America::New_York, Length::Duration { days: 0, seconds: 60 }, false, Some(rec))
+    }
+
+    #[test]
+    fn a_sparse_count_rule_past_the_budget_is_refused_and_says_why() {
+        let err = schedule("FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=1000000").expect_err("past the budget");
+        assert!(matches!(err, InvalidInput::Recurrence(RecurrenceError::TooCostly(_))), "{err:?}");
+        assert!(err.to_string().contains("UNTIL"), "{err}");
+    }
+
+    #[test]
+    fn dense_and_short_count_rules_stay_within_it() {
+        let dense = schedule("FREQ=MINUTELY;COUNT=1000000").expect("dense");
+        let last = dense.rule_bound().expect("a COUNT bound");
+        assert_eq!(dense.starts_between(last, last + 1).len(), 1);
+        assert_eq!(dense.rule_count_before(last + 1), 1_000_000);
+        let sparse = schedule("FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=100").expect("sparse, short");
+        let starts = sparse.starts_between(i64::MIN / 2, i64::MAX / 2);
+        assert_eq!(starts.len(), 100);
+        assert_eq!(starts.last().copied(), sparse.rule_bound());
     }
 }

@@ -185,6 +185,15 @@ impl TimeWindow {
         }
         Ok(TimeWindow { from, to })
     }
+    /// [from, the end of supported time): the window of "everything from now on", for one
+    /// series' upcoming occurrences. It is longer than a query may ask for, which is safe here
+    /// because slices are bounded by the page size, not the window's length (see `paging`).
+    pub fn to_the_end(from: DateTime<Utc>) -> Result<Self, InvalidInput> {
+        if from < min_instant() || from >= max_instant() {
+            return Err(InvalidInput::RangeTooLarge("from must lie between the years 1000 and 9999".into()));
+        }
+        Ok(TimeWindow { from, to: max_instant() })
+    }
     pub fn from(&self) -> DateTime<Utc> {
         self.from
     }

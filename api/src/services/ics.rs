@@ -133,9 +133,8 @@ fn same_content(a: &Series, b: &Series) -> bool {
 pub async fn import(app: &AppState, org: OrganizationId, calendar: CalendarId, text: String) -> Result<ImportOutcome, ApiError> {
     let cal = calendars::get(app, org, calendar).await?;
     let plan_cal = cal.clone();
-    let plan = tokio::task::spawn_blocking(move || crate::ics::import::plan(&text, &plan_cal))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("import failed: {e}")))?
+    let plan = super::compute::run(move || crate::ics::import::plan(&text, &plan_cal))
+        .await?
         .map_err(|e| match e {
             ImportError::Malformed(m) => ApiError::invalid("ics", m),
             ImportError::TooLarge(m) => ApiError::Invalid(almanac_domain::InvalidInput::RangeTooLarge(m)),

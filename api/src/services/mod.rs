@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod availability;
 pub mod calendars;
+pub mod compute;
 pub mod edits;
 pub mod ics;
 pub mod occurrences;

@@ -105,11 +105,12 @@ pub async fn get(app: &AppState, org: OrganizationId, id: OccurrenceId) -> Resul
 /// The most upcoming occurrences a preview may ask for.
 pub const MAX_UPCOMING: usize = 200;
 
-/// The occurrences of a series from `from` on, however far in the future (the longest window
-/// there is).
+/// The occurrences of a series from `from` on, however far in the future: the window runs to the
+/// end of supported time, not the 400 years a windowed query may span, so a series that starts
+/// centuries after `from`, or occurs once in decades, is still found, and `hasNextPage` stays true
+/// while any occurrence remains.
 pub async fn upcoming(app: &AppState, org: OrganizationId, series: SeriesId, from: chrono::DateTime<chrono::Utc>, slice: Slice) -> Result<OccurrencePage, ApiError> {
     let series = app.store.series(org, series).await?.ok_or(ApiError::NotFound("series"))?;
-    let end = (from + chrono::Duration::days(almanac_domain::time::MAX_WINDOW_DAYS)).min(almanac_domain::time::max_instant());
-    let window = TimeWindow::new(from, end).map_err(ApiError::from)?;
-    Ok(merge(vec![series], window, slice, false))
+    let window = TimeWindow::to_the_end(from).map_err(ApiError::from)?;
+    super::compute::run(move || merge(vec![series], window, slice, false)).await
 }

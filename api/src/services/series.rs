@@ -118,7 +118,8 @@ pub(crate) fn build_schedule(input: ScheduleInput, base: Option<&Schedule>, defa
 #[tracing::instrument(skip_all, fields(calendar.id = %input.calendar))]
 pub async fn create(app: &AppState, org: OrganizationId, input: NewSeries) -> Result<Series, ApiError> {
     let calendar = app.store.calendar(org, input.calendar).await?.ok_or(ApiError::NotFound("calendar"))?;
-    let schedule = build_schedule(input.schedule, None, calendar.time_zone)?;
+    let zone = calendar.time_zone;
+    let schedule = super::compute::run(move || build_schedule(input.schedule, None, zone)).await??;
     let series = Series::new(
         SeriesId::generate(),
         org,
@@ -144,7 +145,8 @@ pub async fn create(app: &AppState, org: OrganizationId, input: NewSeries) -> Re
 #[tracing::instrument(skip_all, fields(series.id = %changes.id))]
 pub async fn update(app: &AppState, org: OrganizationId, changes: SeriesChanges) -> Result<(Series, EditReport), ApiError> {
     let current = app.store.series(org, changes.id).await?.ok_or(ApiError::NotFound("series"))?;
-    let (next, report) = plan_update(&current, changes)?;
+    let planned = current.clone();
+    let (next, report) = super::compute::run(move || plan_update(&planned, changes)).await??;
     save(app, &[SeriesWrite::Update { series: &next, expected_version: current.version }], "the series", current.version).await?;
     app.changes.publish(org, &[&current], &[&next]).await;
     Ok((next, report))

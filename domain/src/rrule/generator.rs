@@ -423,6 +423,9 @@ pub struct Generator {
     out_pos: usize,
     days_buf: Vec<usize>,
     empty_periods: u32,
+    /// Periods expanded and lattice steps taken inside `advance`: the measure of what walking the
+    /// rule has cost, whatever it produced.
+    steps: u64,
     done: bool,
 }
 
@@ -451,6 +454,7 @@ impl Generator {
             out_pos: 0,
             days_buf: Vec::new(),
             empty_periods: 0,
+            steps: 0,
             done: false,
         };
         g.position(dtstart, dtstart.weekday().num_days_from_monday() as u8);
@@ -581,6 +585,7 @@ impl Generator {
             }
             self.out.clear();
             self.out_pos = 0;
+            self.steps += 1;
             let filtered = self.expand_period();
             if self.out.is_empty() {
                 self.empty_periods += 1;
@@ -592,6 +597,13 @@ impl Generator {
             }
             self.advance(filtered);
         }
+    }
+
+    /// How many periods (years, months, … seconds of the rule's lattice) have been expanded and
+    /// how many lattice steps were taken between them, empty ones included: the work done so far,
+    /// whatever the rule produced.
+    pub fn steps(&self) -> u64 {
+        self.steps
     }
 
     /// How many empty periods in a row prove that no period will ever produce again: the calendar
@@ -703,10 +715,11 @@ impl Generator {
     }
 
     /// Python's divmod-based "advance `value` by INTERVAL until it lands in `set`".
-    fn mod_distance(&self, value: u32, set: u64, base: i64) -> Option<(i64, u32)> {
+    fn mod_distance(&mut self, value: u32, set: u64, base: i64) -> Option<(i64, u32)> {
         let mut acc = 0i64;
         let mut v = i64::from(value);
         for _ in 0..base {
+            self.steps += 1;
             let n = v + self.r.interval;
             acc += n.div_euclid(base);
             v = n.rem_euclid(base);
@@ -786,6 +799,7 @@ impl Generator {
                 let rep = 1440 / gcd(iv, 1440);
                 let mut valid = false;
                 for _ in 0..rep {
+                    self.steps += 1;
                     let (nhours, m) = if self.r.by_minute != 0 {
                         match self.mod_distance(minute.rem_euclid(60) as u32, self.r.by_minute, 60) {
                             Some((a, m)) => (a + minute.div_euclid(60), m),
@@ -830,6 +844,7 @@ impl Generator {
                 let rep = 86400 / gcd(iv, 86400);
                 let mut valid = false;
                 for _ in 0..rep {
+                    self.steps += 1;
                     let (nminutes, s) = if self.r.by_second != 0 {
                         match self.mod_distance(second.rem_euclid(60) as u32, self.r.by_second, 60) {
                             Some((a, s)) => (a + second.div_euclid(60), s),
