@@ -67,7 +67,7 @@ fn main() {
     let mut rows = Vec::new();
 
     // `almanac-bench sync` (or expansion, availability, http) runs only those sections.
-    const SECTIONS: [&str; 4] = ["expansion", "availability", "http", "sync"];
+    const SECTIONS: [&str; 5] = ["expansion", "availability", "http", "sync", "abuse"];
     let sections: Vec<String> = std::env::args().skip(1).collect();
     if let Some(unknown) = sections.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
         eprintln!("unknown section {unknown:?}; sections: {}", SECTIONS.join(", "));
@@ -176,6 +176,14 @@ fn main() {
         //    pull of it into an empty calendar (over loopback HTTP, SQLite store).
         let sync_rows = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime").block_on(sync_bench());
         rows.extend(sync_rows);
+    }
+
+    if wants("abuse") {
+        // 7. Hostile requests: each one's time over loopback and the server's peak RSS growth, beside
+        //    a trivial query measured in the same run, and the trivial query's p99 while four
+        //    hostile requests run at once.
+        let abuse = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime").block_on(abuse_bench());
+        rows.extend(abuse);
     }
 
     println!("| measurement | Almanac | `rrule` crate 0.14, same work | note |");
@@ -381,6 +389,135 @@ async fn sync_bench() -> Vec<Row> {
             .into(),
         });
     }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    rows
+}
+
+/// The process's resident set (`VmRSS`) and its peak since the last reset (`VmHWM`), in KiB.
+fn rss_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Resets `VmHWM` to the current RSS (Linux `clear_refs` 5), so a peak is the peak of what follows.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+async fn abuse_bench() -> Vec<Row> {
+    use almanac_api::config::Settings;
+    use almanac_api::startup::Application;
+    use serde_json::{json, Value};
+    let path = std::env::temp_dir().join(format!("almanac-bench-{}.db", uuid::Uuid::new_v4().simple()));
+    let app = Application::build(Settings::for_tests(format!("sqlite:{}", path.display()))).await.expect("app");
+    let url = format!("http://127.0.0.1:{}/graphql", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let post = move |q: Value| {
+        let (http, url) = (http.clone(), url.clone());
+        async move { http.post(url).json(&q).send().await.expect("post").json::<Value>().await.unwrap_or(Value::Null) }
+    };
+    let cal = post(json!({ "query": "mutation { createCalendar(input: {name: \"abuse\", timeZone: \"UTC\"}) { calendar { id } } }" })).await["data"]["createCalendar"]["calendar"]["id"].as_str().expect("cal").to_string();
+    // A MINUTELY series: a month of it is 43,200 occurrences, what the nested-list query multiplies.
+    post(json!({ "query": "mutation($i: CreateSeriesInput!) { createSeries(input: $i) { series { id } } }", "variables": { "i": { "calendarId": cal, "title": "m", "start": "2026-01-01T00:00:00", "duration": "PT1M", "recurrence": { "rrule": "FREQ=MINUTELY" } } } })).await;
+    let window = "from: \"2026-06-01T00:00:00Z\", to: \"2026-07-01T00:00:00Z\"";
+    let nested = format!("{{ occurrences(calendarIds: [\"{cal}\"], {window}, first: 1000) {{ edges {{ node {{ series {{ occurrences({window}, first: 1000) {{ edges {{ node {{ id }} }} }} }} }} }} }} }}");
+    let deeper = format!("{{ occurrences(calendarIds: [\"{cal}\"], {window}, first: 1000) {{ edges {{ node {{ series {{ occurrences({window}, first: 1000) {{ edges {{ node {{ series {{ occurrences({window}, first: 1000) {{ edges {{ node {{ id }} }} }} }} }} }} }} }} }} }} }} }}");
+    let doubling = |n: usize| {
+        let mut doc = String::from("query { ...F0 }\nfragment F0 on Query { viewer { canWrite } }\n");
+        for i in 1..=n {
+            doc.push_str(&format!("fragment F{i} on Query {{ ...F{} ...F{} }}\n", i - 1, i - 1));
+        }
+        doc.replacen("...F0 }", &format!("...F{n} }}"), 1)
+    };
+    let heavy_rule = "FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=1000000";
+    let heavy_series = json!({ "query": "mutation($i: CreateSeriesInput!) { createSeries(input: $i) { series { id } userErrors { code } } }", "variables": { "i": { "calendarId": cal, "title": "heavy", "start": "2026-01-01T00:00:00", "duration": "PT1M", "recurrence": { "rrule": heavy_rule } } } });
+    let vevents: String = (0..10).map(|i| format!("BEGIN:VEVENT\r\nUID:heavy-{i}@bench\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260101T000000Z\r\nDTEND:20260101T000100Z\r\nSUMMARY:heavy\r\nRRULE:FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=100000\r\nEND:VEVENT\r\n")).collect();
+    let ics = format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\n{vevents}END:VCALENDAR\r\n");
+    let import = json!({ "query": "mutation($i: ImportIcsInput!) { importIcs(input: $i) { skipped { reason } userErrors { code } } }", "variables": { "i": { "calendarId": cal, "ics": ics } } });
+    let far_upcoming = {
+        let id = post(json!({ "query": "mutation($i: CreateSeriesInput!) { createSeries(input: $i) { series { id } } }", "variables": { "i": { "calendarId": cal, "title": "far", "start": "2500-01-01T09:00:00", "duration": "PT1H", "recurrence": { "rrule": "FREQ=YEARLY" } } } })).await["data"]["createSeries"]["series"]["id"].clone();
+        json!({ "query": "query($s: ID!) { upcomingOccurrences(seriesId: $s, from: \"1000-01-01T00:00:00Z\", first: 3) { edges { node { start } } pageInfo { hasNextPage } } }", "variables": { "s": id } })
+    };
+    let trivial = json!({ "query": "{ viewer { canWrite } }" });
+    let cases: Vec<(&str, Value)> = vec![
+        ("trivial query `{ viewer { canWrite } }`", trivial.clone()),
+        ("nested-list query (266 bytes; 10^6 nodes before)", json!({ "query": nested })),
+        ("the same one level deeper", json!({ "query": deeper })),
+        ("doubling fragments, 2^20 spreads", json!({ "query": doubling(20) })),
+        ("doubling fragments, 2^25 spreads", json!({ "query": doubling(25) })),
+        ("createSeries with a sparse SECONDLY rule, COUNT=1000000", heavy_series.clone()),
+        ("importIcs, ten sparse VEVENTs with COUNT=100000", import),
+        ("upcomingOccurrences of a YEARLY series from 2500, asked from the year 1000", far_upcoming),
+    ];
+    let mut rows = Vec::new();
+    for (what, body) in &cases {
+        let mut times = Vec::new();
+        let mut peak = 0u64;
+        let mut answer = Value::Null;
+        for _ in 0..5 {
+            reset_peak_rss();
+            let (before, _) = rss_kib();
+            let t = Instant::now();
+            answer = post(body.clone()).await;
+            times.push(t.elapsed());
+            peak = peak.max(rss_kib().1.saturating_sub(before));
+        }
+        times.sort();
+        let code = answer["errors"][0]["extensions"]["code"].as_str().map(str::to_string).or_else(|| answer.pointer("/data/createSeries/userErrors/0/code").and_then(Value::as_str).map(str::to_string));
+        let outcome = match code {
+            Some(c) => format!("refused: {c}"),
+            None if answer.pointer("/data/importIcs/skipped").is_some() => format!("{} of 10 skipped", answer["data"]["importIcs"]["skipped"].as_array().map_or(0, Vec::len)),
+            None => "answered".into(),
+        };
+        rows.push(Row { what: format!("abuse: {what}"), ours: format!("{} median of 5, peak RSS +{:.1} MB", fmt_d(times[2]), peak as f64 / 1024.0), theirs: "—".into(), note: outcome });
+    }
+    // The trivial query's p99 alone, then while four hostile requests run at once, over and over.
+    let p99 = |mut v: Vec<Duration>| {
+        v.sort();
+        v[(v.len() * 99 / 100).min(v.len() - 1)]
+    };
+    let mut alone = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        post(trivial.clone()).await;
+        alone.push(t.elapsed());
+    }
+    let stop_hostile = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hostile: Vec<_> = [heavy_series.clone(), json!({ "query": cases[1].1["query"].clone() }), json!({ "query": doubling(25) }), heavy_series]
+        .into_iter()
+        .map(|body| {
+            let (post, stop) = (post.clone(), stop_hostile.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    post(body.clone()).await;
+                }
+            })
+        })
+        .collect();
+    let mut loaded = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        post(trivial.clone()).await;
+        loaded.push(t.elapsed());
+    }
+    stop_hostile.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in hostile {
+        let _ = h.await;
+    }
+    rows.push(Row {
+        what: "abuse: trivial query p99 alone, then while four hostile requests run at once (two heavy createSeries, the nested-list query, 2^25 fragments), 200 each".into(),
+        ours: format!("{} alone, {} under load", fmt_d(p99(alone)), fmt_d(p99(loaded))),
+        theirs: "—".into(),
+        note: "goal: unchanged".into(),
+    });
+    let _ = stop.send(());
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
