@@ -5,8 +5,15 @@ use almanac_e2e::{engine_tests, engine_tests_with, TestApp, WsSubscription};
 use serde_json::{json, Value};
 use std::sync::Mutex;
 
+/// A client that opens a new connection per request. The hostile requests here make the server
+/// close their connections (an oversized body is refused unread), and a later request must not be
+/// sent down a pooled connection the server is closing.
+fn unpooled() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client")
+}
+
 async fn post_raw(app: &TestApp, body: String) -> (u16, Value) {
-    let res = app.http.post(format!("{}/graphql", app.url)).header("content-type", "application/json").body(body).send().await.expect("sent");
+    let res = unpooled().post(format!("{}/graphql", app.url)).header("content-type", "application/json").body(body).send().await.expect("sent");
     (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
@@ -14,7 +21,7 @@ async fn post_raw(app: &TestApp, body: String) -> (u16, Value) {
 /// closes, so a client still writing may see the close (a broken pipe) before it reads the answer.
 /// Either way the request was refused unread; when the answer is read, it is the typed one.
 async fn post_oversized(app: &TestApp, body: String) -> Option<(u16, Value)> {
-    match app.http.post(format!("{}/graphql", app.url)).header("content-type", "application/json").body(body).send().await {
+    match unpooled().post(format!("{}/graphql", app.url)).header("content-type", "application/json").body(body).send().await {
         Ok(res) => Some((res.status().as_u16(), res.json().await.unwrap_or(Value::Null))),
         Err(e) if e.is_request() || e.is_body() => None,
         Err(e) => panic!("the oversized request failed in an unexpected way: {e:?}"),
