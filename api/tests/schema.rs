@@ -52,19 +52,8 @@ fn every_schema_element_has_a_description() {
                     missing.push(format!("type {name}"));
                 }
                 match &ty.kind {
-                    TypeKind::Object(object) => {
-                        for field in &object.fields {
-                            checked += 1;
-                            let field = &field.node;
-                            if !described(&field.description) {
-                                missing.push(format!("{name}.{}", field.name.node));
-                            }
-                            checked += field.arguments.len();
-                            check_inputs(&format!("{name}.{}", field.name.node), &field.arguments, &mut missing);
-                        }
-                    }
-                    TypeKind::Interface(interface) => {
-                        for field in &interface.fields {
+                    TypeKind::Object(async_graphql::parser::types::ObjectType { fields, .. }) | TypeKind::Interface(async_graphql::parser::types::InterfaceType { fields, .. }) => {
+                        for field in fields {
                             checked += 1;
                             let field = &field.node;
                             if !described(&field.description) {

@@ -255,15 +255,8 @@ fn availability_rows() -> Vec<Row> {
 }
 
 async fn http_bench() -> Row {
-    use almanac_api::config::Settings;
-    use almanac_api::startup::Application;
-    let path = std::env::temp_dir().join(format!("almanac-bench-{}.db", uuid::Uuid::new_v4().simple()));
-    let app = Application::build(Settings::for_tests(format!("sqlite:{}", path.display()))).await.expect("app");
-    let url = format!("http://127.0.0.1:{}/graphql", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    let server = BenchServer::start().await;
+    let url = server.url.clone();
     let http = reqwest::Client::new();
     let post = |q: serde_json::Value| {
         let http = http.clone();
@@ -293,10 +286,7 @@ async fn http_bench() -> Row {
         times.push(t.elapsed());
     }
     times.sort();
-    let _ = stop.send(());
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    server.stop();
     Row {
         what: format!("the same calendar as a GraphQL HTTP query on SQLite (first page: {n} occurrences, with id/start/end/title)"),
         ours: format!("{} median, {} p90", fmt_d(times[15]), fmt_d(times[27])),
@@ -408,16 +398,9 @@ fn reset_peak_rss() {
 }
 
 async fn abuse_bench() -> Vec<Row> {
-    use almanac_api::config::Settings;
-    use almanac_api::startup::Application;
     use serde_json::{json, Value};
-    let path = std::env::temp_dir().join(format!("almanac-bench-{}.db", uuid::Uuid::new_v4().simple()));
-    let app = Application::build(Settings::for_tests(format!("sqlite:{}", path.display()))).await.expect("app");
-    let url = format!("http://127.0.0.1:{}/graphql", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    let server = BenchServer::start().await;
+    let url = server.url.clone();
     let http = reqwest::Client::new();
     let post = move |q: Value| {
         let (http, url) = (http.clone(), url.clone());
@@ -517,9 +500,35 @@ async fn abuse_bench() -> Vec<Row> {
         theirs: "—".into(),
         note: "goal: unchanged".into(),
     });
-    let _ = stop.send(());
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    server.stop();
     rows
+}
+
+/// The API in this process on a scratch SQLite file, on port 0 (the HTTP and abuse sections).
+struct BenchServer {
+    url: String,
+    path: std::path::PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl BenchServer {
+    async fn start() -> BenchServer {
+        use almanac_api::config::Settings;
+        use almanac_api::startup::Application;
+        let path = std::env::temp_dir().join(format!("almanac-bench-{}.db", uuid::Uuid::new_v4().simple()));
+        let app = Application::build(Settings::for_tests(format!("sqlite:{}", path.display()))).await.expect("app");
+        let url = format!("http://127.0.0.1:{}/graphql", app.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        BenchServer { url, path, stop }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+    }
 }
