@@ -71,29 +71,47 @@ impl std::str::FromStr for Scope {
 }
 
 impl Scopes {
-    pub const READ: Scopes = Scopes { read: true, write: false };
-    pub const READ_WRITE: Scopes = Scopes { read: true, write: true };
+    pub const READ: Scopes = Scopes {
+        read: true,
+        write: false,
+    };
+    pub const READ_WRITE: Scopes = Scopes {
+        read: true,
+        write: true,
+    };
 
     /// The names in a scope list: comma- or whitespace-separated, both accepted everywhere
     /// ("read,write", "read write", "read, write").
     fn names(s: &str) -> impl Iterator<Item = &str> {
-        s.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty())
+        s.split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
     }
 
     fn from_scopes(list: impl IntoIterator<Item = Scope>) -> Result<Scopes, ScopeError> {
-        let mut out = Scopes { read: false, write: false };
+        let mut out = Scopes {
+            read: false,
+            write: false,
+        };
         for scope in list {
             match scope {
                 Scope::Read => out.read = true,
                 Scope::Write => out = Scopes::READ_WRITE,
             }
         }
-        if out.read { Ok(out) } else { Err(ScopeError::Empty) }
+        if out.read {
+            Ok(out)
+        } else {
+            Err(ScopeError::Empty)
+        }
     }
 
     /// Strict: every name must be a scope. For keys (created, and read back from the store).
     pub fn parse(s: &str) -> Result<Scopes, ScopeError> {
-        Self::from_scopes(Self::names(s).map(str::parse).collect::<Result<Vec<Scope>, _>>()?)
+        Self::from_scopes(
+            Self::names(s)
+                .map(str::parse)
+                .collect::<Result<Vec<Scope>, _>>()?,
+        )
     }
 
     /// A JWT's `scope` claim: the host's identity provider may grant scopes for other services
@@ -105,7 +123,11 @@ impl Scopes {
 
     /// The stored and displayed form: "read" or "read write".
     pub fn as_str(&self) -> &'static str {
-        if self.write { "read write" } else { "read" }
+        if self.write {
+            "read write"
+        } else {
+            "read"
+        }
     }
 }
 
@@ -140,7 +162,9 @@ impl AuthError {
         match self {
             AuthError::Unauthenticated(_) => {}
             AuthError::Store(e) => tracing::error!(error = %e, "authentication failed"),
-            AuthError::CorruptKey { id, scopes } => tracing::error!(api_key = %id, scopes = %scopes, "a stored API key has scopes that do not parse; refusing it"),
+            AuthError::CorruptKey { id, scopes } => {
+                tracing::error!(api_key = %id, scopes = %scopes, "a stored API key has scopes that do not parse; refusing it")
+            }
         }
     }
 }
@@ -159,15 +183,28 @@ pub struct JwtKeys {
 
 impl JwtKeys {
     pub fn from_settings(s: &Settings) -> anyhow::Result<Self> {
-        let hs256 = s.jwt_hs256_secret.as_ref().filter(|k| !k.is_empty()).map(|k| Arc::new(DecodingKey::from_secret(k.as_bytes())));
+        let hs256 = s
+            .jwt_hs256_secret
+            .as_ref()
+            .filter(|k| !k.is_empty())
+            .map(|k| Arc::new(DecodingKey::from_secret(k.as_bytes())));
         let rs256 = match s.jwt_rs256_public_key.as_ref().filter(|k| !k.is_empty()) {
             None => None,
             Some(k) => {
-                let pem = if k.contains("-----BEGIN") { k.clone() } else { std::fs::read_to_string(k)? };
+                let pem = if k.contains("-----BEGIN") {
+                    k.clone()
+                } else {
+                    std::fs::read_to_string(k)?
+                };
                 Some(Arc::new(DecodingKey::from_rsa_pem(pem.as_bytes())?))
             }
         };
-        Ok(JwtKeys { hs256, rs256, leeway: i64::from(s.jwt_leeway_seconds), known_organizations: Default::default() })
+        Ok(JwtKeys {
+            hs256,
+            rs256,
+            leeway: i64::from(s.jwt_leeway_seconds),
+            known_organizations: Default::default(),
+        })
     }
 }
 
@@ -187,7 +224,11 @@ pub const API_KEY_PREFIX: &str = "alm_";
 /// A new API key: its id, the secret to show once, and the hash to store.
 pub fn new_api_key() -> (String, String, String) {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let token = format!("{API_KEY_PREFIX}{id}_{secret}");
     (id, token, hash(&secret))
 }
@@ -195,24 +236,46 @@ pub fn new_api_key() -> (String, String, String) {
 use crate::secrets::sha256_hex as hash;
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(v.trim().to_string());
     }
-    let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 /// Resolves the caller from a credential (header value or connection-init payload).
-pub async fn authenticate(store: &Arc<dyn Store>, mode: AuthMode, keys: &JwtKeys, token: Option<String>) -> Result<Viewer, AuthError> {
+pub async fn authenticate(
+    store: &Arc<dyn Store>,
+    mode: AuthMode,
+    keys: &JwtKeys,
+    token: Option<String>,
+) -> Result<Viewer, AuthError> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return match mode {
-            AuthMode::Dev => Ok(Viewer { organization: OrganizationId::DEFAULT, user: None, scopes: Scopes::READ_WRITE, api_key: None, expires_at: None }),
-            AuthMode::Required => Err(AuthError::Unauthenticated("send an API key (Authorization: Bearer alm_…) or a JWT".into())),
+            AuthMode::Dev => Ok(Viewer {
+                organization: OrganizationId::DEFAULT,
+                user: None,
+                scopes: Scopes::READ_WRITE,
+                api_key: None,
+                expires_at: None,
+            }),
+            AuthMode::Required => Err(AuthError::Unauthenticated(
+                "send an API key (Authorization: Bearer alm_…) or a JWT".into(),
+            )),
         };
     };
     if let Some(rest) = token.strip_prefix(API_KEY_PREFIX) {
@@ -226,16 +289,32 @@ pub async fn authenticate(store: &Arc<dyn Store>, mode: AuthMode, keys: &JwtKeys
             return Err(bad());
         }
         let organization = key.organization_id.parse().map_err(|_| bad())?;
-        let scopes = Scopes::parse(&key.scopes).map_err(|_| AuthError::CorruptKey { id: key.id.clone(), scopes: key.scopes.clone() })?;
-        return Ok(Viewer { organization, user: None, scopes, api_key: Some(key.id), expires_at: None });
+        let scopes = Scopes::parse(&key.scopes).map_err(|_| AuthError::CorruptKey {
+            id: key.id.clone(),
+            scopes: key.scopes.clone(),
+        })?;
+        return Ok(Viewer {
+            organization,
+            user: None,
+            scopes,
+            api_key: Some(key.id),
+            expires_at: None,
+        });
     }
-    let header = jsonwebtoken::decode_header(&token).map_err(|_| AuthError::Unauthenticated("the credential is neither an API key nor a JWT".into()))?;
+    let header = jsonwebtoken::decode_header(&token).map_err(|_| {
+        AuthError::Unauthenticated("the credential is neither an API key nor a JWT".into())
+    })?;
     let key = match header.alg {
         Algorithm::HS256 => keys.hs256.as_ref(),
         Algorithm::RS256 => keys.rs256.as_ref(),
         _ => None,
     }
-    .ok_or_else(|| AuthError::Unauthenticated(format!("JWTs signed with {:?} are not accepted by this server", header.alg)))?;
+    .ok_or_else(|| {
+        AuthError::Unauthenticated(format!(
+            "JWTs signed with {:?} are not accepted by this server",
+            header.alg
+        ))
+    })?;
     let mut validation = Validation::new(header.alg);
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp"]);
@@ -243,32 +322,59 @@ pub async fn authenticate(store: &Arc<dyn Store>, mode: AuthMode, keys: &JwtKeys
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.leeway = 0;
-    let data = jsonwebtoken::decode::<Claims>(&token, key, &validation).map_err(|e| AuthError::Unauthenticated(format!("the JWT is not valid: {e}")))?;
+    let data = jsonwebtoken::decode::<Claims>(&token, key, &validation)
+        .map_err(|e| AuthError::Unauthenticated(format!("the JWT is not valid: {e}")))?;
     let now = chrono::Utc::now().timestamp();
     // RFC 7519: not accepted "on or after" `exp` (jsonwebtoken accepts during that second). An
     // open socket closes at the same instant (`expires_at`), so HTTP and sockets agree.
     let expires_at = data.claims.exp.saturating_add(keys.leeway);
     if expires_at <= now {
-        return Err(AuthError::Unauthenticated("the JWT is not valid: ExpiredSignature".into()));
+        return Err(AuthError::Unauthenticated(
+            "the JWT is not valid: ExpiredSignature".into(),
+        ));
     }
-    if data.claims.nbf.is_some_and(|nbf| nbf.saturating_sub(keys.leeway) > now) {
-        return Err(AuthError::Unauthenticated("the JWT is not valid yet (its `nbf` is in the future)".into()));
+    if data
+        .claims
+        .nbf
+        .is_some_and(|nbf| nbf.saturating_sub(keys.leeway) > now)
+    {
+        return Err(AuthError::Unauthenticated(
+            "the JWT is not valid yet (its `nbf` is in the future)".into(),
+        ));
     }
-    let organization: OrganizationId = data.claims.org.parse().map_err(|_| AuthError::Unauthenticated("the JWT's `org` claim is not an organization id".into()))?;
+    let organization: OrganizationId = data.claims.org.parse().map_err(|_| {
+        AuthError::Unauthenticated("the JWT's `org` claim is not an organization id".into())
+    })?;
     let scopes = match data.claims.scope.as_deref() {
         None => Scopes::READ_WRITE,
-        Some(s) => Scopes::parse_granted(s).map_err(|_| AuthError::Unauthenticated("the JWT's `scope` claim grants neither read nor write".into()))?,
+        Some(s) => Scopes::parse_granted(s).map_err(|_| {
+            AuthError::Unauthenticated(
+                "the JWT's `scope` claim grants neither read nor write".into(),
+            )
+        })?,
     };
-    let known = keys.known_organizations.read().map(|k| k.contains(&organization)).unwrap_or(false);
+    let known = keys
+        .known_organizations
+        .read()
+        .map(|k| k.contains(&organization))
+        .unwrap_or(false);
     if !known {
         if !store.organization_exists(organization).await? {
-            return Err(AuthError::Unauthenticated("the JWT's `org` claim names no organization on this server".into()));
+            return Err(AuthError::Unauthenticated(
+                "the JWT's `org` claim names no organization on this server".into(),
+            ));
         }
         if let Ok(mut k) = keys.known_organizations.write() {
             k.insert(organization);
         }
     }
-    Ok(Viewer { organization, user: data.claims.sub, scopes, api_key: None, expires_at: Some(expires_at) })
+    Ok(Viewer {
+        organization,
+        user: data.claims.sub,
+        scopes,
+        api_key: None,
+        expires_at: Some(expires_at),
+    })
 }
 
 /// The credential in request headers.
@@ -282,19 +388,43 @@ mod tests {
 
     #[test]
     fn scopes_accept_commas_and_spaces_and_refuse_unknown_names() {
-        for s in ["read,write", "read write", " write , read ", "READ\tWrite", "write"] {
+        for s in [
+            "read,write",
+            "read write",
+            " write , read ",
+            "READ\tWrite",
+            "write",
+        ] {
             assert_eq!(Scopes::parse(s), Ok(Scopes::READ_WRITE), "{s:?}");
         }
         for s in ["read", "read,read", "Read"] {
             assert_eq!(Scopes::parse(s), Ok(Scopes::READ), "{s:?}");
         }
-        assert_eq!(Scopes::parse("read,admin"), Err(ScopeError::Unknown("admin".into())));
-        assert_eq!(Scopes::parse("read;write"), Err(ScopeError::Unknown("read;write".into())));
+        assert_eq!(
+            Scopes::parse("read,admin"),
+            Err(ScopeError::Unknown("admin".into()))
+        );
+        assert_eq!(
+            Scopes::parse("read;write"),
+            Err(ScopeError::Unknown("read;write".into()))
+        );
         assert_eq!(Scopes::parse(" , "), Err(ScopeError::Empty));
-        assert_eq!(Scopes::parse_granted("openid profile read"), Ok(Scopes::READ));
-        assert_eq!(Scopes::parse_granted("openid,write"), Ok(Scopes::READ_WRITE));
-        assert_eq!(Scopes::parse_granted("openid profile"), Err(ScopeError::Empty));
+        assert_eq!(
+            Scopes::parse_granted("openid profile read"),
+            Ok(Scopes::READ)
+        );
+        assert_eq!(
+            Scopes::parse_granted("openid,write"),
+            Ok(Scopes::READ_WRITE)
+        );
+        assert_eq!(
+            Scopes::parse_granted("openid profile"),
+            Err(ScopeError::Empty)
+        );
         assert_eq!(Scopes::parse(Scopes::READ.as_str()), Ok(Scopes::READ));
-        assert_eq!(Scopes::parse(Scopes::READ_WRITE.as_str()), Ok(Scopes::READ_WRITE));
+        assert_eq!(
+            Scopes::parse(Scopes::READ_WRITE.as_str()),
+            Ok(Scopes::READ_WRITE)
+        );
     }
 }

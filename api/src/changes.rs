@@ -33,12 +33,26 @@ pub struct Change {
 }
 
 fn snapshot(s: &Series) -> Snapshot {
-    Snapshot { series: SeriesRecord::from(s), exceptions: s.exceptions().iter().map(|e| ExceptionRecord::of(s, e)).collect() }
+    Snapshot {
+        series: SeriesRecord::from(s),
+        exceptions: s
+            .exceptions()
+            .iter()
+            .map(|e| ExceptionRecord::of(s, e))
+            .collect(),
+    }
 }
 
 fn restore(s: Snapshot) -> Option<Series> {
-    let exceptions = s.exceptions.into_iter().map(ExceptionRecord::into_exception).collect::<Result<Vec<_>, _>>().ok()?;
-    Series::try_from(s.series).ok().map(|x| x.with_exceptions(exceptions))
+    let exceptions = s
+        .exceptions
+        .into_iter()
+        .map(ExceptionRecord::into_exception)
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    Series::try_from(s.series)
+        .ok()
+        .map(|x| x.with_exceptions(exceptions))
 }
 
 fn decode(payload: &str) -> Option<Change> {
@@ -59,7 +73,10 @@ impl ChangeFeed {
     /// Starts listening (PostgreSQL) and returns the feed.
     pub async fn start(store: Arc<dyn Store>) -> anyhow::Result<Arc<Self>> {
         let (local, _) = broadcast::channel(1024);
-        let feed = Arc::new(ChangeFeed { store: store.clone(), local });
+        let feed = Arc::new(ChangeFeed {
+            store: store.clone(),
+            local,
+        });
         if let Some(mut rx) = store.listen_changes().await? {
             let sender = feed.local.clone();
             tokio::spawn(async move {
@@ -74,9 +91,20 @@ impl ChangeFeed {
     }
 
     /// Publishes a committed change. Failures are logged: the write itself has succeeded.
-    pub async fn publish(&self, organization: OrganizationId, before: &[&Series], after: &[&Series]) {
-        let wire = Wire { organization: organization.to_string(), before: before.iter().map(|s| snapshot(s)).collect(), after: after.iter().map(|s| snapshot(s)).collect() };
-        let Ok(payload) = serde_json::to_string(&wire) else { return };
+    pub async fn publish(
+        &self,
+        organization: OrganizationId,
+        before: &[&Series],
+        after: &[&Series],
+    ) {
+        let wire = Wire {
+            organization: organization.to_string(),
+            before: before.iter().map(|s| snapshot(s)).collect(),
+            after: after.iter().map(|s| snapshot(s)).collect(),
+        };
+        let Ok(payload) = serde_json::to_string(&wire) else {
+            return;
+        };
         match self.store.publish_change(payload.clone()).await {
             Ok(true) => {}
             Ok(false) => {

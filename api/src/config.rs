@@ -8,7 +8,12 @@ use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 
 #[derive(Parser, Debug)]
-#[command(name = "almanac", version, about = "Almanac: a self-hostable GraphQL scheduling API", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "almanac",
+    version,
+    about = "Almanac: a self-hostable GraphQL scheduling API",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -20,7 +25,8 @@ pub struct Cli {
 impl Cli {
     /// The command to run: `serve` with the top-level options when none was named.
     pub fn into_command(self) -> Command {
-        self.command.unwrap_or_else(|| Command::Serve(Box::new(self.settings)))
+        self.command
+            .unwrap_or_else(|| Command::Serve(Box::new(self.settings)))
     }
 }
 
@@ -72,7 +78,9 @@ impl Command {
     pub fn log_json(&self) -> bool {
         match self {
             Command::Serve(s) => s.log_json,
-            Command::Migrate { logging, .. } | Command::CreateApiKey { logging, .. } => logging.log_json,
+            Command::Migrate { logging, .. } | Command::CreateApiKey { logging, .. } => {
+                logging.log_json
+            }
             #[cfg(feature = "emulators")]
             Command::Emulate { logging, .. } => logging.log_json,
             Command::ExportSchema => false,
@@ -184,7 +192,11 @@ pub struct QueryLimits {
     #[arg(long, env = "ALMANAC_MAX_QUERY_FIELDS", default_value_t = 1_000)]
     pub max_query_fields: u64,
     /// Most fragment spreads a document may expand to.
-    #[arg(long, env = "ALMANAC_MAX_QUERY_FRAGMENT_SPREADS", default_value_t = 500)]
+    #[arg(
+        long,
+        env = "ALMANAC_MAX_QUERY_FRAGMENT_SPREADS",
+        default_value_t = 500
+    )]
     pub max_query_fragment_spreads: u64,
     /// Largest query document, in bytes.
     #[arg(long, env = "ALMANAC_MAX_QUERY_BYTES", default_value_t = 65_536)]
@@ -196,7 +208,13 @@ pub struct QueryLimits {
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        QueryLimits { max_query_cost: 50_000, max_query_fields: 1_000, max_query_fragment_spreads: 500, max_query_bytes: 65_536, max_query_tokens: 10_000 }
+        QueryLimits {
+            max_query_cost: 50_000,
+            max_query_fields: 1_000,
+            max_query_fragment_spreads: 500,
+            max_query_bytes: 65_536,
+            max_query_tokens: 10_000,
+        }
     }
 }
 
@@ -212,12 +230,24 @@ pub struct SyncSettings {
     pub google_client_id: Option<String>,
     #[arg(long, env = "ALMANAC_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
     pub google_client_secret: Option<String>,
-    #[arg(long, env = "ALMANAC_GOOGLE_AUTH_URL", default_value = "https://accounts.google.com/o/oauth2/v2/auth")]
+    #[arg(
+        long,
+        env = "ALMANAC_GOOGLE_AUTH_URL",
+        default_value = "https://accounts.google.com/o/oauth2/v2/auth"
+    )]
     pub google_auth_url: String,
-    #[arg(long, env = "ALMANAC_GOOGLE_TOKEN_URL", default_value = "https://oauth2.googleapis.com/token")]
+    #[arg(
+        long,
+        env = "ALMANAC_GOOGLE_TOKEN_URL",
+        default_value = "https://oauth2.googleapis.com/token"
+    )]
     pub google_token_url: String,
     /// Base URL of the Calendar API (point it at `almanac emulate google` to develop offline).
-    #[arg(long, env = "ALMANAC_GOOGLE_API_URL", default_value = "https://www.googleapis.com/calendar/v3/")]
+    #[arg(
+        long,
+        env = "ALMANAC_GOOGLE_API_URL",
+        default_value = "https://www.googleapis.com/calendar/v3/"
+    )]
     pub google_api_url: String,
     /// OAuth client id for Microsoft Graph (Outlook); sync with Outlook is off without it.
     #[arg(long, env = "ALMANAC_MICROSOFT_CLIENT_ID")]
@@ -228,9 +258,17 @@ pub struct SyncSettings {
     #[arg(long, env = "ALMANAC_MICROSOFT_TENANT", default_value = "common")]
     pub microsoft_tenant: String,
     /// The identity platform (point it at `almanac emulate outlook` to develop offline).
-    #[arg(long, env = "ALMANAC_MICROSOFT_LOGIN_URL", default_value = "https://login.microsoftonline.com")]
+    #[arg(
+        long,
+        env = "ALMANAC_MICROSOFT_LOGIN_URL",
+        default_value = "https://login.microsoftonline.com"
+    )]
     pub microsoft_login_url: String,
-    #[arg(long, env = "ALMANAC_GRAPH_API_URL", default_value = "https://graph.microsoft.com/v1.0")]
+    #[arg(
+        long,
+        env = "ALMANAC_GRAPH_API_URL",
+        default_value = "https://graph.microsoft.com/v1.0"
+    )]
     pub graph_api_url: String,
     /// What to do with a rule Outlook cannot express: `reject` the push (default), or push the
     /// `nearest` expressible series plus deletions that make the occurrences equal.
@@ -240,7 +278,11 @@ pub struct SyncSettings {
     /// days back and ahead.
     #[arg(long, env = "ALMANAC_OUTLOOK_WINDOW_PAST_DAYS", default_value_t = 60)]
     pub outlook_window_past_days: i64,
-    #[arg(long, env = "ALMANAC_OUTLOOK_WINDOW_FUTURE_DAYS", default_value_t = 400)]
+    #[arg(
+        long,
+        env = "ALMANAC_OUTLOOK_WINDOW_FUTURE_DAYS",
+        default_value_t = 400
+    )]
     pub outlook_window_future_days: i64,
     /// Seconds between background sync rounds of every link (the safety net behind push
     /// notifications); 0 turns the background worker off.
@@ -292,9 +334,16 @@ impl Settings {
     /// The public base URL without a trailing slash: `--public-url`, or `http://` and the
     /// address actually bound (so port 0 resolves to the real port).
     pub fn public_base_url(&self, bound: SocketAddr) -> anyhow::Result<String> {
-        match self.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        match self
+            .public_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
             None => Ok(format!("http://{bound}")),
-            Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(u.trim_end_matches('/').to_string()),
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                Ok(u.trim_end_matches('/').to_string())
+            }
             Some(u) => anyhow::bail!("--public-url must start with http:// or https://, got {u:?}"),
         }
     }
@@ -334,25 +383,66 @@ mod tests {
     fn help_of(subcommand: &str) -> String {
         let mut cli = Cli::command();
         cli.build();
-        cli.find_subcommand_mut(subcommand).unwrap_or_else(|| panic!("no subcommand {subcommand}")).render_long_help().to_string()
+        cli.find_subcommand_mut(subcommand)
+            .unwrap_or_else(|| panic!("no subcommand {subcommand}"))
+            .render_long_help()
+            .to_string()
     }
 
     #[test]
     fn each_subcommand_lists_only_its_own_options() {
-        let server_only = ["--listen", "--auth", "--google-client-id", "--microsoft-client-id", "--token-keys", "--cors-origins", "--rate-limit-per-minute", "--jwt-hs256-secret", "--jwt-leeway-seconds", "--introspection", "--sync-interval-seconds"];
+        let server_only = [
+            "--listen",
+            "--auth",
+            "--google-client-id",
+            "--microsoft-client-id",
+            "--token-keys",
+            "--cors-origins",
+            "--rate-limit-per-minute",
+            "--jwt-hs256-secret",
+            "--jwt-leeway-seconds",
+            "--introspection",
+            "--sync-interval-seconds",
+        ];
         for (subcommand, own, foreign) in [
-            ("emulate", vec!["--bind", "--account", "--log-json"], [&server_only[..], &["--database-url"]].concat()),
-            ("migrate", vec!["--database-url", "--log-json"], server_only.to_vec()),
-            ("create-api-key", vec!["--database-url", "--organization-name", "--scopes"], server_only.to_vec()),
-            ("export-schema", vec![], [&server_only[..], &["--database-url", "--log-json"]].concat()),
-            ("serve", server_only.to_vec(), vec!["--bind", "--account", "--organization-name"]),
+            (
+                "emulate",
+                vec!["--bind", "--account", "--log-json"],
+                [&server_only[..], &["--database-url"]].concat(),
+            ),
+            (
+                "migrate",
+                vec!["--database-url", "--log-json"],
+                server_only.to_vec(),
+            ),
+            (
+                "create-api-key",
+                vec!["--database-url", "--organization-name", "--scopes"],
+                server_only.to_vec(),
+            ),
+            (
+                "export-schema",
+                vec![],
+                [&server_only[..], &["--database-url", "--log-json"]].concat(),
+            ),
+            (
+                "serve",
+                server_only.to_vec(),
+                vec!["--bind", "--account", "--organization-name"],
+            ),
         ] {
             let help = help_of(subcommand);
             for flag in own {
-                assert!(help.contains(flag), "`almanac {subcommand} --help` lacks {flag}:\n{help}");
+                assert!(
+                    help.contains(flag),
+                    "`almanac {subcommand} --help` lacks {flag}:\n{help}"
+                );
             }
             for flag in foreign {
-                assert!(!help.contains(&format!("{flag} ")) && !help.contains(&format!("{flag}\n")), "`almanac {subcommand} --help` lists {flag}:\n{help}");
+                assert!(
+                    !help.contains(&format!("{flag} ")) && !help.contains(&format!("{flag}\n")),
+                    "`almanac {subcommand} --help` lists {flag}:\n{help}"
+                );
             }
         }
     }
@@ -366,17 +456,55 @@ mod tests {
         // `cargo run --release` runs the binary with no arguments: it serves (on whatever
         // ALMANAC_LISTEN says, 127.0.0.1:8080 by default).
         serve(&["almanac"]);
-        let s = serve(&["almanac", "--listen", "0.0.0.0:9000", "--cors-origins", "https://a.example,http://localhost:5173"]);
-        assert_eq!((s.listen.to_string(), s.cors_origins.clone()), ("0.0.0.0:9000".to_string(), vec!["https://a.example".to_string(), "http://localhost:5173".to_string()]));
-        let s = serve(&["almanac", "serve", "--listen", "127.0.0.1:9001", "--auth", "required"]);
-        assert_eq!((s.listen.to_string(), s.auth), ("127.0.0.1:9001".to_string(), AuthMode::Required));
+        let s = serve(&[
+            "almanac",
+            "--listen",
+            "0.0.0.0:9000",
+            "--cors-origins",
+            "https://a.example,http://localhost:5173",
+        ]);
+        assert_eq!(
+            (s.listen.to_string(), s.cors_origins.clone()),
+            (
+                "0.0.0.0:9000".to_string(),
+                vec![
+                    "https://a.example".to_string(),
+                    "http://localhost:5173".to_string()
+                ]
+            )
+        );
+        let s = serve(&[
+            "almanac",
+            "serve",
+            "--listen",
+            "127.0.0.1:9001",
+            "--auth",
+            "required",
+        ]);
+        assert_eq!(
+            (s.listen.to_string(), s.auth),
+            ("127.0.0.1:9001".to_string(), AuthMode::Required)
+        );
 
         // Server options mean nothing to the other commands, and are refused there.
-        for args in [&["almanac", "migrate", "--listen", "127.0.0.1:1"][..], &["almanac", "emulate", "google", "--auth", "required"], &["almanac", "--listen", "127.0.0.1:1", "migrate"]] {
+        for args in [
+            &["almanac", "migrate", "--listen", "127.0.0.1:1"][..],
+            &["almanac", "emulate", "google", "--auth", "required"],
+            &["almanac", "--listen", "127.0.0.1:1", "migrate"],
+        ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?} was accepted");
         }
-        match Cli::try_parse_from(["almanac", "migrate", "--database-url", "postgres://db/almanac"]).map(Cli::into_command) {
-            Ok(Command::Migrate { database, .. }) => assert_eq!(database.database_url, "postgres://db/almanac"),
+        match Cli::try_parse_from([
+            "almanac",
+            "migrate",
+            "--database-url",
+            "postgres://db/almanac",
+        ])
+        .map(Cli::into_command)
+        {
+            Ok(Command::Migrate { database, .. }) => {
+                assert_eq!(database.database_url, "postgres://db/almanac")
+            }
             other => panic!("{other:?}"),
         }
     }

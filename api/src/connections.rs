@@ -35,7 +35,11 @@ pub struct ConnectionLimits {
 impl ConnectionLimits {
     /// `max_connections` 0 picks the file limit minus a reserve; a larger cap than that is refused,
     /// since it would let `accept` fail with EMFILE instead of answering 503.
-    pub fn new(header_timeout_seconds: u64, body_timeout_seconds: u64, max_connections: usize) -> anyhow::Result<Self> {
+    pub fn new(
+        header_timeout_seconds: u64,
+        body_timeout_seconds: u64,
+        max_connections: usize,
+    ) -> anyhow::Result<Self> {
         let ceiling = open_file_limit().map(|n| n.saturating_sub(RESERVED_DESCRIPTORS));
         let max_connections = match (max_connections, ceiling) {
             (0, Some(c)) if c >= 1 => c.min(usize::MAX as u64) as usize,
@@ -72,13 +76,21 @@ struct SlottedStream {
 }
 
 impl AsyncRead for SlottedStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for SlottedStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -87,7 +99,11 @@ impl AsyncWrite for SlottedStream {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
@@ -141,14 +157,21 @@ async fn refuse(mut stream: TcpStream, linger: Duration) {
 
 /// Accepts until `shutdown` resolves, then waits for in-flight requests (upgraded WebSockets
 /// live on their own, as with `axum::serve`).
-pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimits, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     // Each connection task holds a `draining` receiver; `closed()` resolves once all have ended.
     let (stop, stopping) = tokio::sync::watch::channel(());
     let (all_closed, draining) = tokio::sync::watch::channel(());
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
     tracing::info!(max_connections = limits.max_connections, header_timeout = ?limits.header_timeout, body_timeout = ?limits.body_timeout, "serving");
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -179,15 +202,21 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
             }
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(SlottedStream { _slot: slot, stream });
+        let io = TokioIo::new(SlottedStream {
+            _slot: slot,
+            stream,
+        });
         let router = router.clone();
         let body_timeout = limits.body_timeout;
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let mut router = router.clone();
-            let mut req = req.map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, body)));
-            req.extensions_mut().insert(ConnectInfo(peer));
-            tower_service::Service::call(&mut router, req)
-        });
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut router = router.clone();
+                let mut req = req.map(|body| {
+                    axum::body::Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, body))
+                });
+                req.extensions_mut().insert(ConnectInfo(peer));
+                tower_service::Service::call(&mut router, req)
+            });
         let connection = builder.serve_connection(io, service).with_upgrades();
         let mut stopping = stopping.clone();
         let draining = draining.clone();
@@ -219,11 +248,25 @@ mod tests {
 
     #[test]
     fn the_connection_cap_stays_below_the_open_file_limit() {
-        let Some(limit) = open_file_limit() else { return };
+        let Some(limit) = open_file_limit() else {
+            return;
+        };
         let automatic = ConnectionLimits::new(10, 30, 0).expect("automatic cap");
-        assert_eq!(automatic.max_connections as u64, limit - RESERVED_DESCRIPTORS);
-        let too_many = ConnectionLimits::new(10, 30, limit as usize).expect_err("a cap at the file limit is refused");
-        assert!(too_many.to_string().contains("--max-connections"), "{too_many}");
-        assert_eq!(ConnectionLimits::new(0, 0, 4).expect("explicit cap").max_connections, 4);
+        assert_eq!(
+            automatic.max_connections as u64,
+            limit - RESERVED_DESCRIPTORS
+        );
+        let too_many = ConnectionLimits::new(10, 30, limit as usize)
+            .expect_err("a cap at the file limit is refused");
+        assert!(
+            too_many.to_string().contains("--max-connections"),
+            "{too_many}"
+        );
+        assert_eq!(
+            ConnectionLimits::new(0, 0, 4)
+                .expect("explicit cap")
+                .max_connections,
+            4
+        );
     }
 }

@@ -9,23 +9,62 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(command.log_json());
     match command {
         Command::ExportSchema => print!("{}", graphql::sdl()),
-        Command::Migrate { database, .. } => store::connect(&database.database_url).await?.migrate().await?,
-        Command::CreateApiKey { organization_name, scopes, database, .. } => {
+        Command::Migrate { database, .. } => {
+            store::connect(&database.database_url)
+                .await?
+                .migrate()
+                .await?
+        }
+        Command::CreateApiKey {
+            organization_name,
+            scopes,
+            database,
+            ..
+        } => {
             let store = store::connect(&database.database_url).await?;
             store.migrate().await?;
             let org = store.create_organization(&organization_name).await?;
-            let (key, token) = services::api_keys::create(&store, org, "created by almanac create-api-key", &scopes).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", serde_json::json!({ "organizationId": org.to_string(), "apiKeyId": key.id, "apiKey": token, "scopes": key.scopes }));
+            let (key, token) = services::api_keys::create(
+                &store,
+                org,
+                "created by almanac create-api-key",
+                &scopes,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}",
+                serde_json::json!({ "organizationId": org.to_string(), "apiKeyId": key.id, "apiKey": token, "scopes": key.scopes })
+            );
         }
         #[cfg(feature = "emulators")]
-        Command::Emulate { provider: almanac_api::config::EmulatedProvider::Google, bind, account, .. } => {
+        Command::Emulate {
+            provider: almanac_api::config::EmulatedProvider::Google,
+            bind,
+            account,
+            ..
+        } => {
             use almanac_providers::emulator::google::{serve, GoogleEmulatorConfig};
             let listener = tokio::net::TcpListener::bind(bind).await?;
             let at = listener.local_addr()?;
-            let config = GoogleEmulatorConfig { accounts: account.clone(), ..GoogleEmulatorConfig::default() };
-            let id = config.clients.first().map(|c| c.client_id.clone()).unwrap_or_default();
-            let secret = config.clients.first().map(|c| c.client_secret.clone()).unwrap_or_default();
-            println!("Google Calendar emulator at http://{at}/calendar/v3/ (accounts: {})", account.join(", "));
+            let config = GoogleEmulatorConfig {
+                accounts: account.clone(),
+                ..GoogleEmulatorConfig::default()
+            };
+            let id = config
+                .clients
+                .first()
+                .map(|c| c.client_id.clone())
+                .unwrap_or_default();
+            let secret = config
+                .clients
+                .first()
+                .map(|c| c.client_secret.clone())
+                .unwrap_or_default();
+            println!(
+                "Google Calendar emulator at http://{at}/calendar/v3/ (accounts: {})",
+                account.join(", ")
+            );
             println!("Serve Almanac against it with:");
             println!("  ALMANAC_GOOGLE_CLIENT_ID={id} ALMANAC_GOOGLE_CLIENT_SECRET={secret} \\");
             println!("  ALMANAC_GOOGLE_AUTH_URL=http://{at}/o/oauth2/v2/auth ALMANAC_GOOGLE_TOKEN_URL=http://{at}/token \\");
@@ -33,22 +72,46 @@ async fn main() -> anyhow::Result<()> {
             serve(listener, config).await?;
         }
         #[cfg(feature = "emulators")]
-        Command::Emulate { provider: almanac_api::config::EmulatedProvider::Outlook, bind, account, .. } => {
+        Command::Emulate {
+            provider: almanac_api::config::EmulatedProvider::Outlook,
+            bind,
+            account,
+            ..
+        } => {
             use almanac_providers::emulator::outlook::{serve, OutlookEmulatorConfig};
             let listener = tokio::net::TcpListener::bind(bind).await?;
             let at = listener.local_addr()?;
-            let config = OutlookEmulatorConfig { accounts: account.clone(), ..OutlookEmulatorConfig::default() };
-            let id = config.clients.first().map(|c| c.client_id.clone()).unwrap_or_default();
-            let secret = config.clients.first().and_then(|c| c.client_secret.clone()).unwrap_or_default();
-            println!("Microsoft Graph emulator at http://{at}/v1.0 (accounts: {})", account.join(", "));
+            let config = OutlookEmulatorConfig {
+                accounts: account.clone(),
+                ..OutlookEmulatorConfig::default()
+            };
+            let id = config
+                .clients
+                .first()
+                .map(|c| c.client_id.clone())
+                .unwrap_or_default();
+            let secret = config
+                .clients
+                .first()
+                .and_then(|c| c.client_secret.clone())
+                .unwrap_or_default();
+            println!(
+                "Microsoft Graph emulator at http://{at}/v1.0 (accounts: {})",
+                account.join(", ")
+            );
             println!("Serve Almanac against it with:");
-            println!("  ALMANAC_MICROSOFT_CLIENT_ID={id} ALMANAC_MICROSOFT_CLIENT_SECRET={secret} \\");
+            println!(
+                "  ALMANAC_MICROSOFT_CLIENT_ID={id} ALMANAC_MICROSOFT_CLIENT_SECRET={secret} \\"
+            );
             println!("  ALMANAC_MICROSOFT_LOGIN_URL=http://{at} ALMANAC_GRAPH_API_URL=http://{at}/v1.0 almanac serve");
             serve(listener, config).await?;
         }
         Command::Serve(settings) => {
             let app = Application::build((*settings).clone()).await?;
-            almanac_api::services::sync::spawn_worker(app.state().clone(), settings.sync.sync_interval_seconds);
+            almanac_api::services::sync::spawn_worker(
+                app.state().clone(),
+                settings.sync.sync_interval_seconds,
+            );
             tracing::info!(port = app.port(), database = %redact(&settings.database_url), "Almanac is serving GraphQL at /graphql");
             app.run_until_stopped(shutdown_signal()).await?;
         }

@@ -21,7 +21,10 @@ pub fn new_token() -> String {
 /// slow hash adds nothing).
 pub fn sha256_hex(secret: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +42,12 @@ pub struct Sealer {
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sealer").field("key_ids", &self.keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>()).finish()
+        f.debug_struct("Sealer")
+            .field(
+                "key_ids",
+                &self.keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }
 
@@ -51,18 +59,28 @@ impl Sealer {
     pub fn from_spec(spec: &str) -> Result<Self, SecretError> {
         let mut keys = Vec::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (kid, b64) = part.split_once(':').ok_or_else(|| SecretError::BadConfig("expected kid:base64key".into()))?;
+            let (kid, b64) = part
+                .split_once(':')
+                .ok_or_else(|| SecretError::BadConfig("expected kid:base64key".into()))?;
             if kid.is_empty() || kid.contains('.') {
-                return Err(SecretError::BadConfig("a key id must be non-empty and contain no '.'".into()));
+                return Err(SecretError::BadConfig(
+                    "a key id must be non-empty and contain no '.'".into(),
+                ));
             }
             let bytes = URL_SAFE_NO_PAD
                 .decode(b64.trim_end_matches('='))
                 .or_else(|_| base64::engine::general_purpose::STANDARD.decode(b64))
                 .map_err(|_| SecretError::BadConfig(format!("key {kid:?} is not base64")))?;
             if bytes.len() != 32 {
-                return Err(SecretError::BadConfig(format!("key {kid:?} must be 32 bytes, is {}", bytes.len())));
+                return Err(SecretError::BadConfig(format!(
+                    "key {kid:?} must be 32 bytes, is {}",
+                    bytes.len()
+                )));
             }
-            keys.push((kid.to_string(), ChaCha20Poly1305::new(Key::from_slice(&bytes))));
+            keys.push((
+                kid.to_string(),
+                ChaCha20Poly1305::new(Key::from_slice(&bytes)),
+            ));
         }
         if keys.is_empty() {
             return Err(SecretError::BadConfig("no key given".into()));
@@ -83,8 +101,20 @@ impl Sealer {
         let (kid, cipher) = &self.keys[0];
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         // Encryption with a valid key and nonce cannot fail for inputs this size.
-        let ct = cipher.encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: AAD }).unwrap_or_default();
-        format!("{kid}.{}.{}", URL_SAFE_NO_PAD.encode(nonce), URL_SAFE_NO_PAD.encode(ct))
+        let ct = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: AAD,
+                },
+            )
+            .unwrap_or_default();
+        format!(
+            "{kid}.{}.{}",
+            URL_SAFE_NO_PAD.encode(nonce),
+            URL_SAFE_NO_PAD.encode(ct)
+        )
     }
 
     pub fn open(&self, sealed: &str) -> Result<String, SecretError> {
@@ -92,13 +122,23 @@ impl Sealer {
         let (Some(kid), Some(nonce), Some(ct)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SecretError::Unreadable);
         };
-        let (_, cipher) = self.keys.iter().find(|(k, _)| k == kid).ok_or(SecretError::Unreadable)?;
-        let nonce = URL_SAFE_NO_PAD.decode(nonce).map_err(|_| SecretError::Unreadable)?;
-        let ct = URL_SAFE_NO_PAD.decode(ct).map_err(|_| SecretError::Unreadable)?;
+        let (_, cipher) = self
+            .keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .ok_or(SecretError::Unreadable)?;
+        let nonce = URL_SAFE_NO_PAD
+            .decode(nonce)
+            .map_err(|_| SecretError::Unreadable)?;
+        let ct = URL_SAFE_NO_PAD
+            .decode(ct)
+            .map_err(|_| SecretError::Unreadable)?;
         if nonce.len() != 12 {
             return Err(SecretError::Unreadable);
         }
-        let pt = cipher.decrypt(Nonce::from_slice(&nonce), Payload { msg: &ct, aad: AAD }).map_err(|_| SecretError::Unreadable)?;
+        let pt = cipher
+            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ct, aad: AAD })
+            .map_err(|_| SecretError::Unreadable)?;
         String::from_utf8(pt).map_err(|_| SecretError::Unreadable)
     }
 
@@ -121,7 +161,11 @@ mod tests {
         let s = Sealer::from_spec(&format!("k1:{}", key(1))).expect("spec");
         let sealed = s.seal("ya29.secret-access-token");
         assert!(!sealed.contains("secret"));
-        assert_ne!(s.seal("ya29.secret-access-token"), sealed, "fresh nonce every time");
+        assert_ne!(
+            s.seal("ya29.secret-access-token"),
+            sealed,
+            "fresh nonce every time"
+        );
         assert_eq!(s.open(&sealed).expect("opens"), "ya29.secret-access-token");
     }
 
@@ -130,11 +174,17 @@ mod tests {
         let old = Sealer::from_spec(&format!("k1:{}", key(1))).expect("spec");
         let sealed_old = old.seal("refresh-1");
         let rotated = Sealer::from_spec(&format!("k2:{},k1:{}", key(2), key(1))).expect("spec");
-        assert_eq!(rotated.open(&sealed_old).expect("old key still opens"), "refresh-1");
+        assert_eq!(
+            rotated.open(&sealed_old).expect("old key still opens"),
+            "refresh-1"
+        );
         assert!(rotated.is_stale(&sealed_old));
         let sealed_new = rotated.seal("refresh-1");
         assert!(!rotated.is_stale(&sealed_new));
-        assert!(old.open(&sealed_new).is_err(), "the old key cannot open new values");
+        assert!(
+            old.open(&sealed_new).is_err(),
+            "the old key cannot open new values"
+        );
     }
 
     #[test]

@@ -21,36 +21,69 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = store::connect(&settings.database_url).await?;
         store.migrate().await?;
-        store.ensure_organization(OrganizationId::DEFAULT, "Default organization").await?;
+        store
+            .ensure_organization(OrganizationId::DEFAULT, "Default organization")
+            .await?;
         let changes = crate::changes::ChangeFeed::start(store.clone()).await?;
-        let connections = crate::connections::ConnectionLimits::new(settings.header_timeout_seconds, settings.body_timeout_seconds, settings.max_connections)?;
+        let connections = crate::connections::ConnectionLimits::new(
+            settings.header_timeout_seconds,
+            settings.body_timeout_seconds,
+            settings.max_connections,
+        )?;
         let listener = TcpListener::bind(settings.listen).await?;
-        let public_url: std::sync::Arc<str> = settings.public_base_url(listener.local_addr()?)?.into();
+        let public_url: std::sync::Arc<str> =
+            settings.public_base_url(listener.local_addr()?)?.into();
         let sealer = match settings.sync.token_keys.as_deref() {
             Some(spec) => crate::secrets::Sealer::from_spec(spec)?,
             // Production (required auth) with a provider configured must seal with its own keys.
-            None if settings.auth == crate::config::AuthMode::Required && settings.sync.google_client_id.is_some() => {
+            None if settings.auth == crate::config::AuthMode::Required
+                && settings.sync.google_client_id.is_some() =>
+            {
                 anyhow::bail!("syncing with a provider under --auth required needs --token-keys (ALMANAC_TOKEN_KEYS) to seal provider tokens")
             }
             None => crate::secrets::Sealer::insecure_dev(),
         };
-        let sync = std::sync::Arc::new(crate::sync::SyncRuntime::new(settings.sync.clone(), sealer, public_url.clone()));
-        let app = AppState { store, limits: Limits { query: settings.query_limits, ..Limits::default() }, changes, public_url, sync };
+        let sync = std::sync::Arc::new(crate::sync::SyncRuntime::new(
+            settings.sync.clone(),
+            sealer,
+            public_url.clone(),
+        ));
+        let app = AppState {
+            store,
+            limits: Limits {
+                query: settings.query_limits,
+                ..Limits::default()
+            },
+            changes,
+            public_url,
+            sync,
+        };
         let schema = build_schema(Some(app.clone()));
         let jwt = crate::auth::JwtKeys::from_settings(&settings)?;
         let cors_origins = crate::http::cors::AllowedOrigins::parse(&settings.cors_origins)?;
-        Ok(Application { listener, connections, state: HttpState {
+        Ok(Application {
+            listener,
+            connections,
+            state: HttpState {
                 app,
                 schema,
                 auth: settings.auth,
                 jwt,
                 introspection: settings.introspection,
-                rate_limiter: std::sync::Arc::new(crate::http::RateLimiter::new(settings.rate_limit_per_minute)),
+                rate_limiter: std::sync::Arc::new(crate::http::RateLimiter::new(
+                    settings.rate_limit_per_minute,
+                )),
                 metrics: std::sync::Arc::new(crate::http::metrics::Metrics::default()),
-                persisted_queries: std::sync::Arc::new(crate::http::apq::PersistedQueries::default()),
+                persisted_queries: std::sync::Arc::new(
+                    crate::http::apq::PersistedQueries::default(),
+                ),
                 cors_origins,
-                credential_recheck: std::time::Duration::from_secs(settings.credential_recheck_seconds.max(1)),
-                ws_init_timeout: std::time::Duration::from_secs(settings.ws_init_timeout_seconds.max(1)),
+                credential_recheck: std::time::Duration::from_secs(
+                    settings.credential_recheck_seconds.max(1),
+                ),
+                ws_init_timeout: std::time::Duration::from_secs(
+                    settings.ws_init_timeout_seconds.max(1),
+                ),
             },
         })
     }
@@ -64,8 +97,17 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        crate::connections::serve(self.listener, router(self.state), self.connections, shutdown).await
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        crate::connections::serve(
+            self.listener,
+            router(self.state),
+            self.connections,
+            shutdown,
+        )
+        .await
     }
 }
 

@@ -29,6 +29,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_occurrence_page: 1000, max_page: 200, max_calendars_per_query: 500, query: Default::default() }
+        Limits {
+            max_occurrence_page: 1000,
+            max_page: 200,
+            max_calendars_per_query: 500,
+            query: Default::default(),
+        }
     }
 }

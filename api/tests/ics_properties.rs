@@ -28,7 +28,9 @@ fn corpus() -> Vec<String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/ics");
     let mut files: Vec<String> = ["google-export.ics", "outlook-and-friends.ics"]
         .iter()
-        .map(|f| std::fs::read_to_string(format!("{dir}/{f}")).unwrap_or_else(|e| panic!("{f}: {e}")))
+        .map(|f| {
+            std::fs::read_to_string(format!("{dir}/{f}")).unwrap_or_else(|e| panic!("{f}: {e}"))
+        })
         .collect();
     files.push(OWN.to_string());
     files
@@ -111,7 +113,11 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 }
 
 fn mutate(text: &str, mutations: &[Mutation]) -> String {
-    let mut lines: Vec<String> = text.split("\r\n").map(|l| l.trim_end_matches('\n').to_string()).filter(|l| !l.is_empty()).collect();
+    let mut lines: Vec<String> = text
+        .split("\r\n")
+        .map(|l| l.trim_end_matches('\n').to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     for m in mutations {
         if lines.is_empty() {
             break;
@@ -157,35 +163,67 @@ fn calendar() -> Calendar {
         organization: OrganizationId::DEFAULT,
         name: "c".into(),
         time_zone: chrono_tz::America::New_York,
-        availability: AvailabilityMode::Default { working_hours: None },
+        availability: AvailabilityMode::Default {
+            working_hours: None,
+        },
     }
 }
 
 /// (start, end, title) of every visible occurrence in 2026–2028.
 fn shown(series: &[Series]) -> Vec<(DateTime<Utc>, DateTime<Utc>, String)> {
-    let from = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().map(|t| t.timestamp()).unwrap_or_default();
-    let to = Utc.with_ymd_and_hms(2029, 1, 1, 0, 0, 0).single().map(|t| t.timestamp()).unwrap_or_default();
+    let from = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .map(|t| t.timestamp())
+        .unwrap_or_default();
+    let to = Utc
+        .with_ymd_and_hms(2029, 1, 1, 0, 0, 0)
+        .single()
+        .map(|t| t.timestamp())
+        .unwrap_or_default();
     let window = TimeWindow::new(instant(from), instant(to)).expect("window");
-    let titles: std::collections::HashMap<_, _> = series.iter().map(|s| (s.id, s.title.clone())).collect();
+    let titles: std::collections::HashMap<_, _> =
+        series.iter().map(|s| (s.id, s.title.clone())).collect();
     occurrences_page(series.iter(), window, None, 200_000, false)
         .occurrences
         .into_iter()
         .filter(|o| o.status != OccurrenceStatus::Cancelled)
-        .map(|o| (o.start, o.end, o.title.clone().unwrap_or_else(|| titles[&o.series].clone())))
+        .map(|o| {
+            (
+                o.start,
+                o.end,
+                o.title.clone().unwrap_or_else(|| titles[&o.series].clone()),
+            )
+        })
         .collect()
 }
 
 /// Import → export → import gives the same occurrences, and every accepted event is exported.
 fn check_round_trip(text: &str) -> Result<(), TestCaseError> {
     let cal = calendar();
-    let Ok(first) = import::plan(text, &cal) else { return Ok(()) };
+    let Ok(first) = import::plan(text, &cal) else {
+        return Ok(());
+    };
     let series: Vec<Series> = first.events.iter().map(|e| e.series.clone()).collect();
     let feed = export::calendar(&cal, &series, Utc::now());
-    let second = import::plan(&feed, &cal).map_err(|e| TestCaseError::fail(format!("Almanac's own feed was refused: {e:?}\n{feed}")))?;
-    prop_assert!(second.skipped.is_empty(), "parts of Almanac's own feed were skipped: {:?}\n{}", second.skipped, feed);
+    let second = import::plan(&feed, &cal).map_err(|e| {
+        TestCaseError::fail(format!("Almanac's own feed was refused: {e:?}\n{feed}"))
+    })?;
+    prop_assert!(
+        second.skipped.is_empty(),
+        "parts of Almanac's own feed were skipped: {:?}\n{}",
+        second.skipped,
+        feed
+    );
     prop_assert_eq!(second.events.len(), first.events.len(), "{}", feed);
     let again: Vec<Series> = second.events.iter().map(|e| e.series.clone()).collect();
-    prop_assert_eq!(shown(&again), shown(&series), "input:\n{}\nfeed:\n{}", text, feed);
+    prop_assert_eq!(
+        shown(&again),
+        shown(&series),
+        "input:\n{}\nfeed:\n{}",
+        text,
+        feed
+    );
     Ok(())
 }
 

@@ -25,19 +25,22 @@ fn committed_schema_matches_the_code() {
 #[test]
 fn every_schema_element_has_a_description() {
     const BUILT_IN_SCALARS: [&str; 5] = ["String", "Int", "Float", "Boolean", "ID"];
-    const BUILT_IN_DIRECTIVES: [&str; 5] = ["include", "skip", "deprecated", "specifiedBy", "oneOf"];
+    const BUILT_IN_DIRECTIVES: [&str; 5] =
+        ["include", "skip", "deprecated", "specifiedBy", "oneOf"];
 
     let sdl = almanac_api::graphql::sdl();
     let document = async_graphql::parser::parse_schema(&sdl).expect("the generated SDL parses");
-    let described = |d: &Option<Positioned<String>>| d.as_ref().is_some_and(|d| !d.node.trim().is_empty());
+    let described =
+        |d: &Option<Positioned<String>>| d.as_ref().is_some_and(|d| !d.node.trim().is_empty());
     let mut missing = Vec::new();
-    let check_inputs = |owner: &str, values: &[Positioned<InputValueDefinition>], missing: &mut Vec<String>| {
-        for value in values {
-            if !described(&value.node.description) {
-                missing.push(format!("{owner}({})", value.node.name.node));
+    let check_inputs =
+        |owner: &str, values: &[Positioned<InputValueDefinition>], missing: &mut Vec<String>| {
+            for value in values {
+                if !described(&value.node.description) {
+                    missing.push(format!("{owner}({})", value.node.name.node));
+                }
             }
-        }
-    };
+        };
     let mut checked = 0usize;
     for definition in &document.definitions {
         match definition {
@@ -52,7 +55,13 @@ fn every_schema_element_has_a_description() {
                     missing.push(format!("type {name}"));
                 }
                 match &ty.kind {
-                    TypeKind::Object(async_graphql::parser::types::ObjectType { fields, .. }) | TypeKind::Interface(async_graphql::parser::types::InterfaceType { fields, .. }) => {
+                    TypeKind::Object(async_graphql::parser::types::ObjectType {
+                        fields, ..
+                    })
+                    | TypeKind::Interface(async_graphql::parser::types::InterfaceType {
+                        fields,
+                        ..
+                    }) => {
                         for field in fields {
                             checked += 1;
                             let field = &field.node;
@@ -60,7 +69,11 @@ fn every_schema_element_has_a_description() {
                                 missing.push(format!("{name}.{}", field.name.node));
                             }
                             checked += field.arguments.len();
-                            check_inputs(&format!("{name}.{}", field.name.node), &field.arguments, &mut missing);
+                            check_inputs(
+                                &format!("{name}.{}", field.name.node),
+                                &field.arguments,
+                                &mut missing,
+                            );
                         }
                     }
                     TypeKind::InputObject(input) => {
@@ -98,7 +111,10 @@ fn every_schema_element_has_a_description() {
         }
     }
     // Guards the walk itself: a parser change that yields nothing must not pass vacuously.
-    assert!(checked > 300, "only {checked} schema elements were found; the walk is broken");
+    assert!(
+        checked > 300,
+        "only {checked} schema elements were found; the walk is broken"
+    );
     assert!(
         missing.is_empty(),
         "{} of {checked} schema elements have no description:\n  {}",

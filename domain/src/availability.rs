@@ -49,27 +49,43 @@ impl WorkingHours {
         let bad = |m: String| crate::InvalidInput::field("workingHours", m);
         let mut rules = Vec::new();
         for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let (days, hours) = part.split_once(' ').ok_or_else(|| bad(format!("{part:?} is not like \"MO,TU 09:00-17:00\"")))?;
+            let (days, hours) = part
+                .split_once(' ')
+                .ok_or_else(|| bad(format!("{part:?} is not like \"MO,TU 09:00-17:00\"")))?;
             let mut mask = 0u8;
             for d in days.split(',') {
-                let i = DAY_NAMES.iter().position(|n| n.eq_ignore_ascii_case(d.trim())).ok_or_else(|| bad(format!("{d:?} is not a weekday (MO…SU)")))?;
+                let i = DAY_NAMES
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(d.trim()))
+                    .ok_or_else(|| bad(format!("{d:?} is not a weekday (MO…SU)")))?;
                 mask |= 1 << i;
             }
-            let (a, b) = hours.trim().split_once('-').ok_or_else(|| bad(format!("{hours:?} is not like 09:00-17:00")))?;
+            let (a, b) = hours
+                .trim()
+                .split_once('-')
+                .ok_or_else(|| bad(format!("{hours:?} is not like 09:00-17:00")))?;
             let time = |t: &str| -> Result<u32, crate::InvalidInput> {
                 if t.trim() == "24:00" {
                     return Ok(86_400);
                 }
-                NaiveTime::parse_from_str(t.trim(), "%H:%M").map(|t| t.num_seconds_from_midnight()).map_err(|_| bad(format!("{t:?} is not a time (HH:MM)")))
+                NaiveTime::parse_from_str(t.trim(), "%H:%M")
+                    .map(|t| t.num_seconds_from_midnight())
+                    .map_err(|_| bad(format!("{t:?} is not a time (HH:MM)")))
             };
             let (start, end) = (time(a)?, time(b)?);
             if end <= start {
                 return Err(bad(format!("{hours}: the end must be after the start")));
             }
-            rules.push(WorkingHoursRule { days: mask, start, end });
+            rules.push(WorkingHoursRule {
+                days: mask,
+                start,
+                end,
+            });
         }
         if rules.is_empty() {
-            return Err(bad("give at least one rule, like \"MO,TU,WE,TH,FR 09:00-17:00\"".into()));
+            return Err(bad(
+                "give at least one rule, like \"MO,TU,WE,TH,FR 09:00-17:00\"".into(),
+            ));
         }
         Ok(WorkingHours { rules })
     }
@@ -79,7 +95,10 @@ impl WorkingHours {
         self.rules
             .iter()
             .map(|r| {
-                let days: Vec<&str> = (0..7).filter(|i| r.days & (1 << i) != 0).map(|i| DAY_NAMES[i]).collect();
+                let days: Vec<&str> = (0..7)
+                    .filter(|i| r.days & (1 << i) != 0)
+                    .map(|i| DAY_NAMES[i])
+                    .collect();
                 format!("{} {}-{}", days.join(","), hm(r.start), hm(r.end))
             })
             .collect::<Vec<_>>()
@@ -89,8 +108,13 @@ impl WorkingHours {
     /// The working intervals overlapping `window`, resolved day by day in `zone`.
     fn intervals(&self, zone: Tz, window: Interval) -> Vec<Interval> {
         let mut resolver = ZoneResolver::new(zone);
-        let first = crate::time::instant(window.start).with_timezone(&zone).date_naive().pred_opt();
-        let last = crate::time::instant(window.end).with_timezone(&zone).date_naive();
+        let first = crate::time::instant(window.start)
+            .with_timezone(&zone)
+            .date_naive()
+            .pred_opt();
+        let last = crate::time::instant(window.end)
+            .with_timezone(&zone)
+            .date_naive();
         let mut out = Vec::new();
         let Some(mut day) = first else { return out };
         while day <= last {
@@ -98,7 +122,10 @@ impl WorkingHours {
             let midnight = day.and_time(NaiveTime::MIN).and_utc().timestamp();
             for r in &self.rules {
                 if r.days & (1 << wd) != 0 {
-                    let iv = Interval { start: resolver.resolve(midnight + i64::from(r.start)).instant(), end: resolver.resolve(midnight + i64::from(r.end)).instant() };
+                    let iv = Interval {
+                        start: resolver.resolve(midnight + i64::from(r.start)).instant(),
+                        end: resolver.resolve(midnight + i64::from(r.end)).instant(),
+                    };
                     if iv.end > window.start && iv.start < window.end && iv.end > iv.start {
                         out.push(iv);
                     }
@@ -143,16 +170,29 @@ pub struct BusyBlock {
     pub kind: SeriesKind,
 }
 
-fn blocks_time(series: &Series, kind: SeriesKind, status: OccurrenceStatus, opts: BusyOptions) -> bool {
+fn blocks_time(
+    series: &Series,
+    kind: SeriesKind,
+    status: OccurrenceStatus,
+    opts: BusyOptions,
+) -> bool {
     match kind {
         SeriesKind::Blocked => status != OccurrenceStatus::Cancelled,
-        SeriesKind::Event => !series.transparent && status != OccurrenceStatus::Cancelled && (opts.tentative_is_busy || status != OccurrenceStatus::Tentative),
+        SeriesKind::Event => {
+            !series.transparent
+                && status != OccurrenceStatus::Cancelled
+                && (opts.tentative_is_busy || status != OccurrenceStatus::Tentative)
+        }
         SeriesKind::Available => false,
     }
 }
 
 /// The occurrences of `series` that make time busy within `window`, sorted by start.
-pub fn busy_blocks<'a>(series: impl IntoIterator<Item = &'a Series>, window: TimeWindow, opts: BusyOptions) -> Vec<BusyBlock> {
+pub fn busy_blocks<'a>(
+    series: impl IntoIterator<Item = &'a Series>,
+    window: TimeWindow,
+    opts: BusyOptions,
+) -> Vec<BusyBlock> {
     let mut out = Vec::new();
     for s in series {
         if s.kind == SeriesKind::Available && s.exceptions().iter().all(|e| e.kind.is_none()) {
@@ -161,7 +201,16 @@ pub fn busy_blocks<'a>(series: impl IntoIterator<Item = &'a Series>, window: Tim
         for o in SeriesOccurrences::new(s, window, None, false) {
             let kind = o.kind.unwrap_or(s.kind);
             if blocks_time(s, kind, o.status, opts) {
-                out.push(BusyBlock { interval: Interval { start: o.start.timestamp(), end: o.end.timestamp() }, calendar: s.calendar, series: s.id, occurrence: o.id, kind });
+                out.push(BusyBlock {
+                    interval: Interval {
+                        start: o.start.timestamp(),
+                        end: o.end.timestamp(),
+                    },
+                    calendar: s.calendar,
+                    series: s.id,
+                    occurrence: o.id,
+                    kind,
+                });
             }
         }
     }
@@ -194,13 +243,19 @@ pub fn subtract(a: &[Interval], b: &[Interval]) -> Vec<Interval> {
         let mut k = j;
         while k < b.len() && b[k].start < iv.end {
             if b[k].start > cur {
-                out.push(Interval { start: cur, end: b[k].start });
+                out.push(Interval {
+                    start: cur,
+                    end: b[k].start,
+                });
             }
             cur = cur.max(b[k].end);
             k += 1;
         }
         if cur < iv.end {
-            out.push(Interval { start: cur, end: iv.end });
+            out.push(Interval {
+                start: cur,
+                end: iv.end,
+            });
         }
     }
     out
@@ -225,25 +280,41 @@ pub fn intersect(a: &[Interval], b: &[Interval]) -> Vec<Interval> {
 }
 
 fn clip(v: Vec<Interval>, w: Interval) -> Vec<Interval> {
-    v.into_iter().filter_map(|iv| {
-        let s = iv.start.max(w.start);
-        let e = iv.end.min(w.end);
-        (s < e).then_some(Interval { start: s, end: e })
-    }).collect()
+    v.into_iter()
+        .filter_map(|iv| {
+            let s = iv.start.max(w.start);
+            let e = iv.end.min(w.end);
+            (s < e).then_some(Interval { start: s, end: e })
+        })
+        .collect()
 }
 
 /// A calendar's available windows (before subtracting busy time) within `window`.
-pub fn available_windows<'a>(cal: &CalendarRules, series: impl IntoIterator<Item = &'a Series>, window: TimeWindow) -> Vec<Interval> {
-    let w = Interval { start: window.from().timestamp(), end: window.to().timestamp() };
+pub fn available_windows<'a>(
+    cal: &CalendarRules,
+    series: impl IntoIterator<Item = &'a Series>,
+    window: TimeWindow,
+) -> Vec<Interval> {
+    let w = Interval {
+        start: window.from().timestamp(),
+        end: window.to().timestamp(),
+    };
     match &cal.mode {
-        AvailabilityMode::Default { working_hours: None } => vec![w],
-        AvailabilityMode::Default { working_hours: Some(h) } => clip(h.intervals(cal.zone, w), w),
+        AvailabilityMode::Default {
+            working_hours: None,
+        } => vec![w],
+        AvailabilityMode::Default {
+            working_hours: Some(h),
+        } => clip(h.intervals(cal.zone, w), w),
         AvailabilityMode::Explicit => {
             let mut v = Vec::new();
             for s in series {
                 for o in SeriesOccurrences::new(s, window, None, false) {
                     if o.kind.unwrap_or(s.kind) == SeriesKind::Available {
-                        v.push(Interval { start: o.start.timestamp(), end: o.end.timestamp() });
+                        v.push(Interval {
+                            start: o.start.timestamp(),
+                            end: o.end.timestamp(),
+                        });
                     }
                 }
             }
@@ -263,10 +334,20 @@ pub struct CalendarTime {
 }
 
 impl CalendarTime {
-    pub fn compute(cal: &CalendarRules, series: &[&Series], window: TimeWindow, opts: BusyOptions) -> Self {
+    pub fn compute(
+        cal: &CalendarRules,
+        series: &[&Series],
+        window: TimeWindow,
+        opts: BusyOptions,
+    ) -> Self {
         let busy = busy_blocks(series.iter().copied(), window, opts);
         let busy_merged = union(busy.iter().map(|b| b.interval).collect());
-        CalendarTime { calendar: cal.calendar, windows: available_windows(cal, series.iter().copied(), window), busy, busy_merged }
+        CalendarTime {
+            calendar: cal.calendar,
+            windows: available_windows(cal, series.iter().copied(), window),
+            busy,
+            busy_merged,
+        }
     }
     /// Available time = available windows − busy.
     pub fn free(&self) -> Vec<Interval> {
@@ -310,10 +391,29 @@ pub struct Slot {
 /// with the buffers clear of busy time. Returned as intervals of allowed *start* instants.
 fn start_ranges(t: &CalendarTime, r: &SlotRules) -> Vec<Interval> {
     // Starts inside a window, ending inside it.
-    let in_windows: Vec<Interval> = t.windows.iter().filter(|w| w.end - w.start >= r.duration).map(|w| Interval { start: w.start, end: w.end - r.duration + 1 }).collect();
+    let in_windows: Vec<Interval> = t
+        .windows
+        .iter()
+        .filter(|w| w.end - w.start >= r.duration)
+        .map(|w| Interval {
+            start: w.start,
+            end: w.end - r.duration + 1,
+        })
+        .collect();
     // A busy interval [a, b) forbids starts in (a − duration − bufferAfter, b + bufferBefore).
-    let forbidden = union(t.busy_merged.iter().map(|b| Interval { start: b.start - r.duration - r.buffer_after + 1, end: b.end + r.buffer_before }).collect());
-    let rules = Interval { start: (r.now + r.notice).max(r.range.start), end: (r.now + r.horizon + 1).min(r.range.end - r.duration + 1) };
+    let forbidden = union(
+        t.busy_merged
+            .iter()
+            .map(|b| Interval {
+                start: b.start - r.duration - r.buffer_after + 1,
+                end: b.end + r.buffer_before,
+            })
+            .collect(),
+    );
+    let rules = Interval {
+        start: (r.now + r.notice).max(r.range.start),
+        end: (r.now + r.horizon + 1).min(r.range.end - r.duration + 1),
+    };
     if rules.start >= rules.end {
         return Vec::new();
     }
@@ -333,7 +433,13 @@ fn align(t: i64, step: i64, resolver: &mut ZoneResolver) -> i64 {
     s
 }
 
-fn starts_in(ranges: &[Interval], r: &SlotRules, resolver: &mut ZoneResolver, limit: usize, out: &mut Vec<i64>) {
+fn starts_in(
+    ranges: &[Interval],
+    r: &SlotRules,
+    resolver: &mut ZoneResolver,
+    limit: usize,
+    out: &mut Vec<i64>,
+) {
     for iv in ranges {
         let mut s = align(iv.start, r.step, resolver);
         while s < iv.end && out.len() < limit {
@@ -355,9 +461,19 @@ pub fn slots(times: &[CalendarTime], r: &SlotRules, limit: usize) -> (Vec<Slot>,
                 common = intersect(&common, c);
             }
             let mut starts = Vec::new();
-            starts_in(&common, r, &mut resolver, limit.saturating_add(1), &mut starts);
+            starts_in(
+                &common,
+                r,
+                &mut resolver,
+                limit.saturating_add(1),
+                &mut starts,
+            );
             let cals: Vec<CalendarId> = times.iter().map(|t| t.calendar).collect();
-            out.extend(starts.into_iter().map(|s| Slot { start: s, end: s + r.duration, calendars: cals.clone() }));
+            out.extend(starts.into_iter().map(|s| Slot {
+                start: s,
+                end: s + r.duration,
+                calendars: cals.clone(),
+            }));
         }
         SlotMode::Any => {
             let any = union(per_cal.iter().flatten().copied().collect());
@@ -370,11 +486,18 @@ pub fn slots(times: &[CalendarTime], r: &SlotRules, limit: usize) -> (Vec<Slot>,
                     while idx[c] < ranges.len() && ranges[idx[c]].end <= s {
                         idx[c] += 1;
                     }
-                    if ranges.get(idx[c]).is_some_and(|iv| iv.start <= s && s < iv.end) {
+                    if ranges
+                        .get(idx[c])
+                        .is_some_and(|iv| iv.start <= s && s < iv.end)
+                    {
                         cals.push(times[c].calendar);
                     }
                 }
-                out.push(Slot { start: s, end: s + r.duration, calendars: cals });
+                out.push(Slot {
+                    start: s,
+                    end: s + r.duration,
+                    calendars: cals,
+                });
             }
         }
     }
@@ -414,7 +537,9 @@ pub fn why_not(times: &[CalendarTime], start: i64, end: i64, r: &SlotRules) -> V
         for b in &t.busy {
             if b.interval.start < end && b.interval.end > start {
                 out.push(Obstacle::Occurrence(b.clone()));
-            } else if b.interval.start < end + r.buffer_after && b.interval.end > start - r.buffer_before {
+            } else if b.interval.start < end + r.buffer_after
+                && b.interval.end > start - r.buffer_before
+            {
                 out.push(Obstacle::Buffer(b.clone()));
             }
         }
@@ -424,18 +549,34 @@ pub fn why_not(times: &[CalendarTime], start: i64, end: i64, r: &SlotRules) -> V
 
 /// Occurrences (other than `except`) that a new busy interval would overlap: the conflict check
 /// on write.
-pub fn conflicts<'a>(series: impl IntoIterator<Item = &'a Series>, intervals: &[Interval], except: Option<OccurrenceId>, except_series: Option<SeriesId>, opts: BusyOptions) -> Vec<BusyBlock> {
-    let Some(from) = intervals.iter().map(|i| i.start).min() else { return Vec::new() };
+pub fn conflicts<'a>(
+    series: impl IntoIterator<Item = &'a Series>,
+    intervals: &[Interval],
+    except: Option<OccurrenceId>,
+    except_series: Option<SeriesId>,
+    opts: BusyOptions,
+) -> Vec<BusyBlock> {
+    let Some(from) = intervals.iter().map(|i| i.start).min() else {
+        return Vec::new();
+    };
     let to = intervals.iter().map(|i| i.end).max().unwrap_or(from);
-    let Ok(window) = TimeWindow::new(crate::time::instant(from), crate::time::instant(to.max(from + 1))) else { return Vec::new() };
+    let Ok(window) = TimeWindow::new(
+        crate::time::instant(from),
+        crate::time::instant(to.max(from + 1)),
+    ) else {
+        return Vec::new();
+    };
     let merged = union(intervals.to_vec());
-    busy_blocks(series.into_iter().filter(|s| Some(s.id) != except_series), window, opts)
-        .into_iter()
-        .filter(|b| Some(b.occurrence) != except)
-        .filter(|b| !intersect(&[b.interval], &merged).is_empty())
-        .collect()
+    busy_blocks(
+        series.into_iter().filter(|s| Some(s.id) != except_series),
+        window,
+        opts,
+    )
+    .into_iter()
+    .filter(|b| Some(b.occurrence) != except)
+    .filter(|b| !intersect(&[b.interval], &merged).is_empty())
+    .collect()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -447,16 +588,53 @@ mod tests {
 
     #[test]
     fn interval_algebra() {
-        assert_eq!(union(vec![iv(5, 7), iv(0, 2), iv(1, 3), iv(3, 4)]), vec![iv(0, 4), iv(5, 7)]);
-        assert_eq!(subtract(&[iv(0, 10)], &[iv(2, 3), iv(5, 12)]), vec![iv(0, 2), iv(3, 5)]);
-        assert_eq!(intersect(&[iv(0, 5), iv(6, 9)], &[iv(4, 7)]), vec![iv(4, 5), iv(6, 7)]);
+        assert_eq!(
+            union(vec![iv(5, 7), iv(0, 2), iv(1, 3), iv(3, 4)]),
+            vec![iv(0, 4), iv(5, 7)]
+        );
+        assert_eq!(
+            subtract(&[iv(0, 10)], &[iv(2, 3), iv(5, 12)]),
+            vec![iv(0, 2), iv(3, 5)]
+        );
+        assert_eq!(
+            intersect(&[iv(0, 5), iv(6, 9)], &[iv(4, 7)]),
+            vec![iv(4, 5), iv(6, 7)]
+        );
     }
 
     #[test]
     fn an_unlimited_slot_search_returns_every_slot() {
-        let t = CalendarTime { calendar: CalendarId::generate(), windows: vec![iv(0, 3600)], busy: vec![], busy_merged: vec![] };
-        let r = SlotRules { duration: 900, step: 900, buffer_before: 0, buffer_after: 0, notice: 0, horizon: 86_400, now: 0, zone: chrono_tz::UTC, mode: SlotMode::All, range: iv(0, 3600) };
+        let t = CalendarTime {
+            calendar: CalendarId::generate(),
+            windows: vec![iv(0, 3600)],
+            busy: vec![],
+            busy_merged: vec![],
+        };
+        let r = SlotRules {
+            duration: 900,
+            step: 900,
+            buffer_before: 0,
+            buffer_after: 0,
+            notice: 0,
+            horizon: 86_400,
+            now: 0,
+            zone: chrono_tz::UTC,
+            mode: SlotMode::All,
+            range: iv(0, 3600),
+        };
         assert_eq!(slots(std::slice::from_ref(&t), &r, usize::MAX).0.len(), 4);
-        assert_eq!(slots(&[t], &SlotRules { mode: SlotMode::Any, ..r }, usize::MAX).0.len(), 4);
+        assert_eq!(
+            slots(
+                &[t],
+                &SlotRules {
+                    mode: SlotMode::Any,
+                    ..r
+                },
+                usize::MAX
+            )
+            .0
+            .len(),
+            4
+        );
     }
 }

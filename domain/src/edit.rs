@@ -109,7 +109,19 @@ pub fn occurrence_at(series: &Series, rid: RecurrenceId) -> Option<Occurrence> {
         None => match ex {
             // A placed exception that outlived its rule (kept because it was locked). Its slot is
             // gone; it counts as moved when it starts away from its recurrence id.
-            Some(e @ Exception { start: Some(s), end: Some(en), .. }) => Some(Occurrence::build(series, rid, rid.0, rid.0 + (en - s), Some(e))),
+            Some(
+                e @ Exception {
+                    start: Some(s),
+                    end: Some(en),
+                    ..
+                },
+            ) => Some(Occurrence::build(
+                series,
+                rid,
+                rid.0,
+                rid.0 + (en - s),
+                Some(e),
+            )),
             _ => None,
         },
     }
@@ -126,12 +138,19 @@ fn bumped(series: &Series) -> Series {
 }
 
 /// Scope THIS: move an occurrence and/or change its fields or status.
-pub fn modify_occurrence(series: &Series, rid: RecurrenceId, change: &OccurrenceChange) -> Result<Series, EditError> {
+pub fn modify_occurrence(
+    series: &Series,
+    rid: RecurrenceId,
+    change: &OccurrenceChange,
+) -> Result<Series, EditError> {
     let current = require(series, rid)?;
     if current.locked {
         return Err(EditError::Locked(rid));
     }
-    let mut ex = series.exception(rid).cloned().unwrap_or_else(|| Exception::new(rid));
+    let mut ex = series
+        .exception(rid)
+        .cloned()
+        .unwrap_or_else(|| Exception::new(rid));
     if change.start.is_some() || change.end.is_some() {
         let (s0, e0) = (current.start.timestamp(), current.end.timestamp());
         let start = change.start.unwrap_or(s0);
@@ -140,10 +159,21 @@ pub fn modify_occurrence(series: &Series, rid: RecurrenceId, change: &Occurrence
             return Err(InvalidInput::field("end", "must be after start").into());
         }
         if end - start > crate::recurrence::MAX_LENGTH_DAYS * 86_400 {
-            return Err(InvalidInput::field("end", format!("an occurrence may last at most {} days", crate::recurrence::MAX_LENGTH_DAYS)).into());
+            return Err(InvalidInput::field(
+                "end",
+                format!(
+                    "an occurrence may last at most {} days",
+                    crate::recurrence::MAX_LENGTH_DAYS
+                ),
+            )
+            .into());
         }
-        if instant(start) < crate::time::min_instant() || instant(end) > crate::time::max_instant() {
-            return Err(InvalidInput::RangeTooLarge("occurrences must lie between the years 1000 and 9999".into()).into());
+        if instant(start) < crate::time::min_instant() || instant(end) > crate::time::max_instant()
+        {
+            return Err(InvalidInput::RangeTooLarge(
+                "occurrences must lie between the years 1000 and 9999".into(),
+            )
+            .into());
         }
         ex.start = Some(start);
         ex.end = Some(end);
@@ -167,7 +197,14 @@ pub fn modify_occurrence(series: &Series, rid: RecurrenceId, change: &Occurrence
 
 /// Scope THIS, delete: the occurrence is cancelled (it still uses up COUNT).
 pub fn cancel_occurrence(series: &Series, rid: RecurrenceId) -> Result<Series, EditError> {
-    modify_occurrence(series, rid, &OccurrenceChange { status: Some(OccurrenceStatus::Cancelled), ..Default::default() })
+    modify_occurrence(
+        series,
+        rid,
+        &OccurrenceChange {
+            status: Some(OccurrenceStatus::Cancelled),
+            ..Default::default()
+        },
+    )
 }
 
 /// Undoes every exception of one occurrence.
@@ -184,9 +221,17 @@ pub fn restore_occurrence(series: &Series, rid: RecurrenceId) -> Result<Series, 
 
 /// Marks an occurrence's status and/or locks or unlocks it. Locking pins every field the
 /// occurrence shows, so that later series edits cannot change it.
-pub fn set_occurrence_state(series: &Series, rid: RecurrenceId, status: Option<OccurrenceStatus>, locked: Option<bool>) -> Result<Series, EditError> {
+pub fn set_occurrence_state(
+    series: &Series,
+    rid: RecurrenceId,
+    status: Option<OccurrenceStatus>,
+    locked: Option<bool>,
+) -> Result<Series, EditError> {
     let current = require(series, rid)?;
-    let mut ex = series.exception(rid).cloned().unwrap_or_else(|| Exception::new(rid));
+    let mut ex = series
+        .exception(rid)
+        .cloned()
+        .unwrap_or_else(|| Exception::new(rid));
     if let Some(st) = status {
         if current.locked && locked != Some(false) && Some(st) != ex.status {
             return Err(EditError::Locked(rid));
@@ -198,8 +243,16 @@ pub fn set_occurrence_state(series: &Series, rid: RecurrenceId, status: Option<O
             ex.locked = true;
             ex.start = Some(current.start.timestamp());
             ex.end = Some(current.end.timestamp());
-            ex.title = Some(current.title.clone().unwrap_or_else(|| series.title.clone()));
-            ex.description = current.description.clone().or_else(|| series.description.clone());
+            ex.title = Some(
+                current
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| series.title.clone()),
+            );
+            ex.description = current
+                .description
+                .clone()
+                .or_else(|| series.description.clone());
             ex.kind = Some(current.kind.unwrap_or(series.kind));
         }
         Some(false) => ex.locked = false,
@@ -211,15 +264,30 @@ pub fn set_occurrence_state(series: &Series, rid: RecurrenceId, status: Option<O
 }
 
 /// Scope ALL: a new schedule and/or fields for the whole series; exceptions are rebased.
-pub fn edit_all(series: &Series, schedule: Schedule, fields: &SeriesFields) -> (Series, EditReport) {
+pub fn edit_all(
+    series: &Series,
+    schedule: Schedule,
+    fields: &SeriesFields,
+) -> (Series, EditReport) {
     let mut report = EditReport::default();
     let delta = wall_clock_shift(series.schedule(), &schedule);
-    let exceptions = rebase(series, series.exceptions().to_vec(), &schedule, delta, &mut report);
+    let exceptions = rebase(
+        series,
+        series.exceptions().to_vec(),
+        &schedule,
+        delta,
+        &mut report,
+    );
     let mut next = bumped(series);
     next.set_schedule(schedule);
     fields.apply(&mut next);
     next.set_exceptions(exceptions);
-    report.locked_left_alone = series.exceptions().iter().filter(|e| e.locked).map(|e| e.recurrence_id).collect();
+    report.locked_left_alone = series
+        .exceptions()
+        .iter()
+        .filter(|e| e.locked)
+        .map(|e| e.recurrence_id)
+        .collect();
     (next, report)
 }
 
@@ -227,14 +295,19 @@ pub fn edit_all(series: &Series, schedule: Schedule, fields: &SeriesFields) -> (
 /// carries when the edit changes nothing about the schedule. Callers apply the edit to it.
 pub fn tail_schedule(series: &Series, at: RecurrenceId) -> Result<Schedule, EditError> {
     let schedule = series.schedule();
-    let inst = schedule.instance_at(at.0).ok_or(EditError::NoSuchOccurrence(at))?;
+    let inst = schedule
+        .instance_at(at.0)
+        .ok_or(EditError::NoSuchOccurrence(at))?;
     let rec = schedule.recurrence().cloned();
     let Some(rec) = rec else {
         return Ok(schedule.clone());
     };
     let tail_dates = |v: &[chrono::NaiveDateTime]| -> Vec<chrono::NaiveDateTime> {
         let mut r = ZoneResolver::new(schedule.zone());
-        v.iter().copied().filter(|d| r.instant_of(*d) >= at.0).collect()
+        v.iter()
+            .copied()
+            .filter(|d| r.instant_of(*d) >= at.0)
+            .collect()
     };
     let mut rdates = tail_dates(&rec.rdates);
     let exdates = tail_dates(&rec.exdates);
@@ -250,16 +323,29 @@ pub fn tail_schedule(series: &Series, at: RecurrenceId) -> Result<Schedule, Edit
                 }
                 None => Some(rule.clone()),
             };
-            if n.start != inst.start && !rdates.iter().any(|d| d.and_utc().timestamp() == inst.local) {
+            if n.start != inst.start
+                && !rdates.iter().any(|d| d.and_utc().timestamp() == inst.local)
+            {
                 rdates.push(local_naive(inst.local));
             }
             (local_naive(n.local), rule)
         }
         _ => (local_naive(inst.local), None),
     };
-    let recurrence = Recurrence { rule, rdates, exdates };
-    let recurrence = (recurrence.rule.is_some() || !recurrence.rdates.is_empty()).then_some(recurrence);
-    Ok(Schedule::new(start_local, schedule.zone(), schedule.length(), schedule.all_day(), recurrence)?)
+    let recurrence = Recurrence {
+        rule,
+        rdates,
+        exdates,
+    };
+    let recurrence =
+        (recurrence.rule.is_some() || !recurrence.rdates.is_empty()).then_some(recurrence);
+    Ok(Schedule::new(
+        start_local,
+        schedule.zone(),
+        schedule.length(),
+        schedule.all_day(),
+        recurrence,
+    )?)
 }
 
 fn local_naive(local: i64) -> chrono::NaiveDateTime {
@@ -268,15 +354,31 @@ fn local_naive(local: i64) -> chrono::NaiveDateTime {
 
 /// The schedule of `series` ending just before occurrence `at`, or `None` when `at` is the
 /// first occurrence (nothing would remain).
-pub fn truncated_schedule(series: &Series, at: RecurrenceId) -> Result<Option<Schedule>, EditError> {
+pub fn truncated_schedule(
+    series: &Series,
+    at: RecurrenceId,
+) -> Result<Option<Schedule>, EditError> {
     let schedule = series.schedule();
-    let inst = schedule.instance_at(at.0).ok_or(EditError::NoSuchOccurrence(at))?;
-    if schedule.instances_from(i64::MIN).next().is_none_or(|first| first.start >= inst.start) {
+    let inst = schedule
+        .instance_at(at.0)
+        .ok_or(EditError::NoSuchOccurrence(at))?;
+    if schedule
+        .instances_from(i64::MIN)
+        .next()
+        .is_none_or(|first| first.start >= inst.start)
+    {
         return Ok(None);
     }
-    let Some(rec) = schedule.recurrence() else { return Ok(None) };
+    let Some(rec) = schedule.recurrence() else {
+        return Ok(None);
+    };
     let mut resolver = ZoneResolver::new(schedule.zone());
-    let keep = |v: &[chrono::NaiveDateTime], r: &mut ZoneResolver| -> Vec<chrono::NaiveDateTime> { v.iter().copied().filter(|d| r.instant_of(*d) < at.0).collect() };
+    let keep = |v: &[chrono::NaiveDateTime], r: &mut ZoneResolver| -> Vec<chrono::NaiveDateTime> {
+        v.iter()
+            .copied()
+            .filter(|d| r.instant_of(*d) < at.0)
+            .collect()
+    };
     let rdates = keep(&rec.rdates, &mut resolver);
     let exdates = keep(&rec.exdates, &mut resolver);
     let rule = match &rec.rule {
@@ -288,7 +390,12 @@ pub fn truncated_schedule(series: &Series, at: RecurrenceId) -> Result<Option<Sc
             }
             None => {
                 let until = if schedule.all_day() {
-                    Until::Date(local_naive(inst.local).date().pred_opt().unwrap_or(local_naive(inst.local).date()))
+                    Until::Date(
+                        local_naive(inst.local)
+                            .date()
+                            .pred_opt()
+                            .unwrap_or(local_naive(inst.local).date()),
+                    )
                 } else {
                     Until::Utc(instant(inst.start - 1).naive_utc())
                 };
@@ -302,9 +409,23 @@ pub fn truncated_schedule(series: &Series, at: RecurrenceId) -> Result<Option<Sc
         // Only the DTSTART-less RDATE case can land here; nothing remains before `at`.
         return Ok(None);
     }
-    let start = if rule.is_some() { schedule.start() } else { rdates.first().copied().unwrap_or(schedule.start()) };
-    let rec = Recurrence { rule, rdates, exdates };
-    Ok(Some(Schedule::new(start, schedule.zone(), schedule.length(), schedule.all_day(), Some(rec))?))
+    let start = if rule.is_some() {
+        schedule.start()
+    } else {
+        rdates.first().copied().unwrap_or(schedule.start())
+    };
+    let rec = Recurrence {
+        rule,
+        rdates,
+        exdates,
+    };
+    Ok(Some(Schedule::new(
+        start,
+        schedule.zone(),
+        schedule.length(),
+        schedule.all_day(),
+        Some(rec),
+    )?))
 }
 
 /// The result of a "this and following" edit.
@@ -314,12 +435,21 @@ pub fn truncated_schedule(series: &Series, at: RecurrenceId) -> Result<Option<Sc
 pub enum SplitOutcome {
     /// At the first occurrence: the whole series was edited.
     WholeSeries(Series),
-    Split { original: Series, continuation: Series },
+    Split {
+        original: Series,
+        continuation: Series,
+    },
 }
 
 /// Scope THIS_AND_FOLLOWING: truncates `series` before `at` and starts `continuation_id` there
 /// with `schedule` (usually `tail_schedule` with the edit applied) and the field changes.
-pub fn split(series: &Series, at: RecurrenceId, schedule: Schedule, fields: &SeriesFields, continuation_id: SeriesId) -> Result<(SplitOutcome, EditReport), EditError> {
+pub fn split(
+    series: &Series,
+    at: RecurrenceId,
+    schedule: Schedule,
+    fields: &SeriesFields,
+    continuation_id: SeriesId,
+) -> Result<(SplitOutcome, EditReport), EditError> {
     require(series, at)?;
     let Some(truncated) = truncated_schedule(series, at)? else {
         // Splitting at the first occurrence would leave an empty series: edit the whole one.
@@ -329,18 +459,45 @@ pub fn split(series: &Series, at: RecurrenceId, schedule: Schedule, fields: &Ser
         return Ok((SplitOutcome::WholeSeries(next), report));
     };
     let mut report = EditReport::default();
-    let (head, tail): (Vec<Exception>, Vec<Exception>) = series.exceptions().iter().cloned().partition(|e| e.recurrence_id < at);
-    report.locked_left_alone = tail.iter().filter(|e| e.locked).map(|e| e.recurrence_id).collect();
+    let (head, tail): (Vec<Exception>, Vec<Exception>) = series
+        .exceptions()
+        .iter()
+        .cloned()
+        .partition(|e| e.recurrence_id < at);
+    report.locked_left_alone = tail
+        .iter()
+        .filter(|e| e.locked)
+        .map(|e| e.recurrence_id)
+        .collect();
     let delta = wall_clock_shift(&tail_schedule(series, at)?, &schedule);
     let tail = rebase(series, tail, &schedule, delta, &mut report);
     let mut original = bumped(series);
     original.set_schedule(truncated);
     original.set_exceptions(head);
-    let mut continuation = Series::new(continuation_id, series.organization, series.calendar, series.kind, series.title.clone(), series.description.clone(), schedule, 1)
-        .with_lineage(Lineage { root: series.lineage().root, parent: Some(series.id), split_at: Some(at) });
+    let mut continuation = Series::new(
+        continuation_id,
+        series.organization,
+        series.calendar,
+        series.kind,
+        series.title.clone(),
+        series.description.clone(),
+        schedule,
+        1,
+    )
+    .with_lineage(Lineage {
+        root: series.lineage().root,
+        parent: Some(series.id),
+        split_at: Some(at),
+    });
     fields.apply(&mut continuation);
     continuation.set_exceptions(tail);
-    Ok((SplitOutcome::Split { original, continuation }, report))
+    Ok((
+        SplitOutcome::Split {
+            original,
+            continuation,
+        },
+        report,
+    ))
 }
 
 /// The result of "cancel this and following".
@@ -355,10 +512,18 @@ pub enum CancelOutcome {
 
 /// Scope THIS_AND_FOLLOWING, delete: truncates with no continuation. Locked occurrences from
 /// `at` on stay (and are reported); other exceptions there go with their occurrences.
-pub fn cancel_from(series: &Series, at: RecurrenceId) -> Result<(CancelOutcome, EditReport), EditError> {
+pub fn cancel_from(
+    series: &Series,
+    at: RecurrenceId,
+) -> Result<(CancelOutcome, EditReport), EditError> {
     require(series, at)?;
     let mut report = EditReport::default();
-    let locked: Vec<Exception> = series.exceptions().iter().filter(|e| e.recurrence_id >= at && e.locked).cloned().collect();
+    let locked: Vec<Exception> = series
+        .exceptions()
+        .iter()
+        .filter(|e| e.recurrence_id >= at && e.locked)
+        .cloned()
+        .collect();
     report.locked_left_alone = locked.iter().map(|e| e.recurrence_id).collect();
     let Some(truncated) = truncated_schedule(series, at)? else {
         if let Some(first) = locked.first() {
@@ -368,7 +533,14 @@ pub fn cancel_from(series: &Series, at: RecurrenceId) -> Result<(CancelOutcome, 
     };
     let mut next = bumped(series);
     next.set_schedule(truncated);
-    next.set_exceptions(series.exceptions().iter().filter(|e| e.recurrence_id < at || e.locked).cloned().collect());
+    next.set_exceptions(
+        series
+            .exceptions()
+            .iter()
+            .filter(|e| e.recurrence_id < at || e.locked)
+            .cloned()
+            .collect(),
+    );
     Ok((CancelOutcome::Truncated(next), report))
 }
 
@@ -386,15 +558,31 @@ fn wall_clock_shift(before: &Schedule, after: &Schedule) -> i64 {
 }
 
 /// Moves exceptions written against `old`'s schedule onto `new` (see the module doc).
-fn rebase(old: &Series, exceptions: Vec<Exception>, new: &Schedule, delta: i64, report: &mut EditReport) -> Vec<Exception> {
+fn rebase(
+    old: &Series,
+    exceptions: Vec<Exception>,
+    new: &Schedule,
+    delta: i64,
+    report: &mut EditReport,
+) -> Vec<Exception> {
     let old_schedule = old.schedule();
     let mut kept = Vec::with_capacity(exceptions.len());
-    let mut taken: Vec<RecurrenceId> = exceptions.iter().filter(|e| new.instance_at(e.recurrence_id.0).is_some() || e.locked).map(|e| e.recurrence_id).collect();
+    let mut taken: Vec<RecurrenceId> = exceptions
+        .iter()
+        .filter(|e| new.instance_at(e.recurrence_id.0).is_some() || e.locked)
+        .map(|e| e.recurrence_id)
+        .collect();
     let counterpart = |rid: RecurrenceId| {
         (delta != 0)
             .then(|| old_schedule.instance_at(rid.0))
             .flatten()
-            .map(|i| RecurrenceId(ZoneResolver::new(new.zone()).resolve(i.local + delta).instant()))
+            .map(|i| {
+                RecurrenceId(
+                    ZoneResolver::new(new.zone())
+                        .resolve(i.local + delta)
+                        .instant(),
+                )
+            })
             .filter(|t| new.instance_at(t.0).is_some())
             .or_else(|| same_day_counterpart(old_schedule, new, rid))
     };
@@ -406,7 +594,10 @@ fn rebase(old: &Series, exceptions: Vec<Exception>, new: &Schedule, delta: i64, 
         if ex.locked {
             if let Some(target) = counterpart(ex.recurrence_id).filter(|t| !taken.contains(t)) {
                 taken.push(target);
-                kept.push(Exception { status: Some(OccurrenceStatus::Cancelled), ..Exception::new(target) });
+                kept.push(Exception {
+                    status: Some(OccurrenceStatus::Cancelled),
+                    ..Exception::new(target)
+                });
             }
             kept.push(ex);
             continue;
@@ -418,8 +609,13 @@ fn rebase(old: &Series, exceptions: Vec<Exception>, new: &Schedule, delta: i64, 
                 kept.push(ex.rekeyed(target));
             }
             _ => {
-                let date = instant(ex.recurrence_id.0).with_timezone(&old_schedule.zone()).date_naive();
-                report.dropped.push(DroppedException { reason: format!("the new schedule has no occurrence on {date} to carry it"), exception: ex });
+                let date = instant(ex.recurrence_id.0)
+                    .with_timezone(&old_schedule.zone())
+                    .date_naive();
+                report.dropped.push(DroppedException {
+                    reason: format!("the new schedule has no occurrence on {date} to carry it"),
+                    exception: ex,
+                });
             }
         }
     }
@@ -429,17 +625,32 @@ fn rebase(old: &Series, exceptions: Vec<Exception>, new: &Schedule, delta: i64, 
 /// The occurrence of `new` on the same local date as `rid` in `old`, the n-th for the n-th.
 fn same_day_counterpart(old: &Schedule, new: &Schedule, rid: RecurrenceId) -> Option<RecurrenceId> {
     let old_day = instant(rid.0).with_timezone(&old.zone()).date_naive();
-    let day_start = |s: &Schedule, d: chrono::NaiveDate| ZoneResolver::new(s.zone()).instant_of(d.and_time(NaiveTime::MIN));
+    let day_start = |s: &Schedule, d: chrono::NaiveDate| {
+        ZoneResolver::new(s.zone()).instant_of(d.and_time(NaiveTime::MIN))
+    };
     let old_from = day_start(old, old_day);
-    let ordinal = old.instances_from(old_from).take_while(|i| i.start < rid.0).count();
+    let ordinal = old
+        .instances_from(old_from)
+        .take_while(|i| i.start < rid.0)
+        .count();
     let new_from = day_start(new, old_day);
     let new_to = day_start(new, old_day.succ_opt()?);
-    let on_day: Vec<Instance> = new.instances_from(new_from).take_while(|i| i.start < new_to).take(ordinal + 1).collect();
+    let on_day: Vec<Instance> = new
+        .instances_from(new_from)
+        .take_while(|i| i.start < new_to)
+        .take(ordinal + 1)
+        .collect();
     on_day.get(ordinal).map(|i| RecurrenceId(i.start))
 }
 
 /// Builds a schedule like `base` with another start, zone or length; `None` keeps each part.
-pub fn reschedule(base: &Schedule, start: Option<chrono::NaiveDateTime>, zone: Option<chrono_tz::Tz>, length: Option<Length>, recurrence: Option<Option<Recurrence>>) -> Result<Schedule, InvalidInput> {
+pub fn reschedule(
+    base: &Schedule,
+    start: Option<chrono::NaiveDateTime>,
+    zone: Option<chrono_tz::Tz>,
+    length: Option<Length>,
+    recurrence: Option<Option<Recurrence>>,
+) -> Result<Schedule, InvalidInput> {
     Schedule::new(
         start.unwrap_or(base.start()),
         zone.unwrap_or(base.zone()),

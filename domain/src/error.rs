@@ -24,7 +24,10 @@ pub enum RecurrenceError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvalidInput {
     #[error("{field}: {message}")]
-    Field { field: &'static str, message: String },
+    Field {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Recurrence(#[from] RecurrenceError),
     #[error("{0}")]
@@ -33,6 +36,9 @@ pub enum InvalidInput {
 
 impl InvalidInput {
     pub fn field(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Field { field, message: message.into() }
+        Self::Field {
+            field,
+            message: message.into(),
+        }
     }
 }

@@ -64,5 +64,7 @@ id_type!(
 
 impl OrganizationId {
     /// The organization used until authentication names one (dev mode).
-    pub const DEFAULT: OrganizationId = OrganizationId(uuid::Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));
+    pub const DEFAULT: OrganizationId = OrganizationId(uuid::Uuid::from_u128(
+        0x0000_0000_0000_7000_8000_0000_0000_0001,
+    ));
 }

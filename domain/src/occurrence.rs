@@ -32,7 +32,12 @@ pub struct OccurrenceId {
 
 impl fmt::Display for OccurrenceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "occ_{}_{:x}", self.lineage.as_uuid().simple(), self.recurrence_id.0)
+        write!(
+            f,
+            "occ_{}_{:x}",
+            self.lineage.as_uuid().simple(),
+            self.recurrence_id.0
+        )
     }
 }
 
@@ -47,7 +52,10 @@ impl FromStr for OccurrenceId {
         }
         let series = uuid::Uuid::try_parse(series).map_err(|_| IdError::Malformed)?;
         let rid = i64::from_str_radix(rid, 16).map_err(|_| IdError::Malformed)?;
-        Ok(OccurrenceId { lineage: SeriesId::from_uuid(series), recurrence_id: RecurrenceId(rid) })
+        Ok(OccurrenceId {
+            lineage: SeriesId::from_uuid(series),
+            recurrence_id: RecurrenceId(rid),
+        })
     }
 }
 
@@ -77,21 +85,40 @@ impl Occurrence {
     }
     /// The total order of results: start, then series, then recurrence id.
     pub fn sort_key(&self) -> OccurrenceCursor {
-        OccurrenceCursor { start: self.start.timestamp(), series: self.series, recurrence_id: self.id.recurrence_id }
+        OccurrenceCursor {
+            start: self.start.timestamp(),
+            series: self.series,
+            recurrence_id: self.id.recurrence_id,
+        }
     }
 
     /// The occurrence of `series` generated at `inst`, with its exception applied.
-    pub fn build(series: &Series, rid: RecurrenceId, start: i64, end: i64, ex: Option<&Exception>) -> Occurrence {
+    pub fn build(
+        series: &Series,
+        rid: RecurrenceId,
+        start: i64,
+        end: i64,
+        ex: Option<&Exception>,
+    ) -> Occurrence {
         let (start, end, moved) = match ex {
-            Some(Exception { start: Some(s), end: Some(e), .. }) => (*s, *e, *s != start || *e != end),
+            Some(Exception {
+                start: Some(s),
+                end: Some(e),
+                ..
+            }) => (*s, *e, *s != start || *e != end),
             _ => (start, end, false),
         };
         Occurrence {
-            id: OccurrenceId { lineage: series.lineage().root, recurrence_id: rid },
+            id: OccurrenceId {
+                lineage: series.lineage().root,
+                recurrence_id: rid,
+            },
             series: series.id,
             start: crate::time::instant(start),
             end: crate::time::instant(end),
-            status: ex.and_then(|e| e.status).unwrap_or(OccurrenceStatus::Confirmed),
+            status: ex
+                .and_then(|e| e.status)
+                .unwrap_or(OccurrenceStatus::Confirmed),
             locked: ex.is_some_and(|e| e.locked),
             moved,
             title: ex.and_then(|e| e.title.clone()),
@@ -127,7 +154,12 @@ pub struct SeriesOccurrences<'a> {
 }
 
 impl<'a> SeriesOccurrences<'a> {
-    pub fn new(series: &'a Series, window: TimeWindow, after: Option<OccurrenceCursor>, include_cancelled: bool) -> Self {
+    pub fn new(
+        series: &'a Series,
+        window: TimeWindow,
+        after: Option<OccurrenceCursor>,
+        include_cancelled: bool,
+    ) -> Self {
         let schedule = series.schedule();
         let from = window.from().timestamp();
         // Occurrences that started before the window but are still running overlap it.
@@ -160,7 +192,9 @@ impl<'a> SeriesOccurrences<'a> {
 
     fn pull_generated(&mut self) -> Option<Occurrence> {
         while !self.generated_done {
-            let Some(inst) = self.instances.next() else { break };
+            let Some(inst) = self.instances.next() else {
+                break;
+            };
             if inst.start >= self.window_to {
                 break;
             }
@@ -182,7 +216,9 @@ impl<'a> SeriesOccurrences<'a> {
     fn pull_placed(&mut self) -> Option<Occurrence> {
         while let Some(ex) = self.placed.get(self.placed_pos) {
             self.placed_pos += 1;
-            let (Some(start), Some(end)) = (ex.start, ex.end) else { continue };
+            let (Some(start), Some(end)) = (ex.start, ex.end) else {
+                continue;
+            };
             if start >= self.window_to {
                 self.placed_pos = self.placed.len();
                 return None;
@@ -205,7 +241,9 @@ impl<'a> SeriesOccurrences<'a> {
             return true;
         }
         let schedule = self.series.schedule();
-        schedule.instance_at(start).is_some_and(|slot| schedule.end_of(slot, &mut self.resolver) != end)
+        schedule
+            .instance_at(start)
+            .is_some_and(|slot| schedule.end_of(slot, &mut self.resolver) != end)
     }
 }
 
@@ -242,8 +280,17 @@ pub struct OccurrencePage {
 /// Merges the series' occurrences overlapping `window`, ordered by (start, series, recurrence id),
 /// resuming strictly after `after`, at most `limit` of them. Work is proportional to the number of
 /// series plus `limit`, whatever the window's length or distance from the series' starts.
-pub fn occurrences_page<'a>(series: impl IntoIterator<Item = &'a Series>, window: TimeWindow, after: Option<OccurrenceCursor>, limit: usize, include_cancelled: bool) -> OccurrencePage {
-    let mut streams: Vec<SeriesOccurrences<'a>> = series.into_iter().map(|s| SeriesOccurrences::new(s, window, after, include_cancelled)).collect();
+pub fn occurrences_page<'a>(
+    series: impl IntoIterator<Item = &'a Series>,
+    window: TimeWindow,
+    after: Option<OccurrenceCursor>,
+    limit: usize,
+    include_cancelled: bool,
+) -> OccurrencePage {
+    let mut streams: Vec<SeriesOccurrences<'a>> = series
+        .into_iter()
+        .map(|s| SeriesOccurrences::new(s, window, after, include_cancelled))
+        .collect();
     let mut heap = BinaryHeap::with_capacity(streams.len());
     for (i, st) in streams.iter_mut().enumerate() {
         if let Some(o) = st.next() {
@@ -253,14 +300,20 @@ pub fn occurrences_page<'a>(series: impl IntoIterator<Item = &'a Series>, window
     let mut out = Vec::with_capacity(limit.min(1024));
     while let Some(Reverse((_, i, OccurrenceKeyed(o)))) = heap.pop() {
         if out.len() == limit {
-            return OccurrencePage { occurrences: out, has_more: true };
+            return OccurrencePage {
+                occurrences: out,
+                has_more: true,
+            };
         }
         out.push(o);
         if let Some(n) = streams[i].next() {
             heap.push(Reverse((n.sort_key(), i, OccurrenceKeyed(n))));
         }
     }
-    OccurrencePage { occurrences: out, has_more: false }
+    OccurrencePage {
+        occurrences: out,
+        has_more: false,
+    }
 }
 
 /// Carries an occurrence through the heap; ordering comes from the key beside it.

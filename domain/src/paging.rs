@@ -34,7 +34,11 @@ pub struct Slice {
 impl Slice {
     /// The first `n` of the whole window.
     pub fn first(n: usize) -> Self {
-        Slice { after: None, before: None, take: Take::First(n) }
+        Slice {
+            after: None,
+            before: None,
+            take: Take::First(n),
+        }
     }
 }
 
@@ -50,19 +54,36 @@ pub struct SlicePage {
 
 /// The slice of the series' occurrences overlapping `window`. Both page-info flags are exact:
 /// they look past the cursors too (a bounded look, like the slice itself).
-pub fn occurrences_slice(series: &[&Series], window: TimeWindow, slice: Slice, include_cancelled: bool) -> SlicePage {
-    let range = Range { series, window, include_cancelled };
+pub fn occurrences_slice(
+    series: &[&Series],
+    window: TimeWindow,
+    slice: Slice,
+    include_cancelled: bool,
+) -> SlicePage {
+    let range = Range {
+        series,
+        window,
+        include_cancelled,
+    };
     match slice.take {
         Take::First(n) => {
             let (occurrences, more) = range.first(slice.after, slice.before, n);
             let has_previous = slice.after.is_some_and(|a| range.any_through(a));
-            SlicePage { occurrences, has_previous, has_next: more || slice.before.is_some_and(|b| range.any_from(b)) }
+            SlicePage {
+                occurrences,
+                has_previous,
+                has_next: more || slice.before.is_some_and(|b| range.any_from(b)),
+            }
         }
         Take::Last(n) => {
             let (occurrences, more) = range.last(slice.after, slice.before, n);
             let has_next = slice.before.is_some_and(|b| range.any_from(b));
             let has_previous = more || slice.after.is_some_and(|a| range.any_through(a));
-            SlicePage { occurrences, has_previous, has_next }
+            SlicePage {
+                occurrences,
+                has_previous,
+                has_next,
+            }
         }
     }
 }
@@ -70,12 +91,19 @@ pub fn occurrences_slice(series: &[&Series], window: TimeWindow, slice: Slice, i
 /// The cursor just after `c` in the total order (ties on start and series are broken by the
 /// recurrence id, an integer).
 fn successor(c: OccurrenceCursor) -> Option<OccurrenceCursor> {
-    Some(OccurrenceCursor { recurrence_id: RecurrenceId(c.recurrence_id.0.checked_add(1)?), ..c })
+    Some(OccurrenceCursor {
+        recurrence_id: RecurrenceId(c.recurrence_id.0.checked_add(1)?),
+        ..c
+    })
 }
 
 /// The greatest cursor whose start is before `t`: resuming after it starts at `t`.
 fn just_before(t: i64) -> OccurrenceCursor {
-    OccurrenceCursor { start: t - 1, series: SeriesId::from_uuid(uuid::Uuid::max()), recurrence_id: RecurrenceId(i64::MAX) }
+    OccurrenceCursor {
+        start: t - 1,
+        series: SeriesId::from_uuid(uuid::Uuid::max()),
+        recurrence_id: RecurrenceId(i64::MAX),
+    }
 }
 
 /// The first span the backward search tries, in seconds; it doubles from there.
@@ -93,7 +121,11 @@ struct Overflow;
 impl<'a> Range<'_, 'a> {
     /// The merged occurrences after `after`, in order, lazily.
     fn merged(&self, after: Option<OccurrenceCursor>) -> Merged<'a> {
-        let mut streams: Vec<SeriesOccurrences<'a>> = self.series.iter().map(|s| SeriesOccurrences::new(s, self.window, after, self.include_cancelled)).collect();
+        let mut streams: Vec<SeriesOccurrences<'a>> = self
+            .series
+            .iter()
+            .map(|s| SeriesOccurrences::new(s, self.window, after, self.include_cancelled))
+            .collect();
         let mut heap = BinaryHeap::with_capacity(streams.len());
         for (i, st) in streams.iter_mut().enumerate() {
             if let Some(o) = st.next() {
@@ -104,7 +136,12 @@ impl<'a> Range<'_, 'a> {
     }
 
     /// The first `n` after `after` and before `before`, and whether more lie between them.
-    fn first(&self, after: Option<OccurrenceCursor>, before: Option<OccurrenceCursor>, n: usize) -> (Vec<Occurrence>, bool) {
+    fn first(
+        &self,
+        after: Option<OccurrenceCursor>,
+        before: Option<OccurrenceCursor>,
+        n: usize,
+    ) -> (Vec<Occurrence>, bool) {
         let mut out = Vec::with_capacity(n.min(1024));
         for o in self.merged(after) {
             if before.is_some_and(|b| o.sort_key() >= b) {
@@ -120,11 +157,20 @@ impl<'a> Range<'_, 'a> {
 
     /// Whether any occurrence is at or after `c`.
     fn any_from(&self, c: OccurrenceCursor) -> bool {
-        let after = if c.recurrence_id.0 == i64::MIN { None } else { Some(OccurrenceCursor { recurrence_id: RecurrenceId(c.recurrence_id.0 - 1), ..c }) };
+        let after = if c.recurrence_id.0 == i64::MIN {
+            None
+        } else {
+            Some(OccurrenceCursor {
+                recurrence_id: RecurrenceId(c.recurrence_id.0 - 1),
+                ..c
+            })
+        };
         match after {
             Some(a) => self.merged(Some(a)).next().is_some(),
             // Nothing sorts before it within its (start, series): resume just before its start.
-            None => self.merged(Some(just_before(c.start))).any(|o| o.sort_key() >= c),
+            None => self
+                .merged(Some(just_before(c.start)))
+                .any(|o| o.sort_key() >= c),
         }
     }
 
@@ -138,13 +184,25 @@ impl<'a> Range<'_, 'a> {
 
     /// The lowest start any occurrence overlapping the window can have.
     fn floor(&self) -> i64 {
-        let longest = self.series.iter().map(|s| s.schedule().max_elapsed()).max().unwrap_or(0);
+        let longest = self
+            .series
+            .iter()
+            .map(|s| s.schedule().max_elapsed())
+            .max()
+            .unwrap_or(0);
         self.window.from().timestamp().saturating_sub(longest)
     }
 
     /// The occurrences starting at or after `from` (and after `after`), before `before`, in
     /// order; `Err` once more than `cap` of them were met (`cap: None` keeps only the last `keep`).
-    fn scan(&self, from: i64, after: Option<OccurrenceCursor>, before: Option<OccurrenceCursor>, cap: Option<usize>, keep: usize) -> Result<(VecDeque<Occurrence>, bool), Overflow> {
+    fn scan(
+        &self,
+        from: i64,
+        after: Option<OccurrenceCursor>,
+        before: Option<OccurrenceCursor>,
+        cap: Option<usize>,
+        keep: usize,
+    ) -> Result<(VecDeque<Occurrence>, bool), Overflow> {
         let lower = Some(just_before(from)).max(after);
         let mut kept = VecDeque::new();
         let mut dropped = false;
@@ -167,7 +225,12 @@ impl<'a> Range<'_, 'a> {
     }
 
     /// The last `n` after `after` and before `before`, and whether more lie between them.
-    fn last(&self, after: Option<OccurrenceCursor>, before: Option<OccurrenceCursor>, n: usize) -> (Vec<Occurrence>, bool) {
+    fn last(
+        &self,
+        after: Option<OccurrenceCursor>,
+        before: Option<OccurrenceCursor>,
+        n: usize,
+    ) -> (Vec<Occurrence>, bool) {
         let floor = match after {
             Some(a) => self.floor().max(a.start),
             None => self.floor(),

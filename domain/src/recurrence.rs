@@ -38,7 +38,11 @@ pub struct Recurrence {
 }
 
 impl Recurrence {
-    pub fn parse(rrule: Option<&str>, rdates: Vec<NaiveDateTime>, exdates: Vec<NaiveDateTime>) -> Result<Self, RecurrenceError> {
+    pub fn parse(
+        rrule: Option<&str>,
+        rdates: Vec<NaiveDateTime>,
+        exdates: Vec<NaiveDateTime>,
+    ) -> Result<Self, RecurrenceError> {
         let rule = match rrule.map(str::trim).filter(|s| !s.is_empty()) {
             Some(text) => Some(parse_rule(text)?),
             None => None,
@@ -50,9 +54,15 @@ impl Recurrence {
         exdates.sort();
         exdates.dedup();
         if rule.is_none() && rdates.is_empty() && !exdates.is_empty() {
-            return Err(RecurrenceError::Invalid("EXDATE needs an RRULE or RDATE to exclude from".into()));
+            return Err(RecurrenceError::Invalid(
+                "EXDATE needs an RRULE or RDATE to exclude from".into(),
+            ));
         }
-        Ok(Recurrence { rule, rdates, exdates })
+        Ok(Recurrence {
+            rule,
+            rdates,
+            exdates,
+        })
     }
 }
 
@@ -71,7 +81,9 @@ impl Length {
     /// The longest an occurrence can be, in elapsed seconds (nominal days can grow by an hour or so).
     fn max_elapsed(&self) -> i64 {
         match *self {
-            Length::Duration { days, seconds } => days * 86_400 + seconds + if days > 0 { 3 * 3600 } else { 0 },
+            Length::Duration { days, seconds } => {
+                days * 86_400 + seconds + if days > 0 { 3 * 3600 } else { 0 }
+            }
             Length::WallClock { seconds } => seconds + 3 * 3600,
         }
     }
@@ -80,7 +92,9 @@ impl Length {
     /// here, so one limit holds whichever way a duration is written.
     fn nominal_seconds(&self) -> i64 {
         match *self {
-            Length::Duration { days, seconds } => days.saturating_mul(86_400).saturating_add(seconds),
+            Length::Duration { days, seconds } => {
+                days.saturating_mul(86_400).saturating_add(seconds)
+            }
             Length::WallClock { seconds } => seconds,
         }
     }
@@ -119,7 +133,13 @@ pub struct Instance {
 impl Schedule {
     /// Validates and prepares a schedule. For all-day series `start` is midnight of the first day
     /// and RDATE/EXDATE values are midnights too.
-    pub fn new(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, recurrence: Option<Recurrence>) -> Result<Self, InvalidInput> {
+    pub fn new(
+        start: NaiveDateTime,
+        zone: Tz,
+        length: Length,
+        all_day: bool,
+        recurrence: Option<Recurrence>,
+    ) -> Result<Self, InvalidInput> {
         Self::build(start, zone, length, all_day, recurrence, None, true)
     }
 
@@ -127,16 +147,44 @@ impl Schedule {
     /// was saved; for COUNT rules it spares replaying the rule on every load. The text is parsed
     /// again, but the searches that prove a rule produces an occurrence are not repeated: they
     /// passed when it was saved, and every query loads every series it touches.
-    pub fn restore(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, recurrence: Option<Recurrence>, stored_bound: Option<i64>) -> Result<Self, InvalidInput> {
-        Self::build(start, zone, length, all_day, recurrence, stored_bound, false)
+    pub fn restore(
+        start: NaiveDateTime,
+        zone: Tz,
+        length: Length,
+        all_day: bool,
+        recurrence: Option<Recurrence>,
+        stored_bound: Option<i64>,
+    ) -> Result<Self, InvalidInput> {
+        Self::build(
+            start,
+            zone,
+            length,
+            all_day,
+            recurrence,
+            stored_bound,
+            false,
+        )
     }
 
-    fn build(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, recurrence: Option<Recurrence>, stored_bound: Option<i64>, prove_occurs: bool) -> Result<Self, InvalidInput> {
+    fn build(
+        start: NaiveDateTime,
+        zone: Tz,
+        length: Length,
+        all_day: bool,
+        recurrence: Option<Recurrence>,
+        stored_bound: Option<i64>,
+        prove_occurs: bool,
+    ) -> Result<Self, InvalidInput> {
         if !(MIN_YEAR..=MAX_YEAR).contains(&start.year()) {
-            return Err(InvalidInput::field("start", format!("the series must start between the years {MIN_YEAR} and {MAX_YEAR}")));
+            return Err(InvalidInput::field(
+                "start",
+                format!("the series must start between the years {MIN_YEAR} and {MAX_YEAR}"),
+            ));
         }
         match length {
-            Length::Duration { days, seconds } if days < 0 || seconds < 0 || (days == 0 && seconds == 0) => {
+            Length::Duration { days, seconds }
+                if days < 0 || seconds < 0 || (days == 0 && seconds == 0) =>
+            {
                 return Err(InvalidInput::field("duration", "must be positive"));
             }
             Length::WallClock { seconds } if seconds <= 0 => {
@@ -145,10 +193,16 @@ impl Schedule {
             _ => {}
         }
         if length.nominal_seconds() > MAX_LENGTH_DAYS * 86_400 {
-            return Err(InvalidInput::field("duration", format!("may be at most {MAX_LENGTH_DAYS} days")));
+            return Err(InvalidInput::field(
+                "duration",
+                format!("may be at most {MAX_LENGTH_DAYS} days"),
+            ));
         }
         if all_day && start.time() != NaiveTime::MIN {
-            return Err(InvalidInput::field("start", "an all-day series starts at a date, not a time"));
+            return Err(InvalidInput::field(
+                "start",
+                "an all-day series starts at a date, not a time",
+            ));
         }
         let mut resolver = ZoneResolver::new(zone);
         let mut rdates = Vec::new();
@@ -157,17 +211,31 @@ impl Schedule {
             for (list, name) in [(&rec.rdates, "rdates"), (&rec.exdates, "exdates")] {
                 for d in list.iter() {
                     if !(MIN_YEAR..=MAX_YEAR + 1).contains(&d.year()) {
-                        return Err(InvalidInput::field(name, format!("{d} is outside the supported years")));
+                        return Err(InvalidInput::field(
+                            name,
+                            format!("{d} is outside the supported years"),
+                        ));
                     }
                     if all_day && d.time() != NaiveTime::MIN {
-                        return Err(InvalidInput::field(name, "an all-day series takes dates here, not times"));
+                        return Err(InvalidInput::field(
+                            name,
+                            "an all-day series takes dates here, not times",
+                        ));
                     }
                 }
             }
-            rdates = rec.rdates.iter().map(|d| (resolver.instant_of(*d), d.and_utc().timestamp())).collect();
+            rdates = rec
+                .rdates
+                .iter()
+                .map(|d| (resolver.instant_of(*d), d.and_utc().timestamp()))
+                .collect();
             rdates.sort();
             rdates.dedup_by_key(|r| r.0);
-            exdates = rec.exdates.iter().map(|d| resolver.instant_of(*d)).collect();
+            exdates = rec
+                .exdates
+                .iter()
+                .map(|d| resolver.instant_of(*d))
+                .collect();
             exdates.sort_unstable();
             exdates.dedup();
         }
@@ -227,25 +295,40 @@ impl Schedule {
             Some(resolver.instant_of(self.start))
         };
         let first_rdate = self.rdates.first().map(|r| r.0);
-        let first = first_rule.into_iter().chain(first_rdate).min().unwrap_or_else(|| resolver.instant_of(self.start));
+        let first = first_rule
+            .into_iter()
+            .chain(first_rdate)
+            .min()
+            .unwrap_or_else(|| resolver.instant_of(self.start));
         let last_rule = match self.rule() {
             Some(r) if r.is_unbounded() => return (first, None),
             Some(_) => self.rule_bound,
             None => Some(resolver.instant_of(self.start)),
         };
-        let last = last_rule.into_iter().chain(self.rdates.last().map(|r| r.0)).max();
+        let last = last_rule
+            .into_iter()
+            .chain(self.rdates.last().map(|r| r.0))
+            .max();
         (first, last)
     }
 
     /// The UNTIL or COUNT bound as an instant. COUNT is found by running the rule once: after
     /// this, every expansion can seek.
     /// With `prove_occurs`, also refuses rules that can never produce an occurrence.
-    fn compute_rule_bound(&self, resolver: &mut ZoneResolver, prove_occurs: bool) -> Result<Option<i64>, InvalidInput> {
-        let Some(rule) = self.rule() else { return Ok(None) };
+    fn compute_rule_bound(
+        &self,
+        resolver: &mut ZoneResolver,
+        prove_occurs: bool,
+    ) -> Result<Option<i64>, InvalidInput> {
+        let Some(rule) = self.rule() else {
+            return Ok(None);
+        };
         let bound = match rule.until() {
             Some(Until::Utc(t)) => Some(t.and_utc().timestamp()),
             Some(Until::Local(t)) => Some(resolver.instant_of(t)),
-            Some(Until::Date(d)) if self.all_day => Some(resolver.instant_of(d.and_time(NaiveTime::MIN))),
+            Some(Until::Date(d)) if self.all_day => {
+                Some(resolver.instant_of(d.and_time(NaiveTime::MIN)))
+            }
             Some(Until::Date(d)) => {
                 let next = d.succ_opt().unwrap_or(d).and_time(NaiveTime::MIN);
                 Some(resolver.instant_of(next) - 1)
@@ -254,27 +337,41 @@ impl Schedule {
         };
         if !prove_occurs {
             return Ok(match rule.count() {
-                Some(_) => self.rule_candidates(i64::MIN).take(rule.count().unwrap_or(0) as usize).last().map(|i| i.start),
+                Some(_) => self
+                    .rule_candidates(i64::MIN)
+                    .take(rule.count().unwrap_or(0) as usize)
+                    .last()
+                    .map(|i| i.start),
                 None => bound,
             });
         }
-        let mut generator = Generator::new(rule, self.start).map_err(RecurrenceError::NeverOccurs)?;
+        let mut generator =
+            Generator::new(rule, self.start).map_err(RecurrenceError::NeverOccurs)?;
         if generator.next_local().is_none() {
             return Err(RecurrenceError::NeverOccurs(format!("{rule} matches no date")).into());
         }
         if let Some(b) = bound {
             let dtstart = resolver.instant_of(self.start);
             if b < dtstart {
-                return Err(RecurrenceError::Invalid(format!("UNTIL ({}) is before the series starts", crate::time::instant(b))).into());
+                return Err(RecurrenceError::Invalid(format!(
+                    "UNTIL ({}) is before the series starts",
+                    crate::time::instant(b)
+                ))
+                .into());
             }
             let mut probe = self.rule_instants(i64::MIN);
             probe.bound = Some(b);
             if probe.next().is_none() && self.rdates.is_empty() {
-                return Err(RecurrenceError::NeverOccurs(format!("{rule} has no occurrence before its UNTIL")).into());
+                return Err(RecurrenceError::NeverOccurs(format!(
+                    "{rule} has no occurrence before its UNTIL"
+                ))
+                .into());
             }
             return Ok(Some(b));
         }
-        let Some(count) = rule.count() else { return Ok(None) };
+        let Some(count) = rule.count() else {
+            return Ok(None);
+        };
         // COUNT is the one bound that cannot be found by seeking: the COUNT-th time is only known
         // by walking every period of the rule up to it, the empty ones included. A sparse rule
         // (SECONDLY;INTERVAL=7 kept to one second a day) has hundreds of thousands of empty
@@ -302,20 +399,22 @@ impl Schedule {
     fn rule_instants(&self, from: i64) -> RuleInstants {
         let rule = self.rule();
         let resolver = ZoneResolver::new(self.zone);
-        let generator = rule.and_then(|r| Generator::new(r, self.start).ok()).map(|mut g| {
-            if from != i64::MIN {
-                // Seek to the earliest wall-clock time that could resolve to `from` or later: a
-                // gap can move a time forward by up to the offset change, so use the smallest
-                // offset nearby.
-                let local_a = resolver.local_of(from);
-                let local_b = resolver.local_of(from - 2 * 86_400) + 2 * 86_400;
-                let target = local_a.min(local_b) - 3600;
-                if let Some(t) = chrono::DateTime::from_timestamp(target, 0) {
-                    g.seek(t.naive_utc());
+        let generator = rule
+            .and_then(|r| Generator::new(r, self.start).ok())
+            .map(|mut g| {
+                if from != i64::MIN {
+                    // Seek to the earliest wall-clock time that could resolve to `from` or later: a
+                    // gap can move a time forward by up to the offset change, so use the smallest
+                    // offset nearby.
+                    let local_a = resolver.local_of(from);
+                    let local_b = resolver.local_of(from - 2 * 86_400) + 2 * 86_400;
+                    let target = local_a.min(local_b) - 3600;
+                    if let Some(t) = chrono::DateTime::from_timestamp(target, 0) {
+                        g.seek(t.naive_utc());
+                    }
                 }
-            }
-            g
-        });
+                g
+            });
         RuleInstants {
             generator,
             resolver,
@@ -332,7 +431,10 @@ impl Schedule {
     /// The rule's times as COUNT counts them: like [`Self::rule_instants`], but a gap-shifted
     /// time that lands on an instant the rule also produces is kept twice.
     fn rule_candidates(&self, from: i64) -> RuleInstants {
-        RuleInstants { keep_duplicates: true, ..self.rule_instants(from) }
+        RuleInstants {
+            keep_duplicates: true,
+            ..self.rule_instants(from)
+        }
     }
 
     /// Occurrence starts at or after `from`, in order: rule instants and RDATEs merged, EXDATEs
@@ -385,7 +487,9 @@ impl Schedule {
 
     /// The occurrence whose original start is `start`, if the schedule generates one.
     pub fn instance_at(&self, start: i64) -> Option<Instance> {
-        self.instances_from(start).next().filter(|i| i.start == start)
+        self.instances_from(start)
+            .next()
+            .filter(|i| i.start == start)
     }
 
     /// How many occurrences the RRULE (not RDATE) produced before `t` — EXDATE'd ones and
@@ -394,7 +498,9 @@ impl Schedule {
         if self.rule().is_none() {
             return 0;
         }
-        self.rule_candidates(i64::MIN).take_while(|i| i.start < t).count() as u32
+        self.rule_candidates(i64::MIN)
+            .take_while(|i| i.start < t)
+            .count() as u32
     }
 
     /// The first RRULE occurrence starting at or after `t`.
@@ -405,7 +511,10 @@ impl Schedule {
 
     /// Every occurrence start (RECURRENCE-ID instant) in [from, to) — for tests and previews.
     pub fn starts_between(&self, from: i64, to: i64) -> Vec<i64> {
-        self.instances_from(from).take_while(|i| i.start < to).map(|i| i.start).collect()
+        self.instances_from(from)
+            .take_while(|i| i.start < to)
+            .map(|i| i.start)
+            .collect()
     }
 }
 
@@ -451,7 +560,12 @@ impl RuleInstants {
     fn next_raw(&mut self) -> Option<Instance> {
         if self.held.is_none() && self.shifted.is_empty() {
             // Away from gaps nothing waits: a real time is the next instant as it comes.
-            let local = match self.generator.as_mut().filter(|_| !self.done).and_then(Generator::next_local) {
+            let local = match self
+                .generator
+                .as_mut()
+                .filter(|_| !self.done)
+                .and_then(Generator::next_local)
+            {
                 Some(local) => local,
                 None => {
                     self.done = true;
@@ -459,7 +573,9 @@ impl RuleInstants {
                 }
             };
             match self.resolver.resolve(local) {
-                Resolved::Single(start) | Resolved::Repeated(start, _) => return Some(Instance { start, local }),
+                Resolved::Single(start) | Resolved::Repeated(start, _) => {
+                    return Some(Instance { start, local })
+                }
                 Resolved::Skipped(start) => self.shifted.push_back(Instance { start, local }),
             }
         }
@@ -469,7 +585,9 @@ impl RuleInstants {
                 break;
             };
             match self.resolver.resolve(local) {
-                Resolved::Single(start) | Resolved::Repeated(start, _) => self.held = Some(Instance { start, local }),
+                Resolved::Single(start) | Resolved::Repeated(start, _) => {
+                    self.held = Some(Instance { start, local })
+                }
                 Resolved::Skipped(start) => self.shifted.push_back(Instance { start, local }),
             }
         }
@@ -525,7 +643,11 @@ impl Iterator for Instances<'_> {
             if self.next_rule.is_none() {
                 self.next_rule = self.rule.as_mut().and_then(Iterator::next);
             }
-            let rdate = self.schedule.rdates.get(self.rdate_pos).map(|&(start, local)| Instance { start, local });
+            let rdate = self
+                .schedule
+                .rdates
+                .get(self.rdate_pos)
+                .map(|&(start, local)| Instance { start, local });
             let inst = match (self.next_rule, rdate) {
                 (None, None) => return None,
                 (Some(r), None) => {
@@ -568,7 +690,12 @@ impl Iterator for Instances<'_> {
 /// Parses an ISO 8601 duration of the forms RFC 5545 allows (`P1W`, `P1D`, `PT1H30M`,
 /// `P1DT2H`, `PT45S`) into a [`Length::Duration`].
 pub fn parse_duration(text: &str) -> Result<Length, InvalidInput> {
-    let bad = || InvalidInput::field("duration", format!("{text:?} is not an ISO 8601 duration like PT1H, PT30M, P1D or P1DT2H"));
+    let bad = || {
+        InvalidInput::field(
+            "duration",
+            format!("{text:?} is not an ISO 8601 duration like PT1H, PT30M, P1D or P1DT2H"),
+        )
+    };
     let s = text.trim().to_ascii_uppercase();
     let rest = s.strip_prefix('P').ok_or_else(bad)?;
     if rest.is_empty() {
@@ -594,7 +721,11 @@ pub fn parse_duration(text: &str) -> Result<Length, InvalidInput> {
         let n: i64 = num.parse().map_err(|_| bad())?;
         num.clear();
         match c {
-            'W' => days = days.checked_add(n.checked_mul(7).ok_or_else(bad)?).ok_or_else(bad)?,
+            'W' => {
+                days = days
+                    .checked_add(n.checked_mul(7).ok_or_else(bad)?)
+                    .ok_or_else(bad)?
+            }
             'D' => days = days.checked_add(n).ok_or_else(bad)?,
             _ => return Err(bad()),
         }
@@ -616,7 +747,9 @@ pub fn parse_duration(text: &str) -> Result<Length, InvalidInput> {
                 'S' => 1,
                 _ => return Err(bad()),
             };
-            seconds = seconds.checked_add(n.checked_mul(unit).ok_or_else(bad)?).ok_or_else(bad)?;
+            seconds = seconds
+                .checked_add(n.checked_mul(unit).ok_or_else(bad)?)
+                .ok_or_else(bad)?;
         }
         if !num.is_empty() {
             return Err(bad());
@@ -624,7 +757,10 @@ pub fn parse_duration(text: &str) -> Result<Length, InvalidInput> {
     }
     let length = Length::Duration { days, seconds };
     if days > MAX_LENGTH_DAYS || length.nominal_seconds() > MAX_LENGTH_DAYS * 86_400 {
-        return Err(InvalidInput::field("duration", format!("may be at most {MAX_LENGTH_DAYS} days")));
+        return Err(InvalidInput::field(
+            "duration",
+            format!("may be at most {MAX_LENGTH_DAYS} days"),
+        ));
     }
     Ok(length)
 }
@@ -665,7 +801,10 @@ pub fn nominal_seconds(length: Length) -> i64 {
 
 /// A convenience for tests and callers that hold chrono durations.
 pub fn exact(d: Duration) -> Length {
-    Length::Duration { days: 0, seconds: d.num_seconds() }
+    Length::Duration {
+        days: 0,
+        seconds: d.num_seconds(),
+    }
 }
 
 #[cfg(test)]
@@ -677,7 +816,14 @@ mod limit_tests {
         for ok in ["P400D", "PT34560000S", "PT9600H", "P57W1D", "P399DT86400S"] {
             assert!(parse_duration(ok).is_ok(), "{ok}");
         }
-        for over in ["P401D", "P400DT1S", "PT34560001S", "PT9601H", "P58W", "P399DT86401S"] {
+        for over in [
+            "P401D",
+            "P400DT1S",
+            "PT34560001S",
+            "PT9601H",
+            "P58W",
+            "P399DT86401S",
+        ] {
             assert!(parse_duration(over).is_err(), "{over}");
         }
     }
@@ -688,15 +834,31 @@ mod rule_budget {
     use super::*;
 
     fn schedule(rule: &str) -> Result<Schedule, InvalidInput> {
-        let start = NaiveDate::from_ymd_opt(2026, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("a date");
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("a date");
         let rec = Recurrence::parse(Some(rule), vec![], vec![]).expect("a rule");
-        Schedule::new(start, chrono_tz::America::New_York, Length::Duration { days: 0, seconds: 60 }, false, Some(rec))
+        Schedule::new(
+            start,
+            chrono_tz::America::New_York,
+            Length::Duration {
+                days: 0,
+                seconds: 60,
+            },
+            false,
+            Some(rec),
+        )
     }
 
     #[test]
     fn a_sparse_count_rule_past_the_budget_is_refused_and_says_why() {
-        let err = schedule("FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=1000000").expect_err("past the budget");
-        assert!(matches!(err, InvalidInput::Recurrence(RecurrenceError::TooCostly(_))), "{err:?}");
+        let err =
+            schedule("FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=1000000")
+                .expect_err("past the budget");
+        assert!(
+            matches!(err, InvalidInput::Recurrence(RecurrenceError::TooCostly(_))),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("UNTIL"), "{err}");
     }
 
@@ -706,7 +868,8 @@ mod rule_budget {
         let last = dense.rule_bound().expect("a COUNT bound");
         assert_eq!(dense.starts_between(last, last + 1).len(), 1);
         assert_eq!(dense.rule_count_before(last + 1), 1_000_000);
-        let sparse = schedule("FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=100").expect("sparse, short");
+        let sparse = schedule("FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT=100")
+            .expect("sparse, short");
         let starts = sparse.starts_between(i64::MIN / 2, i64::MAX / 2);
         assert_eq!(starts.len(), 100);
         assert_eq!(starts.last().copied(), sparse.rule_bound());

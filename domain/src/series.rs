@@ -83,7 +83,16 @@ pub struct Exception {
 
 impl Exception {
     pub fn new(recurrence_id: RecurrenceId) -> Self {
-        Exception { recurrence_id, status: None, start: None, end: None, title: None, description: None, kind: None, locked: false }
+        Exception {
+            recurrence_id,
+            status: None,
+            start: None,
+            end: None,
+            title: None,
+            description: None,
+            kind: None,
+            locked: false,
+        }
     }
     pub fn is_cancelled(&self) -> bool {
         self.status == Some(OccurrenceStatus::Cancelled)
@@ -94,7 +103,10 @@ impl Exception {
     }
     /// Moves this exception to another recurrence id (a rebase after the schedule changed).
     pub fn rekeyed(&self, rid: RecurrenceId) -> Self {
-        Exception { recurrence_id: rid, ..self.clone() }
+        Exception {
+            recurrence_id: rid,
+            ..self.clone()
+        }
     }
 }
 
@@ -141,7 +153,16 @@ pub struct Series {
 
 impl Series {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(id: SeriesId, organization: OrganizationId, calendar: CalendarId, kind: SeriesKind, title: String, description: Option<String>, schedule: Schedule, version: i64) -> Self {
+    pub fn new(
+        id: SeriesId,
+        organization: OrganizationId,
+        calendar: CalendarId,
+        kind: SeriesKind,
+        title: String,
+        description: Option<String>,
+        schedule: Schedule,
+        version: i64,
+    ) -> Self {
         Series {
             id,
             organization,
@@ -150,7 +171,11 @@ impl Series {
             title,
             description,
             schedule,
-            lineage: Lineage { root: id, parent: None, split_at: None },
+            lineage: Lineage {
+                root: id,
+                parent: None,
+                split_at: None,
+            },
             exceptions: Vec::new(),
             placed: Vec::new(),
             version,
@@ -178,14 +203,19 @@ impl Series {
         &self.exceptions
     }
     pub fn exception(&self, rid: RecurrenceId) -> Option<&Exception> {
-        self.exceptions.binary_search_by_key(&rid, |e| e.recurrence_id).ok().map(|i| &self.exceptions[i])
+        self.exceptions
+            .binary_search_by_key(&rid, |e| e.recurrence_id)
+            .ok()
+            .map(|i| &self.exceptions[i])
     }
     /// Replaces the exceptions (the last one wins for a repeated recurrence id).
     pub fn set_exceptions(&mut self, mut exceptions: Vec<Exception>) {
         exceptions.reverse();
         exceptions.sort_by_key(|e| e.recurrence_id);
         exceptions.dedup_by_key(|e| e.recurrence_id);
-        let mut placed: Vec<usize> = (0..exceptions.len()).filter(|&i| exceptions[i].is_placed()).collect();
+        let mut placed: Vec<usize> = (0..exceptions.len())
+            .filter(|&i| exceptions[i].is_placed())
+            .collect();
         placed.sort_by_key(|&i| (exceptions[i].start, exceptions[i].recurrence_id));
         self.exceptions = exceptions;
         self.placed = placed;
@@ -196,7 +226,12 @@ impl Series {
     }
     /// Sets or replaces one exception; `None` removes it (restores the occurrence).
     pub fn put_exception(&mut self, rid: RecurrenceId, exception: Option<Exception>) {
-        let mut all: Vec<Exception> = self.exceptions.iter().filter(|e| e.recurrence_id != rid).cloned().collect();
+        let mut all: Vec<Exception> = self
+            .exceptions
+            .iter()
+            .filter(|e| e.recurrence_id != rid)
+            .cloned()
+            .collect();
         all.extend(exception);
         self.set_exceptions(all);
     }

@@ -13,7 +13,10 @@ use chrono_tz::{GapInfo, Tz};
 pub fn parse_zone(name: &str) -> Result<Tz, InvalidInput> {
     // No trimming: a zone is named exactly as the IANA database spells it.
     name.parse::<Tz>().map_err(|_| {
-        InvalidInput::field("timeZone", format!("{name:?} is not an IANA time zone name (for example \"Europe/Berlin\")"))
+        InvalidInput::field(
+            "timeZone",
+            format!("{name:?} is not an IANA time zone name (for example \"Europe/Berlin\")"),
+        )
     })
 }
 
@@ -56,7 +59,13 @@ pub const LEARN_STEP_DAYS: i64 = 3;
 
 impl ZoneResolver {
     pub fn new(tz: Tz) -> Self {
-        ZoneResolver { tz, lo: 0, hi: 0, offset: 0, misses: 0 }
+        ZoneResolver {
+            tz,
+            lo: 0,
+            hi: 0,
+            offset: 0,
+            misses: 0,
+        }
     }
 
     pub fn zone(&self) -> Tz {
@@ -65,7 +74,12 @@ impl ZoneResolver {
 
     fn offset_at_utc(&self, utc: i64) -> i64 {
         match DateTime::from_timestamp(utc, 0) {
-            Some(t) => i64::from(self.tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc()),
+            Some(t) => i64::from(
+                self.tz
+                    .offset_from_utc_datetime(&t.naive_utc())
+                    .fix()
+                    .local_minus_utc(),
+            ),
             None => 0,
         }
     }
@@ -89,7 +103,10 @@ impl ZoneResolver {
                 Resolved::Single(local - off)
             }
             chrono::LocalResult::Ambiguous(a, b) => {
-                let (a, b) = (i64::from(a.fix().local_minus_utc()), i64::from(b.fix().local_minus_utc()));
+                let (a, b) = (
+                    i64::from(a.fix().local_minus_utc()),
+                    i64::from(b.fix().local_minus_utc()),
+                );
                 let (x, y) = (local - a, local - b);
                 Resolved::Repeated(x.min(y), x.max(y))
             }
@@ -171,7 +188,10 @@ pub const MAX_WINDOW_DAYS: i64 = 146_097;
 impl TimeWindow {
     pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Self, InvalidInput> {
         if to <= from {
-            return Err(InvalidInput::field("to", "the window's end must be after its start"));
+            return Err(InvalidInput::field(
+                "to",
+                "the window's end must be after its start",
+            ));
         }
         if (to - from).num_days() > MAX_WINDOW_DAYS {
             return Err(InvalidInput::RangeTooLarge(format!(
@@ -181,7 +201,9 @@ impl TimeWindow {
         }
         let range = min_instant()..=max_instant();
         if !range.contains(&from) || !range.contains(&to) {
-            return Err(InvalidInput::RangeTooLarge("windows must lie between the years 1000 and 9999".into()));
+            return Err(InvalidInput::RangeTooLarge(
+                "windows must lie between the years 1000 and 9999".into(),
+            ));
         }
         Ok(TimeWindow { from, to })
     }
@@ -190,9 +212,14 @@ impl TimeWindow {
     /// because slices are bounded by the page size, not the window's length (see `paging`).
     pub fn to_the_end(from: DateTime<Utc>) -> Result<Self, InvalidInput> {
         if from < min_instant() || from >= max_instant() {
-            return Err(InvalidInput::RangeTooLarge("from must lie between the years 1000 and 9999".into()));
+            return Err(InvalidInput::RangeTooLarge(
+                "from must lie between the years 1000 and 9999".into(),
+            ));
         }
-        Ok(TimeWindow { from, to: max_instant() })
+        Ok(TimeWindow {
+            from,
+            to: max_instant(),
+        })
     }
     pub fn from(&self) -> DateTime<Utc> {
         self.from
@@ -203,7 +230,10 @@ impl TimeWindow {
 }
 
 fn ymd(y: i32) -> DateTime<Utc> {
-    NaiveDate::from_ymd_opt(y, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc()).unwrap_or_default()
+    NaiveDate::from_ymd_opt(y, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .unwrap_or_default()
 }
 pub fn min_instant() -> DateTime<Utc> {
     ymd(1000)

@@ -1,6 +1,9 @@
 //! Properties of the edit scopes over random rules, zones, windows and edit sequences.
 
-use almanac_domain::edit::{cancel_from, occurrence_at, edit_all, modify_occurrence, reschedule, set_occurrence_state, split, tail_schedule, CancelOutcome, OccurrenceChange, SeriesFields, SplitOutcome};
+use almanac_domain::edit::{
+    cancel_from, edit_all, modify_occurrence, occurrence_at, reschedule, set_occurrence_state,
+    split, tail_schedule, CancelOutcome, OccurrenceChange, SeriesFields, SplitOutcome,
+};
 use almanac_domain::occurrence::{occurrences_page, Occurrence, RecurrenceId};
 use almanac_domain::recurrence::{Length, Recurrence, Schedule};
 use almanac_domain::series::{OccurrenceStatus, Series, SeriesKind};
@@ -10,7 +13,13 @@ use chrono::{NaiveDate, NaiveDateTime};
 use proptest::prelude::*;
 use std::collections::HashSet;
 
-const ZONES: &[&str] = &["UTC", "America/New_York", "Europe/Berlin", "Australia/Sydney", "Asia/Kolkata"];
+const ZONES: &[&str] = &[
+    "UTC",
+    "America/New_York",
+    "Europe/Berlin",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+];
 
 fn rules() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -28,15 +37,39 @@ fn rules() -> impl Strategy<Value = String> {
 }
 
 fn local(day: i64, hour: i64) -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2026, 1, 1).expect("d").and_hms_opt(0, 0, 0).expect("t") + chrono::Duration::days(day) + chrono::Duration::hours(hour)
+    NaiveDate::from_ymd_opt(2026, 1, 1)
+        .expect("d")
+        .and_hms_opt(0, 0, 0)
+        .expect("t")
+        + chrono::Duration::days(day)
+        + chrono::Duration::hours(hour)
 }
 
 fn make_series(rule: &str, zone: &str, day: i64, hour: i64) -> Option<Series> {
     let tz: chrono_tz::Tz = zone.parse().ok()?;
     let rec = Recurrence::parse(Some(rule), vec![], vec![]).ok()?;
-    let schedule = Schedule::new(local(day, hour), tz, Length::Duration { days: 0, seconds: 1800 }, false, Some(rec)).ok()?;
+    let schedule = Schedule::new(
+        local(day, hour),
+        tz,
+        Length::Duration {
+            days: 0,
+            seconds: 1800,
+        },
+        false,
+        Some(rec),
+    )
+    .ok()?;
     let id = SeriesId::generate();
-    Some(Series::new(id, OrganizationId::DEFAULT, CalendarId::generate(), SeriesKind::Event, "t".into(), None, schedule, 1))
+    Some(Series::new(
+        id,
+        OrganizationId::DEFAULT,
+        CalendarId::generate(),
+        SeriesKind::Event,
+        "t".into(),
+        None,
+        schedule,
+        1,
+    ))
 }
 
 fn window() -> TimeWindow {
@@ -44,16 +77,32 @@ fn window() -> TimeWindow {
 }
 
 fn all(series: &[&Series], include_cancelled: bool) -> Vec<Occurrence> {
-    occurrences_page(series.iter().copied(), window(), None, usize::MAX, include_cancelled).occurrences
+    occurrences_page(
+        series.iter().copied(),
+        window(),
+        None,
+        usize::MAX,
+        include_cancelled,
+    )
+    .occurrences
 }
 
 /// What a user sees of an occurrence, without which series row holds it.
 fn seen(o: &Occurrence) -> (String, i64, i64, Option<String>, OccurrenceStatus) {
-    (o.id.to_string(), o.start.timestamp(), o.end.timestamp(), o.title.clone(), o.status)
+    (
+        o.id.to_string(),
+        o.start.timestamp(),
+        o.end.timestamp(),
+        o.title.clone(),
+        o.status,
+    )
 }
 
 fn nth_rid(s: &Series, n: usize) -> Option<RecurrenceId> {
-    s.schedule().instances_from(i64::MIN).nth(n).map(|i| RecurrenceId(i.start))
+    s.schedule()
+        .instances_from(i64::MIN)
+        .nth(n)
+        .map(|i| RecurrenceId(i.start))
 }
 
 /// Applies a few random single-occurrence edits (moves, renames, cancellations).
@@ -61,9 +110,18 @@ fn with_exceptions(mut s: Series, edits: &[(usize, u8, i64)]) -> Series {
     for &(n, what, shift) in edits {
         let Some(rid) = nth_rid(&s, n) else { continue };
         let change = match what % 3 {
-            0 => OccurrenceChange { start: Some(rid.0 + shift * 3600), ..Default::default() },
-            1 => OccurrenceChange { title: Some(format!("renamed {n}")), ..Default::default() },
-            _ => OccurrenceChange { status: Some(OccurrenceStatus::Cancelled), ..Default::default() },
+            0 => OccurrenceChange {
+                start: Some(rid.0 + shift * 3600),
+                ..Default::default()
+            },
+            1 => OccurrenceChange {
+                title: Some(format!("renamed {n}")),
+                ..Default::default()
+            },
+            _ => OccurrenceChange {
+                status: Some(OccurrenceStatus::Cancelled),
+                ..Default::default()
+            },
         };
         if let Ok(next) = modify_occurrence(&s, rid, &change) {
             s = next;

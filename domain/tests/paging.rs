@@ -22,23 +22,62 @@ const RULES: &[&str] = &[
 ];
 
 fn local(minutes: i64) -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2026, 1, 1).expect("d").and_hms_opt(0, 0, 0).expect("t") + chrono::Duration::minutes(minutes)
+    NaiveDate::from_ymd_opt(2026, 1, 1)
+        .expect("d")
+        .and_hms_opt(0, 0, 0)
+        .expect("t")
+        + chrono::Duration::minutes(minutes)
 }
 
 fn series(rule: &str, zone: &str, start_minutes: i64, length: i64) -> Series {
     let tz: chrono_tz::Tz = zone.parse().expect("zone");
     let rec = Recurrence::parse(Some(rule), vec![], vec![]).expect("rule");
-    let schedule = Schedule::new(local(start_minutes), tz, Length::Duration { days: 0, seconds: length }, false, Some(rec)).expect("schedule");
-    Series::new(SeriesId::generate(), OrganizationId::DEFAULT, CalendarId::generate(), SeriesKind::Event, "t".into(), None, schedule, 1)
+    let schedule = Schedule::new(
+        local(start_minutes),
+        tz,
+        Length::Duration {
+            days: 0,
+            seconds: length,
+        },
+        false,
+        Some(rec),
+    )
+    .expect("schedule");
+    Series::new(
+        SeriesId::generate(),
+        OrganizationId::DEFAULT,
+        CalendarId::generate(),
+        SeriesKind::Event,
+        "t".into(),
+        None,
+        schedule,
+        1,
+    )
 }
 
 fn ids(list: &[Occurrence]) -> Vec<String> {
     list.iter().map(|o| o.id.to_string()).collect()
 }
 
-fn slice(all: &[&Series], w: TimeWindow, after: Option<usize>, before: Option<usize>, take: Take, full: &[Occurrence]) -> SlicePage {
+fn slice(
+    all: &[&Series],
+    w: TimeWindow,
+    after: Option<usize>,
+    before: Option<usize>,
+    take: Take,
+    full: &[Occurrence],
+) -> SlicePage {
     let at = |i: usize| full[i].sort_key();
-    occurrences_slice(all, w, Slice { after: after.map(at), before: before.map(at), take }, false)
+    occurrences_slice(
+        all,
+        w,
+        Slice {
+            after: after.map(at),
+            before: before.map(at),
+            take,
+        },
+        false,
+    )
 }
 
 proptest! {
@@ -107,14 +146,20 @@ proptest! {
 /// them and still returns exactly the last n.
 #[test]
 fn a_dense_burst_just_before_the_cursor_is_sliced_exactly() {
-    let dense: Vec<Series> = (0..3).map(|k| series("FREQ=SECONDLY;COUNT=5000", "UTC", 600 + k, 1)).collect();
+    let dense: Vec<Series> = (0..3)
+        .map(|k| series("FREQ=SECONDLY;COUNT=5000", "UTC", 600 + k, 1))
+        .collect();
     let sparse = series("FREQ=DAILY", "Europe/Berlin", 0, 3600);
     let all: Vec<&Series> = dense.iter().chain([&sparse]).collect();
     let w = TimeWindow::new(local(0).and_utc(), local(60 * 24 * 30).and_utc()).expect("window");
     let full = occurrences_page(all.iter().copied(), w, None, usize::MAX, false).occurrences;
     for cursor in [full.len() - 1, full.len() / 2, 14_990, 3] {
         let p = slice(&all, w, None, Some(cursor), Take::Last(7), &full);
-        assert_eq!(ids(&p.occurrences), ids(&full[cursor.saturating_sub(7)..cursor]), "before #{cursor}");
+        assert_eq!(
+            ids(&p.occurrences),
+            ids(&full[cursor.saturating_sub(7)..cursor]),
+            "before #{cursor}"
+        );
         assert_eq!(p.has_previous, cursor > 7);
     }
 }

@@ -8,11 +8,35 @@ use almanac_domain::time::{Resolved, ZoneResolver};
 use chrono::{NaiveDate, NaiveDateTime, Offset, TimeZone};
 use proptest::prelude::*;
 
-const ZONES: &[&str] = &["UTC", "America/New_York", "Europe/Berlin", "Australia/Sydney", "America/Sao_Paulo", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Apia"];
+const ZONES: &[&str] = &[
+    "UTC",
+    "America/New_York",
+    "Europe/Berlin",
+    "Australia/Sydney",
+    "America/Sao_Paulo",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",
+    "Pacific/Apia",
+];
 
 fn rule_strategy() -> impl Strategy<Value = String> {
-    let freq = prop_oneof![Just("YEARLY"), Just("MONTHLY"), Just("WEEKLY"), Just("DAILY"), Just("HOURLY"), Just("MINUTELY")];
-    (freq, 1u32..5, prop::option::of(1u32..40), prop::sample::subsequence(vec!["MO", "TU", "WE", "TH", "FR", "SA", "SU"], 0..3), prop::option::of(-3i32..29), prop::option::of(1u32..13), prop::option::of(0u32..24))
+    let freq = prop_oneof![
+        Just("YEARLY"),
+        Just("MONTHLY"),
+        Just("WEEKLY"),
+        Just("DAILY"),
+        Just("HOURLY"),
+        Just("MINUTELY")
+    ];
+    (
+        freq,
+        1u32..5,
+        prop::option::of(1u32..40),
+        prop::sample::subsequence(vec!["MO", "TU", "WE", "TH", "FR", "SA", "SU"], 0..3),
+        prop::option::of(-3i32..29),
+        prop::option::of(1u32..13),
+        prop::option::of(0u32..24),
+    )
         .prop_map(|(freq, interval, count, days, mday, month, hour)| {
             let mut r = format!("FREQ={freq};INTERVAL={interval}");
             if let Some(c) = count {
@@ -39,7 +63,12 @@ fn rule_strategy() -> impl Strategy<Value = String> {
 }
 
 fn local(days: i64, secs: i64) -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2020, 1, 1).expect("date").and_hms_opt(0, 0, 0).expect("time") + chrono::Duration::days(days) + chrono::Duration::seconds(secs)
+    NaiveDate::from_ymd_opt(2020, 1, 1)
+        .expect("date")
+        .and_hms_opt(0, 0, 0)
+        .expect("time")
+        + chrono::Duration::days(days)
+        + chrono::Duration::seconds(secs)
 }
 
 proptest! {
@@ -142,14 +171,30 @@ fn no_zone_changes_offset_twice_within_the_resolvers_probe_step() {
     for tz in chrono_tz::TZ_VARIANTS {
         let mut last_change: Option<i64> = None;
         let mut t = start;
-        let mut prev = tz.offset_from_utc_datetime(&chrono::DateTime::from_timestamp(t, 0).expect("t").naive_utc()).fix();
+        let mut prev = tz
+            .offset_from_utc_datetime(
+                &chrono::DateTime::from_timestamp(t, 0)
+                    .expect("t")
+                    .naive_utc(),
+            )
+            .fix();
         while t < end {
             t += 12 * 3600;
-            let off = tz.offset_from_utc_datetime(&chrono::DateTime::from_timestamp(t, 0).expect("t").naive_utc()).fix();
+            let off = tz
+                .offset_from_utc_datetime(
+                    &chrono::DateTime::from_timestamp(t, 0)
+                        .expect("t")
+                        .naive_utc(),
+                )
+                .fix();
             if off != prev {
                 if let Some(l) = last_change {
                     if t - l < limit {
-                        offenders.push(format!("{} near {}", tz.name(), chrono::DateTime::from_timestamp(t, 0).expect("t")));
+                        offenders.push(format!(
+                            "{} near {}",
+                            tz.name(),
+                            chrono::DateTime::from_timestamp(t, 0).expect("t")
+                        ));
                     }
                 }
                 last_change = Some(t);
@@ -157,15 +202,54 @@ fn no_zone_changes_offset_twice_within_the_resolvers_probe_step() {
             }
         }
     }
-    assert!(offenders.is_empty(), "double transitions within two probe steps: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "double transitions within two probe steps: {offenders:?}"
+    );
 }
 
 fn rule_part() -> impl Strategy<Value = String> {
-    let name = prop::sample::select(vec!["FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS", "BYHOUR", "BYMINUTE", "BYSECOND", "WKST", "X-FOO"]);
+    let name = prop::sample::select(vec![
+        "FREQ",
+        "INTERVAL",
+        "COUNT",
+        "UNTIL",
+        "BYDAY",
+        "BYMONTHDAY",
+        "BYYEARDAY",
+        "BYWEEKNO",
+        "BYMONTH",
+        "BYSETPOS",
+        "BYHOUR",
+        "BYMINUTE",
+        "BYSECOND",
+        "WKST",
+        "X-FOO",
+    ]);
     let value = prop_oneof![
-        prop::sample::select(vec!["YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY", "MO", "-1FR", "53SU", "+2TU", "20261231", "20261231T120000Z", "19000101T000000"]).prop_map(str::to_string),
+        prop::sample::select(vec![
+            "YEARLY",
+            "MONTHLY",
+            "WEEKLY",
+            "DAILY",
+            "HOURLY",
+            "MINUTELY",
+            "SECONDLY",
+            "MO",
+            "-1FR",
+            "53SU",
+            "+2TU",
+            "20261231",
+            "20261231T120000Z",
+            "19000101T000000"
+        ])
+        .prop_map(str::to_string),
         (-400i64..400).prop_map(|n| n.to_string()),
-        prop::collection::vec(-60i64..400, 1..4).prop_map(|v| v.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+        prop::collection::vec(-60i64..400, 1..4).prop_map(|v| v
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")),
         "[A-Z0-9,+-]{0,6}",
     ];
     (name, value).prop_map(|(n, v)| format!("{n}={v}"))

@@ -22,7 +22,11 @@ fn subset(max: u32, n: usize) -> impl Strategy<Value = Vec<u32>> {
 }
 
 fn join(values: &[u32]) -> String {
-    values.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    values
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 proptest! {
@@ -80,15 +84,20 @@ proptest! {
 /// The RFC reading of one wall-clock time (local seconds) in `tz`, straight from chrono-tz.
 fn rfc_instant(tz: chrono_tz::Tz, local: i64) -> i64 {
     use chrono::{Offset, TimeZone};
-    let naive = chrono::DateTime::from_timestamp(local, 0).expect("local").naive_utc();
+    let naive = chrono::DateTime::from_timestamp(local, 0)
+        .expect("local")
+        .naive_utc();
     match tz.offset_from_local_datetime(&naive) {
         chrono::LocalResult::Single(o) => local - i64::from(o.fix().local_minus_utc()),
-        chrono::LocalResult::Ambiguous(a, b) => (local - i64::from(a.fix().local_minus_utc())).min(local - i64::from(b.fix().local_minus_utc())),
+        chrono::LocalResult::Ambiguous(a, b) => (local - i64::from(a.fix().local_minus_utc()))
+            .min(local - i64::from(b.fix().local_minus_utc())),
         // The offset before the gap: the one in force 26 hours earlier, which is before the gap
         // began for every zone (offsets are within ±14 h, gaps at most a day, and no zone changes
         // twice in two days).
         chrono::LocalResult::None => {
-            let before = chrono::DateTime::from_timestamp(local - 26 * 3600, 0).expect("before").naive_utc();
+            let before = chrono::DateTime::from_timestamp(local - 26 * 3600, 0)
+                .expect("before")
+                .naive_utc();
             local - i64::from(tz.offset_from_utc_datetime(&before).fix().local_minus_utc())
         }
     }
@@ -179,23 +188,55 @@ proptest! {
 /// Days that never come, behind hours that would otherwise be walked second by second.
 #[test]
 fn sub_daily_rules_on_days_that_never_come_are_refused() {
-    let start = NaiveDate::from_ymd_opt(2026, 3, 2).and_then(|d| d.and_hms_opt(9, 0, 0)).expect("start");
-    for rule in ["FREQ=SECONDLY;BYHOUR=9;BYMONTH=2;BYMONTHDAY=30", "FREQ=MINUTELY;BYHOUR=9;BYMONTH=2;BYMONTHDAY=30", "FREQ=SECONDLY;INTERVAL=7;BYHOUR=23;BYMINUTE=59;BYMONTH=4;BYMONTHDAY=31"] {
+    let start = NaiveDate::from_ymd_opt(2026, 3, 2)
+        .and_then(|d| d.and_hms_opt(9, 0, 0))
+        .expect("start");
+    for rule in [
+        "FREQ=SECONDLY;BYHOUR=9;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=MINUTELY;BYHOUR=9;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=SECONDLY;INTERVAL=7;BYHOUR=23;BYMINUTE=59;BYMONTH=4;BYMONTHDAY=31",
+    ] {
         let recurrence = Recurrence::parse(Some(rule), Vec::new(), Vec::new()).expect("parses");
-        let schedule = Schedule::new(start, chrono_tz::UTC, Length::Duration { days: 0, seconds: 1 }, false, Some(recurrence));
+        let schedule = Schedule::new(
+            start,
+            chrono_tz::UTC,
+            Length::Duration {
+                days: 0,
+                seconds: 1,
+            },
+            false,
+            Some(recurrence),
+        );
         let err = schedule.expect_err(rule);
-        assert!(err.to_string().contains("no date") || err.to_string().contains("never"), "{rule}: {err}");
+        assert!(
+            err.to_string().contains("no date") || err.to_string().contains("never"),
+            "{rule}: {err}"
+        );
     }
     // Rare but real: 29 February on a Monday (2044), at 09:00:00 only.
-    let rule = parse_rule("FREQ=SECONDLY;BYHOUR=9;BYMINUTE=0;BYSECOND=0;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO").expect("rule");
-    let first = Generator::new(&rule, start).expect("generator").next_local().expect("occurs");
-    assert_eq!(chrono::DateTime::from_timestamp(first, 0).map(|d| d.naive_utc().to_string()), Some("2044-02-29 09:00:00".to_string()));
+    let rule =
+        parse_rule("FREQ=SECONDLY;BYHOUR=9;BYMINUTE=0;BYSECOND=0;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO")
+            .expect("rule");
+    let first = Generator::new(&rule, start)
+        .expect("generator")
+        .next_local()
+        .expect("occurs");
+    assert_eq!(
+        chrono::DateTime::from_timestamp(first, 0).map(|d| d.naive_utc().to_string()),
+        Some("2044-02-29 09:00:00".to_string())
+    );
 }
 
 /// A multi-byte character where the `RRULE:` prefix would end is an error, not a panic.
 #[test]
 fn non_ascii_rule_text_is_refused_without_panicking() {
-    for text in ["FREQ=é", "RRULé:FREQ=DAILY", "RRULE:FREQ=DAILY;BYDAY=MO€", "€€€€", "FREQ=DAILY;COUNT=３"] {
+    for text in [
+        "FREQ=é",
+        "RRULé:FREQ=DAILY",
+        "RRULE:FREQ=DAILY;BYDAY=MO€",
+        "€€€€",
+        "FREQ=DAILY;COUNT=３",
+    ] {
         assert!(parse_rule(text).is_err(), "{text}");
     }
 }

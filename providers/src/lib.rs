@@ -7,10 +7,10 @@
 mod macros;
 
 pub mod google;
-pub mod outlook;
-pub mod sync;
 pub mod oauth;
+pub mod outlook;
 pub mod retry;
+pub mod sync;
 
 #[cfg(feature = "emulators")]
 pub mod emulator;

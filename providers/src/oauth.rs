@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType};
 use oauth2::{
-    AsyncHttpClient, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    HttpClientError, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RequestTokenError, Scope, TokenResponse, TokenUrl,
+    AsyncHttpClient, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, HttpClientError, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use reqwest::Url;
 
@@ -102,9 +102,13 @@ pub enum TokenSourceError {
 impl From<OAuthError> for TokenSourceError {
     fn from(err: OAuthError) -> Self {
         match err {
-            OAuthError::InvalidGrant { description } => Self::ReauthorizationRequired { description },
+            OAuthError::InvalidGrant { description } => {
+                Self::ReauthorizationRequired { description }
+            }
             OAuthError::Transport(message) => Self::Unavailable(message),
-            other @ (OAuthError::Config(_) | OAuthError::Other(_)) => Self::Failed(other.to_string()),
+            other @ (OAuthError::Config(_) | OAuthError::Other(_)) => {
+                Self::Failed(other.to_string())
+            }
         }
     }
 }
@@ -152,17 +156,27 @@ pub struct OAuthProviderConfig {
 }
 
 /// Google's calendar scopes: events read/write, plus read-only access to the calendar list.
-pub const GOOGLE_SCOPES: [&str; 2] =
-    ["https://www.googleapis.com/auth/calendar.events", "https://www.googleapis.com/auth/calendar.readonly"];
+pub const GOOGLE_SCOPES: [&str; 2] = [
+    "https://www.googleapis.com/auth/calendar.events",
+    "https://www.googleapis.com/auth/calendar.readonly",
+];
 
 /// Microsoft Graph scopes: `offline_access` is what makes the token endpoint return a refresh token.
 /// `User.Read` identifies the account (`GET /me`); `offline_access` yields a refresh token.
-pub const MICROSOFT_SCOPES: [&str; 3] = ["offline_access", "https://graph.microsoft.com/User.Read", "https://graph.microsoft.com/Calendars.ReadWrite"];
+pub const MICROSOFT_SCOPES: [&str; 3] = [
+    "offline_access",
+    "https://graph.microsoft.com/User.Read",
+    "https://graph.microsoft.com/Calendars.ReadWrite",
+];
 
 impl OAuthProviderConfig {
     /// Google's production endpoints. A refresh token is only issued with `access_type=offline`,
     /// and reliably only on (re)consent, hence `prompt=consent`.
-    pub fn google(client_id: impl Into<String>, client_secret: SecretString, redirect_url: impl Into<String>) -> Self {
+    pub fn google(
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+        redirect_url: impl Into<String>,
+    ) -> Self {
         Self {
             auth_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
             token_url: "https://oauth2.googleapis.com/token".into(),
@@ -170,7 +184,10 @@ impl OAuthProviderConfig {
             client_secret: Some(client_secret),
             redirect_url: redirect_url.into(),
             scopes: GOOGLE_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-            extra_auth_params: vec![("access_type".into(), "offline".into()), ("prompt".into(), "consent".into())],
+            extra_auth_params: vec![
+                ("access_type".into(), "offline".into()),
+                ("prompt".into(), "consent".into()),
+            ],
             scopes_on_refresh: false,
             request_timeout: Duration::from_secs(30),
         }
@@ -227,7 +244,8 @@ impl TokenGrant {
     /// request does not race the expiry).
     pub fn expires_within(&self, now: DateTime<Utc>, skew: Duration) -> bool {
         let skew = chrono::Duration::from_std(skew).unwrap_or(chrono::Duration::MAX);
-        now.checked_add_signed(skew).is_none_or(|deadline| deadline >= self.expires_at)
+        now.checked_add_signed(skew)
+            .is_none_or(|deadline| deadline >= self.expires_at)
     }
 }
 
@@ -264,11 +282,15 @@ impl OAuthError {
 fn aadsts_code(description: &str) -> Option<&str> {
     let start = description.find("AADSTS")?;
     let rest = &description[start..];
-    let digits = rest["AADSTS".len()..].bytes().take_while(u8::is_ascii_digit).count();
+    let digits = rest["AADSTS".len()..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
     (digits > 0).then(|| &rest[.."AADSTS".len() + digits])
 }
 
-type ConfiguredClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+type ConfiguredClient =
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// Authorization-code flow with PKCE and refresh for one provider registration. Cheap to clone.
 #[derive(Clone)]
@@ -303,12 +325,16 @@ impl OAuthClient {
     }
 
     /// Like [`OAuthClient::new`] with a caller-built HTTP client, which must not follow redirects.
-    pub fn with_http_client(config: OAuthProviderConfig, http: reqwest::Client) -> Result<Self, OAuthError> {
-        let auth_url =
-            AuthUrl::new(config.auth_url).map_err(|e| OAuthError::Config(format!("authorization URL: {e}")))?;
-        let token_url = TokenUrl::new(config.token_url).map_err(|e| OAuthError::Config(format!("token URL: {e}")))?;
-        let redirect_url =
-            RedirectUrl::new(config.redirect_url).map_err(|e| OAuthError::Config(format!("redirect URL: {e}")))?;
+    pub fn with_http_client(
+        config: OAuthProviderConfig,
+        http: reqwest::Client,
+    ) -> Result<Self, OAuthError> {
+        let auth_url = AuthUrl::new(config.auth_url)
+            .map_err(|e| OAuthError::Config(format!("authorization URL: {e}")))?;
+        let token_url = TokenUrl::new(config.token_url)
+            .map_err(|e| OAuthError::Config(format!("token URL: {e}")))?;
+        let redirect_url = RedirectUrl::new(config.redirect_url)
+            .map_err(|e| OAuthError::Config(format!("redirect URL: {e}")))?;
         let mut client = BasicClient::new(ClientId::new(config.client_id))
             .set_auth_uri(auth_url)
             .set_token_uri(token_url)
@@ -343,16 +369,26 @@ impl OAuthClient {
             request = request.add_extra_param(name.as_str(), value.as_str());
         }
         let (url, _state) = request.url();
-        AuthorizationRequest { url, csrf_state, pkce_verifier: SecretString::new(verifier.secret().as_str()) }
+        AuthorizationRequest {
+            url,
+            csrf_state,
+            pkce_verifier: SecretString::new(verifier.secret().as_str()),
+        }
     }
 
     /// Exchanges the authorization code from the redirect for tokens.
-    pub async fn exchange_code(&self, code: &str, pkce_verifier: &SecretString) -> Result<TokenGrant, OAuthError> {
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: &SecretString,
+    ) -> Result<TokenGrant, OAuthError> {
         let http = self.http_client();
         let response = self
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.expose_secret().to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(
+                pkce_verifier.expose_secret().to_owned(),
+            ))
             .request_async(&http)
             .await
             .map_err(|e| map_token_error(e, &[code, pkce_verifier.expose_secret()]))?;
@@ -368,12 +404,18 @@ impl OAuthClient {
         if self.scopes_on_refresh {
             request = request.add_scopes(self.scopes.iter().cloned().map(Scope::new));
         }
-        let response =
-            request.request_async(&http).await.map_err(|e| map_token_error(e, &[refresh_token.expose_secret()]))?;
+        let response = request
+            .request_async(&http)
+            .await
+            .map_err(|e| map_token_error(e, &[refresh_token.expose_secret()]))?;
         Ok(self.grant_from(&response, Some(refresh_token)))
     }
 
-    fn grant_from(&self, response: &oauth2::basic::BasicTokenResponse, previous: Option<&SecretString>) -> TokenGrant {
+    fn grant_from(
+        &self,
+        response: &oauth2::basic::BasicTokenResponse,
+        previous: Option<&SecretString>,
+    ) -> TokenGrant {
         // RFC 6749 recommends `expires_in` but does not require it; assume Google's and
         // Microsoft's usual hour when it is missing rather than treating the token as eternal.
         let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
@@ -386,8 +428,10 @@ impl OAuthClient {
             Some(granted) => granted.iter().map(|s| s.as_str().to_owned()).collect(),
             None => self.scopes.clone(),
         };
-        let refresh_token =
-            response.refresh_token().map(|t| SecretString::new(t.secret().as_str())).or_else(|| previous.cloned());
+        let refresh_token = response
+            .refresh_token()
+            .map(|t| SecretString::new(t.secret().as_str()))
+            .or_else(|| previous.cloned());
         TokenGrant {
             access_token: SecretString::new(response.access_token().secret().as_str()),
             refresh_token,
@@ -410,11 +454,19 @@ struct TokenHttp(reqwest::Client);
 
 impl<'c> AsyncHttpClient<'c> for TokenHttp {
     type Error = TokenHttpError;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<HttpResponse, TokenHttpError>> + Send + Sync + 'c>>;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<HttpResponse, TokenHttpError>>
+                + Send
+                + Sync
+                + 'c,
+        >,
+    >;
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let response: HttpResponse = self.0.call(request).await.map_err(TokenHttpError::Client)?;
+            let response: HttpResponse =
+                self.0.call(request).await.map_err(TokenHttpError::Client)?;
             let status = response.status();
             if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
                 return Err(TokenHttpError::Status(status.as_u16()));
@@ -446,7 +498,10 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 /// Maps oauth2's error to ours without ever copying the response body (a successful-but-unreadable
 /// response would contain the new tokens). `secrets` are the values we sent; they are scrubbed from
 /// provider descriptions in case an endpoint echoes them.
-fn map_token_error(err: RequestTokenError<TokenHttpError, BasicErrorResponse>, secrets: &[&str]) -> OAuthError {
+fn map_token_error(
+    err: RequestTokenError<TokenHttpError, BasicErrorResponse>,
+    secrets: &[&str],
+) -> OAuthError {
     match err {
         RequestTokenError::ServerResponse(response) => {
             let description = response
@@ -460,10 +515,13 @@ fn map_token_error(err: RequestTokenError<TokenHttpError, BasicErrorResponse>, s
                 other => OAuthError::Other(format!("{other}: {description}")),
             }
         }
-        RequestTokenError::Request(http) => OAuthError::Transport(scrub(&http.to_string(), secrets)),
-        RequestTokenError::Parse(parse, _body) => {
-            OAuthError::Other(format!("unreadable token endpoint response (at `{}`)", parse.path()))
+        RequestTokenError::Request(http) => {
+            OAuthError::Transport(scrub(&http.to_string(), secrets))
         }
+        RequestTokenError::Parse(parse, _body) => OAuthError::Other(format!(
+            "unreadable token endpoint response (at `{}`)",
+            parse.path()
+        )),
         RequestTokenError::Other(message) => OAuthError::Other(scrub(&message, secrets)),
     }
 }
@@ -499,8 +557,14 @@ mod tests {
         Form(form): Form<HashMap<String, String>>,
     ) -> axum::response::Response {
         forms.lock().expect("lock").push(form.clone());
-        let grant = form.get("grant_type").map(String::as_str).unwrap_or_default();
-        let refresh = form.get("refresh_token").map(String::as_str).unwrap_or_default();
+        let grant = form
+            .get("grant_type")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let refresh = form
+            .get("refresh_token")
+            .map(String::as_str)
+            .unwrap_or_default();
         match (grant, refresh) {
             ("authorization_code", _) => Json(serde_json::json!({
                 "access_token": "ya29.access-one", "refresh_token": "1//refresh-one", "expires_in": 3599,
@@ -539,8 +603,12 @@ mod tests {
 
     async fn start() -> (OAuthClient, Forms) {
         let forms: Forms = Arc::default();
-        let app = Router::new().route("/token", post(token_endpoint)).with_state(forms.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let app = Router::new()
+            .route("/token", post(token_endpoint))
+            .with_state(forms.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
         let mut config = OAuthProviderConfig::google(
@@ -559,108 +627,229 @@ mod tests {
         let request = client.begin("org-1.user-2.nonce");
         let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
         assert_eq!(query.get("response_type").map(String::as_str), Some("code"));
-        assert_eq!(query.get("client_id").map(String::as_str), Some("client-123"));
-        assert_eq!(query.get("state").map(String::as_str), Some("org-1.user-2.nonce"));
+        assert_eq!(
+            query.get("client_id").map(String::as_str),
+            Some("client-123")
+        );
+        assert_eq!(
+            query.get("state").map(String::as_str),
+            Some("org-1.user-2.nonce")
+        );
         assert_eq!(request.csrf_state, "org-1.user-2.nonce");
-        assert_eq!(query.get("access_type").map(String::as_str), Some("offline"));
+        assert_eq!(
+            query.get("access_type").map(String::as_str),
+            Some("offline")
+        );
         assert_eq!(query.get("prompt").map(String::as_str), Some("consent"));
-        assert_eq!(query.get("code_challenge_method").map(String::as_str), Some("S256"));
-        assert_eq!(query.get("scope").map(String::as_str), Some(GOOGLE_SCOPES.join(" ").as_str()));
-        let expected_challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(sha2::Sha256::digest(request.pkce_verifier.expose_secret().as_bytes()));
+        assert_eq!(
+            query.get("code_challenge_method").map(String::as_str),
+            Some("S256")
+        );
+        assert_eq!(
+            query.get("scope").map(String::as_str),
+            Some(GOOGLE_SCOPES.join(" ").as_str())
+        );
+        let expected_challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            sha2::Sha256::digest(request.pkce_verifier.expose_secret().as_bytes()),
+        );
         assert_eq!(query.get("code_challenge"), Some(&expected_challenge));
-        assert!(!request.url.as_str().contains(request.pkce_verifier.expose_secret()));
-        assert_eq!(format!("{:?}", request.pkce_verifier), "SecretString([redacted])");
+        assert!(!request
+            .url
+            .as_str()
+            .contains(request.pkce_verifier.expose_secret()));
+        assert_eq!(
+            format!("{:?}", request.pkce_verifier),
+            "SecretString([redacted])"
+        );
     }
 
     #[tokio::test]
     async fn exchange_code_sends_verifier_and_secret_in_body_and_redacts_debug() {
         let (client, forms) = start().await;
         let verifier = SecretString::new("verifier-abcdefghijklmnopqrstuvwxyz-0123456789");
-        let grant = client.exchange_code("auth-code-1", &verifier).await.expect("grant");
+        let grant = client
+            .exchange_code("auth-code-1", &verifier)
+            .await
+            .expect("grant");
         assert_eq!(grant.access_token.expose_secret(), "ya29.access-one");
-        assert_eq!(grant.refresh_token.as_ref().map(SecretString::expose_secret), Some("1//refresh-one"));
-        assert_eq!(grant.scopes, vec!["https://www.googleapis.com/auth/calendar.events".to_owned()]);
+        assert_eq!(
+            grant
+                .refresh_token
+                .as_ref()
+                .map(SecretString::expose_secret),
+            Some("1//refresh-one")
+        );
+        assert_eq!(
+            grant.scopes,
+            vec!["https://www.googleapis.com/auth/calendar.events".to_owned()]
+        );
         let lifetime = grant.expires_at - Utc::now();
-        assert!(lifetime > chrono::Duration::seconds(3500) && lifetime <= chrono::Duration::seconds(3599));
+        assert!(
+            lifetime > chrono::Duration::seconds(3500)
+                && lifetime <= chrono::Duration::seconds(3599)
+        );
         assert!(!grant.expires_within(Utc::now(), Duration::from_secs(60)));
         assert!(grant.expires_within(Utc::now(), Duration::from_secs(3600)));
         let debug = format!("{grant:?}");
-        assert!(!debug.contains("ya29") && !debug.contains("refresh-one"), "{debug}");
+        assert!(
+            !debug.contains("ya29") && !debug.contains("refresh-one"),
+            "{debug}"
+        );
 
         let form = forms.lock().expect("lock")[0].clone();
-        assert_eq!(form.get("grant_type").map(String::as_str), Some("authorization_code"));
+        assert_eq!(
+            form.get("grant_type").map(String::as_str),
+            Some("authorization_code")
+        );
         assert_eq!(form.get("code").map(String::as_str), Some("auth-code-1"));
-        assert_eq!(form.get("code_verifier").map(String::as_str), Some(verifier.expose_secret()));
-        assert_eq!(form.get("client_secret").map(String::as_str), Some("client-secret-xyz"));
-        assert_eq!(form.get("redirect_uri").map(String::as_str), Some("https://almanac.example/oauth/google/callback"));
+        assert_eq!(
+            form.get("code_verifier").map(String::as_str),
+            Some(verifier.expose_secret())
+        );
+        assert_eq!(
+            form.get("client_secret").map(String::as_str),
+            Some("client-secret-xyz")
+        );
+        assert_eq!(
+            form.get("redirect_uri").map(String::as_str),
+            Some("https://almanac.example/oauth/google/callback")
+        );
     }
 
     #[tokio::test]
     async fn refresh_keeps_a_rotated_refresh_token_or_returns_the_old_one() {
         let (client, forms) = start().await;
-        let rotated = client.refresh(&SecretString::new("rotating-refresh-token")).await.expect("grant");
+        let rotated = client
+            .refresh(&SecretString::new("rotating-refresh-token"))
+            .await
+            .expect("grant");
         assert_eq!(rotated.access_token.expose_secret(), "eyJ.access-two");
-        assert_eq!(rotated.refresh_token.as_ref().map(SecretString::expose_secret), Some("rotated-refresh-token-2"));
+        assert_eq!(
+            rotated
+                .refresh_token
+                .as_ref()
+                .map(SecretString::expose_secret),
+            Some("rotated-refresh-token-2")
+        );
         // No `scope` in the response: the requested scopes are reported.
         assert_eq!(rotated.scopes.len(), GOOGLE_SCOPES.len());
 
-        let kept = client.refresh(&SecretString::new("google-refresh-token")).await.expect("grant");
-        assert_eq!(kept.refresh_token.as_ref().map(SecretString::expose_secret), Some("google-refresh-token"));
+        let kept = client
+            .refresh(&SecretString::new("google-refresh-token"))
+            .await
+            .expect("grant");
+        assert_eq!(
+            kept.refresh_token.as_ref().map(SecretString::expose_secret),
+            Some("google-refresh-token")
+        );
         // Google config: no scope on refresh.
-        assert!(forms.lock().expect("lock").iter().all(|f| !f.contains_key("scope")));
+        assert!(forms
+            .lock()
+            .expect("lock")
+            .iter()
+            .all(|f| !f.contains_key("scope")));
     }
 
     #[tokio::test]
     async fn invalid_grant_is_classified_with_the_aadsts_code() {
         let (client, _) = start().await;
-        let err = client.refresh(&SecretString::new("expired-ms-refresh-token")).await.expect_err("must fail");
+        let err = client
+            .refresh(&SecretString::new("expired-ms-refresh-token"))
+            .await
+            .expect_err("must fail");
         assert_eq!(err.aadsts_code(), Some("AADSTS700082"));
         match &err {
             OAuthError::InvalidGrant { description } => {
-                assert!(description.starts_with("AADSTS700082: The refresh token has expired"), "{description}");
+                assert!(
+                    description.starts_with("AADSTS700082: The refresh token has expired"),
+                    "{description}"
+                );
                 assert!(!description.contains("Trace ID"));
             }
             other => panic!("unexpected {other:?}"),
         }
         assert!(!format!("{err:?}{err}").contains("expired-ms-refresh-token"));
-        assert!(matches!(TokenSourceError::from(err), TokenSourceError::ReauthorizationRequired { .. }));
+        assert!(matches!(
+            TokenSourceError::from(err),
+            TokenSourceError::ReauthorizationRequired { .. }
+        ));
 
-        let err = client.refresh(&SecretString::new("revoked-google-refresh-token")).await.expect_err("must fail");
-        assert_eq!(err, OAuthError::InvalidGrant { description: "Token has been expired or revoked.".into() });
+        let err = client
+            .refresh(&SecretString::new("revoked-google-refresh-token"))
+            .await
+            .expect_err("must fail");
+        assert_eq!(
+            err,
+            OAuthError::InvalidGrant {
+                description: "Token has been expired or revoked.".into()
+            }
+        );
         assert_eq!(err.aadsts_code(), None);
     }
 
     #[tokio::test]
     async fn server_errors_are_transport_and_other_errors_are_other() {
         let (client, _) = start().await;
-        let err = client.refresh(&SecretString::new("unlucky-refresh-token")).await.expect_err("must fail");
-        assert!(matches!(err, OAuthError::Transport(ref m) if m.contains("503")), "{err:?}");
-        assert!(matches!(TokenSourceError::from(err), TokenSourceError::Unavailable(_)));
+        let err = client
+            .refresh(&SecretString::new("unlucky-refresh-token"))
+            .await
+            .expect_err("must fail");
+        assert!(
+            matches!(err, OAuthError::Transport(ref m) if m.contains("503")),
+            "{err:?}"
+        );
+        assert!(matches!(
+            TokenSourceError::from(err),
+            TokenSourceError::Unavailable(_)
+        ));
 
-        let err = client.refresh(&SecretString::new("unknown-refresh-token")).await.expect_err("must fail");
+        let err = client
+            .refresh(&SecretString::new("unknown-refresh-token"))
+            .await
+            .expect_err("must fail");
         assert_eq!(err, OAuthError::Other("invalid_client".into()));
     }
 
     #[tokio::test]
     async fn microsoft_config_sends_scopes_on_refresh() {
         let forms: Forms = Arc::default();
-        let app = Router::new().route("/common/oauth2/v2.0/token", post(token_endpoint)).with_state(forms.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let app = Router::new()
+            .route("/common/oauth2/v2.0/token", post(token_endpoint))
+            .with_state(forms.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let mut config =
-            OAuthProviderConfig::microsoft("common", "ms-client", SecretString::new("s"), "https://a.example/cb");
-        config.token_url = config.token_url.replace("https://login.microsoftonline.com", &format!("http://{addr}"));
+        let mut config = OAuthProviderConfig::microsoft(
+            "common",
+            "ms-client",
+            SecretString::new("s"),
+            "https://a.example/cb",
+        );
+        config.token_url = config.token_url.replace(
+            "https://login.microsoftonline.com",
+            &format!("http://{addr}"),
+        );
         let client = OAuthClient::new(config).expect("client");
-        client.refresh(&SecretString::new("rotating-refresh-token")).await.expect("grant");
+        client
+            .refresh(&SecretString::new("rotating-refresh-token"))
+            .await
+            .expect("grant");
         let form = forms.lock().expect("lock")[0].clone();
-        assert_eq!(form.get("scope").map(String::as_str), Some(MICROSOFT_SCOPES.join(" ").as_str()));
+        assert_eq!(
+            form.get("scope").map(String::as_str),
+            Some(MICROSOFT_SCOPES.join(" ").as_str())
+        );
     }
 
     #[test]
     fn config_and_client_debug_do_not_leak_the_client_secret() {
-        let config = OAuthProviderConfig::google("id", SecretString::new("super-secret-value"), "https://a.example/cb");
+        let config = OAuthProviderConfig::google(
+            "id",
+            SecretString::new("super-secret-value"),
+            "https://a.example/cb",
+        );
         assert!(!format!("{config:?}").contains("super-secret-value"));
         let client = OAuthClient::new(config).expect("client");
         assert!(!format!("{client:?}").contains("super-secret-value"));
@@ -668,7 +857,10 @@ mod tests {
 
     #[test]
     fn aadsts_code_extraction() {
-        assert_eq!(aadsts_code("AADSTS70008: The provided authorization code has expired"), Some("AADSTS70008"));
+        assert_eq!(
+            aadsts_code("AADSTS70008: The provided authorization code has expired"),
+            Some("AADSTS70008")
+        );
         assert_eq!(aadsts_code("prefix AADSTS50173: x"), Some("AADSTS50173"));
         assert_eq!(aadsts_code("AADSTS: nothing"), None);
         assert_eq!(aadsts_code("Token has been expired or revoked."), None);

@@ -27,14 +27,22 @@ impl Default for RetryPolicy {
     /// Five attempts, 1 s base, 32 s cap: Google's recommended schedule (1, 2, 4, 8, 16, 32 s …),
     /// truncated so a sync job does not hold a worker for minutes.
     fn default() -> Self {
-        Self { max_attempts: 5, base_delay: Duration::from_secs(1), max_delay: Duration::from_secs(32) }
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(32),
+        }
     }
 }
 
 impl RetryPolicy {
     /// A policy that never retries (one attempt).
     pub fn never() -> Self {
-        Self { max_attempts: 1, base_delay: Duration::ZERO, max_delay: Duration::ZERO }
+        Self {
+            max_attempts: 1,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        }
     }
 
     /// The attempts budget, never less than one.
@@ -46,7 +54,10 @@ impl RetryPolicy {
     pub fn backoff_cap(&self, retry: u32) -> Duration {
         let exponent = retry.saturating_sub(1).min(31);
         let factor = 1u32 << exponent;
-        self.base_delay.checked_mul(factor).unwrap_or(self.max_delay).min(self.max_delay)
+        self.base_delay
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
     }
 
     /// A jittered delay for the `retry`-th retry (1-based): uniform in `[0, backoff_cap(retry)]`.
@@ -60,7 +71,11 @@ impl RetryPolicy {
     /// and let the caller decide (the server asked for a longer pause than `max_delay`).
     ///
     /// A server-provided `Retry-After` is a floor: the delay is `max(retry_after, jittered backoff)`.
-    pub fn delay_before_retry(&self, retry: u32, retry_after: Option<Duration>) -> Option<Duration> {
+    pub fn delay_before_retry(
+        &self,
+        retry: u32,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
         let jittered = self.backoff_delay(retry);
         match retry_after {
             Some(wait) if wait > self.max_delay => None,
@@ -79,7 +94,9 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     // IMF-fixdate is a subset of RFC 2822 as far as chrono's parser is concerned ("GMT" included).
-    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -98,7 +115,14 @@ pub trait CallError: std::fmt::Display + Sized {
 /// answers a 401 with exactly one refresh and retry (outside the retry budget), and retries
 /// retryable failures with the policy's backoff — non-idempotent calls only when they certainly
 /// did not take effect. `provider` and `op` only label log lines (never tokens).
-pub async fn execute<E, F, Fut>(policy: &RetryPolicy, tokens: &dyn crate::oauth::AccessTokenSource, provider: &str, op: &str, idempotent: bool, mut send: F) -> Result<Vec<u8>, E>
+pub async fn execute<E, F, Fut>(
+    policy: &RetryPolicy,
+    tokens: &dyn crate::oauth::AccessTokenSource,
+    provider: &str,
+    op: &str,
+    idempotent: bool,
+    mut send: F,
+) -> Result<Vec<u8>, E>
 where
     E: CallError,
     F: FnMut(crate::oauth::SecretString, u32) -> Fut,
@@ -160,19 +184,37 @@ mod tests {
 
     #[test]
     fn retry_after_longer_than_max_delay_gives_up() {
-        let p =
-            RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(1), max_delay: Duration::from_secs(5) };
+        let p = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_secs(5),
+        };
         assert_eq!(p.delay_before_retry(1, Some(Duration::from_secs(60))), None);
-        assert_eq!(p.delay_before_retry(1, Some(Duration::from_secs(2))), Some(Duration::from_secs(2)));
+        assert_eq!(
+            p.delay_before_retry(1, Some(Duration::from_secs(2))),
+            Some(Duration::from_secs(2))
+        );
     }
 
     #[test]
     fn parses_both_retry_after_forms() {
-        let now = Utc.with_ymd_and_hms(2015, 10, 21, 7, 27, 0).single().expect("valid date");
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        let now = Utc
+            .with_ymd_and_hms(2015, 10, 21, 7, 27, 0)
+            .single()
+            .expect("valid date");
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(60)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
     }

@@ -10,8 +10,8 @@ use almanac_providers::google::wire::{
     CalendarList, Channel, ErrorResponse, Event, EventDateTime, EventStatus, Events, Transparency,
 };
 use almanac_providers::google::{
-    AccessTokenSource, GoneReason, GoogleCalendarClient, GoogleClientConfig, GoogleError, InstancesQuery, ListQuery,
-    SecretString, StaticAccessToken, TokenSourceError,
+    AccessTokenSource, GoneReason, GoogleCalendarClient, GoogleClientConfig, GoogleError,
+    InstancesQuery, ListQuery, SecretString, StaticAccessToken, TokenSourceError,
 };
 use almanac_providers::retry::RetryPolicy;
 use async_trait::async_trait;
@@ -37,11 +37,21 @@ struct Reply {
 
 impl Reply {
     fn json(status: u16, body: Value) -> Self {
-        Self { status, body: body.to_string(), headers: Vec::new(), delay: Duration::ZERO }
+        Self {
+            status,
+            body: body.to_string(),
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
     }
 
     fn empty(status: u16) -> Self {
-        Self { status, body: String::new(), headers: Vec::new(), delay: Duration::ZERO }
+        Self {
+            status,
+            body: String::new(),
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
     }
 
     fn error(status: u16, reason: &str, message: &str) -> Self {
@@ -76,7 +86,10 @@ struct Seen {
 
 impl Seen {
     fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -94,8 +107,16 @@ impl Fake {
 
 async fn replay(State(fake): State<Arc<Fake>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     fake.seen.lock().expect("lock").push(Seen {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
@@ -107,12 +128,19 @@ async fn replay(State(fake): State<Arc<Fake>>, request: Request) -> Response {
     });
     let reply = fake.script.lock().expect("lock").pop_front();
     let Some(reply) = reply else {
-        return Response::builder().status(599).body(Body::from("unscripted request")).unwrap_or_default();
+        return Response::builder()
+            .status(599)
+            .body(Body::from("unscripted request"))
+            .unwrap_or_default();
     };
     tokio::time::sleep(reply.delay).await;
     let mut response = Response::new(Body::from(reply.body));
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
     for (name, value) in reply.headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, value);
@@ -130,19 +158,32 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
 /// Starts the fake on port 0 with `script`; returns its base URL (with the real service's path
 /// prefix, to check the client keeps it) and the fake.
 async fn start(script: Vec<Reply>) -> (String, Arc<Fake>) {
-    let fake = Arc::new(Fake { script: Mutex::new(script.into()), seen: Mutex::default() });
+    let fake = Arc::new(Fake {
+        script: Mutex::new(script.into()),
+        seen: Mutex::default(),
+    });
     let app = Router::new().fallback(replay).with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}/calendar/v3/"), fake)
 }
 
 fn fast_policy(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy { max_attempts, base_delay: Duration::from_millis(2), max_delay: Duration::from_millis(20) }
+    RetryPolicy {
+        max_attempts,
+        base_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(20),
+    }
 }
 
-fn client_with(base_url: &str, retry: RetryPolicy, tokens: Arc<dyn AccessTokenSource>) -> GoogleCalendarClient {
+fn client_with(
+    base_url: &str,
+    retry: RetryPolicy,
+    tokens: Arc<dyn AccessTokenSource>,
+) -> GoogleCalendarClient {
     let config = GoogleClientConfig {
         base_url: base_url.to_owned(),
         request_timeout: Duration::from_secs(5),
@@ -155,7 +196,11 @@ fn client_with(base_url: &str, retry: RetryPolicy, tokens: Arc<dyn AccessTokenSo
 const ACCESS_TOKEN: &str = "ya29.a0AfH6SMBx-very-secret-access-token";
 
 fn client(base_url: &str, retry: RetryPolicy) -> GoogleCalendarClient {
-    client_with(base_url, retry, Arc::new(StaticAccessToken::new(ACCESS_TOKEN)))
+    client_with(
+        base_url,
+        retry,
+        Arc::new(StaticAccessToken::new(ACCESS_TOKEN)),
+    )
 }
 
 /// Hands out `ya29.secret-N`; a rejection of the current token moves to N+1 (single-flight style).
@@ -174,11 +219,16 @@ impl RotatingTokens {
 #[async_trait]
 impl AccessTokenSource for RotatingTokens {
     async fn access_token(&self) -> Result<SecretString, TokenSourceError> {
-        Ok(SecretString::new(Self::token(*self.generation.lock().expect("lock"))))
+        Ok(SecretString::new(Self::token(
+            *self.generation.lock().expect("lock"),
+        )))
     }
 
     async fn token_rejected(&self, rejected: &SecretString) {
-        self.rejected.lock().expect("lock").push(rejected.expose_secret().to_owned());
+        self.rejected
+            .lock()
+            .expect("lock")
+            .push(rejected.expose_secret().to_owned());
         let mut generation = self.generation.lock().expect("lock");
         if rejected.expose_secret() == Self::token(*generation) {
             *generation += 1;
@@ -207,12 +257,18 @@ fn event_json(id: &str) -> Value {
 
 fn sample_event(id: Option<&str>) -> Event {
     let tz = chrono::FixedOffset::west_opt(5 * 3600).expect("offset");
-    let start = tz.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).single().expect("time");
+    let start = tz
+        .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+        .single()
+        .expect("time");
     Event {
         id: id.map(str::to_owned),
         summary: Some("Standup".into()),
         start: Some(EventDateTime::timed(start, Some("America/New_York"))),
-        end: Some(EventDateTime::timed(start + chrono::Duration::minutes(15), Some("America/New_York"))),
+        end: Some(EventDateTime::timed(
+            start + chrono::Duration::minutes(15),
+            Some("America/New_York"),
+        )),
         recurrence: Some(vec!["RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR".into()]),
         ..Event::default()
     }
@@ -227,7 +283,11 @@ const CAL: &str = "team@example.com";
 #[tokio::test]
 async fn error_envelopes_are_classified() {
     let (base, fake) = start(vec![
-        Reply::error(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required."),
+        Reply::error(
+            410,
+            "fullSyncRequired",
+            "Sync token is no longer valid, a full sync is required.",
+        ),
         Reply::error(412, "conditionNotMet", "Precondition Failed"),
         Reply::error(409, "duplicate", "The requested identifier already exists."),
         Reply::error(410, "deleted", "Resource has been deleted"),
@@ -243,21 +303,47 @@ async fn error_envelopes_are_classified() {
     .await;
     let google = client(&base, RetryPolicy::never());
 
-    let err = google.list_events(CAL, &ListQuery::incremental("stale-sync-token")).await.expect_err("410");
+    let err = google
+        .list_events(CAL, &ListQuery::incremental("stale-sync-token"))
+        .await
+        .expect_err("410");
     assert!(err.is_full_sync_required(), "{err:?}");
-    assert!(matches!(err, GoogleError::Gone { reason: GoneReason::FullSyncRequired }));
+    assert!(matches!(
+        err,
+        GoogleError::Gone {
+            reason: GoneReason::FullSyncRequired
+        }
+    ));
 
-    let patch = Event { summary: Some("Renamed".into()), ..Event::default() };
-    let err = google.patch_event(CAL, "evt00001", &patch, Some("\"etag-1\"")).await.expect_err("412");
+    let patch = Event {
+        summary: Some("Renamed".into()),
+        ..Event::default()
+    };
+    let err = google
+        .patch_event(CAL, "evt00001", &patch, Some("\"etag-1\""))
+        .await
+        .expect_err("412");
     assert!(matches!(err, GoogleError::PreconditionFailed), "{err:?}");
 
-    let err = google.insert_event(CAL, &sample_event(Some("abc12345"))).await.expect_err("409");
+    let err = google
+        .insert_event(CAL, &sample_event(Some("abc12345")))
+        .await
+        .expect_err("409");
     assert!(matches!(err, GoogleError::Duplicate), "{err:?}");
 
-    let err = google.delete_event(CAL, "evt00001", None).await.expect_err("410");
-    assert!(err.is_already_deleted() && !err.is_full_sync_required(), "{err:?}");
+    let err = google
+        .delete_event(CAL, "evt00001", None)
+        .await
+        .expect_err("410");
+    assert!(
+        err.is_already_deleted() && !err.is_full_sync_required(),
+        "{err:?}"
+    );
 
-    let err = google.update_event(CAL, "evt00001", &sample_event(None), None).await.expect_err("403");
+    let err = google
+        .update_event(CAL, "evt00001", &sample_event(None), None)
+        .await
+        .expect_err("403");
     assert!(
         matches!(err, GoogleError::Forbidden { ref reason, .. } if reason == "forbiddenForNonOrganizer"),
         "{err:?}"
@@ -266,18 +352,31 @@ async fn error_envelopes_are_classified() {
     let err = google.get_event(CAL, "missing01").await.expect_err("404");
     assert!(matches!(err, GoogleError::NotFound), "{err:?}");
 
-    let err = google.insert_event(CAL, &sample_event(None)).await.expect_err("400");
+    let err = google
+        .insert_event(CAL, &sample_event(None))
+        .await
+        .expect_err("400");
     assert!(
         matches!(err, GoogleError::BadRequest { ref reason, ref message } if reason == "invalid" && message == "Invalid recurrence rule."),
         "{err:?}"
     );
     assert!(!err.is_retryable());
 
-    let err = google.get_event(CAL, "evt00001").await.expect_err("403 quota");
-    assert!(matches!(err, GoogleError::QuotaExceeded { retry_after: None }), "{err:?}");
+    let err = google
+        .get_event(CAL, "evt00001")
+        .await
+        .expect_err("403 quota");
+    assert!(
+        matches!(err, GoogleError::QuotaExceeded { retry_after: None }),
+        "{err:?}"
+    );
     assert!(!err.is_retryable());
 
-    assert_eq!(fake.seen().len(), 8, "never retried with RetryPolicy::never");
+    assert_eq!(
+        fake.seen().len(),
+        8,
+        "never retried with RetryPolicy::never"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,7 +391,10 @@ async fn server_errors_are_retried_until_success() {
         Reply::json(200, event_json("evt00001")),
     ])
     .await;
-    let event = client(&base, fast_policy(3)).get_event(CAL, "evt00001").await.expect("third attempt succeeds");
+    let event = client(&base, fast_policy(3))
+        .get_event(CAL, "evt00001")
+        .await
+        .expect("third attempt succeeds");
     assert_eq!(event.id.as_deref(), Some("evt00001"));
     assert_eq!(fake.seen().len(), 3);
 }
@@ -300,8 +402,14 @@ async fn server_errors_are_retried_until_success() {
 #[tokio::test]
 async fn retries_stop_at_max_attempts() {
     let (base, fake) = start(vec![Reply::error(503, "backendError", "Backend Error"); 5]).await;
-    let err = client(&base, fast_policy(3)).get_event(CAL, "evt00001").await.expect_err("exhausted");
-    assert!(matches!(err, GoogleError::Server { status: 503, .. }), "{err:?}");
+    let err = client(&base, fast_policy(3))
+        .get_event(CAL, "evt00001")
+        .await
+        .expect_err("exhausted");
+    assert!(
+        matches!(err, GoogleError::Server { status: 503, .. }),
+        "{err:?}"
+    );
     assert!(err.is_retryable(), "the caller may reschedule");
     assert_eq!(fake.seen().len(), 3);
 }
@@ -314,9 +422,15 @@ async fn permanent_errors_are_not_retried() {
     ])
     .await;
     let google = client(&base, fast_policy(5));
-    let err = google.list_events(CAL, &ListQuery::default()).await.expect_err("400");
+    let err = google
+        .list_events(CAL, &ListQuery::default())
+        .await
+        .expect_err("400");
     assert!(matches!(err, GoogleError::BadRequest { .. }));
-    let err = google.delete_event(CAL, "evt00001", Some("\"e\"")).await.expect_err("412");
+    let err = google
+        .delete_event(CAL, "evt00001", Some("\"e\""))
+        .await
+        .expect_err("412");
     assert!(matches!(err, GoogleError::PreconditionFailed));
     assert_eq!(fake.seen().len(), 2);
 }
@@ -330,7 +444,10 @@ async fn rate_limits_403_and_429_are_retried() {
         Reply::json(200, event_json("evt00001")),
     ])
     .await;
-    client(&base, fast_policy(4)).get_event(CAL, "evt00001").await.expect("fourth attempt succeeds");
+    client(&base, fast_policy(4))
+        .get_event(CAL, "evt00001")
+        .await
+        .expect("fourth attempt succeeds");
     assert_eq!(fake.seen().len(), 4);
 }
 
@@ -341,11 +458,21 @@ async fn retry_after_is_honoured() {
         Reply::json(200, event_json("evt00001")),
     ])
     .await;
-    let policy =
-        RetryPolicy { max_attempts: 2, base_delay: Duration::from_millis(1), max_delay: Duration::from_secs(5) };
+    let policy = RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_secs(5),
+    };
     let started = Instant::now();
-    client(&base, policy).get_event(CAL, "evt00001").await.expect("second attempt succeeds");
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited only {:?}", started.elapsed());
+    client(&base, policy)
+        .get_event(CAL, "evt00001")
+        .await
+        .expect("second attempt succeeds");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited only {:?}",
+        started.elapsed()
+    );
     assert_eq!(fake.seen().len(), 2);
 }
 
@@ -357,7 +484,10 @@ async fn retry_after_beyond_max_delay_is_handed_to_the_caller() {
     ])
     .await;
     let started = Instant::now();
-    let err = client(&base, fast_policy(5)).get_event(CAL, "evt00001").await.expect_err("not slept through");
+    let err = client(&base, fast_policy(5))
+        .get_event(CAL, "evt00001")
+        .await
+        .expect_err("not slept through");
     assert!(
         matches!(err, GoogleError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(120)),
         "{err:?}"
@@ -380,8 +510,12 @@ async fn timeouts_are_retried_then_reported() {
         connect_timeout: Duration::from_secs(1),
         retry: fast_policy(2),
     };
-    let google = GoogleCalendarClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
-    let err = google.get_event(CAL, "evt00001").await.expect_err("timeout");
+    let google = GoogleCalendarClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN)))
+        .expect("client");
+    let err = google
+        .get_event(CAL, "evt00001")
+        .await
+        .expect_err("timeout");
     assert!(matches!(err, GoogleError::Timeout), "{err:?}");
     assert!(err.is_retryable());
     assert_eq!(fake.seen().len(), 2);
@@ -402,20 +536,32 @@ async fn a_retried_insert_that_had_landed_reports_duplicate() {
         connect_timeout: Duration::from_secs(1),
         retry: fast_policy(3),
     };
-    let google = GoogleCalendarClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
-    let err = google.insert_event(CAL, &sample_event(Some("abcdef0123"))).await.expect_err("duplicate");
+    let google = GoogleCalendarClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN)))
+        .expect("client");
+    let err = google
+        .insert_event(CAL, &sample_event(Some("abcdef0123")))
+        .await
+        .expect_err("duplicate");
     assert!(matches!(err, GoogleError::Duplicate), "{err:?}");
     let seen = fake.seen();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].body, seen[1].body, "the retry resends the same body, same id");
+    assert_eq!(
+        seen[0].body, seen[1].body,
+        "the retry resends the same body, same id"
+    );
 }
 
 #[tokio::test]
 async fn an_insert_without_id_is_not_retried_when_it_may_have_landed() {
-    let (base, fake) =
-        start(vec![Reply::error(503, "backendError", "Backend Error"), Reply::json(200, event_json("server0001"))])
-            .await;
-    let err = client(&base, fast_policy(3)).insert_event(CAL, &sample_event(None)).await.expect_err("503");
+    let (base, fake) = start(vec![
+        Reply::error(503, "backendError", "Backend Error"),
+        Reply::json(200, event_json("server0001")),
+    ])
+    .await;
+    let err = client(&base, fast_policy(3))
+        .insert_event(CAL, &sample_event(None))
+        .await
+        .expect_err("503");
     assert!(matches!(err, GoogleError::Server { status: 503, .. }));
     assert_eq!(fake.seen().len(), 1);
 
@@ -425,30 +571,53 @@ async fn an_insert_without_id_is_not_retried_when_it_may_have_landed() {
         Reply::json(200, event_json("server0001")),
     ])
     .await;
-    client(&base, fast_policy(3)).insert_event(CAL, &sample_event(None)).await.expect("retried after 429");
+    client(&base, fast_policy(3))
+        .insert_event(CAL, &sample_event(None))
+        .await
+        .expect("retried after 429");
     assert_eq!(fake.seen().len(), 2);
 }
 
 #[test]
 fn jitter_stays_within_the_truncated_exponential_window() {
-    let policy =
-        RetryPolicy { max_attempts: 8, base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(1000) };
+    let policy = RetryPolicy {
+        max_attempts: 8,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(1000),
+    };
     for retry in 1..=8u32 {
         let cap = policy.backoff_cap(retry);
-        assert_eq!(cap, Duration::from_millis(100 * 2u64.pow(retry - 1)).min(Duration::from_millis(1000)));
+        assert_eq!(
+            cap,
+            Duration::from_millis(100 * 2u64.pow(retry - 1)).min(Duration::from_millis(1000))
+        );
         let samples: Vec<Duration> = (0..2000).map(|_| policy.backoff_delay(retry)).collect();
-        assert!(samples.iter().all(|d| *d <= cap), "retry {retry}: a delay exceeded {cap:?}");
+        assert!(
+            samples.iter().all(|d| *d <= cap),
+            "retry {retry}: a delay exceeded {cap:?}"
+        );
         let mean = samples.iter().sum::<Duration>().as_secs_f64() / samples.len() as f64;
         // Full jitter is uniform on [0, cap]: the mean is cap/2, and the spread covers both halves.
-        assert!((0.4..0.6).contains(&(mean / cap.as_secs_f64())), "retry {retry}: mean {mean} for cap {cap:?}");
+        assert!(
+            (0.4..0.6).contains(&(mean / cap.as_secs_f64())),
+            "retry {retry}: mean {mean} for cap {cap:?}"
+        );
         assert!(samples.iter().any(|d| *d < cap / 4) && samples.iter().any(|d| *d > cap * 3 / 4));
     }
     // Retry-After is a floor on the jittered delay.
     for _ in 0..200 {
-        let delay = policy.delay_before_retry(1, Some(Duration::from_millis(500))).expect("within max_delay");
-        assert!(delay >= Duration::from_millis(500) && delay <= Duration::from_millis(500).max(policy.backoff_cap(1)));
+        let delay = policy
+            .delay_before_retry(1, Some(Duration::from_millis(500)))
+            .expect("within max_delay");
+        assert!(
+            delay >= Duration::from_millis(500)
+                && delay <= Duration::from_millis(500).max(policy.backoff_cap(1))
+        );
     }
-    assert_eq!(policy.delay_before_retry(1, Some(Duration::from_secs(2))), None);
+    assert_eq!(
+        policy.delay_before_retry(1, Some(Duration::from_secs(2))),
+        None
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -457,18 +626,32 @@ fn jitter_stays_within_the_truncated_exponential_window() {
 
 #[tokio::test]
 async fn a_401_triggers_exactly_one_refresh_and_one_retry() {
-    let (base, fake) =
-        start(vec![Reply::error(401, "authError", "Invalid Credentials"), Reply::json(200, event_json("evt00001"))])
-            .await;
+    let (base, fake) = start(vec![
+        Reply::error(401, "authError", "Invalid Credentials"),
+        Reply::json(200, event_json("evt00001")),
+    ])
+    .await;
     let tokens = Arc::new(RotatingTokens::default());
     // max_attempts 1: the refresh retry is not part of the backoff budget.
     let google = client_with(&base, RetryPolicy::never(), tokens.clone());
-    google.get_event(CAL, "evt00001").await.expect("retry with the refreshed token");
+    google
+        .get_event(CAL, "evt00001")
+        .await
+        .expect("retry with the refreshed token");
     let seen = fake.seen();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].authorization.as_deref(), Some("Bearer ya29.secret-0"));
-    assert_eq!(seen[1].authorization.as_deref(), Some("Bearer ya29.secret-1"));
-    assert_eq!(*tokens.rejected.lock().expect("lock"), vec!["ya29.secret-0".to_owned()]);
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some("Bearer ya29.secret-0")
+    );
+    assert_eq!(
+        seen[1].authorization.as_deref(),
+        Some("Bearer ya29.secret-1")
+    );
+    assert_eq!(
+        *tokens.rejected.lock().expect("lock"),
+        vec!["ya29.secret-0".to_owned()]
+    );
 }
 
 #[tokio::test]
@@ -481,8 +664,14 @@ async fn a_second_401_is_unauthorized_and_no_error_text_contains_a_token() {
     .await;
     let tokens = Arc::new(RotatingTokens::default());
     let google = client_with(&base, fast_policy(5), tokens.clone());
-    let err = google.get_event(CAL, "evt00001").await.expect_err("401 twice");
-    assert!(matches!(err, GoogleError::Unauthorized) && err.needs_reauthorization(), "{err:?}");
+    let err = google
+        .get_event(CAL, "evt00001")
+        .await
+        .expect_err("401 twice");
+    assert!(
+        matches!(err, GoogleError::Unauthorized) && err.needs_reauthorization(),
+        "{err:?}"
+    );
     assert!(!err.is_retryable());
     assert_eq!(fake.seen().len(), 2, "one retry after one refresh, no more");
     assert_eq!(tokens.rejected.lock().expect("lock").len(), 1);
@@ -493,15 +682,28 @@ async fn a_second_401_is_unauthorized_and_no_error_text_contains_a_token() {
 #[tokio::test]
 async fn token_source_failures_are_surfaced_without_calling_google() {
     let (base, fake) = start(vec![]).await;
-    let dead = TokenSourceError::ReauthorizationRequired { description: "Token has been expired or revoked.".into() };
+    let dead = TokenSourceError::ReauthorizationRequired {
+        description: "Token has been expired or revoked.".into(),
+    };
     let google = client_with(&base, fast_policy(3), Arc::new(FailingTokens(dead)));
-    let err = google.get_event(CAL, "evt00001").await.expect_err("no token");
-    assert!(err.needs_reauthorization() && !err.is_retryable(), "{err:?}");
+    let err = google
+        .get_event(CAL, "evt00001")
+        .await
+        .expect_err("no token");
+    assert!(
+        err.needs_reauthorization() && !err.is_retryable(),
+        "{err:?}"
+    );
 
     let down = TokenSourceError::Unavailable("token endpoint answered HTTP 503".into());
     let google = client_with(&base, fast_policy(3), Arc::new(FailingTokens(down)));
-    let err = google.get_event(CAL, "evt00001").await.expect_err("no token");
-    assert!(matches!(err, GoogleError::Token(TokenSourceError::Unavailable(_))) && err.is_retryable());
+    let err = google
+        .get_event(CAL, "evt00001")
+        .await
+        .expect_err("no token");
+    assert!(
+        matches!(err, GoogleError::Token(TokenSourceError::Unavailable(_))) && err.is_retryable()
+    );
     assert!(fake.seen().is_empty());
 }
 
@@ -512,10 +714,16 @@ async fn transport_errors_do_not_mention_the_token() {
     let addr = listener.local_addr().expect("addr");
     drop(listener);
     let google = client(&format!("http://{addr}/calendar/v3/"), fast_policy(2));
-    let err = google.get_event(CAL, "evt00001").await.expect_err("connection refused");
+    let err = google
+        .get_event(CAL, "evt00001")
+        .await
+        .expect_err("connection refused");
     assert!(matches!(err, GoogleError::Transport(_)), "{err:?}");
     let rendered = format!("{err} {err:?}");
-    assert!(!rendered.contains(ACCESS_TOKEN) && !rendered.contains("ya29"), "{rendered}");
+    assert!(
+        !rendered.contains(ACCESS_TOKEN) && !rendered.contains("ya29"),
+        "{rendered}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -537,14 +745,28 @@ async fn requests_have_the_documented_shape() {
     let google = client(&base, RetryPolicy::never());
     let holiday_calendar = "en.usa#holiday@group.v.calendar.google.com";
 
-    google.insert_event(holiday_calendar, &sample_event(Some("abcdef0123"))).await.expect("insert");
+    google
+        .insert_event(holiday_calendar, &sample_event(Some("abcdef0123")))
+        .await
+        .expect("insert");
     google.get_event(CAL, "abcdef0123").await.expect("get");
-    let patch =
-        json!({"start": {"date": "2026-03-02", "dateTime": null}, "end": {"date": "2026-03-03", "dateTime": null}});
-    google.patch_event(CAL, "abcdef0123", &patch, Some("\"etag-7\"")).await.expect("patch");
-    google.update_event(CAL, "abcdef0123", &sample_event(Some("abcdef0123")), None).await.expect("update");
-    google.delete_event(CAL, "abcdef0123", Some("\"etag-8\"")).await.expect("delete");
-    let original = Utc.with_ymd_and_hms(2026, 3, 4, 14, 0, 0).single().expect("time");
+    let patch = json!({"start": {"date": "2026-03-02", "dateTime": null}, "end": {"date": "2026-03-03", "dateTime": null}});
+    google
+        .patch_event(CAL, "abcdef0123", &patch, Some("\"etag-7\""))
+        .await
+        .expect("patch");
+    google
+        .update_event(CAL, "abcdef0123", &sample_event(Some("abcdef0123")), None)
+        .await
+        .expect("update");
+    google
+        .delete_event(CAL, "abcdef0123", Some("\"etag-8\""))
+        .await
+        .expect("delete");
+    let original = Utc
+        .with_ymd_and_hms(2026, 3, 4, 14, 0, 0)
+        .single()
+        .expect("time");
     let found = google
         .find_instance(CAL, "abcdef0123", &EventDateTime::timed(original, None))
         .await
@@ -554,7 +776,11 @@ async fn requests_have_the_documented_shape() {
     let query = ListQuery {
         single_events: Some(false),
         show_deleted: Some(true),
-        time_min: Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("time")),
+        time_min: Some(
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                .single()
+                .expect("time"),
+        ),
         max_results: Some(2500),
         private_extended_property: vec!["almanac=1".into(), "org=7".into()],
         ..ListQuery::default()
@@ -563,66 +789,118 @@ async fn requests_have_the_documented_shape() {
 
     let seen = fake.seen();
     for s in &seen {
-        assert_eq!(s.authorization.as_deref(), Some(format!("Bearer {ACCESS_TOKEN}").as_str()));
+        assert_eq!(
+            s.authorization.as_deref(),
+            Some(format!("Bearer {ACCESS_TOKEN}").as_str())
+        );
     }
     assert_eq!(seen[0].method, "POST");
-    assert_eq!(seen[0].path, "/calendar/v3/calendars/en.usa%23holiday@group.v.calendar.google.com/events");
+    assert_eq!(
+        seen[0].path,
+        "/calendar/v3/calendars/en.usa%23holiday@group.v.calendar.google.com/events"
+    );
     assert_eq!(seen[0].content_type.as_deref(), Some("application/json"));
     let body = seen[0].body.as_ref().expect("json body");
     assert_eq!(body["id"], "abcdef0123");
-    assert_eq!(body["start"], json!({"dateTime": "2026-03-02T09:00:00-05:00", "timeZone": "America/New_York"}));
-    assert_eq!(body["recurrence"], json!(["RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR"]));
-    assert!(body.get("etag").is_none() && body.get("status").is_none(), "None fields are omitted: {body}");
+    assert_eq!(
+        body["start"],
+        json!({"dateTime": "2026-03-02T09:00:00-05:00", "timeZone": "America/New_York"})
+    );
+    assert_eq!(
+        body["recurrence"],
+        json!(["RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR"])
+    );
+    assert!(
+        body.get("etag").is_none() && body.get("status").is_none(),
+        "None fields are omitted: {body}"
+    );
 
     assert_eq!(
         (seen[1].method.as_str(), seen[1].path.as_str()),
-        ("GET", "/calendar/v3/calendars/team@example.com/events/abcdef0123")
+        (
+            "GET",
+            "/calendar/v3/calendars/team@example.com/events/abcdef0123"
+        )
     );
     assert_eq!(seen[1].if_match, None);
     assert_eq!(seen[2].method, "PATCH");
     assert_eq!(seen[2].if_match.as_deref(), Some("\"etag-7\""));
-    assert_eq!(seen[2].body.as_ref().expect("body")["start"], json!({"date": "2026-03-02", "dateTime": null}));
+    assert_eq!(
+        seen[2].body.as_ref().expect("body")["start"],
+        json!({"date": "2026-03-02", "dateTime": null})
+    );
     assert_eq!(seen[3].method, "PUT");
     assert_eq!(seen[4].method, "DELETE");
     assert_eq!(seen[4].if_match.as_deref(), Some("\"etag-8\""));
-    assert_eq!(seen[5].path, "/calendar/v3/calendars/team@example.com/events/abcdef0123/instances");
+    assert_eq!(
+        seen[5].path,
+        "/calendar/v3/calendars/team@example.com/events/abcdef0123/instances"
+    );
     assert_eq!(seen[5].query("originalStart"), Some("2026-03-04T14:00:00Z"));
     assert_eq!(seen[5].query("showDeleted"), Some("true"));
     assert_eq!(seen[6].query("singleEvents"), Some("false"));
     assert_eq!(seen[6].query("timeMin"), Some("2026-01-01T00:00:00Z"));
     assert_eq!(seen[6].query("maxResults"), Some("2500"));
-    let props: Vec<&str> =
-        seen[6].query.iter().filter(|(k, _)| k == "privateExtendedProperty").map(|(_, v)| v.as_str()).collect();
+    let props: Vec<&str> = seen[6]
+        .query
+        .iter()
+        .filter(|(k, _)| k == "privateExtendedProperty")
+        .map(|(_, v)| v.as_str())
+        .collect();
     assert_eq!(props, vec!["almanac=1", "org=7"]);
 }
 
 #[tokio::test]
 async fn list_all_events_follows_pages_to_the_sync_token() {
     let (base, fake) = start(vec![
-        Reply::json(200, json!({"items": [event_json("evt00001")], "nextPageToken": "p2"})),
+        Reply::json(
+            200,
+            json!({"items": [event_json("evt00001")], "nextPageToken": "p2"}),
+        ),
         // Google may return an empty page that still has a next page.
         Reply::json(200, json!({"items": [], "nextPageToken": "p3"})),
-        Reply::json(200, json!({"items": [event_json("evt00002")], "nextSyncToken": "sync-2"})),
+        Reply::json(
+            200,
+            json!({"items": [event_json("evt00002")], "nextSyncToken": "sync-2"}),
+        ),
     ])
     .await;
     let (items, sync_token) = client(&base, RetryPolicy::never())
         .list_all_events(CAL, &ListQuery::incremental("sync-1"))
         .await
         .expect("list");
-    assert_eq!(items.iter().filter_map(|e| e.id.as_deref()).collect::<Vec<_>>(), vec!["evt00001", "evt00002"]);
+    assert_eq!(
+        items
+            .iter()
+            .filter_map(|e| e.id.as_deref())
+            .collect::<Vec<_>>(),
+        vec!["evt00001", "evt00002"]
+    );
     assert_eq!(sync_token.as_deref(), Some("sync-2"));
     let seen = fake.seen();
     assert_eq!(seen.len(), 3);
     // Every page request repeats the same parameters plus the page token.
     assert!(seen.iter().all(|s| s.query("syncToken") == Some("sync-1")));
-    assert_eq!(seen.iter().map(|s| s.query("pageToken")).collect::<Vec<_>>(), vec![None, Some("p2"), Some("p3")]);
+    assert_eq!(
+        seen.iter()
+            .map(|s| s.query("pageToken"))
+            .collect::<Vec<_>>(),
+        vec![None, Some("p2"), Some("p3")]
+    );
 }
 
 #[tokio::test]
 async fn a_sync_token_invalidated_mid_pagination_asks_for_a_full_sync() {
     let (base, _) = start(vec![
-        Reply::json(200, json!({"items": [event_json("evt00001")], "nextPageToken": "p2"})),
-        Reply::error(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required."),
+        Reply::json(
+            200,
+            json!({"items": [event_json("evt00001")], "nextPageToken": "p2"}),
+        ),
+        Reply::error(
+            410,
+            "fullSyncRequired",
+            "Sync token is no longer valid, a full sync is required.",
+        ),
     ])
     .await;
     let err = client(&base, RetryPolicy::never())
@@ -655,9 +933,15 @@ async fn watch_stop_and_calendar_list() {
     let channel = google.watch(CAL, &request).await.expect("watch");
     assert_eq!(channel.resource_id.as_deref(), Some("o3hgv1538sdjfh"));
     assert_eq!(channel.expiration, Some(1_767_225_600_000));
-    assert_eq!(channel.expires_at(), Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single());
+    assert_eq!(
+        channel.expires_at(),
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single()
+    );
     assert!(!format!("{channel:?}").contains("channel-verification-secret"));
-    google.stop_channel("0191c6a2-channel", "o3hgv1538sdjfh").await.expect("stop");
+    google
+        .stop_channel("0191c6a2-channel", "o3hgv1538sdjfh")
+        .await
+        .expect("stop");
     let calendars = google.calendar_list().await.expect("calendar list");
     assert_eq!(calendars.len(), 2);
     assert!(calendars[0].is_writable() && !calendars[1].is_writable());
@@ -665,15 +949,26 @@ async fn watch_stop_and_calendar_list() {
     let seen = fake.seen();
     assert_eq!(
         (seen[0].method.as_str(), seen[0].path.as_str()),
-        ("POST", "/calendar/v3/calendars/team@example.com/events/watch")
+        (
+            "POST",
+            "/calendar/v3/calendars/team@example.com/events/watch"
+        )
     );
     assert_eq!(
         seen[0].body,
-        Some(json!({"id": "0191c6a2-channel", "type": "web_hook", "address": "https://almanac.example/hooks/google",
-                    "token": "channel-verification-secret", "params": {"ttl": "604800"}}))
+        Some(
+            json!({"id": "0191c6a2-channel", "type": "web_hook", "address": "https://almanac.example/hooks/google",
+                    "token": "channel-verification-secret", "params": {"ttl": "604800"}})
+        )
     );
-    assert_eq!((seen[1].method.as_str(), seen[1].path.as_str()), ("POST", "/calendar/v3/channels/stop"));
-    assert_eq!(seen[1].body, Some(json!({"id": "0191c6a2-channel", "resourceId": "o3hgv1538sdjfh"})));
+    assert_eq!(
+        (seen[1].method.as_str(), seen[1].path.as_str()),
+        ("POST", "/calendar/v3/channels/stop")
+    );
+    assert_eq!(
+        seen[1].body,
+        Some(json!({"id": "0191c6a2-channel", "resourceId": "o3hgv1538sdjfh"}))
+    );
     assert_eq!(seen[2].path, "/calendar/v3/users/me/calendarList");
     assert_eq!(seen[3].query("pageToken"), Some("c2"));
 }
@@ -681,23 +976,46 @@ async fn watch_stop_and_calendar_list() {
 #[test]
 fn bad_inputs_are_refused_locally() {
     let tokens: Arc<dyn AccessTokenSource> = Arc::new(StaticAccessToken::new(ACCESS_TOKEN));
-    let config = GoogleClientConfig { base_url: "not a url".into(), ..GoogleClientConfig::default() };
-    assert!(matches!(GoogleCalendarClient::new(config, tokens.clone()), Err(GoogleError::InvalidInput(_))));
+    let config = GoogleClientConfig {
+        base_url: "not a url".into(),
+        ..GoogleClientConfig::default()
+    };
+    assert!(matches!(
+        GoogleCalendarClient::new(config, tokens.clone()),
+        Err(GoogleError::InvalidInput(_))
+    ));
     // A base without a trailing slash keeps its last segment.
-    let config =
-        GoogleClientConfig { base_url: "http://127.0.0.1:9/calendar/v3".into(), ..GoogleClientConfig::default() };
+    let config = GoogleClientConfig {
+        base_url: "http://127.0.0.1:9/calendar/v3".into(),
+        ..GoogleClientConfig::default()
+    };
     let google = GoogleCalendarClient::new(config, tokens).expect("client");
-    assert_eq!(google.base_url().as_str(), "http://127.0.0.1:9/calendar/v3/");
+    assert_eq!(
+        google.base_url().as_str(),
+        "http://127.0.0.1:9/calendar/v3/"
+    );
 }
 
 #[tokio::test]
 async fn empty_ids_are_refused_without_a_request() {
     let (base, fake) = start(vec![]).await;
     let google = client(&base, RetryPolicy::never());
-    assert!(matches!(google.get_event(CAL, "").await, Err(GoogleError::InvalidInput(_))));
-    assert!(matches!(google.get_event("..", "abc").await, Err(GoogleError::InvalidInput(_))));
-    let query = InstancesQuery { original_start: Some(EventDateTime::default()), ..InstancesQuery::default() };
-    assert!(matches!(google.instances(CAL, "abc01", &query).await, Err(GoogleError::InvalidInput(_))));
+    assert!(matches!(
+        google.get_event(CAL, "").await,
+        Err(GoogleError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        google.get_event("..", "abc").await,
+        Err(GoogleError::InvalidInput(_))
+    ));
+    let query = InstancesQuery {
+        original_start: Some(EventDateTime::default()),
+        ..InstancesQuery::default()
+    };
+    assert!(matches!(
+        google.instances(CAL, "abc01", &query).await,
+        Err(GoogleError::InvalidInput(_))
+    ));
     assert!(fake.seen().is_empty());
 }
 
@@ -726,9 +1044,15 @@ fn all_day_event_round_trips() {
     let start = event.start.as_ref().expect("start");
     assert!(start.is_all_day());
     assert_eq!(start.date, NaiveDate::from_ymd_opt(2026, 6, 1));
-    assert_eq!(event.end.as_ref().and_then(|e| e.date), NaiveDate::from_ymd_opt(2026, 6, 3));
+    assert_eq!(
+        event.end.as_ref().and_then(|e| e.date),
+        NaiveDate::from_ymd_opt(2026, 6, 3)
+    );
     assert_eq!(event.transparency, Some(Transparency::Transparent));
-    assert_eq!(event.updated.as_ref().map(|u| u.as_str()), Some("2026-02-01T12:00:00.123Z"));
+    assert_eq!(
+        event.updated.as_ref().map(|u| u.as_str()),
+        Some("2026-02-01T12:00:00.123Z")
+    );
     assert!(!event.is_recurring_parent() && !event.is_instance());
 }
 
@@ -746,9 +1070,18 @@ fn recurring_event_with_time_zone_round_trips() {
     assert!(event.is_recurring_parent());
     assert_eq!(event.recurrence_lines().len(), 2);
     assert_eq!(event.private_property("almanac.series"), Some("0191c6a2"));
-    let start = event.start.as_ref().and_then(|s| s.date_time.as_ref()).expect("dateTime");
+    let start = event
+        .start
+        .as_ref()
+        .and_then(|s| s.date_time.as_ref())
+        .expect("dateTime");
     assert_eq!(start.as_str(), "2011-06-03T10:00:00.000-07:00");
-    assert_eq!(start.to_utc(), Utc.with_ymd_and_hms(2011, 6, 3, 17, 0, 0).single().expect("time"));
+    assert_eq!(
+        start.to_utc(),
+        Utc.with_ymd_and_hms(2011, 6, 3, 17, 0, 0)
+            .single()
+            .expect("time")
+    );
     assert_eq!(start.as_fixed().offset().local_minus_utc(), -7 * 3600);
     assert_eq!(event.organizer.as_ref().and_then(|o| o.is_self), Some(true));
 }
@@ -762,14 +1095,26 @@ fn cancelled_instance_with_only_identity_fields_round_trips() {
     }));
     assert!(event.is_cancelled() && event.is_instance());
     assert_eq!(event.start, None);
-    let original = event.original_start_time.as_ref().expect("originalStartTime");
-    assert_eq!(original.as_query_value().as_deref(), Some("2011-06-10T10:00:00-07:00"));
+    let original = event
+        .original_start_time
+        .as_ref()
+        .expect("originalStartTime");
+    assert_eq!(
+        original.as_query_value().as_deref(),
+        Some("2011-06-10T10:00:00-07:00")
+    );
 
     // All-day series: originalStartTime carries a date.
     let event: Event = round_trip(
         json!({"id": "x", "status": "cancelled", "recurringEventId": "p", "originalStartTime": {"date": "2026-03-09"}}),
     );
-    assert_eq!(event.original_start_time.and_then(|o| o.as_query_value()).as_deref(), Some("2026-03-09"));
+    assert_eq!(
+        event
+            .original_start_time
+            .and_then(|o| o.as_query_value())
+            .as_deref(),
+        Some("2026-03-09")
+    );
 }
 
 #[test]
@@ -784,13 +1129,17 @@ fn events_pages_round_trip() {
             {"id": "evt00002", "status": "cancelled"}
         ]
     }));
-    assert_eq!(last.next_sync_token.as_deref(), Some("CPDAlvWDx70CEPDAlvWDx70CGAU="));
+    assert_eq!(
+        last.next_sync_token.as_deref(),
+        Some("CPDAlvWDx70CEPDAlvWDx70CGAU=")
+    );
     assert_eq!(last.next_page_token, None);
     assert_eq!(last.items.len(), 2);
     assert_eq!(last.items[1].status, Some(EventStatus::Cancelled));
 
-    let middle: Events =
-        round_trip(json!({"kind": "calendar#events", "nextPageToken": "CiAKGjBpNDd2Nmp2Zml2cXRwYjBpOXA", "items": []}));
+    let middle: Events = round_trip(
+        json!({"kind": "calendar#events", "nextPageToken": "CiAKGjBpNDd2Nmp2Zml2cXRwYjBpOXA", "items": []}),
+    );
     assert!(middle.items.is_empty() && middle.next_page_token.is_some());
 
     // `items` missing altogether is read as empty.
@@ -806,11 +1155,20 @@ fn unknown_values_and_fields_do_not_break_decoding() {
         "eventType": "birthday"
     }))
     .expect("unknown fields are ignored");
-    assert_eq!(event.status, Some(EventStatus::Other("someFutureStatus".into())));
-    assert_eq!(serde_json::to_value(&event).expect("serialises")["status"], "someFutureStatus");
+    assert_eq!(
+        event.status,
+        Some(EventStatus::Other("someFutureStatus".into()))
+    );
+    assert_eq!(
+        serde_json::to_value(&event).expect("serialises")["status"],
+        "someFutureStatus"
+    );
     assert_eq!(event.event_type.as_deref(), Some("birthday"));
     // A malformed timestamp is a decoding error, not a silently wrong value.
-    assert!(serde_json::from_value::<Event>(json!({"start": {"dateTime": "2026-03-02 09:00"}})).is_err());
+    assert!(
+        serde_json::from_value::<Event>(json!({"start": {"dateTime": "2026-03-02 09:00"}}))
+            .is_err()
+    );
 }
 
 #[test]
@@ -823,8 +1181,12 @@ fn channel_calendar_list_and_error_envelope_round_trip() {
     }));
     assert_eq!(channel.expiration, Some(1_426_325_213_000));
     // A numeric expiration is accepted too, and written back as Google's string form.
-    let numeric: Channel = serde_json::from_value(json!({"expiration": 1426325213000i64})).expect("parses");
-    assert_eq!(serde_json::to_value(&numeric).expect("serialises"), json!({"expiration": "1426325213000"}));
+    let numeric: Channel =
+        serde_json::from_value(json!({"expiration": 1426325213000i64})).expect("parses");
+    assert_eq!(
+        serde_json::to_value(&numeric).expect("serialises"),
+        json!({"expiration": "1426325213000"})
+    );
 
     let list: CalendarList = round_trip(json!({
         "kind": "calendar#calendarList", "etag": "\"p32c\"", "nextSyncToken": "CKC",

@@ -17,12 +17,23 @@ const ACCOUNT: &str = "pat@example.com";
 
 fn client(emulator: &OutlookEmulator) -> GraphClient {
     let tokens = emulator.issue_tokens(ACCOUNT);
-    let config = GraphClientConfig { base_url: emulator.base_url(), ..GraphClientConfig::default() };
-    GraphClient::new(config, Arc::new(StaticAccessToken::new(tokens.access_token))).expect("client")
+    let config = GraphClientConfig {
+        base_url: emulator.base_url(),
+        ..GraphClientConfig::default()
+    };
+    GraphClient::new(
+        config,
+        Arc::new(StaticAccessToken::new(tokens.access_token)),
+    )
+    .expect("client")
 }
 
 fn instance_reads(emulator: &OutlookEmulator) -> usize {
-    emulator.requests().iter().filter(|q| q.path.ends_with("/instances")).count()
+    emulator
+        .requests()
+        .iter()
+        .filter(|q| q.path.ends_with("/instances"))
+        .count()
 }
 
 /// Cancelled original starts and moved (original start, title) pairs a round reported.
@@ -45,14 +56,20 @@ fn exceptions(changes: &[RemoteChange]) -> (Vec<i64>, Vec<(i64, Option<String>)>
 
 #[tokio::test]
 async fn a_fresh_round_reads_masters_only_and_an_incremental_one_rechecks_instances() {
-    let emulator = OutlookEmulator::start(OutlookEmulatorConfig::default()).await.expect("emulator");
+    let emulator = OutlookEmulator::start(OutlookEmulatorConfig::default())
+        .await
+        .expect("emulator");
     emulator.add_account(ACCOUNT);
     let user = client(&emulator);
 
     // Six Mondays at 09:00 UTC from next week: inside the adapter's default window around today.
     let today = Utc::now().date_naive();
     let monday = today + Duration::days(7 - i64::from(today.weekday().num_days_from_monday()));
-    let at = |week: i64| (monday + Duration::weeks(week)).and_time(NaiveTime::from_hms_opt(9, 0, 0).expect("time")).and_utc();
+    let at = |week: i64| {
+        (monday + Duration::weeks(week))
+            .and_time(NaiveTime::from_hms_opt(9, 0, 0).expect("time"))
+            .and_utc()
+    };
     let event = json!({
         "subject": "Weekly",
         "start": { "dateTime": at(0).format("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC" },
@@ -62,38 +79,95 @@ async fn a_fresh_round_reads_masters_only_and_an_incremental_one_rechecks_instan
             "range": { "type": "numbered", "startDate": monday.to_string(), "numberOfOccurrences": 6 }
         }
     });
-    let master = user.create_event(None, &serde_json::from_value::<Event>(event).expect("event")).await.expect("create");
+    let master = user
+        .create_event(
+            None,
+            &serde_json::from_value::<Event>(event).expect("event"),
+        )
+        .await
+        .expect("create");
     let master_id = master.id.clone().expect("id");
     let occurrence = |instances: &[Event], week: i64| {
-        instances.iter().find(|o| o.original_start.as_ref().map(|t| t.to_utc()) == Some(at(week))).and_then(|o| o.id.clone()).expect("occurrence")
+        instances
+            .iter()
+            .find(|o| o.original_start.as_ref().map(|t| t.to_utc()) == Some(at(week)))
+            .and_then(|o| o.id.clone())
+            .expect("occurrence")
     };
-    let instances = user.instances(&master_id, at(0) - Duration::days(1), at(6)).await.expect("instances");
+    let instances = user
+        .instances(&master_id, at(0) - Duration::days(1), at(6))
+        .await
+        .expect("instances");
     assert_eq!(instances.len(), 6);
-    user.patch_event(&occurrence(&instances, 1), &json!({ "subject": "Moved" }), None).await.expect("retitle one");
-    user.delete_event(&occurrence(&instances, 2), None).await.expect("delete one");
+    user.patch_event(
+        &occurrence(&instances, 1),
+        &json!({ "subject": "Moved" }),
+        None,
+    )
+    .await
+    .expect("retitle one");
+    user.delete_event(&occurrence(&instances, 2), None)
+        .await
+        .expect("delete one");
 
-    let outlook = OutlookCalendar::new(client(&emulator), chrono_tz::UTC, OutlookOptions::default());
+    let outlook =
+        OutlookCalendar::new(client(&emulator), chrono_tz::UTC, OutlookOptions::default());
     emulator.clear_requests();
     let fresh = outlook.changes("primary", None).await.expect("fresh round");
     assert!(fresh.full);
-    assert_eq!(instance_reads(&emulator), 0, "the fresh delta listing is the instance list");
-    assert!(fresh.changes.iter().any(|c| matches!(c, RemoteChange::Series { remote_id, .. } if remote_id == &master_id)), "{:?}", fresh.changes);
+    assert_eq!(
+        instance_reads(&emulator),
+        0,
+        "the fresh delta listing is the instance list"
+    );
+    assert!(
+        fresh.changes.iter().any(
+            |c| matches!(c, RemoteChange::Series { remote_id, .. } if remote_id == &master_id)
+        ),
+        "{:?}",
+        fresh.changes
+    );
     let (cancelled, modified) = exceptions(&fresh.changes);
-    assert_eq!(cancelled, vec![at(2).timestamp()], "the deleted occurrence, found from the listing");
-    assert_eq!(modified, vec![(at(1).timestamp(), Some("Moved".to_string()))]);
+    assert_eq!(
+        cancelled,
+        vec![at(2).timestamp()],
+        "the deleted occurrence, found from the listing"
+    );
+    assert_eq!(
+        modified,
+        vec![(at(1).timestamp(), Some("Moved".to_string()))]
+    );
 
     // Deleted in Outlook after the fresh round: the next round is incremental.
-    user.delete_event(&occurrence(&instances, 4), None).await.expect("delete another");
+    user.delete_event(&occurrence(&instances, 4), None)
+        .await
+        .expect("delete another");
     emulator.clear_requests();
-    let next = outlook.changes("primary", Some(&fresh.next_cursor)).await.expect("incremental round");
+    let next = outlook
+        .changes("primary", Some(&fresh.next_cursor))
+        .await
+        .expect("incremental round");
     assert!(!next.full);
     let found = if next.recheck_mapped {
-        outlook.recheck("primary", std::slice::from_ref(&master_id)).await.expect("re-check")
+        outlook
+            .recheck("primary", std::slice::from_ref(&master_id))
+            .await
+            .expect("re-check")
     } else {
         next.changes.clone()
     };
-    assert!(instance_reads(&emulator) >= 1, "an incremental round re-reads the master's instances");
+    assert!(
+        instance_reads(&emulator) >= 1,
+        "an incremental round re-reads the master's instances"
+    );
     let (cancelled, modified) = exceptions(&found);
-    assert_eq!(cancelled, vec![at(2).timestamp(), at(4).timestamp()], "{found:?}");
-    assert_eq!(modified, vec![(at(1).timestamp(), Some("Moved".to_string()))]);
+    assert_eq!(
+        cancelled,
+        vec![at(2).timestamp(), at(4).timestamp()],
+        "{found:?}"
+    );
+    assert_eq!(
+        modified,
+        vec![(at(1).timestamp(), Some("Moved".to_string()))]
+    );
 }

@@ -8,11 +8,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use almanac_providers::oauth::{AccessTokenSource, SecretString, StaticAccessToken, TokenSourceError};
-use almanac_providers::outlook::client::{GraphClient, GraphClientConfig, GraphError, DEFAULT_BASE_URL};
+use almanac_providers::oauth::{
+    AccessTokenSource, SecretString, StaticAccessToken, TokenSourceError,
+};
+use almanac_providers::outlook::client::{
+    GraphClient, GraphClientConfig, GraphError, DEFAULT_BASE_URL,
+};
 use almanac_providers::outlook::wire::{
-    BodyType, Calendar, ChangeNotificationCollection, ChangeType, DateTimeTimeZone, DeltaPage, Event, EventType,
-    FreeBusyStatus, GraphErrorResponse, ItemBody, LifecycleEventType, Subscription, User,
+    BodyType, Calendar, ChangeNotificationCollection, ChangeType, DateTimeTimeZone, DeltaPage,
+    Event, EventType, FreeBusyStatus, GraphErrorResponse, ItemBody, LifecycleEventType,
+    Subscription, User,
 };
 use almanac_providers::retry::RetryPolicy;
 use async_trait::async_trait;
@@ -39,11 +44,21 @@ struct Reply {
 
 impl Reply {
     fn json(status: u16, body: Value) -> Self {
-        Self { status, body: body.to_string(), headers: Vec::new(), delay: Duration::ZERO }
+        Self {
+            status,
+            body: body.to_string(),
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
     }
 
     fn empty(status: u16) -> Self {
-        Self { status, body: String::new(), headers: Vec::new(), delay: Duration::ZERO }
+        Self {
+            status,
+            body: String::new(),
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
     }
 
     fn error(status: u16, code: &str, message: &str) -> Self {
@@ -83,7 +98,10 @@ struct Seen {
 
 impl Seen {
     fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -114,8 +132,16 @@ async fn replay(State(fake): State<Arc<Fake>>, request: Request) -> Response {
 
 async fn answer(fake: &Fake, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     fake.seen.lock().expect("lock").push(Seen {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
@@ -130,13 +156,20 @@ async fn answer(fake: &Fake, request: Request) -> Response {
     let reply = fake.script.lock().expect("lock").pop_front();
     let reply = reply.or_else(|| fake.fallback.lock().expect("lock").clone());
     let Some(reply) = reply else {
-        return Response::builder().status(599).body(Body::from("unscripted request")).unwrap_or_default();
+        return Response::builder()
+            .status(599)
+            .body(Body::from("unscripted request"))
+            .unwrap_or_default();
     };
     tokio::time::sleep(reply.delay).await;
     let base = fake.base.lock().expect("lock").clone();
     let mut response = Response::new(Body::from(reply.body.replace("{BASE}", &base)));
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     for (name, value) in reply.headers {
         if let Ok(value) = HeaderValue::from_str(&value.replace("{BASE}", &base)) {
             response.headers_mut().insert(name, value);
@@ -154,9 +187,14 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
 /// Starts the fake on port 0 with `script`; returns its base URL (with the real service's `/v1.0`
 /// prefix, no trailing slash, to check the client keeps it) and the fake.
 async fn start(script: Vec<Reply>) -> (String, Arc<Fake>) {
-    let fake = Arc::new(Fake { script: Mutex::new(script.into()), ..Fake::default() });
+    let fake = Arc::new(Fake {
+        script: Mutex::new(script.into()),
+        ..Fake::default()
+    });
     let app = Router::new().fallback(replay).with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     let base = format!("http://{addr}/v1.0");
@@ -165,7 +203,11 @@ async fn start(script: Vec<Reply>) -> (String, Arc<Fake>) {
 }
 
 fn fast_policy(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy { max_attempts, base_delay: Duration::from_millis(2), max_delay: Duration::from_millis(20) }
+    RetryPolicy {
+        max_attempts,
+        base_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(20),
+    }
 }
 
 fn config(base_url: &str, retry: RetryPolicy) -> GraphClientConfig {
@@ -178,17 +220,26 @@ fn config(base_url: &str, retry: RetryPolicy) -> GraphClientConfig {
     }
 }
 
-fn client_with(base_url: &str, retry: RetryPolicy, tokens: Arc<dyn AccessTokenSource>) -> GraphClient {
+fn client_with(
+    base_url: &str,
+    retry: RetryPolicy,
+    tokens: Arc<dyn AccessTokenSource>,
+) -> GraphClient {
     GraphClient::new(config(base_url, retry), tokens).expect("client")
 }
 
 const ACCESS_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJub25jZSI6InZlcnktc2VjcmV0LWFjY2Vzcy10b2tlbiJ9";
 
 fn client(base_url: &str, retry: RetryPolicy) -> GraphClient {
-    client_with(base_url, retry, Arc::new(StaticAccessToken::new(ACCESS_TOKEN)))
+    client_with(
+        base_url,
+        retry,
+        Arc::new(StaticAccessToken::new(ACCESS_TOKEN)),
+    )
 }
 
-const PREFER: &str = "outlook.timezone=\"UTC\", IdType=\"ImmutableId\", outlook.body-content-type=\"text\"";
+const PREFER: &str =
+    "outlook.timezone=\"UTC\", IdType=\"ImmutableId\", outlook.body-content-type=\"text\"";
 
 /// Hands out `eyJ.secret-N`; a rejection of the current token moves to N+1 (single-flight style).
 #[derive(Default)]
@@ -206,11 +257,16 @@ impl RotatingTokens {
 #[async_trait]
 impl AccessTokenSource for RotatingTokens {
     async fn access_token(&self) -> Result<SecretString, TokenSourceError> {
-        Ok(SecretString::new(Self::token(*self.generation.lock().expect("lock"))))
+        Ok(SecretString::new(Self::token(
+            *self.generation.lock().expect("lock"),
+        )))
     }
 
     async fn token_rejected(&self, rejected: &SecretString) {
-        self.rejected.lock().expect("lock").push(rejected.expose_secret().to_owned());
+        self.rejected
+            .lock()
+            .expect("lock")
+            .push(rejected.expose_secret().to_owned());
         let mut generation = self.generation.lock().expect("lock");
         if rejected.expose_secret() == Self::token(*generation) {
             *generation += 1;
@@ -242,10 +298,16 @@ fn event_json(id: &str) -> Value {
 }
 
 fn new_event(transaction_id: Option<&str>) -> Event {
-    let start = Utc.with_ymd_and_hms(2026, 3, 2, 14, 0, 0).single().expect("time");
+    let start = Utc
+        .with_ymd_and_hms(2026, 3, 2, 14, 0, 0)
+        .single()
+        .expect("time");
     Event {
         subject: Some("Standup".into()),
-        body: Some(ItemBody { content_type: Some(BodyType::Text), content: Some("Daily".into()) }),
+        body: Some(ItemBody {
+            content_type: Some(BodyType::Text),
+            content: Some("Daily".into()),
+        }),
         start: Some(DateTimeTimeZone::utc(start)),
         end: Some(DateTimeTimeZone::utc(start + chrono::Duration::minutes(15))),
         transaction_id: transaction_id.map(str::to_owned),
@@ -255,8 +317,12 @@ fn new_event(transaction_id: Option<&str>) -> Event {
 
 fn window() -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
     (
-        Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).single().expect("time"),
-        Utc.with_ymd_and_hms(2027, 2, 1, 0, 0, 0).single().expect("time"),
+        Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0)
+            .single()
+            .expect("time"),
+        Utc.with_ymd_and_hms(2027, 2, 1, 0, 0, 0)
+            .single()
+            .expect("time"),
     )
 }
 
@@ -290,41 +356,80 @@ async fn error_envelopes_are_classified() {
     let graph = client(&base, RetryPolicy::never());
 
     let patch = json!({"start": {"dateTime": "2026-03-20T14:00:00", "timeZone": "UTC"}});
-    let err = graph.patch_event("occ-1", &patch, None).await.expect_err("400");
+    let err = graph
+        .patch_event("occ-1", &patch, None)
+        .await
+        .expect_err("400");
     assert!(err.is_occurrence_crossing_boundary(), "{err:?}");
     assert_eq!(err.code(), Some("ErrorOccurrenceCrossingBoundary"));
     assert!(!err.is_retryable());
 
-    let err = graph.create_event(None, &new_event(None)).await.expect_err("400");
+    let err = graph
+        .create_event(None, &new_event(None))
+        .await
+        .expect_err("400");
     assert!(err.is_time_zone_not_supported(), "{err:?}");
-    assert!(matches!(err, GraphError::BadRequest { ref message, .. } if message.contains("Mars/Olympus")));
+    assert!(
+        matches!(err, GraphError::BadRequest { ref message, .. } if message.contains("Mars/Olympus"))
+    );
 
     let err = graph.get_event("missing", None).await.expect_err("404");
     assert!(matches!(err, GraphError::NotFound), "{err:?}");
 
-    let err = graph.patch_event("evt-1", &json!({"subject": "x"}), Some("W/\"old\"")).await.expect_err("412");
+    let err = graph
+        .patch_event("evt-1", &json!({"subject": "x"}), Some("W/\"old\""))
+        .await
+        .expect_err("412");
     assert!(matches!(err, GraphError::PreconditionFailed), "{err:?}");
 
-    let err = graph.patch_event("evt-1", &json!({"subject": "x"}), None).await.expect_err("409");
-    assert!(matches!(err, GraphError::Conflict { ref code, .. } if code == "ErrorIrresolvableConflict"), "{err:?}");
+    let err = graph
+        .patch_event("evt-1", &json!({"subject": "x"}), None)
+        .await
+        .expect_err("409");
+    assert!(
+        matches!(err, GraphError::Conflict { ref code, .. } if code == "ErrorIrresolvableConflict"),
+        "{err:?}"
+    );
 
     let err = graph.get_event("evt-1", None).await.expect_err("403");
-    assert!(matches!(err, GraphError::Forbidden { ref code, .. } if code == "ErrorAccessDenied"), "{err:?}");
+    assert!(
+        matches!(err, GraphError::Forbidden { ref code, .. } if code == "ErrorAccessDenied"),
+        "{err:?}"
+    );
 
     // Deletes: "not there" is a distinct, success-like variant.
     let err = graph.delete_event("evt-1", None).await.expect_err("404");
-    assert!(err.is_already_deleted() && !err.is_resync_required(), "{err:?}");
+    assert!(
+        err.is_already_deleted() && !err.is_resync_required(),
+        "{err:?}"
+    );
     let err = graph.delete_event("evt-1", None).await.expect_err("410");
     assert!(matches!(err, GraphError::AlreadyDeleted), "{err:?}");
 
-    let err = graph.delta_from(&format!("{base}/me/calendarView/delta?$deltatoken=stale")).await.expect_err("sync");
-    assert!(err.is_resync_required() && err.resync_location().is_none(), "{err:?}");
+    let err = graph
+        .delta_from(&format!("{base}/me/calendarView/delta?$deltatoken=stale"))
+        .await
+        .expect_err("sync");
+    assert!(
+        err.is_resync_required() && err.resync_location().is_none(),
+        "{err:?}"
+    );
     assert_eq!(err.code(), Some("syncStateNotFound"));
 
-    let err = graph.cancel_event("evt-1", Some("sorry")).await.expect_err("attendee");
-    assert!(matches!(err, GraphError::BadRequest { ref code, .. } if code == "ErrorInvalidRequest"), "{err:?}");
+    let err = graph
+        .cancel_event("evt-1", Some("sorry"))
+        .await
+        .expect_err("attendee");
+    assert!(
+        matches!(err, GraphError::BadRequest { ref code, .. } if code == "ErrorInvalidRequest"),
+        "{err:?}"
+    );
 
-    assert_eq!(fake.seen().len(), 10, "never retried with RetryPolicy::never");
+    assert_eq!(
+        fake.seen().len(),
+        10,
+        "never retried with RetryPolicy::never"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -340,16 +445,35 @@ async fn throttling_503_is_retried_until_success() {
         Reply::json(200, event_json("evt-1")),
     ])
     .await;
-    let event = client(&base, fast_policy(4)).get_event("evt-1", None).await.expect("fourth attempt succeeds");
+    let event = client(&base, fast_policy(4))
+        .get_event("evt-1", None)
+        .await
+        .expect("fourth attempt succeeds");
     assert_eq!(event.id.as_deref(), Some("evt-1"));
     assert_eq!(fake.seen().len(), 4);
 }
 
 #[tokio::test]
 async fn retries_stop_at_max_attempts() {
-    let (base, fake) = start(vec![Reply::error(503, "UnknownError", "Service Unavailable"); 5]).await;
-    let err = client(&base, fast_policy(3)).get_event("evt-1", None).await.expect_err("exhausted");
-    assert!(matches!(err, GraphError::Throttled { status: 503, retry_after: None }), "{err:?}");
+    let (base, fake) = start(vec![
+        Reply::error(503, "UnknownError", "Service Unavailable");
+        5
+    ])
+    .await;
+    let err = client(&base, fast_policy(3))
+        .get_event("evt-1", None)
+        .await
+        .expect_err("exhausted");
+    assert!(
+        matches!(
+            err,
+            GraphError::Throttled {
+                status: 503,
+                retry_after: None
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.is_retryable(), "the caller may reschedule");
     assert_eq!(fake.seen().len(), 3);
 }
@@ -357,16 +481,30 @@ async fn retries_stop_at_max_attempts() {
 #[tokio::test]
 async fn retry_after_on_429_is_honoured() {
     let (base, fake) = start(vec![
-        Reply::error(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
-            .header("retry-after", "1"),
+        Reply::error(
+            429,
+            "ApplicationThrottled",
+            "Application is over its MailboxConcurrency limit.",
+        )
+        .header("retry-after", "1"),
         Reply::json(200, event_json("evt-1")),
     ])
     .await;
-    let policy =
-        RetryPolicy { max_attempts: 2, base_delay: Duration::from_millis(1), max_delay: Duration::from_secs(5) };
+    let policy = RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_secs(5),
+    };
     let started = Instant::now();
-    client(&base, policy).get_event("evt-1", None).await.expect("second attempt succeeds");
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited only {:?}", started.elapsed());
+    client(&base, policy)
+        .get_event("evt-1", None)
+        .await
+        .expect("second attempt succeeds");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited only {:?}",
+        started.elapsed()
+    );
     assert_eq!(fake.seen().len(), 2);
 }
 
@@ -378,7 +516,10 @@ async fn retry_after_beyond_max_delay_is_handed_to_the_caller() {
     ])
     .await;
     let started = Instant::now();
-    let err = client(&base, fast_policy(5)).get_event("evt-1", None).await.expect_err("not slept through");
+    let err = client(&base, fast_policy(5))
+        .get_event("evt-1", None)
+        .await
+        .expect_err("not slept through");
     assert!(
         matches!(err, GraphError::Throttled { status: 429, retry_after: Some(d) } if d == Duration::from_secs(120)),
         "{err:?}"
@@ -397,9 +538,18 @@ async fn permanent_errors_are_not_retried() {
     ])
     .await;
     let graph = client(&base, fast_policy(5));
-    assert!(matches!(graph.get_event("bad", None).await, Err(GraphError::BadRequest { .. })));
-    assert!(matches!(graph.delete_event("evt-1", Some("W/\"e\"")).await, Err(GraphError::PreconditionFailed)));
-    assert!(graph.delta_from(&format!("{base}/me/calendarView/delta?$deltatoken=t")).await.is_err());
+    assert!(matches!(
+        graph.get_event("bad", None).await,
+        Err(GraphError::BadRequest { .. })
+    ));
+    assert!(matches!(
+        graph.delete_event("evt-1", Some("W/\"e\"")).await,
+        Err(GraphError::PreconditionFailed)
+    ));
+    assert!(graph
+        .delta_from(&format!("{base}/me/calendarView/delta?$deltatoken=t"))
+        .await
+        .is_err());
     assert_eq!(fake.seen().len(), 3);
 }
 
@@ -410,8 +560,12 @@ async fn timeouts_are_retried_then_reported() {
         Reply::json(200, event_json("evt-1")).delayed(Duration::from_millis(800)),
     ])
     .await;
-    let config = GraphClientConfig { request_timeout: Duration::from_millis(100), ..config(&base, fast_policy(2)) };
-    let graph = GraphClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
+    let config = GraphClientConfig {
+        request_timeout: Duration::from_millis(100),
+        ..config(&base, fast_policy(2))
+    };
+    let graph =
+        GraphClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
     let err = graph.get_event("evt-1", None).await.expect_err("timeout");
     assert!(matches!(err, GraphError::Timeout), "{err:?}");
     assert!(err.is_retryable());
@@ -431,23 +585,44 @@ async fn a_create_with_transaction_id_is_retried_after_a_timeout() {
         Reply::json(201, event_json("evt-1")),
     ])
     .await;
-    let config = GraphClientConfig { request_timeout: Duration::from_millis(150), ..config(&base, fast_policy(3)) };
-    let graph = GraphClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
-    let created = graph.create_event(None, &new_event(Some("almanac-0191c6a2-0001"))).await.expect("retried");
+    let config = GraphClientConfig {
+        request_timeout: Duration::from_millis(150),
+        ..config(&base, fast_policy(3))
+    };
+    let graph =
+        GraphClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
+    let created = graph
+        .create_event(None, &new_event(Some("almanac-0191c6a2-0001")))
+        .await
+        .expect("retried");
     assert_eq!(created.id.as_deref(), Some("evt-1"));
     let seen = fake.seen();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].body, seen[1].body, "the retry resends the same body");
-    assert_eq!(seen[1].body.as_ref().expect("body")["transactionId"], "almanac-0191c6a2-0001");
+    assert_eq!(
+        seen[0].body, seen[1].body,
+        "the retry resends the same body"
+    );
+    assert_eq!(
+        seen[1].body.as_ref().expect("body")["transactionId"],
+        "almanac-0191c6a2-0001"
+    );
 }
 
 #[tokio::test]
 async fn a_create_without_transaction_id_is_not_retried_when_it_may_have_landed() {
-    let (base, fake) =
-        start(vec![Reply::error(503, "UnknownError", "Service Unavailable"), Reply::json(201, event_json("evt-1"))])
-            .await;
-    let err = client(&base, fast_policy(3)).create_event(None, &new_event(None)).await.expect_err("503");
-    assert!(matches!(err, GraphError::Throttled { status: 503, .. }), "{err:?}");
+    let (base, fake) = start(vec![
+        Reply::error(503, "UnknownError", "Service Unavailable"),
+        Reply::json(201, event_json("evt-1")),
+    ])
+    .await;
+    let err = client(&base, fast_policy(3))
+        .create_event(None, &new_event(None))
+        .await
+        .expect_err("503");
+    assert!(
+        matches!(err, GraphError::Throttled { status: 503, .. }),
+        "{err:?}"
+    );
     assert_eq!(fake.seen().len(), 1);
 
     // A timeout is not retried either: the first POST may have created the event.
@@ -456,9 +631,16 @@ async fn a_create_without_transaction_id_is_not_retried_when_it_may_have_landed(
         Reply::json(201, event_json("evt-2")),
     ])
     .await;
-    let config = GraphClientConfig { request_timeout: Duration::from_millis(150), ..config(&base, fast_policy(3)) };
-    let graph = GraphClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
-    assert!(matches!(graph.create_event(None, &new_event(None)).await, Err(GraphError::Timeout)));
+    let config = GraphClientConfig {
+        request_timeout: Duration::from_millis(150),
+        ..config(&base, fast_policy(3))
+    };
+    let graph =
+        GraphClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
+    assert!(matches!(
+        graph.create_event(None, &new_event(None)).await,
+        Err(GraphError::Timeout)
+    ));
     assert_eq!(fake.seen().len(), 1);
 
     // …but a 429 proves it was not applied, so that one is retried.
@@ -467,13 +649,29 @@ async fn a_create_without_transaction_id_is_not_retried_when_it_may_have_landed(
         Reply::json(201, event_json("evt-1")),
     ])
     .await;
-    client(&base, fast_policy(3)).create_event(None, &new_event(None)).await.expect("retried after 429");
+    client(&base, fast_policy(3))
+        .create_event(None, &new_event(None))
+        .await
+        .expect("retried after 429");
     assert_eq!(fake.seen().len(), 2);
 
     // Subscriptions are never blindly retried either.
-    let (base, fake) = start(vec![Reply::error(500, "UnknownError", "x"), Reply::json(201, json!({}))]).await;
-    let subscription = Subscription::events("me/events", "https://almanac.example/hooks/graph", None, None, Utc::now());
-    assert!(client(&base, fast_policy(3)).create_subscription(&subscription).await.is_err());
+    let (base, fake) = start(vec![
+        Reply::error(500, "UnknownError", "x"),
+        Reply::json(201, json!({})),
+    ])
+    .await;
+    let subscription = Subscription::events(
+        "me/events",
+        "https://almanac.example/hooks/graph",
+        None,
+        None,
+        Utc::now(),
+    );
+    assert!(client(&base, fast_policy(3))
+        .create_subscription(&subscription)
+        .await
+        .is_err());
     assert_eq!(fake.seen().len(), 1);
 }
 
@@ -484,33 +682,60 @@ async fn a_create_without_transaction_id_is_not_retried_when_it_may_have_landed(
 #[tokio::test]
 async fn a_401_triggers_exactly_one_refresh_and_one_retry() {
     let (base, fake) = start(vec![
-        Reply::error(401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid."),
+        Reply::error(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token has expired or is not yet valid.",
+        ),
         Reply::json(200, event_json("evt-1")),
     ])
     .await;
     let tokens = Arc::new(RotatingTokens::default());
     // max_attempts 1: the refresh retry is not part of the backoff budget.
     let graph = client_with(&base, RetryPolicy::never(), tokens.clone());
-    graph.get_event("evt-1", None).await.expect("retry with the refreshed token");
+    graph
+        .get_event("evt-1", None)
+        .await
+        .expect("retry with the refreshed token");
     let seen = fake.seen();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].authorization.as_deref(), Some("Bearer eyJ.secret-0"));
-    assert_eq!(seen[1].authorization.as_deref(), Some("Bearer eyJ.secret-1"));
-    assert_eq!(*tokens.rejected.lock().expect("lock"), vec!["eyJ.secret-0".to_owned()]);
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some("Bearer eyJ.secret-0")
+    );
+    assert_eq!(
+        seen[1].authorization.as_deref(),
+        Some("Bearer eyJ.secret-1")
+    );
+    assert_eq!(
+        *tokens.rejected.lock().expect("lock"),
+        vec!["eyJ.secret-0".to_owned()]
+    );
 }
 
 #[tokio::test]
 async fn a_second_401_is_unauthorized_and_no_error_text_contains_a_token() {
     let (base, fake) = start(vec![
-        Reply::error(401, "InvalidAuthenticationToken", "Access token validation failure."),
-        Reply::error(401, "InvalidAuthenticationToken", "Access token validation failure."),
+        Reply::error(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token validation failure.",
+        ),
+        Reply::error(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token validation failure.",
+        ),
         Reply::json(200, event_json("evt-1")),
     ])
     .await;
     let tokens = Arc::new(RotatingTokens::default());
     let graph = client_with(&base, fast_policy(5), tokens.clone());
     let err = graph.get_event("evt-1", None).await.expect_err("401 twice");
-    assert!(matches!(err, GraphError::Unauthorized) && err.needs_reauthorization(), "{err:?}");
+    assert!(
+        matches!(err, GraphError::Unauthorized) && err.needs_reauthorization(),
+        "{err:?}"
+    );
     assert!(!err.is_retryable());
     assert_eq!(fake.seen().len(), 2, "one retry after one refresh, no more");
     assert_eq!(tokens.rejected.lock().expect("lock").len(), 1);
@@ -526,12 +751,17 @@ async fn token_source_failures_are_surfaced_without_calling_graph() {
     };
     let graph = client_with(&base, fast_policy(3), Arc::new(FailingTokens(dead)));
     let err = graph.me().await.expect_err("no token");
-    assert!(err.needs_reauthorization() && !err.is_retryable(), "{err:?}");
+    assert!(
+        err.needs_reauthorization() && !err.is_retryable(),
+        "{err:?}"
+    );
 
     let down = TokenSourceError::Unavailable("token endpoint answered HTTP 503".into());
     let graph = client_with(&base, fast_policy(3), Arc::new(FailingTokens(down)));
     let err = graph.me().await.expect_err("no token");
-    assert!(matches!(err, GraphError::Token(TokenSourceError::Unavailable(_))) && err.is_retryable());
+    assert!(
+        matches!(err, GraphError::Token(TokenSourceError::Unavailable(_))) && err.is_retryable()
+    );
     assert!(fake.seen().is_empty());
 }
 
@@ -543,11 +773,18 @@ async fn transport_errors_do_not_mention_the_token_or_the_delta_link() {
     drop(listener);
     let base = format!("http://{addr}/v1.0");
     let graph = client(&base, fast_policy(2));
-    let err = graph.delta_from(&format!("{base}/me/calendarView/delta?$deltatoken=secret-delta-state")).await;
+    let err = graph
+        .delta_from(&format!(
+            "{base}/me/calendarView/delta?$deltatoken=secret-delta-state"
+        ))
+        .await;
     let err = err.expect_err("connection refused");
     assert!(matches!(err, GraphError::Transport(_)), "{err:?}");
     let rendered = format!("{err} {err:?} {graph:?}");
-    assert!(!rendered.contains(ACCESS_TOKEN) && !rendered.contains("eyJ"), "{rendered}");
+    assert!(
+        !rendered.contains(ACCESS_TOKEN) && !rendered.contains("eyJ"),
+        "{rendered}"
+    );
     assert!(!rendered.contains("secret-delta-state"), "{rendered}");
 }
 
@@ -574,18 +811,39 @@ async fn never_more_than_four_requests_in_flight_per_mailbox() {
     let graph = client(&base, RetryPolicy::never());
     fire_twenty(&graph).await;
     assert_eq!(fake.seen().len(), 20);
-    assert_eq!(fake.max_in_flight.load(Ordering::SeqCst), 4, "the limit is reached but never exceeded");
+    assert_eq!(
+        fake.max_in_flight.load(Ordering::SeqCst),
+        4,
+        "the limit is reached but never exceeded"
+    );
 
     // Configurable, and a separate mailbox gets its own budget.
     let (base, fake) = start(vec![]).await;
     *fake.fallback.lock().expect("lock") =
         Some(Reply::json(200, event_json("evt-x")).delayed(Duration::from_millis(20)));
-    let config = GraphClientConfig { max_concurrent_per_mailbox: 2, ..config(&base, RetryPolicy::never()) };
-    let graph = GraphClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
-    let other = graph.with_token_source(Arc::new(StaticAccessToken::new("other")), Some("ada@contoso.com".into()));
+    let config = GraphClientConfig {
+        max_concurrent_per_mailbox: 2,
+        ..config(&base, RetryPolicy::never())
+    };
+    let graph =
+        GraphClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
+    let other = graph.with_token_source(
+        Arc::new(StaticAccessToken::new("other")),
+        Some("ada@contoso.com".into()),
+    );
     tokio::join!(fire_twenty(&graph), fire_twenty(&other));
-    assert_eq!(fake.max_in_flight.load(Ordering::SeqCst), 4, "2 per mailbox, two mailboxes");
-    assert_eq!(fake.seen().iter().filter(|s| s.path.starts_with("/v1.0/users/ada@contoso.com/")).count(), 20);
+    assert_eq!(
+        fake.max_in_flight.load(Ordering::SeqCst),
+        4,
+        "2 per mailbox, two mailboxes"
+    );
+    assert_eq!(
+        fake.seen()
+            .iter()
+            .filter(|s| s.path.starts_with("/v1.0/users/ada@contoso.com/"))
+            .count(),
+        20
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -614,27 +872,61 @@ async fn every_request_carries_the_prefer_header_and_the_documented_shape() {
     let calendars = graph.calendars().await.expect("calendars");
     assert_eq!(calendars.len(), 2);
     assert!(calendars[0].is_writable() && !calendars[1].is_writable());
-    graph.create_event(None, &new_event(Some("tx-1"))).await.expect("create");
-    graph.create_event(Some("cal/2=="), &new_event(None)).await.expect("create in calendar");
-    let property = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name almanac.series";
-    graph.get_event(MASTER_ID, Some(property)).await.expect("get");
     graph
-        .patch_event("evt-1", &json!({"subject": "Renamed", "recurrence": null}), Some("W/\"ck-1\""))
+        .create_event(None, &new_event(Some("tx-1")))
+        .await
+        .expect("create");
+    graph
+        .create_event(Some("cal/2=="), &new_event(None))
+        .await
+        .expect("create in calendar");
+    let property = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name almanac.series";
+    graph
+        .get_event(MASTER_ID, Some(property))
+        .await
+        .expect("get");
+    graph
+        .patch_event(
+            "evt-1",
+            &json!({"subject": "Renamed", "recurrence": null}),
+            Some("W/\"ck-1\""),
+        )
         .await
         .expect("patch");
-    graph.delete_event("evt-1", Some("W/\"ck-2\"")).await.expect("delete");
-    graph.cancel_event("evt-2", Some("Moved to Thursday")).await.expect("cancel");
+    graph
+        .delete_event("evt-1", Some("W/\"ck-2\""))
+        .await
+        .expect("delete");
+    graph
+        .cancel_event("evt-2", Some("Moved to Thursday"))
+        .await
+        .expect("cancel");
     let (start, end) = window();
-    let instances = graph.instances(MASTER_ID, start, end).await.expect("instances");
-    assert_eq!(instances.iter().filter_map(|e| e.id.as_deref()).collect::<Vec<_>>(), vec!["occ-1", "occ-2"]);
+    let instances = graph
+        .instances(MASTER_ID, start, end)
+        .await
+        .expect("instances");
+    assert_eq!(
+        instances
+            .iter()
+            .filter_map(|e| e.id.as_deref())
+            .collect::<Vec<_>>(),
+        vec!["occ-1", "occ-2"]
+    );
 
     let seen = fake.seen();
     assert_eq!(seen.len(), 11);
     for s in &seen {
         assert_eq!(s.prefer.as_deref(), Some(PREFER), "{} {}", s.method, s.path);
-        assert_eq!(s.authorization.as_deref(), Some(format!("Bearer {ACCESS_TOKEN}").as_str()));
+        assert_eq!(
+            s.authorization.as_deref(),
+            Some(format!("Bearer {ACCESS_TOKEN}").as_str())
+        );
     }
-    let shape: Vec<(&str, &str)> = seen.iter().map(|s| (s.method.as_str(), s.path.as_str())).collect();
+    let shape: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.path.as_str()))
+        .collect();
     assert_eq!(
         shape,
         vec![
@@ -655,16 +947,31 @@ async fn every_request_carries_the_prefer_header_and_the_documented_shape() {
     assert_eq!(seen[3].content_type.as_deref(), Some("application/json"));
     let body = seen[3].body.as_ref().expect("json body");
     assert_eq!(body["transactionId"], "tx-1");
-    assert_eq!(body["start"], json!({"dateTime": "2026-03-02T14:00:00.0000000", "timeZone": "UTC"}));
-    assert_eq!(body["body"], json!({"contentType": "text", "content": "Daily"}));
-    assert!(body.get("id").is_none() && body.get("@odata.etag").is_none(), "None fields are omitted: {body}");
+    assert_eq!(
+        body["start"],
+        json!({"dateTime": "2026-03-02T14:00:00.0000000", "timeZone": "UTC"})
+    );
+    assert_eq!(
+        body["body"],
+        json!({"contentType": "text", "content": "Daily"})
+    );
+    assert!(
+        body.get("id").is_none() && body.get("@odata.etag").is_none(),
+        "None fields are omitted: {body}"
+    );
     assert_eq!(
         seen[5].query("$expand"),
         Some("singleValueExtendedProperties($filter=id eq 'String {66f5a359-4659-4830-9070-00047ec6ac6e} Name almanac.series')")
     );
-    assert!(seen[5].raw_query.as_deref().is_some_and(|q| q.starts_with("$expand=") && !q.contains('+')));
+    assert!(seen[5]
+        .raw_query
+        .as_deref()
+        .is_some_and(|q| q.starts_with("$expand=") && !q.contains('+')));
     assert_eq!(seen[6].if_match.as_deref(), Some("W/\"ck-1\""));
-    assert_eq!(seen[6].body, Some(json!({"subject": "Renamed", "recurrence": null})));
+    assert_eq!(
+        seen[6].body,
+        Some(json!({"subject": "Renamed", "recurrence": null}))
+    );
     assert_eq!(seen[7].if_match.as_deref(), Some("W/\"ck-2\""));
     assert_eq!(seen[8].body, Some(json!({"comment": "Moved to Thursday"})));
     assert_eq!(seen[9].query("startDateTime"), Some("2026-02-01T00:00:00Z"));
@@ -690,7 +997,10 @@ async fn subscriptions_create_renew_reauthorize_delete() {
     ])
     .await;
     let graph = client(&base, RetryPolicy::never());
-    let expiration = Utc.with_ymd_and_hms(2026, 3, 8, 18, 0, 0).single().expect("time");
+    let expiration = Utc
+        .with_ymd_and_hms(2026, 3, 8, 18, 0, 0)
+        .single()
+        .expect("time");
     let request = Subscription::events(
         "me/events",
         "https://almanac.example/hooks/graph",
@@ -700,20 +1010,43 @@ async fn subscriptions_create_renew_reauthorize_delete() {
     );
     assert!(!format!("{request:?}").contains("client-state-secret-value"));
     let created = graph.create_subscription(&request).await.expect("create");
-    assert_eq!(created.id.as_deref(), Some("7f105c7d-2dc5-4530-97cd-4e7ae6534c07"));
+    assert_eq!(
+        created.id.as_deref(),
+        Some("7f105c7d-2dc5-4530-97cd-4e7ae6534c07")
+    );
     assert_eq!(
         created.expiration_date_time.as_ref().map(|t| t.to_utc()),
-        Utc.with_ymd_and_hms(2026, 3, 8, 18, 23, 45).single().map(|t| t + chrono::Duration::nanoseconds(935_691_300))
+        Utc.with_ymd_and_hms(2026, 3, 8, 18, 23, 45)
+            .single()
+            .map(|t| t + chrono::Duration::nanoseconds(935_691_300))
     );
-    let renewed_until = Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 0).single().expect("time");
-    let renewed = graph.renew_subscription("7f105c7d-2dc5-4530-97cd-4e7ae6534c07", renewed_until).await.expect("renew");
-    assert_eq!(renewed.expiration_date_time.map(|t| t.to_utc()), Some(renewed_until));
-    graph.reauthorize_subscription("7f105c7d-2dc5-4530-97cd-4e7ae6534c07").await.expect("reauthorize");
-    let err = graph.delete_subscription("7f105c7d-2dc5-4530-97cd-4e7ae6534c07").await.expect_err("404");
+    let renewed_until = Utc
+        .with_ymd_and_hms(2026, 3, 10, 0, 0, 0)
+        .single()
+        .expect("time");
+    let renewed = graph
+        .renew_subscription("7f105c7d-2dc5-4530-97cd-4e7ae6534c07", renewed_until)
+        .await
+        .expect("renew");
+    assert_eq!(
+        renewed.expiration_date_time.map(|t| t.to_utc()),
+        Some(renewed_until)
+    );
+    graph
+        .reauthorize_subscription("7f105c7d-2dc5-4530-97cd-4e7ae6534c07")
+        .await
+        .expect("reauthorize");
+    let err = graph
+        .delete_subscription("7f105c7d-2dc5-4530-97cd-4e7ae6534c07")
+        .await
+        .expect_err("404");
     assert!(err.is_already_deleted(), "{err:?}");
 
     let seen = fake.seen();
-    assert_eq!((seen[0].method.as_str(), seen[0].path.as_str()), ("POST", "/v1.0/subscriptions"));
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("POST", "/v1.0/subscriptions")
+    );
     assert_eq!(
         seen[0].body,
         Some(json!({
@@ -723,15 +1056,28 @@ async fn subscriptions_create_renew_reauthorize_delete() {
             "expirationDateTime": "2026-03-08T18:00:00Z"
         }))
     );
-    assert_eq!(seen[0].prefer.as_deref(), Some(PREFER), "subscriptions are created with ImmutableId");
+    assert_eq!(
+        seen[0].prefer.as_deref(),
+        Some(PREFER),
+        "subscriptions are created with ImmutableId"
+    );
     assert_eq!(
         (seen[1].method.as_str(), seen[1].path.as_str()),
-        ("PATCH", "/v1.0/subscriptions/7f105c7d-2dc5-4530-97cd-4e7ae6534c07")
+        (
+            "PATCH",
+            "/v1.0/subscriptions/7f105c7d-2dc5-4530-97cd-4e7ae6534c07"
+        )
     );
-    assert_eq!(seen[1].body, Some(json!({"expirationDateTime": "2026-03-10T00:00:00Z"})));
+    assert_eq!(
+        seen[1].body,
+        Some(json!({"expirationDateTime": "2026-03-10T00:00:00Z"}))
+    );
     assert_eq!(
         (seen[2].method.as_str(), seen[2].path.as_str()),
-        ("POST", "/v1.0/subscriptions/7f105c7d-2dc5-4530-97cd-4e7ae6534c07/reauthorize")
+        (
+            "POST",
+            "/v1.0/subscriptions/7f105c7d-2dc5-4530-97cd-4e7ae6534c07/reauthorize"
+        )
     );
     assert_eq!(seen[3].method, "DELETE");
 }
@@ -759,26 +1105,55 @@ async fn delta_follows_next_links_to_the_delta_link_and_continues_verbatim() {
     .await;
     let graph = client(&base, RetryPolicy::never());
     let (start, end) = window();
-    let round = graph.calendar_view_delta(Some("cal-1"), start, end).await.expect("first round");
+    let round = graph
+        .calendar_view_delta(Some("cal-1"), start, end)
+        .await
+        .expect("first round");
     assert_eq!(round.pages, 3);
-    assert_eq!(round.events.iter().filter_map(|e| e.id.as_deref()).collect::<Vec<_>>(), vec!["evt-1", "evt-gone"]);
+    assert_eq!(
+        round
+            .events
+            .iter()
+            .filter_map(|e| e.id.as_deref())
+            .collect::<Vec<_>>(),
+        vec!["evt-1", "evt-gone"]
+    );
     assert!(round.events[1].is_removed());
-    assert_eq!(round.delta_link, format!("{base}/me/calendars/cal-1/calendarView/delta?$deltatoken=R0usmcMDNGg0J1E"));
+    assert_eq!(
+        round.delta_link,
+        format!("{base}/me/calendars/cal-1/calendarView/delta?$deltatoken=R0usmcMDNGg0J1E")
+    );
 
-    let next = graph.delta_from(&round.delta_link).await.expect("next round");
+    let next = graph
+        .delta_from(&round.delta_link)
+        .await
+        .expect("next round");
     assert!(next.events.is_empty() && next.delta_link.ends_with("J1F"));
 
     let seen = fake.seen();
     assert_eq!(seen.len(), 4);
     let expected_prefer = format!("{PREFER}, odata.maxpagesize=100");
-    assert!(seen.iter().all(|s| s.prefer.as_deref() == Some(expected_prefer.as_str())), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|s| s.prefer.as_deref() == Some(expected_prefer.as_str())),
+        "{seen:?}"
+    );
     assert_eq!(seen[0].path, "/v1.0/me/calendars/cal-1/calendarView/delta");
     assert_eq!(seen[0].query("startDateTime"), Some("2026-02-01T00:00:00Z"));
     assert_eq!(seen[0].query("endDateTime"), Some("2027-02-01T00:00:00Z"));
     // Links are called verbatim: only the token, no window repeated.
-    assert_eq!(seen[1].raw_query.as_deref(), Some("$skiptoken=R0usmcCM996atia_s"));
-    assert_eq!(seen[2].raw_query.as_deref(), Some("$skiptoken=R0usmci39OQxqJrxK4"));
-    assert_eq!(seen[3].raw_query.as_deref(), Some("$deltatoken=R0usmcMDNGg0J1E"));
+    assert_eq!(
+        seen[1].raw_query.as_deref(),
+        Some("$skiptoken=R0usmcCM996atia_s")
+    );
+    assert_eq!(
+        seen[2].raw_query.as_deref(),
+        Some("$skiptoken=R0usmci39OQxqJrxK4")
+    );
+    assert_eq!(
+        seen[3].raw_query.as_deref(),
+        Some("$deltatoken=R0usmcMDNGg0J1E")
+    );
 }
 
 #[tokio::test]
@@ -791,15 +1166,26 @@ async fn default_calendar_delta_page_by_page_and_page_size_setting() {
         Reply::json(200, json!({"@odata.deltaLink": "{BASE}/me/calendarView/delta?$deltatoken=b", "value": []})),
     ])
     .await;
-    let config = GraphClientConfig { delta_page_size: Some(2), ..config(&base, RetryPolicy::never()) };
-    let graph = GraphClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
-    let page =
-        graph.delta_page(&format!("{base}/me/calendarView/delta?startDateTime=x&endDateTime=y")).await.expect("page");
+    let config = GraphClientConfig {
+        delta_page_size: Some(2),
+        ..config(&base, RetryPolicy::never())
+    };
+    let graph =
+        GraphClient::new(config, Arc::new(StaticAccessToken::new(ACCESS_TOKEN))).expect("client");
+    let page = graph
+        .delta_page(&format!(
+            "{base}/me/calendarView/delta?startDateTime=x&endDateTime=y"
+        ))
+        .await
+        .expect("page");
     let next = page.next_link.expect("next link");
     let page = graph.delta_page(&next).await.expect("page");
     assert!(page.delta_link.is_some());
     let seen = fake.seen();
-    assert_eq!(seen[0].prefer.as_deref(), Some(format!("{PREFER}, odata.maxpagesize=2").as_str()));
+    assert_eq!(
+        seen[0].prefer.as_deref(),
+        Some(format!("{PREFER}, odata.maxpagesize=2").as_str())
+    );
     assert_eq!(seen[1].raw_query.as_deref(), Some("$skiptoken=a"));
 }
 
@@ -815,14 +1201,26 @@ async fn a_410_with_location_is_surfaced_for_a_full_resync() {
     ])
     .await;
     let graph = client(&base, fast_policy(3));
-    let err = graph.delta_from(&format!("{base}/me/calendarView/delta?$deltatoken=old")).await.expect_err("410");
+    let err = graph
+        .delta_from(&format!("{base}/me/calendarView/delta?$deltatoken=old"))
+        .await
+        .expect_err("410");
     assert!(err.is_resync_required() && !err.is_retryable(), "{err:?}");
     let location = err.resync_location().expect("Location kept").to_owned();
-    assert_eq!(location, format!("{base}/me/calendarView/delta?$skiptoken=fresh-initial-state"));
-    assert!(!format!("{err}").contains("fresh-initial-state"), "Display stays free of state tokens");
+    assert_eq!(
+        location,
+        format!("{base}/me/calendarView/delta?$skiptoken=fresh-initial-state")
+    );
+    assert!(
+        !format!("{err}").contains("fresh-initial-state"),
+        "Display stays free of state tokens"
+    );
     assert_eq!(fake.seen().len(), 1, "not retried");
 
-    let round = graph.delta_from(&location).await.expect("resync from the Location");
+    let round = graph
+        .delta_from(&location)
+        .await
+        .expect("resync from the Location");
     assert!(round.delta_link.ends_with("after-resync"));
 }
 
@@ -835,10 +1233,19 @@ async fn links_to_other_origins_are_refused_so_the_token_stays_home() {
     .await;
     let graph = client(&base, RetryPolicy::never());
     let (start, end) = window();
-    let err = graph.calendar_view_delta(None, start, end).await.expect_err("foreign link");
+    let err = graph
+        .calendar_view_delta(None, start, end)
+        .await
+        .expect_err("foreign link");
     assert!(matches!(err, GraphError::InvalidInput(_)), "{err:?}");
-    assert!(matches!(graph.delta_from("https://evil.example/v1.0/x").await, Err(GraphError::InvalidInput(_))));
-    assert!(matches!(graph.delta_from("not a url").await, Err(GraphError::InvalidInput(_))));
+    assert!(matches!(
+        graph.delta_from("https://evil.example/v1.0/x").await,
+        Err(GraphError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        graph.delta_from("not a url").await,
+        Err(GraphError::InvalidInput(_))
+    ));
     assert_eq!(fake.seen().len(), 1);
 }
 
@@ -846,17 +1253,38 @@ async fn links_to_other_origins_are_refused_so_the_token_stays_home() {
 async fn bad_inputs_are_refused_locally() {
     let (base, fake) = start(vec![]).await;
     let graph = client(&base, RetryPolicy::never());
-    assert!(matches!(graph.get_event("", None).await, Err(GraphError::InvalidInput(_))));
-    assert!(matches!(graph.delete_event("..", None).await, Err(GraphError::InvalidInput(_))));
+    assert!(matches!(
+        graph.get_event("", None).await,
+        Err(GraphError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        graph.delete_event("..", None).await,
+        Err(GraphError::InvalidInput(_))
+    ));
     let (start, end) = window();
-    assert!(matches!(graph.instances("m", end, start).await, Err(GraphError::InvalidInput(_))));
+    assert!(matches!(
+        graph.instances("m", end, start).await,
+        Err(GraphError::InvalidInput(_))
+    ));
     assert!(fake.seen().is_empty());
 
     let tokens: Arc<dyn AccessTokenSource> = Arc::new(StaticAccessToken::new(ACCESS_TOKEN));
-    let bad = GraphClientConfig { base_url: "not a url".into(), ..GraphClientConfig::default() };
-    assert!(matches!(GraphClient::new(bad, tokens.clone()), Err(GraphError::InvalidInput(_))));
-    let bad = GraphClientConfig { time_zone_preference: "UTC\", x=\"y".into(), ..GraphClientConfig::default() };
-    assert!(matches!(GraphClient::new(bad, tokens.clone()), Err(GraphError::InvalidInput(_))));
+    let bad = GraphClientConfig {
+        base_url: "not a url".into(),
+        ..GraphClientConfig::default()
+    };
+    assert!(matches!(
+        GraphClient::new(bad, tokens.clone()),
+        Err(GraphError::InvalidInput(_))
+    ));
+    let bad = GraphClientConfig {
+        time_zone_preference: "UTC\", x=\"y".into(),
+        ..GraphClientConfig::default()
+    };
+    assert!(matches!(
+        GraphClient::new(bad, tokens.clone()),
+        Err(GraphError::InvalidInput(_))
+    ));
     let graph = GraphClient::new(GraphClientConfig::default(), tokens).expect("client");
     assert_eq!(graph.base_url().as_str(), format!("{DEFAULT_BASE_URL}/"));
 }
@@ -910,13 +1338,23 @@ fn series_master_with_patterned_recurrence_round_trips() {
     assert!(event.is_series_master() && !event.is_instance());
     assert_eq!(event.event_type, Some(EventType::SeriesMaster));
     assert_eq!(event.show_as, Some(FreeBusyStatus::Busy));
-    assert_eq!(event.recurrence.as_ref().and_then(|r| r["pattern"]["type"].as_str()), Some("weekly"));
     assert_eq!(
-        event.extended_property("string {66F5A359-4659-4830-9070-00047EC6AC6E} name almanac.series"),
+        event
+            .recurrence
+            .as_ref()
+            .and_then(|r| r["pattern"]["type"].as_str()),
+        Some("weekly")
+    );
+    assert_eq!(
+        event
+            .extended_property("string {66F5A359-4659-4830-9070-00047EC6AC6E} name almanac.series"),
         Some("0191c6a2")
     );
     let start = event.start.as_ref().expect("start");
-    assert_eq!(start.to_utc(), Utc.with_ymd_and_hms(2026, 3, 2, 14, 0, 0).single());
+    assert_eq!(
+        start.to_utc(),
+        Utc.with_ymd_and_hms(2026, 3, 2, 14, 0, 0).single()
+    );
     let created = event.created_date_time.as_ref().expect("created");
     assert_eq!(created.as_str(), "2026-02-20T09:00:01.2345678Z");
     assert_eq!(created.to_utc().timestamp_subsec_nanos(), 234_567_800);
@@ -950,16 +1388,28 @@ fn delta_page_with_skeletal_occurrence_exception_and_removed_item_round_trips() 
         ]
     }));
     assert_eq!(page.next_link, None);
-    assert!(page.delta_link.as_deref().is_some_and(|l| l.contains("$deltatoken=")));
-    let [occurrence, exception, removed] = &page.value[..] else { panic!("three items") };
-    assert!(occurrence.is_instance() && occurrence.subject.is_none() && occurrence.original_start.is_none());
+    assert!(page
+        .delta_link
+        .as_deref()
+        .is_some_and(|l| l.contains("$deltatoken=")));
+    let [occurrence, exception, removed] = &page.value[..] else {
+        panic!("three items")
+    };
+    assert!(
+        occurrence.is_instance()
+            && occurrence.subject.is_none()
+            && occurrence.original_start.is_none()
+    );
     assert_eq!(occurrence.series_master_id.as_deref(), Some(MASTER_ID));
     assert_eq!(exception.event_type, Some(EventType::Exception));
     assert_eq!(
         exception.original_start.as_ref().map(|t| t.to_utc()),
         Utc.with_ymd_and_hms(2026, 3, 6, 14, 0, 0).single()
     );
-    assert!(removed.is_removed() && removed.removed.as_ref().and_then(|r| r.reason.as_deref()) == Some("deleted"));
+    assert!(
+        removed.is_removed()
+            && removed.removed.as_ref().and_then(|r| r.reason.as_deref()) == Some("deleted")
+    );
 
     // Graph's explicit nulls decode as absent; unknown members and values do not break decoding.
     let event: Event = serde_json::from_value(json!({
@@ -969,9 +1419,15 @@ fn delta_page_with_skeletal_occurrence_exception_and_removed_item_round_trips() 
     }))
     .expect("decodes");
     assert_eq!(event.recurrence, None);
-    assert_eq!(event.event_type, Some(EventType::Other("someFutureType".into())));
+    assert_eq!(
+        event.event_type,
+        Some(EventType::Other("someFutureType".into()))
+    );
     assert_eq!(event.show_as, Some(FreeBusyStatus::WorkingElsewhere));
-    assert_eq!(serde_json::to_value(&event).expect("serialises")["type"], "someFutureType");
+    assert_eq!(
+        serde_json::to_value(&event).expect("serialises")["type"],
+        "someFutureType"
+    );
     // A malformed instant is a decoding error, not a silently wrong value.
     assert!(serde_json::from_value::<Event>(json!({"originalStart": "2026-03-06 14:00"})).is_err());
 }
@@ -1001,7 +1457,9 @@ fn change_notification_collection_with_a_lifecycle_event_round_trips() {
             "lifecycleEvent": "reauthorizationRequired"
         }
     ]}));
-    let [change, lifecycle] = &collection.value[..] else { panic!("two notifications") };
+    let [change, lifecycle] = &collection.value[..] else {
+        panic!("two notifications")
+    };
     assert_eq!(change.change_type, Some(ChangeType::Updated));
     assert!(!change.is_lifecycle() && change.client_state_matches("client-state-secret-value"));
     assert_eq!(
@@ -1009,13 +1467,22 @@ fn change_notification_collection_with_a_lifecycle_event_round_trips() {
         Some("AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A")
     );
     assert!(lifecycle.is_lifecycle());
-    assert_eq!(lifecycle.lifecycle_event, Some(LifecycleEventType::ReauthorizationRequired));
-    assert!(!format!("{collection:?}").contains("client-state-secret-value"), "clientState is redacted in Debug");
+    assert_eq!(
+        lifecycle.lifecycle_event,
+        Some(LifecycleEventType::ReauthorizationRequired)
+    );
+    assert!(
+        !format!("{collection:?}").contains("client-state-secret-value"),
+        "clientState is redacted in Debug"
+    );
 
     let missed: ChangeNotificationCollection = round_trip(
         json!({"value": [{"subscriptionId": "s", "lifecycleEvent": "missed"}], "validationTokens": ["eyJ0eXAi"]}),
     );
-    assert_eq!(missed.value[0].lifecycle_event, Some(LifecycleEventType::Missed));
+    assert_eq!(
+        missed.value[0].lifecycle_event,
+        Some(LifecycleEventType::Missed)
+    );
 }
 
 #[test]
@@ -1026,9 +1493,15 @@ fn error_envelope_calendar_user_and_subscription_round_trip() {
         "innerError": {"date": "2026-03-02T10:00:00", "request-id": "6b1c0f4e-0000-4000-8000-000000000001",
                        "client-request-id": "6b1c0f4e-0000-4000-8000-000000000002", "somethingNew": {"a": 1}}
     }}));
-    assert_eq!(error.error.code.as_deref(), Some("ErrorOccurrenceCrossingBoundary"));
+    assert_eq!(
+        error.error.code.as_deref(),
+        Some("ErrorOccurrenceCrossingBoundary")
+    );
     let inner = error.error.inner_error.as_ref().expect("innerError");
-    assert_eq!(inner.request_id.as_deref(), Some("6b1c0f4e-0000-4000-8000-000000000001"));
+    assert_eq!(
+        inner.request_id.as_deref(),
+        Some("6b1c0f4e-0000-4000-8000-000000000001")
+    );
 
     let calendar: Calendar = round_trip(json!({
         "id": "AAMkAGI2TGuLAAA=", "name": "Calendar", "color": "auto", "hexColor": "", "isDefaultCalendar": true,
@@ -1037,8 +1510,10 @@ fn error_envelope_calendar_user_and_subscription_round_trip() {
     }));
     assert!(calendar.is_writable());
 
-    let user: User = round_trip(json!({"id": "48d31887-5fad-4d73-a9f5-3c356e68a038", "displayName": "Ada Lovelace",
-        "userPrincipalName": "ada@contoso.com", "mail": "ada@contoso.com"}));
+    let user: User = round_trip(
+        json!({"id": "48d31887-5fad-4d73-a9f5-3c356e68a038", "displayName": "Ada Lovelace",
+        "userPrincipalName": "ada@contoso.com", "mail": "ada@contoso.com"}),
+    );
     assert_eq!(user.mail.as_deref(), Some("ada@contoso.com"));
 
     let subscription: Subscription = round_trip(json!({

@@ -21,7 +21,8 @@ pub enum Engine {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("ALMANAC_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("ALMANAC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 enum TestDb {
@@ -43,10 +44,18 @@ impl TestDb {
                 let name = format!("almanac_test_{tag}");
                 let mut conn = sqlx::PgConnection::connect(&admin)
                     .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL is required for the postgres tests ({admin}): {e}"));
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL is required for the postgres tests ({admin}): {e}")
+                    });
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
                 let _ = conn.close().await;
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_string())
+                    .unwrap_or(admin.clone());
                 let url = format!("{base}/{name}");
                 (TestDb::Postgres { admin, name }, url)
             }
@@ -66,10 +75,19 @@ impl Drop for TestDb {
                 let (admin, name) = (admin.clone(), name.clone());
                 // Drop is synchronous; use a private runtime on another thread.
                 let _ = std::thread::spawn(move || {
-                    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
                     rt.block_on(async move {
                         if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(&mut conn)
+                            .await;
                         }
                     });
                 })
@@ -107,12 +125,22 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) 
     tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    TestApp { url: base, database_url, http: reqwest::Client::new(), engine, state, _stop: stop, _db: db }
+    TestApp {
+        url: base,
+        database_url,
+        http: reqwest::Client::new(),
+        engine,
+        state,
+        _stop: stop,
+        _db: db,
+    }
 }
 
 /// A second API process (in this test process) on the same database: (base URL, stop handle).
 pub async fn spawn_peer(of: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let app = Application::build(Settings::for_tests(of.database_url.clone())).await.expect("peer builds");
+    let app = Application::build(Settings::for_tests(of.database_url.clone()))
+        .await
+        .expect("peer builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
@@ -123,19 +151,36 @@ pub async fn spawn_peer(of: &TestApp) -> (String, tokio::sync::oneshot::Sender<(
 
 /// A graphql-transport-ws client: connects, initialises, subscribes; `next` waits for data.
 pub struct WsSubscription {
-    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
 }
 
 impl WsSubscription {
-    pub async fn start(base_url: &str, init: Value, query: &str, variables: Value) -> Result<Self, String> {
+    pub async fn start(
+        base_url: &str,
+        init: Value,
+        query: &str,
+        variables: Value,
+    ) -> Result<Self, String> {
         use futures_util::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         use tokio_tungstenite::tungstenite::Message;
         let url = format!("{}/graphql/ws", base_url.replacen("http", "ws", 1));
         let mut req = url.into_client_request().map_err(|e| e.to_string())?;
-        req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().map_err(|_| "header")?);
-        let (mut socket, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| e.to_string())?;
-        socket.send(Message::text(json!({ "type": "connection_init", "payload": init }).to_string())).await.map_err(|e| e.to_string())?;
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().map_err(|_| "header")?,
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .map_err(|e| e.to_string())?;
+        socket
+            .send(Message::text(
+                json!({ "type": "connection_init", "payload": init }).to_string(),
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
         loop {
             match socket.next().await {
                 Some(Ok(Message::Text(t))) => {
@@ -163,7 +208,10 @@ impl WsSubscription {
         use tokio_tungstenite::tungstenite::Message;
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??.ok()?;
+            let msg = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
             if let Message::Text(t) = msg {
                 let v: Value = serde_json::from_str(&t).ok()?;
                 match v["type"].as_str() {
@@ -191,17 +239,33 @@ impl TestApp {
 
     /// POSTs a GraphQL request with a credential (`Authorization: Bearer …`).
     pub async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut req = self.http.post(format!("{}/graphql", self.url)).json(&json!({ "query": query, "variables": variables }));
+        let mut req = self
+            .http
+            .post(format!("{}/graphql", self.url))
+            .json(&json!({ "query": query, "variables": variables }));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        req.send().await.expect("request sent").json().await.expect("JSON response")
+        req.send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON response")
     }
 
     /// A new organization and an API key for it (scopes "read,write" or "read").
     pub async fn organization_with_key(&self, name: &str, scopes: &str) -> (String, String) {
-        let org = self.state.store.create_organization(name).await.expect("organization");
-        let (_, token) = almanac_api::services::api_keys::create(&self.state.store, org, "test key", scopes).await.expect("key");
+        let org = self
+            .state
+            .store
+            .create_organization(name)
+            .await
+            .expect("organization");
+        let (_, token) =
+            almanac_api::services::api_keys::create(&self.state.store, org, "test key", scopes)
+                .await
+                .expect("key");
         (org.to_string(), token)
     }
 
@@ -218,7 +282,10 @@ impl TestApp {
         let e = &body["errors"][0];
         assert!(!e.is_null(), "expected an error, got {body}");
         GqlError {
-            code: e["extensions"]["code"].as_str().unwrap_or("<no code>").to_string(),
+            code: e["extensions"]["code"]
+                .as_str()
+                .unwrap_or("<no code>")
+                .to_string(),
             message: e["message"].as_str().unwrap_or_default().to_string(),
             field: e["extensions"]["field"].as_str().map(str::to_string),
         }
@@ -231,24 +298,40 @@ impl TestApp {
                 json!({ "i": { "name": name, "timeZone": zone } }),
             )
             .await;
-        d["createCalendar"]["calendar"]["id"].as_str().expect("calendar id").to_string()
+        d["createCalendar"]["calendar"]["id"]
+            .as_str()
+            .expect("calendar id")
+            .to_string()
     }
 
-    pub const CREATE_SERIES: &'static str = "mutation($i: CreateSeriesInput!) { createSeries(input: $i) { series { id version } } }";
+    pub const CREATE_SERIES: &'static str =
+        "mutation($i: CreateSeriesInput!) { createSeries(input: $i) { series { id version } } }";
 
     /// Creates a series; `input` is a CreateSeriesInput without calendarId.
-    pub async fn create_series(&self, calendar: &str, mut input: Value) -> Result<(String, i64), GqlError> {
+    pub async fn create_series(
+        &self,
+        calendar: &str,
+        mut input: Value,
+    ) -> Result<(String, i64), GqlError> {
         input["calendarId"] = json!(calendar);
-        let body = self.graphql(Self::CREATE_SERIES, json!({ "i": input })).await;
+        let body = self
+            .graphql(Self::CREATE_SERIES, json!({ "i": input }))
+            .await;
         if let Some(e) = body["errors"].get(0) {
             return Err(GqlError {
-                code: e["extensions"]["code"].as_str().unwrap_or("<no code>").to_string(),
+                code: e["extensions"]["code"]
+                    .as_str()
+                    .unwrap_or("<no code>")
+                    .to_string(),
                 message: e["message"].as_str().unwrap_or_default().to_string(),
                 field: e["extensions"]["field"].as_str().map(str::to_string),
             });
         }
         let s = &body["data"]["createSeries"]["series"];
-        Ok((s["id"].as_str().expect("id").to_string(), s["version"].as_i64().expect("version")))
+        Ok((
+            s["id"].as_str().expect("id").to_string(),
+            s["version"].as_i64().expect("version"),
+        ))
     }
 
     pub const OCCURRENCES: &'static str = "query($c: [ID!]!, $from: DateTime!, $to: DateTime!, $first: Int, $after: String, $tz: String) {
@@ -258,7 +341,13 @@ impl TestApp {
         } }";
 
     /// Every occurrence in the window, following cursors page by page.
-    pub async fn all_occurrences(&self, calendars: &[&str], from: &str, to: &str, page: i64) -> Vec<Value> {
+    pub async fn all_occurrences(
+        &self,
+        calendars: &[&str],
+        from: &str,
+        to: &str,
+        page: i64,
+    ) -> Vec<Value> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -267,7 +356,10 @@ impl TestApp {
             for e in conn["edges"].as_array().expect("edges") {
                 out.push(e["node"].clone());
             }
-            if !conn["pageInfo"]["hasNextPage"].as_bool().expect("hasNextPage") {
+            if !conn["pageInfo"]["hasNextPage"]
+                .as_bool()
+                .expect("hasNextPage")
+            {
                 return out;
             }
             after = conn["pageInfo"]["endCursor"].as_str().map(str::to_string);
@@ -277,19 +369,29 @@ impl TestApp {
 
     /// Occurrence starts in UTC (`…Z`) for one calendar.
     pub async fn starts_utc(&self, calendar: &str, from: &str, to: &str) -> Vec<String> {
-        self.all_occurrences(&[calendar], from, to, 1000).await.iter().map(|o| to_utc(o["start"].as_str().expect("start"))).collect()
+        self.all_occurrences(&[calendar], from, to, 1000)
+            .await
+            .iter()
+            .map(|o| to_utc(o["start"].as_str().expect("start")))
+            .collect()
     }
 
     /// How many series the calendar has (for "nothing was written" checks).
     pub async fn series_count(&self, calendar: &str) -> usize {
         let d = self.ok("query($id: ID!) { calendar(id: $id) { series(first: 200) { edges { node { id } } } } }", json!({ "id": calendar })).await;
-        d["calendar"]["series"]["edges"].as_array().map_or(0, Vec::len)
+        d["calendar"]["series"]["edges"]
+            .as_array()
+            .map_or(0, Vec::len)
     }
 }
 
 /// An RFC 3339 instant rewritten in UTC as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn to_utc(s: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(s).expect("RFC 3339").with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("RFC 3339")
+        .with_timezone(&chrono::Utc)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// Generates, for each async test function `f(app: TestApp)`, a `sqlite::f` and a `postgres::f`.
@@ -350,33 +452,87 @@ pub mod sync {
     /// single-use.
     pub async fn connect(app: &TestApp, mutation: &str, account: &str) -> String {
         let d = app.ok(&format!("mutation($hint: String) {{ {mutation}(input: {{ loginHint: $hint }}) {{ authorizationUrl userErrors {{ code }} }} }}"), json!({ "hint": account })).await;
-        let url = d[mutation]["authorizationUrl"].as_str().expect("authorization URL").to_string();
-        assert!(url.contains("code_challenge_method=S256") && url.contains("state="), "PKCE and state: {url}");
-        assert!(url.contains("login_hint="), "the account is preselected: {url}");
-        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        let consent = browser.get(&url).send().await.expect("authorization endpoint");
-        assert_eq!(consent.status().as_u16(), 302, "the emulator consents and redirects");
-        let back = consent.headers().get("location").and_then(|l| l.to_str().ok()).expect("redirect").to_string();
-        assert!(back.starts_with(&app.url), "redirected to this server: {back}");
+        let url = d[mutation]["authorizationUrl"]
+            .as_str()
+            .expect("authorization URL")
+            .to_string();
+        assert!(
+            url.contains("code_challenge_method=S256") && url.contains("state="),
+            "PKCE and state: {url}"
+        );
+        assert!(
+            url.contains("login_hint="),
+            "the account is preselected: {url}"
+        );
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let consent = browser
+            .get(&url)
+            .send()
+            .await
+            .expect("authorization endpoint");
+        assert_eq!(
+            consent.status().as_u16(),
+            302,
+            "the emulator consents and redirects"
+        );
+        let back = consent
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .expect("redirect")
+            .to_string();
+        assert!(
+            back.starts_with(&app.url),
+            "redirected to this server: {back}"
+        );
         let done = browser.get(&back).send().await.expect("callback");
-        assert_eq!(done.status().as_u16(), 200, "{}", done.text().await.unwrap_or_default());
+        assert_eq!(
+            done.status().as_u16(),
+            200,
+            "{}",
+            done.text().await.unwrap_or_default()
+        );
         let replay = browser.get(&back).send().await.expect("callback again");
         assert_eq!(replay.status().as_u16(), 400, "the state is single-use");
         let provider = mutation.trim_start_matches("connect").to_ascii_lowercase();
-        let d = app.ok("{ providerAccounts { id provider account state } }", json!({})).await;
-        let c = d["providerAccounts"].as_array().and_then(|l| l.iter().find(|c| c["account"] == account && c["provider"] == provider.as_str())).expect("the connection").clone();
+        let d = app
+            .ok(
+                "{ providerAccounts { id provider account state } }",
+                json!({}),
+            )
+            .await;
+        let c = d["providerAccounts"]
+            .as_array()
+            .and_then(|l| {
+                l.iter()
+                    .find(|c| c["account"] == account && c["provider"] == provider.as_str())
+            })
+            .expect("the connection")
+            .clone();
         assert_eq!(c["state"], "ACTIVE");
         c["id"].as_str().expect("connection id").to_string()
     }
 
-    pub async fn link(app: &TestApp, connection: &str, calendar: &str, remote_calendar: &str, direction: &str) -> String {
+    pub async fn link(
+        app: &TestApp,
+        connection: &str,
+        calendar: &str,
+        remote_calendar: &str,
+        direction: &str,
+    ) -> String {
         let d = app
             .ok(
                 "mutation($i: LinkCalendarInput!) { linkCalendar(input: $i) { link { id direction } userErrors { code message } } }",
                 json!({ "i": { "calendarId": calendar, "accountId": connection, "remoteCalendarId": remote_calendar, "direction": direction } }),
             )
             .await;
-        d["linkCalendar"]["link"]["id"].as_str().expect("link id").to_string()
+        d["linkCalendar"]["link"]["id"]
+            .as_str()
+            .expect("link id")
+            .to_string()
     }
 
     /// Forces a round (`syncCalendarLink`) and returns its report.
@@ -392,12 +548,23 @@ pub mod sync {
     }
 
     /// What a calendar shows in [from, to): (start, end, title) of every occurrence, sorted.
-    pub async fn shown(app: &TestApp, calendar: &str, from: &str, to: &str) -> Vec<(String, String, String)> {
+    pub async fn shown(
+        app: &TestApp,
+        calendar: &str,
+        from: &str,
+        to: &str,
+    ) -> Vec<(String, String, String)> {
         let mut v: Vec<(String, String, String)> = app
             .all_occurrences(&[calendar], from, to, 500)
             .await
             .iter()
-            .map(|o| (super::to_utc(o["start"].as_str().unwrap_or_default()), super::to_utc(o["end"].as_str().unwrap_or_default()), o["title"].as_str().unwrap_or_default().to_string()))
+            .map(|o| {
+                (
+                    super::to_utc(o["start"].as_str().unwrap_or_default()),
+                    super::to_utc(o["end"].as_str().unwrap_or_default()),
+                    o["title"].as_str().unwrap_or_default().to_string(),
+                )
+            })
             .collect();
         v.sort();
         v
@@ -407,8 +574,15 @@ pub mod sync {
     pub async fn make_due_now(app: &TestApp) {
         let store = app.state.store.clone();
         for l in store.all_links().await.expect("links") {
-            for row in store.due_pushes(&l.id, i64::MAX, 100_000).await.expect("rows") {
-                store.push_failed(row.id, "made due by the test", 0).await.expect("due");
+            for row in store
+                .due_pushes(&l.id, i64::MAX, 100_000)
+                .await
+                .expect("rows")
+            {
+                store
+                    .push_failed(row.id, "made due by the test", 0)
+                    .await
+                    .expect("due");
             }
         }
     }
@@ -418,7 +592,13 @@ pub mod sync {
     }
 
     pub async fn version(app: &TestApp, series: &str) -> i64 {
-        app.ok("query($id: ID!) { series(id: $id) { version } }", json!({ "id": series })).await["series"]["version"].as_i64().expect("version")
+        app.ok(
+            "query($id: ID!) { series(id: $id) { version } }",
+            json!({ "id": series }),
+        )
+        .await["series"]["version"]
+            .as_i64()
+            .expect("version")
     }
 }
 
@@ -434,23 +614,59 @@ pub fn oracle_python(oracle: &str) -> PathBuf {
         return python.clone();
     }
     let run = |cmd: &mut std::process::Command, what: &str| {
-        let out = cmd.output().unwrap_or_else(|e| panic!("{what}: could not run {cmd:?}: {e} (the {oracle} needs python3 with venv and pip)"));
-        assert!(out.status.success(), "{what} failed ({cmd:?}):\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = cmd.output().unwrap_or_else(|e| {
+            panic!(
+                "{what}: could not run {cmd:?}: {e} (the {oracle} needs python3 with venv and pip)"
+            )
+        });
+        assert!(
+            out.status.success(),
+            "{what} failed ({cmd:?}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    let requirements = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(oracle).join("requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).unwrap_or_else(|e| panic!("{}: {e}", requirements.display()));
+    let requirements = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(oracle)
+        .join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)
+        .unwrap_or_else(|e| panic!("{}: {e}", requirements.display()));
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir),
         // …/target/<profile>/deps/<test binary>
-        None => std::env::current_exe().expect("the test binary's path").ancestors().nth(3).expect("the target directory").to_path_buf(),
+        None => std::env::current_exe()
+            .expect("the test binary's path")
+            .ancestors()
+            .nth(3)
+            .expect("the target directory")
+            .to_path_buf(),
     };
     let venv = target.join(format!("{oracle}-venv"));
     let python = venv.join("bin/python");
     let marker = venv.join("installed-requirements.txt");
-    if !python.exists() || std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+    if !python.exists() || std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str())
+    {
         let _ = std::fs::remove_dir_all(&venv);
-        run(std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv), "creating the virtualenv");
-        run(std::process::Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input", "-r"]).arg(&requirements), "installing the oracle");
+        run(
+            std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv),
+            "creating the virtualenv",
+        );
+        run(
+            std::process::Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                    "-r",
+                ])
+                .arg(&requirements),
+            "installing the oracle",
+        );
         std::fs::write(&marker, &wanted).expect("write the install marker");
     }
     installed.push((oracle.to_string(), python.clone()));

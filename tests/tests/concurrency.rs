@@ -58,10 +58,26 @@ async fn thirty_two_clients_editing_one_series_lose_no_update(app: TestApp) {
     }
     assert_eq!(acknowledged + rejected, CLIENTS * EDITS_PER_CLIENT);
     assert!(acknowledged > 0);
-    let d = app.ok("query($id: ID!) { series(id: $id) { title version } }", json!({ "id": series })).await;
-    assert_eq!(d["series"]["title"], json!(acknowledged.to_string()), "every acknowledged increment is in the counter, and nothing else");
-    assert_eq!(d["series"]["version"], json!(1 + acknowledged as i64), "one version per acknowledged edit");
-    eprintln!("{:?}: {acknowledged} acknowledged, {rejected} rejected as stale", app.engine);
+    let d = app
+        .ok(
+            "query($id: ID!) { series(id: $id) { title version } }",
+            json!({ "id": series }),
+        )
+        .await;
+    assert_eq!(
+        d["series"]["title"],
+        json!(acknowledged.to_string()),
+        "every acknowledged increment is in the counter, and nothing else"
+    );
+    assert_eq!(
+        d["series"]["version"],
+        json!(1 + acknowledged as i64),
+        "one version per acknowledged edit"
+    );
+    eprintln!(
+        "{:?}: {acknowledged} acknowledged, {rejected} rejected as stale",
+        app.engine
+    );
 }
 
 engine_tests!(thirty_two_clients_editing_one_series_lose_no_update);

@@ -32,7 +32,11 @@ struct Case {
 }
 
 async fn every_corpus_case_matches_through_graphql(app: TestApp) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/conformance/rrule-cases.json")).expect("corpus");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/conformance/rrule-cases.json"
+    ))
+    .expect("corpus");
     let cases: Vec<Case> = serde_json::from_str(&text).expect("corpus json");
     assert!(cases.len() >= 184, "the corpus shrank: {}", cases.len());
     let mut failures = Vec::new();
@@ -48,18 +52,36 @@ async fn every_corpus_case_matches_through_graphql(app: TestApp) {
         match app.create_series(&cal, input).await {
             Ok(_) => {}
             // A rule that can never produce an occurrence is refused; the corpus expects none.
-            Err(e) if e.code == "RECURRENCE_INVALID" && c.expected.is_empty() && e.message.contains("never") => continue,
+            Err(e)
+                if e.code == "RECURRENCE_INVALID"
+                    && c.expected.is_empty()
+                    && e.message.contains("never") =>
+            {
+                continue
+            }
             Err(e) => {
-                failures.push(format!("{}: createSeries failed: {} {}", c.id, e.code, e.message));
+                failures.push(format!(
+                    "{}: createSeries failed: {} {}",
+                    c.id, e.code, e.message
+                ));
                 continue;
             }
         }
         let got = app.starts_utc(&cal, &c.window_start, &c.window_end).await;
         if got != c.expected {
-            failures.push(format!("{} ({}):\n  expected {:?}\n  got      {:?}", c.id, c.rrule, c.expected, got));
+            failures.push(format!(
+                "{} ({}):\n  expected {:?}\n  got      {:?}",
+                c.id, c.rrule, c.expected, got
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[derive(Deserialize)]
@@ -85,27 +107,51 @@ fn dateutil_expansion(cases_json: &str) -> BTreeMap<String, Vec<String>> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run the RRULE oracle");
-    child.stdin.take().expect("stdin").write_all(cases_json.as_bytes()).expect("feed the oracle");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(cases_json.as_bytes())
+        .expect("feed the oracle");
     let out = child.wait_with_output().expect("the oracle's output");
-    assert!(out.status.success(), "the oracle failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the oracle failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("the oracle prints JSON")
 }
 
 async fn sub_daily_rules_through_dst_agree_with_python_dateutil(app: TestApp) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rrule-oracle/dst-cases.json")).expect("cases");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/rrule-oracle/dst-cases.json"
+    ))
+    .expect("cases");
     let cases: Vec<DstCase> = serde_json::from_str(&text).expect("cases json");
     let expected = dateutil_expansion(&text);
-    assert_eq!(expected.len(), cases.len(), "the oracle answered every case");
+    assert_eq!(
+        expected.len(),
+        cases.len(),
+        "the oracle answered every case"
+    );
     for freq in ["HOURLY", "MINUTELY", "SECONDLY"] {
         for zone in ["America/New_York", "Australia/Sydney"] {
-            let n = cases.iter().filter(|c| c.rrule.contains(&format!("FREQ={freq}")) && c.tzid == zone).count();
+            let n = cases
+                .iter()
+                .filter(|c| c.rrule.contains(&format!("FREQ={freq}")) && c.tzid == zone)
+                .count();
             assert!(n >= 4, "{freq} in {zone}: only {n} cases");
         }
     }
     let mut failures = Vec::new();
     for c in &cases {
         let want = &expected[&c.id];
-        assert!(!want.is_empty(), "{}: the oracle found no occurrence; the case tests nothing", c.id);
+        assert!(
+            !want.is_empty(),
+            "{}: the oracle found no occurrence; the case tests nothing",
+            c.id
+        );
         let cal = app.create_calendar(&c.id, &c.tzid).await;
         let input = json!({
             "title": c.id,
@@ -115,17 +161,32 @@ async fn sub_daily_rules_through_dst_agree_with_python_dateutil(app: TestApp) {
             "recurrence": { "rrule": c.rrule },
         });
         if let Err(e) = app.create_series(&cal, input).await {
-            failures.push(format!("{}: createSeries failed: {} {}", c.id, e.code, e.message));
+            failures.push(format!(
+                "{}: createSeries failed: {} {}",
+                c.id, e.code, e.message
+            ));
             continue;
         }
         // Instants are compared after parsing (`starts_utc` rewrites each in UTC), whatever
         // offset notation the API writes.
         let got = app.starts_utc(&cal, &c.window_start, &c.window_end).await;
         if &got != want {
-            failures.push(format!("{} ({} from {} {}):\n  dateutil {:?}\n  almanac  {:?}", c.id, c.rrule, c.dtstart, c.tzid, want, got));
+            failures.push(format!(
+                "{} ({} from {} {}):\n  dateutil {:?}\n  almanac  {:?}",
+                c.id, c.rrule, c.dtstart, c.tzid, want, got
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases disagree with python-dateutil:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases disagree with python-dateutil:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
-engine_tests!(every_corpus_case_matches_through_graphql, sub_daily_rules_through_dst_agree_with_python_dateutil);
+engine_tests!(
+    every_corpus_case_matches_through_graphql,
+    sub_daily_rules_through_dst_agree_with_python_dateutil
+);

@@ -6,7 +6,9 @@
 //! Google and pulled back into a second, empty Almanac calendar, shows the same occurrences.
 
 use almanac_e2e::{spawn_app_with, Engine, TestApp};
-use almanac_providers::emulator::google::{FaultKind, FaultMatch, FaultPlan, GoogleEmulator, GoogleEmulatorConfig};
+use almanac_providers::emulator::google::{
+    FaultKind, FaultMatch, FaultPlan, GoogleEmulator, GoogleEmulatorConfig,
+};
 use almanac_providers::google::wire::{Event, EventDateTime};
 use almanac_providers::google::{GoogleCalendarClient, GoogleClientConfig, StaticAccessToken};
 use serde_json::{json, Value};
@@ -52,7 +54,10 @@ struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for LogSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -64,7 +69,10 @@ fn capture_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
     LOGS.get_or_init(|| {
         let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = LogSink(buffer.clone());
-        let _ = tracing_subscriber::fmt().with_max_level(tracing_subscriber::filter::LevelFilter::TRACE).with_writer(move || sink.clone()).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+            .with_writer(move || sink.clone())
+            .try_init();
         buffer
     })
     .clone()
@@ -72,7 +80,9 @@ fn capture_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
 
 async fn world(engine: Engine) -> World {
     capture_logs();
-    let google = GoogleEmulator::start(GoogleEmulatorConfig::default()).await.expect("emulator starts");
+    let google = GoogleEmulator::start(GoogleEmulatorConfig::default())
+        .await
+        .expect("emulator starts");
     google.add_account(ACCOUNT);
     let (auth, token, api) = (google.auth_url(), google.token_url(), google.base_url());
     let app = spawn_app_with(engine, move |s| {
@@ -86,7 +96,11 @@ async fn world(engine: Engine) -> World {
     })
     .await;
     let connection = connect(&app).await;
-    World { app, google, connection }
+    World {
+        app,
+        google,
+        connection,
+    }
 }
 
 async fn connect(app: &TestApp) -> String {
@@ -109,8 +123,15 @@ impl World {
     /// A client acting as the user in Google's own UI.
     fn google_user(&self) -> GoogleCalendarClient {
         let tokens = self.google.issue_tokens(ACCOUNT);
-        let config = GoogleClientConfig { base_url: self.google.base_url(), ..GoogleClientConfig::default() };
-        GoogleCalendarClient::new(config, Arc::new(StaticAccessToken::new(tokens.access_token))).expect("client")
+        let config = GoogleClientConfig {
+            base_url: self.google.base_url(),
+            ..GoogleClientConfig::default()
+        };
+        GoogleCalendarClient::new(
+            config,
+            Arc::new(StaticAccessToken::new(tokens.access_token)),
+        )
+        .expect("client")
     }
 
     /// Live (not cancelled) parent events in the Google calendar.
@@ -129,9 +150,27 @@ impl World {
 async fn mute_notifications(w: &World, link: &str) {
     let org = almanac_domain::OrganizationId::DEFAULT;
     for _ in 0..400 {
-        let l = w.app.state.store.link(org, link).await.expect("db").expect("link");
+        let l = w
+            .app
+            .state
+            .store
+            .link(org, link)
+            .await
+            .expect("db")
+            .expect("link");
         if l.last_synced_at.is_some() {
-            w.app.state.store.set_channel(link, l.channel_id.as_deref(), l.channel_resource_id.as_deref(), Some("muted"), l.channel_expires_at).await.expect("db");
+            w.app
+                .state
+                .store
+                .set_channel(
+                    link,
+                    l.channel_id.as_deref(),
+                    l.channel_resource_id.as_deref(),
+                    Some("muted"),
+                    l.channel_expires_at,
+                )
+                .await
+                .expect("db");
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -171,7 +210,10 @@ async fn rich_calendar(w: &World) -> (String, Vec<String>) {
         .ok(EDIT, json!({ "i": { "occurrence": occ(&weekly, "2026-04-06T13:00:00Z"), "scope": "THIS_AND_FOLLOWING", "expectedVersion": 4,
             "changes": { "title": "Standup v2", "start": "2026-04-06T14:00:00Z", "end": "2026-04-06T14:30:00Z" } } }))
         .await;
-    let continuation = d["editOccurrence"]["series"]["id"].as_str().expect("continuation").to_string();
+    let continuation = d["editOccurrence"]["series"]["id"]
+        .as_str()
+        .expect("continuation")
+        .to_string();
     // Cancel from May 4th on the continuation.
     let v = version(app, &continuation).await;
     app.ok(DELETE, json!({ "i": { "occurrence": occ(&continuation, "2026-05-04T14:00:00Z"), "scope": "THIS_AND_FOLLOWING", "expectedVersion": v } })).await;
@@ -184,7 +226,13 @@ async fn rich_calendar(w: &World) -> (String, Vec<String>) {
         .create_series(&cal, json!({ "title": "Backup", "start": "2026-03-06T02:30:00", "duration": "PT15M", "recurrence": { "rrule": "FREQ=DAILY;UNTIL=20260312T070000Z" } }))
         .await
         .expect("daily at 02:30");
-    let (single, _) = app.create_series(&cal, json!({ "title": "Dentist", "start": "2026-06-10T16:00:00", "duration": "PT1H" })).await.expect("single");
+    let (single, _) = app
+        .create_series(
+            &cal,
+            json!({ "title": "Dentist", "start": "2026-06-10T16:00:00", "duration": "PT1H" }),
+        )
+        .await
+        .expect("single");
     (cal, vec![weekly, continuation, yearly, night, single])
 }
 
@@ -200,34 +248,79 @@ async fn what_almanac_shows_comes_back_from_google_into_an_empty_calendar(w: Wor
     let round = w.sync(&link).await;
     assert_eq!(round["error"], Value::Null, "{round}");
     assert_eq!(pending(&w, &link).await, 0);
-    assert_eq!(w.google_parents().len(), series.len(), "one Google event per series, no duplicates");
+    assert_eq!(
+        w.google_parents().len(),
+        series.len(),
+        "one Google event per series, no duplicates"
+    );
 
     let pulled = w.sync(&mirror_link).await;
     assert_eq!(pulled["error"], Value::Null, "{pulled}");
     assert_eq!(w.app.series_count(&mirror).await, series.len());
     let shown = w.shown(&cal).await;
     assert!(shown.len() > 20, "the fixture shows a lot: {}", shown.len());
-    assert_eq!(w.shown(&mirror).await, shown, "the mirror shows exactly what the calendar shows");
+    assert_eq!(
+        w.shown(&mirror).await,
+        shown,
+        "the mirror shows exactly what the calendar shows"
+    );
 
     // Spot checks on what Google holds: wall-clock kept across DST, the split's trimmed rule.
-    let standup = w.google_parents().into_iter().find(|e| e["summary"] == "Standup").expect("standup event");
+    let standup = w
+        .google_parents()
+        .into_iter()
+        .find(|e| e["summary"] == "Standup")
+        .expect("standup event");
     assert_eq!(standup["start"]["timeZone"], "America/New_York");
-    let rule = standup["recurrence"][0].as_str().unwrap_or_default().to_string();
+    let rule = standup["recurrence"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     // A COUNT series is trimmed by its count: the ten occurrences before April 6th stay.
-    assert_eq!(rule, "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO,WE", "trimmed before the split");
-    let copies = w.app.ok("query($id: ID!) { series(id: $id) { providerCopies { linkId fidelity remoteId } } }", json!({ "id": series[0] })).await;
-    assert_eq!(copies["series"]["providerCopies"][0]["fidelity"], "EXACT", "{copies}");
+    assert_eq!(
+        rule, "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO,WE",
+        "trimmed before the split"
+    );
+    let copies = w
+        .app
+        .ok(
+            "query($id: ID!) { series(id: $id) { providerCopies { linkId fidelity remoteId } } }",
+            json!({ "id": series[0] }),
+        )
+        .await;
+    assert_eq!(
+        copies["series"]["providerCopies"][0]["fidelity"], "EXACT",
+        "{copies}"
+    );
 
     // A second round is quiet: our own writes coming back change nothing and push nothing.
-    let versions: Vec<i64> = futures_util::future::join_all(series.iter().map(|s| version(&w.app, s))).await;
+    let versions: Vec<i64> =
+        futures_util::future::join_all(series.iter().map(|s| version(&w.app, s))).await;
     let again = w.sync(&link).await;
-    assert_eq!((again["pushed"].as_i64(), again["updatedLocally"].as_i64(), again["createdLocally"].as_i64()), (Some(0), Some(0), Some(0)), "{again}");
-    let after: Vec<i64> = futures_util::future::join_all(series.iter().map(|s| version(&w.app, s))).await;
-    assert_eq!(after, versions, "no local series was rewritten by its own echo");
+    assert_eq!(
+        (
+            again["pushed"].as_i64(),
+            again["updatedLocally"].as_i64(),
+            again["createdLocally"].as_i64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{again}"
+    );
+    let after: Vec<i64> =
+        futures_util::future::join_all(series.iter().map(|s| version(&w.app, s))).await;
+    assert_eq!(
+        after, versions,
+        "no local series was rewritten by its own echo"
+    );
 
     // Deleting a series deletes the Google event; the mirror follows.
     let v = version(&w.app, &series[4]).await;
-    w.app.ok("mutation($i: DeleteSeriesInput!) { deleteSeries(input: $i) { deletedSeriesId } }", json!({ "i": { "id": series[4], "expectedVersion": v } })).await;
+    w.app
+        .ok(
+            "mutation($i: DeleteSeriesInput!) { deleteSeries(input: $i) { deletedSeriesId } }",
+            json!({ "i": { "id": series[4], "expectedVersion": v } }),
+        )
+        .await;
     w.sync(&link).await;
     assert_eq!(w.google_parents().len(), series.len() - 1);
     w.sync(&mirror_link).await;
@@ -250,38 +343,90 @@ async fn edits_made_in_google_flow_back(w: World) {
     let google = w.google_user();
     // In Google: retitle the whole series, move one occurrence, cancel another (across the
     // Oct 25 DST change: 10:00 CEST is 08:00Z before, 10:00 CET is 09:00Z after).
-    google.patch_event(ACCOUNT, &parent_id, &json!({ "summary": "Design review" }), None).await.expect("retitle");
+    google
+        .patch_event(
+            ACCOUNT,
+            &parent_id,
+            &json!({ "summary": "Design review" }),
+            None,
+        )
+        .await
+        .expect("retitle");
     let second = google
-        .find_instance(ACCOUNT, &parent_id, &EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-26T09:00:00Z").expect("t"), None))
+        .find_instance(
+            ACCOUNT,
+            &parent_id,
+            &EventDateTime::timed(
+                chrono::DateTime::parse_from_rfc3339("2026-10-26T09:00:00Z").expect("t"),
+                None,
+            ),
+        )
         .await
         .expect("lookup")
         .expect("instance on Oct 26");
     let moved = Event {
-        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-27T13:00:00Z").expect("t"), Some("Europe/Berlin"))),
-        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-27T14:00:00Z").expect("t"), Some("Europe/Berlin"))),
+        start: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-10-27T13:00:00Z").expect("t"),
+            Some("Europe/Berlin"),
+        )),
+        end: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-10-27T14:00:00Z").expect("t"),
+            Some("Europe/Berlin"),
+        )),
         ..Event::default()
     };
-    google.patch_event(ACCOUNT, second.id.as_deref().expect("id"), &moved, None).await.expect("move");
+    google
+        .patch_event(ACCOUNT, second.id.as_deref().expect("id"), &moved, None)
+        .await
+        .expect("move");
     let third = google
-        .find_instance(ACCOUNT, &parent_id, &EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z").expect("t"), None))
+        .find_instance(
+            ACCOUNT,
+            &parent_id,
+            &EventDateTime::timed(
+                chrono::DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z").expect("t"),
+                None,
+            ),
+        )
         .await
         .expect("lookup")
         .expect("instance on Nov 2");
-    google.delete_event(ACCOUNT, third.id.as_deref().expect("id"), None).await.expect("cancel");
+    google
+        .delete_event(ACCOUNT, third.id.as_deref().expect("id"), None)
+        .await
+        .expect("cancel");
     // And a brand-new event made in Google.
     let new_event = Event {
         summary: Some("Lunch".into()),
-        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-21T11:00:00Z").expect("t"), Some("Europe/Berlin"))),
-        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-21T12:00:00Z").expect("t"), Some("Europe/Berlin"))),
+        start: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-10-21T11:00:00Z").expect("t"),
+            Some("Europe/Berlin"),
+        )),
+        end: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-10-21T12:00:00Z").expect("t"),
+            Some("Europe/Berlin"),
+        )),
         ..Event::default()
     };
-    google.insert_event(ACCOUNT, &new_event).await.expect("insert");
+    google
+        .insert_event(ACCOUNT, &new_event)
+        .await
+        .expect("insert");
     // One Almanac cannot represent exactly (EXRULE): reported on the link, never guessed at.
     let exrule = Event {
         summary: Some("Odd".into()),
-        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-20T07:00:00Z").expect("t"), Some("Europe/Berlin"))),
-        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-10-20T08:00:00Z").expect("t"), Some("Europe/Berlin"))),
-        recurrence: Some(vec!["RRULE:FREQ=DAILY;COUNT=4".into(), "EXRULE:FREQ=DAILY;INTERVAL=2;COUNT=2".into()]),
+        start: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-10-20T07:00:00Z").expect("t"),
+            Some("Europe/Berlin"),
+        )),
+        end: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-10-20T08:00:00Z").expect("t"),
+            Some("Europe/Berlin"),
+        )),
+        recurrence: Some(vec![
+            "RRULE:FREQ=DAILY;COUNT=4".into(),
+            "EXRULE:FREQ=DAILY;INTERVAL=2;COUNT=2".into(),
+        ]),
         ..Event::default()
     };
     google.insert_event(ACCOUNT, &exrule).await.expect("insert");
@@ -289,11 +434,19 @@ async fn edits_made_in_google_flow_back(w: World) {
     // (The edits' push notifications may already have pulled them.)
     let round = w.sync(&link).await;
     assert_eq!(round["error"], Value::Null, "{round}");
-    let shown: Vec<(String, String)> = w.shown(&cal).await.into_iter().map(|(s, _, t)| (s, t)).collect();
+    let shown: Vec<(String, String)> = w
+        .shown(&cal)
+        .await
+        .into_iter()
+        .map(|(s, _, t)| (s, t))
+        .collect();
     assert_eq!(
         shown,
         vec![
-            ("2026-10-19T08:00:00Z".to_string(), "Design review".to_string()),
+            (
+                "2026-10-19T08:00:00Z".to_string(),
+                "Design review".to_string()
+            ),
             ("2026-10-21T11:00:00Z".into(), "Lunch".into()),
             ("2026-10-27T13:00:00Z".into(), "Design review".into()),
             ("2026-11-09T09:00:00Z".into(), "Design review".into()),
@@ -302,11 +455,20 @@ async fn edits_made_in_google_flow_back(w: World) {
         ]
     );
     let d = w.app.ok("{ calendarLinks { lastError } }", json!({})).await;
-    assert!(d["calendarLinks"][0]["lastError"].as_str().is_some_and(|e| e.contains("EXRULE")), "{d}");
+    assert!(
+        d["calendarLinks"][0]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("EXRULE")),
+        "{d}"
+    );
     // Pulled changes are local changes like any other, but they are not pushed back.
     assert!(version(&w.app, &series).await > 1);
     let quiet = w.sync(&link).await;
-    assert_eq!(quiet["pushed"], json!(0), "nothing echoes back to Google: {quiet}");
+    assert_eq!(
+        quiet["pushed"],
+        json!(0),
+        "nothing echoes back to Google: {quiet}"
+    );
 }
 
 /// 1,000 local changes pushed while 5 % of Google's answers fail (rate limits, 5xx, timeouts,
@@ -317,13 +479,27 @@ async fn a_thousand_changes_under_faults_converge_without_duplicates_or_losses(w
     let link = w.link(&cal, "PUSH_ONLY").await;
     // The test is about faults; Google's per-minute quotas would throttle this burst on their own
     // (the quota behaviour is covered by the emulator's tests).
-    w.google.set_quotas(almanac_providers::emulator::google::Quotas::unlimited());
+    w.google
+        .set_quotas(almanac_providers::emulator::google::Quotas::unlimited());
     w.google.inject_faults(FaultPlan::random(
         0.05,
-        vec![FaultKind::RateLimit429, FaultKind::RateLimit403, FaultKind::BackendError500, FaultKind::Timeout(Duration::from_secs(2)), FaultKind::LostResponse500, FaultKind::LostResponseDrop],
+        vec![
+            FaultKind::RateLimit429,
+            FaultKind::RateLimit403,
+            FaultKind::BackendError500,
+            FaultKind::Timeout(Duration::from_secs(2)),
+            FaultKind::LostResponse500,
+            FaultKind::LostResponseDrop,
+        ],
         7,
     ));
-    let start = |i: usize| chrono::NaiveDate::from_ymd_opt(2026, 7, 1).expect("date").and_hms_opt(8 + (i % 10) as u32, 0, 0).expect("time") + chrono::Duration::days((i % 20) as i64);
+    let start = |i: usize| {
+        chrono::NaiveDate::from_ymd_opt(2026, 7, 1)
+            .expect("date")
+            .and_hms_opt(8 + (i % 10) as u32, 0, 0)
+            .expect("time")
+            + chrono::Duration::days((i % 20) as i64)
+    };
     let mut changes = 0;
     let mut ids = Vec::new();
     for i in 0..250 {
@@ -332,14 +508,22 @@ async fn a_thousand_changes_under_faults_converge_without_duplicates_or_losses(w
         changes += 1;
     }
     w.sync(&link).await;
-    const UPDATE: &str = "mutation($i: UpdateSeriesInput!) { updateSeries(input: $i) { series { version } } }";
+    const UPDATE: &str =
+        "mutation($i: UpdateSeriesInput!) { updateSeries(input: $i) { series { version } } }";
     for (i, id) in ids.iter().enumerate() {
-        w.app.ok(UPDATE, json!({ "i": { "id": id, "expectedVersion": 1, "title": format!("t{i}") } })).await;
+        w.app
+            .ok(
+                UPDATE,
+                json!({ "i": { "id": id, "expectedVersion": 1, "title": format!("t{i}") } }),
+            )
+            .await;
         changes += 1;
     }
     w.sync(&link).await;
     for (i, id) in ids.iter().enumerate() {
-        let second = (start(i) + chrono::Duration::days(7)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let second = (start(i) + chrono::Duration::days(7))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
         if i % 2 == 0 {
             w.app.ok(DELETE, json!({ "i": { "occurrence": occ(id, &second), "scope": "THIS", "expectedVersion": 2 } })).await;
         } else {
@@ -349,16 +533,31 @@ async fn a_thousand_changes_under_faults_converge_without_duplicates_or_losses(w
     }
     w.sync(&link).await;
     for (i, id) in ids.iter().enumerate().take(200) {
-        w.app.ok(UPDATE, json!({ "i": { "id": id, "expectedVersion": 3, "title": format!("u{i}") } })).await;
+        w.app
+            .ok(
+                UPDATE,
+                json!({ "i": { "id": id, "expectedVersion": 3, "title": format!("u{i}") } }),
+            )
+            .await;
         changes += 1;
     }
     for id in ids.iter().skip(200) {
-        w.app.ok("mutation($i: DeleteSeriesInput!) { deleteSeries(input: $i) { deletedSeriesId } }", json!({ "i": { "id": id, "expectedVersion": 3 } })).await;
+        w.app
+            .ok(
+                "mutation($i: DeleteSeriesInput!) { deleteSeries(input: $i) { deletedSeriesId } }",
+                json!({ "i": { "id": id, "expectedVersion": 3 } }),
+            )
+            .await;
         changes += 1;
     }
     assert_eq!(changes, 1000);
     w.sync(&link).await;
-    let faults = w.google.requests().iter().filter(|r| r.fault.is_some()).count();
+    let faults = w
+        .google
+        .requests()
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .count();
     assert!(faults >= 10, "faults were injected: {faults}");
     w.google.clear_faults();
 
@@ -373,15 +572,25 @@ async fn a_thousand_changes_under_faults_converge_without_duplicates_or_losses(w
         if left == 0 {
             break;
         }
-        assert!(rounds < 3, "not converged after {rounds} rounds: {left} pending, {r}");
+        assert!(
+            rounds < 3,
+            "not converged after {rounds} rounds: {left} pending, {r}"
+        );
         make_due_now(&w.app).await;
     }
     let parents = w.google_parents();
-    let mut summaries: Vec<String> = parents.iter().map(|e| e["summary"].as_str().unwrap_or_default().to_string()).collect();
+    let mut summaries: Vec<String> = parents
+        .iter()
+        .map(|e| e["summary"].as_str().unwrap_or_default().to_string())
+        .collect();
     summaries.sort();
     let total = summaries.len();
     summaries.dedup();
-    assert_eq!((total, summaries.len()), (200, 200), "every live series exactly once, deleted ones gone");
+    assert_eq!(
+        (total, summaries.len()),
+        (200, 200),
+        "every live series exactly once, deleted ones gone"
+    );
     // Everything Almanac shows is what Google shows.
     let mirror = w.app.create_calendar("Mirror", "UTC").await;
     let mirror_link = w.link(&mirror, "PULL_ONLY").await;
@@ -408,23 +617,52 @@ async fn a_410_mid_run_loses_no_pending_local_edit(w: World) {
     // A local edit that cannot be pushed yet (Google answers 500 to it), while the sync token is
     // invalidated. Faults first, so that whichever round pushes first (ours, or one a
     // notification started) meets them.
-    w.google.inject_faults(FaultPlan::default().then(FaultMatch::method("PATCH"), FaultKind::BackendError500).then(FaultMatch::method("PATCH"), FaultKind::BackendError500).then(FaultMatch::method("PATCH"), FaultKind::BackendError500));
+    w.google.inject_faults(
+        FaultPlan::default()
+            .then(FaultMatch::method("PATCH"), FaultKind::BackendError500)
+            .then(FaultMatch::method("PATCH"), FaultKind::BackendError500)
+            .then(FaultMatch::method("PATCH"), FaultKind::BackendError500),
+    );
     w.google.invalidate_sync_tokens(ACCOUNT);
-    w.app.ok("mutation($i: UpdateSeriesInput!) { updateSeries(input: $i) { series { version } } }", json!({ "i": { "id": s, "expectedVersion": 1, "title": "B" } })).await;
+    w.app
+        .ok(
+            "mutation($i: UpdateSeriesInput!) { updateSeries(input: $i) { series { version } } }",
+            json!({ "i": { "id": s, "expectedVersion": 1, "title": "B" } }),
+        )
+        .await;
     w.sync(&link).await;
-    assert!(w.google.requests().iter().any(|q| q.status == 410), "the sync token was refused (410) and a full resync followed");
-    let refused = w.google.requests().iter().filter(|q| q.method == "PATCH" && q.fault.is_some()).count();
+    assert!(
+        w.google.requests().iter().any(|q| q.status == 410),
+        "the sync token was refused (410) and a full resync followed"
+    );
+    let refused = w
+        .google
+        .requests()
+        .iter()
+        .filter(|q| q.method == "PATCH" && q.fault.is_some())
+        .count();
     assert_eq!(refused, 3, "the edit's push was tried and refused");
-    assert_eq!(w.shown(&cal).await[0].2, "B", "the pending edit is still the local state");
+    assert_eq!(
+        w.shown(&cal).await[0].2,
+        "B",
+        "the pending edit is still the local state"
+    );
     // Not lost: still queued, unless a notification-started round retried it once its backoff
     // (about a second) had passed, in which case Google already has it.
     let queued = pending(&w, &link).await == 1;
-    assert!(queued || w.google_parents()[0]["summary"] == "B", "the edit is neither queued nor at Google");
+    assert!(
+        queued || w.google_parents()[0]["summary"] == "B",
+        "the edit is neither queued nor at Google"
+    );
     w.google.clear_faults();
     make_due_now(&w.app).await;
     w.sync(&link).await;
     assert_eq!(pending(&w, &link).await, 0);
-    assert_eq!(w.google_parents()[0]["summary"], "B", "the edit reached Google after the resync");
+    assert_eq!(
+        w.google_parents()[0]["summary"],
+        "B",
+        "the edit reached Google after the resync"
+    );
 }
 
 /// The round is killed (its future dropped) right after Google applied the trim of a split and
@@ -439,11 +677,21 @@ async fn a_round_killed_mid_split_recovers_without_orphans_or_duplicates(w: Worl
 
     w.google.clear_requests();
     let app = w.app.state.clone();
-    let record = app.store.link(almanac_domain::OrganizationId::DEFAULT, &link).await.expect("db").expect("link");
-    let round = tokio::spawn(async move { almanac_api::services::sync::run_round(&app, &record).await });
+    let record = app
+        .store
+        .link(almanac_domain::OrganizationId::DEFAULT, &link)
+        .await
+        .expect("db")
+        .expect("link");
+    let round =
+        tokio::spawn(async move { almanac_api::services::sync::run_round(&app, &record).await });
     // Kill it as soon as Google has applied the trim.
     loop {
-        if w.google.requests().iter().any(|r| r.method == "PATCH" && (200..300).contains(&r.status)) {
+        if w.google
+            .requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && (200..300).contains(&r.status))
+        {
             round.abort();
             break;
         }
@@ -458,7 +706,11 @@ async fn a_round_killed_mid_split_recovers_without_orphans_or_duplicates(w: Worl
     w.sync(&link).await;
     assert_eq!(pending(&w, &link).await, 0);
     let parents = w.google_parents();
-    assert_eq!(parents.len(), 2, "the trimmed original and exactly one continuation: {parents:?}");
+    assert_eq!(
+        parents.len(),
+        2,
+        "the trimmed original and exactly one continuation: {parents:?}"
+    );
     let mirror = w.app.create_calendar("Mirror", "UTC").await;
     let mirror_link = w.link(&mirror, "PULL_ONLY").await;
     w.sync(&mirror_link).await;
@@ -470,8 +722,16 @@ async fn a_round_killed_mid_split_recovers_without_orphans_or_duplicates(w: Worl
 async fn a_lost_insert_response_is_not_duplicated(w: World) {
     let cal = w.app.create_calendar("Work", "UTC").await;
     let link = w.link(&cal, "TWO_WAY").await;
-    w.app.create_series(&cal, json!({ "title": "Once", "start": "2026-09-01T09:00:00", "duration": "PT1H" })).await.expect("series");
-    w.google.inject_faults(FaultPlan::default().then(FaultMatch::method("POST"), FaultKind::LostResponseDrop));
+    w.app
+        .create_series(
+            &cal,
+            json!({ "title": "Once", "start": "2026-09-01T09:00:00", "duration": "PT1H" }),
+        )
+        .await
+        .expect("series");
+    w.google.inject_faults(
+        FaultPlan::default().then(FaultMatch::method("POST"), FaultKind::LostResponseDrop),
+    );
     w.sync(&link).await;
     make_due_now(&w.app).await;
     w.sync(&link).await;
@@ -482,33 +742,72 @@ async fn a_lost_insert_response_is_not_duplicated(w: World) {
 /// Tokens are sealed: neither the database nor any API answer contains them.
 async fn tokens_never_appear_in_plaintext(w: World) {
     let tokens = w.google.issue_tokens(ACCOUNT);
-    let rows = w.app.state.store.connections(almanac_domain::OrganizationId::DEFAULT).await.expect("connections");
+    let rows = w
+        .app
+        .state
+        .store
+        .connections(almanac_domain::OrganizationId::DEFAULT)
+        .await
+        .expect("connections");
     let stored = format!("{rows:?}");
-    assert!(rows[0].access_token.as_deref().is_some_and(|t| t.starts_with("dev.")), "sealed with the dev key: {stored}");
+    assert!(
+        rows[0]
+            .access_token
+            .as_deref()
+            .is_some_and(|t| t.starts_with("dev.")),
+        "sealed with the dev key: {stored}"
+    );
     // The emulator's tokens share a recognisable prefix; none of it is stored.
     let prefix: String = tokens.access_token.chars().take(12).collect();
     assert!(!stored.contains(&prefix), "no access token in the database");
     if let Some(refresh) = tokens.refresh_token {
-        assert!(!stored.contains(&refresh.chars().take(12).collect::<String>()), "no refresh token in the database");
+        assert!(
+            !stored.contains(&refresh.chars().take(12).collect::<String>()),
+            "no refresh token in the database"
+        );
     }
     // Revoke the grant and force a refresh: the error shown says what happened, without tokens.
     w.google.revoke_refresh_tokens(ACCOUNT);
     w.google.expire_access_tokens();
     let cal = w.app.create_calendar("Work", "UTC").await;
     let link = w.link(&cal, "TWO_WAY").await;
-    w.app.create_series(&cal, json!({ "title": "Kept", "start": "2026-09-01T09:00:00", "duration": "PT1H" })).await.expect("series");
+    w.app
+        .create_series(
+            &cal,
+            json!({ "title": "Kept", "start": "2026-09-01T09:00:00", "duration": "PT1H" }),
+        )
+        .await
+        .expect("series");
     let r = w.sync(&link).await;
     let error = r["error"].as_str().unwrap_or_default().to_string();
-    assert!(error.contains("invalid_grant") || error.contains("authorized again"), "{r}");
+    assert!(
+        error.contains("invalid_grant") || error.contains("authorized again"),
+        "{r}"
+    );
     assert!(!error.contains(&prefix));
-    let d = w.app.ok("{ providerAccounts { state lastError } calendarLinks { lastError pendingChanges } }", json!({})).await;
+    let d = w
+        .app
+        .ok(
+            "{ providerAccounts { state lastError } calendarLinks { lastError pendingChanges } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(d["providerAccounts"][0]["state"], "NEEDS_REAUTH", "{d}");
-    assert_eq!(d["calendarLinks"][0]["pendingChanges"], json!(1), "the local change is kept for after reconnecting: {d}");
+    assert_eq!(
+        d["calendarLinks"][0]["pendingChanges"],
+        json!(1),
+        "the local change is kept for after reconnecting: {d}"
+    );
     assert_eq!(w.shown(&cal).await.len(), 1, "nothing local was deleted");
     let all = format!("{d}");
     assert!(!all.contains(&prefix));
-    let logs = String::from_utf8_lossy(&capture_logs().lock().unwrap_or_else(|p| p.into_inner())).to_string();
-    assert!(logs.len() > 10_000, "the capture works: {} bytes of logs", logs.len());
+    let logs = String::from_utf8_lossy(&capture_logs().lock().unwrap_or_else(|p| p.into_inner()))
+        .to_string();
+    assert!(
+        logs.len() > 10_000,
+        "the capture works: {} bytes of logs",
+        logs.len()
+    );
     assert!(!logs.contains(&prefix), "an access token reached the logs");
     // Reconnecting resumes the link.
     connect(&w.app).await;
@@ -528,7 +827,12 @@ async fn concurrent_expired_tokens_refresh_once(w: World) {
     w.google.expire_access_tokens();
     w.google.clear_requests();
     futures_util::future::join_all(links.iter().map(|l| w.sync(l))).await;
-    let refreshes = w.google.requests().iter().filter(|r| r.path.ends_with("/token")).count();
+    let refreshes = w
+        .google
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/token"))
+        .count();
     assert_eq!(refreshes, 1, "one refresh for six concurrent rounds");
     for l in &links {
         assert_eq!(pending(&w, l).await, 0);
@@ -540,13 +844,25 @@ async fn concurrent_expired_tokens_refresh_once(w: World) {
 async fn push_notifications_trigger_a_sync(w: World) {
     let cal = w.app.create_calendar("Work", "UTC").await;
     let link = w.link(&cal, "TWO_WAY").await;
-    let d = w.app.ok("{ calendarLinks { notificationsUntil } }", json!({})).await;
-    assert!(d["calendarLinks"][0]["notificationsUntil"].is_string(), "a channel was created: {d}");
+    let d = w
+        .app
+        .ok("{ calendarLinks { notificationsUntil } }", json!({}))
+        .await;
+    assert!(
+        d["calendarLinks"][0]["notificationsUntil"].is_string(),
+        "a channel was created: {d}"
+    );
     let google = w.google_user();
     let e = Event {
         summary: Some("From Google".into()),
-        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T10:00:00Z").expect("t"), Some("UTC"))),
-        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T11:00:00Z").expect("t"), Some("UTC"))),
+        start: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-09-02T10:00:00Z").expect("t"),
+            Some("UTC"),
+        )),
+        end: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-09-02T11:00:00Z").expect("t"),
+            Some("UTC"),
+        )),
         ..Event::default()
     };
     google.insert_event(ACCOUNT, &e).await.expect("insert");
@@ -560,7 +876,12 @@ async fn push_notifications_trigger_a_sync(w: World) {
     }
     assert!(seen, "the notification ran a round that pulled the event");
     // A notification with a wrong token is refused and runs nothing.
-    let channel = w.google.notifications().last().map(|n| n.channel_id.clone()).expect("notifications were sent");
+    let channel = w
+        .google
+        .notifications()
+        .last()
+        .map(|n| n.channel_id.clone())
+        .expect("notifications were sent");
     let forged = reqwest::Client::new()
         .post(format!("{}/webhooks/google", w.app.url))
         .header("X-Goog-Channel-ID", channel)
@@ -583,17 +904,31 @@ async fn a_split_made_in_google_arrives_as_a_split(w: World) {
     let parent = w.google_parents().pop().expect("pushed");
     let google = w.google_user();
     google
-        .patch_event(ACCOUNT, parent["id"].as_str().expect("id"), &json!({ "recurrence": ["RRULE:FREQ=WEEKLY;UNTIL=20260927T235959Z"] }), None)
+        .patch_event(
+            ACCOUNT,
+            parent["id"].as_str().expect("id"),
+            &json!({ "recurrence": ["RRULE:FREQ=WEEKLY;UNTIL=20260927T235959Z"] }),
+            None,
+        )
         .await
         .expect("trim");
     let continuation = Event {
         summary: Some("Class (room 2)".into()),
-        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-28T10:00:00Z").expect("t"), Some("UTC"))),
-        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-28T11:00:00Z").expect("t"), Some("UTC"))),
+        start: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-09-28T10:00:00Z").expect("t"),
+            Some("UTC"),
+        )),
+        end: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-09-28T11:00:00Z").expect("t"),
+            Some("UTC"),
+        )),
         recurrence: Some(vec!["RRULE:FREQ=WEEKLY;COUNT=5".into()]),
         ..Event::default()
     };
-    google.insert_event(ACCOUNT, &continuation).await.expect("insert");
+    google
+        .insert_event(ACCOUNT, &continuation)
+        .await
+        .expect("insert");
     w.sync(&link).await;
     let d = w.app.ok("query($id: ID!) { series(id: $id) { continuations { title lineage { rootSeriesId parentSeriesId splitAt } } } }", json!({ "id": s })).await;
     let c = &d["series"]["continuations"];
@@ -601,7 +936,10 @@ async fn a_split_made_in_google_arrives_as_a_split(w: World) {
     assert_eq!(c[0]["title"], "Class (room 2)");
     assert_eq!(c[0]["lineage"]["rootSeriesId"], json!(s));
     assert_eq!(c[0]["lineage"]["parentSeriesId"], json!(s));
-    assert_eq!(almanac_e2e::to_utc(c[0]["lineage"]["splitAt"].as_str().unwrap_or_default()), "2026-09-28T09:00:00Z");
+    assert_eq!(
+        almanac_e2e::to_utc(c[0]["lineage"]["splitAt"].as_str().unwrap_or_default()),
+        "2026-09-28T09:00:00Z"
+    );
     let shown = w.shown(&cal).await;
     assert_eq!(shown.len(), 3 + 5, "three kept, five continued: {shown:?}");
 }
@@ -616,22 +954,40 @@ async fn a_split_made_in_google_across_two_rounds_is_still_a_split(w: World) {
     let parent = w.google_parents().pop().expect("pushed");
     let google = w.google_user();
     google
-        .patch_event(ACCOUNT, parent["id"].as_str().expect("id"), &json!({ "recurrence": ["RRULE:FREQ=WEEKLY;UNTIL=20260927T235959Z"] }), None)
+        .patch_event(
+            ACCOUNT,
+            parent["id"].as_str().expect("id"),
+            &json!({ "recurrence": ["RRULE:FREQ=WEEKLY;UNTIL=20260927T235959Z"] }),
+            None,
+        )
         .await
         .expect("trim");
     w.sync(&link).await;
     assert_eq!(w.shown(&cal).await.len(), 3, "the trim arrived on its own");
     let continuation = Event {
         summary: Some("Class (room 2)".into()),
-        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-28T10:00:00Z").expect("t"), Some("UTC"))),
-        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-28T11:00:00Z").expect("t"), Some("UTC"))),
+        start: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-09-28T10:00:00Z").expect("t"),
+            Some("UTC"),
+        )),
+        end: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-09-28T11:00:00Z").expect("t"),
+            Some("UTC"),
+        )),
         recurrence: Some(vec!["RRULE:FREQ=WEEKLY;COUNT=5".into()]),
         ..Event::default()
     };
-    google.insert_event(ACCOUNT, &continuation).await.expect("insert");
+    google
+        .insert_event(ACCOUNT, &continuation)
+        .await
+        .expect("insert");
     w.sync(&link).await;
     let d = w.app.ok("query($id: ID!) { series(id: $id) { continuations { title lineage { parentSeriesId } } } }", json!({ "id": s })).await;
-    assert_eq!(d["series"]["continuations"][0]["lineage"]["parentSeriesId"], json!(s), "{d}");
+    assert_eq!(
+        d["series"]["continuations"][0]["lineage"]["parentSeriesId"],
+        json!(s),
+        "{d}"
+    );
     assert_eq!(w.shown(&cal).await.len(), 8);
 }
 
@@ -648,25 +1004,51 @@ async fn an_emptied_remote_calendar_does_not_delete_everything_locally(w: World)
     assert_eq!(w.google_parents().len(), 20);
     let google = w.google_user();
     for e in w.google_parents() {
-        google.delete_event(ACCOUNT, e["id"].as_str().expect("id"), None).await.expect("delete");
+        google
+            .delete_event(ACCOUNT, e["id"].as_str().expect("id"), None)
+            .await
+            .expect("delete");
     }
     // The deletions may arrive in one round or several (each deletion notifies); either way no
     // more than half of the calendar goes within the hour, and the rest are held.
     let r = w.sync(&link).await;
     let left = w.app.series_count(&cal).await;
-    assert!(left >= 10, "at most half deleted, {left} of 20 series left: {r}");
+    assert!(
+        left >= 10,
+        "at most half deleted, {left} of 20 series left: {r}"
+    );
     let d = w.app.ok("{ calendarLinks { lastError } }", json!({})).await;
-    assert!(d["calendarLinks"][0]["lastError"].as_str().is_some_and(|e| e.contains("held back")), "{d}");
+    assert!(
+        d["calendarLinks"][0]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("held back")),
+        "{d}"
+    );
     // One deletion is an ordinary change and goes through.
     // (Its own Google calendar: the first one's link would otherwise import it as well.)
     let small = w.google.add_calendar(ACCOUNT, "Small", "UTC");
     let cal2 = w.app.create_calendar("Small", "UTC").await;
-    let (one, _) = w.app.create_series(&cal2, json!({ "title": "only", "start": "2026-09-01T09:00:00", "duration": "PT1H" })).await.expect("series");
+    let (one, _) = w
+        .app
+        .create_series(
+            &cal2,
+            json!({ "title": "only", "start": "2026-09-01T09:00:00", "duration": "PT1H" }),
+        )
+        .await
+        .expect("series");
     let link2 = almanac_e2e::sync::link(&w.app, &w.connection, &cal2, &small, "TWO_WAY").await;
     mute_notifications(&w, &link2).await;
     w.sync(&link2).await;
-    let event = w.google.events_snapshot(&small).into_iter().find(|e| e["summary"] == "only" && e["status"] != "cancelled").expect("pushed");
-    google.delete_event(&small, event["id"].as_str().expect("id"), None).await.expect("delete");
+    let event = w
+        .google
+        .events_snapshot(&small)
+        .into_iter()
+        .find(|e| e["summary"] == "only" && e["status"] != "cancelled")
+        .expect("pushed");
+    google
+        .delete_event(&small, event["id"].as_str().expect("id"), None)
+        .await
+        .expect("delete");
     w.sync(&link2).await;
     assert_eq!(w.app.series_count(&cal2).await, 0, "{one} was deleted");
 }
@@ -681,14 +1063,26 @@ async fn pulled_changes_fire_subscriptions(w: World) {
         .expect("subscribed");
     let e = Event {
         summary: Some("From Google".into()),
-        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T10:00:00Z").expect("t"), Some("UTC"))),
-        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T11:00:00Z").expect("t"), Some("UTC"))),
+        start: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-09-02T10:00:00Z").expect("t"),
+            Some("UTC"),
+        )),
+        end: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-09-02T11:00:00Z").expect("t"),
+            Some("UTC"),
+        )),
         ..Event::default()
     };
-    w.google_user().insert_event(ACCOUNT, &e).await.expect("insert");
+    w.google_user()
+        .insert_event(ACCOUNT, &e)
+        .await
+        .expect("insert");
     w.sync(&link).await;
     let msg = sub.next(10).await.expect("an event");
-    assert_eq!(msg["payload"]["data"]["seriesChanged"]["series"]["title"], "From Google", "{msg}");
+    assert_eq!(
+        msg["payload"]["data"]["seriesChanged"]["series"]["title"], "From Google",
+        "{msg}"
+    );
 }
 
 /// The background worker renews a watch channel before it expires (the old one is stopped) and
@@ -700,7 +1094,14 @@ async fn the_worker_renews_channels_and_runs_the_safety_net_round(w: World) {
     // round is in flight when the notifications stop arriving below.
     let mut first_round_done = false;
     for _ in 0..400 {
-        let l = w.app.state.store.link(almanac_domain::OrganizationId::DEFAULT, &link).await.expect("db").expect("link");
+        let l = w
+            .app
+            .state
+            .store
+            .link(almanac_domain::OrganizationId::DEFAULT, &link)
+            .await
+            .expect("db")
+            .expect("link");
         if l.last_synced_at.is_some() {
             first_round_done = true;
             break;
@@ -708,69 +1109,173 @@ async fn the_worker_renews_channels_and_runs_the_safety_net_round(w: World) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(first_round_done, "the sync notification ran a round");
-    let before = w.app.state.store.link(almanac_domain::OrganizationId::DEFAULT, &link).await.expect("db").expect("link");
+    let before = w
+        .app
+        .state
+        .store
+        .link(almanac_domain::OrganizationId::DEFAULT, &link)
+        .await
+        .expect("db")
+        .expect("link");
     let old_channel = before.channel_id.clone().expect("a channel");
     // Pretend the channel expires within the renewal margin, and make its notifications fail
     // verification (as if they were lost): only the worker can bring the next change in.
     let soon = chrono::Utc::now().timestamp() + 3600;
-    w.app.state.store.set_channel(&link, before.channel_id.as_deref(), before.channel_resource_id.as_deref(), Some("lost"), Some(soon)).await.expect("db");
+    w.app
+        .state
+        .store
+        .set_channel(
+            &link,
+            before.channel_id.as_deref(),
+            before.channel_resource_id.as_deref(),
+            Some("lost"),
+            Some(soon),
+        )
+        .await
+        .expect("db");
     let e = Event {
         summary: Some("Missed".into()),
-        start: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T10:00:00Z").expect("t"), Some("UTC"))),
-        end: Some(EventDateTime::timed(chrono::DateTime::parse_from_rfc3339("2026-09-02T11:00:00Z").expect("t"), Some("UTC"))),
+        start: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-09-02T10:00:00Z").expect("t"),
+            Some("UTC"),
+        )),
+        end: Some(EventDateTime::timed(
+            chrono::DateTime::parse_from_rfc3339("2026-09-02T11:00:00Z").expect("t"),
+            Some("UTC"),
+        )),
         ..Event::default()
     };
-    w.google_user().insert_event(ACCOUNT, &e).await.expect("insert");
+    w.google_user()
+        .insert_event(ACCOUNT, &e)
+        .await
+        .expect("insert");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(w.shown(&cal).await.len(), 0, "the notification was refused, nothing pulled yet");
+    assert_eq!(
+        w.shown(&cal).await.len(),
+        0,
+        "the notification was refused, nothing pulled yet"
+    );
     almanac_api::services::sync::worker_pass(&w.app.state).await;
-    let after = w.app.state.store.link(almanac_domain::OrganizationId::DEFAULT, &link).await.expect("db").expect("link");
-    assert_ne!(after.channel_id.as_deref(), Some(old_channel.as_str()), "a new channel");
-    assert!(after.channel_expires_at.is_some_and(|t| t > soon + 86_400), "good for days again");
-    assert!(w.google.requests().iter().any(|r| r.path.ends_with("/channels/stop")), "the old channel was stopped");
-    assert_eq!(w.shown(&cal).await.len(), 1, "the periodic round pulled the change");
+    let after = w
+        .app
+        .state
+        .store
+        .link(almanac_domain::OrganizationId::DEFAULT, &link)
+        .await
+        .expect("db")
+        .expect("link");
+    assert_ne!(
+        after.channel_id.as_deref(),
+        Some(old_channel.as_str()),
+        "a new channel"
+    );
+    assert!(
+        after.channel_expires_at.is_some_and(|t| t > soon + 86_400),
+        "good for days again"
+    );
+    assert!(
+        w.google
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/channels/stop")),
+        "the old channel was stopped"
+    );
+    assert_eq!(
+        w.shown(&cal).await.len(),
+        1,
+        "the periodic round pulled the change"
+    );
 }
 
 /// The provider objects are Relay nodes: an account, its remote calendars (looked up at Google)
 /// and a link resolve through `node(id:)`, and `linkCalendar` takes a remote calendar's global id
 /// as well as Google's own id (but not one of another account).
 async fn accounts_remote_calendars_and_links_are_nodes(w: World) {
-    let d = w.app.ok("{ providerAccounts { id remoteCalendars { id remoteCalendarId name } } }", json!({})).await;
+    let d = w
+        .app
+        .ok(
+            "{ providerAccounts { id remoteCalendars { id remoteCalendarId name } } }",
+            json!({}),
+        )
+        .await;
     let account = &d["providerAccounts"][0];
     assert_eq!(account["id"], json!(w.connection), "{d}");
-    let remote = account["remoteCalendars"].as_array().expect("remote calendars").iter().find(|c| c["remoteCalendarId"] == json!(ACCOUNT)).expect("the primary calendar").clone();
+    let remote = account["remoteCalendars"]
+        .as_array()
+        .expect("remote calendars")
+        .iter()
+        .find(|c| c["remoteCalendarId"] == json!(ACCOUNT))
+        .expect("the primary calendar")
+        .clone();
     let global = remote["id"].as_str().expect("id").to_string();
-    assert!(global.starts_with("rcal_") && !global.contains(ACCOUNT), "an opaque global id: {global}");
+    assert!(
+        global.starts_with("rcal_") && !global.contains(ACCOUNT),
+        "an opaque global id: {global}"
+    );
     let node = "query($id: ID!) { node(id: $id) { __typename id ... on RemoteCalendar { remoteCalendarId name } ... on ProviderAccount { account } ... on CalendarLink { remoteCalendarId account { id } } } }";
     let d = w.app.ok(node, json!({ "id": global })).await;
-    assert_eq!(d["node"], json!({ "__typename": "RemoteCalendar", "id": global, "remoteCalendarId": ACCOUNT, "name": remote["name"] }), "{d}");
+    assert_eq!(
+        d["node"],
+        json!({ "__typename": "RemoteCalendar", "id": global, "remoteCalendarId": ACCOUNT, "name": remote["name"] }),
+        "{d}"
+    );
     let d = w.app.ok(node, json!({ "id": w.connection })).await;
-    assert_eq!(d["node"], json!({ "__typename": "ProviderAccount", "id": w.connection, "account": ACCOUNT }), "{d}");
+    assert_eq!(
+        d["node"],
+        json!({ "__typename": "ProviderAccount", "id": w.connection, "account": ACCOUNT }),
+        "{d}"
+    );
 
     let cal = w.app.create_calendar("linked by global id", "UTC").await;
     let link = almanac_e2e::sync::link(&w.app, &w.connection, &cal, &global, "TWO_WAY").await;
     let d = w.app.ok(node, json!({ "id": link })).await;
-    assert_eq!(d["node"], json!({ "__typename": "CalendarLink", "id": link, "remoteCalendarId": ACCOUNT, "account": { "id": w.connection } }), "{d}");
+    assert_eq!(
+        d["node"],
+        json!({ "__typename": "CalendarLink", "id": link, "remoteCalendarId": ACCOUNT, "account": { "id": w.connection } }),
+        "{d}"
+    );
 
     // A remote calendar id naming another account is refused, and nothing is linked.
     let foreign = {
         use base64::Engine;
-        format!("rcal_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("con_{}\n{ACCOUNT}", uuid::Uuid::now_v7().simple())))
+        format!(
+            "rcal_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(format!("con_{}\n{ACCOUNT}", uuid::Uuid::now_v7().simple()))
+        )
     };
     let other = w.app.create_calendar("not linked", "UTC").await;
     let e = w
         .app
         .err("mutation($i: LinkCalendarInput!) { linkCalendar(input: $i) { link { id } } }", json!({ "i": { "calendarId": other, "accountId": w.connection, "remoteCalendarId": foreign } }))
         .await;
-    assert_eq!((e.code.as_str(), e.field.as_deref()), ("BAD_USER_INPUT", Some("remoteCalendarId")), "{}", e.message);
-    let d = w.app.ok("query($c: ID!) { calendar(id: $c) { links { id } } }", json!({ "c": other })).await;
+    assert_eq!(
+        (e.code.as_str(), e.field.as_deref()),
+        ("BAD_USER_INPUT", Some("remoteCalendarId")),
+        "{}",
+        e.message
+    );
+    let d = w
+        .app
+        .ok(
+            "query($c: ID!) { calendar(id: $c) { links { id } } }",
+            json!({ "c": other }),
+        )
+        .await;
     assert_eq!(d["calendar"]["links"], json!([]), "{d}");
     // A remote calendar the account does not see is null, not an error.
     let missing = {
         use base64::Engine;
-        format!("rcal_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}\nnobody@example.com", w.connection)))
+        format!(
+            "rcal_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(format!("{}\nnobody@example.com", w.connection))
+        )
     };
-    assert_eq!(w.app.ok(node, json!({ "id": missing })).await["node"], Value::Null);
+    assert_eq!(
+        w.app.ok(node, json!({ "id": missing })).await["node"],
+        Value::Null
+    );
 }
 
 google_tests!(

@@ -13,7 +13,9 @@ const OCCURRENCE_TREE: &str = "query($cs: [ID!]!) {
 async fn statements_for(app: &TestApp, cal: &str) -> (u64, u64, usize) {
     let before = app.state.store.statements_executed();
     let d = app.ok(SERIES_TREE, json!({ "c": cal })).await;
-    let n = d["calendar"]["series"]["edges"].as_array().map_or(0, Vec::len);
+    let n = d["calendar"]["series"]["edges"]
+        .as_array()
+        .map_or(0, Vec::len);
     let mid = app.state.store.statements_executed();
     let d = app.ok(OCCURRENCE_TREE, json!({ "cs": [cal] })).await;
     assert_eq!(d["occurrences"]["edges"].as_array().map_or(0, Vec::len), n);
@@ -33,9 +35,18 @@ async fn a_nested_query_costs_the_same_statements_for_10_and_100_series(app: Tes
     }
     let (hundred_series, hundred_occ, n) = statements_for(&app, &cal).await;
     assert_eq!(n, 100);
-    assert_eq!(ten_series, hundred_series, "statements of the series tree grew with the number of series");
-    assert_eq!(ten_occ, hundred_occ, "statements of the occurrence tree grew with the number of series");
-    assert!(hundred_series <= 6 && hundred_occ <= 6, "{hundred_series} and {hundred_occ} statements");
+    assert_eq!(
+        ten_series, hundred_series,
+        "statements of the series tree grew with the number of series"
+    );
+    assert_eq!(
+        ten_occ, hundred_occ,
+        "statements of the occurrence tree grew with the number of series"
+    );
+    assert!(
+        hundred_series <= 6 && hundred_occ <= 6,
+        "{hundred_series} and {hundred_occ} statements"
+    );
 }
 
 engine_tests!(a_nested_query_costs_the_same_statements_for_10_and_100_series);

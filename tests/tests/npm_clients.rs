@@ -27,11 +27,15 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
-const NEEDS: &str = "the npm client tests (tests/tests/npm_clients.rs) need Node.js >= 20 and npm on PATH \
+const NEEDS: &str =
+    "the npm client tests (tests/tests/npm_clients.rs) need Node.js >= 20 and npm on PATH \
                      (https://nodejs.org); they fail rather than skip without them";
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace holds tests/").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace holds tests/")
+        .to_path_buf()
 }
 
 fn clients() -> PathBuf {
@@ -50,7 +54,10 @@ struct Ran {
 
 impl Ran {
     fn output(&self) -> String {
-        format!("--- stdout ---\n{}\n--- stderr ---\n{}", self.stdout, self.stderr)
+        format!(
+            "--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout, self.stderr
+        )
     }
 }
 
@@ -58,13 +65,19 @@ impl Ran {
 fn run(program: &str, args: &[&str], dir: &Path, envs: &[(&str, &str)], timeout: Duration) -> Ran {
     let started = Instant::now();
     let mut cmd = Command::new(program);
-    cmd.args(args).current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in envs {
         cmd.env(k, v);
     }
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run `{program}`: {e}; {NEEDS}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{program}`: {e}; {NEEDS}"));
     let read = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut s = String::new();
@@ -81,19 +94,30 @@ fn run(program: &str, args: &[&str], dir: &Path, envs: &[(&str, &str)], timeout:
         if started.elapsed() > timeout {
             kill_group(&mut child);
             let status = child.wait().expect("wait");
-            let (o, e) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+            let (o, e) = (
+                out.join().unwrap_or_default(),
+                err.join().unwrap_or_default(),
+            );
             panic!("`{program} {}` did not finish within {timeout:?} ({status})\n--- stdout ---\n{o}\n--- stderr ---\n{e}", args.join(" "));
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Ran { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default(), took: started.elapsed() }
+    Ran {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        took: started.elapsed(),
+    }
 }
 
 /// Kills a child started as its own process group, and whatever it started (npx → node).
 fn kill_group(child: &mut std::process::Child) {
     #[cfg(unix)]
     {
-        let _ = Command::new("kill").args(["-KILL", &format!("-{}", child.id())]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", child.id())])
+            .stderr(Stdio::null())
+            .status();
     }
     let _ = child.kill();
 }
@@ -127,7 +151,11 @@ impl DirLock {
                         let _ = std::fs::remove_dir_all(&path);
                         continue;
                     }
-                    assert!(Instant::now() < deadline, "{} is still held after 20 minutes; remove it if no test is running", path.display());
+                    assert!(
+                        Instant::now() < deadline,
+                        "{} is still held after 20 minutes; remove it if no test is running",
+                        path.display()
+                    );
                     std::thread::sleep(Duration::from_millis(200));
                 }
                 Err(e) => panic!("cannot create {}: {e}", path.display()),
@@ -136,11 +164,18 @@ impl DirLock {
     }
 
     fn abandoned(path: &Path) -> bool {
-        let age = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).unwrap_or_default();
+        let age = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default();
         match std::fs::read_to_string(path.join("pid")) {
             // The owner writes its pid right after creating the directory.
             Err(_) => age > Duration::from_secs(30),
-            Ok(pid) => (cfg!(target_os = "linux") && !Path::new("/proc").join(pid.trim()).exists()) || age > Duration::from_secs(30 * 60),
+            Ok(pid) => {
+                (cfg!(target_os = "linux") && !Path::new("/proc").join(pid.trim()).exists())
+                    || age > Duration::from_secs(30 * 60)
+            }
         }
     }
 }
@@ -152,29 +187,49 @@ impl Drop for DirLock {
 }
 
 fn tool_version(tool: &str) -> Result<String, String> {
-    match Command::new(tool).arg("--version").stdin(Stdio::null()).output() {
+    match Command::new(tool)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+    {
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
-        Ok(o) => Err(format!("`{tool} --version` failed ({}): {}; {NEEDS}", o.status, String::from_utf8_lossy(&o.stderr))),
+        Ok(o) => Err(format!(
+            "`{tool} --version` failed ({}): {}; {NEEDS}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        )),
         Err(e) => Err(format!("`{tool}` was not found ({e}); {NEEDS}")),
     }
 }
 
 /// What node_modules was installed from: package.json and package-lock.json.
 fn install_stamp() -> Result<String, String> {
-    let read = |f: &str| std::fs::read_to_string(clients().join(f)).map_err(|e| format!("tests/clients/{f}: {e}"));
-    Ok(format!("{}\n{}", read("package.json")?, read("package-lock.json")?))
+    let read = |f: &str| {
+        std::fs::read_to_string(clients().join(f)).map_err(|e| format!("tests/clients/{f}: {e}"))
+    };
+    Ok(format!(
+        "{}\n{}",
+        read("package.json")?,
+        read("package-lock.json")?
+    ))
 }
 
 fn installed_from(stamp: &str) -> bool {
     let modules = clients().join("node_modules");
     std::fs::read_to_string(modules.join(".almanac-npm-ci-stamp")).is_ok_and(|s| s == stamp)
-        && ["graphql-codegen", "tsc", "graphql-inspector"].iter().all(|b| modules.join(".bin").join(b).exists())
+        && ["graphql-codegen", "tsc", "graphql-inspector"]
+            .iter()
+            .all(|b| modules.join(".bin").join(b).exists())
         && modules.join("graphql-ws/package.json").exists()
 }
 
 fn install() -> Result<(), String> {
     let node = tool_version("node")?;
-    let major = node.trim_start_matches('v').split('.').next().and_then(|m| m.parse::<u32>().ok());
+    let major = node
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
     if major.is_none_or(|m| m < 20) {
         return Err(format!("Node.js {node} is too old; {NEEDS}"));
     }
@@ -188,12 +243,29 @@ fn install() -> Result<(), String> {
         return Ok(()); // another test process installed it meanwhile
     }
     eprintln!("npm_clients: node_modules is missing or stale; running `npm ci` in tests/clients");
-    let ran = run("npm", &["ci", "--no-audit", "--no-fund", "--ignore-scripts", "--prefer-offline"], &clients(), &[], Duration::from_secs(15 * 60));
+    let ran = run(
+        "npm",
+        &[
+            "ci",
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--prefer-offline",
+        ],
+        &clients(),
+        &[],
+        Duration::from_secs(15 * 60),
+    );
     if !ran.status.success() {
-        return Err(format!("`npm ci` in tests/clients failed ({}); {NEEDS}\n{}", ran.status, ran.output()));
+        return Err(format!(
+            "`npm ci` in tests/clients failed ({}); {NEEDS}\n{}",
+            ran.status,
+            ran.output()
+        ));
     }
     eprintln!("npm_clients: npm ci took {:.1?}", ran.took);
-    std::fs::write(clients().join("node_modules/.almanac-npm-ci-stamp"), stamp).map_err(|e| format!("writing the install stamp: {e}"))
+    std::fs::write(clients().join("node_modules/.almanac-npm-ci-stamp"), stamp)
+        .map_err(|e| format!("writing the install stamp: {e}"))
 }
 
 static NPM: OnceLock<Result<(), String>> = OnceLock::new();
@@ -206,7 +278,9 @@ fn npm_ready() {
 }
 
 async fn npm_ready_async() {
-    let r = tokio::task::spawn_blocking(|| NPM.get_or_init(install).clone()).await.expect("npm ci task");
+    let r = tokio::task::spawn_blocking(|| NPM.get_or_init(install).clone())
+        .await
+        .expect("npm ci task");
     if let Err(e) = r {
         panic!("{e}");
     }
@@ -219,9 +293,13 @@ async fn npm_ready_async() {
 /// the migrations, the manifests and Cargo.lock).
 fn newest_source() -> SystemTime {
     fn walk(p: &Path, newest: &mut SystemTime) {
-        let Ok(meta) = std::fs::metadata(p) else { return };
+        let Ok(meta) = std::fs::metadata(p) else {
+            return;
+        };
         if meta.is_dir() {
-            let skip = p.file_name().is_some_and(|n| n == "target" || n == "node_modules" || n == ".git");
+            let skip = p
+                .file_name()
+                .is_some_and(|n| n == "target" || n == "node_modules" || n == ".git");
             if !skip {
                 for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
                     walk(&e.path(), newest);
@@ -256,40 +334,92 @@ fn find_or_build_almanac() -> Result<PathBuf, String> {
     }
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let profile_dir = match exe.parent() {
-        Some(deps) if deps.file_name().is_some_and(|n| n == "deps") => deps.parent().map(Path::to_path_buf),
+        Some(deps) if deps.file_name().is_some_and(|n| n == "deps") => {
+            deps.parent().map(Path::to_path_buf)
+        }
         _ => None,
     }
-    .unwrap_or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target")).join("debug"));
+    .unwrap_or_else(|| {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target"))
+            .join("debug")
+    });
     let bin = profile_dir.join(format!("almanac{}", std::env::consts::EXE_SUFFIX));
     let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
     if built.is_some_and(|t| t >= newest_source()) {
         return Ok(bin);
     }
-    let target_dir = profile_dir.parent().ok_or("no target directory")?.to_string_lossy().to_string();
-    let profile = profile_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "debug".into());
-    let mut args = vec!["build", "-p", "almanac-api", "--bin", "almanac", "--target-dir", &target_dir];
+    let target_dir = profile_dir
+        .parent()
+        .ok_or("no target directory")?
+        .to_string_lossy()
+        .to_string();
+    let profile = profile_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "debug".into());
+    let mut args = vec![
+        "build",
+        "-p",
+        "almanac-api",
+        "--bin",
+        "almanac",
+        "--target-dir",
+        &target_dir,
+    ];
     if profile != "debug" {
-        args.extend(["--profile", if profile == "release" { "release" } else { &profile }]);
+        args.extend([
+            "--profile",
+            if profile == "release" {
+                "release"
+            } else {
+                &profile
+            },
+        ]);
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("npm_clients: {} is missing or older than the sources; running `cargo {}`", bin.display(), args.join(" "));
+    eprintln!(
+        "npm_clients: {} is missing or older than the sources; running `cargo {}`",
+        bin.display(),
+        args.join(" ")
+    );
     let started = Instant::now();
     let mut cmd = Command::new(&cargo);
-    cmd.args(&args).current_dir(workspace()).stdin(Stdio::null());
+    cmd.args(&args)
+        .current_dir(workspace())
+        .stdin(Stdio::null());
     // Cargo describes this test crate to its process; the nested build is for another package.
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy();
-        if k == "CARGO_MANIFEST_DIR" || k == "CARGO_MANIFEST_PATH" || k.starts_with("CARGO_PKG_") || k == "CARGO_CRATE_NAME" || k.starts_with("CARGO_BIN_") || k == "CARGO_PRIMARY_PACKAGE" || k == "CARGO_TARGET_TMPDIR" {
+        if k == "CARGO_MANIFEST_DIR"
+            || k == "CARGO_MANIFEST_PATH"
+            || k.starts_with("CARGO_PKG_")
+            || k == "CARGO_CRATE_NAME"
+            || k.starts_with("CARGO_BIN_")
+            || k == "CARGO_PRIMARY_PACKAGE"
+            || k == "CARGO_TARGET_TMPDIR"
+        {
             cmd.env_remove(k.as_ref());
         }
     }
-    let out = cmd.output().map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("`cargo {}` failed ({}):\n{}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "`cargo {}` failed ({}):\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     eprintln!("npm_clients: built almanac in {:.1?}", started.elapsed());
     if !bin.exists() {
-        return Err(format!("cargo built almanac-api but {} does not exist", bin.display()));
+        return Err(format!(
+            "cargo built almanac-api but {} does not exist",
+            bin.display()
+        ));
     }
     Ok(bin)
 }
@@ -297,7 +427,10 @@ fn find_or_build_almanac() -> Result<PathBuf, String> {
 static ALMANAC: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 async fn almanac_binary() -> PathBuf {
-    match tokio::task::spawn_blocking(|| ALMANAC.get_or_init(find_or_build_almanac).clone()).await.expect("build task") {
+    match tokio::task::spawn_blocking(|| ALMANAC.get_or_init(find_or_build_almanac).clone())
+        .await
+        .expect("build task")
+    {
         Ok(p) => p,
         Err(e) => panic!("{e}"),
     }
@@ -315,21 +448,43 @@ impl ServerProcess {
         let mut last = String::new();
         for _ in 0..3 {
             // The CLI takes a concrete address: find a free port (and retry if it is taken meanwhile).
-            let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-            let log = std::env::temp_dir().join(format!("almanac-peer-{}.log", uuid::Uuid::new_v4().simple()));
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let log = std::env::temp_dir().join(format!(
+                "almanac-peer-{}.log",
+                uuid::Uuid::new_v4().simple()
+            ));
             let file = std::fs::File::create(&log).expect("peer log");
             let mut cmd = Command::new(bin);
-            cmd.args(["serve", "--database-url", database_url, "--listen", &format!("127.0.0.1:{port}"), "--auth", auth, "--rate-limit-per-minute", "0"])
-                .stdin(Stdio::null())
-                .stdout(file.try_clone().expect("log"))
-                .stderr(file);
+            cmd.args([
+                "serve",
+                "--database-url",
+                database_url,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--auth",
+                auth,
+                "--rate-limit-per-minute",
+                "0",
+            ])
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file);
             for (k, _) in std::env::vars_os() {
                 if k.to_string_lossy().starts_with("ALMANAC_") || k == "DATABASE_URL" {
                     cmd.env_remove(&k);
                 }
             }
-            let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let mut server = ServerProcess { child, url: format!("http://127.0.0.1:{port}"), log };
+            let child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            let mut server = ServerProcess {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                log,
+            };
             match server.ready().await {
                 Ok(()) => return server,
                 Err(e) => {
@@ -369,7 +524,11 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!("--- log of the second almanac process ({}) ---\n{}", self.url, std::fs::read_to_string(&self.log).unwrap_or_default());
+            eprintln!(
+                "--- log of the second almanac process ({}) ---\n{}",
+                self.url,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
         }
         let _ = std::fs::remove_file(&self.log);
     }
@@ -382,13 +541,22 @@ impl Drop for ServerProcess {
 /// file named after it), as a bundler would assemble it.
 fn document(name: &str) -> String {
     let dir = clients().join("operations");
-    let read = |n: &str| std::fs::read_to_string(dir.join(format!("{n}.graphql"))).unwrap_or_else(|e| panic!("tests/clients/operations/{n}.graphql: {e}"));
+    let read = |n: &str| {
+        std::fs::read_to_string(dir.join(format!("{n}.graphql")))
+            .unwrap_or_else(|e| panic!("tests/clients/operations/{n}.graphql: {e}"))
+    };
     let mut doc = read(name);
     let mut included = HashSet::new();
     loop {
         let spreads: Vec<String> = doc
             .match_indices("...")
-            .map(|(i, _)| doc[i + 3..].trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>())
+            .map(|(i, _)| {
+                doc[i + 3..]
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
             .filter(|n| !n.is_empty() && n != "on" && !included.contains(n))
             .collect();
         if spreads.is_empty() {
@@ -413,18 +581,32 @@ struct Api<'a> {
 
 impl Api<'_> {
     async fn op(&self, name: &str, variables: Value) -> Value {
-        let mut req = self.app.http.post(format!("{}/graphql", self.app.url)).json(&json!({ "query": document(name), "variables": variables, "operationName": name }));
+        let mut req = self
+            .app
+            .http
+            .post(format!("{}/graphql", self.app.url))
+            .json(
+                &json!({ "query": document(name), "variables": variables, "operationName": name }),
+            );
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let body: Value = req.send().await.expect("request sent").json().await.expect("JSON response");
+        let body: Value = req
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON response");
         assert!(body.get("errors").is_none(), "{name} failed: {body}");
         body["data"].clone()
     }
 }
 
 fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("expected a string, got {v}")).to_string()
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+        .to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,8 +624,17 @@ struct NodeClient {
 }
 
 impl NodeClient {
-    async fn start(ws_url: &str, subscriptions: &[(&str, Value)], token: Option<&str>) -> NodeClient {
-        let mut args: Vec<String> = vec!["--url".into(), ws_url.into(), "--timeout-ms".into(), "120000".into()];
+    async fn start(
+        ws_url: &str,
+        subscriptions: &[(&str, Value)],
+        token: Option<&str>,
+    ) -> NodeClient {
+        let mut args: Vec<String> = vec![
+            "--url".into(),
+            ws_url.into(),
+            "--timeout-ms".into(),
+            "120000".into(),
+        ];
         for (name, variables) in subscriptions {
             args.extend(["--subscribe".to_string(), format!("{name}={variables}")]);
         }
@@ -458,11 +649,23 @@ impl NodeClient {
     fn spawn(script: &str, args: &[String]) -> NodeClient {
         use tokio::io::AsyncBufReadExt;
         let mut cmd = tokio::process::Command::new("node");
-        cmd.arg(script).args(args).env_remove("ALMANAC_TOKEN").env_remove("ALMANAC_WS_URL");
-        cmd.current_dir(clients()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run `node {script}`: {e}; {NEEDS}"));
+        cmd.arg(script)
+            .args(args)
+            .env_remove("ALMANAC_TOKEN")
+            .env_remove("ALMANAC_WS_URL");
+        cmd.current_dir(clients())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `node {script}`: {e}; {NEEDS}"));
         let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
-        let (stdout, stderr) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
+        let (stdout, stderr) = (
+            child.stdout.take().expect("stdout"),
+            child.stderr.take().expect("stderr"),
+        );
         let out = tx.clone();
         tokio::spawn(async move {
             let mut l = tokio::io::BufReader::new(stdout).lines();
@@ -477,11 +680,21 @@ impl NodeClient {
             }
         });
         let stdin = child.stdin.take();
-        NodeClient { child, stdin, lines, ended: false, transcript: Vec::new(), pending: Vec::new() }
+        NodeClient {
+            child,
+            stdin,
+            lines,
+            ended: false,
+            transcript: Vec::new(),
+            pending: Vec::new(),
+        }
     }
 
     fn fail(&self, why: &str) -> ! {
-        panic!("{why}\n--- graphql-ws client (tests/clients/subscribe.mjs) output ---\n{}", self.transcript.join("\n"))
+        panic!(
+            "{why}\n--- graphql-ws client (tests/clients/subscribe.mjs) output ---\n{}",
+            self.transcript.join("\n")
+        )
     }
 
     /// The next JSON line on stdout (stderr goes to the transcript only); None at `deadline` or
@@ -529,14 +742,29 @@ impl NodeClient {
     }
 
     /// Takes the first `next` event of `operation` whose data matches, waiting up to `secs`.
-    async fn event(&mut self, operation: &str, secs: u64, matches: impl Fn(&Value) -> bool) -> Value {
-        if let Some(i) = self.pending.iter().position(|v| v["operation"] == operation && matches(&v["data"])) {
+    async fn event(
+        &mut self,
+        operation: &str,
+        secs: u64,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        if let Some(i) = self
+            .pending
+            .iter()
+            .position(|v| v["operation"] == operation && matches(&v["data"]))
+        {
             return self.pending.remove(i)["data"].take();
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             match self.line(deadline).await {
-                Some(v) if v["type"] == "next" && v["operation"] == operation && matches(&v["data"]) => return v["data"].clone(),
+                Some(v)
+                    if v["type"] == "next"
+                        && v["operation"] == operation
+                        && matches(&v["data"]) =>
+                {
+                    return v["data"].clone()
+                }
                 Some(v) => self.keep(v, &format!("waiting for a {operation} event")),
                 None => self.fail(&format!("no matching {operation} event within {secs} s")),
             }
@@ -546,7 +774,10 @@ impl NodeClient {
     /// Reads lines until `deadline`; true when every one of `operations` has had an event.
     async fn heard_all(&mut self, operations: &[&str], deadline: tokio::time::Instant) -> bool {
         loop {
-            if operations.iter().all(|op| self.pending.iter().any(|v| v["operation"] == *op)) {
+            if operations
+                .iter()
+                .all(|op| self.pending.iter().any(|v| v["operation"] == *op))
+            {
                 return true;
             }
             match self.line(deadline).await {
@@ -576,7 +807,9 @@ impl NodeClient {
             }
         }
         if done.is_null() {
-            self.fail(&format!("the client exited ({status}) without its final `done` line"));
+            self.fail(&format!(
+                "the client exited ({status}) without its final `done` line"
+            ));
         }
         (status, done, std::mem::take(&mut self.pending))
     }
@@ -594,7 +827,11 @@ fn series_of(event: &Value) -> BTreeSet<String> {
         out.insert(id.to_string());
     }
     for key in ["added", "changed"] {
-        for o in event["occurrencesChanged"][key].as_array().into_iter().flatten() {
+        for o in event["occurrencesChanged"][key]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             out.insert(s(&o["seriesId"]));
         }
     }
@@ -609,9 +846,18 @@ async fn until_live(api: &Api<'_>, client: &mut NodeClient, calendar: &str) -> H
     for i in 0..100 {
         let d = api.op("CreateSeries", json!({ "input": { "calendarId": calendar, "title": format!("probe {i}"), "start": "2026-01-20T12:00:00", "duration": "PT5M" } })).await;
         probes.insert(s(&d["createSeries"]["series"]["id"]));
-        if client.heard_all(&["SeriesChanged", "OccurrencesChanged"], tokio::time::Instant::now() + Duration::from_millis(250)).await {
+        if client
+            .heard_all(
+                &["SeriesChanged", "OccurrencesChanged"],
+                tokio::time::Instant::now() + Duration::from_millis(250),
+            )
+            .await
+        {
             for e in std::mem::take(&mut client.pending) {
-                assert!(series_of(&e["data"]).is_subset(&probes.iter().cloned().collect()), "an event about something else: {e}");
+                assert!(
+                    series_of(&e["data"]).is_subset(&probes.iter().cloned().collect()),
+                    "an event about something else: {e}"
+                );
             }
             return probes;
         }
@@ -622,14 +868,22 @@ async fn until_live(api: &Api<'_>, client: &mut NodeClient, calendar: &str) -> H
 /// The scenario both engines share: the calendar is written through `api` (HTTP), the graphql-ws
 /// client listens at `ws` (the same server, or another process on the same database).
 async fn a_graphql_ws_client_hears_mutations(api: &Api<'_>, ws: &str) {
-    let d = api.op("CreateCalendar", json!({ "input": { "name": "js client", "timeZone": "Europe/Berlin" } })).await;
+    let d = api
+        .op(
+            "CreateCalendar",
+            json!({ "input": { "name": "js client", "timeZone": "Europe/Berlin" } }),
+        )
+        .await;
     let cal = s(&d["createCalendar"]["calendar"]["id"]);
     let (from, to) = ("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z");
     let mut client = NodeClient::start(
         ws,
         &[
             ("SeriesChanged", json!({ "calendarIds": [cal] })),
-            ("OccurrencesChanged", json!({ "calendarIds": [cal], "from": from, "to": to })),
+            (
+                "OccurrencesChanged",
+                json!({ "calendarIds": [cal], "from": from, "to": to }),
+            ),
         ],
         api.token.as_deref(),
     )
@@ -642,26 +896,88 @@ async fn a_graphql_ws_client_hears_mutations(api: &Api<'_>, ws: &str) {
         .op("CreateSeries", json!({ "input": { "calendarId": cal, "title": "standup", "start": "2026-01-05T09:00:00", "duration": "PT15M", "recurrence": { "rrule": "FREQ=DAILY;COUNT=3" } } }))
         .await;
     let series = s(&d["createSeries"]["series"]["id"]);
-    let version = d["createSeries"]["series"]["version"].as_i64().expect("version");
-    let page = api.op("Occurrences", json!({ "calendarIds": [cal], "from": from, "to": to, "first": 100 })).await;
-    let occurrences: Vec<Value> = page["occurrences"]["edges"].as_array().expect("edges").iter().map(|e| e["node"].clone()).filter(|o| o["seriesId"] == json!(series)).collect();
+    let version = d["createSeries"]["series"]["version"]
+        .as_i64()
+        .expect("version");
+    let page = api
+        .op(
+            "Occurrences",
+            json!({ "calendarIds": [cal], "from": from, "to": to, "first": 100 }),
+        )
+        .await;
+    let occurrences: Vec<Value> = page["occurrences"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"].clone())
+        .filter(|o| o["seriesId"] == json!(series))
+        .collect();
     assert_eq!(occurrences.len(), 3, "{page}");
     let ids: BTreeSet<String> = occurrences.iter().map(|o| s(&o["id"])).collect();
 
-    let ev = client.event("SeriesChanged", 15, |d| d["seriesChanged"]["seriesId"] == json!(series)).await;
+    let ev = client
+        .event("SeriesChanged", 15, |d| {
+            d["seriesChanged"]["seriesId"] == json!(series)
+        })
+        .await;
     let sc = &ev["seriesChanged"];
-    assert_eq!((sc["change"].clone(), sc["calendarId"].clone()), (json!("CREATED"), json!(cal)), "{ev}");
-    assert_eq!((sc["series"]["title"].clone(), sc["series"]["version"].as_i64()), (json!("standup"), Some(version)), "{ev}");
+    assert_eq!(
+        (sc["change"].clone(), sc["calendarId"].clone()),
+        (json!("CREATED"), json!(cal)),
+        "{ev}"
+    );
+    assert_eq!(
+        (
+            sc["series"]["title"].clone(),
+            sc["series"]["version"].as_i64()
+        ),
+        (json!("standup"), Some(version)),
+        "{ev}"
+    );
 
-    let ev = client.event("OccurrencesChanged", 15, |d| series_of(d).contains(&series)).await;
+    let ev = client
+        .event("OccurrencesChanged", 15, |d| series_of(d).contains(&series))
+        .await;
     let oc = &ev["occurrencesChanged"];
-    let added: BTreeSet<String> = oc["added"].as_array().expect("added").iter().map(|o| s(&o["id"])).collect();
-    assert_eq!(added, ids, "the added occurrences are exactly the series' occurrences: {ev}");
-    assert_eq!((oc["changed"].clone(), oc["removed"].clone()), (json!([]), json!([])), "{ev}");
-    let local: Vec<String> = oc["added"].as_array().expect("added").iter().map(|o| s(&o["localStart"])).collect();
-    assert_eq!(local, ["2026-01-05T09:00:00", "2026-01-06T09:00:00", "2026-01-07T09:00:00"], "{ev}");
+    let added: BTreeSet<String> = oc["added"]
+        .as_array()
+        .expect("added")
+        .iter()
+        .map(|o| s(&o["id"]))
+        .collect();
+    assert_eq!(
+        added, ids,
+        "the added occurrences are exactly the series' occurrences: {ev}"
+    );
+    assert_eq!(
+        (oc["changed"].clone(), oc["removed"].clone()),
+        (json!([]), json!([])),
+        "{ev}"
+    );
+    let local: Vec<String> = oc["added"]
+        .as_array()
+        .expect("added")
+        .iter()
+        .map(|o| s(&o["localStart"]))
+        .collect();
+    assert_eq!(
+        local,
+        [
+            "2026-01-05T09:00:00",
+            "2026-01-06T09:00:00",
+            "2026-01-07T09:00:00"
+        ],
+        "{ev}"
+    );
     let first = &oc["added"][0];
-    assert_eq!((first["start"].clone(), first["startInBerlin"].clone()), (json!("2026-01-05T08:00:00Z"), json!("2026-01-05T09:00:00+01:00")), "{ev}");
+    assert_eq!(
+        (first["start"].clone(), first["startInBerlin"].clone()),
+        (
+            json!("2026-01-05T08:00:00Z"),
+            json!("2026-01-05T09:00:00+01:00")
+        ),
+        "{ev}"
+    );
 
     // Editing only the second occurrence reports it changed (same id, new title).
     let second = &occurrences[1];
@@ -670,21 +986,41 @@ async fn a_graphql_ws_client_hears_mutations(api: &Api<'_>, ws: &str) {
         json!({ "input": { "occurrence": { "seriesId": series, "recurrenceId": second["recurrenceId"] }, "scope": "THIS", "expectedVersion": version, "changes": { "title": "standup (late)" } } }),
     )
     .await;
-    let ev = client.event("OccurrencesChanged", 15, |d| series_of(d).contains(&series)).await;
+    let ev = client
+        .event("OccurrencesChanged", 15, |d| series_of(d).contains(&series))
+        .await;
     let oc = &ev["occurrencesChanged"];
-    assert_eq!((oc["added"].clone(), oc["removed"].clone()), (json!([]), json!([])), "{ev}");
+    assert_eq!(
+        (oc["added"].clone(), oc["removed"].clone()),
+        (json!([]), json!([])),
+        "{ev}"
+    );
     let changed = oc["changed"].as_array().expect("changed");
     assert_eq!(changed.len(), 1, "{ev}");
-    assert_eq!((changed[0]["id"].clone(), changed[0]["title"].clone()), (second["id"].clone(), json!("standup (late)")), "{ev}");
-    let ev = client.event("SeriesChanged", 15, |d| d["seriesChanged"]["seriesId"] == json!(series)).await;
+    assert_eq!(
+        (changed[0]["id"].clone(), changed[0]["title"].clone()),
+        (second["id"].clone(), json!("standup (late)")),
+        "{ev}"
+    );
+    let ev = client
+        .event("SeriesChanged", 15, |d| {
+            d["seriesChanged"]["seriesId"] == json!(series)
+        })
+        .await;
     assert_eq!(ev["seriesChanged"]["change"], json!("UPDATED"), "{ev}");
 
     // The client disposes cleanly and exits 0; nothing else was delivered (no duplicates).
     let (status, done, rest) = client.finish().await;
-    assert!(status.success(), "the graphql-ws client exited with {status}: {done}");
+    assert!(
+        status.success(),
+        "the graphql-ws client exited with {status}: {done}"
+    );
     assert_eq!(done["ok"], json!(true), "{done}");
     for e in rest {
-        assert!(series_of(&e["data"]).iter().all(|id| probes.contains(id)), "an unexpected event: {e}");
+        assert!(
+            series_of(&e["data"]).iter().all(|id| probes.contains(id)),
+            "an unexpected event: {e}"
+        );
     }
 }
 
@@ -694,7 +1030,14 @@ async fn a_graphql_ws_client_hears_mutations(api: &Api<'_>, ws: &str) {
 /// graphql-ws on the server the mutation goes to (dev auth: an empty connection_init payload).
 async fn a_graphql_ws_client_hears_a_mutation_made_over_http(app: TestApp) {
     npm_ready_async().await;
-    a_graphql_ws_client_hears_mutations(&Api { app: &app, token: None }, &ws_url(&app.url)).await;
+    a_graphql_ws_client_hears_mutations(
+        &Api {
+            app: &app,
+            token: None,
+        },
+        &ws_url(&app.url),
+    )
+    .await;
 }
 
 engine_tests!(a_graphql_ws_client_hears_a_mutation_made_over_http);
@@ -703,27 +1046,45 @@ engine_tests!(a_graphql_ws_client_hears_a_mutation_made_over_http);
 /// (auth required: the API key goes in the connection_init payload), the mutations go to the
 /// in-process server; both share the test's database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_graphql_ws_client_on_a_second_server_process_hears_a_mutation_made_on_the_first() {
+async fn postgres_a_graphql_ws_client_on_a_second_server_process_hears_a_mutation_made_on_the_first(
+) {
     let app = spawn_app(Engine::Postgres).await;
     let (_org, token) = app.organization_with_key("js clients", "read,write").await;
     let (_, bin) = tokio::join!(npm_ready_async(), almanac_binary());
     let peer = ServerProcess::start(&bin, &app.database_url, "required").await;
 
     // Without a credential the second process refuses the connection, and the client says so.
-    let mut anonymous = NodeClient::start(&ws_url(&peer.url), &[("SeriesChanged", json!({ "calendarIds": [] }))], None).await;
+    let mut anonymous = NodeClient::start(
+        &ws_url(&peer.url),
+        &[("SeriesChanged", json!({ "calendarIds": [] }))],
+        None,
+    )
+    .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let refusal = loop {
         match anonymous.line(deadline).await {
             Some(v) if v["type"] == "error" => break v,
-            Some(v) if v["type"] == "next" => anonymous.fail(&format!("an unauthenticated subscription was served: {v}")),
+            Some(v) if v["type"] == "next" => {
+                anonymous.fail(&format!("an unauthenticated subscription was served: {v}"))
+            }
             Some(_) => {}
             None => anonymous.fail("no error for a connection without a credential"),
         }
     };
     let (status, _, _) = anonymous.finish().await;
-    assert!(!status.success(), "the refused client should exit non-zero: {refusal}");
+    assert!(
+        !status.success(),
+        "the refused client should exit non-zero: {refusal}"
+    );
 
-    a_graphql_ws_client_hears_mutations(&Api { app: &app, token: Some(token) }, &ws_url(&peer.url)).await;
+    a_graphql_ws_client_hears_mutations(
+        &Api {
+            app: &app,
+            token: Some(token),
+        },
+        &ws_url(&peer.url),
+    )
+    .await;
     drop(peer);
 }
 
@@ -733,21 +1094,50 @@ async fn postgres_a_graphql_ws_client_on_a_second_server_process_hears_a_mutatio
 fn codegen_types_for_the_example_operations_pass_strict_tsc() {
     npm_ready();
     let _lock = DirLock::acquire(); // generated/ is shared with any other test process
-    let schema = std::fs::read_to_string(workspace().join("schema.graphql")).expect("schema.graphql");
+    let schema =
+        std::fs::read_to_string(workspace().join("schema.graphql")).expect("schema.graphql");
     let field = "\n\tversion: Int!\n";
-    assert_eq!(schema.matches(field).count(), 1, "schema.graphql should have exactly one `version: Int!` field (Series.version)");
-    let broken = std::env::temp_dir().join(format!("almanac-broken-schema-{}.graphql", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&broken, schema.replace(field, "\n\tversion: String!\n")).expect("write the broken schema");
-    let gen = npx(&["graphql-codegen", "--config", "codegen.ts"], &[("ALMANAC_SCHEMA", &broken.to_string_lossy())]);
+    assert_eq!(
+        schema.matches(field).count(),
+        1,
+        "schema.graphql should have exactly one `version: Int!` field (Series.version)"
+    );
+    let broken = std::env::temp_dir().join(format!(
+        "almanac-broken-schema-{}.graphql",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&broken, schema.replace(field, "\n\tversion: String!\n"))
+        .expect("write the broken schema");
+    let gen = npx(
+        &["graphql-codegen", "--config", "codegen.ts"],
+        &[("ALMANAC_SCHEMA", &broken.to_string_lossy())],
+    );
     let _ = std::fs::remove_file(&broken);
-    assert!(gen.status.success(), "codegen from the altered schema failed:\n{}", gen.output());
+    assert!(
+        gen.status.success(),
+        "codegen from the altered schema failed:\n{}",
+        gen.output()
+    );
     let tsc = npx(&["tsc", "--noEmit", "-p", "."], &[]);
-    assert!(!tsc.status.success(), "tsc accepted types in which Series.version is a String:\n{}", tsc.output());
-    assert!(tsc.stdout.contains("src/usage.ts") && tsc.stdout.contains("error TS"), "{}", tsc.output());
+    assert!(
+        !tsc.status.success(),
+        "tsc accepted types in which Series.version is a String:\n{}",
+        tsc.output()
+    );
+    assert!(
+        tsc.stdout.contains("src/usage.ts") && tsc.stdout.contains("error TS"),
+        "{}",
+        tsc.output()
+    );
 
     let gen = npx(&["graphql-codegen", "--config", "codegen.ts"], &[]);
-    assert!(gen.status.success(), "graphql-codegen failed:\n{}", gen.output());
-    let generated = std::fs::read_to_string(clients().join("generated/operations.ts")).expect("generated/operations.ts");
+    assert!(
+        gen.status.success(),
+        "graphql-codegen failed:\n{}",
+        gen.output()
+    );
+    let generated = std::fs::read_to_string(clients().join("generated/operations.ts"))
+        .expect("generated/operations.ts");
     for t in [
         "ListCalendarsQuery",
         "CreateCalendarMutation",
@@ -759,24 +1149,67 @@ fn codegen_types_for_the_example_operations_pass_strict_tsc() {
         "SeriesChangedSubscription",
         "OccurrenceFieldsFragment",
     ] {
-        assert!(generated.contains(&format!("export type {t} ")), "generated/operations.ts has no {t}");
+        assert!(
+            generated.contains(&format!("export type {t} ")),
+            "generated/operations.ts has no {t}"
+        );
     }
     let tsc = npx(&["tsc", "--noEmit", "-p", "."], &[]);
-    assert!(tsc.status.success(), "tsc --noEmit (strict) failed on the generated types and src/usage.ts:\n{}", tsc.output());
-    eprintln!("npm_clients: graphql-codegen {:.1?}, tsc {:.1?}", gen.took, tsc.took);
+    assert!(
+        tsc.status.success(),
+        "tsc --noEmit (strict) failed on the generated types and src/usage.ts:\n{}",
+        tsc.output()
+    );
+    eprintln!(
+        "npm_clients: graphql-codegen {:.1?}, tsc {:.1?}",
+        gen.took, tsc.took
+    );
 }
 
 #[test]
 fn graphql_inspector_accepts_the_operations_and_rejects_the_invalid_one() {
     npm_ready();
-    let ok = npx(&["graphql-inspector", "validate", "operations/*.graphql", "../../schema.graphql"], &[]);
-    assert!(ok.status.success(), "graphql-inspector rejected tests/clients/operations:\n{}", ok.output());
-    assert!(ok.stdout.contains("All documents are valid"), "{}", ok.output());
+    let ok = npx(
+        &[
+            "graphql-inspector",
+            "validate",
+            "operations/*.graphql",
+            "../../schema.graphql",
+        ],
+        &[],
+    );
+    assert!(
+        ok.status.success(),
+        "graphql-inspector rejected tests/clients/operations:\n{}",
+        ok.output()
+    );
+    assert!(
+        ok.stdout.contains("All documents are valid"),
+        "{}",
+        ok.output()
+    );
 
-    let bad = npx(&["graphql-inspector", "validate", "invalid/*.graphql", "../../schema.graphql"], &[]);
-    assert!(!bad.status.success(), "graphql-inspector accepted tests/clients/invalid:\n{}", bad.output());
+    let bad = npx(
+        &[
+            "graphql-inspector",
+            "validate",
+            "invalid/*.graphql",
+            "../../schema.graphql",
+        ],
+        &[],
+    );
+    assert!(
+        !bad.status.success(),
+        "graphql-inspector accepted tests/clients/invalid:\n{}",
+        bad.output()
+    );
     let text = format!("{}{}", bad.stdout, bad.stderr);
-    assert!(text.contains("UnknownField.graphql") && text.contains("Cannot query field organizer on type Occurrence"), "{}", bad.output());
+    assert!(
+        text.contains("UnknownField.graphql")
+            && text.contains("Cannot query field organizer on type Occurrence"),
+        "{}",
+        bad.output()
+    );
     eprintln!("npm_clients: graphql-inspector validate {:.1?}", ok.took);
 }
 
@@ -787,19 +1220,63 @@ fn graphql_inspector_accepts_the_operations_and_rejects_the_invalid_one() {
 fn graphql_schema_linter_finds_every_schema_element_described() {
     const RULES: &str = "types-have-descriptions,fields-have-descriptions,arguments-have-descriptions,enum-values-have-descriptions,input-object-values-have-descriptions";
     npm_ready();
-    let schema = std::fs::read_to_string(workspace().join("schema.graphql")).expect("schema.graphql");
-    let control = std::env::temp_dir().join(format!("almanac-undescribed-schema-{}.graphql", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&control, format!("{schema}\ntype Undescribed {{\n\tslot(at: Int): Int\n}}\n")).expect("write the control schema");
-    let bad = npx(&["graphql-schema-linter", "--rules", RULES, &control.to_string_lossy()], &[]);
+    let schema =
+        std::fs::read_to_string(workspace().join("schema.graphql")).expect("schema.graphql");
+    let control = std::env::temp_dir().join(format!(
+        "almanac-undescribed-schema-{}.graphql",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(
+        &control,
+        format!("{schema}\ntype Undescribed {{\n\tslot(at: Int): Int\n}}\n"),
+    )
+    .expect("write the control schema");
+    let bad = npx(
+        &[
+            "graphql-schema-linter",
+            "--rules",
+            RULES,
+            &control.to_string_lossy(),
+        ],
+        &[],
+    );
     let _ = std::fs::remove_file(&control);
-    assert!(!bad.status.success(), "graphql-schema-linter accepted an undescribed type:\n{}", bad.output());
-    for missing in ["`Undescribed` is missing a description", "`Undescribed.slot` is missing a description", "`at`"] {
-        assert!(bad.stdout.contains(missing), "graphql-schema-linter did not report {missing}:\n{}", bad.output());
+    assert!(
+        !bad.status.success(),
+        "graphql-schema-linter accepted an undescribed type:\n{}",
+        bad.output()
+    );
+    for missing in [
+        "`Undescribed` is missing a description",
+        "`Undescribed.slot` is missing a description",
+        "`at`",
+    ] {
+        assert!(
+            bad.stdout.contains(missing),
+            "graphql-schema-linter did not report {missing}:\n{}",
+            bad.output()
+        );
     }
-    assert!(bad.stdout.contains("3 errors detected"), "only the control's three elements should lack a description:\n{}", bad.output());
+    assert!(
+        bad.stdout.contains("3 errors detected"),
+        "only the control's three elements should lack a description:\n{}",
+        bad.output()
+    );
 
-    let ok = npx(&["graphql-schema-linter", "--rules", RULES, "../../schema.graphql"], &[]);
-    assert!(ok.status.success(), "graphql-schema-linter found schema elements without a description:\n{}", ok.output());
+    let ok = npx(
+        &[
+            "graphql-schema-linter",
+            "--rules",
+            RULES,
+            "../../schema.graphql",
+        ],
+        &[],
+    );
+    assert!(
+        ok.status.success(),
+        "graphql-schema-linter found schema elements without a description:\n{}",
+        ok.output()
+    );
     assert!(ok.stdout.contains("0 errors detected"), "{}", ok.output());
     eprintln!("npm_clients: graphql-schema-linter {:.1?}", ok.took);
 }
@@ -810,32 +1287,58 @@ const WEEKDAYS: [&str; 5] = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRID
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_operations_run_against_the_server() {
     let app = spawn_app(Engine::Sqlite).await;
-    let api = Api { app: &app, token: None };
+    let api = Api {
+        app: &app,
+        token: None,
+    };
     let mut calendars = BTreeSet::new();
     for name in ["a", "b"] {
         let d = api
             .op("CreateCalendar", json!({ "input": { "name": name, "timeZone": "UTC", "availability": { "mode": "DEFAULT", "workingHours": [{ "days": WEEKDAYS, "start": "09:00", "end": "17:00" }] } } }))
             .await;
-        assert_eq!(d["createCalendar"]["calendar"]["workingHours"], json!([{ "days": WEEKDAYS, "start": "09:00", "end": "17:00" }]), "{d}");
+        assert_eq!(
+            d["createCalendar"]["calendar"]["workingHours"],
+            json!([{ "days": WEEKDAYS, "start": "09:00", "end": "17:00" }]),
+            "{d}"
+        );
         calendars.insert(s(&d["createCalendar"]["calendar"]["id"]));
     }
     let (mut listed, mut after, mut pages) = (BTreeSet::new(), Value::Null, 0);
     loop {
-        let d = api.op("ListCalendars", json!({ "first": 1, "after": after })).await;
+        let d = api
+            .op("ListCalendars", json!({ "first": 1, "after": after }))
+            .await;
         pages += 1;
-        listed.extend(d["calendars"]["edges"].as_array().expect("edges").iter().map(|e| s(&e["node"]["id"])));
+        listed.extend(
+            d["calendars"]["edges"]
+                .as_array()
+                .expect("edges")
+                .iter()
+                .map(|e| s(&e["node"]["id"])),
+        );
         if d["calendars"]["pageInfo"]["hasNextPage"] != json!(true) {
             break;
         }
         after = d["calendars"]["pageInfo"]["endCursor"].clone();
     }
-    assert!(listed.is_superset(&calendars) && pages >= 2, "{listed:?} in {pages} pages");
+    assert!(
+        listed.is_superset(&calendars) && pages >= 2,
+        "{listed:?} in {pages} pages"
+    );
     let cal = calendars.first().expect("a calendar").clone();
 
     let d = api.op("CreateSeries", json!({ "input": { "calendarId": cal, "title": "daily", "start": "2026-01-05T10:00:00", "duration": "PT1H", "recurrence": { "rrule": "FREQ=DAILY;COUNT=5" } } })).await;
     let series = s(&d["createSeries"]["series"]["id"]);
-    let mut version = d["createSeries"]["series"]["version"].as_i64().expect("version");
-    assert_eq!(d["createSeries"]["series"]["recurrence"]["rrule"].as_str().map(|r| r.contains("COUNT=5")), Some(true), "{d}");
+    let mut version = d["createSeries"]["series"]["version"]
+        .as_i64()
+        .expect("version");
+    assert_eq!(
+        d["createSeries"]["series"]["recurrence"]["rrule"]
+            .as_str()
+            .map(|r| r.contains("COUNT=5")),
+        Some(true),
+        "{d}"
+    );
 
     let window = |first: i64, after: &Value| json!({ "calendarIds": [cal], "from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "first": first, "after": after });
     let mut nodes = Vec::new();
@@ -844,7 +1347,13 @@ async fn the_example_operations_run_against_the_server() {
     loop {
         let d = api.op("Occurrences", window(2, &after)).await;
         pages += 1;
-        nodes.extend(d["occurrences"]["edges"].as_array().expect("edges").iter().map(|e| e["node"].clone()));
+        nodes.extend(
+            d["occurrences"]["edges"]
+                .as_array()
+                .expect("edges")
+                .iter()
+                .map(|e| e["node"].clone()),
+        );
         if d["occurrences"]["pageInfo"]["hasNextPage"] != json!(true) {
             break;
         }
@@ -857,7 +1366,15 @@ async fn the_example_operations_run_against_the_server() {
         .op("EditOccurrence", json!({ "input": { "occurrence": { "occurrenceId": nodes[1]["id"] }, "scope": "THIS", "expectedVersion": version, "changes": { "title": "just this" } } }))
         .await;
     let e = &d["editOccurrence"];
-    assert_eq!((e["occurrence"]["id"].clone(), e["occurrence"]["title"].clone(), e["originalSeries"].clone()), (nodes[1]["id"].clone(), json!("just this"), Value::Null), "{d}");
+    assert_eq!(
+        (
+            e["occurrence"]["id"].clone(),
+            e["occurrence"]["title"].clone(),
+            e["originalSeries"].clone()
+        ),
+        (nodes[1]["id"].clone(), json!("just this"), Value::Null),
+        "{d}"
+    );
     version = e["series"]["version"].as_i64().expect("version");
 
     // This and following: a split.
@@ -870,12 +1387,25 @@ async fn the_example_operations_run_against_the_server() {
     let e = &d["editOccurrence"];
     assert_eq!(e["report"]["splitAtFirstOccurrence"], json!(false), "{d}");
     assert_eq!(e["originalSeries"]["id"], json!(series), "{d}");
-    assert_eq!(e["series"]["lineage"]["parentSeriesId"], json!(series), "{d}");
+    assert_eq!(
+        e["series"]["lineage"]["parentSeriesId"],
+        json!(series),
+        "{d}"
+    );
     assert_eq!(e["series"]["lineage"]["rootSeriesId"], json!(series), "{d}");
     assert_ne!(e["series"]["id"], json!(series), "{d}");
     let d = api.op("Occurrences", window(100, &Value::Null)).await;
-    let titles: Vec<String> = d["occurrences"]["edges"].as_array().expect("edges").iter().map(|e| s(&e["node"]["title"])).collect();
-    assert_eq!(titles, ["daily", "just this", "daily", "from now on", "from now on"], "{d}");
+    let titles: Vec<String> = d["occurrences"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| s(&e["node"]["title"]))
+        .collect();
+    assert_eq!(
+        titles,
+        ["daily", "just this", "daily", "from now on", "from now on"],
+        "{d}"
+    );
 
     // Hour slots on Monday 5 January: working hours 09–17 minus the 10:00 occurrence.
     let d = api
@@ -884,8 +1414,16 @@ async fn the_example_operations_run_against_the_server() {
             json!({ "rules": { "calendarIds": [cal], "duration": "PT1H", "now": "2026-01-01T00:00:00Z", "timeZone": "UTC" }, "from": "2026-01-05T00:00:00Z", "to": "2026-01-06T00:00:00Z", "first": 50 }),
         )
         .await;
-    let starts: Vec<String> = d["bookableSlots"]["slots"].as_array().expect("slots").iter().map(|x| to_utc(&s(&x["start"]))).collect();
-    let want: Vec<String> = [9, 11, 12, 13, 14, 15, 16].iter().map(|h| format!("2026-01-05T{h:02}:00:00Z")).collect();
+    let starts: Vec<String> = d["bookableSlots"]["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .map(|x| to_utc(&s(&x["start"])))
+        .collect();
+    let want: Vec<String> = [9, 11, 12, 13, 14, 15, 16]
+        .iter()
+        .map(|h| format!("2026-01-05T{h:02}:00:00Z"))
+        .collect();
     assert_eq!(starts, want, "{d}");
     assert_eq!(d["bookableSlots"]["hasMore"], json!(false), "{d}");
 }
@@ -905,10 +1443,31 @@ mod http_conventions {
 
     /// `node <script> --url <app>/graphql`, its single JSON line of output.
     async fn node_script(script: &'static str, url: String) -> Value {
-        let ran = tokio::task::spawn_blocking(move || run("node", &[script, "--url", &url], &clients(), &[], Duration::from_secs(300))).await.expect("node task");
-        assert!(ran.status.success(), "node {script} failed ({}):\n{}", ran.status, ran.output());
-        let line = ran.stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("node {script} printed no JSON:\n{}", ran.output()));
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("node {script}: {e}\n{}", ran.output()))
+        let ran = tokio::task::spawn_blocking(move || {
+            run(
+                "node",
+                &[script, "--url", &url],
+                &clients(),
+                &[],
+                Duration::from_secs(300),
+            )
+        })
+        .await
+        .expect("node task");
+        assert!(
+            ran.status.success(),
+            "node {script} failed ({}):\n{}",
+            ran.status,
+            ran.output()
+        );
+        let line = ran
+            .stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("node {script} printed no JSON:\n{}", ran.output()));
+        serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("node {script}: {e}\n{}", ran.output()))
     }
 
     /// (method, sent the query text, sent the hash, status, error codes) of each HTTP exchange.
@@ -918,8 +1477,21 @@ mod http_conventions {
             .expect("exchanges")
             .iter()
             .map(|x| {
-                let codes = x["codes"].as_array().map(|c| c.iter().map(|c| c.as_str().unwrap_or("<none>").to_string()).collect()).unwrap_or_default();
-                (x["method"].as_str().unwrap_or_default().to_string(), x["sentQuery"] == json!(true), x["sentHash"] == json!(true), x["status"].as_u64().unwrap_or_default(), codes)
+                let codes = x["codes"]
+                    .as_array()
+                    .map(|c| {
+                        c.iter()
+                            .map(|c| c.as_str().unwrap_or("<none>").to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (
+                    x["method"].as_str().unwrap_or_default().to_string(),
+                    x["sentQuery"] == json!(true),
+                    x["sentHash"] == json!(true),
+                    x["status"].as_u64().unwrap_or_default(),
+                    codes,
+                )
             })
             .collect()
     }
@@ -931,26 +1503,85 @@ mod http_conventions {
         npm_ready_async().await;
         let out = node_script("apq.mjs", format!("{}/graphql", app.url)).await;
         assert_eq!(out["ok"], json!(true), "{out}");
-        let miss = |m: &str, status: u64| (m.to_string(), false, true, status, vec!["PERSISTED_QUERY_NOT_FOUND".to_string()]);
+        let miss = |m: &str, status: u64| {
+            (
+                m.to_string(),
+                false,
+                true,
+                status,
+                vec!["PERSISTED_QUERY_NOT_FOUND".to_string()],
+            )
+        };
         let with_query = || ("POST".to_string(), true, true, 200, Vec::<String>::new());
         for result in out["results"].as_array().expect("results") {
             let client = result["client"].as_str().expect("client");
-            let method = if result["useGETForHashedQueries"] == json!(true) { "GET" } else { "POST" };
+            let method = if result["useGETForHashedQueries"] == json!(true) {
+                "GET"
+            } else {
+                "POST"
+            };
             let steps: Vec<&Value> = result["steps"].as_array().expect("steps").iter().collect();
-            assert_eq!(steps.iter().map(|s| s["step"].as_str().unwrap_or_default()).collect::<Vec<_>>(), ["first", "again", "mutation"], "{result}");
+            assert_eq!(
+                steps
+                    .iter()
+                    .map(|s| s["step"].as_str().unwrap_or_default())
+                    .collect::<Vec<_>>(),
+                ["first", "again", "mutation"],
+                "{result}"
+            );
             // Apollo Client 4 asks for application/graphql-response+json: a miss is a 400 there.
-            assert_eq!(exchanges(steps[0]), vec![miss(method, 400), with_query()], "{client}: {result}");
-            assert_eq!(exchanges(steps[1]), vec![(method.to_string(), false, true, 200, vec![])], "{client}: {result}");
-            assert_eq!(exchanges(steps[2]), vec![miss("POST", 400), with_query()], "{client}: {result}");
+            assert_eq!(
+                exchanges(steps[0]),
+                vec![miss(method, 400), with_query()],
+                "{client}: {result}"
+            );
+            assert_eq!(
+                exchanges(steps[1]),
+                vec![(method.to_string(), false, true, 200, vec![])],
+                "{client}: {result}"
+            );
+            assert_eq!(
+                exchanges(steps[2]),
+                vec![miss("POST", 400), with_query()],
+                "{client}: {result}"
+            );
             for s in &steps[..2] {
-                assert_eq!(s["data"]["viewer"]["canWrite"], json!(true), "{client}: {s}");
+                assert_eq!(
+                    s["data"]["viewer"]["canWrite"],
+                    json!(true),
+                    "{client}: {s}"
+                );
             }
-            assert_eq!(steps[2]["data"]["createCalendar"]["calendar"]["name"], json!(format!("apq {client}")), "{client}: {result}");
+            assert_eq!(
+                steps[2]["data"]["createCalendar"]["calendar"]["name"],
+                json!(format!("apq {client}")),
+                "{client}: {result}"
+            );
         }
-        let d = app.ok("{ calendars(first: 100) { edges { node { name timeZone } } } }", json!({})).await;
-        let mut made: Vec<String> = d["calendars"]["edges"].as_array().expect("edges").iter().map(|e| format!("{} {}", e["node"]["name"].as_str().unwrap_or_default(), e["node"]["timeZone"].as_str().unwrap_or_default())).collect();
+        let d = app
+            .ok(
+                "{ calendars(first: 100) { edges { node { name timeZone } } } }",
+                json!({}),
+            )
+            .await;
+        let mut made: Vec<String> = d["calendars"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["node"]["name"].as_str().unwrap_or_default(),
+                    e["node"]["timeZone"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
         made.sort();
-        assert_eq!(made, ["apq Get Europe/Paris", "apq Post Europe/Paris"], "each mutation ran exactly once");
+        assert_eq!(
+            made,
+            ["apq Get Europe/Paris", "apq Post Europe/Paris"],
+            "each mutation ran exactly once"
+        );
     }
 
     /// graphql-http's `serverAudits`: every MUST, SHOULD and MAY holds (status `ok`), so no
@@ -959,34 +1590,78 @@ mod http_conventions {
         npm_ready_async().await;
         let out = node_script("audit.mjs", format!("{}/graphql", app.url)).await;
         let results = out["results"].as_array().expect("results");
-        assert!(results.len() >= 50, "graphql-http ran only {} audits: {out}", results.len());
-        let failed: Vec<&Value> = results.iter().filter(|r| r["status"] != json!("ok")).collect();
-        assert!(failed.is_empty(), "{} of {} audits are not ok:\n{}", failed.len(), results.len(), failed.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n"));
+        assert!(
+            results.len() >= 50,
+            "graphql-http ran only {} audits: {out}",
+            results.len()
+        );
+        let failed: Vec<&Value> = results
+            .iter()
+            .filter(|r| r["status"] != json!("ok"))
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{} of {} audits are not ok:\n{}",
+            failed.len(),
+            results.len(),
+            failed
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
 
-    engine_tests!(apollo_persisted_query_link_registers_then_sends_hashes_only, graphql_http_server_audits_all_pass);
+    engine_tests!(
+        apollo_persisted_query_link_registers_then_sends_hashes_only,
+        graphql_http_server_audits_all_pass
+    );
 
     /// The real binary: `almanac emulate --help` shows only the emulator's options, and `almanac`
     /// with no subcommand serves (what `cargo run --release` in the README runs).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_almanac_binary_serves_by_default_and_each_subcommand_has_its_own_help() {
         let bin = almanac_binary().await;
-        let help = Command::new(&bin).args(["emulate", "--help"]).output().expect("almanac emulate --help");
+        let help = Command::new(&bin)
+            .args(["emulate", "--help"])
+            .output()
+            .expect("almanac emulate --help");
         let help = String::from_utf8_lossy(&help.stdout).to_string();
-        assert!(help.contains("--bind") && help.contains("--account"), "{help}");
-        for server_flag in ["--listen", "--auth", "--google-", "--microsoft-", "--database-url", "--cors-origins", "--token-keys"] {
-            assert!(!help.contains(server_flag), "`almanac emulate --help` lists {server_flag}:\n{help}");
+        assert!(
+            help.contains("--bind") && help.contains("--account"),
+            "{help}"
+        );
+        for server_flag in [
+            "--listen",
+            "--auth",
+            "--google-",
+            "--microsoft-",
+            "--database-url",
+            "--cors-origins",
+            "--token-keys",
+        ] {
+            assert!(
+                !help.contains(server_flag),
+                "`almanac emulate --help` lists {server_flag}:\n{help}"
+            );
         }
 
-        let dir = std::env::temp_dir().join(format!("almanac-default-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("almanac-default-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
         let log = dir.join("almanac.log");
         let file = std::fs::File::create(&log).expect("log");
         let mut cmd = Command::new(&bin);
         // No arguments at all: settings come from the environment and the defaults (the
         // database is the default relative `almanac.db`, here in a scratch directory).
-        cmd.current_dir(&dir).stdin(Stdio::null()).stdout(file.try_clone().expect("log")).stderr(file);
+        cmd.current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file);
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("ALMANAC_") || k == "DATABASE_URL" {
                 cmd.env_remove(&k);
@@ -994,12 +1669,27 @@ mod http_conventions {
         }
         cmd.env("ALMANAC_LISTEN", format!("127.0.0.1:{port}"));
         let child = cmd.spawn().expect("almanac");
-        let mut server = ServerProcess { child, url: format!("http://127.0.0.1:{port}"), log };
-        server.ready().await.unwrap_or_else(|e| panic!("`almanac` with no subcommand did not serve: {e}"));
-        let res = reqwest::Client::new().post(format!("{}/graphql", server.url)).json(&json!({ "query": "{ viewer { canWrite } }" })).send().await.expect("post");
+        let mut server = ServerProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        server
+            .ready()
+            .await
+            .unwrap_or_else(|e| panic!("`almanac` with no subcommand did not serve: {e}"));
+        let res = reqwest::Client::new()
+            .post(format!("{}/graphql", server.url))
+            .json(&json!({ "query": "{ viewer { canWrite } }" }))
+            .send()
+            .await
+            .expect("post");
         let body: Value = res.json().await.expect("json");
         assert_eq!(body["data"]["viewer"]["canWrite"], json!(true), "{body}");
-        assert!(dir.join("almanac.db").exists(), "the default database is ./almanac.db");
+        assert!(
+            dir.join("almanac.db").exists(),
+            "the default database is ./almanac.db"
+        );
         drop(server);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -1031,7 +1721,12 @@ mod subscription_transports {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             match client.line(deadline).await {
-                Some(v) if v["type"] == "closed" => return (v["code"].as_i64().unwrap_or(-1), v["reason"].as_str().unwrap_or_default().to_string()),
+                Some(v) if v["type"] == "closed" => {
+                    return (
+                        v["code"].as_i64().unwrap_or(-1),
+                        v["reason"].as_str().unwrap_or_default().to_string(),
+                    )
+                }
                 Some(_) => {}
                 None => client.fail("the graphql-ws client reported no close"),
             }
@@ -1041,8 +1736,16 @@ mod subscription_transports {
     async fn a_graphql_ws_client_sees_4401_and_4403(app: TestApp) {
         npm_ready_async().await;
         let (_, admin) = app.organization_with_key("js clients", "read,write").await;
-        let api = Api { app: &app, token: Some(admin.clone()) };
-        let cal = s(&api.op("CreateCalendar", json!({ "input": { "name": "ws", "timeZone": "UTC" } })).await["createCalendar"]["calendar"]["id"]);
+        let api = Api {
+            app: &app,
+            token: Some(admin.clone()),
+        };
+        let cal = s(&api
+            .op(
+                "CreateCalendar",
+                json!({ "input": { "name": "ws", "timeZone": "UTC" } }),
+            )
+            .await["createCalendar"]["calendar"]["id"]);
         let sub = [("SeriesChanged", json!({ "calendarIds": [cal] }))];
         let ws = ws_url(&app.url);
 
@@ -1054,10 +1757,16 @@ mod subscription_transports {
 
         // A key that is not valid, and one that was revoked: 4403 Forbidden.
         let created = app.graphql_as(Some(&admin), "mutation { createApiKey(input: { name: \"held\", scopes: \"read\" }) { apiKey { id } secret } }", json!({})).await;
-        let (held_id, held) = (s(&created["data"]["createApiKey"]["apiKey"]["id"]), s(&created["data"]["createApiKey"]["secret"]));
+        let (held_id, held) = (
+            s(&created["data"]["createApiKey"]["apiKey"]["id"]),
+            s(&created["data"]["createApiKey"]["secret"]),
+        );
         let mut client = NodeClient::start(&ws, &sub, Some("alm_nope_nope")).await;
         let (code, reason) = close_reported(&mut client).await;
-        assert_eq!((code, reason.as_str()), (4403, "UNAUTHENTICATED: the API key is not valid"));
+        assert_eq!(
+            (code, reason.as_str()),
+            (4403, "UNAUTHENTICATED: the API key is not valid")
+        );
 
         // An open subscription whose key is revoked: 4403, after it had received events.
         let mut client = NodeClient::start(&ws, &sub, Some(&held)).await;
@@ -1066,21 +1775,42 @@ mod subscription_transports {
         for i in 0..100 {
             let d = api.op("CreateSeries", json!({ "input": { "calendarId": cal, "title": format!("probe {i}"), "start": "2026-01-20T12:00:00", "duration": "PT5M" } })).await;
             probes.insert(s(&d["createSeries"]["series"]["id"]));
-            if client.heard_all(&["SeriesChanged"], tokio::time::Instant::now() + Duration::from_millis(250)).await {
+            if client
+                .heard_all(
+                    &["SeriesChanged"],
+                    tokio::time::Instant::now() + Duration::from_millis(250),
+                )
+                .await
+            {
                 break;
             }
         }
         let heard = std::mem::take(&mut client.pending);
-        assert!(!heard.is_empty() && heard.iter().all(|e| series_of(&e["data"]).is_subset(&probes)), "{heard:?}");
+        assert!(
+            !heard.is_empty()
+                && heard
+                    .iter()
+                    .all(|e| series_of(&e["data"]).is_subset(&probes)),
+            "{heard:?}"
+        );
         let revoked = app.graphql_as(Some(&admin), "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { apiKey { revokedAt } } }", json!({ "i": { "id": held_id } })).await;
-        assert!(revoked["data"]["revokeApiKey"]["apiKey"]["revokedAt"].is_string(), "{revoked}");
+        assert!(
+            revoked["data"]["revokeApiKey"]["apiKey"]["revokedAt"].is_string(),
+            "{revoked}"
+        );
         let (code, reason) = close_reported(&mut client).await;
-        assert_eq!((code, reason.as_str()), (4403, "UNAUTHENTICATED: the API key was revoked"));
+        assert_eq!(
+            (code, reason.as_str()),
+            (4403, "UNAUTHENTICATED: the API key was revoked")
+        );
 
         // And the revoked key is refused at connect too.
         let mut client = NodeClient::start(&ws, &sub, Some(&held)).await;
         let (code, reason) = close_reported(&mut client).await;
-        assert_eq!((code, reason.as_str()), (4403, "UNAUTHENTICATED: the API key was revoked"));
+        assert_eq!(
+            (code, reason.as_str()),
+            (4403, "UNAUTHENTICATED: the API key was revoked")
+        );
     }
 
     /// graphql-sse (distinct connections mode) over /graphql/stream, authenticated by header,
@@ -1088,13 +1818,32 @@ mod subscription_transports {
     async fn a_graphql_sse_client_hears_a_mutation_made_over_http(app: TestApp) {
         npm_ready_async().await;
         let (_, key) = app.organization_with_key("js clients", "read,write").await;
-        let api = Api { app: &app, token: Some(key.clone()) };
-        let cal = s(&api.op("CreateCalendar", json!({ "input": { "name": "sse", "timeZone": "UTC" } })).await["createCalendar"]["calendar"]["id"]);
+        let api = Api {
+            app: &app,
+            token: Some(key.clone()),
+        };
+        let cal = s(&api
+            .op(
+                "CreateCalendar",
+                json!({ "input": { "name": "sse", "timeZone": "UTC" } }),
+            )
+            .await["createCalendar"]["calendar"]["id"]);
         let query = "subscription($c: [ID!]!) { seriesChanged(calendarIds: $c) { seriesId change series { title } } }";
-        let args: Vec<String> = ["--url", &format!("{}/graphql/stream", app.url), "--query", query, "--variables", &json!({ "c": [cal] }).to_string(), "--token", &key, "--timeout-ms", "120000"]
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
+        let args: Vec<String> = [
+            "--url",
+            &format!("{}/graphql/stream", app.url),
+            "--query",
+            query,
+            "--variables",
+            &json!({ "c": [cal] }).to_string(),
+            "--token",
+            &key,
+            "--timeout-ms",
+            "120000",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
         let mut client = spawn_node("sse_subscribe.mjs", &args);
         // The stream is live once it has delivered an event: create probes until one arrives.
         let mut probes = BTreeSet::new();
@@ -1105,7 +1854,14 @@ mod subscription_transports {
             while let Some(v) = client.line(deadline).await {
                 match v["type"].as_str() {
                     Some("next") => {
-                        assert!(probes.contains(v["data"]["seriesChanged"]["seriesId"].as_str().unwrap_or_default()), "an event about something else: {v}");
+                        assert!(
+                            probes.contains(
+                                v["data"]["seriesChanged"]["seriesId"]
+                                    .as_str()
+                                    .unwrap_or_default()
+                            ),
+                            "an event about something else: {v}"
+                        );
                         break 'live;
                     }
                     Some("subscribing") | Some("message") => {}
@@ -1121,16 +1877,38 @@ mod subscription_transports {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let event = loop {
             match client.line(deadline).await {
-                Some(v) if v["type"] == "next" && v["data"]["seriesChanged"]["seriesId"] == json!(series) => break v,
-                Some(v) if v["type"] == "next" => assert!(probes.contains(v["data"]["seriesChanged"]["seriesId"].as_str().unwrap_or_default()), "{v}"),
+                Some(v)
+                    if v["type"] == "next"
+                        && v["data"]["seriesChanged"]["seriesId"] == json!(series) =>
+                {
+                    break v
+                }
+                Some(v) if v["type"] == "next" => assert!(
+                    probes.contains(
+                        v["data"]["seriesChanged"]["seriesId"]
+                            .as_str()
+                            .unwrap_or_default()
+                    ),
+                    "{v}"
+                ),
                 Some(v) if v["type"] == "subscribing" || v["type"] == "message" => {}
                 Some(v) => client.fail(&format!("the graphql-sse client reported {v}")),
                 None => client.fail("the graphql-sse client did not hear the series within 30 s"),
             }
         };
-        assert_eq!((event["data"]["seriesChanged"]["change"].clone(), event["data"]["seriesChanged"]["series"]["title"].clone()), (json!("CREATED"), json!("standup")), "{event}");
+        assert_eq!(
+            (
+                event["data"]["seriesChanged"]["change"].clone(),
+                event["data"]["seriesChanged"]["series"]["title"].clone()
+            ),
+            (json!("CREATED"), json!("standup")),
+            "{event}"
+        );
         let (status, done, _) = client.finish().await;
-        assert!(status.success(), "the graphql-sse client exited with {status}: {done}");
+        assert!(
+            status.success(),
+            "the graphql-sse client exited with {status}: {done}"
+        );
         assert_eq!(done["ok"], json!(true), "{done}");
     }
 
@@ -1152,42 +1930,105 @@ mod relay_completeness {
     use super::*;
 
     /// `node apollo_pagination.mjs …`, one JSON object per scenario.
-    async fn apollo(url: &str, field: &str, variables: Value, page: usize, middle: &str) -> Vec<Value> {
-        let args: Vec<String> = ["apollo_pagination.mjs", "--url", &format!("{url}/graphql"), "--field", field, "--variables", &variables.to_string(), "--page", &page.to_string(), "--middle", middle]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    async fn apollo(
+        url: &str,
+        field: &str,
+        variables: Value,
+        page: usize,
+        middle: &str,
+    ) -> Vec<Value> {
+        let args: Vec<String> = [
+            "apollo_pagination.mjs",
+            "--url",
+            &format!("{url}/graphql"),
+            "--field",
+            field,
+            "--variables",
+            &variables.to_string(),
+            "--page",
+            &page.to_string(),
+            "--middle",
+            middle,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let ran = tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             run("node", &args, &clients(), &[], Duration::from_secs(120))
         })
         .await
         .expect("node task");
-        assert!(ran.status.success(), "apollo_pagination.mjs failed ({}):\n{}", ran.status, ran.output());
-        ran.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{}", ran.output()))).collect()
+        assert!(
+            ran.status.success(),
+            "apollo_pagination.mjs failed ({}):\n{}",
+            ran.status,
+            ran.output()
+        );
+        ran.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{}", ran.output()))
+            })
+            .collect()
     }
 
     /// The whole list in one request, as the reference: node ids and cursors.
-    async fn reference(app: &TestApp, query: &str, variables: Value, field: &str) -> (Vec<String>, Vec<String>) {
+    async fn reference(
+        app: &TestApp,
+        query: &str,
+        variables: Value,
+        field: &str,
+    ) -> (Vec<String>, Vec<String>) {
         let d = app.ok(query, variables).await;
         let c = &d[field];
-        assert_eq!(c["pageInfo"]["hasNextPage"], json!(false), "the reference is the whole list: {d}");
+        assert_eq!(
+            c["pageInfo"]["hasNextPage"],
+            json!(false),
+            "the reference is the whole list: {d}"
+        );
         let edges = c["edges"].as_array().expect("edges");
-        (edges.iter().map(|e| s(&e["node"]["id"])).collect(), edges.iter().map(|e| s(&e["cursor"])).collect())
+        (
+            edges.iter().map(|e| s(&e["node"]["id"])).collect(),
+            edges.iter().map(|e| s(&e["cursor"])).collect(),
+        )
     }
 
     fn check(scenarios: &[Value], want: &[String], page: usize) {
-        let names: Vec<&str> = scenarios.iter().map(|v| v["scenario"].as_str().unwrap_or("?")).collect();
+        let names: Vec<&str> = scenarios
+            .iter()
+            .map(|v| v["scenario"].as_str().unwrap_or("?"))
+            .collect();
         assert_eq!(names, ["forward", "backward", "middle"], "{scenarios:?}");
         for sc in scenarios {
             let ids: Vec<String> = sc["ids"].as_array().expect("ids").iter().map(s).collect();
-            assert_eq!(ids, want, "the merged cache list of the {} scenario", sc["scenario"]);
+            assert_eq!(
+                ids, want,
+                "the merged cache list of the {} scenario",
+                sc["scenario"]
+            );
             let info = &sc["pageInfo"];
-            assert_eq!((info["hasPreviousPage"].clone(), info["hasNextPage"].clone()), (json!(false), json!(false)), "{sc}");
-            assert_eq!((s(&info["startCursor"]).is_empty(), s(&info["endCursor"]).is_empty()), (false, false), "{sc}");
+            assert_eq!(
+                (info["hasPreviousPage"].clone(), info["hasNextPage"].clone()),
+                (json!(false), json!(false)),
+                "{sc}"
+            );
+            assert_eq!(
+                (
+                    s(&info["startCursor"]).is_empty(),
+                    s(&info["endCursor"]).is_empty()
+                ),
+                (false, false),
+                "{sc}"
+            );
             // Paged, not fetched at once: at least one request per page of the list.
             let requests = sc["requests"].as_u64().expect("requests") as usize;
-            assert!(requests >= want.len().div_ceil(page), "{} requests for {} nodes in pages of {page}: {sc}", requests, want.len());
+            assert!(
+                requests >= want.len().div_ceil(page),
+                "{} requests for {} nodes in pages of {page}: {sc}",
+                requests,
+                want.len()
+            );
         }
     }
 
@@ -1206,7 +2047,13 @@ mod relay_completeness {
         let scenarios = apollo(&app.url, "occurrences", vars, 3, &cursors[6]).await;
         check(&scenarios, &want, 3);
 
-        let (want, cursors) = reference(&app, "{ calendars(first: 200) { edges { cursor node { id } } pageInfo { hasNextPage } } }", json!({}), "calendars").await;
+        let (want, cursors) = reference(
+            &app,
+            "{ calendars(first: 200) { edges { cursor node { id } } pageInfo { hasNextPage } } }",
+            json!({}),
+            "calendars",
+        )
+        .await;
         assert!(want.len() >= 5, "{want:?}");
         let scenarios = apollo(&app.url, "calendars", json!({}), 2, &cursors[2]).await;
         check(&scenarios, &want, 2);
@@ -1221,7 +2068,13 @@ mod relay_completeness {
         let generated = project.join("__generated__");
         let _ = std::fs::remove_dir_all(&generated);
         std::fs::create_dir_all(&generated).expect("__generated__");
-        run("npx", &["--no", "--", "relay-compiler"], &project, &[], Duration::from_secs(300))
+        run(
+            "npx",
+            &["--no", "--", "relay-compiler"],
+            &project,
+            &[],
+            Duration::from_secs(300),
+        )
     }
 
     #[test]
@@ -1230,27 +2083,59 @@ mod relay_completeness {
         let _lock = DirLock::acquire();
         // Negative control first: a refetchable fragment on a type that is not a Node.
         let bad = relay_compiler("relay-invalid");
-        assert!(!bad.status.success(), "relay-compiler accepted @refetchable on Lineage:\n{}", bad.output());
+        assert!(
+            !bad.status.success(),
+            "relay-compiler accepted @refetchable on Lineage:\n{}",
+            bad.output()
+        );
         let text = format!("{}{}", bad.stdout, bad.stderr);
-        assert!(text.contains("NotNode_lineage") && text.contains("Node interface"), "{}", bad.output());
+        assert!(
+            text.contains("NotNode_lineage") && text.contains("Node interface"),
+            "{}",
+            bad.output()
+        );
 
         let ok = relay_compiler("relay");
-        assert!(ok.status.success(), "relay-compiler failed:\n{}", ok.output());
+        assert!(
+            ok.status.success(),
+            "relay-compiler failed:\n{}",
+            ok.output()
+        );
         let generated = clients().join("relay/__generated__");
         // Every Node type of the schema has a refetch query, and every Node type is covered.
-        let schema = std::fs::read_to_string(workspace().join("schema.graphql")).expect("schema.graphql");
-        let nodes: Vec<&str> = schema.lines().filter_map(|l| l.strip_prefix("type ")).filter(|l| l.contains("implements Node")).map(|l| l.split_whitespace().next().unwrap_or_default()).collect();
+        let schema =
+            std::fs::read_to_string(workspace().join("schema.graphql")).expect("schema.graphql");
+        let nodes: Vec<&str> = schema
+            .lines()
+            .filter_map(|l| l.strip_prefix("type "))
+            .filter(|l| l.contains("implements Node"))
+            .map(|l| l.split_whitespace().next().unwrap_or_default())
+            .collect();
         assert_eq!(nodes.len(), 8, "{nodes:?}");
         for node in &nodes {
             let file = generated.join(format!("Almanac{node}RefetchQuery.graphql.ts"));
-            let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            assert!(text.contains("node(id: $id)"), "the refetch query of {node} goes through node(id:): {text}");
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert!(
+                text.contains("node(id: $id)"),
+                "the refetch query of {node} goes through node(id:): {text}"
+            );
         }
         // Each connection paginates both ways.
-        for fragment in ["calendars", "calendarSeries", "occurrences", "seriesOccurrences", "upcoming"] {
+        for fragment in [
+            "calendars",
+            "calendarSeries",
+            "occurrences",
+            "seriesOccurrences",
+            "upcoming",
+        ] {
             let file = generated.join(format!("Almanac_{fragment}.graphql.ts"));
-            let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            assert!(text.contains("\"direction\": \"bidirectional\""), "{fragment} is not bidirectional:\n{text}");
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert!(
+                text.contains("\"direction\": \"bidirectional\""),
+                "{fragment} is not bidirectional:\n{text}"
+            );
         }
         eprintln!("npm_clients: relay-compiler {:.1?}", ok.took);
     }

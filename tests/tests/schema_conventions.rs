@@ -15,14 +15,35 @@ struct Object {
 }
 
 fn objects() -> HashMap<String, Object> {
-    let sdl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql")).expect("schema");
+    let sdl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql"))
+        .expect("schema");
     let doc = async_graphql_parser::parse_schema(&sdl).expect("schema parses");
     let mut out = HashMap::new();
     for def in &doc.definitions {
         if let TypeSystemDefinition::Type(t) = def {
             if let TypeKind::Object(o) = &t.node.kind {
-                let fields = o.fields.iter().map(|f| (f.node.name.node.to_string(), f.node.ty.node.clone(), f.node.arguments.iter().map(|a| a.node.name.node.to_string()).collect())).collect();
-                out.insert(t.node.name.node.to_string(), Object { fields, interfaces: o.implements.iter().map(|i| i.node.to_string()).collect() });
+                let fields = o
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.node.name.node.to_string(),
+                            f.node.ty.node.clone(),
+                            f.node
+                                .arguments
+                                .iter()
+                                .map(|a| a.node.name.node.to_string())
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                out.insert(
+                    t.node.name.node.to_string(),
+                    Object {
+                        fields,
+                        interfaces: o.implements.iter().map(|i| i.node.to_string()).collect(),
+                    },
+                );
             }
         }
     }
@@ -41,20 +62,34 @@ fn the_schema_follows_relay_naming_and_node_conventions() {
     let objects = objects();
     let mut problems = Vec::new();
     for (name, o) in &objects {
-        let is_connection = o.fields.iter().any(|(f, _, _)| f == "edges") && o.fields.iter().any(|(f, _, _)| f == "pageInfo");
+        let is_connection = o.fields.iter().any(|(f, _, _)| f == "edges")
+            && o.fields.iter().any(|(f, _, _)| f == "pageInfo");
         if name.ends_with("Connection") && !is_connection {
-            problems.push(format!("{name} ends in Connection but is not a connection type"));
+            problems.push(format!(
+                "{name} ends in Connection but is not a connection type"
+            ));
         }
         if name.ends_with("Out") {
             problems.push(format!("{name} ends in Out"));
         }
-        if o.fields.iter().any(|(f, t, _)| f == "id" && named(t) == "ID" && !t.nullable) && !o.interfaces.iter().any(|i| i == "Node") && !["Mutation", "Query"].contains(&name.as_str()) {
+        if o.fields
+            .iter()
+            .any(|(f, t, _)| f == "id" && named(t) == "ID" && !t.nullable)
+            && !o.interfaces.iter().any(|i| i == "Node")
+            && !["Mutation", "Query"].contains(&name.as_str())
+        {
             problems.push(format!("{name} has an id but is not a Node"));
         }
         for (field, ty, args) in &o.fields {
             let returns_connection = named(ty).ends_with("Connection");
-            if returns_connection && !["first", "after", "last", "before"].iter().all(|a| args.iter().any(|x| x == a)) {
-                problems.push(format!("{name}.{field} is a connection without first/after/last/before: {args:?}"));
+            if returns_connection
+                && !["first", "after", "last", "before"]
+                    .iter()
+                    .all(|a| args.iter().any(|x| x == a))
+            {
+                problems.push(format!(
+                    "{name}.{field} is a connection without first/after/last/before: {args:?}"
+                ));
             }
         }
     }
@@ -64,10 +99,17 @@ fn the_schema_follows_relay_naming_and_node_conventions() {
         want[..1].make_ascii_uppercase();
         want.push_str("Payload");
         if named(ty) != want {
-            problems.push(format!("Mutation.{field} returns {}, not {want}", named(ty)));
+            problems.push(format!(
+                "Mutation.{field} returns {}, not {want}",
+                named(ty)
+            ));
         }
         let payload = objects.get(&named(ty)).expect("payload type");
-        if !payload.fields.iter().any(|(f, t, _)| f == "userErrors" && named(t) == "UserError" && !t.nullable) {
+        if !payload
+            .fields
+            .iter()
+            .any(|(f, t, _)| f == "userErrors" && named(t) == "UserError" && !t.nullable)
+        {
             problems.push(format!("{want} has no userErrors"));
         }
     }
@@ -88,13 +130,35 @@ async fn a_refused_preview_answers_with_user_errors(app: TestApp) {
     let input = |v: i64, rid: &str| json!({ "i": { "occurrence": { "seriesId": series, "recurrenceId": rid }, "scope": "THIS", "expectedVersion": v, "changes": { "title": "x" } } });
     let ok = app.ok(q, input(version, "2026-03-03T09:00:00Z")).await;
     assert_eq!(ok["previewEditOccurrence"]["userErrors"], json!([]), "{ok}");
-    assert_eq!(ok["previewEditOccurrence"]["report"]["splitAtFirstOccurrence"], json!(false), "{ok}");
+    assert_eq!(
+        ok["previewEditOccurrence"]["report"]["splitAtFirstOccurrence"],
+        json!(false),
+        "{ok}"
+    );
     let body = app.graphql(q, input(version, "2026-03-03T09:30:00Z")).await;
-    assert_eq!(body["data"]["previewEditOccurrence"]["added"], json!(null), "{body}");
-    assert_eq!(body["data"]["previewEditOccurrence"]["userErrors"][0]["code"], json!("NOT_FOUND"), "{body}");
-    assert_eq!(body["errors"][0]["extensions"]["code"], json!("NOT_FOUND"), "{body}");
-    let body = app.graphql(q, input(version + 5, "2026-03-03T09:00:00Z")).await;
-    assert_eq!(body["data"]["previewEditOccurrence"]["userErrors"][0], json!({ "field": ["input", "expectedVersion"], "code": "CONFLICT", "message": body["errors"][0]["message"] }), "{body}");
+    assert_eq!(
+        body["data"]["previewEditOccurrence"]["added"],
+        json!(null),
+        "{body}"
+    );
+    assert_eq!(
+        body["data"]["previewEditOccurrence"]["userErrors"][0]["code"],
+        json!("NOT_FOUND"),
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("NOT_FOUND"),
+        "{body}"
+    );
+    let body = app
+        .graphql(q, input(version + 5, "2026-03-03T09:00:00Z"))
+        .await;
+    assert_eq!(
+        body["data"]["previewEditOccurrence"]["userErrors"][0],
+        json!({ "field": ["input", "expectedVersion"], "code": "CONFLICT", "message": body["errors"][0]["message"] }),
+        "{body}"
+    );
 }
 
 engine_tests!(a_refused_preview_answers_with_user_errors);

@@ -4,7 +4,9 @@ use super::error::{ApiError, ResultExt};
 use super::scalars::Instant;
 use super::types::{app, instant_in, output_zone, parse_calendar_ids, viewer, SeriesKindGql};
 use crate::services;
-use almanac_domain::availability::{BusyBlock, BusyOptions, Interval, Obstacle, SlotMode, SlotRules};
+use almanac_domain::availability::{
+    BusyBlock, BusyOptions, Interval, Obstacle, SlotMode, SlotRules,
+};
 use almanac_domain::recurrence::{nominal_seconds, parse_duration};
 use almanac_domain::time::TimeWindow;
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject, ID};
@@ -22,11 +24,23 @@ pub struct TimeInterval(Interval);
 #[Object]
 impl TimeInterval {
     /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn start(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn start(
+        &self,
+        #[graphql(
+            desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT."
+        )]
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Instant> {
         at(self.0.start, time_zone)
     }
     /// Exclusive. In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn end(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn end(
+        &self,
+        #[graphql(
+            desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT."
+        )]
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Instant> {
         at(self.0.end, time_zone)
     }
 }
@@ -54,11 +68,23 @@ pub struct BusyOccurrence {
 #[ComplexObject]
 impl BusyOccurrence {
     /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn start(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn start(
+        &self,
+        #[graphql(
+            desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT."
+        )]
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Instant> {
         at(self.interval.start, time_zone)
     }
     /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn end(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn end(
+        &self,
+        #[graphql(
+            desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT."
+        )]
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Instant> {
         at(self.interval.end, time_zone)
     }
 }
@@ -147,15 +173,18 @@ pub struct SlotRulesInput {
 
 impl SlotRulesInput {
     fn parse(&self) -> Result<(Vec<almanac_domain::CalendarId>, SlotRules, BusyOptions), ApiError> {
-        let secs = |field: &'static str, v: &Option<String>, default: i64| -> Result<i64, ApiError> {
-            match v {
-                None => Ok(default),
-                Some(t) => parse_duration(t).map(nominal_seconds).map_err(|e| match e {
-                    almanac_domain::InvalidInput::Field { message, .. } => ApiError::invalid(field, message),
-                    other => ApiError::Invalid(other),
-                }),
-            }
-        };
+        let secs =
+            |field: &'static str, v: &Option<String>, default: i64| -> Result<i64, ApiError> {
+                match v {
+                    None => Ok(default),
+                    Some(t) => parse_duration(t).map(nominal_seconds).map_err(|e| match e {
+                        almanac_domain::InvalidInput::Field { message, .. } => {
+                            ApiError::invalid(field, message)
+                        }
+                        other => ApiError::Invalid(other),
+                    }),
+                }
+            };
         let duration = secs("duration", &Some(self.duration.clone()), 0)?;
         let rules = SlotRules {
             duration,
@@ -170,9 +199,18 @@ impl SlotRulesInput {
                 SlotModeGql::All => SlotMode::All,
                 SlotModeGql::Any => SlotMode::Any,
             },
-            range: Interval { start: i64::MIN / 4, end: i64::MAX / 4 },
+            range: Interval {
+                start: i64::MIN / 4,
+                end: i64::MAX / 4,
+            },
         };
-        Ok((parse_calendar_ids(&self.calendar_ids)?, rules, BusyOptions { tentative_is_busy: self.tentative_is_busy }))
+        Ok((
+            parse_calendar_ids(&self.calendar_ids)?,
+            rules,
+            BusyOptions {
+                tentative_is_busy: self.tentative_is_busy,
+            },
+        ))
     }
 }
 
@@ -189,11 +227,23 @@ pub struct BookableSlot {
 #[ComplexObject]
 impl BookableSlot {
     /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn start(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn start(
+        &self,
+        #[graphql(
+            desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT."
+        )]
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Instant> {
         at(self.interval.start, time_zone)
     }
     /// In UTC; with `timeZone` (an IANA zone), written with that zone's offset.
-    async fn end(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn end(
+        &self,
+        #[graphql(
+            desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT."
+        )]
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Instant> {
         at(self.interval.end, time_zone)
     }
 }
@@ -208,7 +258,13 @@ pub struct SlotPage {
 }
 
 fn slot_out(s: &almanac_domain::availability::Slot) -> BookableSlot {
-    BookableSlot { interval: Interval { start: s.start, end: s.end }, calendar_ids: s.calendars.iter().map(|c| ID(c.to_string())).collect() }
+    BookableSlot {
+        interval: Interval {
+            start: s.start,
+            end: s.end,
+        },
+        calendar_ids: s.calendars.iter().map(|c| ID(c.to_string())).collect(),
+    }
 }
 
 /// Why an interval cannot be booked.
@@ -239,19 +295,47 @@ pub struct Unavailability {
 
 fn obstacle_out(o: &Obstacle) -> Unavailability {
     match o {
-        Obstacle::Occurrence(b) => Unavailability { reason: UnavailabilityReason::Occurrence, calendar_id: Some(ID(b.calendar.to_string())), occurrence: Some(busy_out(b)) },
-        Obstacle::Buffer(b) => Unavailability { reason: UnavailabilityReason::Buffer, calendar_id: Some(ID(b.calendar.to_string())), occurrence: Some(busy_out(b)) },
-        Obstacle::Notice => Unavailability { reason: UnavailabilityReason::Notice, calendar_id: None, occurrence: None },
-        Obstacle::Horizon => Unavailability { reason: UnavailabilityReason::Horizon, calendar_id: None, occurrence: None },
-        Obstacle::OutsideAvailability(c) => Unavailability { reason: UnavailabilityReason::OutsideAvailability, calendar_id: Some(ID(c.to_string())), occurrence: None },
+        Obstacle::Occurrence(b) => Unavailability {
+            reason: UnavailabilityReason::Occurrence,
+            calendar_id: Some(ID(b.calendar.to_string())),
+            occurrence: Some(busy_out(b)),
+        },
+        Obstacle::Buffer(b) => Unavailability {
+            reason: UnavailabilityReason::Buffer,
+            calendar_id: Some(ID(b.calendar.to_string())),
+            occurrence: Some(busy_out(b)),
+        },
+        Obstacle::Notice => Unavailability {
+            reason: UnavailabilityReason::Notice,
+            calendar_id: None,
+            occurrence: None,
+        },
+        Obstacle::Horizon => Unavailability {
+            reason: UnavailabilityReason::Horizon,
+            calendar_id: None,
+            occurrence: None,
+        },
+        Obstacle::OutsideAvailability(c) => Unavailability {
+            reason: UnavailabilityReason::OutsideAvailability,
+            calendar_id: Some(ID(c.to_string())),
+            occurrence: None,
+        },
     }
 }
 
 /// The calendars and window of an availability question. The zone changes nothing any more, but a
 /// misspelt one is still refused rather than silently ignored.
-fn question(calendar_ids: &[ID], from: DateTime<Utc>, to: DateTime<Utc>, time_zone: Option<&str>) -> Result<(Vec<almanac_domain::CalendarId>, TimeWindow), ApiError> {
+fn question(
+    calendar_ids: &[ID],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    time_zone: Option<&str>,
+) -> Result<(Vec<almanac_domain::CalendarId>, TimeWindow), ApiError> {
     output_zone(time_zone)?;
-    Ok((parse_calendar_ids(calendar_ids)?, TimeWindow::new(from, to)?))
+    Ok((
+        parse_calendar_ids(calendar_ids)?,
+        TimeWindow::new(from, to)?,
+    ))
 }
 
 #[derive(Default)]
@@ -264,23 +348,47 @@ impl AvailabilityQuery {
     async fn free_busy(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Calendars to ask about (`cal_…`), at most 500; an id not in your organization gives NOT_FOUND.")] calendar_ids: Vec<ID>,
+        #[graphql(
+            desc = "Calendars to ask about (`cal_…`), at most 500; an id not in your organization gives NOT_FOUND."
+        )]
+        calendar_ids: Vec<ID>,
         #[graphql(desc = "Window start (inclusive), an RFC 3339 instant.")] from: Instant,
-        #[graphql(desc = "Window end (exclusive), after `from` and at most 366 days later (RANGE_TOO_LARGE beyond).")] to: Instant,
-        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:) and end(timeZone:).", desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT.")]
+        #[graphql(
+            desc = "Window end (exclusive), after `from` and at most 366 days later (RANGE_TOO_LARGE beyond)."
+        )]
+        to: Instant,
+        #[graphql(
+            deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:) and end(timeZone:).",
+            desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT."
+        )]
         time_zone: Option<String>,
-        #[graphql(default = true, desc = "Whether TENTATIVE occurrences count as busy.")] tentative_is_busy: bool,
+        #[graphql(default = true, desc = "Whether TENTATIVE occurrences count as busy.")]
+        tentative_is_busy: bool,
     ) -> async_graphql::Result<FreeBusy> {
         let (from, to) = (from.utc(), to.utc());
         let (cals, window) = question(&calendar_ids, from, to, time_zone.as_deref()).gql()?;
-        let (times, combined) = services::availability::free_busy(app(ctx), viewer(ctx).organization, &cals, window, BusyOptions { tentative_is_busy }).await.gql()?;
-        let w = Interval { start: from.timestamp(), end: to.timestamp() };
+        let (times, combined) = services::availability::free_busy(
+            app(ctx),
+            viewer(ctx).organization,
+            &cals,
+            window,
+            BusyOptions { tentative_is_busy },
+        )
+        .await
+        .gql()?;
+        let w = Interval {
+            start: from.timestamp(),
+            end: to.timestamp(),
+        };
         Ok(FreeBusy {
             calendars: times
                 .iter()
                 .map(|t| CalendarFreeBusy {
                     calendar_id: ID(t.calendar.to_string()),
-                    busy: intervals(&almanac_domain::availability::intersect(&t.busy_merged, &[w])),
+                    busy: intervals(&almanac_domain::availability::intersect(
+                        &t.busy_merged,
+                        &[w],
+                    )),
                     occurrences: t.busy.iter().map(busy_out).collect(),
                 })
                 .collect(),
@@ -292,18 +400,41 @@ impl AvailabilityQuery {
     async fn availability(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Calendars to ask about (`cal_…`), at most 500; an id not in your organization gives NOT_FOUND.")] calendar_ids: Vec<ID>,
+        #[graphql(
+            desc = "Calendars to ask about (`cal_…`), at most 500; an id not in your organization gives NOT_FOUND."
+        )]
+        calendar_ids: Vec<ID>,
         #[graphql(desc = "Window start (inclusive), an RFC 3339 instant.")] from: Instant,
-        #[graphql(desc = "Window end (exclusive), after `from` and at most 366 days later (RANGE_TOO_LARGE beyond).")] to: Instant,
-        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:) and end(timeZone:).", desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT.")]
+        #[graphql(
+            desc = "Window end (exclusive), after `from` and at most 366 days later (RANGE_TOO_LARGE beyond)."
+        )]
+        to: Instant,
+        #[graphql(
+            deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:) and end(timeZone:).",
+            desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT."
+        )]
         time_zone: Option<String>,
-        #[graphql(default = true, desc = "Whether TENTATIVE occurrences count as busy.")] tentative_is_busy: bool,
+        #[graphql(default = true, desc = "Whether TENTATIVE occurrences count as busy.")]
+        tentative_is_busy: bool,
     ) -> async_graphql::Result<Vec<CalendarAvailability>> {
-        let (cals, window) = question(&calendar_ids, from.utc(), to.utc(), time_zone.as_deref()).gql()?;
-        let times = services::availability::calendar_times(app(ctx), viewer(ctx).organization, &cals, window, BusyOptions { tentative_is_busy }).await.gql()?;
+        let (cals, window) =
+            question(&calendar_ids, from.utc(), to.utc(), time_zone.as_deref()).gql()?;
+        let times = services::availability::calendar_times(
+            app(ctx),
+            viewer(ctx).organization,
+            &cals,
+            window,
+            BusyOptions { tentative_is_busy },
+        )
+        .await
+        .gql()?;
         Ok(times
             .iter()
-            .map(|t| CalendarAvailability { calendar_id: ID(t.calendar.to_string()), windows: intervals(&t.windows), free: intervals(&t.free()) })
+            .map(|t| CalendarAvailability {
+                calendar_id: ID(t.calendar.to_string()),
+                windows: intervals(&t.windows),
+                free: intervals(&t.free()),
+            })
             .collect())
     }
 
@@ -311,26 +442,56 @@ impl AvailabilityQuery {
     async fn bookable_slots(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which calendars, slot length, buffers, notice and horizon.")] rules: SlotRulesInput,
+        #[graphql(desc = "Which calendars, slot length, buffers, notice and horizon.")]
+        rules: SlotRulesInput,
         #[graphql(desc = "Window start (inclusive), an RFC 3339 instant.")] from: Instant,
         #[graphql(desc = "Window end (exclusive), after `from`.")] to: Instant,
-        #[graphql(default = 500, desc = "At most this many slots, 1–2000 (RANGE_TOO_LARGE otherwise); `hasMore` says when the window holds more.")] first: i32,
+        #[graphql(
+            default = 500,
+            desc = "At most this many slots, 1–2000 (RANGE_TOO_LARGE otherwise); `hasMore` says when the window holds more."
+        )]
+        first: i32,
     ) -> async_graphql::Result<SlotPage> {
         let (cals, r, opts) = rules.parse().gql()?;
-        let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
-        let (slots, has_more) = services::availability::slots(app(ctx), viewer(ctx).organization, &cals, window, &r, opts, first.max(0) as usize).await.gql()?;
-        Ok(SlotPage { slots: slots.iter().map(slot_out).collect(), has_more })
+        let window = TimeWindow::new(from.utc(), to.utc())
+            .map_err(ApiError::from)
+            .gql()?;
+        let (slots, has_more) = services::availability::slots(
+            app(ctx),
+            viewer(ctx).organization,
+            &cals,
+            window,
+            &r,
+            opts,
+            first.max(0) as usize,
+        )
+        .await
+        .gql()?;
+        Ok(SlotPage {
+            slots: slots.iter().map(slot_out).collect(),
+            has_more,
+        })
     }
 
     /// The first bookable slot at or after `after` (null: none before the horizon).
     async fn next_available_slot(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which calendars, slot length, buffers, notice and horizon.")] rules: SlotRulesInput,
+        #[graphql(desc = "Which calendars, slot length, buffers, notice and horizon.")]
+        rules: SlotRulesInput,
         #[graphql(desc = "Search from this instant on.")] after: Instant,
     ) -> async_graphql::Result<Option<BookableSlot>> {
         let (cals, r, opts) = rules.parse().gql()?;
-        let slot = services::availability::next_slot(app(ctx), viewer(ctx).organization, &cals, after.utc(), &r, opts).await.gql()?;
+        let slot = services::availability::next_slot(
+            app(ctx),
+            viewer(ctx).organization,
+            &cals,
+            after.utc(),
+            &r,
+            opts,
+        )
+        .await
+        .gql()?;
         Ok(slot.as_ref().map(slot_out))
     }
 
@@ -339,12 +500,23 @@ impl AvailabilityQuery {
     async fn why_not_available(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which calendars, slot length, buffers, notice and horizon.")] rules: SlotRulesInput,
+        #[graphql(desc = "Which calendars, slot length, buffers, notice and horizon.")]
+        rules: SlotRulesInput,
         #[graphql(desc = "Start of the interval to check.")] start: Instant,
         #[graphql(desc = "End of the interval to check (exclusive), after `start`.")] end: Instant,
     ) -> async_graphql::Result<Vec<Unavailability>> {
         let (cals, r, opts) = rules.parse().gql()?;
-        let obstacles = services::availability::why_not(app(ctx), viewer(ctx).organization, &cals, start.utc(), end.utc(), &r, opts).await.gql()?;
+        let obstacles = services::availability::why_not(
+            app(ctx),
+            viewer(ctx).organization,
+            &cals,
+            start.utc(),
+            end.utc(),
+            &r,
+            opts,
+        )
+        .await
+        .gql()?;
         Ok(obstacles.iter().map(obstacle_out).collect())
     }
 }

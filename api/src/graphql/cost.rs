@@ -15,9 +15,16 @@
 //! count is bounded here, async-graphql's later (inline) walks are bounded too.
 
 use crate::config::QueryLimits;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest};
-use async_graphql::parser::types::{BaseType, ExecutableDocument, OperationType, Selection, SelectionSet, TypeKind, TypeSystemDefinition};
-use async_graphql::{Name, Positioned, Request, Response, ServerError, ServerResult, Value, Variables};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest,
+};
+use async_graphql::parser::types::{
+    BaseType, ExecutableDocument, OperationType, Selection, SelectionSet, TypeKind,
+    TypeSystemDefinition,
+};
+use async_graphql::{
+    Name, Positioned, Request, Response, ServerError, ServerResult, Value, Variables,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -58,8 +65,13 @@ impl SchemaShape {
     /// `pages` gives the page sizes of paged fields by type and field name; others taking `first`
     /// count its SDL default (or `DEFAULT_PAGE_COST`) and at most `MAX_PAGE_COST`.
     pub fn from_sdl(sdl: &str, pages: &[(&str, &str, PageSizes)]) -> SchemaShape {
-        let mut shape = SchemaShape { types: HashMap::new(), roots: ["Query".into(), "Mutation".into(), "Subscription".into()] };
-        let Ok(doc) = async_graphql::parser::parse_schema(sdl) else { return shape };
+        let mut shape = SchemaShape {
+            types: HashMap::new(),
+            roots: ["Query".into(), "Mutation".into(), "Subscription".into()],
+        };
+        let Ok(doc) = async_graphql::parser::parse_schema(sdl) else {
+            return shape;
+        };
         for definition in doc.definitions {
             match definition {
                 TypeSystemDefinition::Schema(s) => {
@@ -79,16 +91,29 @@ impl SchemaShape {
                     let type_name = t.node.name.node.to_string();
                     let fields = fields.into_iter().map(|f| {
                         let f = f.node;
-                        let described = pages.iter().find(|(t, name, _)| *t == type_name && *name == f.name.node.as_str()).map(|(_, _, p)| *p);
-                        let page = f.arguments.iter().find(|a| a.node.name.node == "first").map(|a| {
-                            described.unwrap_or_else(|| {
-                                let default = match a.node.default_value.as_ref().map(|v| &v.node) {
-                                    Some(Value::Number(n)) => n.as_u64().unwrap_or(DEFAULT_PAGE_COST),
-                                    _ => DEFAULT_PAGE_COST,
-                                };
-                                PageSizes { default, max: MAX_PAGE_COST.max(default) }
-                            })
-                        });
+                        let described = pages
+                            .iter()
+                            .find(|(t, name, _)| *t == type_name && *name == f.name.node.as_str())
+                            .map(|(_, _, p)| *p);
+                        let page = f
+                            .arguments
+                            .iter()
+                            .find(|a| a.node.name.node == "first")
+                            .map(|a| {
+                                described.unwrap_or_else(|| {
+                                    let default =
+                                        match a.node.default_value.as_ref().map(|v| &v.node) {
+                                            Some(Value::Number(n)) => {
+                                                n.as_u64().unwrap_or(DEFAULT_PAGE_COST)
+                                            }
+                                            _ => DEFAULT_PAGE_COST,
+                                        };
+                                    PageSizes {
+                                        default,
+                                        max: MAX_PAGE_COST.max(default),
+                                    }
+                                })
+                            });
                         let mut ty = &f.ty.node.base;
                         let named = loop {
                             match ty {
@@ -148,7 +173,11 @@ impl<'d> Measurer<'d> {
         let sizes = ["first", "last"].map(|arg| {
             let value = field.get_argument(arg)?;
             let resolved = value.node.clone().into_const_with(|v| {
-                self.variables.get(&v).or_else(|| self.variable_defaults.get(v.as_str()).copied()).cloned().ok_or(())
+                self.variables
+                    .get(&v)
+                    .or_else(|| self.variable_defaults.get(v.as_str()).copied())
+                    .cloned()
+                    .ok_or(())
             });
             let number = match resolved {
                 Ok(Value::Number(n)) => n.as_i64(),
@@ -163,7 +192,12 @@ impl<'d> Measurer<'d> {
         }
     }
 
-    fn selection_set(&mut self, set: &'d Positioned<SelectionSet>, ty: Option<&'d str>, nesting: usize) -> Result<Measure, TooDeep> {
+    fn selection_set(
+        &mut self,
+        set: &'d Positioned<SelectionSet>,
+        ty: Option<&'d str>,
+        nesting: usize,
+    ) -> Result<Measure, TooDeep> {
         if nesting > MAX_NESTING {
             return Err(TooDeep);
         }
@@ -174,16 +208,25 @@ impl<'d> Measurer<'d> {
                     let field = &field.node;
                     let shape = self.shape.field(ty, field.name.node.as_str());
                     let child_ty = shape.map(|s| s.ty.as_str());
-                    let children = self.selection_set(&field.selection_set, child_ty, nesting + 1)?;
+                    let children =
+                        self.selection_set(&field.selection_set, child_ty, nesting + 1)?;
                     let per_item = match shape.and_then(|s| s.page) {
                         Some(page) => self.page_size(field, page),
                         None => 1,
                     };
-                    total.add(Measure { cost: per_item.saturating_mul(children.cost).saturating_add(1), fields: children.fields.saturating_add(1), spreads: children.spreads });
+                    total.add(Measure {
+                        cost: per_item.saturating_mul(children.cost).saturating_add(1),
+                        fields: children.fields.saturating_add(1),
+                        spreads: children.spreads,
+                    });
                 }
                 Selection::InlineFragment(inline) => {
                     let inline = &inline.node;
-                    let ty = inline.type_condition.as_ref().map(|c| c.node.on.node.as_str()).or(ty);
+                    let ty = inline
+                        .type_condition
+                        .as_ref()
+                        .map(|c| c.node.on.node.as_str())
+                        .or(ty);
                     total.add(self.selection_set(&inline.selection_set, ty, nesting + 1)?);
                 }
                 Selection::FragmentSpread(spread) => {
@@ -202,29 +245,56 @@ impl<'d> Measurer<'d> {
             None => {}
         }
         // Unknown fragments are refused by validation.
-        let Some(fragment) = self.doc.fragments.get(name) else { return Ok(Measure::default()) };
+        let Some(fragment) = self.doc.fragments.get(name) else {
+            return Ok(Measure::default());
+        };
         self.fragments.insert(name.as_str(), None);
-        let measure = self.selection_set(&fragment.node.selection_set, Some(fragment.node.type_condition.node.on.node.as_str()), nesting)?;
+        let measure = self.selection_set(
+            &fragment.node.selection_set,
+            Some(fragment.node.type_condition.node.on.node.as_str()),
+            nesting,
+        )?;
         self.fragments.insert(name.as_str(), Some(measure));
         Ok(measure)
     }
 }
 
 /// Every operation in the document is measured (validation walks them all), summed.
-fn measure(doc: &ExecutableDocument, shape: &SchemaShape, variables: &Variables) -> Result<Measure, TooDeep> {
-    let mut measurer = Measurer { doc, shape, variables, fragments: HashMap::new(), variable_defaults: HashMap::new() };
+fn measure(
+    doc: &ExecutableDocument,
+    shape: &SchemaShape,
+    variables: &Variables,
+) -> Result<Measure, TooDeep> {
+    let mut measurer = Measurer {
+        doc,
+        shape,
+        variables,
+        fragments: HashMap::new(),
+        variable_defaults: HashMap::new(),
+    };
     let mut total = Measure::default();
     for (_, operation) in doc.operations.iter() {
         let operation = &operation.node;
-        measurer.variable_defaults = operation.variable_definitions.iter()
-            .filter_map(|d| Some((d.node.name.node.as_str(), &d.node.default_value.as_ref()?.node)))
+        measurer.variable_defaults = operation
+            .variable_definitions
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.node.name.node.as_str(),
+                    &d.node.default_value.as_ref()?.node,
+                ))
+            })
             .collect();
         let root = match operation.ty {
             OperationType::Query => 0,
             OperationType::Mutation => 1,
             OperationType::Subscription => 2,
         };
-        total.add(measurer.selection_set(&operation.selection_set, Some(shape.roots[root].as_str()), 0)?);
+        total.add(measurer.selection_set(
+            &operation.selection_set,
+            Some(shape.roots[root].as_str()),
+            0,
+        )?);
     }
     Ok(total)
 }
@@ -236,15 +306,24 @@ fn count_tokens(query: &str, limit: usize) -> usize {
     let (mut i, mut tokens) = (0, 0);
     while i < bytes.len() && tokens <= limit {
         match bytes[i] {
-            b' ' | b'\t' | b'\n' | b'\r' | b',' => { i += 1; continue; }
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
+                i += 1;
+                continue;
+            }
             b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' { i += 1; }
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
                 continue;
             }
             b'"' if bytes[i..].starts_with(b"\"\"\"") => {
                 i += 3;
                 while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                    i += if bytes[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
                 }
                 i += 3;
             }
@@ -257,7 +336,11 @@ fn count_tokens(query: &str, limit: usize) -> usize {
             }
             b'.' if bytes[i..].starts_with(b"...") => i += 3,
             c if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' => {
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'-' | b'+' | b'.')) && !bytes[i..].starts_with(b"...") {
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric()
+                        || matches!(bytes[i], b'_' | b'-' | b'+' | b'.'))
+                    && !bytes[i..].starts_with(b"...")
+                {
                     i += 1;
                 }
             }
@@ -269,7 +352,12 @@ fn count_tokens(query: &str, limit: usize) -> usize {
     tokens
 }
 
-fn too_complex(message: String, limit_name: &str, requested: Option<u64>, limit: u64) -> ServerError {
+fn too_complex(
+    message: String,
+    limit_name: &str,
+    requested: Option<u64>,
+    limit: u64,
+) -> ServerError {
     let mut error = ServerError::new(message, None);
     let mut ext = async_graphql::ErrorExtensionValues::default();
     ext.set("code", "QUERY_TOO_COMPLEX");
@@ -293,7 +381,11 @@ pub struct QueryCost {
 
 impl ExtensionFactory for QueryCost {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CostOfRequest { limits: self.limits, shape: Arc::clone(&self.shape), measured: Mutex::new(None) })
+        Arc::new(CostOfRequest {
+            limits: self.limits,
+            shape: Arc::clone(&self.shape),
+            measured: Mutex::new(None),
+        })
     }
 }
 
@@ -308,22 +400,54 @@ impl CostOfRequest {
     fn check(&self, request: &mut Request) -> ServerResult<()> {
         let limits = &self.limits;
         if request.query.len() > limits.max_query_bytes {
-            return Err(too_complex(format!("the query document is {} bytes; at most {} are allowed", request.query.len(), limits.max_query_bytes), "documentBytes", Some(request.query.len() as u64), limits.max_query_bytes as u64));
+            return Err(too_complex(
+                format!(
+                    "the query document is {} bytes; at most {} are allowed",
+                    request.query.len(),
+                    limits.max_query_bytes
+                ),
+                "documentBytes",
+                Some(request.query.len() as u64),
+                limits.max_query_bytes as u64,
+            ));
         }
         let tokens = count_tokens(&request.query, limits.max_query_tokens);
         if tokens > limits.max_query_tokens {
-            return Err(too_complex(format!("the query document has more than {} tokens", limits.max_query_tokens), "tokens", None, limits.max_query_tokens as u64));
+            return Err(too_complex(
+                format!(
+                    "the query document has more than {} tokens",
+                    limits.max_query_tokens
+                ),
+                "tokens",
+                None,
+                limits.max_query_tokens as u64,
+            ));
         }
         let variables = request.variables.clone();
         // A document that does not parse is left to async-graphql, which reports where.
-        let Ok(doc) = request.parsed_query() else { return Ok(()) };
+        let Ok(doc) = request.parsed_query() else {
+            return Ok(());
+        };
         let empty = SchemaShape::default();
         let shape = self.shape.get().unwrap_or(&empty);
         let Ok(m) = measure(doc, shape, &variables) else {
-            return Err(too_complex(format!("the query nests selections or fragments more than {MAX_NESTING} deep"), "nesting", None, MAX_NESTING as u64));
+            return Err(too_complex(
+                format!("the query nests selections or fragments more than {MAX_NESTING} deep"),
+                "nesting",
+                None,
+                MAX_NESTING as u64,
+            ));
         };
         if m.spreads > limits.max_query_fragment_spreads {
-            return Err(too_complex(format!("the query expands to {} fragment spreads; at most {} are allowed", m.spreads, limits.max_query_fragment_spreads), "fragmentSpreads", Some(m.spreads), limits.max_query_fragment_spreads));
+            return Err(too_complex(
+                format!(
+                    "the query expands to {} fragment spreads; at most {} are allowed",
+                    m.spreads, limits.max_query_fragment_spreads
+                ),
+                "fragmentSpreads",
+                Some(m.spreads),
+                limits.max_query_fragment_spreads,
+            ));
         }
         if m.fields > limits.max_query_fields {
             return Err(too_complex(format!("the query selects {} fields once fragments are expanded; at most {} are allowed", m.fields, limits.max_query_fields), "fields", Some(m.fields), limits.max_query_fields));
@@ -338,7 +462,12 @@ impl CostOfRequest {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for CostOfRequest {
-    async fn prepare_request(&self, ctx: &ExtensionContext<'_>, mut request: Request, next: NextPrepareRequest<'_>) -> ServerResult<Request> {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
         self.check(&mut request)?;
         next.run(ctx, request).await
     }
@@ -359,8 +488,14 @@ mod tests {
 
     #[test]
     fn tokens_are_counted_as_graphql_lexes_them() {
-        assert_eq!(count_tokens("{ a(first: 10, s: \"x y, z\") { ...F } } # c d e", 100), 15);
-        assert_eq!(count_tokens("query Q($v: [Int!] = [-1.5e3]) { f }", 100), 18);
+        assert_eq!(
+            count_tokens("{ a(first: 10, s: \"x y, z\") { ...F } } # c d e", 100),
+            15
+        );
+        assert_eq!(
+            count_tokens("query Q($v: [Int!] = [-1.5e3]) { f }", 100),
+            18
+        );
         assert_eq!(count_tokens("{ a } \"\"\"block \\\"\"\" b\"\"\"", 100), 4);
         // Counting stops just past the limit.
         assert_eq!(count_tokens(&"a ".repeat(1000), 10), 11);

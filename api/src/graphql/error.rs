@@ -18,9 +18,16 @@ pub enum ApiError {
     /// One entry of a list inside the `input` argument is wrong; `path` leads to it from `input`
     /// (`availability.workingHours[2].end`), so forms can show the error beside that entry.
     #[error("{message}")]
-    InvalidEntry { path: Vec<async_graphql::PathSegment>, message: String },
+    InvalidEntry {
+        path: Vec<async_graphql::PathSegment>,
+        message: String,
+    },
     #[error("{what} was changed by someone else: you sent expectedVersion {expected}, the current version is {current}. Re-read it and apply your change again.")]
-    Conflict { what: &'static str, expected: i64, current: i64 },
+    Conflict {
+        what: &'static str,
+        expected: i64,
+        current: i64,
+    },
     #[error("the series has no occurrence whose recurrence id is {}", .0.instant().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
     NoSuchOccurrence(RecurrenceId),
     #[error("the occurrence at {} is locked; unlock it first (setOccurrenceStatus with locked: false)", .0.instant().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
@@ -94,23 +101,52 @@ impl async_graphql::ErrorExtensions for ApiError {
                     ext.set("field", dotted.join("."));
                     let mut full = vec![async_graphql::Value::from("input")];
                     full.extend(path.iter().map(|s| match s {
-                        async_graphql::PathSegment::Field(f) => async_graphql::Value::from(f.as_str()),
-                        async_graphql::PathSegment::Index(i) => async_graphql::Value::from(*i as i32),
+                        async_graphql::PathSegment::Field(f) => {
+                            async_graphql::Value::from(f.as_str())
+                        }
+                        async_graphql::PathSegment::Index(i) => {
+                            async_graphql::Value::from(*i as i32)
+                        }
                     }));
                     ext.set("inputPath", async_graphql::Value::List(full));
                 }
                 ApiError::Conflict { current, .. } => ext.set("currentVersion", *current),
-                ApiError::NoSuchOccurrence(r) | ApiError::Locked(r) => ext.set("recurrenceId", r.instant().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                ApiError::NoSuchOccurrence(r) | ApiError::Locked(r) => ext.set(
+                    "recurrenceId",
+                    r.instant()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
                 ApiError::Busy(blocks) => {
                     let list: Vec<async_graphql::Value> = blocks
                         .iter()
                         .map(|b| {
                             let mut m = async_graphql::indexmap::IndexMap::new();
-                            m.insert(async_graphql::Name::new("occurrenceId"), async_graphql::Value::from(b.occurrence.to_string()));
-                            m.insert(async_graphql::Name::new("seriesId"), async_graphql::Value::from(b.series.to_string()));
-                            m.insert(async_graphql::Name::new("calendarId"), async_graphql::Value::from(b.calendar.to_string()));
-                            m.insert(async_graphql::Name::new("start"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.start).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
-                            m.insert(async_graphql::Name::new("end"), async_graphql::Value::from(almanac_domain::time::instant(b.interval.end).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+                            m.insert(
+                                async_graphql::Name::new("occurrenceId"),
+                                async_graphql::Value::from(b.occurrence.to_string()),
+                            );
+                            m.insert(
+                                async_graphql::Name::new("seriesId"),
+                                async_graphql::Value::from(b.series.to_string()),
+                            );
+                            m.insert(
+                                async_graphql::Name::new("calendarId"),
+                                async_graphql::Value::from(b.calendar.to_string()),
+                            );
+                            m.insert(
+                                async_graphql::Name::new("start"),
+                                async_graphql::Value::from(
+                                    almanac_domain::time::instant(b.interval.start)
+                                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                                ),
+                            );
+                            m.insert(
+                                async_graphql::Name::new("end"),
+                                async_graphql::Value::from(
+                                    almanac_domain::time::instant(b.interval.end)
+                                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                                ),
+                            );
                             async_graphql::Value::Object(m)
                         })
                         .collect();
@@ -182,19 +218,45 @@ impl UserError {
         let path = |p: &[&str]| Some(p.iter().map(|s| (*s).to_string()).collect::<Vec<_>>());
         let (code, field) = match e {
             ApiError::Internal(_) => return None,
-            ApiError::NotFound(_) | ApiError::NoSuchOccurrence(_) => (UserErrorCode::NotFound, None),
-            ApiError::Locked(_) => (UserErrorCode::Locked, None),
-            ApiError::Invalid(InvalidInput::Recurrence(_)) => (UserErrorCode::RecurrenceInvalid, path(&["input", "recurrence"])),
-            ApiError::Invalid(InvalidInput::RangeTooLarge(_)) => (UserErrorCode::RangeTooLarge, None),
-            ApiError::Invalid(InvalidInput::Field { field, .. }) => {
-                (UserErrorCode::BadUserInput, Some(std::iter::once("input").chain(field.split('.')).map(str::to_string).collect()))
+            ApiError::NotFound(_) | ApiError::NoSuchOccurrence(_) => {
+                (UserErrorCode::NotFound, None)
             }
-            ApiError::InvalidEntry { path, .. } => (UserErrorCode::BadUserInput, Some(std::iter::once("input".to_string()).chain(path.iter().map(segment_text)).collect())),
-            ApiError::Conflict { .. } => (UserErrorCode::Conflict, path(&["input", "expectedVersion"])),
+            ApiError::Locked(_) => (UserErrorCode::Locked, None),
+            ApiError::Invalid(InvalidInput::Recurrence(_)) => (
+                UserErrorCode::RecurrenceInvalid,
+                path(&["input", "recurrence"]),
+            ),
+            ApiError::Invalid(InvalidInput::RangeTooLarge(_)) => {
+                (UserErrorCode::RangeTooLarge, None)
+            }
+            ApiError::Invalid(InvalidInput::Field { field, .. }) => (
+                UserErrorCode::BadUserInput,
+                Some(
+                    std::iter::once("input")
+                        .chain(field.split('.'))
+                        .map(str::to_string)
+                        .collect(),
+                ),
+            ),
+            ApiError::InvalidEntry { path, .. } => (
+                UserErrorCode::BadUserInput,
+                Some(
+                    std::iter::once("input".to_string())
+                        .chain(path.iter().map(segment_text))
+                        .collect(),
+                ),
+            ),
+            ApiError::Conflict { .. } => {
+                (UserErrorCode::Conflict, path(&["input", "expectedVersion"]))
+            }
             ApiError::Busy(_) | ApiError::Concurrent(_) => (UserErrorCode::Conflict, None),
             ApiError::NotConfigured(_) => (UserErrorCode::NotConfigured, None),
         };
-        Some(UserError { field, code, message: e.to_string() })
+        Some(UserError {
+            field,
+            code,
+            message: e.to_string(),
+        })
     }
 }
 
@@ -206,7 +268,10 @@ pub trait Payload: Default {
 /// Turns a mutation's outcome into its payload. A refusal the caller can act on is answered twice,
 /// by design: as `userErrors` in the payload (Relay-style form handling) and as a top-level error
 /// with `extensions.code` (clients that only look at `errors`). Internal failures stay top-level.
-pub fn respond<P: Payload>(ctx: &async_graphql::Context<'_>, outcome: Result<P, ApiError>) -> async_graphql::Result<P> {
+pub fn respond<P: Payload>(
+    ctx: &async_graphql::Context<'_>,
+    outcome: Result<P, ApiError>,
+) -> async_graphql::Result<P> {
     use async_graphql::ErrorExtensions;
     match outcome {
         Ok(payload) => Ok(payload),

@@ -3,6 +3,7 @@
 
 use super::error::{respond, ApiError, ResultExt};
 use super::inputs::parse_id;
+use super::scalars::Instant;
 use super::types::{app, viewer, CalendarNode, SeriesNode};
 use crate::services;
 use crate::store::{IcsFeedRecord, Store};
@@ -11,7 +12,6 @@ use almanac_domain::series::Calendar;
 use almanac_domain::{CalendarId, OrganizationId};
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
-use super::scalars::Instant;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -64,12 +64,28 @@ impl IcsFeed {
     }
     /// The calendar the feed publishes.
     async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarNode> {
-        let id: CalendarId = self.0.calendar_id.parse().map_err(|_| ApiError::NotFound("calendar")).gql()?;
+        let id: CalendarId = self
+            .0
+            .calendar_id
+            .parse()
+            .map_err(|_| ApiError::NotFound("calendar"))
+            .gql()?;
         let found = match ctx.data_opt::<super::loaders::CalendarsOf>() {
-            Some(loader) => loader.load_one(id).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?,
-            None => app(ctx).store.calendar(viewer(ctx).organization, id).await.gql()?,
+            Some(loader) => loader
+                .load_one(id)
+                .await
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string())))
+                .gql()?,
+            None => app(ctx)
+                .store
+                .calendar(viewer(ctx).organization, id)
+                .await
+                .gql()?,
         };
-        found.map(CalendarNode).ok_or(ApiError::NotFound("calendar")).gql()
+        found
+            .map(CalendarNode)
+            .ok_or(ApiError::NotFound("calendar"))
+            .gql()
     }
     /// When the feed was created.
     async fn created_at(&self) -> Instant {
@@ -119,22 +135,38 @@ pub struct ImportIcsInput {
 impl IcsMutations {
     /// Publishes a calendar as an iCalendar feed at a new secret URL (`secretUrl`, shown once).
     /// NOT_FOUND for a calendar not in your organization.
-    async fn create_ics_feed(&self, ctx: &Context<'_>, #[graphql(desc = "The calendar to publish.")] input: CreateIcsFeedInput) -> async_graphql::Result<CreateIcsFeedPayload> {
+    async fn create_ics_feed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The calendar to publish.")] input: CreateIcsFeedInput,
+    ) -> async_graphql::Result<CreateIcsFeedPayload> {
         let outcome = async {
             let calendar = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
-            let created = services::ics::create_feed(app(ctx), viewer(ctx).organization, calendar).await?;
-            Ok(CreateIcsFeedPayload { feed: Some(IcsFeed(created.feed)), secret_url: Some(created.secret_url), ..Default::default() })
+            let created =
+                services::ics::create_feed(app(ctx), viewer(ctx).organization, calendar).await?;
+            Ok(CreateIcsFeedPayload {
+                feed: Some(IcsFeed(created.feed)),
+                secret_url: Some(created.secret_url),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
 
     /// Revokes a feed: its URL answers 404 from now on, like one that never existed.
     /// NOT_FOUND for a feed not in your organization.
-    async fn revoke_ics_feed(&self, ctx: &Context<'_>, #[graphql(desc = "The feed to revoke.")] input: RevokeIcsFeedInput) -> async_graphql::Result<RevokeIcsFeedPayload> {
+    async fn revoke_ics_feed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The feed to revoke.")] input: RevokeIcsFeedInput,
+    ) -> async_graphql::Result<RevokeIcsFeedPayload> {
         let outcome = async {
             let id = parse_id::<FeedId>("id", &input.id, "feed")?;
             let feed = services::ics::revoke_feed(app(ctx), viewer(ctx).organization, id).await?;
-            Ok(RevokeIcsFeedPayload { feed: Some(IcsFeed(feed)), ..Default::default() })
+            Ok(RevokeIcsFeedPayload {
+                feed: Some(IcsFeed(feed)),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
@@ -144,22 +176,52 @@ impl IcsMutations {
     /// (BAD_USER_INPUT, nothing written), and so is one over the size limits (RANGE_TOO_LARGE);
     /// events that cannot be imported are listed in `skipped`. NOT_FOUND for a
     /// calendar not in your organization.
-    async fn import_ics(&self, ctx: &Context<'_>, #[graphql(desc = "The calendar and the file's text.")] input: ImportIcsInput) -> async_graphql::Result<ImportIcsPayload> {
+    async fn import_ics(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The calendar and the file's text.")] input: ImportIcsInput,
+    ) -> async_graphql::Result<ImportIcsPayload> {
         let outcome = async {
             let calendar = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
-            let done = services::ics::import(app(ctx), viewer(ctx).organization, calendar, input.ics).await?;
-            let skipped = done.skipped.into_iter().map(|s| IcsSkippedEvent { uid: s.uid, recurrence_id: s.recurrence_id.map(|r| r.instant().into()), reason: s.reason }).collect();
-            Ok(ImportIcsPayload { series: Some(done.series.into_iter().map(SeriesNode).collect()), skipped: Some(skipped), ..Default::default() })
+            let done =
+                services::ics::import(app(ctx), viewer(ctx).organization, calendar, input.ics)
+                    .await?;
+            let skipped = done
+                .skipped
+                .into_iter()
+                .map(|s| IcsSkippedEvent {
+                    uid: s.uid,
+                    recurrence_id: s.recurrence_id.map(|r| r.instant().into()),
+                    reason: s.reason,
+                })
+                .collect();
+            Ok(ImportIcsPayload {
+                series: Some(done.series.into_iter().map(SeriesNode).collect()),
+                skipped: Some(skipped),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
 }
 
 /// `Calendar.icsFeeds`: batched per request when the loader is present.
-pub async fn feeds_of(ctx: &Context<'_>, calendar: &Calendar) -> async_graphql::Result<Vec<IcsFeed>> {
+pub async fn feeds_of(
+    ctx: &Context<'_>,
+    calendar: &Calendar,
+) -> async_graphql::Result<Vec<IcsFeed>> {
     let rows = match ctx.data_opt::<IcsFeedsOf>() {
-        Some(loader) => loader.load_one(calendar.id).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?.unwrap_or_default(),
-        None => app(ctx).store.ics_feeds(viewer(ctx).organization, &[calendar.id]).await.gql()?,
+        Some(loader) => loader
+            .load_one(calendar.id)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string())))
+            .gql()?
+            .unwrap_or_default(),
+        None => app(ctx)
+            .store
+            .ics_feeds(viewer(ctx).organization, &[calendar.id])
+            .await
+            .gql()?,
     };
     Ok(rows.into_iter().map(IcsFeed).collect())
 }
@@ -174,9 +236,17 @@ impl Loader<CalendarId> for IcsFeedsLoader {
     type Value = Vec<IcsFeedRecord>;
     type Error = Arc<crate::store::StoreError>;
 
-    async fn load(&self, ids: &[CalendarId]) -> Result<HashMap<CalendarId, Vec<IcsFeedRecord>>, Self::Error> {
-        let found = self.store.ics_feeds(self.organization, ids).await.map_err(Arc::new)?;
-        let mut out: HashMap<CalendarId, Vec<IcsFeedRecord>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    async fn load(
+        &self,
+        ids: &[CalendarId],
+    ) -> Result<HashMap<CalendarId, Vec<IcsFeedRecord>>, Self::Error> {
+        let found = self
+            .store
+            .ics_feeds(self.organization, ids)
+            .await
+            .map_err(Arc::new)?;
+        let mut out: HashMap<CalendarId, Vec<IcsFeedRecord>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
         for f in found {
             if let Ok(id) = f.calendar_id.parse::<CalendarId>() {
                 out.entry(id).or_default().push(f);
@@ -186,4 +256,5 @@ impl Loader<CalendarId> for IcsFeedsLoader {
     }
 }
 
-pub type IcsFeedsOf = async_graphql::dataloader::DataLoader<IcsFeedsLoader, async_graphql::dataloader::HashMapCache>;
+pub type IcsFeedsOf =
+    async_graphql::dataloader::DataLoader<IcsFeedsLoader, async_graphql::dataloader::HashMapCache>;

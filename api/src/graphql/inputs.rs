@@ -18,8 +18,14 @@ pub fn set_or_clear<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
 }
 
 /// Parses a typed id, reporting which argument was wrong.
-pub fn parse_id<T: FromStr<Err = almanac_domain::IdError>>(field: &'static str, id: &ID, kind: &str) -> Result<T, ApiError> {
-    id.as_str().parse().map_err(|_| ApiError::invalid(field, format!("{:?} is not a {kind} id", id.as_str())))
+pub fn parse_id<T: FromStr<Err = almanac_domain::IdError>>(
+    field: &'static str,
+    id: &ID,
+    kind: &str,
+) -> Result<T, ApiError> {
+    id.as_str()
+        .parse()
+        .map_err(|_| ApiError::invalid(field, format!("{:?} is not a {kind} id", id.as_str())))
 }
 
 /// A new calendar.
@@ -74,8 +80,15 @@ pub enum DayOfWeek {
     Sunday,
 }
 
-const DAYS: [DayOfWeek; 7] =
-    [DayOfWeek::Monday, DayOfWeek::Tuesday, DayOfWeek::Wednesday, DayOfWeek::Thursday, DayOfWeek::Friday, DayOfWeek::Saturday, DayOfWeek::Sunday];
+const DAYS: [DayOfWeek; 7] = [
+    DayOfWeek::Monday,
+    DayOfWeek::Tuesday,
+    DayOfWeek::Wednesday,
+    DayOfWeek::Thursday,
+    DayOfWeek::Friday,
+    DayOfWeek::Saturday,
+    DayOfWeek::Sunday,
+];
 
 impl DayOfWeek {
     /// The day's bit in `WorkingHoursRule::days` (bit 0 = Monday).
@@ -89,7 +102,10 @@ impl DayOfWeek {
     }
 
     pub fn all_in(mask: u8) -> Vec<DayOfWeek> {
-        DAYS.iter().copied().filter(|d| mask & d.bit() != 0).collect()
+        DAYS.iter()
+            .copied()
+            .filter(|d| mask & d.bit() != 0)
+            .collect()
     }
 }
 
@@ -109,7 +125,11 @@ pub struct WorkingHoursInput {
 fn working_hours(entries: &[WorkingHoursInput]) -> Result<WorkingHours, ApiError> {
     use async_graphql::PathSegment::{Field, Index};
     let at = |i: usize, field: Option<&str>| {
-        let mut path = vec![Field("availability".into()), Field("workingHours".into()), Index(i)];
+        let mut path = vec![
+            Field("availability".into()),
+            Field("workingHours".into()),
+            Index(i),
+        ];
         path.extend(field.map(|f| Field(f.into())));
         path
     };
@@ -126,15 +146,27 @@ fn working_hours(entries: &[WorkingHoursInput]) -> Result<WorkingHours, ApiError
         let mut days = 0u8;
         for d in &e.days {
             if days & d.bit() != 0 {
-                return Err(bad(at(i, Some("days")), format!("workingHours[{i}] lists {} twice", d.label())));
+                return Err(bad(
+                    at(i, Some("days")),
+                    format!("workingHours[{i}] lists {} twice", d.label()),
+                ));
             }
             days |= d.bit();
         }
         if days == 0 {
-            return Err(bad(at(i, Some("days")), format!("workingHours[{i}] names no day: give at least one")));
+            return Err(bad(
+                at(i, Some("days")),
+                format!("workingHours[{i}] names no day: give at least one"),
+            ));
         }
         if e.end.seconds == e.start.seconds {
-            return Err(bad(at(i, Some("end")), format!("workingHours[{i}] starts and ends at {}, which is no time at all", hm(e.start))));
+            return Err(bad(
+                at(i, Some("end")),
+                format!(
+                    "workingHours[{i}] starts and ends at {}, which is no time at all",
+                    hm(e.start)
+                ),
+            ));
         }
         if e.end.seconds < e.start.seconds {
             return Err(bad(
@@ -148,9 +180,17 @@ fn working_hours(entries: &[WorkingHoursInput]) -> Result<WorkingHours, ApiError
                 ),
             ));
         }
-        let rule = WorkingHoursRule { days, start: e.start.seconds, end: e.end.seconds };
+        let rule = WorkingHoursRule {
+            days,
+            start: e.start.seconds,
+            end: e.end.seconds,
+        };
         // Touching entries (09:00–12:00 and 12:00–17:00) are fine: they merge into one window.
-        if let Some((j, other)) = rules.iter().enumerate().find(|(_, r)| r.days & rule.days != 0 && r.start < rule.end && rule.start < r.end) {
+        if let Some((j, other)) = rules
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.days & rule.days != 0 && r.start < rule.end && rule.start < r.end)
+        {
             let day = DayOfWeek::all_in(other.days & rule.days)[0];
             return Err(bad(
                 at(i, None),
@@ -226,7 +266,11 @@ pub struct RecurrenceInput {
 
 impl From<RecurrenceInput> for RecurrenceCmd {
     fn from(r: RecurrenceInput) -> Self {
-        RecurrenceCmd { rrule: r.rrule, rdates: r.rdates.into_iter().map(|d| d.0).collect(), exdates: r.exdates.into_iter().map(|d| d.0).collect() }
+        RecurrenceCmd {
+            rrule: r.rrule,
+            rdates: r.rdates.into_iter().map(|d| d.0).collect(),
+            exdates: r.exdates.into_iter().map(|d| d.0).collect(),
+        }
     }
 }
 

@@ -17,7 +17,11 @@ impl Loader<CalendarId> for CalendarLoader {
     type Error = Arc<crate::store::StoreError>;
 
     async fn load(&self, ids: &[CalendarId]) -> Result<HashMap<CalendarId, Calendar>, Self::Error> {
-        let found = self.store.calendars_many(self.organization, ids).await.map_err(Arc::new)?;
+        let found = self
+            .store
+            .calendars_many(self.organization, ids)
+            .await
+            .map_err(Arc::new)?;
         Ok(found.into_iter().map(|c| (c.id, c)).collect())
     }
 }
@@ -33,8 +37,13 @@ impl Loader<SeriesId> for ContinuationsLoader {
     type Error = Arc<crate::store::StoreError>;
 
     async fn load(&self, ids: &[SeriesId]) -> Result<HashMap<SeriesId, Vec<Series>>, Self::Error> {
-        let found = self.store.continuations_many(self.organization, ids).await.map_err(Arc::new)?;
-        let mut out: HashMap<SeriesId, Vec<Series>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+        let found = self
+            .store
+            .continuations_many(self.organization, ids)
+            .await
+            .map_err(Arc::new)?;
+        let mut out: HashMap<SeriesId, Vec<Series>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
         for s in found {
             if let Some(parent) = s.lineage().parent {
                 out.entry(parent).or_default().push(s);
@@ -45,5 +54,9 @@ impl Loader<SeriesId> for ContinuationsLoader {
 }
 
 /// The per-request loaders as stored in the request data (cached for the request).
-pub type CalendarsOf = async_graphql::dataloader::DataLoader<CalendarLoader, async_graphql::dataloader::HashMapCache>;
-pub type ContinuationsOf = async_graphql::dataloader::DataLoader<ContinuationsLoader, async_graphql::dataloader::HashMapCache>;
+pub type CalendarsOf =
+    async_graphql::dataloader::DataLoader<CalendarLoader, async_graphql::dataloader::HashMapCache>;
+pub type ContinuationsOf = async_graphql::dataloader::DataLoader<
+    ContinuationsLoader,
+    async_graphql::dataloader::HashMapCache,
+>;

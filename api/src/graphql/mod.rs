@@ -11,11 +11,11 @@ pub mod loaders;
 mod mutation;
 mod node;
 mod occurrence_edits;
-pub mod propagation;
 mod paging;
+pub mod propagation;
 mod query;
-mod subscription;
 pub mod scalars;
+mod subscription;
 pub mod sync;
 mod types;
 
@@ -30,7 +30,12 @@ pub use query::QueryRoot;
 /// Every mutation: series and calendars, the per-occurrence edit dialog, iCalendar feeds and
 /// imports.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(MutationRoot, OccurrenceMutations, ics::IcsMutations, sync::SyncMutations);
+pub struct Mutation(
+    MutationRoot,
+    OccurrenceMutations,
+    ics::IcsMutations,
+    sync::SyncMutations,
+);
 
 /// Every query: objects and occurrences, and availability questions.
 #[derive(async_graphql::MergedObject, Default)]
@@ -46,14 +51,21 @@ pub const MAX_DEPTH: usize = 16;
 pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
     let limits = state.as_ref().map(|s| s.limits).unwrap_or_default();
     let shape = std::sync::Arc::new(std::sync::OnceLock::new());
-    let mut builder = Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
-        .limit_depth(MAX_DEPTH)
-        // First, so it is the outermost: it must see every field error, other extensions' too.
-        .extension(propagation::NullPropagation)
-        // Before async-graphql's own parse-time and validation walks, which expand fragments.
-        .extension(cost::QueryCost { limits: limits.query, shape: shape.clone() })
-        .extension(async_graphql::extensions::Tracing)
-        .extension(guard::WriteGuard);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscription::SubscriptionRoot,
+    )
+    .limit_depth(MAX_DEPTH)
+    // First, so it is the outermost: it must see every field error, other extensions' too.
+    .extension(propagation::NullPropagation)
+    // Before async-graphql's own parse-time and validation walks, which expand fragments.
+    .extension(cost::QueryCost {
+        limits: limits.query,
+        shape: shape.clone(),
+    })
+    .extension(async_graphql::extensions::Tracing)
+    .extension(guard::WriteGuard);
     // async-graphql's Connection type has no description of its own; these name what each holds.
     builder = builder
         .override_output_type_description::<Connection<String, types::CalendarNode>>(
@@ -71,14 +83,27 @@ pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
     let schema = builder.finish();
     // Each connection's page sizes as its resolver applies them, so the cost counts what can run
     // (`bookableSlots` declares its default in the schema, which the shape reads).
-    let page = |default: usize, max: usize| cost::PageSizes { default: default as u64, max: max as u64 };
-    let (calendars, occurrences) = (page(paging::DEFAULT_PAGE, limits.max_page), page(paging::DEFAULT_OCCURRENCE_PAGE, limits.max_occurrence_page));
+    let page = |default: usize, max: usize| cost::PageSizes {
+        default: default as u64,
+        max: max as u64,
+    };
+    let (calendars, occurrences) = (
+        page(paging::DEFAULT_PAGE, limits.max_page),
+        page(paging::DEFAULT_OCCURRENCE_PAGE, limits.max_occurrence_page),
+    );
     let pages = [
         ("Query", "calendars", calendars),
         ("Calendar", "series", calendars),
         ("Query", "occurrences", occurrences),
         ("Series", "occurrences", occurrences),
-        ("Query", "upcomingOccurrences", page(paging::DEFAULT_UPCOMING_PAGE, crate::services::occurrences::MAX_UPCOMING)),
+        (
+            "Query",
+            "upcomingOccurrences",
+            page(
+                paging::DEFAULT_UPCOMING_PAGE,
+                crate::services::occurrences::MAX_UPCOMING,
+            ),
+        ),
     ];
     let _ = shape.set(cost::SchemaShape::from_sdl(&schema.sdl(), &pages));
     schema
@@ -87,5 +112,6 @@ pub fn build_schema(state: Option<AppState>) -> AlmanacSchema {
 /// The SDL committed as `schema.graphql`.
 pub fn sdl() -> String {
     // With @specifiedBy, so the committed SDL says what the time scalars follow, as introspection does.
-    build_schema(None).sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
+    build_schema(None)
+        .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }

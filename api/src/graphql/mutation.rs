@@ -76,7 +76,8 @@ const API_KEY_ID_PREFIX: &str = "key_";
 /// bare id.
 pub(crate) fn api_key_store_id(id: &str) -> Option<String> {
     let bare = id.strip_prefix(API_KEY_ID_PREFIX).unwrap_or(id);
-    (bare.len() == 32 && bare.bytes().all(|b| b.is_ascii_hexdigit())).then(|| bare.to_ascii_lowercase())
+    (bare.len() == 32 && bare.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| bare.to_ascii_lowercase())
 }
 
 impl From<crate::store::ApiKeyRecord> for ApiKey {
@@ -121,10 +122,24 @@ pub struct RevokeApiKeyInput {
 impl MutationRoot {
     /// Creates an API key for your organization. Needs the `write` scope. Refused with
     /// BAD_USER_INPUT for an unknown scope.
-    async fn create_api_key(&self, ctx: &Context<'_>, #[graphql(desc = "The key's name and scopes.")] input: CreateApiKeyInput) -> async_graphql::Result<CreateApiKeyPayload> {
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key's name and scopes.")] input: CreateApiKeyInput,
+    ) -> async_graphql::Result<CreateApiKeyPayload> {
         let outcome = async {
-            let (key, secret) = services::api_keys::create(&app(ctx).store, viewer(ctx).organization, &input.name, &input.scopes).await?;
-            Ok(CreateApiKeyPayload { api_key: Some(key.into()), secret: Some(secret), ..Default::default() })
+            let (key, secret) = services::api_keys::create(
+                &app(ctx).store,
+                viewer(ctx).organization,
+                &input.name,
+                &input.scopes,
+            )
+            .await?;
+            Ok(CreateApiKeyPayload {
+                api_key: Some(key.into()),
+                secret: Some(secret),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
@@ -132,33 +147,68 @@ impl MutationRoot {
     /// Revokes one of your organization's API keys: requests with it are refused from now on,
     /// and its open subscriptions end. NOT_FOUND when no key of yours has the id; BAD_USER_INPUT
     /// when the id is not an API key id.
-    async fn revoke_api_key(&self, ctx: &Context<'_>, #[graphql(desc = "Which key to revoke.")] input: RevokeApiKeyInput) -> async_graphql::Result<RevokeApiKeyPayload> {
+    async fn revoke_api_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which key to revoke.")] input: RevokeApiKeyInput,
+    ) -> async_graphql::Result<RevokeApiKeyPayload> {
         let outcome = async {
-            let id = api_key_store_id(input.id.as_str()).ok_or_else(|| super::error::ApiError::invalid("id", "is not an API key id"))?;
-            let key = services::api_keys::revoke(&app(ctx).store, viewer(ctx).organization, &id).await?;
-            Ok(RevokeApiKeyPayload { api_key: Some(key.into()), ..Default::default() })
+            let id = api_key_store_id(input.id.as_str())
+                .ok_or_else(|| super::error::ApiError::invalid("id", "is not an API key id"))?;
+            let key =
+                services::api_keys::revoke(&app(ctx).store, viewer(ctx).organization, &id).await?;
+            Ok(RevokeApiKeyPayload {
+                api_key: Some(key.into()),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
 
     /// Creates a calendar in your organization. BAD_USER_INPUT for an unknown time zone or bad
     /// working hours (`userErrors[].field` names the entry).
-    async fn create_calendar(&self, ctx: &Context<'_>, #[graphql(desc = "The calendar's name, zone and availability.")] input: CreateCalendarInput) -> async_graphql::Result<CreateCalendarPayload> {
+    async fn create_calendar(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The calendar's name, zone and availability.")] input: CreateCalendarInput,
+    ) -> async_graphql::Result<CreateCalendarPayload> {
         let outcome = async {
-            let cmd = services::calendars::NewCalendar { name: input.name, time_zone: input.time_zone, availability: input.availability.map(TryInto::try_into).transpose()? };
-            let calendar = services::calendars::create(app(ctx), viewer(ctx).organization, cmd).await?;
-            Ok(CreateCalendarPayload { calendar: Some(CalendarNode(calendar)), ..Default::default() })
+            let cmd = services::calendars::NewCalendar {
+                name: input.name,
+                time_zone: input.time_zone,
+                availability: input.availability.map(TryInto::try_into).transpose()?,
+            };
+            let calendar =
+                services::calendars::create(app(ctx), viewer(ctx).organization, cmd).await?;
+            Ok(CreateCalendarPayload {
+                calendar: Some(CalendarNode(calendar)),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
 
     /// Sets how a calendar's available time is defined (working hours, or explicit AVAILABLE series).
     /// NOT_FOUND for a calendar not in your organization; BAD_USER_INPUT for bad working hours.
-    async fn set_calendar_availability(&self, ctx: &Context<'_>, #[graphql(desc = "The calendar and its new availability.")] input: SetCalendarAvailabilityInput) -> async_graphql::Result<SetCalendarAvailabilityPayload> {
+    async fn set_calendar_availability(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The calendar and its new availability.")]
+        input: SetCalendarAvailabilityInput,
+    ) -> async_graphql::Result<SetCalendarAvailabilityPayload> {
         let outcome = async {
             let id = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
-            let calendar = services::calendars::set_availability(app(ctx), viewer(ctx).organization, id, input.availability.try_into()?).await?;
-            Ok(SetCalendarAvailabilityPayload { calendar: Some(CalendarNode(calendar)), ..Default::default() })
+            let calendar = services::calendars::set_availability(
+                app(ctx),
+                viewer(ctx).organization,
+                id,
+                input.availability.try_into()?,
+            )
+            .await?;
+            Ok(SetCalendarAvailabilityPayload {
+                calendar: Some(CalendarNode(calendar)),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
@@ -167,7 +217,11 @@ impl MutationRoot {
     /// Refused with NOT_FOUND (calendar), BAD_USER_INPUT (zone, duration, times),
     /// RECURRENCE_INVALID (the RRULE) or CONFLICT (with `conflictPolicy: REJECT` and busy time in
     /// the way, listed in `extensions.conflicts`).
-    async fn create_series(&self, ctx: &Context<'_>, #[graphql(desc = "The series to create.")] input: CreateSeriesInput) -> async_graphql::Result<CreateSeriesPayload> {
+    async fn create_series(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The series to create.")] input: CreateSeriesInput,
+    ) -> async_graphql::Result<CreateSeriesPayload> {
         let outcome = async {
             let schedule = input.schedule();
             let cmd = services::series::NewSeries {
@@ -180,7 +234,10 @@ impl MutationRoot {
                 schedule,
             };
             let series = services::series::create(app(ctx), viewer(ctx).organization, cmd).await?;
-            Ok(CreateSeriesPayload { series: Some(SeriesNode(Arc::new(series))), ..Default::default() })
+            Ok(CreateSeriesPayload {
+                series: Some(SeriesNode(Arc::new(series))),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
@@ -189,7 +246,12 @@ impl MutationRoot {
     /// Exceptions follow the schedule (see the report); locked occurrences are left alone.
     /// Refused with CONFLICT when `expectedVersion` is stale, NOT_FOUND for an unknown series,
     /// BAD_USER_INPUT / RECURRENCE_INVALID for bad values.
-    async fn update_series(&self, ctx: &Context<'_>, #[graphql(desc = "The series, the version you read, and the fields to change.")] input: UpdateSeriesInput) -> async_graphql::Result<UpdateSeriesPayload> {
+    async fn update_series(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The series, the version you read, and the fields to change.")]
+        input: UpdateSeriesInput,
+    ) -> async_graphql::Result<UpdateSeriesPayload> {
         let outcome = async {
             let schedule = input.schedule();
             let cmd = services::series::SeriesChanges {
@@ -201,20 +263,38 @@ impl MutationRoot {
                 description: set_or_clear(input.description),
                 schedule,
             };
-            let (series, report) = services::series::update(app(ctx), viewer(ctx).organization, cmd).await?;
+            let (series, report) =
+                services::series::update(app(ctx), viewer(ctx).organization, cmd).await?;
             let report = super::occurrence_edits::report_out(&report, series.lineage().root);
-            Ok(UpdateSeriesPayload { series: Some(SeriesNode(Arc::new(series))), report: Some(report), ..Default::default() })
+            Ok(UpdateSeriesPayload {
+                series: Some(SeriesNode(Arc::new(series))),
+                report: Some(report),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
 
     /// Deletes the series and its exceptions. Refused (LOCKED) while it has locked occurrences.
     /// CONFLICT when `expectedVersion` is stale; NOT_FOUND for an unknown series.
-    async fn delete_series(&self, ctx: &Context<'_>, #[graphql(desc = "The series and the version you read.")] input: DeleteSeriesInput) -> async_graphql::Result<DeleteSeriesPayload> {
+    async fn delete_series(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The series and the version you read.")] input: DeleteSeriesInput,
+    ) -> async_graphql::Result<DeleteSeriesPayload> {
         let outcome = async {
             let id = parse_id::<SeriesId>("id", &input.id, "series")?;
-            services::series::delete(app(ctx), viewer(ctx).organization, id, i64::from(input.expected_version)).await?;
-            Ok(DeleteSeriesPayload { deleted_series_id: Some(ID(id.to_string())), ..Default::default() })
+            services::series::delete(
+                app(ctx),
+                viewer(ctx).organization,
+                id,
+                i64::from(input.expected_version),
+            )
+            .await?;
+            Ok(DeleteSeriesPayload {
+                deleted_series_id: Some(ID(id.to_string())),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }

@@ -12,19 +12,44 @@ pub(crate) async fn other_node(ctx: &Context<'_>, id: &str) -> async_graphql::Re
     let org = viewer(ctx).organization;
     if let Some(key) = super::mutation::api_key_store_id(id) {
         let found = app.store.api_key(&key).await.gql()?;
-        return Ok(found.filter(|k| k.organization_id == org.to_string()).map(|k| Node::ApiKey(k.into())));
+        return Ok(found
+            .filter(|k| k.organization_id == org.to_string())
+            .map(|k| Node::ApiKey(k.into())));
     }
     if let Ok(feed) = id.parse::<FeedId>() {
-        return Ok(app.store.ics_feed(org, &feed.to_string()).await.gql()?.map(|f| Node::IcsFeed(super::ics::IcsFeed(f))));
+        return Ok(app
+            .store
+            .ics_feed(org, &feed.to_string())
+            .await
+            .gql()?
+            .map(|f| Node::IcsFeed(super::ics::IcsFeed(f))));
     }
     if id.starts_with("lnk_") {
-        return Ok(app.store.link(org, id).await.map_err(ApiError::from).gql()?.map(|l| Node::CalendarLink(super::sync::CalendarLink(l))));
+        return Ok(app
+            .store
+            .link(org, id)
+            .await
+            .map_err(ApiError::from)
+            .gql()?
+            .map(|l| Node::CalendarLink(super::sync::CalendarLink(l))));
     }
     if id.starts_with("con_") {
-        return Ok(app.store.connection(org, id).await.map_err(ApiError::from).gql()?.map(|c| Node::ProviderAccount(super::sync::ProviderAccount(c))));
+        return Ok(app
+            .store
+            .connection(org, id)
+            .await
+            .map_err(ApiError::from)
+            .gql()?
+            .map(|c| Node::ProviderAccount(super::sync::ProviderAccount(c))));
     }
     if id.starts_with("rcal_") {
-        return Ok(super::sync::remote_calendar(ctx, id).await?.map(Node::RemoteCalendar));
+        return Ok(super::sync::remote_calendar(ctx, id)
+            .await?
+            .map(Node::RemoteCalendar));
     }
-    Err(ApiError::invalid("id", format!("{id:?} is not an Almanac id"))).gql()
+    Err(ApiError::invalid(
+        "id",
+        format!("{id:?} is not an Almanac id"),
+    ))
+    .gql()
 }

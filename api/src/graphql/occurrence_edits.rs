@@ -3,6 +3,7 @@
 
 use super::error::{respond, ApiError};
 use super::inputs::{parse_id, set_or_clear, RecurrenceInput};
+use super::scalars::Instant;
 use super::types::*;
 use crate::services;
 use crate::services::edits::{Changes, Plan, Scope};
@@ -12,7 +13,6 @@ use almanac_domain::occurrence::{OccurrenceId, RecurrenceId};
 use almanac_domain::time::TimeWindow;
 use almanac_domain::SeriesId;
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
-use super::scalars::Instant;
 use std::sync::Arc;
 
 /// Which occurrences an edit or delete applies to.
@@ -51,9 +51,19 @@ pub struct OccurrenceRef {
 impl OccurrenceRef {
     fn address(&self) -> Result<OccurrenceAddress, ApiError> {
         match (&self.occurrence_id, &self.series_id, self.recurrence_id) {
-            (Some(id), None, None) => Ok(OccurrenceAddress::Id(parse_id::<OccurrenceId>("occurrenceId", id, "occurrence")?)),
-            (None, Some(series), Some(rid)) => Ok(OccurrenceAddress::InSeries(parse_id::<SeriesId>("seriesId", series, "series")?, RecurrenceId(rid.utc().timestamp()))),
-            _ => Err(ApiError::invalid("occurrence", "name the occurrence by occurrenceId, or by seriesId and recurrenceId (not both)")),
+            (Some(id), None, None) => Ok(OccurrenceAddress::Id(parse_id::<OccurrenceId>(
+                "occurrenceId",
+                id,
+                "occurrence",
+            )?)),
+            (None, Some(series), Some(rid)) => Ok(OccurrenceAddress::InSeries(
+                parse_id::<SeriesId>("seriesId", series, "series")?,
+                RecurrenceId(rid.utc().timestamp()),
+            )),
+            _ => Err(ApiError::invalid(
+                "occurrence",
+                "name the occurrence by occurrenceId, or by seriesId and recurrenceId (not both)",
+            )),
         }
     }
 }
@@ -187,9 +197,33 @@ pub struct EditReportOut {
 pub(crate) fn report_out(report: &EditReport, lineage: SeriesId) -> EditReportOut {
     EditReportOut {
         split_at_first_occurrence: report.split_at_first,
-        exceptions_remapped: report.remapped.iter().map(|(a, b)| ExceptionRemap { from: a.instant().into(), to: b.instant().into() }).collect(),
-        exceptions_dropped: report.dropped.iter().map(|d| DroppedExceptionOut { recurrence_id: d.exception.recurrence_id.instant().into(), reason: d.reason.clone() }).collect(),
-        locked_left_alone: report.locked_left_alone.iter().map(|r| ID(OccurrenceId { lineage, recurrence_id: *r }.to_string())).collect(),
+        exceptions_remapped: report
+            .remapped
+            .iter()
+            .map(|(a, b)| ExceptionRemap {
+                from: a.instant().into(),
+                to: b.instant().into(),
+            })
+            .collect(),
+        exceptions_dropped: report
+            .dropped
+            .iter()
+            .map(|d| DroppedExceptionOut {
+                recurrence_id: d.exception.recurrence_id.instant().into(),
+                reason: d.reason.clone(),
+            })
+            .collect(),
+        locked_left_alone: report
+            .locked_left_alone
+            .iter()
+            .map(|r| {
+                ID(OccurrenceId {
+                    lineage,
+                    recurrence_id: *r,
+                }
+                .to_string())
+            })
+            .collect(),
     }
 }
 
@@ -284,14 +318,29 @@ struct EditPreview {
     report: EditReportOut,
 }
 
-fn preview_out(plan: &Plan, from: Option<Instant>, to: Option<Instant>) -> Result<EditPreview, ApiError> {
+fn preview_out(
+    plan: &Plan,
+    from: Option<Instant>,
+    to: Option<Instant>,
+) -> Result<EditPreview, ApiError> {
     let window = match (from, to) {
         (Some(f), Some(t)) => TimeWindow::new(f.utc(), t.utc())?,
         (None, None) => services::edits::default_preview_window(plan.at)?,
-        _ => return Err(ApiError::invalid("from", "give both from and to, or neither")),
+        _ => {
+            return Err(ApiError::invalid(
+                "from",
+                "give both from and to, or neither",
+            ))
+        }
     };
     let p = services::edits::preview(plan, window);
-    let node = |(o, s): (almanac_domain::occurrence::Occurrence, almanac_domain::series::Series)| OccurrenceNode { occurrence: o, series: Arc::new(s) };
+    let node = |(o, s): (
+        almanac_domain::occurrence::Occurrence,
+        almanac_domain::series::Series,
+    )| OccurrenceNode {
+        occurrence: o,
+        series: Arc::new(s),
+    };
     Ok(EditPreview {
         added: p.added.into_iter().map(node).collect(),
         changed: p.changed.into_iter().map(node).collect(),
@@ -312,12 +361,24 @@ impl OccurrenceMutations {
     /// `expectedVersion` is stale or, with `conflictPolicy: REJECT`, when busy time is in the way,
     /// LOCKED when the change would alter a locked occurrence, and BAD_USER_INPUT /
     /// RECURRENCE_INVALID for bad changes.
-    async fn edit_occurrence(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence, scope, version and changes.")] input: EditOccurrenceInput) -> async_graphql::Result<EditOccurrencePayload> {
+    async fn edit_occurrence(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The occurrence, scope, version and changes.")] input: EditOccurrenceInput,
+    ) -> async_graphql::Result<EditOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
             let reject = input.conflict_policy == super::inputs::ConflictPolicy::Reject;
-            let plan = services::edits::plan_edit(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version), input.changes.into()).await?;
+            let plan = services::edits::plan_edit(
+                app,
+                viewer(ctx).organization,
+                address,
+                input.scope.into(),
+                i64::from(input.expected_version),
+                input.changes.into(),
+            )
+            .await?;
             services::edits::commit(app, &plan, reject).await?;
             Ok(EditOccurrencePayload::from(&plan))
         };
@@ -329,11 +390,22 @@ impl OccurrenceMutations {
     /// (ALL). A series with locked occurrences is not deleted whole (LOCKED). Also refused with
     /// NOT_FOUND when the occurrence is not in your organization (or no longer shows), and
     /// CONFLICT when `expectedVersion` is stale.
-    async fn delete_occurrence(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence, scope and version.")] input: DeleteOccurrenceInput) -> async_graphql::Result<DeleteOccurrencePayload> {
+    async fn delete_occurrence(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The occurrence, scope and version.")] input: DeleteOccurrenceInput,
+    ) -> async_graphql::Result<DeleteOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
-            let plan = services::edits::plan_delete(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version)).await?;
+            let plan = services::edits::plan_delete(
+                app,
+                viewer(ctx).organization,
+                address,
+                input.scope.into(),
+                i64::from(input.expected_version),
+            )
+            .await?;
             services::edits::commit(app, &plan, false).await?;
             Ok(DeleteOccurrencePayload::from(&plan))
         };
@@ -343,11 +415,21 @@ impl OccurrenceMutations {
     /// Undoes every change made to one occurrence (move, fields, status, cancellation). Refused
     /// with NOT_FOUND when the occurrence is not in your organization, CONFLICT when
     /// `expectedVersion` is stale, LOCKED while the occurrence is locked.
-    async fn restore_occurrence(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence and version.")] input: RestoreOccurrenceInput) -> async_graphql::Result<RestoreOccurrencePayload> {
+    async fn restore_occurrence(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The occurrence and version.")] input: RestoreOccurrenceInput,
+    ) -> async_graphql::Result<RestoreOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
-            let plan = services::edits::plan_restore(app, viewer(ctx).organization, address, i64::from(input.expected_version)).await?;
+            let plan = services::edits::plan_restore(
+                app,
+                viewer(ctx).organization,
+                address,
+                i64::from(input.expected_version),
+            )
+            .await?;
             services::edits::commit(app, &plan, false).await?;
             Ok(RestoreOccurrencePayload::from(&plan))
         };
@@ -358,11 +440,24 @@ impl OccurrenceMutations {
     /// occurrence is not in your organization (or no longer shows), CONFLICT when
     /// `expectedVersion` is stale, LOCKED when changing the status of a locked occurrence without
     /// unlocking it (`locked: false`) in the same call.
-    async fn set_occurrence_status(&self, ctx: &Context<'_>, #[graphql(desc = "The occurrence, version, status and lock.")] input: SetOccurrenceStatusInput) -> async_graphql::Result<SetOccurrenceStatusPayload> {
+    async fn set_occurrence_status(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The occurrence, version, status and lock.")]
+        input: SetOccurrenceStatusInput,
+    ) -> async_graphql::Result<SetOccurrenceStatusPayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
-            let plan = services::edits::plan_status(app, viewer(ctx).organization, address, i64::from(input.expected_version), input.status.map(Into::into), input.locked).await?;
+            let plan = services::edits::plan_status(
+                app,
+                viewer(ctx).organization,
+                address,
+                i64::from(input.expected_version),
+                input.status.map(Into::into),
+                input.locked,
+            )
+            .await?;
             services::edits::commit(app, &plan, false).await?;
             Ok(SetOccurrenceStatusPayload::from(&plan))
         };
@@ -375,14 +470,28 @@ impl OccurrenceMutations {
     async fn preview_edit_occurrence(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Exactly what you would send to `editOccurrence`.")] input: EditOccurrenceInput,
-        #[graphql(desc = "Start of the window to compare (inclusive); give both `from` and `to`, or neither for a year either side of the occurrence.")] from: Option<Instant>,
-        #[graphql(desc = "End of the window to compare (exclusive), after `from`.")] to: Option<Instant>,
+        #[graphql(desc = "Exactly what you would send to `editOccurrence`.")]
+        input: EditOccurrenceInput,
+        #[graphql(
+            desc = "Start of the window to compare (inclusive); give both `from` and `to`, or neither for a year either side of the occurrence."
+        )]
+        from: Option<Instant>,
+        #[graphql(desc = "End of the window to compare (exclusive), after `from`.")] to: Option<
+            Instant,
+        >,
     ) -> async_graphql::Result<PreviewEditOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
-            let plan = services::edits::plan_edit(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version), input.changes.into()).await?;
+            let plan = services::edits::plan_edit(
+                app,
+                viewer(ctx).organization,
+                address,
+                input.scope.into(),
+                i64::from(input.expected_version),
+                input.changes.into(),
+            )
+            .await?;
             preview_out(&plan, from, to).map(PreviewEditOccurrencePayload::from)
         };
         respond(ctx, outcome.await)
@@ -393,17 +502,29 @@ impl OccurrenceMutations {
     async fn preview_delete_occurrence(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Exactly what you would send to `deleteOccurrence`.")] input: DeleteOccurrenceInput,
-        #[graphql(desc = "Start of the window to compare (inclusive); give both `from` and `to`, or neither for a year either side of the occurrence.")] from: Option<Instant>,
-        #[graphql(desc = "End of the window to compare (exclusive), after `from`.")] to: Option<Instant>,
+        #[graphql(desc = "Exactly what you would send to `deleteOccurrence`.")]
+        input: DeleteOccurrenceInput,
+        #[graphql(
+            desc = "Start of the window to compare (inclusive); give both `from` and `to`, or neither for a year either side of the occurrence."
+        )]
+        from: Option<Instant>,
+        #[graphql(desc = "End of the window to compare (exclusive), after `from`.")] to: Option<
+            Instant,
+        >,
     ) -> async_graphql::Result<PreviewDeleteOccurrencePayload> {
         let outcome = async {
             let app = app(ctx);
             let address = input.occurrence.address()?;
-            let plan = services::edits::plan_delete(app, viewer(ctx).organization, address, input.scope.into(), i64::from(input.expected_version)).await?;
+            let plan = services::edits::plan_delete(
+                app,
+                viewer(ctx).organization,
+                address,
+                input.scope.into(),
+                i64::from(input.expected_version),
+            )
+            .await?;
             preview_out(&plan, from, to).map(PreviewDeleteOccurrencePayload::from)
         };
         respond(ctx, outcome.await)
     }
 }
-

@@ -15,7 +15,10 @@
 //! It must be the outermost extension (registered first) so it also sees errors that other
 //! extensions raise around a field.
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, NextSubscribe, ResolveInfo};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, NextSubscribe,
+    ResolveInfo,
+};
 use async_graphql::futures_util::stream::{BoxStream, StreamExt};
 use async_graphql::{PathSegment, Response, ServerError, ServerResult, Value};
 use std::sync::{Arc, Mutex};
@@ -43,7 +46,9 @@ struct State {
 }
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Propagator {
@@ -84,7 +89,10 @@ fn nullable(ty: &str) -> bool {
 
 /// The item type of a list type (`[Occurrence!]!` → `Occurrence!`); None if `ty` is not a list.
 fn item_type(ty: &str) -> Option<&str> {
-    ty.strip_suffix('!').unwrap_or(ty).strip_prefix('[')?.strip_suffix(']')
+    ty.strip_suffix('!')
+        .unwrap_or(ty)
+        .strip_prefix('[')?
+        .strip_suffix(']')
 }
 
 fn value_at<'v>(value: &'v mut Value, indices: &[usize]) -> Option<&'v mut Value> {
@@ -96,19 +104,36 @@ fn value_at<'v>(value: &'v mut Value, indices: &[usize]) -> Option<&'v mut Value
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for Propagator {
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
         let response = next.run(ctx, operation_name).await;
         finish(&self.state, response)
     }
 
-    fn subscribe<'s>(&self, ctx: &ExtensionContext<'_>, stream: BoxStream<'s, Response>, next: NextSubscribe<'_>) -> BoxStream<'s, Response> {
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
         // Events are resolved one at a time, so the state gathered by the time an event is yielded
         // is that event's.
         let state = Arc::clone(&self.state);
-        next.run(ctx, stream).map(move |response| finish(&state, response)).boxed()
+        next.run(ctx, stream)
+            .map(move |response| finish(&state, response))
+            .boxed()
     }
 
-    async fn resolve(&self, ctx: &ExtensionContext<'_>, info: ResolveInfo<'_>, next: NextResolve<'_>) -> ServerResult<Option<Value>> {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
         // Both outlive `info`: they borrow from the executor's frame, not from `info`.
         let (path_node, return_type) = (info.path_node, info.return_type);
         if let async_graphql::QueryPathSegment::Index(_) = path_node.segment {
@@ -146,7 +171,9 @@ impl Extension for Propagator {
         let path = path_of(path_node);
         // Failures below this field that no field in between could absorb: each sits on an object
         // directly inside this field's value, possibly through list items.
-        let (below, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut state.failed).into_iter().partition(|f| f.len() > path.len() && f.starts_with(&path));
+        let (below, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut state.failed)
+            .into_iter()
+            .partition(|f| f.len() > path.len() && f.starts_with(&path));
         state.failed = rest;
         let mut field_failed = false;
         for failure in below {
@@ -231,18 +258,28 @@ mod tests {
     }
 
     async fn run(query: &str) -> serde_json::Value {
-        let schema = Schema::build(Query, EmptyMutation, EmptySubscription).extension(NullPropagation).finish();
+        let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
+            .extension(NullPropagation)
+            .finish();
         serde_json::to_value(schema.execute(query).await).expect("json")
     }
 
     fn paths(body: &serde_json::Value) -> Vec<serde_json::Value> {
-        body["errors"].as_array().expect("errors").iter().map(|e| e["path"].clone()).collect()
+        body["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .map(|e| e["path"].clone())
+            .collect()
     }
 
     #[tokio::test]
     async fn a_failed_item_of_a_list_of_nullable_items_is_nulled_alone() {
         let body = run("{ ok loose { n even } }").await;
-        assert_eq!(body["data"], json!({ "ok": 1, "loose": [{ "n": 2, "even": 2 }, null] }));
+        assert_eq!(
+            body["data"],
+            json!({ "ok": 1, "loose": [{ "n": 2, "even": 2 }, null] })
+        );
         assert_eq!(paths(&body), [json!(["loose", 1, "even"])]);
     }
 
@@ -265,6 +302,10 @@ mod tests {
         let body = run("{ ok maybe }").await;
         assert_eq!(body["data"], json!({ "ok": 1, "maybe": null }));
         assert_eq!(paths(&body), [json!(["maybe"])]);
-        assert_eq!(run("{ ok }").await, json!({ "data": { "ok": 1 } }), "no error, nothing added");
+        assert_eq!(
+            run("{ ok }").await,
+            json!({ "data": { "ok": 1 } }),
+            "no error, nothing added"
+        );
     }
 }

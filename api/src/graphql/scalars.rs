@@ -2,7 +2,9 @@
 //! `LocalDate`, `LocalTime`).
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Timelike, Utc};
+use chrono::{
+    DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Timelike, Utc,
+};
 use chrono_tz::Tz;
 
 /// An instant, as the `DateTime` scalar. Our own rather than async-graphql's chrono one, which
@@ -36,29 +38,40 @@ impl From<DateTime<Utc>> for Instant {
 /// (`2026-03-06T14:00:00Z`); a field with a `timeZone` argument writes that zone's offset instead
 /// (`2026-03-06T19:30:00+05:30`). Input must carry an offset (`Z` or `±HH:MM`) and seconds;
 /// fractions of a second are allowed.
-#[Scalar(name = "DateTime", specified_by_url = "https://scalars.graphql.org/andimarek/date-time")]
+#[Scalar(
+    name = "DateTime",
+    specified_by_url = "https://scalars.graphql.org/andimarek/date-time"
+)]
 impl ScalarType for Instant {
     fn parse(value: Value) -> InputValueResult<Self> {
         let Value::String(s) = &value else {
             return Err(InputValueError::expected_type(value));
         };
-        let bad = || InputValueError::custom(format!("{s:?} is not an RFC 3339 date-time: use YYYY-MM-DDTHH:MM:SS with an offset, e.g. 2026-03-06T14:00:00Z or 2026-03-06T15:00:00+01:00"));
+        let bad = || {
+            InputValueError::custom(format!("{s:?} is not an RFC 3339 date-time: use YYYY-MM-DDTHH:MM:SS with an offset, e.g. 2026-03-06T14:00:00Z or 2026-03-06T15:00:00+01:00"))
+        };
         // chrono's RFC 3339 reader also takes a space for `T`; the shape check keeps input to
         // exactly what RFC 3339 writes.
         let offset = s.get(19..).ok_or_else(bad)?;
-        let fraction = offset.strip_prefix('.').map(|f| f.trim_start_matches(|c: char| c.is_ascii_digit()));
+        let fraction = offset
+            .strip_prefix('.')
+            .map(|f| f.trim_start_matches(|c: char| c.is_ascii_digit()));
         let zone = match fraction {
             Some(rest) if rest.len() + 1 == offset.len() => return Err(bad()),
             Some(rest) => rest,
             None => offset,
         };
-        let zone_ok = zone == "Z" || zone == "z" || (zone.len() == 6 && matches!(&zone[..1], "+" | "-") && shaped(&zone[1..], "dd:dd"));
+        let zone_ok = zone == "Z"
+            || zone == "z"
+            || (zone.len() == 6 && matches!(&zone[..1], "+" | "-") && shaped(&zone[1..], "dd:dd"));
         // RFC 3339 allows a lower-case `t` (and `z`).
         if !shaped(&s[..19].replacen('t', "T", 1), "dddd-dd-ddTdd:dd:dd") || !zone_ok {
             return Err(bad());
         }
         no_leap_second(s, &s[17..19])?;
-        DateTime::parse_from_rfc3339(s).map(Instant).map_err(|_| bad())
+        DateTime::parse_from_rfc3339(s)
+            .map(Instant)
+            .map_err(|_| bad())
     }
 
     fn to_value(&self) -> Value {
@@ -76,7 +89,10 @@ pub struct LocalDateTime(pub NaiveDateTime);
 /// `date-time` without its offset). It means that time on the clocks of a zone the field names
 /// (usually the series' `timeZone`), so it stays put when the zone's offset changes. On input,
 /// seconds may be left out and a bare date `YYYY-MM-DD` means its midnight (all-day series).
-#[Scalar(name = "LocalDateTime", specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6")]
+#[Scalar(
+    name = "LocalDateTime",
+    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6"
+)]
 impl ScalarType for LocalDateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         let Value::String(s) = &value else {
@@ -101,11 +117,15 @@ impl ScalarType for LocalDateTime {
 /// (chrono alone takes `2026-1-1T9:0:0`), and no leap second.
 pub fn parse_local(s: &str) -> Option<NaiveDateTime> {
     if shaped(s, "dddd-dd-ddTdd:dd:dd") {
-        (&s[17..19] != "60").then(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok()).flatten()
+        (&s[17..19] != "60")
+            .then(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok())
+            .flatten()
     } else if shaped(s, "dddd-dd-ddTdd:dd") {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").ok()
     } else if shaped(s, "dddd-dd-dd") {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
     } else {
         None
     }
@@ -114,14 +134,26 @@ pub fn parse_local(s: &str) -> Option<NaiveDateTime> {
 /// Whether `s` has exactly the shape of `pattern`, where `d` stands for one ASCII digit and any
 /// other character for itself.
 fn shaped(s: &str, pattern: &str) -> bool {
-    s.len() == pattern.len() && s.bytes().zip(pattern.bytes()).all(|(c, p)| if p == b'd' { c.is_ascii_digit() } else { c == p })
+    s.len() == pattern.len()
+        && s.bytes().zip(pattern.bytes()).all(|(c, p)| {
+            if p == b'd' {
+                c.is_ascii_digit()
+            } else {
+                c == p
+            }
+        })
 }
 
 /// chrono reads second 60 as a leap second; the scheduling engine has no such second and would
 /// quietly move the time to :59, so it is refused by name.
-fn no_leap_second<T: async_graphql::InputType>(s: &str, seconds: &str) -> Result<(), InputValueError<T>> {
+fn no_leap_second<T: async_graphql::InputType>(
+    s: &str,
+    seconds: &str,
+) -> Result<(), InputValueError<T>> {
     if seconds == "60" {
-        return Err(InputValueError::custom(format!("{s:?} has a leap second (:60), which is not accepted; use :59 or the next minute")));
+        return Err(InputValueError::custom(format!(
+            "{s:?} has a leap second (:60), which is not accepted; use :59 or the next minute"
+        )));
     }
     Ok(())
 }
@@ -131,14 +163,20 @@ fn no_leap_second<T: async_graphql::InputType>(s: &str, seconds: &str) -> Result
 pub struct LocalDate(pub NaiveDate);
 
 /// A calendar date with no time or zone, `YYYY-MM-DD` (RFC 3339 `full-date`).
-#[Scalar(name = "LocalDate", specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6")]
+#[Scalar(
+    name = "LocalDate",
+    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6"
+)]
 impl ScalarType for LocalDate {
     fn parse(value: Value) -> InputValueResult<Self> {
         let Value::String(s) = &value else {
             return Err(InputValueError::expected_type(value));
         };
-        let date = shaped(s, "dddd-dd-dd").then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).flatten();
-        date.map(LocalDate).ok_or_else(|| InputValueError::custom(format!("{s:?} is not a date (YYYY-MM-DD)")))
+        let date = shaped(s, "dddd-dd-dd")
+            .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            .flatten();
+        date.map(LocalDate)
+            .ok_or_else(|| InputValueError::custom(format!("{s:?} is not a date (YYYY-MM-DD)")))
     }
 
     fn to_value(&self) -> Value {
@@ -155,13 +193,20 @@ pub struct LocalTime {
 
 /// A wall-clock time of day with no date or zone, `HH:MM` on a 24-hour clock (RFC 3339
 /// `partial-time` to the minute). `24:00` is allowed and means the end of the day.
-#[Scalar(name = "LocalTime", specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6")]
+#[Scalar(
+    name = "LocalTime",
+    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6"
+)]
 impl ScalarType for LocalTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         let Value::String(s) = &value else {
             return Err(InputValueError::expected_type(value));
         };
-        parse_time(s).ok_or_else(|| InputValueError::custom(format!("{s:?} is not a time of day: use HH:MM on a 24-hour clock, 00:00 to 24:00")))
+        parse_time(s).ok_or_else(|| {
+            InputValueError::custom(format!(
+                "{s:?} is not a time of day: use HH:MM on a 24-hour clock, 00:00 to 24:00"
+            ))
+        })
     }
 
     fn to_value(&self) -> Value {
@@ -171,7 +216,12 @@ impl ScalarType for LocalTime {
 
 impl std::fmt::Display for LocalTime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:02}:{:02}", self.seconds / 3600, self.seconds % 3600 / 60)
+        write!(
+            f,
+            "{:02}:{:02}",
+            self.seconds / 3600,
+            self.seconds % 3600 / 60
+        )
     }
 }
 
@@ -183,7 +233,11 @@ fn parse_time(s: &str) -> Option<LocalTime> {
     if !shaped(s, "dd:dd") {
         return None;
     }
-    NaiveTime::parse_from_str(s, "%H:%M").ok().map(|t| LocalTime { seconds: t.num_seconds_from_midnight() })
+    NaiveTime::parse_from_str(s, "%H:%M")
+        .ok()
+        .map(|t| LocalTime {
+            seconds: t.num_seconds_from_midnight(),
+        })
 }
 
 #[cfg(test)]
@@ -197,9 +251,18 @@ mod tests {
     #[test]
     fn instants_are_written_in_utc_with_z_unless_a_zone_is_asked_for() {
         let t = parse("2026-03-06T15:00:00+01:00").expect("valid");
-        assert_eq!(Instant::from(t.utc()).to_value(), Value::String("2026-03-06T14:00:00Z".into()));
-        assert_eq!(Instant::in_zone(t.utc(), chrono_tz::Asia::Kolkata).to_value(), Value::String("2026-03-06T19:30:00+05:30".into()));
-        assert_eq!(Instant::at(0).to_value(), Value::String("1970-01-01T00:00:00Z".into()));
+        assert_eq!(
+            Instant::from(t.utc()).to_value(),
+            Value::String("2026-03-06T14:00:00Z".into())
+        );
+        assert_eq!(
+            Instant::in_zone(t.utc(), chrono_tz::Asia::Kolkata).to_value(),
+            Value::String("2026-03-06T19:30:00+05:30".into())
+        );
+        assert_eq!(
+            Instant::at(0).to_value(),
+            Value::String("1970-01-01T00:00:00Z".into())
+        );
     }
 
     #[test]
@@ -207,21 +270,58 @@ mod tests {
         assert!(parse("2026-03-06T14:00:00Z").is_some());
         assert!(parse("2026-03-06T14:00:00.5-05:00").is_some());
         assert!(parse("2026-03-06t14:00:00.123z").is_some());
-        for bad in ["2026-03-06T14:00:00", "2026-03-06", "2026-03-06T14:00Z", "2026-03-06T14:00:00+0100", "now", ""] {
+        for bad in [
+            "2026-03-06T14:00:00",
+            "2026-03-06",
+            "2026-03-06T14:00Z",
+            "2026-03-06T14:00:00+0100",
+            "now",
+            "",
+        ] {
             assert!(parse(bad).is_none(), "{bad}");
         }
-        for bad in ["2026-1-1T9:0:0Z", "2026-01-01T09:00:0Z", "2026-01-01 09:00:00Z", "2026-06-30T23:59:60Z", "2026-01-01T09:00:00.Z", "2026-01-01T09:00:00+1:00", " 2026-01-01T09:00:00Z", "2026-01-01T09:00:00Z "] {
+        for bad in [
+            "2026-1-1T9:0:0Z",
+            "2026-01-01T09:00:0Z",
+            "2026-01-01 09:00:00Z",
+            "2026-06-30T23:59:60Z",
+            "2026-01-01T09:00:00.Z",
+            "2026-01-01T09:00:00+1:00",
+            " 2026-01-01T09:00:00Z",
+            "2026-01-01T09:00:00Z ",
+        ] {
             assert!(parse(bad).is_none(), "{bad}");
         }
     }
 
     #[test]
     fn local_values_have_every_field_at_full_width_and_no_leap_second() {
-        let local = |s: &str| <LocalDateTime as ScalarType>::parse(Value::String(s.into())).ok().map(|t| t.0);
-        assert_eq!(local("2026-01-01T09:00:00").map(|t| t.to_string()), Some("2026-01-01 09:00:00".into()));
-        assert_eq!(local("2026-01-01T09:00").map(|t| t.to_string()), Some("2026-01-01 09:00:00".into()));
-        assert_eq!(local("2026-01-01").map(|t| t.to_string()), Some("2026-01-01 00:00:00".into()));
-        for bad in ["2026-1-1T9:0:0", "2026-01-01T9:00:00", "2026-01-01T09:00:60", "2026-06-30T23:59:60", " 2026-01-01", "2026-01-01 ", "2026-01-01T09:00:00.5"] {
+        let local = |s: &str| {
+            <LocalDateTime as ScalarType>::parse(Value::String(s.into()))
+                .ok()
+                .map(|t| t.0)
+        };
+        assert_eq!(
+            local("2026-01-01T09:00:00").map(|t| t.to_string()),
+            Some("2026-01-01 09:00:00".into())
+        );
+        assert_eq!(
+            local("2026-01-01T09:00").map(|t| t.to_string()),
+            Some("2026-01-01 09:00:00".into())
+        );
+        assert_eq!(
+            local("2026-01-01").map(|t| t.to_string()),
+            Some("2026-01-01 00:00:00".into())
+        );
+        for bad in [
+            "2026-1-1T9:0:0",
+            "2026-01-01T9:00:00",
+            "2026-01-01T09:00:60",
+            "2026-06-30T23:59:60",
+            " 2026-01-01",
+            "2026-01-01 ",
+            "2026-01-01T09:00:00.5",
+        ] {
             assert_eq!(local(bad), None, "{bad}");
         }
         let date = |s: &str| <LocalDate as ScalarType>::parse(Value::String(s.into())).ok();
@@ -233,13 +333,20 @@ mod tests {
 
     #[test]
     fn local_times_are_hh_mm_up_to_24_00() {
-        let t = |s: &str| <LocalTime as ScalarType>::parse(Value::String(s.into())).ok().map(|t| t.seconds);
+        let t = |s: &str| {
+            <LocalTime as ScalarType>::parse(Value::String(s.into()))
+                .ok()
+                .map(|t| t.seconds)
+        };
         assert_eq!(t("09:30"), Some(34_200));
         assert_eq!(t("24:00"), Some(86_400));
         assert_eq!(t("00:00"), Some(0));
         for bad in ["9:30", "24:01", "25:00", "09:30:00", "0930", "noon"] {
             assert_eq!(t(bad), None, "{bad}");
         }
-        assert_eq!(LocalTime { seconds: 86_400 }.to_value(), Value::String("24:00".into()));
+        assert_eq!(
+            LocalTime { seconds: 86_400 }.to_value(),
+            Value::String("24:00".into())
+        );
     }
 }

@@ -3,13 +3,13 @@
 //! window — for every mutation, on every API process.
 
 use super::error::{ApiError, ResultExt};
+use super::scalars::Instant;
 use super::types::{app, output_zone, parse_calendar_ids, viewer, OccurrenceNode, SeriesNode};
 use crate::changes::Change;
 use crate::services;
 use almanac_domain::time::TimeWindow;
 use almanac_domain::CalendarId;
 use async_graphql::{Context, Enum, SimpleObject, Subscription, ID};
-use super::scalars::Instant;
 use futures_util::stream::{self, Stream, StreamExt};
 use std::sync::Arc;
 
@@ -57,13 +57,19 @@ fn changes_for(ctx: &Context<'_>, calendars: Vec<CalendarId>) -> impl Stream<Ite
         loop {
             match rx.recv().await {
                 Ok(c) => return Some((c, rx)),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!(skipped = n, "a subscriber fell behind"),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "a subscriber fell behind")
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
     })
     .filter(move |c| {
-        let keep = c.organization == org && c.before.iter().chain(c.after.iter()).any(|s| calendars.contains(&s.calendar));
+        let keep = c.organization == org
+            && c.before
+                .iter()
+                .chain(c.after.iter())
+                .any(|s| calendars.contains(&s.calendar));
         async move { keep }
     })
 }
@@ -71,12 +77,21 @@ fn changes_for(ctx: &Context<'_>, calendars: Vec<CalendarId>) -> impl Stream<Ite
 async fn check_calendars(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<CalendarId>, ApiError> {
     let cals = parse_calendar_ids(ids)?;
     if cals.is_empty() {
-        return Err(ApiError::invalid("calendarIds", "name at least one calendar"));
+        return Err(ApiError::invalid(
+            "calendarIds",
+            "name at least one calendar",
+        ));
     }
     let mut unique = cals.clone();
     unique.sort();
     unique.dedup();
-    if app(ctx).store.calendars_many(viewer(ctx).organization, &unique).await?.len() != unique.len() {
+    if app(ctx)
+        .store
+        .calendars_many(viewer(ctx).organization, &unique)
+        .await?
+        .len()
+        != unique.len()
+    {
         return Err(ApiError::NotFound("calendar"));
     }
     Ok(cals)
@@ -93,7 +108,11 @@ pub struct SubscriptionRoot;
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Series created, updated or deleted in the calendars.
-    async fn series_changed(&self, ctx: &Context<'_>, #[graphql(desc = "The calendars to watch (`cal_…`), at least one.")] calendar_ids: Vec<ID>) -> async_graphql::Result<impl Stream<Item = SeriesChanged>> {
+    async fn series_changed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The calendars to watch (`cal_…`), at least one.")] calendar_ids: Vec<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = SeriesChanged>> {
         let cals = check_calendars(ctx, &calendar_ids).await.gql()?;
         let wanted = cals.clone();
         Ok(changes_for(ctx, cals).flat_map(move |c| {
@@ -103,12 +122,25 @@ impl SubscriptionRoot {
                 out.push(SeriesChanged {
                     series_id: ID(s.id.to_string()),
                     calendar_id: ID(s.calendar.to_string()),
-                    change: if existed { SeriesChangeKind::Updated } else { SeriesChangeKind::Created },
+                    change: if existed {
+                        SeriesChangeKind::Updated
+                    } else {
+                        SeriesChangeKind::Created
+                    },
                     series: Some(SeriesNode(Arc::new(s.clone()))),
                 });
             }
-            for b in c.before.iter().filter(|b| wanted.contains(&b.calendar) && !c.after.iter().any(|a| a.id == b.id)) {
-                out.push(SeriesChanged { series_id: ID(b.id.to_string()), calendar_id: ID(b.calendar.to_string()), change: SeriesChangeKind::Deleted, series: None });
+            for b in c
+                .before
+                .iter()
+                .filter(|b| wanted.contains(&b.calendar) && !c.after.iter().any(|a| a.id == b.id))
+            {
+                out.push(SeriesChanged {
+                    series_id: ID(b.id.to_string()),
+                    calendar_id: ID(b.calendar.to_string()),
+                    change: SeriesChangeKind::Deleted,
+                    series: None,
+                });
             }
             stream::iter(out)
         }))
@@ -121,23 +153,44 @@ impl SubscriptionRoot {
         #[graphql(desc = "The calendars to watch (`cal_…`), at least one.")] calendar_ids: Vec<ID>,
         #[graphql(desc = "Window start (inclusive), an RFC 3339 instant.")] from: Instant,
         #[graphql(desc = "Window end (exclusive), after `from`.")] to: Instant,
-        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.", desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT.")]
+        #[graphql(
+            deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.",
+            desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT."
+        )]
         time_zone: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = OccurrencesChanged>> {
-        let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
+        let window = TimeWindow::new(from.utc(), to.utc())
+            .map_err(ApiError::from)
+            .gql()?;
         output_zone(time_zone.as_deref()).gql()?;
         let cals = check_calendars(ctx, &calendar_ids).await.gql()?;
         let wanted = cals.clone();
         Ok(changes_for(ctx, cals).filter_map(move |c| {
-            let pick = |v: &[almanac_domain::series::Series]| v.iter().filter(|s| wanted.contains(&s.calendar)).cloned().collect::<Vec<_>>();
+            let pick = |v: &[almanac_domain::series::Series]| {
+                v.iter()
+                    .filter(|s| wanted.contains(&s.calendar))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
             let d = services::edits::diff(pick(&c.before), pick(&c.after), window);
-            let node = |(o, s): (almanac_domain::occurrence::Occurrence, almanac_domain::series::Series)| OccurrenceNode { occurrence: o, series: Arc::new(s) };
+            let node = |(o, s): (
+                almanac_domain::occurrence::Occurrence,
+                almanac_domain::series::Series,
+            )| OccurrenceNode {
+                occurrence: o,
+                series: Arc::new(s),
+            };
             let event = OccurrencesChanged {
-                removed: d.removed.iter().map(|(o, _)| ID(o.id.to_string())).collect(),
+                removed: d
+                    .removed
+                    .iter()
+                    .map(|(o, _)| ID(o.id.to_string()))
+                    .collect(),
                 added: d.added.into_iter().map(node).collect(),
                 changed: d.changed.into_iter().map(node).collect(),
             };
-            let any = !event.added.is_empty() || !event.changed.is_empty() || !event.removed.is_empty();
+            let any =
+                !event.added.is_empty() || !event.changed.is_empty() || !event.removed.is_empty();
             async move { any.then_some(event) }
         }))
     }

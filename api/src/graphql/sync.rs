@@ -3,19 +3,19 @@
 
 use super::error::{respond, ApiError, ResultExt};
 use super::inputs::parse_id;
+use super::scalars::Instant;
 use super::types::{app, viewer, CalendarNode};
 use crate::services;
 use crate::store::sync::{ConnectionRecord, LinkRecord, RemoteSeriesRecord};
 use crate::store::Store;
+use crate::sync::Provider;
 use almanac_domain::series::Series;
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
+use almanac_providers::sync::engine::Direction;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use std::collections::HashMap;
 use std::sync::Arc;
-use almanac_providers::sync::engine::Direction;
-use crate::sync::Provider;
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
-use super::scalars::Instant;
 
 #[derive(Default)]
 pub struct SyncMutations;
@@ -109,9 +109,17 @@ impl ProviderAccount {
     }
     /// The calendars the account can see. Asks the provider on every read, so it can be slow or
     /// fail (NOT_CONFIGURED, or the provider's error) while the rest of the query answers.
-    async fn remote_calendars(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RemoteCalendar>> {
-        let list = services::sync::remote_calendars(app(ctx), viewer(ctx).organization, &self.0.id).await.gql()?;
-        Ok(list.into_iter().map(|c| RemoteCalendar::new(&self.0.id, c)).collect())
+    async fn remote_calendars(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<RemoteCalendar>> {
+        let list = services::sync::remote_calendars(app(ctx), viewer(ctx).organization, &self.0.id)
+            .await
+            .gql()?;
+        Ok(list
+            .into_iter()
+            .map(|c| RemoteCalendar::new(&self.0.id, c))
+            .collect())
     }
 }
 
@@ -137,7 +145,14 @@ const REMOTE_CALENDAR_PREFIX: &str = "rcal_";
 
 impl RemoteCalendar {
     pub(crate) fn new(account: &str, c: services::sync::RemoteCalendarInfo) -> Self {
-        RemoteCalendar { account_id: account.to_string(), remote_calendar_id: c.id, name: c.name, primary: c.primary, writable: c.writable, time_zone: c.time_zone }
+        RemoteCalendar {
+            account_id: account.to_string(),
+            remote_calendar_id: c.id,
+            name: c.name,
+            primary: c.primary,
+            writable: c.writable,
+            time_zone: c.time_zone,
+        }
     }
 }
 
@@ -146,7 +161,10 @@ impl RemoteCalendar {
     /// Global id (`rcal_…`, carrying account and provider calendar); `node(id:)` finds it again,
     /// and `LinkCalendarInput.remoteCalendarId` accepts it.
     pub async fn id(&self) -> ID {
-        ID(remote_calendar_global_id(&self.account_id, &self.remote_calendar_id))
+        ID(remote_calendar_global_id(
+            &self.account_id,
+            &self.remote_calendar_id,
+        ))
     }
 }
 
@@ -154,25 +172,43 @@ impl RemoteCalendar {
 /// the global id carries both, opaquely.
 fn remote_calendar_global_id(account: &str, remote: &str) -> String {
     use base64::Engine;
-    format!("{REMOTE_CALENDAR_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{account}\n{remote}")))
+    format!(
+        "{REMOTE_CALENDAR_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{account}\n{remote}"))
+    )
 }
 
 /// The account id and the provider's calendar id inside a `RemoteCalendar` global id.
 pub(crate) fn parse_remote_calendar_id(id: &str) -> Option<(String, String)> {
     use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(id.strip_prefix(REMOTE_CALENDAR_PREFIX)?).ok()?;
-    let (account, remote) = String::from_utf8(raw).ok()?.split_once('\n').map(|(a, r)| (a.to_string(), r.to_string()))?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id.strip_prefix(REMOTE_CALENDAR_PREFIX)?)
+        .ok()?;
+    let (account, remote) = String::from_utf8(raw)
+        .ok()?
+        .split_once('\n')
+        .map(|(a, r)| (a.to_string(), r.to_string()))?;
     (!account.is_empty() && !remote.is_empty()).then_some((account, remote))
 }
 
 /// A provider calendar of an account, looked up at the provider; None when the account is not
 /// the organization's or no longer sees the calendar.
-pub(crate) async fn remote_calendar(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<RemoteCalendar>> {
+pub(crate) async fn remote_calendar(
+    ctx: &Context<'_>,
+    id: &str,
+) -> async_graphql::Result<Option<RemoteCalendar>> {
     let Some((account, remote)) = parse_remote_calendar_id(id) else {
-        return Err(ApiError::invalid("id", format!("{id:?} is not an Almanac id"))).gql();
+        return Err(ApiError::invalid(
+            "id",
+            format!("{id:?} is not an Almanac id"),
+        ))
+        .gql();
     };
     match services::sync::remote_calendars(app(ctx), viewer(ctx).organization, &account).await {
-        Ok(list) => Ok(list.into_iter().find(|c| c.id == remote).map(|c| RemoteCalendar::new(&account, c))),
+        Ok(list) => Ok(list
+            .into_iter()
+            .find(|c| c.id == remote)
+            .map(|c| RemoteCalendar::new(&account, c))),
         Err(ApiError::NotFound(_)) => Ok(None),
         Err(e) => Err(e).gql(),
     }
@@ -193,13 +229,28 @@ impl CalendarLink {
     }
     /// The local calendar.
     async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarNode> {
-        let id: CalendarId = self.0.calendar_id.parse().map_err(|_| ApiError::NotFound("calendar")).gql()?;
-        services::calendars::get(app(ctx), viewer(ctx).organization, id).await.map(CalendarNode).gql()
+        let id: CalendarId = self
+            .0
+            .calendar_id
+            .parse()
+            .map_err(|_| ApiError::NotFound("calendar"))
+            .gql()?;
+        services::calendars::get(app(ctx), viewer(ctx).organization, id)
+            .await
+            .map(CalendarNode)
+            .gql()
     }
     /// The provider account the link syncs through.
     async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<ProviderAccount> {
-        let c = app(ctx).store.connection(viewer(ctx).organization, &self.0.connection_id).await.map_err(ApiError::from).gql()?;
-        c.map(ProviderAccount).ok_or(ApiError::NotFound("provider account")).gql()
+        let c = app(ctx)
+            .store
+            .connection(viewer(ctx).organization, &self.0.connection_id)
+            .await
+            .map_err(ApiError::from)
+            .gql()?;
+        c.map(ProviderAccount)
+            .ok_or(ApiError::NotFound("provider account"))
+            .gql()
     }
     /// The provider's id for the linked calendar (`RemoteCalendar.remoteCalendarId`).
     async fn remote_calendar_id(&self) -> &str {
@@ -215,7 +266,12 @@ impl CalendarLink {
     }
     /// Local changes not yet pushed to the provider.
     async fn pending_changes(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        app(ctx).store.pending_pushes(&self.0.id).await.map_err(ApiError::from).gql()
+        app(ctx)
+            .store
+            .pending_pushes(&self.0.id)
+            .await
+            .map_err(ApiError::from)
+            .gql()
     }
     /// Why the last round stopped, if it did (cleared by the next successful pull).
     async fn last_error(&self) -> Option<&str> {
@@ -257,14 +313,34 @@ fn copy_out(r: RemoteSeriesRecord) -> ProviderCopy {
     }
 }
 
-pub(crate) async fn provider_copies(ctx: &Context<'_>, series: &Series) -> async_graphql::Result<Vec<ProviderCopy>> {
-    let rows = ctx.data_unchecked::<ProviderCopiesOf>().load_one(series.id).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?;
+pub(crate) async fn provider_copies(
+    ctx: &Context<'_>,
+    series: &Series,
+) -> async_graphql::Result<Vec<ProviderCopy>> {
+    let rows = ctx
+        .data_unchecked::<ProviderCopiesOf>()
+        .load_one(series.id)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string())))
+        .gql()?;
     Ok(rows.unwrap_or_default().into_iter().map(copy_out).collect())
 }
 
-pub(crate) async fn links_of(ctx: &Context<'_>, calendar: CalendarId) -> async_graphql::Result<Vec<CalendarLink>> {
-    let rows = ctx.data_unchecked::<LinksOf>().load_one(calendar).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?;
-    Ok(rows.unwrap_or_default().into_iter().map(CalendarLink).collect())
+pub(crate) async fn links_of(
+    ctx: &Context<'_>,
+    calendar: CalendarId,
+) -> async_graphql::Result<Vec<CalendarLink>> {
+    let rows = ctx
+        .data_unchecked::<LinksOf>()
+        .load_one(calendar)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string())))
+        .gql()?;
+    Ok(rows
+        .unwrap_or_default()
+        .into_iter()
+        .map(CalendarLink)
+        .collect())
 }
 
 /// The provider copies of each series (for `Series.providerCopies` on a page of series).
@@ -277,9 +353,17 @@ impl Loader<SeriesId> for ProviderCopiesLoader {
     type Value = Vec<RemoteSeriesRecord>;
     type Error = Arc<crate::store::StoreError>;
 
-    async fn load(&self, ids: &[SeriesId]) -> Result<HashMap<SeriesId, Vec<RemoteSeriesRecord>>, Self::Error> {
-        let found = self.store.remote_series_of(self.organization, ids).await.map_err(Arc::new)?;
-        let mut out: HashMap<SeriesId, Vec<RemoteSeriesRecord>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    async fn load(
+        &self,
+        ids: &[SeriesId],
+    ) -> Result<HashMap<SeriesId, Vec<RemoteSeriesRecord>>, Self::Error> {
+        let found = self
+            .store
+            .remote_series_of(self.organization, ids)
+            .await
+            .map_err(Arc::new)?;
+        let mut out: HashMap<SeriesId, Vec<RemoteSeriesRecord>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
         for r in found {
             if let Ok(id) = r.series_id.parse::<SeriesId>() {
                 out.entry(id).or_default().push(r);
@@ -299,9 +383,17 @@ impl Loader<CalendarId> for LinksLoader {
     type Value = Vec<LinkRecord>;
     type Error = Arc<crate::store::StoreError>;
 
-    async fn load(&self, ids: &[CalendarId]) -> Result<HashMap<CalendarId, Vec<LinkRecord>>, Self::Error> {
-        let found = self.store.links_of_calendars(self.organization, ids).await.map_err(Arc::new)?;
-        let mut out: HashMap<CalendarId, Vec<LinkRecord>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    async fn load(
+        &self,
+        ids: &[CalendarId],
+    ) -> Result<HashMap<CalendarId, Vec<LinkRecord>>, Self::Error> {
+        let found = self
+            .store
+            .links_of_calendars(self.organization, ids)
+            .await
+            .map_err(Arc::new)?;
+        let mut out: HashMap<CalendarId, Vec<LinkRecord>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
         for l in found {
             if let Ok(id) = l.calendar_id.parse::<CalendarId>() {
                 out.entry(id).or_default().push(l);
@@ -424,9 +516,20 @@ crate::payloads! {
 }
 
 /// The provider's sign-in address and when it expires.
-async fn connect(ctx: &Context<'_>, provider: Provider, input: ConnectProviderInput) -> Result<(String, Instant), ApiError> {
+async fn connect(
+    ctx: &Context<'_>,
+    provider: Provider,
+    input: ConnectProviderInput,
+) -> Result<(String, Instant), ApiError> {
     let v = viewer(ctx);
-    let (url, expires) = services::sync::begin_connect(app(ctx), provider, v.organization, v.user.clone(), input.login_hint.as_deref()).await?;
+    let (url, expires) = services::sync::begin_connect(
+        app(ctx),
+        provider,
+        v.organization,
+        v.user.clone(),
+        input.login_hint.as_deref(),
+    )
+    .await?;
     Ok((url, Instant::at(expires)))
 }
 
@@ -434,56 +537,119 @@ async fn connect(ctx: &Context<'_>, provider: Provider, input: ConnectProviderIn
 impl SyncMutations {
     /// Starts connecting a Google account (OAuth 2.0 with PKCE). NOT_CONFIGURED when the server
     /// has no Google client set up.
-    async fn connect_google(&self, ctx: &Context<'_>, #[graphql(desc = "Sign-in options.")] input: ConnectProviderInput) -> async_graphql::Result<ConnectGooglePayload> {
+    async fn connect_google(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Sign-in options.")] input: ConnectProviderInput,
+    ) -> async_graphql::Result<ConnectGooglePayload> {
         let outcome = connect(ctx, Provider::Google, input).await;
-        respond(ctx, outcome.map(|(url, at)| ConnectGooglePayload { authorization_url: Some(url), expires_at: Some(at), ..Default::default() }))
+        respond(
+            ctx,
+            outcome.map(|(url, at)| ConnectGooglePayload {
+                authorization_url: Some(url),
+                expires_at: Some(at),
+                ..Default::default()
+            }),
+        )
     }
 
     /// Starts connecting a Microsoft (Outlook) account (OAuth 2.0 with PKCE, `offline_access`).
     /// NOT_CONFIGURED when the server has no Microsoft client set up.
-    async fn connect_outlook(&self, ctx: &Context<'_>, #[graphql(desc = "Sign-in options.")] input: ConnectProviderInput) -> async_graphql::Result<ConnectOutlookPayload> {
+    async fn connect_outlook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Sign-in options.")] input: ConnectProviderInput,
+    ) -> async_graphql::Result<ConnectOutlookPayload> {
         let outcome = connect(ctx, Provider::Outlook, input).await;
-        respond(ctx, outcome.map(|(url, at)| ConnectOutlookPayload { authorization_url: Some(url), expires_at: Some(at), ..Default::default() }))
+        respond(
+            ctx,
+            outcome.map(|(url, at)| ConnectOutlookPayload {
+                authorization_url: Some(url),
+                expires_at: Some(at),
+                ..Default::default()
+            }),
+        )
     }
 
     /// Links a calendar to a provider calendar; its series are pushed on the next round.
     /// NOT_FOUND for a calendar or account not in your organization; BAD_USER_INPUT when
     /// `remoteCalendarId` names another account's calendar.
-    async fn link_calendar(&self, ctx: &Context<'_>, #[graphql(desc = "The calendar, account, provider calendar and direction.")] input: LinkCalendarInput) -> async_graphql::Result<LinkCalendarPayload> {
+    async fn link_calendar(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The calendar, account, provider calendar and direction.")]
+        input: LinkCalendarInput,
+    ) -> async_graphql::Result<LinkCalendarPayload> {
         let outcome = async {
             let calendar = parse_id::<CalendarId>("calendarId", &input.calendar_id, "calendar")?;
             // A RemoteCalendar's global id names its account too: it must be this one.
             let remote = match parse_remote_calendar_id(&input.remote_calendar_id) {
                 Some((account, remote)) if account == input.account_id.as_str() => remote,
-                Some(_) => return Err(ApiError::invalid("remoteCalendarId", "names a calendar of another provider account than accountId")),
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        "remoteCalendarId",
+                        "names a calendar of another provider account than accountId",
+                    ))
+                }
                 None => input.remote_calendar_id.clone(),
             };
-            let link = services::sync::link_calendar(app(ctx), viewer(ctx).organization, calendar, input.account_id.as_str(), &remote, input.direction.into()).await?;
+            let link = services::sync::link_calendar(
+                app(ctx),
+                viewer(ctx).organization,
+                calendar,
+                input.account_id.as_str(),
+                &remote,
+                input.direction.into(),
+            )
+            .await?;
             // Push notifications are best effort: the periodic round is the safety net.
             if let Err(e) = services::sync::watch_link(app(ctx), &link).await {
                 tracing::info!(link = %link.id, error = %e, "no push notifications for this link");
             }
-            let link = app(ctx).store.link(viewer(ctx).organization, &link.id).await?.ok_or(ApiError::NotFound("link"))?;
-            Ok(LinkCalendarPayload { link: Some(CalendarLink(link)), ..Default::default() })
+            let link = app(ctx)
+                .store
+                .link(viewer(ctx).organization, &link.id)
+                .await?
+                .ok_or(ApiError::NotFound("link"))?;
+            Ok(LinkCalendarPayload {
+                link: Some(CalendarLink(link)),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
 
     /// Stops syncing a calendar (local data stays; the provider's copies stay too).
-    async fn unlink_calendar(&self, ctx: &Context<'_>, #[graphql(desc = "The link to remove.")] input: UnlinkCalendarInput) -> async_graphql::Result<UnlinkCalendarPayload> {
+    async fn unlink_calendar(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The link to remove.")] input: UnlinkCalendarInput,
+    ) -> async_graphql::Result<UnlinkCalendarPayload> {
         let outcome = async {
-            services::sync::unlink_calendar(app(ctx), viewer(ctx).organization, input.id.as_str()).await?;
-            Ok(UnlinkCalendarPayload { unlinked_link_id: Some(input.id.clone()), ..Default::default() })
+            services::sync::unlink_calendar(app(ctx), viewer(ctx).organization, input.id.as_str())
+                .await?;
+            Ok(UnlinkCalendarPayload {
+                unlinked_link_id: Some(input.id.clone()),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
 
     /// Runs a sync round now: pushes pending local changes, then pulls the provider's.
-    async fn sync_calendar_link(&self, ctx: &Context<'_>, #[graphql(desc = "The link to sync.")] input: SyncCalendarLinkInput) -> async_graphql::Result<SyncCalendarLinkPayload> {
+    async fn sync_calendar_link(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The link to sync.")] input: SyncCalendarLinkInput,
+    ) -> async_graphql::Result<SyncCalendarLinkPayload> {
         let outcome = async {
             let org = viewer(ctx).organization;
             let r = services::sync::sync_link(app(ctx), org, input.id.as_str()).await?;
-            let link = app(ctx).store.link(org, input.id.as_str()).await?.ok_or(ApiError::NotFound("link"))?;
+            let link = app(ctx)
+                .store
+                .link(org, input.id.as_str())
+                .await?
+                .ok_or(ApiError::NotFound("link"))?;
             let round = SyncRound {
                 pushed: n(r.push.pushed),
                 deleted_remotely: n(r.push.deleted),
@@ -499,7 +665,11 @@ impl SyncMutations {
                 full_sync: r.pull.full,
                 error: r.error,
             };
-            Ok(SyncCalendarLinkPayload { link: Some(CalendarLink(link)), round: Some(round), ..Default::default() })
+            Ok(SyncCalendarLinkPayload {
+                link: Some(CalendarLink(link)),
+                round: Some(round),
+                ..Default::default()
+            })
         };
         respond(ctx, outcome.await)
     }
@@ -508,14 +678,27 @@ impl SyncMutations {
 #[Object]
 impl SyncQuery {
     /// Provider accounts connected in your organization.
-    async fn provider_accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProviderAccount>> {
-        let rows = app(ctx).store.connections(viewer(ctx).organization).await.map_err(ApiError::from).gql()?;
+    async fn provider_accounts(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ProviderAccount>> {
+        let rows = app(ctx)
+            .store
+            .connections(viewer(ctx).organization)
+            .await
+            .map_err(ApiError::from)
+            .gql()?;
         Ok(rows.into_iter().map(ProviderAccount).collect())
     }
 
     /// Every calendar link in your organization.
     async fn calendar_links(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CalendarLink>> {
-        let rows = app(ctx).store.links_of_organization(viewer(ctx).organization).await.map_err(ApiError::from).gql()?;
+        let rows = app(ctx)
+            .store
+            .links_of_organization(viewer(ctx).organization)
+            .await
+            .map_err(ApiError::from)
+            .gql()?;
         Ok(rows.into_iter().map(CalendarLink).collect())
     }
 }

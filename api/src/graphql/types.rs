@@ -51,7 +51,11 @@ impl From<SeriesKind> for SeriesKindGql {
 
 /// Anything with a global id.
 #[derive(Interface)]
-#[graphql(field(name = "id", ty = "ID", desc = "Global id, prefixed by kind (`cal_…`, `ser_…`, `occ_…`, …); `Query.node(id:)` finds the object again."))]
+#[graphql(field(
+    name = "id",
+    ty = "ID",
+    desc = "Global id, prefixed by kind (`cal_…`, `ser_…`, `occ_…`, …); `Query.node(id:)` finds the object again."
+))]
 pub enum Node {
     Calendar(CalendarNode),
     Series(SeriesNode),
@@ -92,7 +96,9 @@ impl CalendarNode {
     /// How its available time is defined (see `workingHours` for DEFAULT).
     async fn availability_mode(&self) -> super::inputs::AvailabilityModeGql {
         match self.0.availability {
-            almanac_domain::availability::AvailabilityMode::Explicit => super::inputs::AvailabilityModeGql::Explicit,
+            almanac_domain::availability::AvailabilityMode::Explicit => {
+                super::inputs::AvailabilityModeGql::Explicit
+            }
             _ => super::inputs::AvailabilityModeGql::Default,
         }
     }
@@ -100,21 +106,33 @@ impl CalendarNode {
     /// given; null when the calendar is not limited to working hours.
     async fn working_hours(&self) -> Option<Vec<WorkingHoursOut>> {
         match &self.0.availability {
-            almanac_domain::availability::AvailabilityMode::Default { working_hours: Some(h) } => Some(
+            almanac_domain::availability::AvailabilityMode::Default {
+                working_hours: Some(h),
+            } => Some(
                 h.rules
                     .iter()
-                    .map(|r| WorkingHoursOut { days: super::inputs::DayOfWeek::all_in(r.days), start: LocalTime { seconds: r.start }, end: LocalTime { seconds: r.end } })
+                    .map(|r| WorkingHoursOut {
+                        days: super::inputs::DayOfWeek::all_in(r.days),
+                        start: LocalTime { seconds: r.start },
+                        end: LocalTime { seconds: r.end },
+                    })
                     .collect(),
             ),
             _ => None,
         }
     }
     /// The provider calendars this calendar is linked to, with their sync state.
-    async fn links(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::sync::CalendarLink>> {
+    async fn links(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::sync::CalendarLink>> {
         super::sync::links_of(ctx, self.0.id).await
     }
     /// The calendar's iCalendar feeds, oldest first (revoked ones too; never their secrets).
-    async fn ics_feeds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::ics::IcsFeed>> {
+    async fn ics_feeds(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::ics::IcsFeed>> {
         super::ics::feeds_of(ctx, &self.0).await
     }
     /// The calendar's series, ordered by id. `first`/`last` are at most 200 (RANGE_TOO_LARGE
@@ -122,21 +140,47 @@ impl CalendarNode {
     async fn series(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The first n series after `after` (default 50 when `last` is not given).")] first: Option<i32>,
-        #[graphql(desc = "An `endCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the first page.")] after: Option<String>,
-        #[graphql(desc = "The last n series before `before`; page backwards with `pageInfo.startCursor`.")] last: Option<i32>,
-        #[graphql(desc = "A `startCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the last page.")] before: Option<String>,
+        #[graphql(
+            desc = "The first n series after `after` (default 50 when `last` is not given)."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the first page."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "The last n series before `before`; page backwards with `pageInfo.startCursor`."
+        )]
+        last: Option<i32>,
+        #[graphql(
+            desc = "A `startCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the last page."
+        )]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<String, SeriesNode>> {
         let app = app(ctx);
-        let take = super::paging::take(first, last, super::paging::DEFAULT_PAGE, app.limits.max_page).gql()?;
-        let page = super::paging::IdPage::<SeriesId>::new(take, after.as_deref(), before.as_deref()).gql()?;
+        let take = super::paging::take(
+            first,
+            last,
+            super::paging::DEFAULT_PAGE,
+            app.limits.max_page,
+        )
+        .gql()?;
+        let page =
+            super::paging::IdPage::<SeriesId>::new(take, after.as_deref(), before.as_deref())
+                .gql()?;
         let (org, calendar) = (viewer(ctx).organization, self.0.id);
-        let (rows, has_previous, has_next) = page.fetch(|slice| async move { app.store.series_slice(org, calendar, &slice).await }).await.gql()?;
+        let (rows, has_previous, has_next) = page
+            .fetch(|slice| async move { app.store.series_slice(org, calendar, &slice).await })
+            .await
+            .gql()?;
         let refs: Vec<&Series> = rows.iter().collect();
         prime_series_loaders(ctx, &refs, ctx.look_ahead().field("edges").field("node")).await?;
         prime_series_loaders(ctx, &refs, ctx.look_ahead().field("nodes")).await?;
         let mut conn = Connection::new(has_previous, has_next);
-        conn.edges.extend(rows.into_iter().map(|s| Edge::new(encode_id_cursor(&s.id), SeriesNode(Arc::new(s)))));
+        conn.edges.extend(
+            rows.into_iter()
+                .map(|s| Edge::new(encode_id_cursor(&s.id), SeriesNode(Arc::new(s)))),
+        );
         Ok(conn)
     }
 }
@@ -174,7 +218,10 @@ pub struct SeriesNode(pub Arc<Series>);
 #[Object(name = "Series")]
 impl SeriesNode {
     /// What each linked provider holds of this series, and how faithfully it was pushed.
-    async fn provider_copies(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::sync::ProviderCopy>> {
+    async fn provider_copies(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::sync::ProviderCopy>> {
         super::sync::provider_copies(ctx, &self.0).await
     }
     /// Global id (`ser_…`), as `series(id:)`, `updateSeries` and `deleteSeries` take it.
@@ -188,8 +235,14 @@ impl SeriesNode {
     /// The calendar the series is on.
     async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarNode> {
         let loader = ctx.data_unchecked::<super::loaders::CalendarsOf>();
-        let cal = loader.load_one(self.0.calendar).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?;
-        cal.map(CalendarNode).ok_or(ApiError::NotFound("calendar")).gql()
+        let cal = loader
+            .load_one(self.0.calendar)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string())))
+            .gql()?;
+        cal.map(CalendarNode)
+            .ok_or(ApiError::NotFound("calendar"))
+            .gql()
     }
     /// EVENT, BLOCKED or AVAILABLE.
     async fn kind(&self) -> SeriesKindGql {
@@ -218,7 +271,9 @@ impl SeriesNode {
     /// Wall-clock end of the first occurrence when the length was given as an end.
     async fn end(&self) -> Option<LocalDateTime> {
         match self.0.schedule().length() {
-            Length::WallClock { seconds } => Some(LocalDateTime(self.0.schedule().start() + chrono::Duration::seconds(seconds))),
+            Length::WallClock { seconds } => Some(LocalDateTime(
+                self.0.schedule().start() + chrono::Duration::seconds(seconds),
+            )),
             Length::Duration { .. } => None,
         }
     }
@@ -259,7 +314,12 @@ impl SeriesNode {
     /// The series split from this one (continuations), oldest first.
     async fn continuations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SeriesNode>> {
         let loader = ctx.data_unchecked::<super::loaders::ContinuationsOf>();
-        let rows = loader.load_one(self.0.id).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string()))).gql()?.unwrap_or_default();
+        let rows = loader
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string())))
+            .gql()?
+            .unwrap_or_default();
         Ok(rows.into_iter().map(|s| SeriesNode(Arc::new(s))).collect())
     }
     /// Edits of single occurrences, by recurrence id.
@@ -277,20 +337,47 @@ impl SeriesNode {
         #[graphql(desc = "Window end (exclusive), after `from`.")] to: Instant,
         // Normalized client caches keep one value per occurrence field, so no field may depend on an
         // ancestor's argument: the zone moved to the fields themselves.
-        #[graphql(deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.", desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT.")]
+        #[graphql(
+            deprecation = "Ignored: instants are always written in UTC. Ask a field for a zone: start(timeZone:), end(timeZone:), or localStart/localEnd in the series' zone.",
+            desc = "Deprecated and ignored, but still checked: an unknown IANA zone is BAD_USER_INPUT."
+        )]
         time_zone: Option<String>,
-        #[graphql(desc = "The first n occurrences after `after` (default 100 when `last` is not given).")] first: Option<i32>,
-        #[graphql(desc = "An `endCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the first page.")] after: Option<String>,
-        #[graphql(desc = "The last n occurrences before `before` (or the window's end).")] last: Option<i32>,
-        #[graphql(desc = "A `startCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the last page.")] before: Option<String>,
-        #[graphql(default = false, desc = "Also return cancelled occurrences (status CANCELLED).")] include_cancelled: bool,
+        #[graphql(
+            desc = "The first n occurrences after `after` (default 100 when `last` is not given)."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "An `endCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the first page."
+        )]
+        after: Option<String>,
+        #[graphql(desc = "The last n occurrences before `before` (or the window's end).")]
+        last: Option<i32>,
+        #[graphql(
+            desc = "A `startCursor` (or any edge's `cursor`) from an earlier page of this same query; omit for the last page."
+        )]
+        before: Option<String>,
+        #[graphql(
+            default = false,
+            desc = "Also return cancelled occurrences (status CANCELLED)."
+        )]
+        include_cancelled: bool,
     ) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
         let app = app(ctx);
-        let window = TimeWindow::new(from.utc(), to.utc()).map_err(ApiError::from).gql()?;
+        let window = TimeWindow::new(from.utc(), to.utc())
+            .map_err(ApiError::from)
+            .gql()?;
         output_zone(time_zone.as_deref()).gql()?;
-        let take = super::paging::take(first, last, super::paging::DEFAULT_OCCURRENCE_PAGE, app.limits.max_occurrence_page).gql()?;
-        let slice = super::paging::occurrence_slice(take, after.as_deref(), before.as_deref()).gql()?;
-        let page = services::occurrences::merge(vec![(*self.0).clone()], window, slice, include_cancelled);
+        let take = super::paging::take(
+            first,
+            last,
+            super::paging::DEFAULT_OCCURRENCE_PAGE,
+            app.limits.max_occurrence_page,
+        )
+        .gql()?;
+        let slice =
+            super::paging::occurrence_slice(take, after.as_deref(), before.as_deref()).gql()?;
+        let page =
+            services::occurrences::merge(vec![(*self.0).clone()], window, slice, include_cancelled);
         occurrence_connection_for(ctx, page).await
     }
 }
@@ -391,7 +478,9 @@ pub struct OccurrenceNode {
 pub fn instant_in(t: DateTime<Utc>, time_zone: Option<&str>) -> async_graphql::Result<Instant> {
     match time_zone {
         None => Ok(t.into()),
-        Some(_) => output_zone(time_zone).map(|zone| Instant::in_zone(t, zone)).gql(),
+        Some(_) => output_zone(time_zone)
+            .map(|zone| Instant::in_zone(t, zone))
+            .gql(),
     }
 }
 
@@ -420,20 +509,42 @@ impl OccurrenceNode {
         self.occurrence.recurrence_id().instant().into()
     }
     /// In UTC; with `timeZone` (an IANA zone), the same instant written with that zone's offset.
-    async fn start(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn start(
+        &self,
+        #[graphql(
+            desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT."
+        )]
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Instant> {
         instant_in(self.occurrence.start, time_zone.as_deref())
     }
     /// In UTC; with `timeZone` (an IANA zone), the same instant written with that zone's offset.
-    async fn end(&self, #[graphql(desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT.")] time_zone: Option<String>) -> async_graphql::Result<Instant> {
+    async fn end(
+        &self,
+        #[graphql(
+            desc = "IANA zone to write the offset of, e.g. \"Asia/Kolkata\"; unknown zones are BAD_USER_INPUT."
+        )]
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Instant> {
         instant_in(self.occurrence.end, time_zone.as_deref())
     }
     /// Start as wall-clock time in the series' zone.
     async fn local_start(&self) -> LocalDateTime {
-        LocalDateTime(self.occurrence.start.with_timezone(&self.series.schedule().zone()).naive_local())
+        LocalDateTime(
+            self.occurrence
+                .start
+                .with_timezone(&self.series.schedule().zone())
+                .naive_local(),
+        )
     }
     /// End as wall-clock time in the series' zone (for all-day occurrences: the exclusive end date).
     async fn local_end(&self) -> LocalDateTime {
-        LocalDateTime(self.occurrence.end.with_timezone(&self.series.schedule().zone()).naive_local())
+        LocalDateTime(
+            self.occurrence
+                .end
+                .with_timezone(&self.series.schedule().zone())
+                .naive_local(),
+        )
     }
     /// The series' IANA zone, which `localStart`/`localEnd` are written in.
     async fn time_zone(&self) -> &str {
@@ -449,11 +560,17 @@ impl OccurrenceNode {
     }
     /// The occurrence's own title if it was edited, else the series'.
     async fn title(&self) -> &str {
-        self.occurrence.title.as_deref().unwrap_or(&self.series.title)
+        self.occurrence
+            .title
+            .as_deref()
+            .unwrap_or(&self.series.title)
     }
     /// The occurrence's own description if it was edited, else the series'; null when neither has one.
     async fn description(&self) -> Option<&str> {
-        self.occurrence.description.as_deref().or(self.series.description.as_deref())
+        self.occurrence
+            .description
+            .as_deref()
+            .or(self.series.description.as_deref())
     }
     /// CONFIRMED unless set with `setOccurrenceStatus` or `editOccurrence`.
     async fn status(&self) -> OccurrenceStatusGql {
@@ -482,67 +599,126 @@ pub fn encode_id_cursor<T: ToString>(id: &T) -> String {
     B64.encode(format!("id:{}", id.to_string()))
 }
 
-pub fn decode_id_cursor<T: std::str::FromStr>(field: &'static str, cursor: &str) -> Result<T, ApiError> {
+pub fn decode_id_cursor<T: std::str::FromStr>(
+    field: &'static str,
+    cursor: &str,
+) -> Result<T, ApiError> {
     let bad = || ApiError::invalid(field, "is not a cursor returned by this query");
     let raw = B64.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
-    text.strip_prefix("id:").and_then(|id| id.parse().ok()).ok_or_else(bad)
+    text.strip_prefix("id:")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(bad)
 }
 
 pub fn encode_occurrence_cursor(c: &OccurrenceCursor) -> String {
-    B64.encode(format!("occ:{}:{}:{}", c.start, c.series.as_uuid().simple(), c.recurrence_id.0))
+    B64.encode(format!(
+        "occ:{}:{}:{}",
+        c.start,
+        c.series.as_uuid().simple(),
+        c.recurrence_id.0
+    ))
 }
 
-pub fn decode_occurrence_cursor(field: &'static str, cursor: &str) -> Result<OccurrenceCursor, ApiError> {
+pub fn decode_occurrence_cursor(
+    field: &'static str,
+    cursor: &str,
+) -> Result<OccurrenceCursor, ApiError> {
     let bad = || ApiError::invalid(field, "is not a cursor returned by an occurrences query");
     let raw = B64.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let mut parts = text.strip_prefix("occ:").ok_or_else(bad)?.split(':');
     let start: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    let series = parts.next().and_then(|p| uuid::Uuid::try_parse(p).ok()).ok_or_else(bad)?;
+    let series = parts
+        .next()
+        .and_then(|p| uuid::Uuid::try_parse(p).ok())
+        .ok_or_else(bad)?;
     let rid: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
     if parts.next().is_some() {
         return Err(bad());
     }
-    Ok(OccurrenceCursor { start, series: SeriesId::from_uuid(series), recurrence_id: RecurrenceId(rid) })
+    Ok(OccurrenceCursor {
+        start,
+        series: SeriesId::from_uuid(series),
+        recurrence_id: RecurrenceId(rid),
+    })
 }
 
 /// Loads, in one batch per loader, what the series of a page will be asked for (their calendars,
 /// their continuations), so the nested resolvers find it cached: the statements of a nested query
 /// do not depend on how many series it returns, nor on scheduling luck.
-pub async fn prime_series_loaders(ctx: &Context<'_>, series: &[&Series], node: async_graphql::Lookahead<'_>) -> async_graphql::Result<()> {
-    let fail = |e: Arc<crate::store::StoreError>| ApiError::Internal(anyhow::anyhow!(e.to_string())).extend();
+pub async fn prime_series_loaders(
+    ctx: &Context<'_>,
+    series: &[&Series],
+    node: async_graphql::Lookahead<'_>,
+) -> async_graphql::Result<()> {
+    let fail = |e: Arc<crate::store::StoreError>| {
+        ApiError::Internal(anyhow::anyhow!(e.to_string())).extend()
+    };
     if node.field("calendar").exists() {
         let ids: Vec<CalendarId> = series.iter().map(|s| s.calendar).collect();
-        ctx.data_unchecked::<super::loaders::CalendarsOf>().load_many(ids).await.map_err(fail)?;
+        ctx.data_unchecked::<super::loaders::CalendarsOf>()
+            .load_many(ids)
+            .await
+            .map_err(fail)?;
     }
     if node.field("continuations").exists() {
         let ids: Vec<SeriesId> = series.iter().map(|s| s.id).collect();
-        ctx.data_unchecked::<super::loaders::ContinuationsOf>().load_many(ids).await.map_err(fail)?;
+        ctx.data_unchecked::<super::loaders::ContinuationsOf>()
+            .load_many(ids)
+            .await
+            .map_err(fail)?;
     }
     if node.field("providerCopies").exists() {
         let ids: Vec<SeriesId> = series.iter().map(|s| s.id).collect();
-        ctx.data_unchecked::<super::sync::ProviderCopiesOf>().load_many(ids).await.map_err(fail)?;
+        ctx.data_unchecked::<super::sync::ProviderCopiesOf>()
+            .load_many(ids)
+            .await
+            .map_err(fail)?;
     }
     Ok(())
 }
 
 /// An occurrence connection, with the loaders primed for the series its nodes will show.
-pub async fn occurrence_connection_for(ctx: &Context<'_>, page: services::occurrences::OccurrencePage) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
+pub async fn occurrence_connection_for(
+    ctx: &Context<'_>,
+    page: services::occurrences::OccurrencePage,
+) -> async_graphql::Result<Connection<String, OccurrenceNode>> {
     let series: Vec<&Series> = page.items.iter().map(|(_, s)| s.as_ref()).collect();
-    prime_series_loaders(ctx, &series, ctx.look_ahead().field("edges").field("node").field("series")).await?;
-    prime_series_loaders(ctx, &series, ctx.look_ahead().field("nodes").field("series")).await?;
+    prime_series_loaders(
+        ctx,
+        &series,
+        ctx.look_ahead()
+            .field("edges")
+            .field("node")
+            .field("series"),
+    )
+    .await?;
+    prime_series_loaders(
+        ctx,
+        &series,
+        ctx.look_ahead().field("nodes").field("series"),
+    )
+    .await?;
     Ok(occurrence_connection(page))
 }
 
-pub fn occurrence_connection(page: services::occurrences::OccurrencePage) -> Connection<String, OccurrenceNode> {
+pub fn occurrence_connection(
+    page: services::occurrences::OccurrencePage,
+) -> Connection<String, OccurrenceNode> {
     let mut conn = Connection::new(page.has_previous, page.has_next);
-    conn.edges.extend(page.items.into_iter().map(|(occurrence, series)| {
-        Edge::new(encode_occurrence_cursor(&occurrence.sort_key()), OccurrenceNode { occurrence, series })
-    }));
+    conn.edges
+        .extend(page.items.into_iter().map(|(occurrence, series)| {
+            Edge::new(
+                encode_occurrence_cursor(&occurrence.sort_key()),
+                OccurrenceNode { occurrence, series },
+            )
+        }));
     conn
 }
 
 pub fn parse_calendar_ids(ids: &[ID]) -> Result<Vec<CalendarId>, ApiError> {
-    ids.iter().map(|id| super::inputs::parse_id::<CalendarId>("calendarIds", id, "calendar")).collect()
+    ids.iter()
+        .map(|id| super::inputs::parse_id::<CalendarId>("calendarIds", id, "calendar"))
+        .collect()
 }

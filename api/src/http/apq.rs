@@ -43,7 +43,9 @@ impl PersistedQueryError {
         match self {
             // Apollo's clients match this exact message as well as the code.
             PersistedQueryError::NotFound => "PersistedQueryNotFound".into(),
-            PersistedQueryError::HashMismatch => "the query's SHA-256 does not match extensions.persistedQuery.sha256Hash".into(),
+            PersistedQueryError::HashMismatch => {
+                "the query's SHA-256 does not match extensions.persistedQuery.sha256Hash".into()
+            }
             PersistedQueryError::Invalid(why) => why.clone(),
         }
     }
@@ -71,18 +73,39 @@ pub struct PersistedQueries {
 impl PersistedQueries {
     /// The query text to run: `query` when there is no `persistedQuery` extension; otherwise the
     /// remembered query for the hash, or `query` after checking it against the hash.
-    pub fn resolve(&self, query: Option<String>, persisted: Option<&serde_json::Value>) -> Result<Option<String>, PersistedQueryError> {
-        let Some(persisted) = persisted else { return Ok(query) };
+    pub fn resolve(
+        &self,
+        query: Option<String>,
+        persisted: Option<&serde_json::Value>,
+    ) -> Result<Option<String>, PersistedQueryError> {
+        let Some(persisted) = persisted else {
+            return Ok(query);
+        };
         let version = persisted.get("version").and_then(|v| v.as_i64());
         if version != Some(1) {
-            return Err(PersistedQueryError::Invalid(format!("extensions.persistedQuery.version must be 1, got {}", persisted.get("version").map_or("nothing".into(), |v| v.to_string()))));
+            return Err(PersistedQueryError::Invalid(format!(
+                "extensions.persistedQuery.version must be 1, got {}",
+                persisted
+                    .get("version")
+                    .map_or("nothing".into(), |v| v.to_string())
+            )));
         }
-        let hash = persisted.get("sha256Hash").and_then(|v| v.as_str()).map(str::to_ascii_lowercase);
-        let Some(hash) = hash.filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())) else {
-            return Err(PersistedQueryError::Invalid("extensions.persistedQuery.sha256Hash must be a SHA-256 in hexadecimal (64 digits)".into()));
+        let hash = persisted
+            .get("sha256Hash")
+            .and_then(|v| v.as_str())
+            .map(str::to_ascii_lowercase);
+        let Some(hash) = hash.filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        else {
+            return Err(PersistedQueryError::Invalid(
+                "extensions.persistedQuery.sha256Hash must be a SHA-256 in hexadecimal (64 digits)"
+                    .into(),
+            ));
         };
         match query {
-            None => self.get(&hash).map(|q| Some(q.to_string())).ok_or(PersistedQueryError::NotFound),
+            None => self
+                .get(&hash)
+                .map(|q| Some(q.to_string()))
+                .ok_or(PersistedQueryError::NotFound),
             Some(query) => {
                 let actual = hex(&Sha256::digest(query.as_bytes()));
                 if actual != hash {
@@ -119,19 +142,31 @@ impl PersistedQueries {
             lru.bytes -= old.query.len();
         }
         while lru.entries.len() >= MAX_ENTRIES || lru.bytes + query.len() > MAX_BYTES {
-            let Some((_, oldest)) = lru.by_use.pop_first() else { break };
+            let Some((_, oldest)) = lru.by_use.pop_first() else {
+                break;
+            };
             if let Some(e) = lru.entries.remove(&oldest) {
                 lru.bytes -= e.query.len();
             }
         }
         lru.bytes += query.len();
         lru.by_use.insert(now, hash.clone());
-        lru.entries.insert(hash, Entry { query: query.into(), used: now });
+        lru.entries.insert(
+            hash,
+            Entry {
+                query: query.into(),
+                used: now,
+            },
+        );
     }
 
     /// How many queries are remembered.
     pub fn len(&self) -> usize {
-        self.lru.lock().unwrap_or_else(|p| p.into_inner()).entries.len()
+        self.lru
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -157,15 +192,33 @@ mod tests {
         let pq = PersistedQueries::default();
         let q = "{ viewer { organizationId } }";
         let ext = json!({ "version": 1, "sha256Hash": sha(q) });
-        assert_eq!(pq.resolve(None, Some(&ext)), Err(PersistedQueryError::NotFound));
-        assert_eq!(pq.resolve(Some("{ other }".into()), Some(&ext)), Err(PersistedQueryError::HashMismatch));
+        assert_eq!(
+            pq.resolve(None, Some(&ext)),
+            Err(PersistedQueryError::NotFound)
+        );
+        assert_eq!(
+            pq.resolve(Some("{ other }".into()), Some(&ext)),
+            Err(PersistedQueryError::HashMismatch)
+        );
         assert!(pq.is_empty(), "a mismatched query is not remembered");
-        assert_eq!(pq.resolve(Some(q.into()), Some(&ext)), Ok(Some(q.to_string())));
+        assert_eq!(
+            pq.resolve(Some(q.into()), Some(&ext)),
+            Ok(Some(q.to_string()))
+        );
         let upper = json!({ "version": 1, "sha256Hash": sha(q).to_ascii_uppercase() });
         assert_eq!(pq.resolve(None, Some(&upper)), Ok(Some(q.to_string())));
-        assert!(matches!(pq.resolve(None, Some(&json!({ "version": 2, "sha256Hash": sha(q) }))), Err(PersistedQueryError::Invalid(_))));
-        assert!(matches!(pq.resolve(None, Some(&json!({ "version": 1, "sha256Hash": "abc" }))), Err(PersistedQueryError::Invalid(_))));
-        assert_eq!(pq.resolve(Some("{ x }".into()), None), Ok(Some("{ x }".to_string())));
+        assert!(matches!(
+            pq.resolve(None, Some(&json!({ "version": 2, "sha256Hash": sha(q) }))),
+            Err(PersistedQueryError::Invalid(_))
+        ));
+        assert!(matches!(
+            pq.resolve(None, Some(&json!({ "version": 1, "sha256Hash": "abc" }))),
+            Err(PersistedQueryError::Invalid(_))
+        ));
+        assert_eq!(
+            pq.resolve(Some("{ x }".into()), None),
+            Ok(Some("{ x }".to_string()))
+        );
     }
 
     #[test]
@@ -178,21 +231,29 @@ mod tests {
         }
         // Using the first keeps it; the next insertion evicts the second instead.
         assert!(pq.resolve(None, Some(&ext(0))).is_ok());
-        pq.resolve(Some(q(MAX_ENTRIES)), Some(&ext(MAX_ENTRIES))).expect("stored");
+        pq.resolve(Some(q(MAX_ENTRIES)), Some(&ext(MAX_ENTRIES)))
+            .expect("stored");
         assert_eq!(pq.len(), MAX_ENTRIES);
         assert!(pq.resolve(None, Some(&ext(0))).is_ok());
-        assert_eq!(pq.resolve(None, Some(&ext(1))), Err(PersistedQueryError::NotFound));
+        assert_eq!(
+            pq.resolve(None, Some(&ext(1))),
+            Err(PersistedQueryError::NotFound)
+        );
 
         let big = "#".repeat(MAX_BYTES / 3) + "\n{ a }";
         let big_ext = |s: &str| json!({ "version": 1, "sha256Hash": sha(s) });
         let big2 = big.replace("{ a }", "{ b }");
         let big3 = big.replace("{ a }", "{ c }");
         for s in [&big, &big2, &big3] {
-            pq.resolve(Some(s.clone()), Some(&big_ext(s))).expect("stored");
+            pq.resolve(Some(s.clone()), Some(&big_ext(s)))
+                .expect("stored");
         }
         let lru = pq.lru.lock().expect("lock");
         assert!(lru.bytes <= MAX_BYTES, "{} bytes", lru.bytes);
-        assert_eq!(lru.bytes, lru.entries.values().map(|e| e.query.len()).sum::<usize>());
+        assert_eq!(
+            lru.bytes,
+            lru.entries.values().map(|e| e.query.len()).sum::<usize>()
+        );
         assert_eq!(lru.entries.len(), lru.by_use.len());
     }
 }

@@ -47,7 +47,9 @@ impl AllowedOrigins {
             let origin = normalize_origin(raw).ok_or_else(|| {
                 anyhow::anyhow!("--cors-origins: {raw:?} is not an origin; list each one as scheme://host[:port], e.g. https://app.example.com (no path, no wildcard)")
             })?;
-            let value = HeaderValue::from_str(&origin).map_err(|_| anyhow::anyhow!("--cors-origins: {raw:?} is not a valid header value"))?;
+            let value = HeaderValue::from_str(&origin).map_err(|_| {
+                anyhow::anyhow!("--cors-origins: {raw:?} is not a valid header value")
+            })?;
             if !origins.contains(&value) {
                 origins.push(value);
             }
@@ -60,8 +62,11 @@ impl AllowedOrigins {
     }
 
     fn allows(&self, origin: &HeaderValue) -> bool {
-        let Ok(origin) = origin.to_str() else { return false };
-        normalize_origin(origin).is_some_and(|o| self.0.iter().any(|a| a.as_bytes() == o.as_bytes()))
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        normalize_origin(origin)
+            .is_some_and(|o| self.0.iter().any(|a| a.as_bytes() == o.as_bytes()))
     }
 
     /// The CORS layer, or none when no origin is allowed (then browsers on other origins are
@@ -85,8 +90,17 @@ impl AllowedOrigins {
 /// Drops the CORS headers tower-http adds to answers for origins that are not allowed (or
 /// requests with no origin), so only an allowed origin ever sees an `Access-Control-Allow-*`.
 pub async fn only_for_allowed_origins(mut res: Response) -> Response {
-    if !res.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
-        for name in [header::ACCESS_CONTROL_ALLOW_CREDENTIALS, header::ACCESS_CONTROL_ALLOW_METHODS, header::ACCESS_CONTROL_ALLOW_HEADERS, header::ACCESS_CONTROL_EXPOSE_HEADERS, header::ACCESS_CONTROL_MAX_AGE] {
+    if !res
+        .headers()
+        .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    {
+        for name in [
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::ACCESS_CONTROL_MAX_AGE,
+        ] {
             res.headers_mut().remove(name);
         }
     }
@@ -128,8 +142,16 @@ fn normalize_origin(raw: &str) -> Option<String> {
 /// origin is allowed. Browsers apply no CORS to WebSockets, so without this any web page could
 /// open `/graphql/ws` on a dev-mode server (which needs no credential) and read its events.
 /// Clients outside browsers send no `Origin` and are not affected.
-pub async fn guard_websocket_origin(State(allowed): State<AllowedOrigins>, req: Request, next: Next) -> Response {
-    let upgrade = req.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+pub async fn guard_websocket_origin(
+    State(allowed): State<AllowedOrigins>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let Some(origin) = req.headers().get(header::ORIGIN).filter(|_| upgrade) else {
         return next.run(req).await;
     };
@@ -144,12 +166,26 @@ pub async fn guard_websocket_origin(State(allowed): State<AllowedOrigins>, req: 
 /// A browser cannot set `Host` or `X-Forwarded-Host` on a WebSocket handshake, so a proxy's
 /// forwarded host is as trustworthy here as `Host`.
 fn same_origin(origin: &HeaderValue, headers: &axum::http::HeaderMap) -> bool {
-    let Some(origin) = origin.to_str().ok().and_then(normalize_origin) else { return false };
-    let Some((scheme, authority)) = origin.split_once("://") else { return false };
-    let forwarded = headers.get("x-forwarded-host").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next());
-    [headers.get(header::HOST).and_then(|v| v.to_str().ok()), forwarded].into_iter().flatten().any(|host| {
+    let Some(origin) = origin.to_str().ok().and_then(normalize_origin) else {
+        return false;
+    };
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let forwarded = headers
+        .get("x-forwarded-host")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next());
+    [
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+        forwarded,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|host| {
         let host = host.trim();
-        normalize_origin(&format!("{scheme}://{host}")).is_some_and(|h| h.split_once("://").is_some_and(|(_, a)| a == authority))
+        normalize_origin(&format!("{scheme}://{host}"))
+            .is_some_and(|h| h.split_once("://").is_some_and(|(_, a)| a == authority))
     })
 }
 
@@ -159,15 +195,41 @@ mod tests {
 
     #[test]
     fn origins_are_normalized_as_browsers_send_them() {
-        assert_eq!(normalize_origin("HTTPS://App.Example.com:443/").as_deref(), Some("https://app.example.com"));
-        assert_eq!(normalize_origin("http://localhost:5173").as_deref(), Some("http://localhost:5173"));
-        assert_eq!(normalize_origin("http://[::1]:8080").as_deref(), Some("http://[::1]:8080"));
-        assert_eq!(normalize_origin("http://[::1]").as_deref(), Some("http://[::1]"));
-        for bad in ["*", "https://*.example.com", "app.example.com", "ftp://x", "https://x/app", "https://x:99999", "https://u@x", "https://"] {
+        assert_eq!(
+            normalize_origin("HTTPS://App.Example.com:443/").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            normalize_origin("http://localhost:5173").as_deref(),
+            Some("http://localhost:5173")
+        );
+        assert_eq!(
+            normalize_origin("http://[::1]:8080").as_deref(),
+            Some("http://[::1]:8080")
+        );
+        assert_eq!(
+            normalize_origin("http://[::1]").as_deref(),
+            Some("http://[::1]")
+        );
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "app.example.com",
+            "ftp://x",
+            "https://x/app",
+            "https://x:99999",
+            "https://u@x",
+            "https://",
+        ] {
             assert_eq!(normalize_origin(bad), None, "{bad}");
         }
         assert!(AllowedOrigins::parse(&["*".into()]).is_err());
-        let list = AllowedOrigins::parse(&[" https://a.example ".into(), "".into(), "https://a.example:443".into()]).expect("valid");
+        let list = AllowedOrigins::parse(&[
+            " https://a.example ".into(),
+            "".into(),
+            "https://a.example:443".into(),
+        ])
+        .expect("valid");
         assert_eq!(list.0.len(), 1);
         assert!(list.allows(&HeaderValue::from_static("https://a.example")));
         assert!(!list.allows(&HeaderValue::from_static("https://a.example.evil")));
@@ -177,10 +239,25 @@ mod tests {
     fn same_origin_compares_the_host_the_request_was_sent_to() {
         let mut h = axum::http::HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
-        assert!(same_origin(&HeaderValue::from_static("http://127.0.0.1:8080"), &h));
-        assert!(!same_origin(&HeaderValue::from_static("http://127.0.0.1:9090"), &h));
-        assert!(!same_origin(&HeaderValue::from_static("https://evil.example"), &h));
-        h.insert("x-forwarded-host", HeaderValue::from_static("calendar.example.com"));
-        assert!(same_origin(&HeaderValue::from_static("https://calendar.example.com"), &h));
+        assert!(same_origin(
+            &HeaderValue::from_static("http://127.0.0.1:8080"),
+            &h
+        ));
+        assert!(!same_origin(
+            &HeaderValue::from_static("http://127.0.0.1:9090"),
+            &h
+        ));
+        assert!(!same_origin(
+            &HeaderValue::from_static("https://evil.example"),
+            &h
+        ));
+        h.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("calendar.example.com"),
+        );
+        assert!(same_origin(
+            &HeaderValue::from_static("https://calendar.example.com"),
+            &h
+        ));
     }
 }

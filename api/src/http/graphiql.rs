@@ -16,21 +16,59 @@ struct Asset {
 }
 
 const ASSETS: [Asset; 6] = [
-    Asset { name: "react.production.min.js", content_type: "text/javascript; charset=utf-8", bytes: include_bytes!("../../assets/graphiql/react.production.min.js") },
-    Asset { name: "react-dom.production.min.js", content_type: "text/javascript; charset=utf-8", bytes: include_bytes!("../../assets/graphiql/react-dom.production.min.js") },
-    Asset { name: "graphiql.min.js", content_type: "text/javascript; charset=utf-8", bytes: include_bytes!("../../assets/graphiql/graphiql.min.js") },
-    Asset { name: "graphiql.min.css", content_type: "text/css; charset=utf-8", bytes: include_bytes!("../../assets/graphiql/graphiql.min.css") },
-    Asset { name: "almanac.js", content_type: "text/javascript; charset=utf-8", bytes: include_bytes!("../../assets/graphiql/almanac.js") },
-    Asset { name: "almanac.css", content_type: "text/css; charset=utf-8", bytes: include_bytes!("../../assets/graphiql/almanac.css") },
+    Asset {
+        name: "react.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/react.production.min.js"),
+    },
+    Asset {
+        name: "react-dom.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/react-dom.production.min.js"),
+    },
+    Asset {
+        name: "graphiql.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/graphiql.min.js"),
+    },
+    Asset {
+        name: "graphiql.min.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/graphiql.min.css"),
+    },
+    Asset {
+        name: "almanac.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/almanac.js"),
+    },
+    Asset {
+        name: "almanac.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/almanac.css"),
+    },
 ];
 
 /// Each asset's path holds a digest of its bytes, so it can be cached for good: a new build
 /// with other bytes has other paths.
-static DIGESTS: LazyLock<Vec<String>> = LazyLock::new(|| ASSETS.iter().map(|a| Sha256::digest(a.bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()).collect());
+static DIGESTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    ASSETS
+        .iter()
+        .map(|a| {
+            Sha256::digest(a.bytes)
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .collect()
+});
 
 /// Relative to the page (`/graphql` → `/graphiql/…`), so a path prefix in front of the server works.
 fn href(name: &str) -> String {
-    let at = ASSETS.iter().position(|a| a.name == name).unwrap_or_default();
+    let at = ASSETS
+        .iter()
+        .position(|a| a.name == name)
+        .unwrap_or_default();
     format!("graphiql/{}/{}", DIGESTS[at], ASSETS[at].name)
 }
 
@@ -69,10 +107,22 @@ pub fn page() -> Response {
     );
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
-            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
             // The page names the current assets' digests: revalidate it, cache them.
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
@@ -82,15 +132,27 @@ pub fn page() -> Response {
 }
 
 pub async fn asset(Path((digest, file)): Path<(String, String)>) -> Response {
-    let found = ASSETS.iter().zip(DIGESTS.iter()).find(|(a, d)| a.name == file && **d == digest);
+    let found = ASSETS
+        .iter()
+        .zip(DIGESTS.iter())
+        .find(|(a, d)| a.name == file && **d == digest);
     let Some((asset, _)) = found else {
         return (StatusCode::NOT_FOUND, "no such GraphiQL asset").into_response();
     };
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
         ],
         asset.bytes,
     )

@@ -8,13 +8,20 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub async fn feed(State(state): State<HttpState>, Path(file): Path<String>) -> Response {
-    let Some(token) = file.strip_suffix(".ics").filter(|t| crate::services::ics::is_token_shaped(t)) else {
+    let Some(token) = file
+        .strip_suffix(".ics")
+        .filter(|t| crate::services::ics::is_token_shaped(t))
+    else {
         return not_found();
     };
     // Limited per feed, like a credential (a guessed token costs no more than any other).
     let who = format!("ics:{}", &crate::services::ics::token_sha256(token)[..16]);
     if let Err(wait) = state.rate_limiter.take(&who, 1) {
-        let mut r = request_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", format!("too many requests; retry in {wait} s"));
+        let mut r = request_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!("too many requests; retry in {wait} s"),
+        );
         if let Ok(v) = wait.to_string().parse() {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -24,11 +31,26 @@ pub async fn feed(State(state): State<HttpState>, Path(file): Path<String>) -> R
         Ok(Some(body)) => {
             let mut r = body.into_response();
             let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
-            h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline; filename=\"calendar.ics\""));
-            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/calendar; charset=utf-8"),
+            );
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-cache"),
+            );
+            h.insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("inline; filename=\"calendar.ics\""),
+            );
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
             r
         }
         Ok(None) => not_found(),
@@ -40,5 +62,10 @@ pub async fn feed(State(state): State<HttpState>, Path(file): Path<String>) -> R
 }
 
 fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "not found").into_response()
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "not found",
+    )
+        .into_response()
 }

@@ -1,33 +1,33 @@
 //! The HTTP surface: GraphQL over POST and GET, GraphiQL in a browser, health checks.
 
-mod ics;
-mod providers;
-pub mod metrics;
 pub mod apq;
 pub mod cors;
 mod graphiql;
-pub mod wire;
+mod ics;
+pub mod metrics;
 mod operation;
+mod providers;
 mod sse;
+pub mod wire;
 mod ws;
 
-use crate::graphql::loaders::{CalendarLoader, ContinuationsLoader};
 use crate::auth::{authenticate, credential, JwtKeys};
-use operation::{auth_refused, finish_response, prepare, rate_limit, rate_limited};
 use crate::config::AuthMode;
+use crate::graphql::loaders::{CalendarLoader, ContinuationsLoader};
 use crate::graphql::AlmanacSchema;
 use crate::state::AppState;
 use almanac_domain::OrganizationId;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use operation::{auth_refused, finish_response, prepare, rate_limit, rate_limited};
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -58,7 +58,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
-        RateLimiter { per_minute, buckets: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            per_minute,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes one token per operation (a batch of ten costs ten); `Err(seconds to wait)` when
@@ -97,40 +100,72 @@ pub fn router(state: HttpState) -> Router {
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(ws::graphql_ws))
-        .route("/graphql/stream", get(sse::graphql_stream_get).post(sse::graphql_stream_post))
+        .route(
+            "/graphql/stream",
+            get(sse::graphql_stream_get).post(sse::graphql_stream_post),
+        )
         .route("/graphiql/{digest}/{file}", get(graphiql::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/ics/{file}", get(ics::feed))
         .route("/oauth/google/callback", get(providers::google_callback))
-        .route("/webhooks/google", axum::routing::post(providers::google_webhook))
+        .route(
+            "/webhooks/google",
+            axum::routing::post(providers::google_webhook),
+        )
         .route("/oauth/outlook/callback", get(providers::outlook_callback))
-        .route("/webhooks/outlook", axum::routing::post(providers::outlook_webhook))
+        .route(
+            "/webhooks/outlook",
+            axum::routing::post(providers::outlook_webhook),
+        )
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), record))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(state.cors_origins.clone(), cors::guard_websocket_origin));
+        .layer(axum::middleware::from_fn_with_state(
+            state.cors_origins.clone(),
+            cors::guard_websocket_origin,
+        ));
     // Outside the routes, so a preflight is answered whatever methods a route has.
     let router = match cors {
-        Some(layer) => router.layer(layer).layer(axum::middleware::map_response(cors::only_for_allowed_origins)),
+        Some(layer) => router.layer(layer).layer(axum::middleware::map_response(
+            cors::only_for_allowed_origins,
+        )),
         None => router,
     };
-    router.layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span)).with_state(state)
+    router
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state)
 }
 
 /// The request's trace span, as tower-http's default one, except that a feed URL's secret token
 /// is never logged.
 fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let uri = if req.uri().path().starts_with("/ics/") { "/ics/{token}".to_string() } else { req.uri().to_string() };
+    let uri = if req.uri().path().starts_with("/ics/") {
+        "/ics/{token}".to_string()
+    } else {
+        req.uri().to_string()
+    };
     tracing::debug_span!("request", method = %req.method(), uri = %uri, version = ?req.version())
 }
 
 /// Counts every request by its matched route (never the raw path: ids stay out of labels).
-async fn record(State(state): State<HttpState>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+async fn record(
+    State(state): State<HttpState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let started = Instant::now();
     let res = next.run(req).await;
-    state.metrics.observe(&route, res.status().as_u16(), started.elapsed().as_secs_f64());
+    state.metrics.observe(
+        &route,
+        res.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     res
 }
 
@@ -140,7 +175,12 @@ async fn metrics_text(State(state): State<HttpState>) -> Response {
 }
 
 async fn readyz(State(state): State<HttpState>) -> Response {
-    match state.app.store.calendars_page(OrganizationId::DEFAULT, None, 1).await {
+    match state
+        .app
+        .store
+        .calendars_page(OrganizationId::DEFAULT, None, 1)
+        .await
+    {
         Ok(_) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
@@ -151,8 +191,21 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 
 /// Authenticates, rate-limits (each operation of a batch counts), and executes one operation or
 /// a batch of them.
-async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr>, batch: async_graphql::BatchRequest, media: wire::ResponseMedia) -> Response {
-    let viewer = match authenticate(&state.app.store, state.auth, &state.jwt, credential(headers)).await {
+async fn execute(
+    state: &HttpState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    batch: async_graphql::BatchRequest,
+    media: wire::ResponseMedia,
+) -> Response {
+    let viewer = match authenticate(
+        &state.app.store,
+        state.auth,
+        &state.jwt,
+        credential(headers),
+    )
+    .await
+    {
         Ok(v) => v,
         Err(e) => return auth_refused(&e),
     };
@@ -161,7 +214,11 @@ async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr
         async_graphql::BatchRequest::Batch(v) => (v, true),
     };
     if requests.len() > MAX_BATCH {
-        return request_error(StatusCode::BAD_REQUEST, "BATCH_TOO_LARGE", format!("a batch may hold at most {MAX_BATCH} operations"));
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            "BATCH_TOO_LARGE",
+            format!("a batch may hold at most {MAX_BATCH} operations"),
+        );
     }
     if let Err(wait) = rate_limit(state, &viewer, peer, requests.len()) {
         return rate_limited(wait);
@@ -185,29 +242,82 @@ async fn execute(state: &HttpState, headers: &HeaderMap, peer: Option<SocketAddr
 /// The per-request (per-connection for subscriptions) DataLoaders, scoped to the viewer's
 /// organization. Cached for the request: connections prime them for a whole page in one batch (see
 /// `prime_series_loaders`), and nested resolvers then read the cache.
-fn insert_loaders(data: &mut async_graphql::Data, store: &std::sync::Arc<dyn crate::store::Store>, organization: almanac_domain::OrganizationId) {
+fn insert_loaders(
+    data: &mut async_graphql::Data,
+    store: &std::sync::Arc<dyn crate::store::Store>,
+    organization: almanac_domain::OrganizationId,
+) {
     let (store, org) = (store.clone(), organization);
-    data.insert(DataLoader::with_cache(CalendarLoader { store: store.clone(), organization: org }, tokio::spawn, HashMapCache::default()));
-    data.insert(DataLoader::with_cache(ContinuationsLoader { store: store.clone(), organization: org }, tokio::spawn, HashMapCache::default()));
-    data.insert(DataLoader::with_cache(crate::graphql::ics::IcsFeedsLoader { store: store.clone(), organization: org }, tokio::spawn, HashMapCache::default()));
-    data.insert(DataLoader::with_cache(crate::graphql::sync::LinksLoader { store: store.clone(), organization: org }, tokio::spawn, HashMapCache::default()));
-    data.insert(DataLoader::with_cache(crate::graphql::sync::ProviderCopiesLoader { store, organization: org }, tokio::spawn, HashMapCache::default()));
+    data.insert(DataLoader::with_cache(
+        CalendarLoader {
+            store: store.clone(),
+            organization: org,
+        },
+        tokio::spawn,
+        HashMapCache::default(),
+    ));
+    data.insert(DataLoader::with_cache(
+        ContinuationsLoader {
+            store: store.clone(),
+            organization: org,
+        },
+        tokio::spawn,
+        HashMapCache::default(),
+    ));
+    data.insert(DataLoader::with_cache(
+        crate::graphql::ics::IcsFeedsLoader {
+            store: store.clone(),
+            organization: org,
+        },
+        tokio::spawn,
+        HashMapCache::default(),
+    ));
+    data.insert(DataLoader::with_cache(
+        crate::graphql::sync::LinksLoader {
+            store: store.clone(),
+            organization: org,
+        },
+        tokio::spawn,
+        HashMapCache::default(),
+    ));
+    data.insert(DataLoader::with_cache(
+        crate::graphql::sync::ProviderCopiesLoader {
+            store,
+            organization: org,
+        },
+        tokio::spawn,
+        HashMapCache::default(),
+    ));
 }
 
 /// Errors raised by async-graphql itself (syntax, validation, input coercion, limits) carry no
 /// code; give each one, so every error a client sees has `extensions.code`.
 fn classify_errors(errors: &mut [async_graphql::ServerError]) {
     for e in errors {
-        let has_code = e.extensions.as_ref().is_some_and(|x| x.get("code").is_some());
+        let has_code = e
+            .extensions
+            .as_ref()
+            .is_some_and(|x| x.get("code").is_some());
         if has_code {
             continue;
         }
         let m = e.message.as_str();
-        let code = if m.contains("Failed to parse") || m.starts_with("Invalid value") || m.contains("Invalid value for argument") {
+        let code = if m.contains("Failed to parse")
+            || m.starts_with("Invalid value")
+            || m.contains("Invalid value for argument")
+        {
             "BAD_USER_INPUT"
-        } else if m.contains("Query is nested too deep") || m.contains("Query is too complex") || m.contains("recursion limit exceeded") {
+        } else if m.contains("Query is nested too deep")
+            || m.contains("Query is too complex")
+            || m.contains("recursion limit exceeded")
+        {
             "QUERY_TOO_COMPLEX"
-        } else if m.contains("-->") || m.contains("expected") && e.path.is_empty() && e.locations.len() <= 1 && m.contains("Syntax") {
+        } else if m.contains("-->")
+            || m.contains("expected")
+                && e.path.is_empty()
+                && e.locations.len() <= 1
+                && m.contains("Syntax")
+        {
             "GRAPHQL_PARSE_FAILED"
         } else {
             "GRAPHQL_VALIDATION_FAILED"
@@ -219,27 +329,42 @@ fn classify_errors(errors: &mut [async_graphql::ServerError]) {
 }
 
 fn request_error(status: StatusCode, code: &str, message: String) -> Response {
-    let body = serde_json::json!({ "errors": [ { "message": message, "extensions": { "code": code } } ] });
+    let body =
+        serde_json::json!({ "errors": [ { "message": message, "extensions": { "code": code } } ] });
     (status, Json(body)).into_response()
 }
 
 /// The body of a POST that may run operations (`/graphql`, `/graphql/stream`): refused unless it is
 /// JSON (CSRF: no web page can send that cross-site without a preflight) and within the size limit.
-fn json_post_body(headers: &HeaderMap, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Result<axum::body::Bytes, Box<Response>> {
+fn json_post_body(
+    headers: &HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, Box<Response>> {
     wire::check_post_content_type(headers).map_err(|refused| Box::new(refused.into_response()))?;
     match body {
         Ok(b) => Ok(b),
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(Box::new(request_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("the request body is larger than {MAX_BODY_BYTES} bytes"))))
-        }
-        Err(e) => Err(Box::new(request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request body could not be read: {e}")))),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Box::new(request_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        ))),
+        Err(e) => Err(Box::new(request_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("the request body could not be read: {e}"),
+        ))),
     }
 }
 
 /// POST with a JSON body `{query, variables, operationName, extensions}` (or an array of them).
 /// The body is read under the size limit and parsed only once the content type is JSON, so a
 /// refused or oversized request is never parsed.
-async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn graphql_post(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     let media = match wire::ResponseMedia::negotiate(&headers) {
         Ok(m) => m,
         Err(refused) => return refused.into_response(),
@@ -251,13 +376,26 @@ async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): Connect
     match wire::parse_post_body(&bytes, media) {
         Err(refused) => refused.into_response(),
         Ok(wire::PostBody::Single(params)) => match params.into_request(&state.persisted_queries) {
-            Ok(request) => execute(&state, &headers, Some(peer), async_graphql::BatchRequest::Single(request), media).await,
+            Ok(request) => {
+                execute(
+                    &state,
+                    &headers,
+                    Some(peer),
+                    async_graphql::BatchRequest::Single(request),
+                    media,
+                )
+                .await
+            }
             Err(refusal) => refusal.into_response(media),
         },
         Ok(wire::PostBody::Batch(items)) => {
             // Counted before persisted queries are resolved, so refused operations count too.
             if items.len() > MAX_BATCH {
-                return request_error(StatusCode::BAD_REQUEST, "BATCH_TOO_LARGE", format!("a batch may hold at most {MAX_BATCH} operations"));
+                return request_error(
+                    StatusCode::BAD_REQUEST,
+                    "BATCH_TOO_LARGE",
+                    format!("a batch may hold at most {MAX_BATCH} operations"),
+                );
             }
             let (mut runnable, mut refused) = (Vec::new(), Vec::new());
             for (at, params) in items.into_iter().enumerate() {
@@ -267,12 +405,27 @@ async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): Connect
                 }
             }
             if runnable.is_empty() {
-                let answers: Vec<serde_json::Value> = refused.iter().map(|(_, r)| serde_json::json!({ "errors": [r.error_value()] })).collect();
-                let mut res = (StatusCode::OK, serde_json::Value::Array(answers).to_string()).into_response();
-                res.headers_mut().insert(header::CONTENT_TYPE, media.content_type());
+                let answers: Vec<serde_json::Value> = refused
+                    .iter()
+                    .map(|(_, r)| serde_json::json!({ "errors": [r.error_value()] }))
+                    .collect();
+                let mut res = (
+                    StatusCode::OK,
+                    serde_json::Value::Array(answers).to_string(),
+                )
+                    .into_response();
+                res.headers_mut()
+                    .insert(header::CONTENT_TYPE, media.content_type());
                 return res;
             }
-            let executed = execute(&state, &headers, Some(peer), async_graphql::BatchRequest::Batch(runnable), media).await;
+            let executed = execute(
+                &state,
+                &headers,
+                Some(peer),
+                async_graphql::BatchRequest::Batch(runnable),
+                media,
+            )
+            .await;
             if refused.is_empty() {
                 executed
             } else {
@@ -286,34 +439,62 @@ async fn graphql_post(State(state): State<HttpState>, ConnectInfo(peer): Connect
 /// one too). GET never runs a mutation, so it needs no CSRF header: a page on another site may
 /// send it, but a query changes nothing, carries no credential (Almanac reads no cookies) and
 /// its answer is readable only by origins CORS allows.
-async fn graphql_get(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, Query(params): Query<HashMap<String, String>>) -> Response {
-    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+async fn graphql_get(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
     if !params.contains_key("query") && !params.contains_key("extensions") {
         if wants_html || params.is_empty() {
             return graphiql::page();
         }
-        return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "a GET request needs a `query` parameter".into());
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "a GET request needs a `query` parameter".into(),
+        );
     }
     let media = match wire::ResponseMedia::negotiate(&headers) {
         Ok(m) => m,
         Err(refused) => return refused.into_response(),
     };
-    let req = match wire::parse_get_params(&params, media).map(|p| p.into_request(&state.persisted_queries)) {
+    let req = match wire::parse_get_params(&params, media)
+        .map(|p| p.into_request(&state.persisted_queries))
+    {
         Err(refused) => return refused.into_response(),
         Ok(Err(refusal)) => return refusal.into_response(media),
         Ok(Ok(req)) => req,
     };
     if is_mutation(&req.query, req.operation_name.as_deref()) {
         // A mutation in a URL could be triggered by a mere link or image tag.
-        let mut res = request_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST", "mutations must be sent with POST".into());
-        res.headers_mut().insert(header::ALLOW, axum::http::HeaderValue::from_static("POST"));
+        let mut res = request_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_REQUEST",
+            "mutations must be sent with POST".into(),
+        );
+        res.headers_mut()
+            .insert(header::ALLOW, axum::http::HeaderValue::from_static("POST"));
         return res;
     }
-    execute(&state, &headers, Some(peer), async_graphql::BatchRequest::Single(req), media).await
+    execute(
+        &state,
+        &headers,
+        Some(peer),
+        async_graphql::BatchRequest::Single(req),
+        media,
+    )
+    .await
 }
 
 fn is_mutation(query: &str, operation: Option<&str>) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(query) else { return false };
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
     doc.operations.iter().any(|(name, op)| {
         let selected = match (operation, name) {
             (Some(want), Some(n)) => n.as_str() == want,

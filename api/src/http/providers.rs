@@ -4,7 +4,9 @@
 //! channel token and the subscription's clientState are the credentials.
 
 use super::HttpState;
-use crate::services::sync::{complete_connect, google_notification, outlook_notifications, CallbackError};
+use crate::services::sync::{
+    complete_connect, google_notification, outlook_notifications, CallbackError,
+};
 use crate::sync::Provider;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,30 +20,71 @@ pub struct CallbackParams {
 }
 
 fn page(status: StatusCode, title: &str, text: &str) -> Response {
-    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    (status, Html(format!("<!doctype html><meta charset=utf-8><title>{0}</title><h1>{0}</h1><p>{1}</p>", escape(title), escape(text)))).into_response()
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    (
+        status,
+        Html(format!(
+            "<!doctype html><meta charset=utf-8><title>{0}</title><h1>{0}</h1><p>{1}</p>",
+            escape(title),
+            escape(text)
+        )),
+    )
+        .into_response()
 }
 
-pub async fn google_callback(State(state): State<HttpState>, Query(p): Query<CallbackParams>) -> Response {
+pub async fn google_callback(
+    State(state): State<HttpState>,
+    Query(p): Query<CallbackParams>,
+) -> Response {
     callback(&state, Provider::Google, p).await
 }
 
-pub async fn outlook_callback(State(state): State<HttpState>, Query(p): Query<CallbackParams>) -> Response {
+pub async fn outlook_callback(
+    State(state): State<HttpState>,
+    Query(p): Query<CallbackParams>,
+) -> Response {
     callback(&state, Provider::Outlook, p).await
 }
 
 async fn callback(state: &HttpState, provider: Provider, p: CallbackParams) -> Response {
     if let Some(e) = p.error {
-        return page(StatusCode::BAD_REQUEST, "Not connected", &format!("The provider did not authorize the connection ({e})."));
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Not connected",
+            &format!("The provider did not authorize the connection ({e})."),
+        );
     }
     let (Some(code), Some(s)) = (p.code, p.state) else {
-        return page(StatusCode::BAD_REQUEST, "Not connected", "The request is missing its code or state.");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Not connected",
+            "The request is missing its code or state.",
+        );
     };
     match complete_connect(&state.app, provider, &code, &s).await {
-        Ok(c) => page(StatusCode::OK, "Connected", &format!("Account {} is connected (connection {}). You can close this window.", c.account, c.id)),
-        Err(e @ CallbackError::BadState) => page(StatusCode::BAD_REQUEST, "Not connected", &e.to_string()),
-        Err(e @ CallbackError::Provider(_)) => page(StatusCode::BAD_GATEWAY, "Not connected", &e.to_string()),
-        Err(e) => page(StatusCode::INTERNAL_SERVER_ERROR, "Not connected", &e.to_string()),
+        Ok(c) => page(
+            StatusCode::OK,
+            "Connected",
+            &format!(
+                "Account {} is connected (connection {}). You can close this window.",
+                c.account, c.id
+            ),
+        ),
+        Err(e @ CallbackError::BadState) => {
+            page(StatusCode::BAD_REQUEST, "Not connected", &e.to_string())
+        }
+        Err(e @ CallbackError::Provider(_)) => {
+            page(StatusCode::BAD_GATEWAY, "Not connected", &e.to_string())
+        }
+        Err(e) => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Not connected",
+            &e.to_string(),
+        ),
     }
 }
 
@@ -70,11 +113,25 @@ pub struct ValidationParams {
 /// Graph's webhook. A request with `validationToken` is the subscription handshake: answer the
 /// (already URL-decoded) token as text/plain. Anything else is a batch of notifications: answer
 /// 202 at once (Graph wants an answer within 3 seconds) and sync in the background.
-pub async fn outlook_webhook(State(state): State<HttpState>, Query(v): Query<ValidationParams>, body: axum::body::Bytes) -> Response {
+pub async fn outlook_webhook(
+    State(state): State<HttpState>,
+    Query(v): Query<ValidationParams>,
+    body: axum::body::Bytes,
+) -> Response {
     if let Some(token) = v.validation_token {
-        return (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response();
+        return (
+            StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            token,
+        )
+            .into_response();
     }
-    let Ok(batch) = serde_json::from_slice::<almanac_providers::outlook::wire::ChangeNotificationCollection>(&body) else {
+    let Ok(batch) = serde_json::from_slice::<
+        almanac_providers::outlook::wire::ChangeNotificationCollection,
+    >(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     if outlook_notifications(&state.app, batch).await > 0 {

@@ -9,7 +9,9 @@
 //! ends the stream. A stream whose API key is revoked, or whose JWT expires, gets a last `next`
 //! with an `UNAUTHENTICATED` error and `complete` (within `credential_recheck`; at `exp`).
 
-use super::operation::{auth_refused, credential_lapsed, finish_response, prepare, rate_limit, rate_limited};
+use super::operation::{
+    auth_refused, credential_lapsed, finish_response, prepare, rate_limit, rate_limited,
+};
 use super::{is_mutation, request_error, HttpState};
 use crate::auth::{authenticate, credential};
 use axum::extract::{ConnectInfo, Query, State};
@@ -36,13 +38,26 @@ pub(super) async fn graphql_stream_post(
     };
     match serde_json::from_slice::<async_graphql::Request>(&bytes) {
         Ok(r) => stream(state, &headers, peer, r).await,
-        Err(e) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the body is not one GraphQL request ({{\"query\": …}} as JSON): {e}")),
+        Err(e) => request_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("the body is not one GraphQL request ({{\"query\": …}} as JSON): {e}"),
+        ),
     }
 }
 
-pub(super) async fn graphql_stream_get(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, Query(params): Query<HashMap<String, String>>) -> Response {
+pub(super) async fn graphql_stream_get(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
     let Some(query) = params.get("query") else {
-        return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "a GET request needs a `query` parameter".into());
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "a GET request needs a `query` parameter".into(),
+        );
     };
     let mut req = async_graphql::Request::new(query.clone());
     if let Some(name) = params.get("operationName") {
@@ -51,29 +66,63 @@ pub(super) async fn graphql_stream_get(State(state): State<HttpState>, ConnectIn
     for (key, what) in [("variables", "variables"), ("extensions", "extensions")] {
         if let Some(text) = params.get(key) {
             match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(v) if what == "variables" => req = req.variables(async_graphql::Variables::from_json(v)),
+                Ok(v) if what == "variables" => {
+                    req = req.variables(async_graphql::Variables::from_json(v))
+                }
                 Ok(v) => match serde_json::from_value(v) {
                     Ok(ext) => req.extensions = ext,
-                    Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("`extensions` is not an object: {e}")),
+                    Err(e) => {
+                        return request_error(
+                            StatusCode::BAD_REQUEST,
+                            "BAD_REQUEST",
+                            format!("`extensions` is not an object: {e}"),
+                        )
+                    }
                 },
-                Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("`{key}` is not JSON: {e}")),
+                Err(e) => {
+                    return request_error(
+                        StatusCode::BAD_REQUEST,
+                        "BAD_REQUEST",
+                        format!("`{key}` is not JSON: {e}"),
+                    )
+                }
             }
         }
     }
     if is_mutation(query, params.get("operationName").map(String::as_str)) {
         // A mutation in a URL could be triggered by a mere link or image tag.
-        return request_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST", "mutations must be sent with POST".into());
+        return request_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_REQUEST",
+            "mutations must be sent with POST".into(),
+        );
     }
     stream(state, &headers, peer, req).await
 }
 
 /// Whether the client takes `text/event-stream` (no Accept header means anything).
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return true };
-    accept.split(',').map(|t| t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()).any(|t| t == "text/event-stream" || t == "text/*" || t == "*/*")
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    accept
+        .split(',')
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .any(|t| t == "text/event-stream" || t == "text/*" || t == "*/*")
 }
 
-async fn stream(state: HttpState, headers: &HeaderMap, peer: SocketAddr, request: async_graphql::Request) -> Response {
+async fn stream(
+    state: HttpState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    request: async_graphql::Request,
+) -> Response {
     if !accepts_event_stream(headers) {
         return request_error(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE", "this endpoint answers with text/event-stream (Accept: text/event-stream); use /graphql for JSON".into());
     }
@@ -85,7 +134,9 @@ async fn stream(state: HttpState, headers: &HeaderMap, peer: SocketAddr, request
     if let Err(wait) = rate_limit(&state, &viewer, Some(peer), 1) {
         return rate_limited(wait);
     }
-    let mut results = state.schema.execute_stream(prepare(&state, &viewer, request));
+    let mut results = state
+        .schema
+        .execute_stream(prepare(&state, &viewer, request));
     let mut lapsed = credential_lapsed(state.clone(), token, viewer);
     // The operation runs in its own task and hands events over a channel: when the client goes
     // away the body (and the receiver) is dropped, the task sees it and drops the operation.
@@ -93,7 +144,8 @@ async fn stream(state: HttpState, headers: &HeaderMap, peer: SocketAddr, request
     tokio::spawn(async move {
         state.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
         // A comment line now and then keeps proxies from closing a quiet stream.
-        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+        let mut keep_alive =
+            tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
         loop {
             tokio::select! {
                 r = results.next() => match r {
@@ -127,9 +179,16 @@ async fn stream(state: HttpState, headers: &HeaderMap, peer: SocketAddr, request
         }
         state.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
     });
-    let chunks = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|c| c.map(|c| Ok::<_, Infallible>(axum::body::Bytes::from(c)))));
+    let chunks = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx)
+            .map(|c| c.map(|c| Ok::<_, Infallible>(axum::body::Bytes::from(c))))
+    });
     (
-        [(header::CONTENT_TYPE, "text/event-stream; charset=utf-8"), (header::CACHE_CONTROL, "no-cache"), (header::HeaderName::from_static("x-accel-buffering"), "no")],
+        [
+            (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
         axum::body::Body::from_stream(chunks),
     )
         .into_response()

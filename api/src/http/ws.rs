@@ -19,7 +19,9 @@
 //! gives (`UNAUTHENTICATED: the API key was revoked`). subscriptions-transport-ws clients also
 //! get a `connection_error` message whose payload is `{message, extensions: {code}}`.
 
-use super::operation::{credential_lapsed, finish_response, prepare, rate_limit, rate_limited_message};
+use super::operation::{
+    credential_lapsed, finish_response, prepare, rate_limit, rate_limited_message,
+};
 use super::{request_error, HttpState, MAX_BODY_BYTES};
 use crate::auth::{authenticate, credential, AuthError, Viewer};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -46,7 +48,12 @@ enum Protocol {
 impl Protocol {
     /// The first subprotocol the client offers that is spoken here.
     fn offered(headers: &HeaderMap) -> Option<Protocol> {
-        let offered = headers.get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim);
+        let offered = headers
+            .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim);
         offered.into_iter().find_map(|p| match p {
             "graphql-transport-ws" => Some(Protocol::Transport),
             "graphql-ws" => Some(Protocol::Legacy),
@@ -62,19 +69,30 @@ impl Protocol {
     }
 }
 
-pub(super) async fn graphql_ws(State(state): State<HttpState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+pub(super) async fn graphql_ws(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     let Some(protocol) = Protocol::offered(&headers) else {
         return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "offer the graphql-transport-ws subprotocol (Sec-WebSocket-Protocol: graphql-transport-ws)".into());
     };
     let header_credential = credential(&headers);
     // A message is one operation: it gets the size limit of an HTTP request body.
-    let upgrade = upgrade.max_message_size(MAX_BODY_BYTES).max_frame_size(MAX_BODY_BYTES);
-    upgrade.protocols([protocol.name()]).on_upgrade(move |socket| async move {
-        state.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
-        let metrics = state.metrics.clone();
-        Connection::new(state, protocol, peer, header_credential).run(socket).await;
-        metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
-    })
+    let upgrade = upgrade
+        .max_message_size(MAX_BODY_BYTES)
+        .max_frame_size(MAX_BODY_BYTES);
+    upgrade
+        .protocols([protocol.name()])
+        .on_upgrade(move |socket| async move {
+            state.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
+            let metrics = state.metrics.clone();
+            Connection::new(state, protocol, peer, header_credential)
+                .run(socket)
+                .await;
+            metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        })
 }
 
 /// Why the server ends the connection.
@@ -88,7 +106,11 @@ struct Close {
 
 impl Close {
     fn protocol(code: u16, reason: &str) -> Close {
-        Close { code, reason: reason.to_string(), error: None }
+        Close {
+            code,
+            reason: reason.to_string(),
+            error: None,
+        }
     }
 
     /// A credential that was missing (4401), refused (4403), or could not be checked (1011).
@@ -100,15 +122,26 @@ impl Close {
             AuthError::Store(_) | AuthError::CorruptKey { .. } => 1011,
         };
         let message = e.to_string();
-        Close { code, reason: format!("{}: {message}", e.code()), error: Some(json!({ "message": message, "extensions": { "code": e.code() } })) }
+        Close {
+            code,
+            reason: format!("{}: {message}", e.code()),
+            error: Some(json!({ "message": message, "extensions": { "code": e.code() } })),
+        }
     }
 }
 
 /// What operation tasks hand to the connection, tagged with the operation's generation so a
 /// result of an operation the client completed is never sent under a reused id.
 enum Outgoing {
-    Result { id: String, generation: u64, payload: Value },
-    Done { id: String, generation: u64 },
+    Result {
+        id: String,
+        generation: u64,
+        payload: Value,
+    },
+    Done {
+        id: String,
+        generation: u64,
+    },
 }
 
 /// What the connection loop woke up for.
@@ -138,9 +171,25 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(state: HttpState, protocol: Protocol, peer: SocketAddr, header_credential: Option<String>) -> Self {
+    fn new(
+        state: HttpState,
+        protocol: Protocol,
+        peer: SocketAddr,
+        header_credential: Option<String>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(64);
-        Connection { state, protocol, peer, header_credential, session: None, lapsed: None, operations: HashMap::new(), generation: 0, tx, rx }
+        Connection {
+            state,
+            protocol,
+            peer,
+            header_credential,
+            session: None,
+            lapsed: None,
+            operations: HashMap::new(),
+            generation: 0,
+            tx,
+            rx,
+        }
     }
 
     async fn run(mut self, mut socket: WebSocket) {
@@ -164,7 +213,9 @@ impl Connection {
                 },
                 Event::Client(Some(Ok(_))) => Ok(Vec::new()),
                 Event::Operation(out) => Ok(self.deliver(out).into_iter().collect()),
-                Event::InitTimeout => Err(Close::protocol(4408, "Connection initialisation timeout")),
+                Event::InitTimeout => {
+                    Err(Close::protocol(4408, "Connection initialisation timeout"))
+                }
                 Event::CredentialLapsed(e) => Err(Close::credential(&e, true)),
             };
             match outcome {
@@ -183,9 +234,16 @@ impl Connection {
         }
         if let Some(close) = close {
             if let (Protocol::Legacy, Some(error)) = (self.protocol, &close.error) {
-                let _ = socket.send(Message::text(json!({ "type": "connection_error", "payload": error }).to_string())).await;
+                let _ = socket
+                    .send(Message::text(
+                        json!({ "type": "connection_error", "payload": error }).to_string(),
+                    ))
+                    .await;
             }
-            let frame = CloseFrame { code: close.code, reason: truncate(&close.reason, 123).into() };
+            let frame = CloseFrame {
+                code: close.code,
+                reason: truncate(&close.reason, 123).into(),
+            };
             let _ = socket.send(Message::Close(Some(frame))).await;
         }
     }
@@ -194,21 +252,41 @@ impl Connection {
     async fn on_message(&mut self, text: &str) -> Result<Vec<Value>, Close> {
         let invalid = || Close::protocol(4400, "Invalid message received");
         let msg: Value = serde_json::from_str(text).map_err(|_| invalid())?;
-        let kind = msg.get("type").and_then(Value::as_str).ok_or_else(invalid)?;
+        let kind = msg
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(invalid)?;
         match (self.protocol, kind) {
             (_, "connection_init") => self.init(msg.get("payload")).await,
             (Protocol::Transport, "ping") => Ok(vec![json!({ "type": "pong" })]),
             (Protocol::Transport, "pong") => Ok(Vec::new()),
             (Protocol::Transport, "subscribe") | (Protocol::Legacy, "start") => {
-                let id = msg.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()).ok_or_else(invalid)?.to_string();
-                let request: async_graphql::Request = msg.get("payload").cloned().and_then(|p| serde_json::from_value(p).ok()).ok_or_else(invalid)?;
+                let id = msg
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(invalid)?
+                    .to_string();
+                let request: async_graphql::Request = msg
+                    .get("payload")
+                    .cloned()
+                    .and_then(|p| serde_json::from_value(p).ok())
+                    .ok_or_else(invalid)?;
                 self.subscribe(id, request).await
             }
             (Protocol::Transport, "complete") | (Protocol::Legacy, "stop") => {
                 let id = msg.get("id").and_then(Value::as_str).ok_or_else(invalid)?;
-                let known = self.operations.remove(id).map(|(_, task)| task.abort()).is_some();
+                let known = self
+                    .operations
+                    .remove(id)
+                    .map(|(_, task)| task.abort())
+                    .is_some();
                 // subscriptions-transport-ws acknowledges a stop; graphql-transport-ws does not.
-                Ok(if known && self.protocol == Protocol::Legacy { vec![json!({ "id": id, "type": "complete" })] } else { Vec::new() })
+                Ok(if known && self.protocol == Protocol::Legacy {
+                    vec![json!({ "id": id, "type": "complete" })]
+                } else {
+                    Vec::new()
+                })
             }
             (Protocol::Legacy, "connection_terminate") => Err(Close::protocol(1000, "")),
             _ => Err(invalid()),
@@ -219,51 +297,119 @@ impl Connection {
         if self.session.is_some() {
             return Err(Close::protocol(4429, "Too many initialisation requests"));
         }
-        let from_payload = payload.and_then(|p| ["authorization", "Authorization", "apiKey"].iter().find_map(|k| p.get(*k).and_then(Value::as_str)));
-        let token = from_payload.map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v).trim().to_string()).or_else(|| self.header_credential.clone()).filter(|t| !t.is_empty());
-        let viewer = authenticate(&self.state.app.store, self.state.auth, &self.state.jwt, token.clone()).await.map_err(|e| Close::credential(&e, token.is_some()))?;
+        let from_payload = payload.and_then(|p| {
+            ["authorization", "Authorization", "apiKey"]
+                .iter()
+                .find_map(|k| p.get(*k).and_then(Value::as_str))
+        });
+        let token = from_payload
+            .map(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+                    .unwrap_or(v)
+                    .trim()
+                    .to_string()
+            })
+            .or_else(|| self.header_credential.clone())
+            .filter(|t| !t.is_empty());
+        let viewer = authenticate(
+            &self.state.app.store,
+            self.state.auth,
+            &self.state.jwt,
+            token.clone(),
+        )
+        .await
+        .map_err(|e| Close::credential(&e, token.is_some()))?;
         self.lapsed = Some(credential_lapsed(self.state.clone(), token.clone(), viewer));
         self.session = Some(Session { token });
         Ok(vec![json!({ "type": "connection_ack" })])
     }
 
-    async fn subscribe(&mut self, id: String, request: async_graphql::Request) -> Result<Vec<Value>, Close> {
+    async fn subscribe(
+        &mut self,
+        id: String,
+        request: async_graphql::Request,
+    ) -> Result<Vec<Value>, Close> {
         let Some(session) = &self.session else {
-            return Err(Close { code: 4401, reason: "Unauthorized".into(), error: Some(json!({ "message": "send connection_init first", "extensions": { "code": "UNAUTHENTICATED" } })) });
+            return Err(Close {
+                code: 4401,
+                reason: "Unauthorized".into(),
+                error: Some(
+                    json!({ "message": "send connection_init first", "extensions": { "code": "UNAUTHENTICATED" } }),
+                ),
+            });
         };
         if self.operations.contains_key(&id) {
-            return Err(Close::protocol(4409, &format!("Subscriber for {id} already exists")));
+            return Err(Close::protocol(
+                4409,
+                &format!("Subscriber for {id} already exists"),
+            ));
         }
         // The credential may have been revoked or expired since connection_init.
         let token = session.token.clone();
-        let viewer: Viewer = authenticate(&self.state.app.store, self.state.auth, &self.state.jwt, token.clone()).await.map_err(|e| Close::credential(&e, token.is_some()))?;
+        let viewer: Viewer = authenticate(
+            &self.state.app.store,
+            self.state.auth,
+            &self.state.jwt,
+            token.clone(),
+        )
+        .await
+        .map_err(|e| Close::credential(&e, token.is_some()))?;
         if let Err(wait) = rate_limit(&self.state, &viewer, Some(self.peer), 1) {
             let error = json!({ "message": rate_limited_message(wait), "extensions": { "code": "RATE_LIMITED", "retryAfterSeconds": wait } });
-            return Ok(vec![self.result_message(&id, json!({ "data": null, "errors": [error] })), json!({ "id": id, "type": "complete" })]);
+            return Ok(vec![
+                self.result_message(&id, json!({ "data": null, "errors": [error] })),
+                json!({ "id": id, "type": "complete" }),
+            ]);
         }
         self.generation += 1;
         let generation = self.generation;
-        let mut results = self.state.schema.execute_stream(prepare(&self.state, &viewer, request));
+        let mut results = self
+            .state
+            .schema
+            .execute_stream(prepare(&self.state, &viewer, request));
         let (tx, state, task_id) = (self.tx.clone(), self.state.clone(), id.clone());
         let task = tokio::spawn(async move {
             while let Some(mut response) = results.next().await {
                 finish_response(&state, &mut response);
                 let payload = serde_json::to_value(&response).unwrap_or(Value::Null);
-                if tx.send(Outgoing::Result { id: task_id.clone(), generation, payload }).await.is_err() {
+                if tx
+                    .send(Outgoing::Result {
+                        id: task_id.clone(),
+                        generation,
+                        payload,
+                    })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
-            let _ = tx.send(Outgoing::Done { id: task_id, generation }).await;
+            let _ = tx
+                .send(Outgoing::Done {
+                    id: task_id,
+                    generation,
+                })
+                .await;
         });
-        self.operations.insert(id, (generation, task.abort_handle()));
+        self.operations
+            .insert(id, (generation, task.abort_handle()));
         Ok(Vec::new())
     }
 
     /// An operation's result or end, unless the client completed that operation meanwhile.
     fn deliver(&mut self, out: Outgoing) -> Option<Value> {
-        let current = |ops: &HashMap<String, (u64, AbortHandle)>, id: &str, generation: u64| ops.get(id).is_some_and(|(g, _)| *g == generation);
+        let current = |ops: &HashMap<String, (u64, AbortHandle)>, id: &str, generation: u64| {
+            ops.get(id).is_some_and(|(g, _)| *g == generation)
+        };
         match out {
-            Outgoing::Result { id, generation, payload } if current(&self.operations, &id, generation) => Some(self.result_message(&id, payload)),
+            Outgoing::Result {
+                id,
+                generation,
+                payload,
+            } if current(&self.operations, &id, generation) => {
+                Some(self.result_message(&id, payload))
+            }
             Outgoing::Done { id, generation } if current(&self.operations, &id, generation) => {
                 self.operations.remove(&id);
                 Some(json!({ "id": id, "type": "complete" }))

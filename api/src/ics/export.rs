@@ -133,8 +133,14 @@ fn rule_text(rule: &Rule, s: &Schedule) -> String {
     let mut r = ZoneResolver::new(tz);
     let until = match (rule.until(), s.all_day()) {
         (Some(Until::Local(t)), false) => Some(Until::Utc(instant(r.instant_of(t)).naive_utc())),
-        (Some(Until::Date(d)), false) => d.succ_opt().map(|next| Until::Utc(instant(r.instant_of(next.and_time(NaiveTime::MIN)) - 1).naive_utc())),
-        (Some(Until::Utc(t)), true) => Some(Until::Date(instant(t.and_utc().timestamp()).with_timezone(&tz).date_naive())),
+        (Some(Until::Date(d)), false) => d.succ_opt().map(|next| {
+            Until::Utc(instant(r.instant_of(next.and_time(NaiveTime::MIN)) - 1).naive_utc())
+        }),
+        (Some(Until::Utc(t)), true) => Some(Until::Date(
+            instant(t.and_utc().timestamp())
+                .with_timezone(&tz)
+                .date_naive(),
+        )),
         (Some(Until::Local(t)), true) => Some(Until::Date(t.date())),
         _ => None,
     };
@@ -159,8 +165,12 @@ struct Shown<'a> {
 impl<'a> Shown<'a> {
     fn of(series: &'a Series, occ: Option<&'a Occurrence>) -> Self {
         Shown {
-            title: occ.and_then(|o| o.title.as_deref()).unwrap_or(&series.title),
-            description: occ.and_then(|o| o.description.as_deref()).or(series.description.as_deref()),
+            title: occ
+                .and_then(|o| o.title.as_deref())
+                .unwrap_or(&series.title),
+            description: occ
+                .and_then(|o| o.description.as_deref())
+                .or(series.description.as_deref()),
             kind: occ.and_then(|o| o.kind).unwrap_or(series.kind),
             status: occ.map_or(OccurrenceStatus::Confirmed, |o| o.status),
         }
@@ -180,7 +190,14 @@ impl<'a> Shown<'a> {
                 w.line("X-ALMANAC-STATUS", "COMPLETED");
             }
         }
-        w.line("TRANSP", if series.transparent { "TRANSPARENT" } else { "OPAQUE" });
+        w.line(
+            "TRANSP",
+            if series.transparent {
+                "TRANSPARENT"
+            } else {
+                "OPAQUE"
+            },
+        );
         w.line("SEQUENCE", &(series.version - 1).max(0).to_string());
         w.line("X-ALMANAC-KIND", self.kind.as_str());
     }
@@ -196,7 +213,9 @@ fn write_length(w: &mut IcsWriter, s: &Schedule, dtstart: &When) {
             };
             When::Date(*d + Duration::days(days.max(1))).write(w, "DTEND");
         }
-        (When::Local(tz, l), Length::WallClock { seconds }) => When::Local(*tz, *l + Duration::seconds(seconds)).write(w, "DTEND"),
+        (When::Local(tz, l), Length::WallClock { seconds }) => {
+            When::Local(*tz, *l + Duration::seconds(seconds)).write(w, "DTEND")
+        }
         (When::Utc(t), Length::WallClock { seconds }) => When::Utc(t + seconds).write(w, "DTEND"),
         (_, length) => w.line("DURATION", &format_duration(length)),
     }
@@ -208,7 +227,9 @@ fn write_series(w: &mut IcsWriter, s: &Series, dtstamp: &str) -> bool {
     let uid = escape_text(&uid_of(s));
     let Some(rec) = sch.recurrence() else {
         // A single occurrence: its exception, if any, is applied to the VEVENT itself.
-        let Some(first) = sch.instances_from(i64::MIN).next() else { return false };
+        let Some(first) = sch.instances_from(i64::MIN).next() else {
+            return false;
+        };
         let occ = occurrence_at(s, RecurrenceId(first.start));
         w.begin("VEVENT");
         w.line("UID", &uid);
@@ -232,11 +253,25 @@ fn write_series(w: &mut IcsWriter, s: &Series, dtstamp: &str) -> bool {
 
     // Exceptions placed at a recurrence id the schedule no longer generates (kept because they
     // were locked) are shown by Almanac; RFC 5545 needs an RDATE for their override to apply to.
-    let extra: Vec<RecurrenceId> = s.exceptions().iter().filter(|e| e.is_placed() && !e.is_cancelled() && sch.instance_at(e.recurrence_id.0).is_none()).map(|e| e.recurrence_id).collect();
+    let extra: Vec<RecurrenceId> = s
+        .exceptions()
+        .iter()
+        .filter(|e| {
+            e.is_placed() && !e.is_cancelled() && sch.instance_at(e.recurrence_id.0).is_none()
+        })
+        .map(|e| e.recurrence_id)
+        .collect();
     let extra_set: HashSet<i64> = extra.iter().map(|r| r.0).collect();
-    let first_rule = rec.rule.as_ref().and_then(|_| sch.first_rule_instance_from(i64::MIN));
+    let first_rule = rec
+        .rule
+        .as_ref()
+        .and_then(|_| sch.first_rule_instance_from(i64::MIN));
     let rule = first_rule.and(rec.rule.as_ref());
-    let dtstart = match (first_rule, sch.instances_from(i64::MIN).next(), extra.iter().min()) {
+    let dtstart = match (
+        first_rule,
+        sch.instances_from(i64::MIN).next(),
+        extra.iter().min(),
+    ) {
         (Some(i), _, _) | (None, Some(i), _) => at_local(local_naive(i.local), sch),
         (None, None, Some(r)) => at_recurrence_id(*r, sch),
         (None, None, None) => return false,
@@ -244,8 +279,18 @@ fn write_series(w: &mut IcsWriter, s: &Series, dtstamp: &str) -> bool {
     let mut resolver = ZoneResolver::new(sch.zone());
     let mut rdates: Vec<When> = rec.rdates.iter().map(|d| at_local(*d, sch)).collect();
     rdates.extend(extra.iter().map(|r| at_recurrence_id(*r, sch)));
-    let mut exdates: Vec<When> = rec.exdates.iter().filter(|d| !extra_set.contains(&resolver.instant_of(**d))).map(|d| at_local(*d, sch)).collect();
-    exdates.extend(s.exceptions().iter().filter(|e| e.is_cancelled() && sch.instance_at(e.recurrence_id.0).is_some()).map(|e| at_recurrence_id(e.recurrence_id, sch)));
+    let mut exdates: Vec<When> = rec
+        .exdates
+        .iter()
+        .filter(|d| !extra_set.contains(&resolver.instant_of(**d)))
+        .map(|d| at_local(*d, sch))
+        .collect();
+    exdates.extend(
+        s.exceptions()
+            .iter()
+            .filter(|e| e.is_cancelled() && sch.instance_at(e.recurrence_id.0).is_some())
+            .map(|e| at_recurrence_id(e.recurrence_id, sch)),
+    );
 
     w.begin("VEVENT");
     w.line("UID", &uid);
@@ -261,7 +306,9 @@ fn write_series(w: &mut IcsWriter, s: &Series, dtstamp: &str) -> bool {
     w.end("VEVENT");
 
     for e in s.exceptions().iter().filter(|e| !e.is_cancelled()) {
-        let Some(occ) = occurrence_at(s, e.recurrence_id) else { continue };
+        let Some(occ) = occurrence_at(s, e.recurrence_id) else {
+            continue;
+        };
         w.begin("VEVENT");
         w.line("UID", &uid);
         w.line("DTSTAMP", dtstamp);
@@ -331,28 +378,85 @@ mod tests {
     }
 
     pub(crate) fn calendar(zone: Tz) -> Calendar {
-        Calendar { id: CalendarId::generate(), organization: OrganizationId::DEFAULT, name: "Team, \"A\"; B".into(), time_zone: zone, availability: AvailabilityMode::Default { working_hours: None } }
+        Calendar {
+            id: CalendarId::generate(),
+            organization: OrganizationId::DEFAULT,
+            name: "Team, \"A\"; B".into(),
+            time_zone: zone,
+            availability: AvailabilityMode::Default {
+                working_hours: None,
+            },
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn series(cal: &Calendar, start: &str, zone: Tz, length: Length, all_day: bool, rule: Option<&str>, rdates: &[&str], exdates: &[&str]) -> Series {
-        let rec = (rule.is_some() || !rdates.is_empty()).then(|| Recurrence::parse(rule, rdates.iter().map(|d| t(d)).collect(), exdates.iter().map(|d| t(d)).collect()).expect("recurrence"));
+    pub(crate) fn series(
+        cal: &Calendar,
+        start: &str,
+        zone: Tz,
+        length: Length,
+        all_day: bool,
+        rule: Option<&str>,
+        rdates: &[&str],
+        exdates: &[&str],
+    ) -> Series {
+        let rec = (rule.is_some() || !rdates.is_empty()).then(|| {
+            Recurrence::parse(
+                rule,
+                rdates.iter().map(|d| t(d)).collect(),
+                exdates.iter().map(|d| t(d)).collect(),
+            )
+            .expect("recurrence")
+        });
         let schedule = Schedule::new(t(start), zone, length, all_day, rec).expect("schedule");
-        Series::new(SeriesId::generate(), cal.organization, cal.id, SeriesKind::Event, "Standup".into(), None, schedule, 1)
+        Series::new(
+            SeriesId::generate(),
+            cal.organization,
+            cal.id,
+            SeriesKind::Event,
+            "Standup".into(),
+            None,
+            schedule,
+            1,
+        )
     }
 
     fn ts(s: &str) -> i64 {
-        DateTime::parse_from_rfc3339(s).map(|d| d.timestamp()).unwrap_or_default()
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.timestamp())
+            .unwrap_or_default()
     }
 
     #[test]
     fn a_series_with_exceptions_is_written_as_rfc5545() {
         let ny = chrono_tz::America::New_York;
         let cal = calendar(ny);
-        let s = series(&cal, "2026-03-02T09:00:00", ny, Length::WallClock { seconds: 2700 }, false, Some("FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=10"), &["2026-03-07T12:00:00"], &["2026-03-06T09:00:00"]);
+        let s = series(
+            &cal,
+            "2026-03-02T09:00:00",
+            ny,
+            Length::WallClock { seconds: 2700 },
+            false,
+            Some("FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=10"),
+            &["2026-03-07T12:00:00"],
+            &["2026-03-06T09:00:00"],
+        );
         let s = cancel_occurrence(&s, RecurrenceId(ts("2026-03-09T13:00:00Z"))).expect("cancel");
-        let s = modify_occurrence(&s, RecurrenceId(ts("2026-03-04T14:00:00Z")), &OccurrenceChange { start: Some(ts("2026-03-04T20:00:00Z")), title: Some("Late, really".into()), ..Default::default() }).expect("move");
-        let doc = super::calendar(&cal, std::slice::from_ref(&s), DateTime::from_timestamp(ts("2026-01-01T00:00:00Z"), 0).unwrap_or_default());
+        let s = modify_occurrence(
+            &s,
+            RecurrenceId(ts("2026-03-04T14:00:00Z")),
+            &OccurrenceChange {
+                start: Some(ts("2026-03-04T20:00:00Z")),
+                title: Some("Late, really".into()),
+                ..Default::default()
+            },
+        )
+        .expect("move");
+        let doc = super::calendar(
+            &cal,
+            std::slice::from_ref(&s),
+            DateTime::from_timestamp(ts("2026-01-01T00:00:00Z"), 0).unwrap_or_default(),
+        );
         let uid = format!("UID:{}@almanac\r\n", s.id);
         for line in [
             "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac//Almanac calendar feed//EN\r\nCALSCALE:GREGORIAN\r\nX-WR-CALNAME:Team\\, \"A\"\\; B\r\n",
@@ -375,19 +479,58 @@ mod tests {
         let ber = chrono_tz::Europe::Berlin;
         let cal = calendar(ber);
         // 2026-01-10 is a Saturday: the rule first generates Friday 2026-01-30.
-        let s = series(&cal, "2026-01-10T17:00:00", ber, Length::Duration { days: 0, seconds: 3600 }, false, Some("FREQ=MONTHLY;BYDAY=-1FR;UNTIL=20260630T170000"), &[], &[]);
+        let s = series(
+            &cal,
+            "2026-01-10T17:00:00",
+            ber,
+            Length::Duration {
+                days: 0,
+                seconds: 3600,
+            },
+            false,
+            Some("FREQ=MONTHLY;BYDAY=-1FR;UNTIL=20260630T170000"),
+            &[],
+            &[],
+        );
         let doc = super::calendar(&cal, &[s], Utc::now());
         assert!(doc.contains("DTSTART;TZID=Europe/Berlin:20260130T170000\r\nDURATION:PT1H\r\nRRULE:FREQ=MONTHLY;UNTIL=20260630T150000Z;BYDAY=-1FR\r\n"), "{doc}");
         // All-day: DATE values, UNTIL as a DATE, no VTIMEZONE.
-        let s = series(&cal, "2026-07-04T00:00:00", ber, Length::Duration { days: 2, seconds: 0 }, true, Some("FREQ=YEARLY;UNTIL=20280704T000000Z"), &[], &["2027-07-04T00:00:00"]);
+        let s = series(
+            &cal,
+            "2026-07-04T00:00:00",
+            ber,
+            Length::Duration {
+                days: 2,
+                seconds: 0,
+            },
+            true,
+            Some("FREQ=YEARLY;UNTIL=20280704T000000Z"),
+            &[],
+            &["2027-07-04T00:00:00"],
+        );
         let doc = super::calendar(&cal, &[s], Utc::now());
         // 2028-07-04 00:00 in Berlin is 2028-07-03T22:00Z, before UNTIL: the 4th is the last day.
         assert!(doc.contains("DTSTART;VALUE=DATE:20260704\r\nDTEND;VALUE=DATE:20260706\r\nRRULE:FREQ=YEARLY;UNTIL=20280704\r\nEXDATE;VALUE=DATE:20270704\r\n"), "{doc}");
         assert!(!doc.contains("VTIMEZONE"), "{doc}");
         // In New York that midnight is 04:00Z, after UNTIL: the 3rd is the last day.
         let ny = chrono_tz::America::New_York;
-        let s = series(&calendar(ny), "2026-07-04T00:00:00", ny, Length::Duration { days: 1, seconds: 0 }, true, Some("FREQ=YEARLY;UNTIL=20280704T000000Z"), &[], &[]);
+        let s = series(
+            &calendar(ny),
+            "2026-07-04T00:00:00",
+            ny,
+            Length::Duration {
+                days: 1,
+                seconds: 0,
+            },
+            true,
+            Some("FREQ=YEARLY;UNTIL=20280704T000000Z"),
+            &[],
+            &[],
+        );
         let doc = super::calendar(&cal, &[s], Utc::now());
-        assert!(doc.contains("RRULE:FREQ=YEARLY;UNTIL=20280703\r\n"), "{doc}");
+        assert!(
+            doc.contains("RRULE:FREQ=YEARLY;UNTIL=20280703\r\n"),
+            "{doc}"
+        );
     }
 }

@@ -83,12 +83,16 @@ pub struct ImportPlan {
 /// Reads `text` into series of `calendar`.
 pub fn plan(text: &str, calendar: &Calendar) -> Result<ImportPlan, ImportError> {
     if text.len() > MAX_BYTES {
-        return Err(ImportError::TooLarge(format!("the file is {} bytes; at most {MAX_BYTES} bytes (1 MiB) are accepted", text.len())));
+        return Err(ImportError::TooLarge(format!(
+            "the file is {} bytes; at most {MAX_BYTES} bytes (1 MiB) are accepted",
+            text.len()
+        )));
     }
     let chunks = lines(text)?;
     let mut roots = Vec::new();
     for chunk in &chunks {
-        let parsed = icalendar::parser::read_components(chunk).map_err(|e| ImportError::Malformed(parser_message(&e)))?;
+        let parsed = icalendar::parser::read_components(chunk)
+            .map_err(|e| ImportError::Malformed(parser_message(&e)))?;
         roots.extend(parsed);
     }
     let mut zones: HashMap<String, Option<Tz>> = HashMap::new();
@@ -99,7 +103,9 @@ pub fn plan(text: &str, calendar: &Calendar) -> Result<ImportPlan, ImportError> 
             match c.name.as_str() {
                 "VTIMEZONE" => {
                     if let Some(id) = value(c, "TZID") {
-                        let iana = id.parse::<Tz>().ok().or_else(|| value(c, "X-LIC-LOCATION").and_then(|l| l.trim().parse::<Tz>().ok()));
+                        let iana = id.parse::<Tz>().ok().or_else(|| {
+                            value(c, "X-LIC-LOCATION").and_then(|l| l.trim().parse::<Tz>().ok())
+                        });
                         zones.insert(id.to_string(), iana);
                     }
                 }
@@ -117,10 +123,16 @@ pub fn plan(text: &str, calendar: &Calendar) -> Result<ImportPlan, ImportError> 
     let mut by_uid: HashMap<String, Vec<&Component<'_>>> = HashMap::new();
     for e in events {
         match value(e, "UID").map(str::trim).filter(|u| !u.is_empty()) {
-            None => plan.skipped.push(Skipped { uid: None, recurrence_id: None, reason: "a VEVENT without a UID".into() }),
-            Some(uid) if uid.chars().count() > MAX_UID_CHARS => {
-                plan.skipped.push(Skipped { uid: Some(uid.chars().take(80).collect()), recurrence_id: None, reason: format!("the UID is longer than {MAX_UID_CHARS} characters") })
-            }
+            None => plan.skipped.push(Skipped {
+                uid: None,
+                recurrence_id: None,
+                reason: "a VEVENT without a UID".into(),
+            }),
+            Some(uid) if uid.chars().count() > MAX_UID_CHARS => plan.skipped.push(Skipped {
+                uid: Some(uid.chars().take(80).collect()),
+                recurrence_id: None,
+                reason: format!("the UID is longer than {MAX_UID_CHARS} characters"),
+            }),
             Some(uid) => {
                 if !by_uid.contains_key(uid) {
                     order.push(uid.to_string());
@@ -129,7 +141,11 @@ pub fn plan(text: &str, calendar: &Calendar) -> Result<ImportPlan, ImportError> 
             }
         }
     }
-    let ctx = Ctx { calendar, zones: &zones, count_budget: std::cell::Cell::new(MAX_TOTAL_COUNT) };
+    let ctx = Ctx {
+        calendar,
+        zones: &zones,
+        count_budget: std::cell::Cell::new(MAX_TOTAL_COUNT),
+    };
     for uid in order {
         let components = by_uid.remove(&uid).unwrap_or_default();
         match ctx.event(&uid, &components) {
@@ -137,7 +153,11 @@ pub fn plan(text: &str, calendar: &Calendar) -> Result<ImportPlan, ImportError> 
                 plan.skipped.extend(notes);
                 plan.events.push(Imported { uid, series });
             }
-            Err(reason) => plan.skipped.push(Skipped { uid: Some(uid), recurrence_id: None, reason }),
+            Err(reason) => plan.skipped.push(Skipped {
+                uid: Some(uid),
+                recurrence_id: None,
+                reason,
+            }),
         }
     }
     Ok(plan)
@@ -156,7 +176,13 @@ fn lines(text: &str) -> Result<Vec<String>, ImportError> {
             match logical.last_mut() {
                 Some((_, line)) => line.push_str(rest),
                 None if rest.trim().is_empty() => {}
-                None => return Err(bad(i + 1, "a continuation line (starting with a space) before any content line".into())),
+                None => {
+                    return Err(bad(
+                        i + 1,
+                        "a continuation line (starting with a space) before any content line"
+                            .into(),
+                    ))
+                }
             }
             continue;
         }
@@ -174,13 +200,22 @@ fn lines(text: &str) -> Result<Vec<String>, ImportError> {
     for (n, line) in logical {
         let Some(split) = name_end(&line) else {
             let shown: String = line.chars().take(60).collect();
-            return Err(bad(n, format!("{shown:?} is not an iCalendar content line (NAME[;PARAM=…]:VALUE)")));
+            return Err(bad(
+                n,
+                format!("{shown:?} is not an iCalendar content line (NAME[;PARAM=…]:VALUE)"),
+            ));
         };
         let name = line[..split].to_ascii_uppercase();
         let rest = &line[split..];
         let normalised = match name.as_str() {
             "BEGIN" | "END" => {
-                let component = rest.strip_prefix(':').map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()).ok_or_else(|| bad(n, format!("{name} needs a component name ({name}:VEVENT)")))?;
+                let component = rest
+                    .strip_prefix(':')
+                    .map(|c| c.trim().to_ascii_uppercase())
+                    .filter(|c| !c.is_empty())
+                    .ok_or_else(|| {
+                        bad(n, format!("{name} needs a component name ({name}:VEVENT)"))
+                    })?;
                 if name == "BEGIN" {
                     if stack.is_empty() && component != "VCALENDAR" {
                         return Err(bad(n, format!("BEGIN:{component} outside a VCALENDAR; an iCalendar file holds VCALENDAR objects")));
@@ -188,14 +223,21 @@ fn lines(text: &str) -> Result<Vec<String>, ImportError> {
                     if component == "VEVENT" {
                         events += 1;
                         if events > MAX_EVENTS {
-                            return Err(ImportError::TooLarge(format!("the file holds more than {MAX_EVENTS} VEVENTs")));
+                            return Err(ImportError::TooLarge(format!(
+                                "the file holds more than {MAX_EVENTS} VEVENTs"
+                            )));
                         }
                     }
                     stack.push((component.clone(), n));
                 } else {
                     match stack.pop() {
                         Some((open, _)) if open == component => {}
-                        Some((open, at)) => return Err(bad(n, format!("END:{component} does not close BEGIN:{open} (line {at})"))),
+                        Some((open, at)) => {
+                            return Err(bad(
+                                n,
+                                format!("END:{component} does not close BEGIN:{open} (line {at})"),
+                            ))
+                        }
                         None => return Err(bad(n, format!("END:{component} without a BEGIN"))),
                     }
                 }
@@ -203,7 +245,10 @@ fn lines(text: &str) -> Result<Vec<String>, ImportError> {
             }
             _ => {
                 if stack.is_empty() {
-                    return Err(bad(n, format!("the property {name} is outside any component")));
+                    return Err(bad(
+                        n,
+                        format!("the property {name} is outside any component"),
+                    ));
                 }
                 format!("{name}{rest}")
             }
@@ -215,7 +260,10 @@ fn lines(text: &str) -> Result<Vec<String>, ImportError> {
         }
     }
     if let Some((open, at)) = stack.pop() {
-        return Err(bad(at, format!("BEGIN:{open} is never closed (END:{open})")));
+        return Err(bad(
+            at,
+            format!("BEGIN:{open} is never closed (END:{open})"),
+        ));
     }
     Ok(chunks)
 }
@@ -224,7 +272,11 @@ fn lines(text: &str) -> Result<Vec<String>, ImportError> {
 /// digits and dashes, parameters whose quoted values may hold `:`, then `:` and the value.
 fn name_end(line: &str) -> Option<usize> {
     let end = line.find([';', ':'])?;
-    if end == 0 || !line[..end].chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    if end == 0
+        || !line[..end]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
         return None;
     }
     let mut quoted = false;
@@ -240,8 +292,15 @@ fn name_end(line: &str) -> Option<usize> {
 
 /// The first line of the parser's message, which names the line.
 fn parser_message(e: &str) -> String {
-    let first = e.lines().map(str::trim).find(|l| !l.is_empty() && *l != "error:").unwrap_or("unreadable");
-    format!("the file is not valid iCalendar (RFC 5545): {}", first.trim_start_matches("error: "))
+    let first = e
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && *l != "error:")
+        .unwrap_or("unreadable");
+    format!(
+        "the file is not valid iCalendar (RFC 5545): {}",
+        first.trim_start_matches("error: ")
+    )
 }
 
 fn props<'a>(c: &'a Component<'a>, name: &'a str) -> impl Iterator<Item = &'a Property<'a>> + 'a {
@@ -257,7 +316,11 @@ fn value<'a>(c: &'a Component<'a>, name: &'a str) -> Option<&'a str> {
 }
 
 fn param<'a>(p: &'a Property<'a>, key: &str) -> Option<&'a str> {
-    p.params.iter().find(|x| x.key.as_str().eq_ignore_ascii_case(key)).and_then(|x| x.val.as_ref()).map(|v| v.as_str())
+    p.params
+        .iter()
+        .find(|x| x.key.as_str().eq_ignore_ascii_case(key))
+        .and_then(|x| x.val.as_ref())
+        .map(|v| v.as_str())
 }
 
 /// A DATE or DATE-TIME value as written.
@@ -317,7 +380,11 @@ impl Frame {
                 l
             }
         };
-        Some(if self.all_day { l.date().and_time(NaiveTime::MIN) } else { l })
+        Some(if self.all_day {
+            l.date().and_time(NaiveTime::MIN)
+        } else {
+            l
+        })
     }
 
     /// A recurrence id: an instant (for all-day series, local midnight of its date).
@@ -337,12 +404,16 @@ fn parse_moment(raw: &str, tz: Option<Tz>) -> Result<Moment, String> {
     let v = raw.trim();
     let bad = || format!("{v:?} is not a DATE (YYYYMMDD) or DATE-TIME (YYYYMMDDTHHMMSS[Z])");
     match v.len() {
-        8 => NaiveDate::parse_from_str(v, "%Y%m%d").map(Moment::Date).map_err(|_| bad()),
+        8 => NaiveDate::parse_from_str(v, "%Y%m%d")
+            .map(Moment::Date)
+            .map_err(|_| bad()),
         15 => {
             let t = NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").map_err(|_| bad())?;
             Ok(tz.map_or(Moment::Floating(t), |z| Moment::Zoned(t, z)))
         }
-        16 if v.ends_with(['Z', 'z']) => NaiveDateTime::parse_from_str(&v[..15], "%Y%m%dT%H%M%S").map(|t| Moment::Utc(t.and_utc().timestamp())).map_err(|_| bad()),
+        16 if v.ends_with(['Z', 'z']) => NaiveDateTime::parse_from_str(&v[..15], "%Y%m%dT%H%M%S")
+            .map(|t| Moment::Utc(t.and_utc().timestamp()))
+            .map_err(|_| bad()),
         _ => Err(bad()),
     }
 }
@@ -385,7 +456,11 @@ impl Ctx<'_> {
                 None => parse_moment(v, tz).map(|m| (m, None)),
                 Some((a, b)) => {
                     let start = parse_moment(a, tz)?;
-                    let end = if b.trim_start().starts_with(['P', 'p', '+', '-']) { PeriodEnd::For(parse_length(b)?) } else { PeriodEnd::At(parse_moment(b, tz)?) };
+                    let end = if b.trim_start().starts_with(['P', 'p', '+', '-']) {
+                        PeriodEnd::For(parse_length(b)?)
+                    } else {
+                        PeriodEnd::At(parse_moment(b, tz)?)
+                    };
                     Ok((start, Some(end)))
                 }
             })
@@ -394,11 +469,21 @@ impl Ctx<'_> {
     }
 
     /// One UID: its master VEVENT and overrides → a series, plus notes on overrides left out.
-    fn event(&self, uid: &str, components: &[&Component<'_>]) -> Result<(Series, Vec<Skipped>), String> {
-        let (overrides, masters): (Vec<&Component<'_>>, Vec<&Component<'_>>) = components.iter().partition(|c| prop(c, "RECURRENCE-ID").is_some());
+    fn event(
+        &self,
+        uid: &str,
+        components: &[&Component<'_>],
+    ) -> Result<(Series, Vec<Skipped>), String> {
+        let (overrides, masters): (Vec<&Component<'_>>, Vec<&Component<'_>>) = components
+            .iter()
+            .partition(|c| prop(c, "RECURRENCE-ID").is_some());
         let master = match masters.as_slice() {
             [m] => *m,
-            [] => return Err("only overrides (RECURRENCE-ID) and no recurring VEVENT they belong to".into()),
+            [] => {
+                return Err(
+                    "only overrides (RECURRENCE-ID) and no recurring VEVENT they belong to".into(),
+                )
+            }
             _ => return Err("more than one VEVENT without RECURRENCE-ID for this UID".into()),
         };
         if prop(master, "EXRULE").is_some() {
@@ -414,7 +499,11 @@ impl Ctx<'_> {
             Moment::Zoned(t, tz) => (tz, false, t),
             Moment::Utc(t) => (Tz::UTC, false, instant(t).naive_utc()),
         };
-        let mut f = Frame { zone, all_day, resolver: ZoneResolver::new(zone) };
+        let mut f = Frame {
+            zone,
+            all_day,
+            resolver: ZoneResolver::new(zone),
+        };
         let length = self.length(master, dtstart, &mut f)?;
 
         let rrules: Vec<&Property<'_>> = props(master, "RRULE").collect();
@@ -422,7 +511,11 @@ impl Ctx<'_> {
             return Err("more than one RRULE (RFC 5545 allows one)".into());
         }
         let rrule = rrules.first().map(|p| p.val.as_str().to_string());
-        if let Some(count) = rrule.as_deref().and_then(|r| almanac_domain::rrule::parse_rule(r).ok()).and_then(|r| r.count()) {
+        if let Some(count) = rrule
+            .as_deref()
+            .and_then(|r| almanac_domain::rrule::parse_rule(r).ok())
+            .and_then(|r| r.count())
+        {
             let left = self.count_budget.get();
             if u64::from(count) > left {
                 return Err(format!("its COUNT ({count}) would take the file's COUNTs past {MAX_TOTAL_COUNT} occurrences; import the file in parts"));
@@ -464,26 +557,53 @@ impl Ctx<'_> {
         }
         let dtstart_rid = f.recurrence_id(dtstart);
         let has_recurrence = rrule.is_some() || !rdates.is_empty();
-        if !has_recurrence && (exdates.contains(&start) || cancelled.contains(&dtstart_rid) || exdate_days.contains(&start.date())) {
+        if !has_recurrence
+            && (exdates.contains(&start)
+                || cancelled.contains(&dtstart_rid)
+                || exdate_days.contains(&start.date()))
+        {
             return Err("its only occurrence is excluded by its own EXDATE".into());
         }
-        let build = |rdates: &[NaiveDateTime], exdates: &[NaiveDateTime], recurring: bool| -> Result<Schedule, String> {
-            let recurrence = if recurring { Some(Recurrence::parse(rrule.as_deref(), rdates.to_vec(), exdates.to_vec()).map_err(|e| e.to_string())?) } else { None };
+        let build = |rdates: &[NaiveDateTime],
+                     exdates: &[NaiveDateTime],
+                     recurring: bool|
+         -> Result<Schedule, String> {
+            let recurrence = if recurring {
+                Some(
+                    Recurrence::parse(rrule.as_deref(), rdates.to_vec(), exdates.to_vec())
+                        .map_err(|e| e.to_string())?,
+                )
+            } else {
+                None
+            };
             Schedule::new(start, zone, length, all_day, recurrence).map_err(|e| e.to_string())
         };
-        let first = build(&rdates, if has_recurrence { &exdates } else { &[] }, has_recurrence)?;
+        let first = build(
+            &rdates,
+            if has_recurrence { &exdates } else { &[] },
+            has_recurrence,
+        )?;
 
         // DATE exclusions of a timed series: every occurrence on that local date.
         let mut changed = false;
         for d in exdate_days {
-            let (a, b) = (f.instant(Moment::Date(d)), d.succ_opt().map_or(i64::MAX, |n| f.instant(Moment::Date(n))));
+            let (a, b) = (
+                f.instant(Moment::Date(d)),
+                d.succ_opt()
+                    .map_or(i64::MAX, |n| f.instant(Moment::Date(n))),
+            );
             for inst in first.instances_from(a).take_while(|i| i.start < b) {
                 exdates.push(instant(inst.local).naive_utc());
                 changed = true;
             }
         }
         // RFC 5545 counts DTSTART as an occurrence; Almanac only when the rule generates it.
-        if has_recurrence && first.first_rule_instance_from(dtstart_rid).is_none_or(|i| i.start != dtstart_rid) && !rdates.contains(&start) {
+        if has_recurrence
+            && first
+                .first_rule_instance_from(dtstart_rid)
+                .is_none_or(|i| i.start != dtstart_rid)
+            && !rdates.contains(&start)
+        {
             rdates.push(start);
             changed = true;
         }
@@ -499,7 +619,9 @@ impl Ctx<'_> {
             if !all_day && matches!(m, Moment::Date(_)) {
                 return Err("a RECURRENCE-ID is a DATE but DTSTART a DATE-TIME".into());
             }
-            let seq = value(o, "SEQUENCE").and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0);
+            let seq = value(o, "SEQUENCE")
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .unwrap_or(0);
             ordered.push((f.recurrence_id(m), seq, i, o));
         }
         ordered.sort_by_key(|(rid, seq, i, _)| (*rid, *seq, *i));
@@ -507,7 +629,10 @@ impl Ctx<'_> {
         ordered.dedup_by_key(|(rid, ..)| *rid);
         ordered.reverse();
         let mut notes = Vec::new();
-        let exdate_instants: Vec<i64> = exdates.iter().map(|d| f.instant(Moment::Floating(*d))).collect();
+        let exdate_instants: Vec<i64> = exdates
+            .iter()
+            .map(|d| f.instant(Moment::Floating(*d)))
+            .collect();
         let excluded = |rid: i64| exdate_instants.contains(&rid) || cancelled.contains(&rid);
         let mut recurring = has_recurrence;
         for (rid, ..) in &ordered {
@@ -525,43 +650,91 @@ impl Ctx<'_> {
                 changed = true;
             }
         }
-        let schedule = if changed || recurring != has_recurrence { build(&rdates, &exdates, recurring)? } else { first };
+        let schedule = if changed || recurring != has_recurrence {
+            build(&rdates, &exdates, recurring)?
+        } else {
+            first
+        };
 
         let kind = match value(master, "X-ALMANAC-KIND").map(str::trim) {
             None => SeriesKind::Event,
-            Some(k) => SeriesKind::parse(&k.to_ascii_uppercase()).ok_or_else(|| format!("X-ALMANAC-KIND {k:?} is not EVENT, BLOCKED or AVAILABLE"))?,
+            Some(k) => SeriesKind::parse(&k.to_ascii_uppercase()).ok_or_else(|| {
+                format!("X-ALMANAC-KIND {k:?} is not EVENT, BLOCKED or AVAILABLE")
+            })?,
         };
-        let title = check_text("title", value(master, "SUMMARY").filter(|s| !s.trim().is_empty()).unwrap_or("(no title)"), 500, true).map_err(|e| e.to_string())?;
-        let description = check_description(value(master, "DESCRIPTION").map(str::to_string)).map_err(|e| e.to_string())?;
-        let transparent = value(master, "TRANSP").is_some_and(|t| t.trim().eq_ignore_ascii_case("TRANSPARENT"));
-        let mut series = Series::new(SeriesId::generate(), self.calendar.organization, self.calendar.id, kind, title, description, schedule, 1).shown_as(transparent);
+        let title = check_text(
+            "title",
+            value(master, "SUMMARY")
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or("(no title)"),
+            500,
+            true,
+        )
+        .map_err(|e| e.to_string())?;
+        let description = check_description(value(master, "DESCRIPTION").map(str::to_string))
+            .map_err(|e| e.to_string())?;
+        let transparent =
+            value(master, "TRANSP").is_some_and(|t| t.trim().eq_ignore_ascii_case("TRANSPARENT"));
+        let mut series = Series::new(
+            SeriesId::generate(),
+            self.calendar.organization,
+            self.calendar.id,
+            kind,
+            title,
+            description,
+            schedule,
+            1,
+        )
+        .shown_as(transparent);
 
         for &rid in &cancelled {
             if series.schedule().instance_at(rid).is_some() {
-                series = cancel_occurrence(&series, RecurrenceId(rid)).map_err(|e| e.to_string())?;
+                series =
+                    cancel_occurrence(&series, RecurrenceId(rid)).map_err(|e| e.to_string())?;
             }
         }
         for (s, e) in periods {
-            let Some(occ) = occurrence_at(&series, RecurrenceId(s)) else { continue };
+            let Some(occ) = occurrence_at(&series, RecurrenceId(s)) else {
+                continue;
+            };
             if occ.end.timestamp() != e {
-                let change = OccurrenceChange { start: Some(s), end: Some(e), ..Default::default() };
-                series = modify_occurrence(&series, RecurrenceId(s), &change).map_err(|err| format!("the RDATE period at {}: {err}", instant(s).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))?;
+                let change = OccurrenceChange {
+                    start: Some(s),
+                    end: Some(e),
+                    ..Default::default()
+                };
+                series = modify_occurrence(&series, RecurrenceId(s), &change).map_err(|err| {
+                    format!(
+                        "the RDATE period at {}: {err}",
+                        instant(s).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )
+                })?;
             }
         }
         for (rid, _, _, o) in ordered {
             let at = RecurrenceId(rid);
             let when = instant(rid).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             if excluded(rid) {
-                notes.push(Skipped { uid: Some(uid.to_string()), recurrence_id: Some(at), reason: format!("the override of {when} was ignored: EXDATE excludes that occurrence") });
+                notes.push(Skipped {
+                    uid: Some(uid.to_string()),
+                    recurrence_id: Some(at),
+                    reason: format!(
+                        "the override of {when} was ignored: EXDATE excludes that occurrence"
+                    ),
+                });
                 continue;
             }
             if value(o, "STATUS").is_some_and(|s| s.trim().eq_ignore_ascii_case("CANCELLED")) {
-                series = cancel_occurrence(&series, at).map_err(|e| format!("the override of {when}: {e}"))?;
+                series = cancel_occurrence(&series, at)
+                    .map_err(|e| format!("the override of {when}: {e}"))?;
                 continue;
             }
-            let change = self.override_change(o, &series, at, &mut f).map_err(|e| format!("the override of {when}: {e}"))?;
+            let change = self
+                .override_change(o, &series, at, &mut f)
+                .map_err(|e| format!("the override of {when}: {e}"))?;
             if let Some(change) = change {
-                series = modify_occurrence(&series, at, &change).map_err(|e| format!("the override of {when}: {e}"))?;
+                series = modify_occurrence(&series, at, &change)
+                    .map_err(|e| format!("the override of {when}: {e}"))?;
             }
         }
         series.version = 1;
@@ -569,41 +742,80 @@ impl Ctx<'_> {
     }
 
     /// The master's length: DTEND or DURATION.
-    fn length(&self, master: &Component<'_>, dtstart: Moment, f: &mut Frame) -> Result<Length, String> {
+    fn length(
+        &self,
+        master: &Component<'_>,
+        dtstart: Moment,
+        f: &mut Frame,
+    ) -> Result<Length, String> {
         match (prop(master, "DTEND"), prop(master, "DURATION")) {
             (Some(_), Some(_)) => Err("both DTEND and DURATION (RFC 5545 allows one)".into()),
             (Some(p), None) => {
                 let end = self.moment(p)?;
                 let length = match (dtstart, end) {
-                    (Moment::Date(a), Moment::Date(b)) => Length::Duration { days: (b - a).num_days(), seconds: 0 },
-                    (Moment::Date(_), _) => return Err("DTSTART is a DATE but DTEND a DATE-TIME".into()),
-                    (_, Moment::Date(_)) => return Err("DTSTART is a DATE-TIME but DTEND a DATE".into()),
-                    (Moment::Floating(a), Moment::Floating(b)) => Length::WallClock { seconds: (b - a).num_seconds() },
-                    (Moment::Zoned(a, x), Moment::Zoned(b, y)) if x == y => Length::WallClock { seconds: (b - a).num_seconds() },
+                    (Moment::Date(a), Moment::Date(b)) => Length::Duration {
+                        days: (b - a).num_days(),
+                        seconds: 0,
+                    },
+                    (Moment::Date(_), _) => {
+                        return Err("DTSTART is a DATE but DTEND a DATE-TIME".into())
+                    }
+                    (_, Moment::Date(_)) => {
+                        return Err("DTSTART is a DATE-TIME but DTEND a DATE".into())
+                    }
+                    (Moment::Floating(a), Moment::Floating(b)) => Length::WallClock {
+                        seconds: (b - a).num_seconds(),
+                    },
+                    (Moment::Zoned(a, x), Moment::Zoned(b, y)) if x == y => Length::WallClock {
+                        seconds: (b - a).num_seconds(),
+                    },
                     (Moment::Utc(a), Moment::Utc(b)) => Length::WallClock { seconds: b - a },
-                    (a, b) => Length::Duration { days: 0, seconds: f.instant(b) - f.instant(a) },
+                    (a, b) => Length::Duration {
+                        days: 0,
+                        seconds: f.instant(b) - f.instant(a),
+                    },
                 };
                 match length {
-                    Length::Duration { days, seconds } if days <= 0 && seconds <= 0 => Err("DTEND is not after DTSTART (Almanac has no zero-length events)".into()),
-                    Length::WallClock { seconds } if seconds <= 0 => Err("DTEND is not after DTSTART (Almanac has no zero-length events)".into()),
+                    Length::Duration { days, seconds } if days <= 0 && seconds <= 0 => {
+                        Err("DTEND is not after DTSTART (Almanac has no zero-length events)".into())
+                    }
+                    Length::WallClock { seconds } if seconds <= 0 => {
+                        Err("DTEND is not after DTSTART (Almanac has no zero-length events)".into())
+                    }
                     l => Ok(l),
                 }
             }
             (None, Some(p)) => {
                 let l = parse_length(p.val.as_str()).map_err(|e| format!("DURATION: {e}"))?;
                 match l {
-                    Length::Duration { seconds, .. } if f.all_day && seconds != 0 => Err("an all-day event's DURATION must be whole days (P1D)".into()),
-                    Length::Duration { days: 0, seconds: 0 } => Err("DURATION is zero (Almanac has no zero-length events)".into()),
+                    Length::Duration { seconds, .. } if f.all_day && seconds != 0 => {
+                        Err("an all-day event's DURATION must be whole days (P1D)".into())
+                    }
+                    Length::Duration {
+                        days: 0,
+                        seconds: 0,
+                    } => Err("DURATION is zero (Almanac has no zero-length events)".into()),
                     l => Ok(l),
                 }
             }
-            (None, None) if f.all_day => Ok(Length::Duration { days: 1, seconds: 0 }),
-            (None, None) => Err("no DTEND or DURATION: a zero-length event, which Almanac does not store".into()),
+            (None, None) if f.all_day => Ok(Length::Duration {
+                days: 1,
+                seconds: 0,
+            }),
+            (None, None) => Err(
+                "no DTEND or DURATION: a zero-length event, which Almanac does not store".into(),
+            ),
         }
     }
 
     /// What an override changes about its occurrence; `None` when it changes nothing.
-    fn override_change(&self, o: &Component<'_>, series: &Series, at: RecurrenceId, f: &mut Frame) -> Result<Option<OccurrenceChange>, String> {
+    fn override_change(
+        &self,
+        o: &Component<'_>,
+        series: &Series,
+        at: RecurrenceId,
+        f: &mut Frame,
+    ) -> Result<Option<OccurrenceChange>, String> {
         let occ = occurrence_at(series, at).ok_or("the event has no such occurrence")?;
         let (slot_start, slot_end) = (occ.start.timestamp(), occ.end.timestamp());
         let start = match prop(o, "DTSTART") {
@@ -618,7 +830,11 @@ impl Ctx<'_> {
                 let m = self.moment(p)?;
                 f.instant(m)
             }
-            (None, Some(p)) => end_after(f, start, parse_length(p.val.as_str()).map_err(|e| format!("DURATION: {e}"))?),
+            (None, Some(p)) => end_after(
+                f,
+                start,
+                parse_length(p.val.as_str()).map_err(|e| format!("DURATION: {e}"))?,
+            ),
             (None, None) => start + (slot_end - slot_start),
         };
         let mut change = OccurrenceChange::default();
@@ -626,7 +842,9 @@ impl Ctx<'_> {
             change.start = Some(start);
             change.end = Some(end);
         }
-        if let Some(t) = value(o, "SUMMARY").filter(|t| !t.trim().is_empty() && t.trim() != series.title) {
+        if let Some(t) =
+            value(o, "SUMMARY").filter(|t| !t.trim().is_empty() && t.trim() != series.title)
+        {
             change.title = Some(check_text("title", t, 500, true).map_err(|e| e.to_string())?);
         }
         if let Some(d) = value(o, "DESCRIPTION") {
@@ -636,13 +854,17 @@ impl Ctx<'_> {
             }
         }
         if let Some(k) = value(o, "X-ALMANAC-KIND").map(str::trim) {
-            let k = SeriesKind::parse(&k.to_ascii_uppercase()).ok_or_else(|| format!("X-ALMANAC-KIND {k:?} is not EVENT, BLOCKED or AVAILABLE"))?;
+            let k = SeriesKind::parse(&k.to_ascii_uppercase()).ok_or_else(|| {
+                format!("X-ALMANAC-KIND {k:?} is not EVENT, BLOCKED or AVAILABLE")
+            })?;
             if k != series.kind {
                 change.kind = Some(k);
             }
         }
-        let completed = value(o, "X-ALMANAC-STATUS").is_some_and(|s| s.trim().eq_ignore_ascii_case("COMPLETED"));
-        let tentative = value(o, "STATUS").is_some_and(|s| s.trim().eq_ignore_ascii_case("TENTATIVE"));
+        let completed = value(o, "X-ALMANAC-STATUS")
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("COMPLETED"));
+        let tentative =
+            value(o, "STATUS").is_some_and(|s| s.trim().eq_ignore_ascii_case("TENTATIVE"));
         change.status = if completed {
             Some(OccurrenceStatus::Completed)
         } else if tentative {
@@ -650,7 +872,11 @@ impl Ctx<'_> {
         } else {
             None
         };
-        let unchanged = change.start.is_none() && change.title.is_none() && change.description.is_none() && change.kind.is_none() && change.status.is_none();
+        let unchanged = change.start.is_none()
+            && change.title.is_none()
+            && change.description.is_none()
+            && change.kind.is_none()
+            && change.status.is_none();
         Ok((!unchanged).then_some(change))
     }
 }
@@ -664,7 +890,8 @@ fn end_after(f: &mut Frame, start: i64, length: Length) -> i64 {
             f.resolver.instant_of(local).max(start) + seconds
         }
         Length::WallClock { seconds } => {
-            let local = instant(start).with_timezone(&f.zone).naive_local() + Duration::seconds(seconds);
+            let local =
+                instant(start).with_timezone(&f.zone).naive_local() + Duration::seconds(seconds);
             f.resolver.instant_of(local).max(start + 1)
         }
     }
@@ -681,21 +908,45 @@ mod tests {
     use chrono::DateTime;
 
     fn calendar(zone: Tz) -> Calendar {
-        Calendar { id: CalendarId::generate(), organization: OrganizationId::DEFAULT, name: "c".into(), time_zone: zone, availability: AvailabilityMode::Default { working_hours: None } }
+        Calendar {
+            id: CalendarId::generate(),
+            organization: OrganizationId::DEFAULT,
+            name: "c".into(),
+            time_zone: zone,
+            availability: AvailabilityMode::Default {
+                working_hours: None,
+            },
+        }
     }
 
     fn ts(s: &str) -> i64 {
-        DateTime::parse_from_rfc3339(s).map(|d| d.timestamp()).unwrap_or_default()
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.timestamp())
+            .unwrap_or_default()
     }
 
     /// (start, end, title, status) of every occurrence in the window, cancelled ones included.
-    fn shown(series: &[Series], from: &str, to: &str) -> Vec<(String, String, String, OccurrenceStatus)> {
+    fn shown(
+        series: &[Series],
+        from: &str,
+        to: &str,
+    ) -> Vec<(String, String, String, OccurrenceStatus)> {
         let window = TimeWindow::new(instant(ts(from)), instant(ts(to))).expect("window");
-        let titles: HashMap<SeriesId, &str> = series.iter().map(|s| (s.id, s.title.as_str())).collect();
+        let titles: HashMap<SeriesId, &str> =
+            series.iter().map(|s| (s.id, s.title.as_str())).collect();
         occurrences_page(series.iter(), window, None, 100_000, true)
             .occurrences
             .into_iter()
-            .map(|o| (o.start.to_rfc3339(), o.end.to_rfc3339(), o.title.clone().unwrap_or_else(|| titles[&o.series].to_string()), o.status))
+            .map(|o| {
+                (
+                    o.start.to_rfc3339(),
+                    o.end.to_rfc3339(),
+                    o.title
+                        .clone()
+                        .unwrap_or_else(|| titles[&o.series].to_string()),
+                    o.status,
+                )
+            })
             .collect::<Vec<_>>()
     }
 
@@ -707,8 +958,12 @@ mod tests {
         format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n{events}END:VCALENDAR\r\n")
     }
 
-    fn visible(v: Vec<(String, String, String, OccurrenceStatus)>) -> Vec<(String, String, String, OccurrenceStatus)> {
-        v.into_iter().filter(|o| o.3 != OccurrenceStatus::Cancelled).collect()
+    fn visible(
+        v: Vec<(String, String, String, OccurrenceStatus)>,
+    ) -> Vec<(String, String, String, OccurrenceStatus)> {
+        v.into_iter()
+            .filter(|o| o.3 != OccurrenceStatus::Cancelled)
+            .collect()
     }
 
     #[test]
@@ -731,18 +986,47 @@ BEGIN:VEVENT\r\nUID:floating\r\nDTSTART:20260901T080000\r\nDTEND:20260901T083000
         let b: Vec<Series> = second.events.iter().map(|e| e.series.clone()).collect();
         let (from, to) = ("2026-01-01T00:00:00Z", "2030-01-01T00:00:00Z");
         let before = shown(&a, from, to);
-        assert_eq!(visible(before.clone()), visible(shown(&b, from, to)), "\n{exported}");
+        assert_eq!(
+            visible(before.clone()),
+            visible(shown(&b, from, to)),
+            "\n{exported}"
+        );
         // Cancelled occurrences are exported as EXDATEs: still not shown, still count for COUNT.
-        assert_eq!(before.iter().filter(|o| o.3 == OccurrenceStatus::Cancelled).count(), 1);
+        assert_eq!(
+            before
+                .iter()
+                .filter(|o| o.3 == OccurrenceStatus::Cancelled)
+                .count(),
+            1
+        );
         // The DTSTART the monthly rule does not generate (Saturday 10 January) is an occurrence.
-        assert!(before.iter().any(|o| o.0 == "2026-01-10T16:00:00+00:00" && o.2 == "Review"), "{before:?}");
-        assert!(before.iter().any(|o| o.0 == "2026-03-04T20:00:00+00:00" && o.2 == "Moved"));
-        assert!(before.iter().any(|o| o.0 == "2026-03-13T13:00:00+00:00" && o.3 == OccurrenceStatus::Tentative));
+        assert!(
+            before
+                .iter()
+                .any(|o| o.0 == "2026-01-10T16:00:00+00:00" && o.2 == "Review"),
+            "{before:?}"
+        );
+        assert!(before
+            .iter()
+            .any(|o| o.0 == "2026-03-04T20:00:00+00:00" && o.2 == "Moved"));
+        assert!(before
+            .iter()
+            .any(|o| o.0 == "2026-03-13T13:00:00+00:00" && o.3 == OccurrenceStatus::Tentative));
         // UNTIL=20290704T000000Z is 2029-07-03 20:00 in New York: 2029's holiday is not included.
-        assert_eq!(before.iter().filter(|o| o.2 == "Holiday").count(), 3, "{before:?}");
+        assert_eq!(
+            before.iter().filter(|o| o.2 == "Holiday").count(),
+            3,
+            "{before:?}"
+        );
         assert!(b.iter().any(|s| s.transparent && s.schedule().all_day()));
         assert!(b.iter().any(|s| s.kind == SeriesKind::Blocked));
-        assert_eq!(a.iter().find(|s| s.title == "Floating").map(|s| s.schedule().zone()), Some(ny), "floating times are read in the calendar's zone");
+        assert_eq!(
+            a.iter()
+                .find(|s| s.title == "Floating")
+                .map(|s| s.schedule().zone()),
+            Some(ny),
+            "floating times are read in the calendar's zone"
+        );
     }
 
     #[test]
@@ -752,13 +1036,33 @@ BEGIN:VEVENT\r\nUID:floating\r\nDTSTART:20260901T080000\r\nDTEND:20260901T083000
         let a = import(&ics("BEGIN:VEVENT\r\nUID:d\r\nDTSTART;TZID=Europe/Berlin:20260320T090000\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY;COUNT=20\r\nSUMMARY:Daily\r\nEND:VEVENT\r\n"), &cal).events.remove(0).series;
         let at = RecurrenceId(ts("2026-03-30T07:00:00Z"));
         let tail = tail_schedule(&a, at).expect("tail");
-        let tail = almanac_domain::edit::reschedule(&tail, Some(tail.start() + Duration::hours(2)), None, None, None).expect("shifted");
-        let fields = SeriesFields { title: Some("Later".into()), ..Default::default() };
+        let tail = almanac_domain::edit::reschedule(
+            &tail,
+            Some(tail.start() + Duration::hours(2)),
+            None,
+            None,
+            None,
+        )
+        .expect("shifted");
+        let fields = SeriesFields {
+            title: Some("Later".into()),
+            ..Default::default()
+        };
         let (outcome, _) = split(&a, at, tail, &fields, SeriesId::generate()).expect("split");
-        let almanac_domain::edit::SplitOutcome::Split { original, continuation } = outcome else { panic!("a split") };
+        let almanac_domain::edit::SplitOutcome::Split {
+            original,
+            continuation,
+        } = outcome
+        else {
+            panic!("a split")
+        };
         let series = vec![original, continuation];
         let doc = crate::ics::export::calendar(&cal, &series, chrono::Utc::now());
-        let back: Vec<Series> = import(&doc, &cal).events.into_iter().map(|e| e.series).collect();
+        let back: Vec<Series> = import(&doc, &cal)
+            .events
+            .into_iter()
+            .map(|e| e.series)
+            .collect();
         assert_eq!(back.len(), 2);
         let (from, to) = ("2026-03-01T00:00:00Z", "2026-05-01T00:00:00Z");
         assert_eq!(shown(&series, from, to), shown(&back, from, to));
@@ -775,18 +1079,42 @@ BEGIN:VEVENT\r\nUID:custom\r\nDTSTART;TZID=Custom Zone:20260105T090000\r\nDTEND;
 BEGIN:VEVENT\r\nUID:windows\r\nDTSTART;TZID=Eastern Standard Time:20260105T090000\r\nDTEND;TZID=Eastern Standard Time:20260105T100000\r\nSUMMARY:c\r\nEND:VEVENT\r\n\
 BEGIN:VEVENT\r\nUID:iana\r\nDTSTART;TZID=Asia/Kolkata:20260105T090000\r\nDTEND;TZID=Asia/Kolkata:20260105T100000\r\nSUMMARY:d\r\nEND:VEVENT\r\n");
         let p = import(&doc, &cal);
-        let zones: Vec<(&str, Tz)> = p.events.iter().map(|e| (e.uid.as_str(), e.series.schedule().zone())).collect();
-        assert_eq!(zones, [("outlook", chrono_tz::Europe::Berlin), ("iana", chrono_tz::Asia::Kolkata)]);
-        let skipped: Vec<(&str, &str)> = p.skipped.iter().map(|s| (s.uid.as_deref().unwrap_or(""), s.reason.as_str())).collect();
+        let zones: Vec<(&str, Tz)> = p
+            .events
+            .iter()
+            .map(|e| (e.uid.as_str(), e.series.schedule().zone()))
+            .collect();
+        assert_eq!(
+            zones,
+            [
+                ("outlook", chrono_tz::Europe::Berlin),
+                ("iana", chrono_tz::Asia::Kolkata)
+            ]
+        );
+        let skipped: Vec<(&str, &str)> = p
+            .skipped
+            .iter()
+            .map(|s| (s.uid.as_deref().unwrap_or(""), s.reason.as_str()))
+            .collect();
         assert_eq!(skipped.len(), 2, "{skipped:?}");
-        assert!(skipped[0].0 == "custom" && skipped[0].1.contains("\"Custom Zone\"") && skipped[0].1.contains("X-LIC-LOCATION"), "{skipped:?}");
-        assert!(skipped[1].0 == "windows" && skipped[1].1.contains("not an IANA name"), "{skipped:?}");
+        assert!(
+            skipped[0].0 == "custom"
+                && skipped[0].1.contains("\"Custom Zone\"")
+                && skipped[0].1.contains("X-LIC-LOCATION"),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped[1].0 == "windows" && skipped[1].1.contains("not an IANA name"),
+            "{skipped:?}"
+        );
     }
 
     #[test]
     fn unusable_events_are_skipped_with_reasons() {
         let cal = calendar(chrono_tz::UTC);
-        let ev = |uid: &str, body: &str| format!("BEGIN:VEVENT\r\nUID:{uid}\r\n{body}SUMMARY:x\r\nEND:VEVENT\r\n");
+        let ev = |uid: &str, body: &str| {
+            format!("BEGIN:VEVENT\r\nUID:{uid}\r\n{body}SUMMARY:x\r\nEND:VEVENT\r\n")
+        };
         let doc = ics(&[
             ev("bad-rule", "DTSTART:20260105T090000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY;INTERVAL=0\r\n"),
             ev("lenient-parsers-drop-this", "DTSTART:20260105T090000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY;COUNT=0\r\n"),
@@ -803,11 +1131,21 @@ BEGIN:VEVENT\r\nUID:iana\r\nDTSTART;TZID=Asia/Kolkata:20260105T090000\r\nDTEND;T
         ]
         .concat());
         let p = import(&doc, &cal);
-        assert_eq!(p.events.iter().map(|e| e.uid.as_str()).collect::<Vec<_>>(), ["fine"]);
-        let reasons: HashMap<&str, &str> = p.skipped.iter().map(|s| (s.uid.as_deref().unwrap_or(""), s.reason.as_str())).collect();
+        assert_eq!(
+            p.events.iter().map(|e| e.uid.as_str()).collect::<Vec<_>>(),
+            ["fine"]
+        );
+        let reasons: HashMap<&str, &str> = p
+            .skipped
+            .iter()
+            .map(|s| (s.uid.as_deref().unwrap_or(""), s.reason.as_str()))
+            .collect();
         assert_eq!(reasons.len(), 11, "{reasons:?}");
         assert!(reasons["bad-rule"].contains("INTERVAL"), "{reasons:?}");
-        assert!(reasons["lenient-parsers-drop-this"].contains("COUNT"), "{reasons:?}");
+        assert!(
+            reasons["lenient-parsers-drop-this"].contains("COUNT"),
+            "{reasons:?}"
+        );
         assert!(reasons["unknown-part"].contains("BYFOO"), "{reasons:?}");
         assert!(reasons["zero"].contains("zero-length"), "{reasons:?}");
         assert!(reasons["todo"].contains("VTODO"), "{reasons:?}");
@@ -835,7 +1173,10 @@ BEGIN:VEVENT\r\nUID:iana\r\nDTSTART;TZID=Asia/Kolkata:20260105T090000\r\nDTEND;T
         let ok = "begin:vcalendar\nbegin:vevent\nuid:a\ndtstart:20260105T090000Z\nduration:PT1H\nsummary:a long\n  title\nend:vevent\nend:vcalendar\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n";
         let p = plan(ok, &cal).expect("valid");
         assert_eq!(p.events[0].series.title, "a long title");
-        assert!(matches!(plan(&"x".repeat(MAX_BYTES + 1), &cal), Err(ImportError::TooLarge(_))));
+        assert!(matches!(
+            plan(&"x".repeat(MAX_BYTES + 1), &cal),
+            Err(ImportError::TooLarge(_))
+        ));
         let many = ics(&"BEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\n".repeat(MAX_EVENTS + 1));
         assert!(matches!(plan(&many, &cal), Err(ImportError::TooLarge(_))));
     }
@@ -844,7 +1185,10 @@ BEGIN:VEVENT\r\nUID:iana\r\nDTSTART;TZID=Asia/Kolkata:20260105T090000\r\nDTEND;T
     /// refused as malformed or imported with reasons for what was skipped.
     #[test]
     fn no_input_panics() {
-        let fixtures = [include_str!("../../../tests/data/ics/google-export.ics"), include_str!("../../../tests/data/ics/outlook-and-friends.ics")];
+        let fixtures = [
+            include_str!("../../../tests/data/ics/google-export.ics"),
+            include_str!("../../../tests/data/ics/outlook-and-friends.ics"),
+        ];
         let cal = calendar(chrono_tz::Europe::Berlin);
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = move |n: usize| {
@@ -853,7 +1197,9 @@ BEGIN:VEVENT\r\nUID:iana\r\nDTSTART;TZID=Asia/Kolkata:20260105T090000\r\nDTEND;T
             seed ^= seed << 17;
             (seed % n.max(1) as u64) as usize
         };
-        let alphabet: Vec<char> = ":;,=\"\\/ \r\nZTP-+019ABCDEFGHIJKLMNOPQRSTUVWXYZ\u{e9}\u{1f382}".chars().collect();
+        let alphabet: Vec<char> = ":;,=\"\\/ \r\nZTP-+019ABCDEFGHIJKLMNOPQRSTUVWXYZ\u{e9}\u{1f382}"
+            .chars()
+            .collect();
         for round in 0..1500 {
             let base = fixtures[round % 2];
             let mut lines: Vec<String> = base.split("\r\n").map(str::to_string).collect();
@@ -887,11 +1233,26 @@ BEGIN:VEVENT\r\nUID:iana\r\nDTSTART;TZID=Asia/Kolkata:20260105T090000\r\nDTEND;T
     #[test]
     fn the_counts_of_one_file_are_bounded() {
         let cal = calendar(chrono_tz::UTC);
-        let ev = |i: usize, count: u64| format!("BEGIN:VEVENT\r\nUID:e{i}\r\nDTSTART:20260105T090000Z\r\nDURATION:PT1M\r\nRRULE:FREQ=MINUTELY;COUNT={count}\r\nSUMMARY:x\r\nEND:VEVENT\r\n");
-        let doc = ics(&[ev(0, 600_000), ev(1, 300_000), ev(2, 200_000), ev(3, 100_000)].concat());
+        let ev = |i: usize, count: u64| {
+            format!("BEGIN:VEVENT\r\nUID:e{i}\r\nDTSTART:20260105T090000Z\r\nDURATION:PT1M\r\nRRULE:FREQ=MINUTELY;COUNT={count}\r\nSUMMARY:x\r\nEND:VEVENT\r\n")
+        };
+        let doc = ics(&[
+            ev(0, 600_000),
+            ev(1, 300_000),
+            ev(2, 200_000),
+            ev(3, 100_000),
+        ]
+        .concat());
         let p = import(&doc, &cal);
-        assert_eq!(p.events.iter().map(|e| e.uid.as_str()).collect::<Vec<_>>(), ["e0", "e1", "e3"]);
-        assert!(p.skipped[0].uid.as_deref() == Some("e2") && p.skipped[0].reason.contains("in parts"), "{:?}", p.skipped);
+        assert_eq!(
+            p.events.iter().map(|e| e.uid.as_str()).collect::<Vec<_>>(),
+            ["e0", "e1", "e3"]
+        );
+        assert!(
+            p.skipped[0].uid.as_deref() == Some("e2") && p.skipped[0].reason.contains("in parts"),
+            "{:?}",
+            p.skipped
+        );
     }
 
     #[test]
@@ -906,13 +1267,49 @@ BEGIN:VEVENT\r\nUID:g2\r\nRECURRENCE-ID;TZID=Europe/Berlin:20260110T100000\r\nDT
 BEGIN:VEVENT\r\nUID:g2\r\nRECURRENCE-ID;TZID=Europe/Berlin:20260108T100000\r\nDTSTART;TZID=Europe/Berlin:20260108T120000\r\nDTEND;TZID=Europe/Berlin:20260108T130000\r\nSUMMARY:Gone\r\nEND:VEVENT\r\n");
         let p = import(&doc, &cal);
         let series: Vec<Series> = p.events.iter().map(|e| e.series.clone()).collect();
-        let got = visible(shown(&series, "2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z"));
-        let mondays: Vec<&str> = got.iter().filter(|o| o.2 == "Mondays").map(|o| &o.0[..10]).collect();
+        let got = visible(shown(
+            &series,
+            "2026-01-01T00:00:00Z",
+            "2026-04-01T00:00:00Z",
+        ));
+        let mondays: Vec<&str> = got
+            .iter()
+            .filter(|o| o.2 == "Mondays")
+            .map(|o| &o.0[..10])
+            .collect();
         // 2026-03-02 00:00 in Berlin is 2026-03-01T23:00Z, before UNTIL.
-        assert_eq!(mondays, ["2026-01-04", "2026-01-11", "2026-01-18", "2026-01-25", "2026-02-01", "2026-02-08", "2026-02-15", "2026-02-22", "2026-03-01"]);
-        let daily: Vec<(&str, &str)> = got.iter().filter(|o| o.2 != "Mondays").map(|o| (o.0.as_str(), o.2.as_str())).collect();
-        assert_eq!(daily, [("2026-01-05T09:00:00+00:00", "Daily"), ("2026-01-06T09:00:00+00:00", "Daily"), ("2026-01-09T09:00:00+00:00", "Daily"), ("2026-01-10T11:00:00+00:00", "Extra")]);
+        assert_eq!(
+            mondays,
+            [
+                "2026-01-04",
+                "2026-01-11",
+                "2026-01-18",
+                "2026-01-25",
+                "2026-02-01",
+                "2026-02-08",
+                "2026-02-15",
+                "2026-02-22",
+                "2026-03-01"
+            ]
+        );
+        let daily: Vec<(&str, &str)> = got
+            .iter()
+            .filter(|o| o.2 != "Mondays")
+            .map(|o| (o.0.as_str(), o.2.as_str()))
+            .collect();
+        assert_eq!(
+            daily,
+            [
+                ("2026-01-05T09:00:00+00:00", "Daily"),
+                ("2026-01-06T09:00:00+00:00", "Daily"),
+                ("2026-01-09T09:00:00+00:00", "Daily"),
+                ("2026-01-10T11:00:00+00:00", "Extra")
+            ]
+        );
         assert_eq!(p.skipped.len(), 1, "{:?}", p.skipped);
-        assert_eq!(p.skipped[0].recurrence_id, Some(RecurrenceId(ts("2026-01-08T09:00:00Z"))));
+        assert_eq!(
+            p.skipped[0].recurrence_id,
+            Some(RecurrenceId(ts("2026-01-08T09:00:00Z")))
+        );
     }
 }

@@ -47,7 +47,11 @@ impl IcsWriter {
     pub fn line(&mut self, head: &str, value: &str) {
         let mut budget = MAX_LINE_OCTETS;
         let mut used = 0;
-        for ch in head.chars().chain(std::iter::once(':')).chain(value.chars()) {
+        for ch in head
+            .chars()
+            .chain(std::iter::once(':'))
+            .chain(value.chars())
+        {
             let n = ch.len_utf8();
             if used + n > budget {
                 self.out.push_str("\r\n ");
@@ -104,7 +108,10 @@ pub fn escape_text(value: &str) -> String {
 
 /// A parameter value, quoted when it contains a character that would end it.
 pub fn param_value(value: &str) -> String {
-    let clean: String = value.chars().filter(|c| *c != '"' && !c.is_control()).collect();
+    let clean: String = value
+        .chars()
+        .filter(|c| *c != '"' && !c.is_control())
+        .collect();
     if clean.contains([':', ';', ',']) {
         format!("\"{clean}\"")
     } else {
@@ -121,7 +128,9 @@ pub(crate) fn fmt_local(t: NaiveDateTime) -> String {
 }
 
 pub(crate) fn fmt_utc(t: i64) -> String {
-    almanac_domain::time::instant(t).format("%Y%m%dT%H%M%SZ").to_string()
+    almanac_domain::time::instant(t)
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -135,7 +144,11 @@ mod tests {
         w.text("SUMMARY", &summary);
         let doc = w.finish();
         for line in doc.split("\r\n").filter(|l| !l.is_empty()) {
-            assert!(line.len() <= MAX_LINE_OCTETS, "{} octets: {line:?}", line.len());
+            assert!(
+                line.len() <= MAX_LINE_OCTETS,
+                "{} octets: {line:?}",
+                line.len()
+            );
         }
         // Unfolding (CRLF + one space) restores the line.
         let unfolded = doc.replace("\r\n ", "");
@@ -155,7 +168,10 @@ mod tests {
 
     #[test]
     fn text_is_escaped() {
-        assert_eq!(escape_text("a, b; c\\d\r\ne\nf\u{7}"), "a\\, b\\; c\\\\d\\ne\\nf");
+        assert_eq!(
+            escape_text("a, b; c\\d\r\ne\nf\u{7}"),
+            "a\\, b\\; c\\\\d\\ne\\nf"
+        );
         assert_eq!(param_value("Europe/Berlin"), "Europe/Berlin");
         assert_eq!(param_value("a:b"), "\"a:b\"");
     }

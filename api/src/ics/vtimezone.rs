@@ -25,7 +25,11 @@ struct State {
 fn state_at(tz: Tz, utc: i64) -> State {
     let t = almanac_domain::time::instant(utc).naive_utc();
     let off = tz.offset_from_utc_datetime(&t);
-    State { offset: off.fix().local_minus_utc(), dst: off.dst_offset().num_seconds() > 0, name: off.abbreviation().map(str::to_string) }
+    State {
+        offset: off.fix().local_minus_utc(),
+        dst: off.dst_offset().num_seconds() > 0,
+        name: off.abbreviation().map(str::to_string),
+    }
 }
 
 /// One onset of an offset: at `at` (UTC), from `from` to `to` seconds east of UTC.
@@ -48,7 +52,13 @@ impl Onset {
 /// The state at `from` and every change in (from, to].
 fn onsets(tz: Tz, from: i64, to: i64) -> Vec<Onset> {
     let first = state_at(tz, from);
-    let mut out = vec![Onset { at: from, from: first.offset, to: first.offset, dst: first.dst, name: first.name.clone() }];
+    let mut out = vec![Onset {
+        at: from,
+        from: first.offset,
+        to: first.offset,
+        dst: first.dst,
+        name: first.name.clone(),
+    }];
     let (mut prev_t, mut prev) = (from, first);
     while prev_t < to {
         let t = (prev_t + STEP).min(to);
@@ -65,7 +75,13 @@ fn onsets(tz: Tz, from: i64, to: i64) -> Vec<Onset> {
                 }
             }
             let at_hi = state_at(tz, hi);
-            out.push(Onset { at: hi, from: prev.offset, to: at_hi.offset, dst: at_hi.dst, name: at_hi.name.clone() });
+            out.push(Onset {
+                at: hi,
+                from: prev.offset,
+                to: at_hi.offset,
+                dst: at_hi.dst,
+                name: at_hi.name.clone(),
+            });
             prev = at_hi;
             prev_t = hi;
             continue;
@@ -77,7 +93,11 @@ fn onsets(tz: Tz, from: i64, to: i64) -> Vec<Onset> {
 }
 
 fn days_in_month(year: i32, month: u32) -> u32 {
-    let next = if month == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1) } else { NaiveDate::from_ymd_opt(year, month + 1, 1) };
+    let next = if month == 12 {
+        NaiveDate::from_ymd_opt(year + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(year, month + 1, 1)
+    };
     next.and_then(|n| n.pred_opt()).map_or(31, |d| d.day())
 }
 
@@ -99,7 +119,15 @@ fn rule_key(o: &Onset) -> (i32, RuleKey, i32, i32) {
     let day = l.day() as i32;
     let pos = (day - 1) / 7 + 1;
     let neg = -((dim - day) / 7 + 1);
-    let key = RuleKey { month: l.month(), weekday: l.weekday(), time: (l.hour(), l.minute(), l.second()), from: o.from, to: o.to, dst: o.dst, name: o.name.clone() };
+    let key = RuleKey {
+        month: l.month(),
+        weekday: l.weekday(),
+        time: (l.hour(), l.minute(), l.second()),
+        from: o.from,
+        to: o.to,
+        dst: o.dst,
+        name: o.name.clone(),
+    };
     (l.year(), key, pos, neg)
 }
 
@@ -140,12 +168,24 @@ fn collapse(all: Vec<Onset>, to: i64) -> Vec<Observance> {
             let run = &list[i..j];
             let rule = (run.len() >= 2).then(|| {
                 // "Last Sunday" reads as -1; otherwise count from the start of the month.
-                let ordinal = if neg_ok && (neg0 == -1 || !pos_ok) { neg0 } else { pos0 };
+                let ordinal = if neg_ok && (neg0 == -1 || !pos_ok) {
+                    neg0
+                } else {
+                    pos0
+                };
                 let last = run[run.len() - 1];
                 let open = j == list.len() && last.at + 366 * 86_400 >= to;
-                (key0.month, ordinal, key0.weekday, (!open).then_some(last.at))
+                (
+                    key0.month,
+                    ordinal,
+                    key0.weekday,
+                    (!open).then_some(last.at),
+                )
             });
-            out.push(Observance { first: run[0].clone(), rule });
+            out.push(Observance {
+                first: run[0].clone(),
+                rule,
+            });
             i = j;
         }
     }
@@ -183,7 +223,10 @@ pub fn write(w: &mut IcsWriter, tz: Tz, from: i64, to: i64) {
             w.text("TZNAME", name);
         }
         if let Some((month, ordinal, weekday, until)) = o.rule {
-            let mut rule = format!("FREQ=YEARLY;BYMONTH={month};BYDAY={ordinal}{}", weekday_code(weekday));
+            let mut rule = format!(
+                "FREQ=YEARLY;BYMONTH={month};BYDAY={ordinal}{}",
+                weekday_code(weekday)
+            );
             if let Some(u) = until {
                 rule.push_str(&format!(";UNTIL={}", fmt_utc(u)));
             }
@@ -199,7 +242,10 @@ mod tests {
     use super::*;
 
     fn ts(y: i32, m: u32, d: u32) -> i64 {
-        NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp()).unwrap_or_default()
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp())
+            .unwrap_or_default()
     }
 
     fn render(tz: Tz, from: i64, to: i64) -> String {
@@ -210,7 +256,11 @@ mod tests {
 
     #[test]
     fn new_york_has_its_real_rules() {
-        let doc = render(chrono_tz::America::New_York, ts(2025, 12, 1), ts(2029, 1, 1));
+        let doc = render(
+            chrono_tz::America::New_York,
+            ts(2025, 12, 1),
+            ts(2029, 1, 1),
+        );
         assert!(doc.contains("BEGIN:DAYLIGHT\r\nDTSTART:20260308T020000\r\nTZOFFSETFROM:-0500\r\nTZOFFSETTO:-0400\r\nTZNAME:EDT\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU\r\nEND:DAYLIGHT"), "{doc}");
         assert!(doc.contains("BEGIN:STANDARD\r\nDTSTART:20261101T020000\r\nTZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\nTZNAME:EST\r\nRRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU\r\nEND:STANDARD"), "{doc}");
     }
@@ -218,8 +268,14 @@ mod tests {
     #[test]
     fn berlin_uses_last_sunday_and_kolkata_has_one_observance() {
         let doc = render(chrono_tz::Europe::Berlin, ts(2026, 1, 1), ts(2030, 1, 1));
-        assert!(doc.contains("RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU"), "{doc}");
-        assert!(doc.contains("RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU"), "{doc}");
+        assert!(
+            doc.contains("RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU"),
+            "{doc}"
+        );
         let doc = render(chrono_tz::Asia::Kolkata, ts(2026, 1, 1), ts(2030, 1, 1));
         assert_eq!(doc.matches("BEGIN:STANDARD").count(), 1, "{doc}");
         assert!(doc.contains("TZOFFSETTO:+0530"), "{doc}");
@@ -229,15 +285,28 @@ mod tests {
     fn a_rule_that_stopped_ends_with_until() {
         // The US rules changed in 2007: the old April/October rule ends, the new one is open.
         let doc = render(chrono_tz::America::New_York, ts(2003, 1, 1), ts(2010, 1, 1));
-        assert!(doc.contains("RRULE:FREQ=YEARLY;BYMONTH=4;BYDAY=1SU;UNTIL=20060402T070000Z"), "{doc}");
-        assert!(doc.contains("RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU\r\n"), "{doc}");
+        assert!(
+            doc.contains("RRULE:FREQ=YEARLY;BYMONTH=4;BYDAY=1SU;UNTIL=20060402T070000Z"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU\r\n"),
+            "{doc}"
+        );
     }
 
     /// Every onset the observances describe equals a real transition, and every real transition
     /// in the span is described.
     #[test]
     fn observances_reproduce_the_zone_database() {
-        for tz in [chrono_tz::America::New_York, chrono_tz::Europe::Berlin, chrono_tz::Australia::Lord_Howe, chrono_tz::America::Sao_Paulo, chrono_tz::Asia::Tehran, chrono_tz::Africa::Casablanca] {
+        for tz in [
+            chrono_tz::America::New_York,
+            chrono_tz::Europe::Berlin,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::America::Sao_Paulo,
+            chrono_tz::Asia::Tehran,
+            chrono_tz::Africa::Casablanca,
+        ] {
             let (from, to) = (ts(2000, 1, 1), ts(2035, 1, 1));
             let real: Vec<Onset> = onsets(tz, from, to).into_iter().skip(1).collect();
             let mut described: Vec<i64> = Vec::new();
@@ -249,10 +318,24 @@ mod tests {
                 let l = o.first.local();
                 for year in l.year()..2035 {
                     let dim = days_in_month(year, month);
-                    let days: Vec<u32> = (1..=dim).filter(|d| NaiveDate::from_ymd_opt(year, month, *d).is_some_and(|x| x.weekday() == weekday)).collect();
-                    let day = if ordinal > 0 { days.get(ordinal as usize - 1) } else { days.len().checked_sub(ordinal.unsigned_abs() as usize).and_then(|i| days.get(i)) };
+                    let days: Vec<u32> = (1..=dim)
+                        .filter(|d| {
+                            NaiveDate::from_ymd_opt(year, month, *d)
+                                .is_some_and(|x| x.weekday() == weekday)
+                        })
+                        .collect();
+                    let day = if ordinal > 0 {
+                        days.get(ordinal as usize - 1)
+                    } else {
+                        days.len()
+                            .checked_sub(ordinal.unsigned_abs() as usize)
+                            .and_then(|i| days.get(i))
+                    };
                     let Some(day) = day else { continue };
-                    let local = NaiveDate::from_ymd_opt(year, month, *day).map(|d| d.and_time(l.time())).map(|t| t.and_utc().timestamp()).unwrap_or_default();
+                    let local = NaiveDate::from_ymd_opt(year, month, *day)
+                        .map(|d| d.and_time(l.time()))
+                        .map(|t| t.and_utc().timestamp())
+                        .unwrap_or_default();
                     let at = local - i64::from(o.first.from);
                     if until.is_some_and(|u| at > u) || at > to {
                         break;

@@ -10,11 +10,18 @@ use std::sync::Arc;
 /// A key's scopes as asked for ("read", "write", "read,write", "read write"), in the stored form;
 /// an unknown name is refused, never dropped.
 pub fn parse_scopes(s: &str) -> Result<String, ApiError> {
-    Scopes::parse(s).map(|scopes| scopes.as_str().to_string()).map_err(|e| ApiError::invalid("scopes", e.to_string()))
+    Scopes::parse(s)
+        .map(|scopes| scopes.as_str().to_string())
+        .map_err(|e| ApiError::invalid("scopes", e.to_string()))
 }
 
 /// Creates a key; returns it and the token to show once.
-pub async fn create(store: &Arc<dyn Store>, org: OrganizationId, name: &str, scopes: &str) -> Result<(ApiKeyRecord, String), ApiError> {
+pub async fn create(
+    store: &Arc<dyn Store>,
+    org: OrganizationId,
+    name: &str,
+    scopes: &str,
+) -> Result<(ApiKeyRecord, String), ApiError> {
     let (id, token, secret_sha256) = new_api_key();
     let record = ApiKeyRecord {
         id,
@@ -29,9 +36,19 @@ pub async fn create(store: &Arc<dyn Store>, org: OrganizationId, name: &str, sco
     Ok((record, token))
 }
 
-pub async fn revoke(store: &Arc<dyn Store>, org: OrganizationId, id: &str) -> Result<ApiKeyRecord, ApiError> {
-    if !store.revoke_api_key(org, id, chrono::Utc::now().timestamp()).await? {
+pub async fn revoke(
+    store: &Arc<dyn Store>,
+    org: OrganizationId,
+    id: &str,
+) -> Result<ApiKeyRecord, ApiError> {
+    if !store
+        .revoke_api_key(org, id, chrono::Utc::now().timestamp())
+        .await?
+    {
         return Err(ApiError::NotFound("API key"));
     }
-    store.api_key(id).await?.ok_or(ApiError::NotFound("API key"))
+    store
+        .api_key(id)
+        .await?
+        .ok_or(ApiError::NotFound("API key"))
 }

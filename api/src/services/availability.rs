@@ -4,7 +4,9 @@
 use crate::graphql::error::ApiError;
 use crate::state::AppState;
 use crate::store::SeriesFilter;
-use almanac_domain::availability::{self as av, BusyOptions, CalendarRules, CalendarTime, Interval, Obstacle, Slot, SlotRules};
+use almanac_domain::availability::{
+    self as av, BusyOptions, CalendarRules, CalendarTime, Interval, Obstacle, Slot, SlotRules,
+};
 use almanac_domain::series::Series;
 use almanac_domain::time::TimeWindow;
 use almanac_domain::{CalendarId, InvalidInput, OrganizationId};
@@ -21,15 +23,29 @@ fn too_large(m: String) -> ApiError {
 
 /// Loads calendars and the series that can touch `window`, and computes each calendar's
 /// available windows and busy time there.
-pub async fn calendar_times(app: &AppState, org: OrganizationId, calendars: &[CalendarId], window: TimeWindow, opts: BusyOptions) -> Result<Vec<CalendarTime>, ApiError> {
+pub async fn calendar_times(
+    app: &AppState,
+    org: OrganizationId,
+    calendars: &[CalendarId],
+    window: TimeWindow,
+    opts: BusyOptions,
+) -> Result<Vec<CalendarTime>, ApiError> {
     if calendars.is_empty() {
-        return Err(ApiError::invalid("calendarIds", "name at least one calendar"));
+        return Err(ApiError::invalid(
+            "calendarIds",
+            "name at least one calendar",
+        ));
     }
     if calendars.len() > app.limits.max_calendars_per_query {
-        return Err(too_large(format!("at most {} calendars per question", app.limits.max_calendars_per_query)));
+        return Err(too_large(format!(
+            "at most {} calendars per question",
+            app.limits.max_calendars_per_query
+        )));
     }
     if (window.to() - window.from()).num_days() > MAX_AVAILABILITY_DAYS {
-        return Err(too_large(format!("availability questions cover at most {MAX_AVAILABILITY_DAYS} days")));
+        return Err(too_large(format!(
+            "availability questions cover at most {MAX_AVAILABILITY_DAYS} days"
+        )));
     }
     let mut ids = calendars.to_vec();
     ids.sort();
@@ -38,13 +54,22 @@ pub async fn calendar_times(app: &AppState, org: OrganizationId, calendars: &[Ca
     if cals.len() != ids.len() {
         return Err(ApiError::NotFound("calendar"));
     }
-    let filter = SeriesFilter { calendars: ids, kinds: None, from: window.from().timestamp(), to: window.to().timestamp() };
+    let filter = SeriesFilter {
+        calendars: ids,
+        kinds: None,
+        from: window.from().timestamp(),
+        to: window.to().timestamp(),
+    };
     let series = app.store.series_in_window(org, &filter).await?;
     Ok(calendars
         .iter()
         .filter_map(|id| cals.iter().find(|c| c.id == *id))
         .map(|c| {
-            let rules = CalendarRules { calendar: c.id, zone: c.time_zone, mode: c.availability.clone() };
+            let rules = CalendarRules {
+                calendar: c.id,
+                zone: c.time_zone,
+                mode: c.availability.clone(),
+            };
             let mine: Vec<&Series> = series.iter().filter(|s| s.calendar == c.id).collect();
             CalendarTime::compute(&rules, &mine, window, opts)
         })
@@ -52,10 +77,27 @@ pub async fn calendar_times(app: &AppState, org: OrganizationId, calendars: &[Ca
 }
 
 /// Free/busy per calendar, and all calendars' busy time merged.
-pub async fn free_busy(app: &AppState, org: OrganizationId, calendars: &[CalendarId], window: TimeWindow, opts: BusyOptions) -> Result<(Vec<CalendarTime>, Vec<Interval>), ApiError> {
+pub async fn free_busy(
+    app: &AppState,
+    org: OrganizationId,
+    calendars: &[CalendarId],
+    window: TimeWindow,
+    opts: BusyOptions,
+) -> Result<(Vec<CalendarTime>, Vec<Interval>), ApiError> {
     let times = calendar_times(app, org, calendars, window, opts).await?;
-    let w = Interval { start: window.from().timestamp(), end: window.to().timestamp() };
-    let combined = av::intersect(&av::union(times.iter().flat_map(|t| t.busy_merged.iter().copied()).collect()), &[w]);
+    let w = Interval {
+        start: window.from().timestamp(),
+        end: window.to().timestamp(),
+    };
+    let combined = av::intersect(
+        &av::union(
+            times
+                .iter()
+                .flat_map(|t| t.busy_merged.iter().copied())
+                .collect(),
+        ),
+        &[w],
+    );
     Ok((times, combined))
 }
 
@@ -63,7 +105,11 @@ pub async fn free_busy(app: &AppState, org: OrganizationId, calendars: &[Calenda
 /// window still counts against slots at its edges through the buffers.
 fn padded(window: TimeWindow, r: &SlotRules) -> Result<TimeWindow, ApiError> {
     let pad = r.buffer_before.max(r.buffer_after) + r.duration;
-    TimeWindow::new(window.from() - chrono::Duration::seconds(pad), window.to() + chrono::Duration::seconds(pad)).map_err(ApiError::from)
+    TimeWindow::new(
+        window.from() - chrono::Duration::seconds(pad),
+        window.to() + chrono::Duration::seconds(pad),
+    )
+    .map_err(ApiError::from)
 }
 
 pub fn check_rules(r: &SlotRules) -> Result<(), ApiError> {
@@ -74,10 +120,15 @@ pub fn check_rules(r: &SlotRules) -> Result<(), ApiError> {
         return Err(ApiError::invalid("step", "must be positive"));
     }
     if r.buffer_before < 0 || r.buffer_after < 0 || r.notice < 0 || r.horizon < 0 {
-        return Err(ApiError::invalid("rules", "buffers, notice and horizon cannot be negative"));
+        return Err(ApiError::invalid(
+            "rules",
+            "buffers, notice and horizon cannot be negative",
+        ));
     }
     if r.horizon > MAX_AVAILABILITY_DAYS * 86_400 {
-        return Err(too_large(format!("maximumHorizon may be at most {MAX_AVAILABILITY_DAYS} days")));
+        return Err(too_large(format!(
+            "maximumHorizon may be at most {MAX_AVAILABILITY_DAYS} days"
+        )));
     }
     if r.step < 60 {
         return Err(ApiError::invalid("step", "must be at least one minute"));
@@ -85,25 +136,52 @@ pub fn check_rules(r: &SlotRules) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn slots(app: &AppState, org: OrganizationId, calendars: &[CalendarId], window: TimeWindow, r: &SlotRules, opts: BusyOptions, limit: usize) -> Result<(Vec<Slot>, bool), ApiError> {
+pub async fn slots(
+    app: &AppState,
+    org: OrganizationId,
+    calendars: &[CalendarId],
+    window: TimeWindow,
+    r: &SlotRules,
+    opts: BusyOptions,
+    limit: usize,
+) -> Result<(Vec<Slot>, bool), ApiError> {
     check_rules(r)?;
     if limit == 0 || limit > MAX_SLOTS {
         return Err(too_large(format!("first must be 1..{MAX_SLOTS}")));
     }
-    let r = SlotRules { range: Interval { start: window.from().timestamp(), end: window.to().timestamp() }, ..*r };
+    let r = SlotRules {
+        range: Interval {
+            start: window.from().timestamp(),
+            end: window.to().timestamp(),
+        },
+        ..*r
+    };
     let times = calendar_times(app, org, calendars, padded(window, &r)?, opts).await?;
     Ok(av::slots(&times, &r, limit))
 }
 
 /// The first bookable slot at or after `after`, looking up to the horizon a week at a time.
-pub async fn next_slot(app: &AppState, org: OrganizationId, calendars: &[CalendarId], after: DateTime<Utc>, r: &SlotRules, opts: BusyOptions) -> Result<Option<Slot>, ApiError> {
+pub async fn next_slot(
+    app: &AppState,
+    org: OrganizationId,
+    calendars: &[CalendarId],
+    after: DateTime<Utc>,
+    r: &SlotRules,
+    opts: BusyOptions,
+) -> Result<Option<Slot>, ApiError> {
     check_rules(r)?;
     let end = almanac_domain::time::instant(r.now + r.horizon + r.duration);
     let mut from = after.max(almanac_domain::time::instant(r.now + r.notice));
     while from < end {
         let to = (from + chrono::Duration::days(7)).min(end);
         let window = TimeWindow::new(from, to)?;
-        let rr = SlotRules { range: Interval { start: from.timestamp(), end: to.timestamp() + r.duration }, ..*r };
+        let rr = SlotRules {
+            range: Interval {
+                start: from.timestamp(),
+                end: to.timestamp() + r.duration,
+            },
+            ..*r
+        };
         let times = calendar_times(app, org, calendars, padded(window, &rr)?, opts).await?;
         if let Some(s) = av::slots(&times, &rr, 1).0.into_iter().next() {
             return Ok(Some(s));
@@ -113,7 +191,15 @@ pub async fn next_slot(app: &AppState, org: OrganizationId, calendars: &[Calenda
     Ok(None)
 }
 
-pub async fn why_not(app: &AppState, org: OrganizationId, calendars: &[CalendarId], start: DateTime<Utc>, end: DateTime<Utc>, r: &SlotRules, opts: BusyOptions) -> Result<Vec<Obstacle>, ApiError> {
+pub async fn why_not(
+    app: &AppState,
+    org: OrganizationId,
+    calendars: &[CalendarId],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    r: &SlotRules,
+    opts: BusyOptions,
+) -> Result<Vec<Obstacle>, ApiError> {
     check_rules(r)?;
     if end <= start {
         return Err(ApiError::invalid("end", "must be after start"));

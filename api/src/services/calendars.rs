@@ -28,7 +28,12 @@ fn availability(input: Option<AvailabilityInput>) -> Result<AvailabilityMode, Ap
 }
 
 /// Sets how the calendar's available time is defined.
-pub async fn set_availability(app: &AppState, org: OrganizationId, id: CalendarId, input: AvailabilityInput) -> Result<Calendar, ApiError> {
+pub async fn set_availability(
+    app: &AppState,
+    org: OrganizationId,
+    id: CalendarId,
+    input: AvailabilityInput,
+) -> Result<Calendar, ApiError> {
     let mut cal = get(app, org, id).await?;
     cal.availability = availability(Some(input))?;
     if !app.store.update_calendar(&cal).await? {
@@ -38,7 +43,11 @@ pub async fn set_availability(app: &AppState, org: OrganizationId, id: CalendarI
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn create(app: &AppState, org: OrganizationId, input: NewCalendar) -> Result<Calendar, ApiError> {
+pub async fn create(
+    app: &AppState,
+    org: OrganizationId,
+    input: NewCalendar,
+) -> Result<Calendar, ApiError> {
     let calendar = Calendar {
         id: CalendarId::generate(),
         organization: org,
@@ -50,6 +59,13 @@ pub async fn create(app: &AppState, org: OrganizationId, input: NewCalendar) -> 
     Ok(calendar)
 }
 
-pub async fn get(app: &AppState, org: OrganizationId, id: CalendarId) -> Result<Calendar, ApiError> {
-    app.store.calendar(org, id).await?.ok_or(ApiError::NotFound("calendar"))
+pub async fn get(
+    app: &AppState,
+    org: OrganizationId,
+    id: CalendarId,
+) -> Result<Calendar, ApiError> {
+    app.store
+        .calendar(org, id)
+        .await?
+        .ok_or(ApiError::NotFound("calendar"))
 }

@@ -7,10 +7,18 @@ use crate::graphql::error::ApiError;
 use std::sync::LazyLock;
 use tokio::sync::Semaphore;
 
-static SLOTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+static SLOTS: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
 
 /// Runs `work` on the blocking pool once a slot is free.
-pub(crate) async fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    let _slot = SLOTS.acquire().await.map_err(|e| ApiError::Internal(anyhow::anyhow!("compute slots closed: {e}")))?;
-    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(anyhow::anyhow!("computation failed: {e}")))
+pub(crate) async fn run<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _slot = SLOTS
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("compute slots closed: {e}")))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("computation failed: {e}")))
 }

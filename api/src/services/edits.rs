@@ -9,8 +9,9 @@ use crate::graphql::error::ApiError;
 use crate::state::AppState;
 use crate::store::SeriesWrite;
 use almanac_domain::edit::{
-    cancel_from, cancel_occurrence, check_deletable, edit_all, modify_occurrence, occurrence_at, restore_occurrence, set_occurrence_state, split, tail_schedule, CancelOutcome,
-    EditReport, OccurrenceChange, SeriesFields, SplitOutcome,
+    cancel_from, cancel_occurrence, check_deletable, edit_all, modify_occurrence, occurrence_at,
+    restore_occurrence, set_occurrence_state, split, tail_schedule, CancelOutcome, EditReport,
+    OccurrenceChange, SeriesFields, SplitOutcome,
 };
 use almanac_domain::occurrence::{Occurrence, RecurrenceId};
 use almanac_domain::recurrence::Schedule;
@@ -61,11 +62,18 @@ impl Plan {
     fn writes(&self) -> Vec<SeriesWrite<'_>> {
         let mut w = Vec::new();
         if let Some(id) = self.deleted {
-            w.push(SeriesWrite::Delete { organization: self.before.organization, id, expected_version: self.before.version });
+            w.push(SeriesWrite::Delete {
+                organization: self.before.organization,
+                id,
+                expected_version: self.before.version,
+            });
         }
         for s in &self.after {
             if s.id == self.before.id {
-                w.push(SeriesWrite::Update { series: s, expected_version: self.before.version });
+                w.push(SeriesWrite::Update {
+                    series: s,
+                    expected_version: self.before.version,
+                });
             } else {
                 w.push(SeriesWrite::Insert(s));
             }
@@ -85,13 +93,19 @@ impl Plan {
 
     /// The truncated original of a split.
     pub fn original(&self) -> Option<&Series> {
-        self.after.iter().find(|s| s.id == self.before.id && Some(s.id) != self.holder)
+        self.after
+            .iter()
+            .find(|s| s.id == self.before.id && Some(s.id) != self.holder)
     }
 }
 
 fn check_version(series: &Series, expected: i64) -> Result<(), ApiError> {
     if series.version != expected {
-        return Err(ApiError::Conflict { what: "the series", expected, current: series.version });
+        return Err(ApiError::Conflict {
+            what: "the series",
+            expected,
+            current: series.version,
+        });
     }
     Ok(())
 }
@@ -99,7 +113,11 @@ fn check_version(series: &Series, expected: i64) -> Result<(), ApiError> {
 fn fields(c: &Changes) -> Result<SeriesFields, ApiError> {
     Ok(SeriesFields {
         kind: c.kind,
-        title: c.title.as_deref().map(|t| text("title", t, 500, true)).transpose()?,
+        title: c
+            .title
+            .as_deref()
+            .map(|t| text("title", t, 500, true))
+            .transpose()?,
         description: c.description.clone().map(description).transpose()?,
     })
 }
@@ -107,16 +125,32 @@ fn fields(c: &Changes) -> Result<SeriesFields, ApiError> {
 /// The schedule of the edited range: `base` (the whole series, or its tail from `at`) with the
 /// client's changes. A new start for the addressed occurrence shifts the range's start by the
 /// same wall-clock amount.
-fn edited_schedule(base: &Schedule, series: &Series, at: RecurrenceId, c: &Changes) -> Result<Schedule, ApiError> {
+fn edited_schedule(
+    base: &Schedule,
+    series: &Series,
+    at: RecurrenceId,
+    c: &Changes,
+) -> Result<Schedule, ApiError> {
     let zone = match &c.time_zone {
         Some(z) => parse_zone(z)?,
         None => base.zone(),
     };
     let current = occurrence_at(series, at).ok_or(ApiError::NoSuchOccurrence(at))?;
-    let old_local = current.start.with_timezone(&series.schedule().zone()).naive_local();
-    let new_local = c.start.map(|s| s.with_timezone(&zone).naive_local()).unwrap_or(old_local);
+    let old_local = current
+        .start
+        .with_timezone(&series.schedule().zone())
+        .naive_local();
+    let new_local = c
+        .start
+        .map(|s| s.with_timezone(&zone).naive_local())
+        .unwrap_or(old_local);
     let shift = new_local - old_local;
-    if new_local.date() != old_local.date() && c.recurrence.is_none() && base.rule().is_some_and(almanac_domain::rrule::Rule::names_days) {
+    if new_local.date() != old_local.date()
+        && c.recurrence.is_none()
+        && base
+            .rule()
+            .is_some_and(almanac_domain::rrule::Rule::names_days)
+    {
         return Err(ApiError::invalid(
             "changes.start",
             "this moves the series to another day, and its rule names days (BYDAY, BYMONTHDAY, …): send the new rule in changes.recurrence too",
@@ -139,25 +173,57 @@ fn edited_schedule(base: &Schedule, series: &Series, at: RecurrenceId, c: &Chang
 }
 
 /// Plans an edit of the addressed occurrence with the given scope.
-pub async fn plan_edit(app: &AppState, org: OrganizationId, address: OccurrenceAddress, scope: Scope, expected_version: i64, c: Changes) -> Result<Plan, ApiError> {
+pub async fn plan_edit(
+    app: &AppState,
+    org: OrganizationId,
+    address: OccurrenceAddress,
+    scope: Scope,
+    expected_version: i64,
+    c: Changes,
+) -> Result<Plan, ApiError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
     plan_edit_of(&series, at, scope, c)
 }
 
-fn plan_edit_of(series: &Series, at: RecurrenceId, scope: Scope, c: Changes) -> Result<Plan, ApiError> {
-    let mut plan = Plan { before: series.clone(), after: vec![], deleted: None, holder: Some(series.id), at, report: EditReport::default(), single_occurrence: false };
+fn plan_edit_of(
+    series: &Series,
+    at: RecurrenceId,
+    scope: Scope,
+    c: Changes,
+) -> Result<Plan, ApiError> {
+    let mut plan = Plan {
+        before: series.clone(),
+        after: vec![],
+        deleted: None,
+        holder: Some(series.id),
+        at,
+        report: EditReport::default(),
+        single_occurrence: false,
+    };
     match scope {
         Scope::This => {
             if c.time_zone.is_some() || c.recurrence.is_some() {
-                return Err(ApiError::invalid("changes", "timeZone and recurrence change a series: use scope THIS_AND_FOLLOWING or ALL"));
+                return Err(ApiError::invalid(
+                    "changes",
+                    "timeZone and recurrence change a series: use scope THIS_AND_FOLLOWING or ALL",
+                ));
             }
             let end = match (&c.end, &c.duration) {
-                (Some(_), Some(_)) => return Err(ApiError::invalid("changes.end", "give either end or duration, not both")),
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::invalid(
+                        "changes.end",
+                        "give either end or duration, not both",
+                    ))
+                }
                 (Some(e), None) => Some(e.timestamp()),
                 (None, Some(d)) => {
                     let length = almanac_domain::recurrence::parse_duration(d)?;
-                    let start = c.start.map(|s| s.timestamp()).or_else(|| occurrence_at(series, at).map(|o| o.start.timestamp())).unwrap_or(at.0);
+                    let start = c
+                        .start
+                        .map(|s| s.timestamp())
+                        .or_else(|| occurrence_at(series, at).map(|o| o.start.timestamp()))
+                        .unwrap_or(at.0);
                     Some(start + almanac_domain::recurrence::nominal_seconds(length))
                 }
                 (None, None) => None,
@@ -165,7 +231,11 @@ fn plan_edit_of(series: &Series, at: RecurrenceId, scope: Scope, c: Changes) -> 
             let change = OccurrenceChange {
                 start: c.start.map(|s| s.timestamp()),
                 end,
-                title: c.title.as_deref().map(|t| text("title", t, 500, true)).transpose()?,
+                title: c
+                    .title
+                    .as_deref()
+                    .map(|t| text("title", t, 500, true))
+                    .transpose()?,
                 description: c.description.clone().map(description).transpose()?,
                 kind: c.kind,
                 status: c.status,
@@ -175,7 +245,10 @@ fn plan_edit_of(series: &Series, at: RecurrenceId, scope: Scope, c: Changes) -> 
         }
         Scope::All => {
             if c.status.is_some() {
-                return Err(ApiError::invalid("changes.status", "a status applies to one occurrence: use scope THIS or setOccurrenceStatus"));
+                return Err(ApiError::invalid(
+                    "changes.status",
+                    "a status applies to one occurrence: use scope THIS or setOccurrenceStatus",
+                ));
             }
             let schedule = edited_schedule(series.schedule(), series, at, &c)?;
             let (next, report) = edit_all(series, schedule, &fields(&c)?);
@@ -185,18 +258,25 @@ fn plan_edit_of(series: &Series, at: RecurrenceId, scope: Scope, c: Changes) -> 
         }
         Scope::ThisAndFollowing => {
             if c.status.is_some() {
-                return Err(ApiError::invalid("changes.status", "a status applies to one occurrence: use scope THIS or setOccurrenceStatus"));
+                return Err(ApiError::invalid(
+                    "changes.status",
+                    "a status applies to one occurrence: use scope THIS or setOccurrenceStatus",
+                ));
             }
             let tail = tail_schedule(series, at)?;
             let schedule = edited_schedule(&tail, series, at, &c)?;
-            let (outcome, report) = split(series, at, schedule, &fields(&c)?, SeriesId::generate())?;
+            let (outcome, report) =
+                split(series, at, schedule, &fields(&c)?, SeriesId::generate())?;
             plan.report = report;
             match outcome {
                 SplitOutcome::WholeSeries(next) => {
                     plan.at = follow(&next, at);
                     plan.after.push(next);
                 }
-                SplitOutcome::Split { original, continuation } => {
+                SplitOutcome::Split {
+                    original,
+                    continuation,
+                } => {
                     plan.holder = Some(continuation.id);
                     plan.at = follow(&continuation, at);
                     plan.after.push(original);
@@ -215,14 +295,33 @@ fn follow(after: &Series, at: RecurrenceId) -> RecurrenceId {
     if occurrence_at(after, at).is_some() {
         return at;
     }
-    after.schedule().instances_from(at.0 - 2 * 86_400).next().map(|i| RecurrenceId(i.start)).unwrap_or(at)
+    after
+        .schedule()
+        .instances_from(at.0 - 2 * 86_400)
+        .next()
+        .map(|i| RecurrenceId(i.start))
+        .unwrap_or(at)
 }
 
 /// Plans a delete of the addressed occurrence with the given scope.
-pub async fn plan_delete(app: &AppState, org: OrganizationId, address: OccurrenceAddress, scope: Scope, expected_version: i64) -> Result<Plan, ApiError> {
+pub async fn plan_delete(
+    app: &AppState,
+    org: OrganizationId,
+    address: OccurrenceAddress,
+    scope: Scope,
+    expected_version: i64,
+) -> Result<Plan, ApiError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
-    let mut plan = Plan { before: series.clone(), after: vec![], deleted: None, holder: Some(series.id), at, report: EditReport::default(), single_occurrence: false };
+    let mut plan = Plan {
+        before: series.clone(),
+        after: vec![],
+        deleted: None,
+        holder: Some(series.id),
+        at,
+        report: EditReport::default(),
+        single_occurrence: false,
+    };
     match scope {
         Scope::This => {
             plan.after.push(cancel_occurrence(&series, at)?);
@@ -249,22 +348,53 @@ pub async fn plan_delete(app: &AppState, org: OrganizationId, address: Occurrenc
 }
 
 /// Plans undoing an occurrence's exception.
-pub async fn plan_restore(app: &AppState, org: OrganizationId, address: OccurrenceAddress, expected_version: i64) -> Result<Plan, ApiError> {
+pub async fn plan_restore(
+    app: &AppState,
+    org: OrganizationId,
+    address: OccurrenceAddress,
+    expected_version: i64,
+) -> Result<Plan, ApiError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
     let next = restore_occurrence(&series, at)?;
-    Ok(Plan { before: series.clone(), after: vec![next], deleted: None, holder: Some(series.id), at, report: EditReport::default(), single_occurrence: true })
+    Ok(Plan {
+        before: series.clone(),
+        after: vec![next],
+        deleted: None,
+        holder: Some(series.id),
+        at,
+        report: EditReport::default(),
+        single_occurrence: true,
+    })
 }
 
 /// Plans a status change and/or (un)locking.
-pub async fn plan_status(app: &AppState, org: OrganizationId, address: OccurrenceAddress, expected_version: i64, status: Option<OccurrenceStatus>, locked: Option<bool>) -> Result<Plan, ApiError> {
+pub async fn plan_status(
+    app: &AppState,
+    org: OrganizationId,
+    address: OccurrenceAddress,
+    expected_version: i64,
+    status: Option<OccurrenceStatus>,
+    locked: Option<bool>,
+) -> Result<Plan, ApiError> {
     if status.is_none() && locked.is_none() {
-        return Err(ApiError::invalid("status", "give a status, locked, or both"));
+        return Err(ApiError::invalid(
+            "status",
+            "give a status, locked, or both",
+        ));
     }
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
     let next = set_occurrence_state(&series, at, status, locked)?;
-    Ok(Plan { before: series.clone(), after: vec![next], deleted: None, holder: Some(series.id), at, report: EditReport::default(), single_occurrence: true })
+    Ok(Plan {
+        before: series.clone(),
+        after: vec![next],
+        deleted: None,
+        holder: Some(series.id),
+        at,
+        report: EditReport::default(),
+        single_occurrence: true,
+    })
 }
 
 /// Stores a plan in one transaction. With `reject_conflicts`, an EVENT edit is stored only if
@@ -273,15 +403,23 @@ pub async fn plan_status(app: &AppState, org: OrganizationId, address: Occurrenc
 pub async fn commit(app: &AppState, plan: &Plan, reject_conflicts: bool) -> Result<(), ApiError> {
     let writes = plan.writes();
     let guard = plan.holder().and_then(|holder| {
-        let only = if plan.single_occurrence { plan.occurrence().map(|(o, _)| o) } else { None };
+        let only = if plan.single_occurrence {
+            plan.occurrence().map(|(o, _)| o)
+        } else {
+            None
+        };
         super::series::booking_guard(holder, reject_conflicts, only)
     });
     match guard {
-        Some(g) => super::series::save_guarded(app, &writes, &g, "the series", plan.before.version).await?,
+        Some(g) => {
+            super::series::save_guarded(app, &writes, &g, "the series", plan.before.version).await?
+        }
         None => save(app, &writes, "the series", plan.before.version).await?,
     }
     let after: Vec<&Series> = plan.after.iter().collect();
-    app.changes.publish(plan.before.organization, &[&plan.before], &after).await;
+    app.changes
+        .publish(plan.before.organization, &[&plan.before], &after)
+        .await;
     Ok(())
 }
 
@@ -304,16 +442,42 @@ pub fn preview(plan: &Plan, window: TimeWindow) -> Preview {
 
 /// The occurrences that appear, change or disappear in `window` when `before` becomes `after`.
 pub fn diff(before: Vec<Series>, after: Vec<Series>, window: TimeWindow) -> Preview {
-    let before = merge(before, window, almanac_domain::paging::Slice::first(PREVIEW_LIMIT), true);
-    let after = merge(after, window, almanac_domain::paging::Slice::first(PREVIEW_LIMIT), true);
-    let mut p = Preview { truncated: before.has_next || after.has_next, ..Default::default() };
+    let before = merge(
+        before,
+        window,
+        almanac_domain::paging::Slice::first(PREVIEW_LIMIT),
+        true,
+    );
+    let after = merge(
+        after,
+        window,
+        almanac_domain::paging::Slice::first(PREVIEW_LIMIT),
+        true,
+    );
+    let mut p = Preview {
+        truncated: before.has_next || after.has_next,
+        ..Default::default()
+    };
     let visible = |o: &Occurrence| o.status != OccurrenceStatus::Cancelled;
-    let find = |list: &[(Occurrence, std::sync::Arc<Series>)], o: &Occurrence| list.iter().find(|(x, _)| x.id == o.id && visible(x)).cloned();
+    let find = |list: &[(Occurrence, std::sync::Arc<Series>)], o: &Occurrence| {
+        list.iter()
+            .find(|(x, _)| x.id == o.id && visible(x))
+            .cloned()
+    };
     for (o, s) in after.items.iter().filter(|(o, _)| visible(o)) {
         match find(&before.items, o) {
             None => p.added.push((o.clone(), (**s).clone())),
             Some((old, old_series)) => {
-                let shown = |o: &Occurrence, s: &Series| (o.start, o.end, o.title.clone().unwrap_or(s.title.clone()), o.status, o.kind.unwrap_or(s.kind), o.locked);
+                let shown = |o: &Occurrence, s: &Series| {
+                    (
+                        o.start,
+                        o.end,
+                        o.title.clone().unwrap_or(s.title.clone()),
+                        o.status,
+                        o.kind.unwrap_or(s.kind),
+                        o.locked,
+                    )
+                };
                 if shown(&old, &old_series) != shown(o, s) {
                     p.changed.push((o.clone(), (**s).clone()));
                 }
@@ -331,5 +495,9 @@ pub fn diff(before: Vec<Series>, after: Vec<Series>, window: TimeWindow) -> Prev
 /// The window a preview looks at when the client names none: a year either side of the edit.
 pub fn default_preview_window(at: RecurrenceId) -> Result<TimeWindow, ApiError> {
     let t = at.instant();
-    TimeWindow::new(t - chrono::Duration::days(366), t + chrono::Duration::days(366)).map_err(ApiError::from)
+    TimeWindow::new(
+        t - chrono::Duration::days(366),
+        t + chrono::Duration::days(366),
+    )
+    .map_err(ApiError::from)
 }

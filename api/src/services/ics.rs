@@ -23,12 +23,15 @@ use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use crate::secrets::sha256_hex as token_sha256;
 use crate::secrets::new_token;
+pub use crate::secrets::sha256_hex as token_sha256;
 
 /// Whether `token` has the shape of a feed token (checked before any lookup).
 pub fn is_token_shaped(token: &str) -> bool {
-    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The feed's full URL, with its secret.
@@ -48,7 +51,11 @@ pub struct CreatedFeed {
 }
 
 #[tracing::instrument(skip_all, fields(calendar.id = %calendar))]
-pub async fn create_feed(app: &AppState, org: OrganizationId, calendar: CalendarId) -> Result<CreatedFeed, ApiError> {
+pub async fn create_feed(
+    app: &AppState,
+    org: OrganizationId,
+    calendar: CalendarId,
+) -> Result<CreatedFeed, ApiError> {
     let calendar = calendars::get(app, org, calendar).await?;
     let token = new_token();
     let feed = IcsFeedRecord {
@@ -61,15 +68,29 @@ pub async fn create_feed(app: &AppState, org: OrganizationId, calendar: Calendar
         revoked_at: None,
     };
     app.store.insert_ics_feed(&feed).await?;
-    Ok(CreatedFeed { secret_url: secret_url(app, &token), feed })
+    Ok(CreatedFeed {
+        secret_url: secret_url(app, &token),
+        feed,
+    })
 }
 
-pub async fn revoke_feed(app: &AppState, org: OrganizationId, id: FeedId) -> Result<IcsFeedRecord, ApiError> {
+pub async fn revoke_feed(
+    app: &AppState,
+    org: OrganizationId,
+    id: FeedId,
+) -> Result<IcsFeedRecord, ApiError> {
     let id = id.to_string();
-    if !app.store.revoke_ics_feed(org, &id, chrono::Utc::now().timestamp()).await? {
+    if !app
+        .store
+        .revoke_ics_feed(org, &id, chrono::Utc::now().timestamp())
+        .await?
+    {
         return Err(ApiError::NotFound("feed"));
     }
-    app.store.ics_feed(org, &id).await?.ok_or(ApiError::NotFound("feed"))
+    app.store
+        .ics_feed(org, &id)
+        .await?
+        .ok_or(ApiError::NotFound("feed"))
 }
 
 /// The document a feed URL serves; `None` for an unknown or revoked token (the caller answers
@@ -78,26 +99,44 @@ pub async fn feed_document(app: &AppState, token: &str) -> Result<Option<String>
     if !is_token_shaped(token) {
         return Ok(None);
     }
-    let Some(feed) = app.store.ics_feed_by_token(&token_sha256(token)).await? else { return Ok(None) };
+    let Some(feed) = app.store.ics_feed_by_token(&token_sha256(token)).await? else {
+        return Ok(None);
+    };
     if feed.revoked_at.is_some() {
         return Ok(None);
     }
-    let bad = |what: &str| ApiError::Internal(anyhow::anyhow!("feed {} has a corrupt {what}", feed.id));
-    let org: OrganizationId = feed.organization_id.parse().map_err(|_| bad("organization id"))?;
+    let bad =
+        |what: &str| ApiError::Internal(anyhow::anyhow!("feed {} has a corrupt {what}", feed.id));
+    let org: OrganizationId = feed
+        .organization_id
+        .parse()
+        .map_err(|_| bad("organization id"))?;
     let calendar: CalendarId = feed.calendar_id.parse().map_err(|_| bad("calendar id"))?;
-    let Some(calendar) = app.store.calendar(org, calendar).await? else { return Ok(None) };
+    let Some(calendar) = app.store.calendar(org, calendar).await? else {
+        return Ok(None);
+    };
     let series = all_series(app, org, calendar.id).await?;
     let now = chrono::Utc::now();
-    let doc = tokio::task::spawn_blocking(move || crate::ics::export::calendar(&calendar, &series, now)).await.map_err(|e| ApiError::Internal(anyhow::anyhow!("export failed: {e}")))?;
+    let doc =
+        tokio::task::spawn_blocking(move || crate::ics::export::calendar(&calendar, &series, now))
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("export failed: {e}")))?;
     Ok(Some(doc))
 }
 
 /// Every series of a calendar, page by page.
-async fn all_series(app: &AppState, org: OrganizationId, calendar: CalendarId) -> Result<Vec<Series>, ApiError> {
+async fn all_series(
+    app: &AppState,
+    org: OrganizationId,
+    calendar: CalendarId,
+) -> Result<Vec<Series>, ApiError> {
     const PAGE: i64 = 1000;
     let mut out: Vec<Series> = Vec::new();
     loop {
-        let page = app.store.series_page(org, calendar, out.last().map(|s| s.id), PAGE).await?;
+        let page = app
+            .store
+            .series_page(org, calendar, out.last().map(|s| s.id), PAGE)
+            .await?;
         let n = page.len() as i64;
         out.extend(page);
         if n < PAGE {
@@ -115,7 +154,18 @@ pub struct ImportOutcome {
 
 /// The imported series with its final identity (and a fresh lineage: it is the root).
 fn with_identity(s: &Series, id: SeriesId, version: i64) -> Series {
-    Series::new(id, s.organization, s.calendar, s.kind, s.title.clone(), s.description.clone(), s.schedule().clone(), version).shown_as(s.transparent).with_exceptions(s.exceptions().to_vec())
+    Series::new(
+        id,
+        s.organization,
+        s.calendar,
+        s.kind,
+        s.title.clone(),
+        s.description.clone(),
+        s.schedule().clone(),
+        version,
+    )
+    .shown_as(s.transparent)
+    .with_exceptions(s.exceptions().to_vec())
 }
 
 /// Whether two series store the same content (ignoring versions).
@@ -125,22 +175,43 @@ fn same_content(a: &Series, b: &Series) -> bool {
         r.version = 0;
         serde_json::to_value(&r).ok()
     };
-    let exceptions = |s: &Series| serde_json::to_value(s.exceptions().iter().map(|e| ExceptionRecord::of(s, e)).collect::<Vec<_>>()).ok();
+    let exceptions = |s: &Series| {
+        serde_json::to_value(
+            s.exceptions()
+                .iter()
+                .map(|e| ExceptionRecord::of(s, e))
+                .collect::<Vec<_>>(),
+        )
+        .ok()
+    };
     record(a) == record(b) && exceptions(a) == exceptions(b)
 }
 
 #[tracing::instrument(skip_all, fields(calendar.id = %calendar, bytes = text.len()))]
-pub async fn import(app: &AppState, org: OrganizationId, calendar: CalendarId, text: String) -> Result<ImportOutcome, ApiError> {
+pub async fn import(
+    app: &AppState,
+    org: OrganizationId,
+    calendar: CalendarId,
+    text: String,
+) -> Result<ImportOutcome, ApiError> {
     let cal = calendars::get(app, org, calendar).await?;
     let plan_cal = cal.clone();
     let plan = super::compute::run(move || crate::ics::import::plan(&text, &plan_cal))
         .await?
         .map_err(|e| match e {
             ImportError::Malformed(m) => ApiError::invalid("ics", m),
-            ImportError::TooLarge(m) => ApiError::Invalid(almanac_domain::InvalidInput::RangeTooLarge(m)),
+            ImportError::TooLarge(m) => {
+                ApiError::Invalid(almanac_domain::InvalidInput::RangeTooLarge(m))
+            }
         })?;
     let mut skipped = plan.skipped;
-    let sources: HashMap<String, SeriesId> = app.store.ics_sources(org, cal.id).await?.into_iter().filter_map(|r| r.series_id.parse().ok().map(|id| (r.source_uid, id))).collect();
+    let sources: HashMap<String, SeriesId> = app
+        .store
+        .ics_sources(org, cal.id)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.series_id.parse().ok().map(|id| (r.source_uid, id)))
+        .collect();
 
     // What to write: (series to insert or update, expected version if an update), deletions,
     // and the UID of each written series.
@@ -154,14 +225,21 @@ pub async fn import(app: &AppState, org: OrganizationId, calendar: CalendarId, t
             Some(id) => app.store.series_in_lineage(org, *id).await?,
             None => Vec::new(),
         };
-        let Some(root) = sources.get(&event.uid).and_then(|id| existing.iter().find(|s| s.id == *id)) else {
+        let Some(root) = sources
+            .get(&event.uid)
+            .and_then(|id| existing.iter().find(|s| s.id == *id))
+        else {
             let next = with_identity(&event.series, SeriesId::generate(), 1);
             mapped.push((event.uid, next.id));
             result.push(Arc::new(next.clone()));
             upserts.push((next, None));
             continue;
         };
-        if let Some(e) = existing.iter().flat_map(|s| s.exceptions()).find(|e| e.locked) {
+        if let Some(e) = existing
+            .iter()
+            .flat_map(|s| s.exceptions())
+            .find(|e| e.locked)
+        {
             skipped.push(Skipped {
                 uid: Some(event.uid),
                 recurrence_id: None,
@@ -189,17 +267,33 @@ pub async fn import(app: &AppState, org: OrganizationId, calendar: CalendarId, t
             .iter()
             .map(|(s, expected)| match expected {
                 None => SeriesWrite::Insert(s),
-                Some(v) => SeriesWrite::Update { series: s, expected_version: *v },
+                Some(v) => SeriesWrite::Update {
+                    series: s,
+                    expected_version: *v,
+                },
             })
             .collect();
-        writes.extend(deletes.iter().map(|(id, v)| SeriesWrite::Delete { organization: org, id: *id, expected_version: *v }));
-        match app.store.save_ics_import(org, cal.id, &writes, &mapped).await? {
+        writes.extend(deletes.iter().map(|(id, v)| SeriesWrite::Delete {
+            organization: org,
+            id: *id,
+            expected_version: *v,
+        }));
+        match app
+            .store
+            .save_ics_import(org, cal.id, &writes, &mapped)
+            .await?
+        {
             VersionedWrite::Done => {}
-            VersionedWrite::NotFound | VersionedWrite::Conflict { .. } => return Err(ApiError::Concurrent("the calendar's imported series")),
+            VersionedWrite::NotFound | VersionedWrite::Conflict { .. } => {
+                return Err(ApiError::Concurrent("the calendar's imported series"))
+            }
         }
         let before: Vec<&Series> = before.iter().collect();
         let after: Vec<&Series> = upserts.iter().map(|(s, _)| s).collect();
         app.changes.publish(org, &before, &after).await;
     }
-    Ok(ImportOutcome { series: result, skipped })
+    Ok(ImportOutcome {
+        series: result,
+        skipped,
+    })
 }

@@ -29,12 +29,18 @@ pub struct OccurrencePage {
 }
 
 #[tracing::instrument(skip_all, fields(calendars = q.calendars.len()))]
-pub async fn page(app: &AppState, org: OrganizationId, q: OccurrenceQuery) -> Result<OccurrencePage, ApiError> {
+pub async fn page(
+    app: &AppState,
+    org: OrganizationId,
+    q: OccurrenceQuery,
+) -> Result<OccurrencePage, ApiError> {
     if q.calendars.len() > app.limits.max_calendars_per_query {
-        return Err(ApiError::Invalid(almanac_domain::InvalidInput::RangeTooLarge(format!(
-            "at most {} calendars per query",
-            app.limits.max_calendars_per_query
-        ))));
+        return Err(ApiError::Invalid(
+            almanac_domain::InvalidInput::RangeTooLarge(format!(
+                "at most {} calendars per query",
+                app.limits.max_calendars_per_query
+            )),
+        ));
     }
     let mut calendars = q.calendars.clone();
     calendars.sort();
@@ -43,22 +49,37 @@ pub async fn page(app: &AppState, org: OrganizationId, q: OccurrenceQuery) -> Re
     if found.len() != calendars.len() {
         return Err(ApiError::NotFound("calendar"));
     }
-    let filter = SeriesFilter { calendars, kinds: q.kinds, from: q.window.from().timestamp(), to: q.window.to().timestamp() };
+    let filter = SeriesFilter {
+        calendars,
+        kinds: q.kinds,
+        from: q.window.from().timestamp(),
+        to: q.window.to().timestamp(),
+    };
     let series = app.store.series_in_window(org, &filter).await?;
     Ok(merge(series, q.window, q.slice, q.include_cancelled))
 }
 
 /// The occurrences of already-loaded series; shared by every occurrence query.
-pub fn merge(series: Vec<Series>, window: TimeWindow, slice: Slice, include_cancelled: bool) -> OccurrencePage {
+pub fn merge(
+    series: Vec<Series>,
+    window: TimeWindow,
+    slice: Slice,
+    include_cancelled: bool,
+) -> OccurrencePage {
     let refs: Vec<&Series> = series.iter().collect();
     let page = occurrences_slice(&refs, window, slice, include_cancelled);
-    let by_id: HashMap<SeriesId, Arc<Series>> = series.into_iter().map(|s| (s.id, Arc::new(s))).collect();
+    let by_id: HashMap<SeriesId, Arc<Series>> =
+        series.into_iter().map(|s| (s.id, Arc::new(s))).collect();
     let items = page
         .occurrences
         .into_iter()
         .filter_map(|o| by_id.get(&o.series()).map(|s| (o, Arc::clone(s))))
         .collect();
-    OccurrencePage { items, has_previous: page.has_previous, has_next: page.has_next }
+    OccurrencePage {
+        items,
+        has_previous: page.has_previous,
+        has_next: page.has_next,
+    }
 }
 
 /// How a client names an occurrence: by its id, or by its series and recurrence id.
@@ -70,10 +91,18 @@ pub enum OccurrenceAddress {
 
 /// Finds the series that holds an occurrence now (after splits, possibly a continuation of the
 /// series the id was minted in) and the occurrence's recurrence id.
-pub async fn locate(app: &AppState, org: OrganizationId, address: OccurrenceAddress) -> Result<(Series, RecurrenceId), ApiError> {
+pub async fn locate(
+    app: &AppState,
+    org: OrganizationId,
+    address: OccurrenceAddress,
+) -> Result<(Series, RecurrenceId), ApiError> {
     match address {
         OccurrenceAddress::InSeries(series_id, rid) => {
-            let series = app.store.series(org, series_id).await?.ok_or(ApiError::NotFound("series"))?;
+            let series = app
+                .store
+                .series(org, series_id)
+                .await?
+                .ok_or(ApiError::NotFound("series"))?;
             if occurrence_at(&series, rid).is_none() {
                 return Err(ApiError::NoSuchOccurrence(rid));
             }
@@ -94,7 +123,11 @@ pub async fn locate(app: &AppState, org: OrganizationId, address: OccurrenceAddr
 }
 
 /// One occurrence by id, if some series of its chain still shows it.
-pub async fn get(app: &AppState, org: OrganizationId, id: OccurrenceId) -> Result<Option<(Occurrence, Arc<Series>)>, ApiError> {
+pub async fn get(
+    app: &AppState,
+    org: OrganizationId,
+    id: OccurrenceId,
+) -> Result<Option<(Occurrence, Arc<Series>)>, ApiError> {
     match locate(app, org, OccurrenceAddress::Id(id)).await {
         Ok((series, rid)) => Ok(occurrence_at(&series, rid).map(|o| (o, Arc::new(series)))),
         Err(ApiError::NotFound(_) | ApiError::NoSuchOccurrence(_)) => Ok(None),
@@ -109,8 +142,18 @@ pub const MAX_UPCOMING: usize = 200;
 /// end of supported time, not the 400 years a windowed query may span, so a series that starts
 /// centuries after `from`, or occurs once in decades, is still found, and `hasNextPage` stays true
 /// while any occurrence remains.
-pub async fn upcoming(app: &AppState, org: OrganizationId, series: SeriesId, from: chrono::DateTime<chrono::Utc>, slice: Slice) -> Result<OccurrencePage, ApiError> {
-    let series = app.store.series(org, series).await?.ok_or(ApiError::NotFound("series"))?;
+pub async fn upcoming(
+    app: &AppState,
+    org: OrganizationId,
+    series: SeriesId,
+    from: chrono::DateTime<chrono::Utc>,
+    slice: Slice,
+) -> Result<OccurrencePage, ApiError> {
+    let series = app
+        .store
+        .series(org, series)
+        .await?
+        .ok_or(ApiError::NotFound("series"))?;
     let window = TimeWindow::to_the_end(from).map_err(ApiError::from)?;
     super::compute::run(move || merge(vec![series], window, slice, false)).await
 }

@@ -5,11 +5,11 @@ use crate::graphql::error::ApiError;
 use crate::state::AppState;
 use crate::store::{ConflictGuard, GuardedWrite, SeriesWrite, VersionedWrite};
 use almanac_domain::availability::{busy_blocks, BusyOptions, Interval};
-use almanac_domain::time::TimeWindow;
 use almanac_domain::edit::{check_deletable, edit_all, EditReport, SeriesFields};
 use almanac_domain::recurrence::{parse_duration, Length, Recurrence, Schedule};
 use almanac_domain::series::{Series, SeriesKind};
 use almanac_domain::time::parse_zone;
+use almanac_domain::time::TimeWindow;
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use chrono::NaiveDateTime;
 
@@ -55,20 +55,37 @@ pub struct SeriesChanges {
 }
 
 pub(crate) fn description(d: Option<String>) -> Result<Option<String>, ApiError> {
-    d.map(|d| multi_line_text("description", &d, 10_000)).transpose().map(|d| d.filter(|s| !s.is_empty()))
+    d.map(|d| multi_line_text("description", &d, 10_000))
+        .transpose()
+        .map(|d| d.filter(|s| !s.is_empty()))
 }
 
 /// Builds a validated schedule from input, taking unspecified parts from `base` (an update) or
 /// from defaults (a create: the calendar's zone; one day for all-day series).
-pub(crate) fn build_schedule(input: ScheduleInput, base: Option<&Schedule>, default_zone: chrono_tz::Tz) -> Result<Schedule, ApiError> {
-    let all_day = input.all_day.or(base.map(Schedule::all_day)).unwrap_or(false);
-    let start = input.start.or(base.map(Schedule::start)).ok_or_else(|| ApiError::invalid("start", "is required"))?;
+pub(crate) fn build_schedule(
+    input: ScheduleInput,
+    base: Option<&Schedule>,
+    default_zone: chrono_tz::Tz,
+) -> Result<Schedule, ApiError> {
+    let all_day = input
+        .all_day
+        .or(base.map(Schedule::all_day))
+        .unwrap_or(false);
+    let start = input
+        .start
+        .or(base.map(Schedule::start))
+        .ok_or_else(|| ApiError::invalid("start", "is required"))?;
     let zone = match &input.time_zone {
         Some(z) => parse_zone(z)?,
         None => base.map(Schedule::zone).unwrap_or(default_zone),
     };
     let length = match (&input.duration, input.end) {
-        (Some(_), Some(_)) => return Err(ApiError::invalid("end", "give either duration or end, not both")),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "end",
+                "give either duration or end, not both",
+            ))
+        }
         (Some(d), None) => parse_duration(d)?,
         (None, Some(end)) => {
             if end <= start {
@@ -77,23 +94,39 @@ pub(crate) fn build_schedule(input: ScheduleInput, base: Option<&Schedule>, defa
             if all_day {
                 let days = (end.date() - start.date()).num_days();
                 if end.time() != chrono::NaiveTime::MIN {
-                    return Err(ApiError::invalid("end", "an all-day series ends at a date (exclusive), not a time"));
+                    return Err(ApiError::invalid(
+                        "end",
+                        "an all-day series ends at a date (exclusive), not a time",
+                    ));
                 }
                 Length::Duration { days, seconds: 0 }
             } else {
-                Length::WallClock { seconds: (end - start).num_seconds() }
+                Length::WallClock {
+                    seconds: (end - start).num_seconds(),
+                }
             }
         }
         (None, None) => match base {
             Some(b) => b.length(),
-            None if all_day => Length::Duration { days: 1, seconds: 0 },
-            None => return Err(ApiError::invalid("duration", "give a duration (e.g. PT1H) or an end")),
+            None if all_day => Length::Duration {
+                days: 1,
+                seconds: 0,
+            },
+            None => {
+                return Err(ApiError::invalid(
+                    "duration",
+                    "give a duration (e.g. PT1H) or an end",
+                ))
+            }
         },
     };
     if all_day {
         if let Length::Duration { seconds, .. } = length {
             if seconds != 0 {
-                return Err(ApiError::invalid("duration", "an all-day series lasts whole days (e.g. P1D)"));
+                return Err(ApiError::invalid(
+                    "duration",
+                    "an all-day series lasts whole days (e.g. P1D)",
+                ));
             }
         }
     }
@@ -102,7 +135,10 @@ pub(crate) fn build_schedule(input: ScheduleInput, base: Option<&Schedule>, defa
             // A blank rule or an empty object used to be stored as a series that never occurs;
             // "no recurrence" is said with `recurrence: null`.
             if r.rrule.as_deref().is_some_and(|t| t.trim().is_empty()) {
-                return Err(almanac_domain::RecurrenceError::Syntax("the rule is empty; leave recurrence null for a single occurrence".into()).into());
+                return Err(almanac_domain::RecurrenceError::Syntax(
+                    "the rule is empty; leave recurrence null for a single occurrence".into(),
+                )
+                .into());
             }
             if r.rrule.is_none() && r.rdates.is_empty() && r.exdates.is_empty() {
                 return Err(almanac_domain::RecurrenceError::Syntax("the recurrence is empty: give an rrule or rdates, or leave recurrence null for a single occurrence".into()).into());
@@ -116,10 +152,19 @@ pub(crate) fn build_schedule(input: ScheduleInput, base: Option<&Schedule>, defa
 }
 
 #[tracing::instrument(skip_all, fields(calendar.id = %input.calendar))]
-pub async fn create(app: &AppState, org: OrganizationId, input: NewSeries) -> Result<Series, ApiError> {
-    let calendar = app.store.calendar(org, input.calendar).await?.ok_or(ApiError::NotFound("calendar"))?;
+pub async fn create(
+    app: &AppState,
+    org: OrganizationId,
+    input: NewSeries,
+) -> Result<Series, ApiError> {
+    let calendar = app
+        .store
+        .calendar(org, input.calendar)
+        .await?
+        .ok_or(ApiError::NotFound("calendar"))?;
     let zone = calendar.time_zone;
-    let schedule = super::compute::run(move || build_schedule(input.schedule, None, zone)).await??;
+    let schedule =
+        super::compute::run(move || build_schedule(input.schedule, None, zone)).await??;
     let series = Series::new(
         SeriesId::generate(),
         org,
@@ -143,24 +188,55 @@ pub async fn create(app: &AppState, org: OrganizationId, input: NewSeries) -> Re
 /// Scope ALL: the whole series; exceptions are rebased onto the new schedule (see
 /// `domain::edit`) and the report says which moved or were dropped.
 #[tracing::instrument(skip_all, fields(series.id = %changes.id))]
-pub async fn update(app: &AppState, org: OrganizationId, changes: SeriesChanges) -> Result<(Series, EditReport), ApiError> {
-    let current = app.store.series(org, changes.id).await?.ok_or(ApiError::NotFound("series"))?;
+pub async fn update(
+    app: &AppState,
+    org: OrganizationId,
+    changes: SeriesChanges,
+) -> Result<(Series, EditReport), ApiError> {
+    let current = app
+        .store
+        .series(org, changes.id)
+        .await?
+        .ok_or(ApiError::NotFound("series"))?;
     let planned = current.clone();
     let (next, report) = super::compute::run(move || plan_update(&planned, changes)).await??;
-    save(app, &[SeriesWrite::Update { series: &next, expected_version: current.version }], "the series", current.version).await?;
+    save(
+        app,
+        &[SeriesWrite::Update {
+            series: &next,
+            expected_version: current.version,
+        }],
+        "the series",
+        current.version,
+    )
+    .await?;
     app.changes.publish(org, &[&current], &[&next]).await;
     Ok((next, report))
 }
 
 /// The series after an edit of the whole series, not yet stored.
-pub(crate) fn plan_update(current: &Series, changes: SeriesChanges) -> Result<(Series, EditReport), ApiError> {
+pub(crate) fn plan_update(
+    current: &Series,
+    changes: SeriesChanges,
+) -> Result<(Series, EditReport), ApiError> {
     if current.version != changes.expected_version {
-        return Err(ApiError::Conflict { what: "the series", expected: changes.expected_version, current: current.version });
+        return Err(ApiError::Conflict {
+            what: "the series",
+            expected: changes.expected_version,
+            current: current.version,
+        });
     }
-    let schedule = build_schedule(changes.schedule, Some(current.schedule()), current.schedule().zone())?;
+    let schedule = build_schedule(
+        changes.schedule,
+        Some(current.schedule()),
+        current.schedule().zone(),
+    )?;
     let fields = SeriesFields {
         kind: changes.kind,
-        title: changes.title.map(|t| text("title", &t, 500, true)).transpose()?,
+        title: changes
+            .title
+            .map(|t| text("title", &t, 500, true))
+            .transpose()?,
         description: changes.description.map(description).transpose()?,
     };
     let (mut next, report) = edit_all(current, schedule, &fields);
@@ -175,11 +251,17 @@ pub const CONFLICT_HORIZON_DAYS: i64 = 366;
 
 /// The guard for writing `series` with "reject conflicts": its busy occurrences from `from` (or
 /// its start) for a year, or only `only` when one occurrence is being booked or moved.
-pub(crate) fn booking_guard(series: &Series, reject: bool, only: Option<almanac_domain::occurrence::Occurrence>) -> Option<ConflictGuard> {
+pub(crate) fn booking_guard(
+    series: &Series,
+    reject: bool,
+    only: Option<almanac_domain::occurrence::Occurrence>,
+) -> Option<ConflictGuard> {
     if !reject || series.transparent {
         return None;
     }
-    let options = BusyOptions { tentative_is_busy: true };
+    let options = BusyOptions {
+        tentative_is_busy: true,
+    };
     if let Some(o) = only {
         if o.kind.unwrap_or(series.kind) != SeriesKind::Event {
             return None;
@@ -187,7 +269,10 @@ pub(crate) fn booking_guard(series: &Series, reject: bool, only: Option<almanac_
         return Some(ConflictGuard {
             organization: series.organization,
             calendar: series.calendar,
-            intervals: vec![Interval { start: o.start.timestamp(), end: o.end.timestamp() }],
+            intervals: vec![Interval {
+                start: o.start.timestamp(),
+                end: o.end.timestamp(),
+            }],
             except_series: None,
             except_occurrence: Some(o.id),
             options,
@@ -197,45 +282,105 @@ pub(crate) fn booking_guard(series: &Series, reject: bool, only: Option<almanac_
         return None;
     }
     let (first, _) = series.span();
-    let window = TimeWindow::new(almanac_domain::time::instant(first), almanac_domain::time::instant(first + CONFLICT_HORIZON_DAYS * 86_400)).ok()?;
-    let intervals = busy_blocks([series], window, options).into_iter().take(1000).map(|b| b.interval).collect::<Vec<_>>();
-    (!intervals.is_empty()).then_some(ConflictGuard { organization: series.organization, calendar: series.calendar, intervals, except_series: Some(series.id), except_occurrence: None, options })
+    let window = TimeWindow::new(
+        almanac_domain::time::instant(first),
+        almanac_domain::time::instant(first + CONFLICT_HORIZON_DAYS * 86_400),
+    )
+    .ok()?;
+    let intervals = busy_blocks([series], window, options)
+        .into_iter()
+        .take(1000)
+        .map(|b| b.interval)
+        .collect::<Vec<_>>();
+    (!intervals.is_empty()).then_some(ConflictGuard {
+        organization: series.organization,
+        calendar: series.calendar,
+        intervals,
+        except_series: Some(series.id),
+        except_occurrence: None,
+        options,
+    })
 }
 
 /// Stores writes only if the guarded time is free.
-pub(crate) async fn save_guarded(app: &AppState, writes: &[SeriesWrite<'_>], guard: &ConflictGuard, what: &'static str, expected: i64) -> Result<(), ApiError> {
+pub(crate) async fn save_guarded(
+    app: &AppState,
+    writes: &[SeriesWrite<'_>],
+    guard: &ConflictGuard,
+    what: &'static str,
+    expected: i64,
+) -> Result<(), ApiError> {
     match app.store.save_series_guarded(writes, guard).await? {
         GuardedWrite::Conflicts(c) => Err(ApiError::Busy(c)),
         GuardedWrite::Versioned(VersionedWrite::Done) => Ok(()),
         GuardedWrite::Versioned(VersionedWrite::NotFound) => Err(ApiError::NotFound("series")),
-        GuardedWrite::Versioned(VersionedWrite::Conflict { current }) => Err(ApiError::Conflict { what, expected, current }),
+        GuardedWrite::Versioned(VersionedWrite::Conflict { current }) => Err(ApiError::Conflict {
+            what,
+            expected,
+            current,
+        }),
     }
 }
 
 /// Stores a planned change; a version that moved since it was read is a CONFLICT.
-pub(crate) async fn save(app: &AppState, writes: &[SeriesWrite<'_>], what: &'static str, expected: i64) -> Result<(), ApiError> {
+pub(crate) async fn save(
+    app: &AppState,
+    writes: &[SeriesWrite<'_>],
+    what: &'static str,
+    expected: i64,
+) -> Result<(), ApiError> {
     // The version check is repeated in the statements themselves: a writer that read the same
     // version concurrently loses there, not here.
     match app.store.save_series(writes).await? {
         VersionedWrite::Done => Ok(()),
         VersionedWrite::NotFound => Err(ApiError::NotFound("series")),
-        VersionedWrite::Conflict { current } => Err(ApiError::Conflict { what, expected, current }),
+        VersionedWrite::Conflict { current } => Err(ApiError::Conflict {
+            what,
+            expected,
+            current,
+        }),
     }
 }
 
 /// Scope ALL, delete. A series with locked occurrences is not deleted (LOCKED).
 #[tracing::instrument(skip_all, fields(series.id = %id))]
-pub async fn delete(app: &AppState, org: OrganizationId, id: SeriesId, expected_version: i64) -> Result<(), ApiError> {
-    let current = app.store.series(org, id).await?.ok_or(ApiError::NotFound("series"))?;
+pub async fn delete(
+    app: &AppState,
+    org: OrganizationId,
+    id: SeriesId,
+    expected_version: i64,
+) -> Result<(), ApiError> {
+    let current = app
+        .store
+        .series(org, id)
+        .await?
+        .ok_or(ApiError::NotFound("series"))?;
     if current.version != expected_version {
-        return Err(ApiError::Conflict { what: "the series", expected: expected_version, current: current.version });
+        return Err(ApiError::Conflict {
+            what: "the series",
+            expected: expected_version,
+            current: current.version,
+        });
     }
     check_deletable(&current)?;
-    save(app, &[SeriesWrite::Delete { organization: org, id, expected_version }], "the series", expected_version).await?;
+    save(
+        app,
+        &[SeriesWrite::Delete {
+            organization: org,
+            id,
+            expected_version,
+        }],
+        "the series",
+        expected_version,
+    )
+    .await?;
     app.changes.publish(org, &[&current], &[]).await;
     Ok(())
 }
 
 pub async fn get(app: &AppState, org: OrganizationId, id: SeriesId) -> Result<Series, ApiError> {
-    app.store.series(org, id).await?.ok_or(ApiError::NotFound("series"))
+    app.store
+        .series(org, id)
+        .await?
+        .ok_or(ApiError::NotFound("series"))
 }

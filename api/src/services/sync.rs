@@ -2,11 +2,11 @@
 //! round (push the outbox, then pull), react to push notifications, and the background worker.
 
 use crate::graphql::error::ApiError;
+use crate::secrets::{new_token, sha256_hex};
 use crate::state::AppState;
 use crate::store::sync::{ConnectionRecord, LinkRecord, OAuthStateRecord};
 use crate::sync::port::StorePort;
 use crate::sync::tokens::{ConnectionTokens, ACTIVE, NEEDS_REAUTH};
-use crate::secrets::{new_token, sha256_hex};
 use crate::sync::Provider;
 use almanac_domain::{CalendarId, OrganizationId};
 use almanac_providers::google::adapter::GoogleCalendar;
@@ -14,7 +14,9 @@ use almanac_providers::google::wire::Channel;
 use almanac_providers::oauth::SecretString;
 use almanac_providers::outlook::adapter::{OutlookCalendar, OutlookOptions};
 use almanac_providers::outlook::wire::Subscription;
-use almanac_providers::sync::engine::{pull_round, push_round, Direction, Link, PullReport, PushReport, RemoteCalendar, SyncError};
+use almanac_providers::sync::engine::{
+    pull_round, push_round, Direction, Link, PullReport, PushReport, RemoteCalendar, SyncError,
+};
 use std::sync::Arc;
 
 /// How long a started OAuth authorization stays usable.
@@ -29,21 +31,39 @@ fn not_configured(provider: Provider) -> ApiError {
         Provider::Google => "ALMANAC_GOOGLE_CLIENT_ID",
         Provider::Outlook => "ALMANAC_MICROSOFT_CLIENT_ID",
     };
-    ApiError::NotConfigured(format!("{} sync is not configured on this server (set {var})", provider.as_str()))
+    ApiError::NotConfigured(format!(
+        "{} sync is not configured on this server (set {var})",
+        provider.as_str()
+    ))
 }
 
 /// Starts connecting an account: the URL to send the user to. The state is single-use, bound to
 /// the organization, the user and the provider, and expires in ten minutes.
-pub async fn begin_connect(app: &AppState, provider: Provider, org: OrganizationId, user: Option<String>, login_hint: Option<&str>) -> Result<(String, i64), ApiError> {
-    let oauth = app.sync.oauth(provider).ok_or_else(|| not_configured(provider))?;
+pub async fn begin_connect(
+    app: &AppState,
+    provider: Provider,
+    org: OrganizationId,
+    user: Option<String>,
+    login_hint: Option<&str>,
+) -> Result<(String, i64), ApiError> {
+    let oauth = app
+        .sync
+        .oauth(provider)
+        .ok_or_else(|| not_configured(provider))?;
     let login_hint = login_hint.map(str::trim).filter(|h| !h.is_empty());
     if login_hint.is_some_and(|h| h.len() > 320) {
-        return Err(ApiError::invalid("loginHint", "may be at most 320 characters"));
+        return Err(ApiError::invalid(
+            "loginHint",
+            "may be at most 320 characters",
+        ));
     }
     let state = new_token();
     let mut request = oauth.begin(state.clone());
     if let Some(hint) = login_hint {
-        request.url.query_pairs_mut().append_pair("login_hint", hint);
+        request
+            .url
+            .query_pairs_mut()
+            .append_pair("login_hint", hint);
     }
     let expires_at = chrono::Utc::now().timestamp() + STATE_TTL_SECONDS;
     app.store
@@ -70,29 +90,67 @@ pub enum CallbackError {
 }
 
 /// The OAuth redirect: exchanges the code, identifies the account and stores the connection.
-pub async fn complete_connect(app: &AppState, provider: Provider, code: &str, state: &str) -> Result<ConnectionRecord, CallbackError> {
+pub async fn complete_connect(
+    app: &AppState,
+    provider: Provider,
+    code: &str,
+    state: &str,
+) -> Result<ConnectionRecord, CallbackError> {
     let now = chrono::Utc::now().timestamp();
-    let pending = app.store.take_oauth_state(&sha256_hex(state), now).await.map_err(|_| CallbackError::Internal)?.ok_or(CallbackError::BadState)?;
+    let pending = app
+        .store
+        .take_oauth_state(&sha256_hex(state), now)
+        .await
+        .map_err(|_| CallbackError::Internal)?
+        .ok_or(CallbackError::BadState)?;
     // A state issued for another provider is as unknown as a forged one.
     if pending.provider != provider.as_str() {
         return Err(CallbackError::BadState);
     }
     let oauth = app.sync.oauth(provider).ok_or(CallbackError::Internal)?;
-    let verifier = app.sync.sealer.open(&pending.pkce_verifier).map_err(|_| CallbackError::Internal)?;
-    let grant = oauth.exchange_code(code, &SecretString::new(verifier)).await.map_err(|e| CallbackError::Provider(e.to_string()))?;
+    let verifier = app
+        .sync
+        .sealer
+        .open(&pending.pkce_verifier)
+        .map_err(|_| CallbackError::Internal)?;
+    let grant = oauth
+        .exchange_code(code, &SecretString::new(verifier))
+        .await
+        .map_err(|e| CallbackError::Provider(e.to_string()))?;
 
-    let probe: Arc<dyn almanac_providers::oauth::AccessTokenSource> = Arc::new(almanac_providers::oauth::StaticAccessToken::new(grant.access_token.clone()));
+    let probe: Arc<dyn almanac_providers::oauth::AccessTokenSource> = Arc::new(
+        almanac_providers::oauth::StaticAccessToken::new(grant.access_token.clone()),
+    );
     let account = match provider {
         // The primary calendar's id is the Google account's address.
         Provider::Google => {
-            let client = app.sync.google_client(probe).map_err(|_| CallbackError::Internal)?;
-            let calendars = client.calendar_list().await.map_err(|e| CallbackError::Provider(e.to_string()))?;
-            calendars.iter().find(|c| c.primary == Some(true)).and_then(|c| c.id.clone()).unwrap_or_else(|| "unknown".into())
+            let client = app
+                .sync
+                .google_client(probe)
+                .map_err(|_| CallbackError::Internal)?;
+            let calendars = client
+                .calendar_list()
+                .await
+                .map_err(|e| CallbackError::Provider(e.to_string()))?;
+            calendars
+                .iter()
+                .find(|c| c.primary == Some(true))
+                .and_then(|c| c.id.clone())
+                .unwrap_or_else(|| "unknown".into())
         }
         Provider::Outlook => {
-            let client = app.sync.graph_client(None, probe).map_err(|_| CallbackError::Internal)?;
-            let me = client.me().await.map_err(|e| CallbackError::Provider(e.to_string()))?;
-            me.mail.or(me.user_principal_name).or(me.id).unwrap_or_else(|| "unknown".into())
+            let client = app
+                .sync
+                .graph_client(None, probe)
+                .map_err(|_| CallbackError::Internal)?;
+            let me = client
+                .me()
+                .await
+                .map_err(|e| CallbackError::Provider(e.to_string()))?;
+            me.mail
+                .or(me.user_principal_name)
+                .or(me.id)
+                .unwrap_or_else(|| "unknown".into())
         }
     };
 
@@ -104,14 +162,25 @@ pub async fn complete_connect(app: &AppState, provider: Provider, code: &str, st
         account,
         state: ACTIVE.into(),
         access_token: Some(app.sync.sealer.seal(grant.access_token.expose_secret())),
-        refresh_token: grant.refresh_token.as_ref().map(|r| app.sync.sealer.seal(r.expose_secret())),
+        refresh_token: grant
+            .refresh_token
+            .as_ref()
+            .map(|r| app.sync.sealer.seal(r.expose_secret())),
         access_expires_at: Some(grant.expires_at.timestamp()),
         token_version: 0,
         last_error: None,
         created_at: now,
     };
-    let id = app.store.upsert_connection(&record).await.map_err(|_| CallbackError::Internal)?;
-    app.store.connection_by_id(&id).await.map_err(|_| CallbackError::Internal)?.ok_or(CallbackError::Internal)
+    let id = app
+        .store
+        .upsert_connection(&record)
+        .await
+        .map_err(|_| CallbackError::Internal)?;
+    app.store
+        .connection_by_id(&id)
+        .await
+        .map_err(|_| CallbackError::Internal)?
+        .ok_or(CallbackError::Internal)
 }
 
 fn provider_of(c: &ConnectionRecord) -> Provider {
@@ -119,11 +188,23 @@ fn provider_of(c: &ConnectionRecord) -> Provider {
 }
 
 fn tokens(app: &AppState, c: &ConnectionRecord) -> Arc<ConnectionTokens> {
-    Arc::new(ConnectionTokens::new(app.store.clone(), app.sync.clone(), app.sync.oauth(provider_of(c)), c.id.clone()))
+    Arc::new(ConnectionTokens::new(
+        app.store.clone(),
+        app.sync.clone(),
+        app.sync.oauth(provider_of(c)),
+        c.id.clone(),
+    ))
 }
 
-async fn connection_of(app: &AppState, org: OrganizationId, id: &str) -> Result<ConnectionRecord, ApiError> {
-    app.store.connection(org, id).await?.ok_or(ApiError::NotFound("provider account"))
+async fn connection_of(
+    app: &AppState,
+    org: OrganizationId,
+    id: &str,
+) -> Result<ConnectionRecord, ApiError> {
+    app.store
+        .connection(org, id)
+        .await?
+        .ok_or(ApiError::NotFound("provider account"))
 }
 
 /// A calendar the connected account can see.
@@ -135,19 +216,34 @@ pub struct RemoteCalendarInfo {
     pub time_zone: Option<String>,
 }
 
-pub async fn remote_calendars(app: &AppState, org: OrganizationId, connection: &str) -> Result<Vec<RemoteCalendarInfo>, ApiError> {
+pub async fn remote_calendars(
+    app: &AppState,
+    org: OrganizationId,
+    connection: &str,
+) -> Result<Vec<RemoteCalendarInfo>, ApiError> {
     let c = connection_of(app, org, connection).await?;
     let internal = |e: String| ApiError::Internal(anyhow::anyhow!(e));
-    let refused = |e: String| ApiError::invalid("accountId", format!("the provider refused to list calendars: {e}"));
+    let refused = |e: String| {
+        ApiError::invalid(
+            "accountId",
+            format!("the provider refused to list calendars: {e}"),
+        )
+    };
     match provider_of(&c) {
         Provider::Google => {
             let client = app.sync.google_client(tokens(app, &c)).map_err(internal)?;
-            let list = client.calendar_list().await.map_err(|e| refused(e.to_string()))?;
+            let list = client
+                .calendar_list()
+                .await
+                .map_err(|e| refused(e.to_string()))?;
             Ok(list
                 .into_iter()
                 .filter_map(|c| {
                     Some(RemoteCalendarInfo {
-                        writable: matches!(c.access_role.as_deref(), Some("owner") | Some("writer")),
+                        writable: matches!(
+                            c.access_role.as_deref(),
+                            Some("owner") | Some("writer")
+                        ),
                         id: c.id?,
                         name: c.summary.unwrap_or_default(),
                         primary: c.primary == Some(true),
@@ -157,8 +253,14 @@ pub async fn remote_calendars(app: &AppState, org: OrganizationId, connection: &
                 .collect())
         }
         Provider::Outlook => {
-            let client = app.sync.graph_client(Some(&c.id), tokens(app, &c)).map_err(internal)?;
-            let list = client.calendars().await.map_err(|e| refused(e.to_string()))?;
+            let client = app
+                .sync
+                .graph_client(Some(&c.id), tokens(app, &c))
+                .map_err(internal)?;
+            let list = client
+                .calendars()
+                .await
+                .map_err(|e| refused(e.to_string()))?;
             Ok(list
                 .into_iter()
                 .filter_map(|c| {
@@ -176,16 +278,38 @@ pub async fn remote_calendars(app: &AppState, org: OrganizationId, connection: &
 }
 
 /// Links a local calendar to a provider calendar and queues its series for the first push.
-pub async fn link_calendar(app: &AppState, org: OrganizationId, calendar: CalendarId, connection: &str, remote_calendar: &str, direction: Direction) -> Result<LinkRecord, ApiError> {
-    app.store.calendar(org, calendar).await?.ok_or(ApiError::NotFound("calendar"))?;
+pub async fn link_calendar(
+    app: &AppState,
+    org: OrganizationId,
+    calendar: CalendarId,
+    connection: &str,
+    remote_calendar: &str,
+    direction: Direction,
+) -> Result<LinkRecord, ApiError> {
+    app.store
+        .calendar(org, calendar)
+        .await?
+        .ok_or(ApiError::NotFound("calendar"))?;
     let c = connection_of(app, org, connection).await?;
     let remote_calendar = remote_calendar.trim();
-    if remote_calendar.is_empty() || remote_calendar.len() > 1024 || remote_calendar.chars().any(char::is_control) {
-        return Err(ApiError::invalid("remoteCalendarId", "must be a calendar id from remoteCalendars"));
+    if remote_calendar.is_empty()
+        || remote_calendar.len() > 1024
+        || remote_calendar.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid(
+            "remoteCalendarId",
+            "must be a calendar id from remoteCalendars",
+        ));
     }
     let existing = app.store.links_of_calendars(org, &[calendar]).await?;
-    if existing.iter().any(|l| l.connection_id == c.id && l.remote_calendar_id == remote_calendar) {
-        return Err(ApiError::invalid("remoteCalendarId", "this calendar is already linked to that provider calendar"));
+    if existing
+        .iter()
+        .any(|l| l.connection_id == c.id && l.remote_calendar_id == remote_calendar)
+    {
+        return Err(ApiError::invalid(
+            "remoteCalendarId",
+            "this calendar is already linked to that provider calendar",
+        ));
     }
     let link = LinkRecord {
         id: format!("lnk_{}", uuid::Uuid::now_v7().simple()),
@@ -210,8 +334,16 @@ pub async fn link_calendar(app: &AppState, org: OrganizationId, calendar: Calend
     Ok(link)
 }
 
-pub async fn unlink_calendar(app: &AppState, org: OrganizationId, link: &str) -> Result<(), ApiError> {
-    let l = app.store.link(org, link).await?.ok_or(ApiError::NotFound("link"))?;
+pub async fn unlink_calendar(
+    app: &AppState,
+    org: OrganizationId,
+    link: &str,
+) -> Result<(), ApiError> {
+    let l = app
+        .store
+        .link(org, link)
+        .await?
+        .ok_or(ApiError::NotFound("link"))?;
     // Best effort: an unstopped channel or subscription expires by itself, and its
     // notifications find no link.
     stop_notifications(app, &l).await;
@@ -222,10 +354,15 @@ pub async fn unlink_calendar(app: &AppState, org: OrganizationId, link: &str) ->
 }
 
 async fn stop_notifications(app: &AppState, l: &LinkRecord) {
-    let Ok(Some(c)) = app.store.connection_by_id(&l.connection_id).await else { return };
+    let Ok(Some(c)) = app.store.connection_by_id(&l.connection_id).await else {
+        return;
+    };
     match (provider_of(&c), &l.channel_id) {
         (Provider::Google, Some(id)) => {
-            if let (Ok(client), Some(resource)) = (app.sync.google_client(tokens(app, &c)), &l.channel_resource_id) {
+            if let (Ok(client), Some(resource)) = (
+                app.sync.google_client(tokens(app, &c)),
+                &l.channel_resource_id,
+            ) {
                 let _ = client.stop_channel(id, resource).await;
             }
         }
@@ -248,15 +385,28 @@ pub struct RoundReport {
 }
 
 /// Runs a round for a link of the caller's organization.
-pub async fn sync_link(app: &AppState, org: OrganizationId, link: &str) -> Result<RoundReport, ApiError> {
-    let l = app.store.link(org, link).await?.ok_or(ApiError::NotFound("link"))?;
+pub async fn sync_link(
+    app: &AppState,
+    org: OrganizationId,
+    link: &str,
+) -> Result<RoundReport, ApiError> {
+    let l = app
+        .store
+        .link(org, link)
+        .await?
+        .ok_or(ApiError::NotFound("link"))?;
     Ok(run_round(app, &l).await)
 }
 
 async fn engine_link(app: &AppState, l: &LinkRecord) -> Result<Link, String> {
     let org: OrganizationId = l.organization_id.parse().map_err(|_| "corrupt link")?;
     let calendar: CalendarId = l.calendar_id.parse().map_err(|_| "corrupt link")?;
-    let cal = app.store.calendar(org, calendar).await.map_err(|e| e.to_string())?.ok_or("the calendar no longer exists")?;
+    let cal = app
+        .store
+        .calendar(org, calendar)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the calendar no longer exists")?;
     Ok(Link {
         id: l.id.clone(),
         organization: org,
@@ -278,7 +428,10 @@ pub async fn run_round(app: &AppState, l: &LinkRecord) -> RoundReport {
     if let Err(e) = result {
         let message = e.to_string();
         if let SyncError::NeedsReauth(why) = &e {
-            let _ = app.store.set_connection_state(&l.connection_id, NEEDS_REAUTH, Some(why)).await;
+            let _ = app
+                .store
+                .set_connection_state(&l.connection_id, NEEDS_REAUTH, Some(why))
+                .await;
         }
         let _ = app.store.set_link_error(&l.id, Some(&message)).await;
         report.error = Some(message);
@@ -287,9 +440,18 @@ pub async fn run_round(app: &AppState, l: &LinkRecord) -> RoundReport {
 }
 
 async fn round(app: &AppState, l: &LinkRecord, report: &mut RoundReport) -> Result<(), SyncError> {
-    let connection = app.store.connection_by_id(&l.connection_id).await.map_err(|e| SyncError::Local(e.to_string()))?.ok_or_else(|| SyncError::Local("the connection no longer exists".into()))?;
+    let connection = app
+        .store
+        .connection_by_id(&l.connection_id)
+        .await
+        .map_err(|e| SyncError::Local(e.to_string()))?
+        .ok_or_else(|| SyncError::Local("the connection no longer exists".into()))?;
     if connection.state != ACTIVE {
-        return Err(SyncError::NeedsReauth(connection.last_error.unwrap_or_else(|| "the connection needs to be authorized again".into())));
+        return Err(SyncError::NeedsReauth(
+            connection
+                .last_error
+                .unwrap_or_else(|| "the connection needs to be authorized again".into()),
+        ));
     }
     let link = engine_link(app, l).await.map_err(SyncError::Local)?;
     let remote = remote_for(app, &connection, &link)?;
@@ -299,29 +461,55 @@ async fn round(app: &AppState, l: &LinkRecord, report: &mut RoundReport) -> Resu
     // Not errors of the round, but things a person should see on the link until the next one.
     let mut notes = Vec::new();
     if report.pull.deletions_held > 0 {
-        notes.push(format!("{} deletions from the provider were held back: they would have emptied the calendar", report.pull.deletions_held));
+        notes.push(format!(
+            "{} deletions from the provider were held back: they would have emptied the calendar",
+            report.pull.deletions_held
+        ));
     }
     if !report.pull.skipped.is_empty() {
-        notes.push(format!("{} provider events were not imported: {}", report.pull.skipped.len(), report.pull.skipped.join("; ")));
+        notes.push(format!(
+            "{} provider events were not imported: {}",
+            report.pull.skipped.len(),
+            report.pull.skipped.join("; ")
+        ));
     }
     if !notes.is_empty() {
-        let _ = app.store.set_link_error(&l.id, Some(&notes.join(" | "))).await;
+        let _ = app
+            .store
+            .set_link_error(&l.id, Some(&notes.join(" | ")))
+            .await;
     }
     Ok(())
 }
 
 /// The provider adapter for a link's connection.
-fn remote_for(app: &AppState, c: &ConnectionRecord, link: &Link) -> Result<Box<dyn RemoteCalendar>, SyncError> {
+fn remote_for(
+    app: &AppState,
+    c: &ConnectionRecord,
+    link: &Link,
+) -> Result<Box<dyn RemoteCalendar>, SyncError> {
     Ok(match provider_of(c) {
-        Provider::Google => Box::new(GoogleCalendar::new(app.sync.google_client(tokens(app, c)).map_err(SyncError::Local)?, link.calendar_zone)),
+        Provider::Google => Box::new(GoogleCalendar::new(
+            app.sync
+                .google_client(tokens(app, c))
+                .map_err(SyncError::Local)?,
+            link.calendar_zone,
+        )),
         Provider::Outlook => {
             let options = OutlookOptions {
-                fallback_nearest: app.sync.settings.outlook_fallback == crate::config::OutlookFallback::Nearest,
+                fallback_nearest: app.sync.settings.outlook_fallback
+                    == crate::config::OutlookFallback::Nearest,
                 window_past_days: app.sync.settings.outlook_window_past_days,
                 window_future_days: app.sync.settings.outlook_window_future_days,
                 ..OutlookOptions::default()
             };
-            Box::new(OutlookCalendar::new(app.sync.graph_client(Some(&c.id), tokens(app, c)).map_err(SyncError::Local)?, link.calendar_zone, options))
+            Box::new(OutlookCalendar::new(
+                app.sync
+                    .graph_client(Some(&c.id), tokens(app, c))
+                    .map_err(SyncError::Local)?,
+                link.calendar_zone,
+                options,
+            ))
         }
     })
 }
@@ -329,7 +517,12 @@ fn remote_for(app: &AppState, c: &ConnectionRecord, link: &Link) -> Result<Box<d
 /// Creates (or renews) the link's push notifications: a Google `events.watch` channel or a Graph
 /// subscription, pointing at this server's webhook.
 pub async fn watch_link(app: &AppState, l: &LinkRecord) -> Result<(), String> {
-    let c = app.store.connection_by_id(&l.connection_id).await.map_err(|e| e.to_string())?.ok_or("the connection no longer exists")?;
+    let c = app
+        .store
+        .connection_by_id(&l.connection_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the connection no longer exists")?;
     if provider_of(&c) == Provider::Outlook {
         return subscribe_link(app, &c, l).await;
     }
@@ -342,10 +535,19 @@ pub async fn watch_link(app: &AppState, l: &LinkRecord) -> Result<(), String> {
         token: Some(token.clone()),
         ..Channel::default()
     };
-    let created = client.watch(&l.remote_calendar_id, &channel).await.map_err(|e| e.to_string())?;
+    let created = client
+        .watch(&l.remote_calendar_id, &channel)
+        .await
+        .map_err(|e| e.to_string())?;
     let old = (l.channel_id.clone(), l.channel_resource_id.clone());
     app.store
-        .set_channel(&l.id, created.id.as_deref(), created.resource_id.as_deref(), Some(&sha256_hex(&token)), created.expiration.map(|ms| ms / 1000))
+        .set_channel(
+            &l.id,
+            created.id.as_deref(),
+            created.resource_id.as_deref(),
+            Some(&sha256_hex(&token)),
+            created.expiration.map(|ms| ms / 1000),
+        )
         .await
         .map_err(|e| e.to_string())?;
     // The new channel is live before the old one stops, so no change falls between them.
@@ -360,7 +562,11 @@ const GRAPH_SUBSCRIPTION_MINUTES: i64 = 10_000;
 
 /// Creates a Graph subscription for the link's calendar (Graph validates the webhook first), then
 /// deletes the one it replaces.
-async fn subscribe_link(app: &AppState, c: &ConnectionRecord, l: &LinkRecord) -> Result<(), String> {
+async fn subscribe_link(
+    app: &AppState,
+    c: &ConnectionRecord,
+    l: &LinkRecord,
+) -> Result<(), String> {
     let client = app.sync.graph_client(Some(&c.id), tokens(app, c))?;
     let client_state = new_token();
     let resource = match l.remote_calendar_id.as_str() {
@@ -369,10 +575,32 @@ async fn subscribe_link(app: &AppState, c: &ConnectionRecord, l: &LinkRecord) ->
     };
     let url = app.sync.webhook_url(Provider::Outlook);
     let expires = chrono::Utc::now() + chrono::Duration::minutes(GRAPH_SUBSCRIPTION_MINUTES);
-    let created = client.create_subscription(&Subscription::events(resource, url.clone(), Some(url), Some(client_state.clone()), expires)).await.map_err(|e| e.to_string())?;
+    let created = client
+        .create_subscription(&Subscription::events(
+            resource,
+            url.clone(),
+            Some(url),
+            Some(client_state.clone()),
+            expires,
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
     let old = l.channel_id.clone();
-    let expires_at = created.expiration_date_time.as_ref().map(|t| t.to_utc().timestamp()).or(Some(expires.timestamp()));
-    app.store.set_channel(&l.id, created.id.as_deref(), None, Some(&sha256_hex(&client_state)), expires_at).await.map_err(|e| e.to_string())?;
+    let expires_at = created
+        .expiration_date_time
+        .as_ref()
+        .map(|t| t.to_utc().timestamp())
+        .or(Some(expires.timestamp()));
+    app.store
+        .set_channel(
+            &l.id,
+            created.id.as_deref(),
+            None,
+            Some(&sha256_hex(&client_state)),
+            expires_at,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     if let Some(old) = old {
         let _ = client.delete_subscription(&old).await;
     }
@@ -385,7 +613,9 @@ pub async fn google_notification(app: &AppState, channel_id: &str, token: Option
     let Ok(Some(link)) = app.store.link_by_channel(channel_id).await else {
         return false;
     };
-    let Some(expected) = &link.channel_token_sha256 else { return false };
+    let Some(expected) = &link.channel_token_sha256 else {
+        return false;
+    };
     if token.map(sha256_hex).as_deref() != Some(expected.as_str()) {
         return false;
     }
@@ -399,13 +629,22 @@ pub async fn google_notification(app: &AppState, channel_id: &str, token: Option
 /// A batch of Graph change or lifecycle notifications. Each is checked against its subscription's
 /// clientState; accepted ones run a round (or renew / recreate the subscription) in the
 /// background, because Graph wants an answer within 3 seconds. Returns how many were accepted.
-pub async fn outlook_notifications(app: &AppState, batch: almanac_providers::outlook::wire::ChangeNotificationCollection) -> usize {
+pub async fn outlook_notifications(
+    app: &AppState,
+    batch: almanac_providers::outlook::wire::ChangeNotificationCollection,
+) -> usize {
     let mut accepted = 0;
     let mut rounds: Vec<LinkRecord> = Vec::new();
     for n in batch.value {
-        let Some(subscription) = n.subscription_id.as_deref() else { continue };
-        let Ok(Some(link)) = app.store.link_by_channel(subscription).await else { continue };
-        let Some(expected) = link.channel_token_sha256.as_deref() else { continue };
+        let Some(subscription) = n.subscription_id.as_deref() else {
+            continue;
+        };
+        let Ok(Some(link)) = app.store.link_by_channel(subscription).await else {
+            continue;
+        };
+        let Some(expected) = link.channel_token_sha256.as_deref() else {
+            continue;
+        };
         if n.client_state.as_deref().map(sha256_hex).as_deref() != Some(expected) {
             continue;
         }
@@ -417,7 +656,10 @@ pub async fn outlook_notifications(app: &AppState, batch: almanac_providers::out
                 tokio::spawn(async move {
                     let reauthorized = match app.store.connection_by_id(&link.connection_id).await {
                         Ok(Some(c)) => match app.sync.graph_client(Some(&c.id), tokens(&app, &c)) {
-                            Ok(client) => client.reauthorize_subscription(subscription_id(&link)).await.is_ok(),
+                            Ok(client) => client
+                                .reauthorize_subscription(subscription_id(&link))
+                                .await
+                                .is_ok(),
                             Err(_) => false,
                         },
                         _ => false,
@@ -468,7 +710,9 @@ pub async fn worker_pass(app: &AppState) {
     };
     let now = chrono::Utc::now().timestamp();
     for l in links {
-        if l.channel_expires_at.is_some_and(|t| t - now < CHANNEL_RENEW_BEFORE_SECONDS) {
+        if l.channel_expires_at
+            .is_some_and(|t| t - now < CHANNEL_RENEW_BEFORE_SECONDS)
+        {
             if let Err(e) = watch_link(app, &l).await {
                 tracing::warn!(link = %l.id, error = %e, "could not renew the watch channel");
             }

@@ -3,13 +3,18 @@
 //! only differences are the pool type, connection setup and how a write transaction begins.
 
 use super::rows::{availability_columns, CalendarRow, ExceptionRecord, SeriesRecord};
-use super::{ApiKeyRecord, ConflictGuard, IdSlice, GuardedWrite, IcsFeedRecord, IcsSourceRecord, SeriesFilter, SeriesWrite, Store, StoreError, VersionedWrite};
+use super::{
+    ApiKeyRecord, ConflictGuard, GuardedWrite, IcsFeedRecord, IcsSourceRecord, IdSlice,
+    SeriesFilter, SeriesWrite, Store, StoreError, VersionedWrite,
+};
 use almanac_domain::series::{Calendar, Exception, Series};
-use std::collections::HashMap;
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,9 +24,12 @@ const SERIES_COLUMNS: &str = "id, organization_id, calendar_id, kind, title, des
      length_days, length_seconds, length_wall_clock, rrule, rdates, exdates, has_recurrence, rule_bound, span_start, span_end, version, \
      lineage_id, parent_series_id, split_at, transparent";
 const SERIES_COLUMN_COUNT: usize = 24;
-const API_KEY_COLUMNS: &str = "id, organization_id, name, secret_sha256, scopes, created_at, revoked_at";
-const CALENDAR_COLUMNS: &str = "id, organization_id, name, time_zone, availability_mode, working_hours";
-const ICS_FEED_COLUMNS: &str = "id, organization_id, calendar_id, token_sha256, token_hint, created_at, revoked_at";
+const API_KEY_COLUMNS: &str =
+    "id, organization_id, name, secret_sha256, scopes, created_at, revoked_at";
+const CALENDAR_COLUMNS: &str =
+    "id, organization_id, name, time_zone, availability_mode, working_hours";
+const ICS_FEED_COLUMNS: &str =
+    "id, organization_id, calendar_id, token_sha256, token_hint, created_at, revoked_at";
 const EXCEPTION_COLUMNS: &str = "series_id, organization_id, recurrence_id, status, start_at, end_at, title, description, kind, locked";
 
 pub struct SqliteStore {
@@ -42,18 +50,28 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        Ok(SqliteStore { pool, statements: AtomicU64::new(0) })
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore {
+            pool,
+            statements: AtomicU64::new(0),
+        })
     }
 
     /// Writers take the database lock at BEGIN: a deferred transaction that reads and then writes
     /// can fail with SQLITE_BUSY mid-way, where an immediate one waits its turn (busy_timeout).
-    pub(super) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    pub(super) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../migrations/sqlite").run(&self.pool).await?;
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 }
@@ -62,17 +80,29 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         // A transaction left open (a cancelled request or round whose connection was not yet
         // rolled back) must not hold its locks for ever: the server ends it after 30 s idle.
-        let options = PgConnectOptions::from_str(url)?.options([("idle_in_transaction_session_timeout", "30s")]);
-        let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect_with(options).await?;
-        Ok(PgStore { pool, statements: AtomicU64::new(0) })
+        let options = PgConnectOptions::from_str(url)?
+            .options([("idle_in_transaction_session_timeout", "30s")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(PgStore {
+            pool,
+            statements: AtomicU64::new(0),
+        })
     }
 
-    pub(super) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    pub(super) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../migrations/postgres").run(&self.pool).await?;
+        sqlx::migrate!("../migrations/postgres")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 }
@@ -83,7 +113,10 @@ fn ids_to_strings<T: ToString>(ids: &[T]) -> Vec<String> {
 
 /// `$first, $first+1, …` for an IN list of `n` values.
 fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The id bounds (` AND id > $n …`), the ORDER BY … LIMIT clause and their binds, numbered
@@ -607,7 +640,11 @@ fn window_query(org: OrganizationId, f: &SeriesFilter) -> Option<(String, Vec<Sq
     if f.calendars.is_empty() {
         return None;
     }
-    let mut binds = vec![SqlValue::Text(org.to_string()), SqlValue::Int(f.to), SqlValue::Int(f.from)];
+    let mut binds = vec![
+        SqlValue::Text(org.to_string()),
+        SqlValue::Int(f.to),
+        SqlValue::Int(f.from),
+    ];
     let cal_ph = placeholders(binds.len() + 1, f.calendars.len());
     binds.extend(ids_to_strings(&f.calendars).into_iter().map(SqlValue::Text));
     let mut sql = format!(
@@ -648,11 +685,24 @@ impl ChangeChannel for PgStore {
     async fn publish(&self, payload: String) -> Result<bool, StoreError> {
         let now = chrono::Utc::now().timestamp();
         let mut tx = self.pool.begin().await?;
-        let (id,): (i64,) = sqlx::query_as("INSERT INTO change_events (payload, created_at) VALUES ($1, $2) RETURNING id").bind(payload).bind(now).fetch_one(&mut *tx).await?;
-        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANGES_CHANNEL).bind(id.to_string()).execute(&mut *tx).await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO change_events (payload, created_at) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(payload)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGES_CHANNEL)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         if id % 100 == 0 {
-            sqlx::query("DELETE FROM change_events WHERE created_at < $1").bind(now - 600).execute(&self.pool).await?;
+            sqlx::query("DELETE FROM change_events WHERE created_at < $1")
+                .bind(now - 600)
+                .execute(&self.pool)
+                .await?;
         }
         Ok(true)
     }
@@ -668,8 +718,16 @@ impl ChangeChannel for PgStore {
             loop {
                 match listener.recv().await {
                     Ok(n) => {
-                        let Ok(id) = n.payload().parse::<i64>() else { continue };
-                        match sqlx::query_as::<_, (String,)>("SELECT payload FROM change_events WHERE id = $1").bind(id).fetch_optional(&pool).await {
+                        let Ok(id) = n.payload().parse::<i64>() else {
+                            continue;
+                        };
+                        match sqlx::query_as::<_, (String,)>(
+                            "SELECT payload FROM change_events WHERE id = $1",
+                        )
+                        .bind(id)
+                        .fetch_optional(&pool)
+                        .await
+                        {
                             Ok(Some((payload,))) => {
                                 if tx.send(payload).await.is_err() {
                                     return;
@@ -691,13 +749,21 @@ impl ChangeChannel for PgStore {
 }
 
 impl SqliteStore {
-    async fn lock_calendar(&self, _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, _guard: &ConflictGuard) -> Result<(), StoreError> {
+    async fn lock_calendar(
+        &self,
+        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        _guard: &ConflictGuard,
+    ) -> Result<(), StoreError> {
         Ok(()) // BEGIN IMMEDIATE: this transaction is the only writer
     }
 }
 
 impl PgStore {
-    async fn lock_calendar(&self, tx: &mut sqlx::Transaction<'static, sqlx::Postgres>, guard: &ConflictGuard) -> Result<(), StoreError> {
+    async fn lock_calendar(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        guard: &ConflictGuard,
+    ) -> Result<(), StoreError> {
         self.statements.fetch_add(1, Ordering::Relaxed);
         sqlx::query("SELECT id FROM calendars WHERE id = $1 AND organization_id = $2 FOR UPDATE")
             .bind(guard.calendar.to_string())
@@ -709,7 +775,10 @@ impl PgStore {
 }
 
 /// Binds a series' columns in `SERIES_COLUMNS` order.
-fn bind_series<'q, DB>(q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>, r: SeriesRecord) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+fn bind_series<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    r: SeriesRecord,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
 where
     DB: sqlx::Database,
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,

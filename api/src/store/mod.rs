@@ -36,7 +36,9 @@ pub enum VersionedWrite {
     Done,
     NotFound,
     /// The row exists at another version; nothing was written.
-    Conflict { current: i64 },
+    Conflict {
+        current: i64,
+    },
 }
 
 /// An API key as stored (the secret itself is never stored).
@@ -75,8 +77,15 @@ pub struct IcsSourceRecord {
 /// One change in a `save_series` transaction.
 pub enum SeriesWrite<'a> {
     Insert(&'a Series),
-    Update { series: &'a Series, expected_version: i64 },
-    Delete { organization: OrganizationId, id: SeriesId, expected_version: i64 },
+    Update {
+        series: &'a Series,
+        expected_version: i64,
+    },
+    Delete {
+        organization: OrganizationId,
+        id: SeriesId,
+        expected_version: i64,
+    },
 }
 
 impl SeriesWrite<'_> {
@@ -114,7 +123,13 @@ impl ConflictGuard {
         self.intervals.iter().map(|i| i.end).max().unwrap_or(0)
     }
     fn conflicts<'a>(&self, series: impl IntoIterator<Item = &'a Series>) -> Vec<BusyBlock> {
-        conflicts(series, &self.intervals, self.except_occurrence, self.except_series, self.options)
+        conflicts(
+            series,
+            &self.intervals,
+            self.except_occurrence,
+            self.except_series,
+            self.options,
+        )
     }
 }
 
@@ -138,7 +153,12 @@ pub struct IdSlice<T> {
 impl<T> IdSlice<T> {
     /// The first `limit` ids strictly after `after`.
     pub fn after(after: Option<T>, limit: i64) -> Self {
-        IdSlice { lower: after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded), upper: std::ops::Bound::Unbounded, limit, from_end: false }
+        IdSlice {
+            lower: after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+            upper: std::ops::Bound::Unbounded,
+            limit,
+            from_end: false,
+        }
     }
 }
 
@@ -160,53 +180,128 @@ pub trait Store: sync::SyncStore + Send + Sync + 'static {
     async fn ensure_organization(&self, org: OrganizationId, name: &str) -> Result<(), StoreError>;
 
     async fn insert_calendar(&self, cal: &Calendar) -> Result<(), StoreError>;
-    async fn calendar(&self, org: OrganizationId, id: CalendarId) -> Result<Option<Calendar>, StoreError>;
-    async fn calendars_many(&self, org: OrganizationId, ids: &[CalendarId]) -> Result<Vec<Calendar>, StoreError>;
+    async fn calendar(
+        &self,
+        org: OrganizationId,
+        id: CalendarId,
+    ) -> Result<Option<Calendar>, StoreError>;
+    async fn calendars_many(
+        &self,
+        org: OrganizationId,
+        ids: &[CalendarId],
+    ) -> Result<Vec<Calendar>, StoreError>;
     /// Calendars ordered by id, strictly after `after`, at most `limit`.
-    async fn calendars_page(&self, org: OrganizationId, after: Option<CalendarId>, limit: i64) -> Result<Vec<Calendar>, StoreError> {
-        self.calendars_slice(org, &IdSlice::after(after, limit)).await
+    async fn calendars_page(
+        &self,
+        org: OrganizationId,
+        after: Option<CalendarId>,
+        limit: i64,
+    ) -> Result<Vec<Calendar>, StoreError> {
+        self.calendars_slice(org, &IdSlice::after(after, limit))
+            .await
     }
     /// Calendars ordered by id, within the slice.
-    async fn calendars_slice(&self, org: OrganizationId, slice: &IdSlice<CalendarId>) -> Result<Vec<Calendar>, StoreError>;
+    async fn calendars_slice(
+        &self,
+        org: OrganizationId,
+        slice: &IdSlice<CalendarId>,
+    ) -> Result<Vec<Calendar>, StoreError>;
 
     /// Applies the writes in one transaction: all of them, or — on the first stale version or
     /// missing row — none, reporting that outcome.
     async fn save_series(&self, writes: &[SeriesWrite<'_>]) -> Result<VersionedWrite, StoreError>;
 
     async fn insert_series(&self, series: &Series) -> Result<(), StoreError> {
-        self.save_series(&[SeriesWrite::Insert(series)]).await.map(|_| ())
+        self.save_series(&[SeriesWrite::Insert(series)])
+            .await
+            .map(|_| ())
     }
     /// The series of a split chain (sharing `root`), in order.
-    async fn series_in_lineage(&self, org: OrganizationId, root: SeriesId) -> Result<Vec<Series>, StoreError>;
+    async fn series_in_lineage(
+        &self,
+        org: OrganizationId,
+        root: SeriesId,
+    ) -> Result<Vec<Series>, StoreError>;
     /// The series split from `parent`.
-    async fn continuations(&self, org: OrganizationId, parent: SeriesId) -> Result<Vec<Series>, StoreError> {
+    async fn continuations(
+        &self,
+        org: OrganizationId,
+        parent: SeriesId,
+    ) -> Result<Vec<Series>, StoreError> {
         self.continuations_many(org, &[parent]).await
     }
     /// The series split from any of `parents` (for DataLoaders).
-    async fn continuations_many(&self, org: OrganizationId, parents: &[SeriesId]) -> Result<Vec<Series>, StoreError>;
-    async fn series(&self, org: OrganizationId, id: SeriesId) -> Result<Option<Series>, StoreError>;
-    async fn series_many(&self, org: OrganizationId, ids: &[SeriesId]) -> Result<Vec<Series>, StoreError>;
+    async fn continuations_many(
+        &self,
+        org: OrganizationId,
+        parents: &[SeriesId],
+    ) -> Result<Vec<Series>, StoreError>;
+    async fn series(&self, org: OrganizationId, id: SeriesId)
+        -> Result<Option<Series>, StoreError>;
+    async fn series_many(
+        &self,
+        org: OrganizationId,
+        ids: &[SeriesId],
+    ) -> Result<Vec<Series>, StoreError>;
     /// Series of one calendar ordered by id, strictly after `after`, at most `limit`.
-    async fn series_page(&self, org: OrganizationId, calendar: CalendarId, after: Option<SeriesId>, limit: i64) -> Result<Vec<Series>, StoreError> {
-        self.series_slice(org, calendar, &IdSlice::after(after, limit)).await
+    async fn series_page(
+        &self,
+        org: OrganizationId,
+        calendar: CalendarId,
+        after: Option<SeriesId>,
+        limit: i64,
+    ) -> Result<Vec<Series>, StoreError> {
+        self.series_slice(org, calendar, &IdSlice::after(after, limit))
+            .await
     }
     /// Series of one calendar ordered by id, within the slice.
-    async fn series_slice(&self, org: OrganizationId, calendar: CalendarId, slice: &IdSlice<SeriesId>) -> Result<Vec<Series>, StoreError>;
+    async fn series_slice(
+        &self,
+        org: OrganizationId,
+        calendar: CalendarId,
+        slice: &IdSlice<SeriesId>,
+    ) -> Result<Vec<Series>, StoreError>;
     /// Series whose occurrences may overlap the filter's window.
-    async fn series_in_window(&self, org: OrganizationId, filter: &SeriesFilter) -> Result<Vec<Series>, StoreError>;
+    async fn series_in_window(
+        &self,
+        org: OrganizationId,
+        filter: &SeriesFilter,
+    ) -> Result<Vec<Series>, StoreError>;
     /// Replaces a series (and its exceptions) if it is still at `expected_version`; the stored
     /// version becomes `series.version`.
-    async fn update_series(&self, series: &Series, expected_version: i64) -> Result<VersionedWrite, StoreError> {
-        self.save_series(&[SeriesWrite::Update { series, expected_version }]).await
+    async fn update_series(
+        &self,
+        series: &Series,
+        expected_version: i64,
+    ) -> Result<VersionedWrite, StoreError> {
+        self.save_series(&[SeriesWrite::Update {
+            series,
+            expected_version,
+        }])
+        .await
     }
-    async fn delete_series(&self, org: OrganizationId, id: SeriesId, expected_version: i64) -> Result<VersionedWrite, StoreError> {
-        self.save_series(&[SeriesWrite::Delete { organization: org, id, expected_version }]).await
+    async fn delete_series(
+        &self,
+        org: OrganizationId,
+        id: SeriesId,
+        expected_version: i64,
+    ) -> Result<VersionedWrite, StoreError> {
+        self.save_series(&[SeriesWrite::Delete {
+            organization: org,
+            id,
+            expected_version,
+        }])
+        .await
     }
 
     /// Saves the writes only if the guarded intervals are free on the guarded calendar, deciding
     /// that inside the writing transaction (under a per-calendar lock), so two concurrent bookings
     /// of one free slot cannot both succeed.
-    async fn save_series_guarded(&self, writes: &[SeriesWrite<'_>], guard: &ConflictGuard) -> Result<GuardedWrite, StoreError>;
+    async fn save_series_guarded(
+        &self,
+        writes: &[SeriesWrite<'_>],
+        guard: &ConflictGuard,
+    ) -> Result<GuardedWrite, StoreError>;
     /// Replaces a calendar's name, zone and availability; false when it does not exist.
     async fn update_calendar(&self, cal: &Calendar) -> Result<bool, StoreError>;
 
@@ -219,29 +314,62 @@ pub trait Store: sync::SyncStore + Send + Sync + 'static {
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn api_keys(&self, org: OrganizationId) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Marks a key revoked; false when the organization has no such key.
-    async fn revoke_api_key(&self, org: OrganizationId, id: &str, at: i64) -> Result<bool, StoreError>;
+    async fn revoke_api_key(
+        &self,
+        org: OrganizationId,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
 
     async fn insert_ics_feed(&self, feed: &IcsFeedRecord) -> Result<(), StoreError>;
     /// The feed whose token hashes to `token_sha256`, whatever its organization (the token is
     /// the credential).
-    async fn ics_feed_by_token(&self, token_sha256: &str) -> Result<Option<IcsFeedRecord>, StoreError>;
-    async fn ics_feed(&self, org: OrganizationId, id: &str) -> Result<Option<IcsFeedRecord>, StoreError>;
+    async fn ics_feed_by_token(
+        &self,
+        token_sha256: &str,
+    ) -> Result<Option<IcsFeedRecord>, StoreError>;
+    async fn ics_feed(
+        &self,
+        org: OrganizationId,
+        id: &str,
+    ) -> Result<Option<IcsFeedRecord>, StoreError>;
     /// The feeds of these calendars, oldest first.
-    async fn ics_feeds(&self, org: OrganizationId, calendars: &[CalendarId]) -> Result<Vec<IcsFeedRecord>, StoreError>;
+    async fn ics_feeds(
+        &self,
+        org: OrganizationId,
+        calendars: &[CalendarId],
+    ) -> Result<Vec<IcsFeedRecord>, StoreError>;
     /// Marks a feed revoked; false when the organization has no such feed.
-    async fn revoke_ics_feed(&self, org: OrganizationId, id: &str, at: i64) -> Result<bool, StoreError>;
+    async fn revoke_ics_feed(
+        &self,
+        org: OrganizationId,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
     /// The UIDs earlier iCalendar imports into this calendar came from, and their series.
-    async fn ics_sources(&self, org: OrganizationId, calendar: CalendarId) -> Result<Vec<IcsSourceRecord>, StoreError>;
+    async fn ics_sources(
+        &self,
+        org: OrganizationId,
+        calendar: CalendarId,
+    ) -> Result<Vec<IcsSourceRecord>, StoreError>;
     /// An iCalendar import in one transaction: the series writes (as `save_series`) and the UID
     /// of each imported series. A UID that another import mapped to a different series meanwhile
     /// is a `Conflict` (nothing written), like a stale version.
-    async fn save_ics_import(&self, org: OrganizationId, calendar: CalendarId, writes: &[SeriesWrite<'_>], sources: &[(String, SeriesId)]) -> Result<VersionedWrite, StoreError>;
+    async fn save_ics_import(
+        &self,
+        org: OrganizationId,
+        calendar: CalendarId,
+        writes: &[SeriesWrite<'_>],
+        sources: &[(String, SeriesId)],
+    ) -> Result<VersionedWrite, StoreError>;
 
     /// Fans a change out to every API process: PostgreSQL stores it and NOTIFYs (true); SQLite has
     /// one process, and answers false (the caller delivers it in-process).
     async fn publish_change(&self, payload: String) -> Result<bool, StoreError>;
     /// The changes other processes (and this one) publish, for PostgreSQL; `None` for SQLite.
-    async fn listen_changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError>;
+    async fn listen_changes(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError>;
 
     /// Open and idle connections of the pool.
     fn pool_stats(&self) -> (u32, u32);
@@ -259,6 +387,8 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url).await?))
     } else {
-        Err(StoreError::BadUrl("expected sqlite:… or postgres://…".into()))
+        Err(StoreError::BadUrl(
+            "expected sqlite:… or postgres://…".into(),
+        ))
     }
 }

@@ -2,9 +2,9 @@
 //! makes sense is reported as corrupt rather than trusted.
 
 use super::StoreError;
-use almanac_domain::recurrence::{Length, Recurrence, Schedule};
 use almanac_domain::availability::{AvailabilityMode, WorkingHours};
 use almanac_domain::occurrence::RecurrenceId;
+use almanac_domain::recurrence::{Length, Recurrence, Schedule};
 use almanac_domain::series::{Calendar, Exception, Lineage, OccurrenceStatus, Series, SeriesKind};
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use chrono::NaiveDateTime;
@@ -84,12 +84,18 @@ impl ExceptionRecord {
     pub fn into_exception(self) -> Result<Exception, StoreError> {
         Ok(Exception {
             recurrence_id: RecurrenceId(self.recurrence_id),
-            status: self.status.map(|s| OccurrenceStatus::parse(&s).ok_or_else(|| corrupt("exception status", &s))).transpose()?,
+            status: self
+                .status
+                .map(|s| OccurrenceStatus::parse(&s).ok_or_else(|| corrupt("exception status", &s)))
+                .transpose()?,
             start: self.start_at,
             end: self.end_at,
             title: self.title,
             description: self.description,
-            kind: self.kind.map(|k| SeriesKind::parse(&k).ok_or_else(|| corrupt("exception kind", &k))).transpose()?,
+            kind: self
+                .kind
+                .map(|k| SeriesKind::parse(&k).ok_or_else(|| corrupt("exception kind", &k)))
+                .transpose()?,
             locked: self.locked,
         })
     }
@@ -107,11 +113,19 @@ where
 }
 
 fn join_local(list: &[NaiveDateTime]) -> String {
-    list.iter().map(|d| d.format(LOCAL_FORMAT).to_string()).collect::<Vec<_>>().join(",")
+    list.iter()
+        .map(|d| d.format(LOCAL_FORMAT).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn split_local(s: &str) -> Result<Vec<NaiveDateTime>, StoreError> {
-    s.split(',').filter(|p| !p.is_empty()).map(|p| NaiveDateTime::parse_from_str(p, LOCAL_FORMAT).map_err(|e| corrupt("date list", e))).collect()
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            NaiveDateTime::parse_from_str(p, LOCAL_FORMAT).map_err(|e| corrupt("date list", e))
+        })
+        .collect()
 }
 
 impl TryFrom<CalendarRow> for Calendar {
@@ -121,11 +135,21 @@ impl TryFrom<CalendarRow> for Calendar {
             id: parse_id("calendar id", &r.id)?,
             organization: parse_id("organization id", &r.organization_id)?,
             name: r.name,
-            time_zone: r.time_zone.parse().map_err(|e| corrupt("calendar zone", e))?,
+            time_zone: r
+                .time_zone
+                .parse()
+                .map_err(|e| corrupt("calendar zone", e))?,
             availability: match r.availability_mode.as_str() {
                 "EXPLICIT" => AvailabilityMode::Explicit,
-                _ if r.working_hours.is_empty() => AvailabilityMode::Default { working_hours: None },
-                _ => AvailabilityMode::Default { working_hours: Some(WorkingHours::parse(&r.working_hours).map_err(|e| corrupt("working hours", e))?) },
+                _ if r.working_hours.is_empty() => AvailabilityMode::Default {
+                    working_hours: None,
+                },
+                _ => AvailabilityMode::Default {
+                    working_hours: Some(
+                        WorkingHours::parse(&r.working_hours)
+                            .map_err(|e| corrupt("working hours", e))?,
+                    ),
+                },
             },
         })
     }
@@ -135,22 +159,40 @@ impl TryFrom<SeriesRecord> for Series {
     type Error = StoreError;
     fn try_from(r: SeriesRecord) -> Result<Self, StoreError> {
         let zone = r.time_zone.parse().map_err(|e| corrupt("series zone", e))?;
-        let start = NaiveDateTime::parse_from_str(&r.start_local, LOCAL_FORMAT).map_err(|e| corrupt("series start", e))?;
+        let start = NaiveDateTime::parse_from_str(&r.start_local, LOCAL_FORMAT)
+            .map_err(|e| corrupt("series start", e))?;
         let length = if r.length_wall_clock {
-            Length::WallClock { seconds: r.length_seconds }
+            Length::WallClock {
+                seconds: r.length_seconds,
+            }
         } else {
-            Length::Duration { days: r.length_days, seconds: r.length_seconds }
+            Length::Duration {
+                days: r.length_days,
+                seconds: r.length_seconds,
+            }
         };
         let recurrence = if r.has_recurrence {
-            Some(Recurrence::parse(r.rrule.as_deref(), split_local(&r.rdates)?, split_local(&r.exdates)?).map_err(|e| corrupt("recurrence", e))?)
+            Some(
+                Recurrence::parse(
+                    r.rrule.as_deref(),
+                    split_local(&r.rdates)?,
+                    split_local(&r.exdates)?,
+                )
+                .map_err(|e| corrupt("recurrence", e))?,
+            )
         } else {
             None
         };
-        let schedule = Schedule::restore(start, zone, length, r.all_day, recurrence, r.rule_bound).map_err(|e| corrupt("schedule", e))?;
+        let schedule = Schedule::restore(start, zone, length, r.all_day, recurrence, r.rule_bound)
+            .map_err(|e| corrupt("schedule", e))?;
         let kind = SeriesKind::parse(&r.kind).ok_or_else(|| corrupt("series kind", &r.kind))?;
         let lineage = Lineage {
             root: parse_id::<SeriesId>("lineage id", &r.lineage_id)?,
-            parent: r.parent_series_id.as_deref().map(|p| parse_id::<SeriesId>("parent id", p)).transpose()?,
+            parent: r
+                .parent_series_id
+                .as_deref()
+                .map(|p| parse_id::<SeriesId>("parent id", p))
+                .transpose()?,
             split_at: r.split_at.map(RecurrenceId),
         };
         Ok(Series::new(
@@ -211,6 +253,12 @@ impl From<&Series> for SeriesRecord {
 pub fn availability_columns(mode: &AvailabilityMode) -> (&'static str, String) {
     match mode {
         AvailabilityMode::Explicit => ("EXPLICIT", String::new()),
-        AvailabilityMode::Default { working_hours } => ("DEFAULT", working_hours.as_ref().map(WorkingHours::to_text).unwrap_or_default()),
+        AvailabilityMode::Default { working_hours } => (
+            "DEFAULT",
+            working_hours
+                .as_ref()
+                .map(WorkingHours::to_text)
+                .unwrap_or_default(),
+        ),
     }
 }

@@ -83,7 +83,9 @@ impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for OutboxSeries
 where
     String: sqlx::Decode<'r, DB>,
 {
-    fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+    fn decode(
+        value: <DB as sqlx::Database>::ValueRef<'r>,
+    ) -> Result<Self, sqlx::error::BoxDynError> {
         let text = <String as sqlx::Decode<DB>>::decode(value)?;
         Ok(OutboxSeries(text.parse::<SeriesId>()?))
     }
@@ -105,53 +107,131 @@ where
 pub trait SyncStore: Send + Sync {
     async fn insert_oauth_state(&self, state: &OAuthStateRecord) -> Result<(), StoreError>;
     /// Consumes a state: returns it once, if it has not expired; never again.
-    async fn take_oauth_state(&self, state_sha256: &str, now: i64) -> Result<Option<OAuthStateRecord>, StoreError>;
+    async fn take_oauth_state(
+        &self,
+        state_sha256: &str,
+        now: i64,
+    ) -> Result<Option<OAuthStateRecord>, StoreError>;
 
     /// Inserts the connection, or replaces the tokens of the organization's existing connection
     /// to the same account (reconnecting); returns its id.
     async fn upsert_connection(&self, c: &ConnectionRecord) -> Result<String, StoreError>;
-    async fn connection(&self, org: OrganizationId, id: &str) -> Result<Option<ConnectionRecord>, StoreError>;
+    async fn connection(
+        &self,
+        org: OrganizationId,
+        id: &str,
+    ) -> Result<Option<ConnectionRecord>, StoreError>;
     async fn connection_by_id(&self, id: &str) -> Result<Option<ConnectionRecord>, StoreError>;
     async fn connections(&self, org: OrganizationId) -> Result<Vec<ConnectionRecord>, StoreError>;
     /// Stores refreshed tokens if nobody else did since `expected_version`; false otherwise.
-    async fn store_tokens(&self, id: &str, expected_version: i64, access: &str, refresh: Option<&str>, expires_at: i64) -> Result<bool, StoreError>;
-    async fn set_connection_state(&self, id: &str, state: &str, error: Option<&str>) -> Result<(), StoreError>;
+    async fn store_tokens(
+        &self,
+        id: &str,
+        expected_version: i64,
+        access: &str,
+        refresh: Option<&str>,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+    async fn set_connection_state(
+        &self,
+        id: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
 
     async fn insert_link(&self, link: &LinkRecord) -> Result<(), StoreError>;
     async fn link(&self, org: OrganizationId, id: &str) -> Result<Option<LinkRecord>, StoreError>;
-    async fn links_of_calendars(&self, org: OrganizationId, calendars: &[CalendarId]) -> Result<Vec<LinkRecord>, StoreError>;
-    async fn links_of_organization(&self, org: OrganizationId) -> Result<Vec<LinkRecord>, StoreError>;
+    async fn links_of_calendars(
+        &self,
+        org: OrganizationId,
+        calendars: &[CalendarId],
+    ) -> Result<Vec<LinkRecord>, StoreError>;
+    async fn links_of_organization(
+        &self,
+        org: OrganizationId,
+    ) -> Result<Vec<LinkRecord>, StoreError>;
     /// Every link of every organization (the background worker's round).
     async fn all_links(&self) -> Result<Vec<LinkRecord>, StoreError>;
     async fn link_by_channel(&self, channel_id: &str) -> Result<Option<LinkRecord>, StoreError>;
     async fn delete_link(&self, org: OrganizationId, id: &str) -> Result<bool, StoreError>;
-    async fn save_cursor(&self, link: &str, cursor: Option<&str>, synced_at: Option<i64>) -> Result<(), StoreError>;
+    async fn save_cursor(
+        &self,
+        link: &str,
+        cursor: Option<&str>,
+        synced_at: Option<i64>,
+    ) -> Result<(), StoreError>;
     /// The link's deletion window: (deletions applied in it, series synced when it opened). Opens a
     /// new window at `now` sized `mapped_now` when none is open or it is older than `length`.
-    async fn deletion_window(&self, link: &str, now: i64, mapped_now: i64, length: i64) -> Result<(i64, i64), StoreError>;
+    async fn deletion_window(
+        &self,
+        link: &str,
+        now: i64,
+        mapped_now: i64,
+        length: i64,
+    ) -> Result<(i64, i64), StoreError>;
     async fn record_deletions(&self, link: &str, n: i64) -> Result<(), StoreError>;
     async fn set_link_error(&self, link: &str, error: Option<&str>) -> Result<(), StoreError>;
-    async fn set_channel(&self, link: &str, id: Option<&str>, resource_id: Option<&str>, token_sha256: Option<&str>, expires_at: Option<i64>) -> Result<(), StoreError>;
+    async fn set_channel(
+        &self,
+        link: &str,
+        id: Option<&str>,
+        resource_id: Option<&str>,
+        token_sha256: Option<&str>,
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError>;
 
-    async fn due_pushes(&self, link: &str, now: i64, limit: i64) -> Result<Vec<OutboxRecord>, StoreError>;
+    async fn due_pushes(
+        &self,
+        link: &str,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxRecord>, StoreError>;
     /// Queues every series of the link's calendar (the first push after linking).
     async fn enqueue_calendar(&self, link: &str) -> Result<u64, StoreError>;
     async fn pending_pushes(&self, link: &str) -> Result<i64, StoreError>;
     async fn push_pending_for(&self, link: &str, series: SeriesId) -> Result<bool, StoreError>;
     /// Records a finished push and removes the outbox rows for the series up to `up_to`, in one
     /// transaction. `remote` None: the series is gone at the provider (mapping removed).
-    async fn pushed(&self, link: &str, series: SeriesId, up_to: i64, remote: Option<&RemoteSeriesRecord>) -> Result<(), StoreError>;
-    async fn push_failed(&self, outbox_id: i64, error: &str, next_attempt_at: i64) -> Result<(), StoreError>;
+    async fn pushed(
+        &self,
+        link: &str,
+        series: SeriesId,
+        up_to: i64,
+        remote: Option<&RemoteSeriesRecord>,
+    ) -> Result<(), StoreError>;
+    async fn push_failed(
+        &self,
+        outbox_id: i64,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<(), StoreError>;
 
-    async fn remote_series(&self, link: &str, series: SeriesId) -> Result<Option<RemoteSeriesRecord>, StoreError>;
-    async fn remote_series_by_remote_id(&self, link: &str, remote_id: &str) -> Result<Option<RemoteSeriesRecord>, StoreError>;
+    async fn remote_series(
+        &self,
+        link: &str,
+        series: SeriesId,
+    ) -> Result<Option<RemoteSeriesRecord>, StoreError>;
+    async fn remote_series_by_remote_id(
+        &self,
+        link: &str,
+        remote_id: &str,
+    ) -> Result<Option<RemoteSeriesRecord>, StoreError>;
     /// What the linked providers hold of these series (one statement for a page of series).
-    async fn remote_series_of(&self, org: OrganizationId, series: &[SeriesId]) -> Result<Vec<RemoteSeriesRecord>, StoreError>;
+    async fn remote_series_of(
+        &self,
+        org: OrganizationId,
+        series: &[SeriesId],
+    ) -> Result<Vec<RemoteSeriesRecord>, StoreError>;
     async fn mapped_series(&self, link: &str) -> Result<Vec<String>, StoreError>;
     async fn remember_remote(&self, remote: &RemoteSeriesRecord) -> Result<(), StoreError>;
     /// Saves series changes pulled from `origin` (no push back to it) with its mapping, in one
     /// transaction.
-    async fn save_pulled(&self, writes: &[SeriesWrite<'_>], origin: &str, remote: Option<&RemoteSeriesRecord>) -> Result<VersionedWrite, StoreError>;
+    async fn save_pulled(
+        &self,
+        writes: &[SeriesWrite<'_>],
+        origin: &str,
+        remote: Option<&RemoteSeriesRecord>,
+    ) -> Result<VersionedWrite, StoreError>;
 }
 
 const CONNECTION_COLUMNS: &str = "id, organization_id, user_id, provider, account, state, access_token, refresh_token, access_expires_at, token_version, last_error, created_at";

@@ -57,18 +57,30 @@ pub struct SyncRuntime {
 
 impl std::fmt::Debug for SyncRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SyncRuntime").field("public_url", &self.public_url).finish_non_exhaustive()
+        f.debug_struct("SyncRuntime")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
     }
 }
 
-fn lock_for(map: &Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+fn lock_for(
+    map: &Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    key: &str,
+) -> Arc<tokio::sync::Mutex<()>> {
     let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
     m.entry(key.to_string()).or_default().clone()
 }
 
 impl SyncRuntime {
     pub fn new(settings: SyncSettings, sealer: Sealer, public_url: Arc<str>) -> Self {
-        SyncRuntime { settings, sealer, refresh_locks: Mutex::default(), link_locks: Mutex::default(), mailbox_budgets: Mutex::default(), public_url }
+        SyncRuntime {
+            settings,
+            sealer,
+            refresh_locks: Mutex::default(),
+            link_locks: Mutex::default(),
+            mailbox_budgets: Mutex::default(),
+            public_url,
+        }
     }
 
     pub fn refresh_lock(&self, connection: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -92,13 +104,22 @@ impl SyncRuntime {
         let s = &self.settings;
         let cfg = match provider {
             Provider::Google => {
-                let mut cfg = OAuthProviderConfig::google(s.google_client_id.clone()?, SecretString::new(s.google_client_secret.clone().unwrap_or_default()), self.redirect_url(provider));
+                let mut cfg = OAuthProviderConfig::google(
+                    s.google_client_id.clone()?,
+                    SecretString::new(s.google_client_secret.clone().unwrap_or_default()),
+                    self.redirect_url(provider),
+                );
                 cfg.auth_url = s.google_auth_url.clone();
                 cfg.token_url = s.google_token_url.clone();
                 cfg
             }
             Provider::Outlook => {
-                let mut cfg = OAuthProviderConfig::microsoft(&s.microsoft_tenant, s.microsoft_client_id.clone()?, SecretString::new(s.microsoft_client_secret.clone().unwrap_or_default()), self.redirect_url(provider));
+                let mut cfg = OAuthProviderConfig::microsoft(
+                    &s.microsoft_tenant,
+                    s.microsoft_client_id.clone()?,
+                    SecretString::new(s.microsoft_client_secret.clone().unwrap_or_default()),
+                    self.redirect_url(provider),
+                );
                 let login = s.microsoft_login_url.trim_end_matches('/');
                 cfg.auth_url = format!("{login}/{}/oauth2/v2.0/authorize", s.microsoft_tenant);
                 cfg.token_url = format!("{login}/{}/oauth2/v2.0/token", s.microsoft_tenant);
@@ -118,7 +139,11 @@ impl SyncRuntime {
 
     /// A Graph client for a connection's mailbox (`None`: no connection yet, as while an OAuth
     /// callback probes `/me`).
-    pub fn graph_client(&self, connection: Option<&str>, tokens: Arc<dyn almanac_providers::oauth::AccessTokenSource>) -> Result<GraphClient, String> {
+    pub fn graph_client(
+        &self,
+        connection: Option<&str>,
+        tokens: Arc<dyn almanac_providers::oauth::AccessTokenSource>,
+    ) -> Result<GraphClient, String> {
         let config = GraphClientConfig {
             base_url: self.settings.graph_api_url.clone(),
             request_timeout: Duration::from_millis(self.settings.provider_timeout_ms.max(11_000)),
@@ -129,14 +154,20 @@ impl SyncRuntime {
         let client = GraphClient::new(config, tokens).map_err(|e| e.to_string())?;
         Ok(match connection {
             Some(id) => {
-                let mut budgets = self.mailbox_budgets.lock().unwrap_or_else(|p| p.into_inner());
+                let mut budgets = self
+                    .mailbox_budgets
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
                 client.sharing_mailbox_budget(budgets.entry(id.to_string()).or_default().clone())
             }
             None => client,
         })
     }
 
-    pub fn google_client(&self, tokens: Arc<dyn almanac_providers::oauth::AccessTokenSource>) -> Result<GoogleCalendarClient, String> {
+    pub fn google_client(
+        &self,
+        tokens: Arc<dyn almanac_providers::oauth::AccessTokenSource>,
+    ) -> Result<GoogleCalendarClient, String> {
         let config = GoogleClientConfig {
             base_url: self.settings.google_api_url.clone(),
             request_timeout: Duration::from_millis(self.settings.provider_timeout_ms),

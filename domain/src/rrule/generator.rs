@@ -24,7 +24,8 @@ fn is_leap(y: i32) -> bool {
 }
 
 fn epoch_day(y: i32, m: u32, d: u32) -> i64 {
-    NaiveDate::from_ymd_opt(y, m, d).map_or(0, |d| i64::from(d.num_days_from_ce()) - CE_TO_EPOCH_DAYS)
+    NaiveDate::from_ymd_opt(y, m, d)
+        .map_or(0, |d| i64::from(d.num_days_from_ce()) - CE_TO_EPOCH_DAYS)
 }
 
 fn days_in_month(y: i32, m: u32) -> u32 {
@@ -121,7 +122,11 @@ impl Expanded {
                 by_nweekday.push((wd, i32::from(n)));
             }
         }
-        if rule.by_week_no.is_empty() && rule.by_year_day.is_empty() && rule.by_month_day.is_empty() && rule.by_day.is_empty() {
+        if rule.by_week_no.is_empty()
+            && rule.by_year_day.is_empty()
+            && rule.by_month_day.is_empty()
+            && rule.by_day.is_empty()
+        {
             match freq {
                 Yearly => {
                     if by_month == 0 {
@@ -154,23 +159,38 @@ impl Expanded {
         }
         let hour_mask = |v: &[u8]| v.iter().fold(0u64, |m, &x| m | (1 << x));
         let by_hour = if rule.by_hour.is_empty() {
-            if freq < Hourly { 1u64 << dtstart.hour() } else { 0 }
+            if freq < Hourly {
+                1u64 << dtstart.hour()
+            } else {
+                0
+            }
         } else if freq == Hourly {
-            reachable(dtstart.hour(), &rule.by_hour, 24, interval).ok_or("no BYHOUR value can be reached with this INTERVAL")?
+            reachable(dtstart.hour(), &rule.by_hour, 24, interval)
+                .ok_or("no BYHOUR value can be reached with this INTERVAL")?
         } else {
             hour_mask(&rule.by_hour)
         } as u32;
         let by_minute = if rule.by_minute.is_empty() {
-            if freq < Minutely { 1u64 << dtstart.minute() } else { 0 }
+            if freq < Minutely {
+                1u64 << dtstart.minute()
+            } else {
+                0
+            }
         } else if freq == Minutely {
-            reachable(dtstart.minute(), &rule.by_minute, 60, interval).ok_or("no BYMINUTE value can be reached with this INTERVAL")?
+            reachable(dtstart.minute(), &rule.by_minute, 60, interval)
+                .ok_or("no BYMINUTE value can be reached with this INTERVAL")?
         } else {
             hour_mask(&rule.by_minute)
         };
         let by_second = if rule.by_second.is_empty() {
-            if freq < Secondly { 1u64 << dtstart.second() } else { 0 }
+            if freq < Secondly {
+                1u64 << dtstart.second()
+            } else {
+                0
+            }
         } else if freq == Secondly {
-            reachable(dtstart.second(), &rule.by_second, 60, interval).ok_or("no BYSECOND value can be reached with this INTERVAL")?
+            reachable(dtstart.second(), &rule.by_second, 60, interval)
+                .ok_or("no BYSECOND value can be reached with this INTERVAL")?
         } else {
             hour_mask(&rule.by_second)
         };
@@ -337,7 +357,11 @@ impl YearInfo {
         let yw = i64::from(self.first_weekday);
         self.wnomask = vec![false; self.len + 7];
         let firstwkst = (7 - yw + wkst).rem_euclid(7);
-        let (no1wkst, wyearlen) = if firstwkst >= 4 { (0, len + (yw - wkst).rem_euclid(7)) } else { (firstwkst, len - firstwkst) };
+        let (no1wkst, wyearlen) = if firstwkst >= 4 {
+            (0, len + (yw - wkst).rem_euclid(7))
+        } else {
+            (firstwkst, len - firstwkst)
+        };
         let numweeks = wyearlen / 7 + (wyearlen % 7) / 4;
         let mark_week = |mask: &mut Vec<bool>, mut i: i64, wday: &dyn Fn(usize) -> u8| {
             for _ in 0..7 {
@@ -354,7 +378,11 @@ impl YearInfo {
         let fw = self.first_weekday;
         let wday = move |i: usize| ((fw as usize + i) % 7) as u8;
         for &n0 in &r.by_week_no {
-            let n = if n0 < 0 { i64::from(n0) + numweeks + 1 } else { i64::from(n0) };
+            let n = if n0 < 0 {
+                i64::from(n0) + numweeks + 1
+            } else {
+                i64::from(n0)
+            };
             if !(0 < n && n <= numweeks) {
                 continue;
             }
@@ -516,7 +544,10 @@ impl Generator {
         if t <= self.dtstart {
             return;
         }
-        let Some(start) = chrono::DateTime::from_timestamp(self.dtstart, 0).map(|d| d.naive_utc()) else { return };
+        let Some(start) = chrono::DateTime::from_timestamp(self.dtstart, 0).map(|d| d.naive_utc())
+        else {
+            return;
+        };
         let iv = self.r.interval;
         use Frequency::*;
         let floor_div = |a: i64, b: i64| a.div_euclid(b);
@@ -524,14 +555,20 @@ impl Generator {
             Yearly => {
                 let k = floor_div(i64::from(target.year() - start.year()), iv);
                 let y = i64::from(start.year()) + k * iv;
-                i32::try_from(y).ok().and_then(|y| start.with_day(1).and_then(|d| d.with_year(y))).map(|d| (d, 0))
+                i32::try_from(y)
+                    .ok()
+                    .and_then(|y| start.with_day(1).and_then(|d| d.with_year(y)))
+                    .map(|d| (d, 0))
             }
             Monthly => {
                 let months = |d: NaiveDateTime| i64::from(d.year()) * 12 + i64::from(d.month0());
                 let k = floor_div(months(target) - months(start), iv);
                 let idx = months(start) + k * iv;
                 let (y, m) = (idx.div_euclid(12), idx.rem_euclid(12) as u32 + 1);
-                i32::try_from(y).ok().and_then(|y| NaiveDate::from_ymd_opt(y, m, 1)).map(|d| (d.and_time(start.time()), 0))
+                i32::try_from(y)
+                    .ok()
+                    .and_then(|y| NaiveDate::from_ymd_opt(y, m, 1))
+                    .map(|d| (d.and_time(start.time()), 0))
             }
             Weekly => {
                 let wk = i64::from(self.r.wkst);
@@ -565,7 +602,11 @@ impl Generator {
         };
         if let Some((at, weekday)) = moved {
             if local_seconds(at) > self.dtstart || self.r.freq <= Monthly {
-                let weekday = if self.r.freq == Weekly { weekday } else { at.weekday().num_days_from_monday() as u8 };
+                let weekday = if self.r.freq == Weekly {
+                    weekday
+                } else {
+                    at.weekday().num_days_from_monday() as u8
+                };
                 self.position(at, weekday);
             }
         }
@@ -642,7 +683,11 @@ impl Generator {
             return false;
         }
         if r.by_year_day_pos.any() || r.by_year_day_neg.any() {
-            let (pos, neg) = if i < ii.len { (i + 1, ii.len - i) } else { (i + 1 - ii.len, ii.next_len + ii.len - i) };
+            let (pos, neg) = if i < ii.len {
+                (i + 1, ii.len - i)
+            } else {
+                (i + 1 - ii.len, ii.next_len + ii.len - i)
+            };
             if !r.by_year_day_pos.has(pos) && !r.by_year_day_neg.has(neg) {
                 return false;
             }
@@ -656,7 +701,10 @@ impl Generator {
         let day_index = ii.mrange[self.month as usize - 1] as usize + self.day as usize - 1;
         let (start, end) = match self.r.freq {
             Frequency::Yearly => (0, ii.len),
-            Frequency::Monthly => (ii.mrange[self.month as usize - 1] as usize, ii.mrange[self.month as usize] as usize),
+            Frequency::Monthly => (
+                ii.mrange[self.month as usize - 1] as usize,
+                ii.mrange[self.month as usize] as usize,
+            ),
             Frequency::Weekly => {
                 let mut i = day_index;
                 let s = i;
@@ -681,17 +729,30 @@ impl Generator {
             }
         }
         let first_day = self.info.first_day;
-        let timeset: &[u32] = if self.r.freq.is_sub_daily() { &self.sub_timeset } else { &self.r.timeset };
+        let timeset: &[u32] = if self.r.freq.is_sub_daily() {
+            &self.sub_timeset
+        } else {
+            &self.r.timeset
+        };
         if !self.r.by_set_pos.is_empty() && !timeset.is_empty() {
             let nt = timeset.len() as i64;
             for &pos in &self.r.by_set_pos {
                 let pos = i64::from(pos);
-                let (daypos, timepos) = if pos < 0 { (pos.div_euclid(nt), pos.rem_euclid(nt)) } else { ((pos - 1) / nt, (pos - 1) % nt) };
-                let idx = if daypos < 0 { days.len() as i64 + daypos } else { daypos };
+                let (daypos, timepos) = if pos < 0 {
+                    (pos.div_euclid(nt), pos.rem_euclid(nt))
+                } else {
+                    ((pos - 1) / nt, (pos - 1) % nt)
+                };
+                let idx = if daypos < 0 {
+                    days.len() as i64 + daypos
+                } else {
+                    daypos
+                };
                 if idx < 0 || idx >= days.len() as i64 {
                     continue;
                 }
-                let v = (first_day + days[idx as usize] as i64) * SECS_PER_DAY + i64::from(timeset[timepos as usize]);
+                let v = (first_day + days[idx as usize] as i64) * SECS_PER_DAY
+                    + i64::from(timeset[timepos as usize]);
                 if !self.out.contains(&v) {
                     self.out.push(v);
                 }
@@ -781,7 +842,10 @@ impl Generator {
                         }
                     }
                 } else {
-                    ((hour + iv).div_euclid(24), (hour + iv).rem_euclid(24) as u32)
+                    (
+                        (hour + iv).div_euclid(24),
+                        (hour + iv).rem_euclid(24) as u32,
+                    )
                 };
                 self.hour = h;
                 if ndays != 0 {
@@ -801,12 +865,16 @@ impl Generator {
                 for _ in 0..rep {
                     self.steps += 1;
                     let (nhours, m) = if self.r.by_minute != 0 {
-                        match self.mod_distance(minute.rem_euclid(60) as u32, self.r.by_minute, 60) {
+                        match self.mod_distance(minute.rem_euclid(60) as u32, self.r.by_minute, 60)
+                        {
                             Some((a, m)) => (a + minute.div_euclid(60), m),
                             None => break,
                         }
                     } else {
-                        ((minute + iv).div_euclid(60), (minute + iv).rem_euclid(60) as u32)
+                        (
+                            (minute + iv).div_euclid(60),
+                            (minute + iv).rem_euclid(60) as u32,
+                        )
                     };
                     minute = i64::from(m);
                     let nh = hour + nhours;
@@ -846,12 +914,16 @@ impl Generator {
                 for _ in 0..rep {
                     self.steps += 1;
                     let (nminutes, s) = if self.r.by_second != 0 {
-                        match self.mod_distance(second.rem_euclid(60) as u32, self.r.by_second, 60) {
+                        match self.mod_distance(second.rem_euclid(60) as u32, self.r.by_second, 60)
+                        {
                             Some((a, s)) => (a + second.div_euclid(60), s),
                             None => break,
                         }
                     } else {
-                        ((second + iv).div_euclid(60), (second + iv).rem_euclid(60) as u32)
+                        (
+                            (second + iv).div_euclid(60),
+                            (second + iv).rem_euclid(60) as u32,
+                        )
                     };
                     second = i64::from(s);
                     let nm = minute + nminutes;
@@ -866,7 +938,10 @@ impl Generator {
                             fixday = true;
                         }
                     }
-                    if self.r.hour_ok(hour as u32) && self.r.minute_ok(minute as u32) && self.r.second_ok(second as u32) {
+                    if self.r.hour_ok(hour as u32)
+                        && self.r.minute_ok(minute as u32)
+                        && self.r.second_ok(second as u32)
+                    {
                         valid = true;
                         break;
                     }
@@ -923,6 +998,10 @@ impl Generator {
 /// seconds), split into (value / unit, value % unit). Points strictly between `from` and
 /// `boundary` lie in the same refused hour or minute, so skipping them loses nothing.
 fn skip_within(from: i64, boundary: i64, step: i64, unit: i64) -> (i64, i64) {
-    let last = if boundary > from && step > 0 { from + ((boundary - 1 - from) / step) * step } else { from };
+    let last = if boundary > from && step > 0 {
+        from + ((boundary - 1 - from) / step) * step
+    } else {
+        from
+    };
     (last.div_euclid(unit), last.rem_euclid(unit))
 }

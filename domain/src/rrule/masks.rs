@@ -1,11 +1,26 @@
 //! Per-day lookup tables for one year (plus seven days of the next, which a week may run into),
 //! built at compile time. Index = day of the year, 0-based. The same tables python-dateutil uses.
 
-pub(super) const M366_RANGE: [u16; 13] = [0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335, 366];
-pub(super) const M365_RANGE: [u16; 13] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365];
+pub(super) const M366_RANGE: [u16; 13] =
+    [0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335, 366];
+pub(super) const M365_RANGE: [u16; 13] =
+    [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365];
 
 const fn month_lengths(leap: bool) -> [u8; 12] {
-    [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ]
 }
 
 /// Month (1–12) of each day.

@@ -131,7 +131,11 @@ impl Rule {
     /// Whether the rule names the days it falls on (so moving DTSTART to another day changes
     /// nothing about which days it produces).
     pub fn names_days(&self) -> bool {
-        !self.by_day.is_empty() || !self.by_month_day.is_empty() || !self.by_year_day.is_empty() || !self.by_week_no.is_empty() || !self.by_month.is_empty()
+        !self.by_day.is_empty()
+            || !self.by_month_day.is_empty()
+            || !self.by_year_day.is_empty()
+            || !self.by_week_no.is_empty()
+            || !self.by_month.is_empty()
     }
 
     pub fn is_unbounded(&self) -> bool {
@@ -140,17 +144,29 @@ impl Rule {
 
     /// The same rule ending with the given UNTIL and no COUNT (used when a series is truncated).
     pub fn with_until(&self, until: Until) -> Rule {
-        Rule { count: None, until: Some(until), ..self.clone() }
+        Rule {
+            count: None,
+            until: Some(until),
+            ..self.clone()
+        }
     }
 
     /// The same rule without COUNT or UNTIL (where it would go on).
     pub fn without_end(&self) -> Rule {
-        Rule { count: None, until: None, ..self.clone() }
+        Rule {
+            count: None,
+            until: None,
+            ..self.clone()
+        }
     }
 
     /// The same rule with a different COUNT and no UNTIL.
     pub fn with_count(&self, count: u32) -> Rule {
-        Rule { count: Some(count), until: None, ..self.clone() }
+        Rule {
+            count: Some(count),
+            until: None,
+            ..self.clone()
+        }
     }
 
     /// Canonical RFC 5545 text (no `RRULE:` prefix), parts in a fixed order.

@@ -49,7 +49,9 @@ impl SplitMix64 {
 
     /// `len` characters from `alphabet`.
     pub(crate) fn string(&mut self, alphabet: &[u8], len: usize) -> String {
-        (0..len).map(|_| alphabet[self.below(alphabet.len())] as char).collect()
+        (0..len)
+            .map(|_| alphabet[self.below(alphabet.len())] as char)
+            .collect()
     }
 }
 
@@ -75,7 +77,9 @@ pub(crate) fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -118,7 +122,10 @@ pub(crate) fn sha256_b64url(data: &[u8]) -> String {
 }
 
 pub(crate) fn now_ms_real() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 // ----- logs and locks -----
@@ -155,13 +162,25 @@ impl FaultMatch {
         FaultMatch::default()
     }
     pub fn method(m: &str) -> Self {
-        FaultMatch { method: Some(m.to_ascii_uppercase()), path_contains: None }
+        FaultMatch {
+            method: Some(m.to_ascii_uppercase()),
+            path_contains: None,
+        }
     }
     pub fn path(fragment: &str) -> Self {
-        FaultMatch { method: None, path_contains: Some(fragment.to_string()) }
+        FaultMatch {
+            method: None,
+            path_contains: Some(fragment.to_string()),
+        }
     }
     pub(crate) fn matches(&self, method: &str, path: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method)) && self.path_contains.as_deref().is_none_or(|p| path.contains(p))
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p))
     }
 }
 
@@ -180,19 +199,33 @@ pub struct FaultPlan<K> {
 
 impl<K> Default for FaultPlan<K> {
     fn default() -> Self {
-        FaultPlan { queue: vec![], rate: 0.0, random_kinds: vec![], random_match: FaultMatch::any(), seed: 0 }
+        FaultPlan {
+            queue: vec![],
+            rate: 0.0,
+            random_kinds: vec![],
+            random_match: FaultMatch::any(),
+            seed: 0,
+        }
     }
 }
 
 impl<K> FaultPlan<K> {
     /// The next requests (any method) fail with these kinds, in order.
     pub fn next(kinds: impl IntoIterator<Item = K>) -> Self {
-        FaultPlan { queue: kinds.into_iter().map(|k| (FaultMatch::any(), k)).collect(), ..Default::default() }
+        FaultPlan {
+            queue: kinds.into_iter().map(|k| (FaultMatch::any(), k)).collect(),
+            ..Default::default()
+        }
     }
 
     /// Each request fails with probability `rate`, with a kind drawn uniformly from `kinds`.
     pub fn random(rate: f64, kinds: Vec<K>, seed: u64) -> Self {
-        FaultPlan { rate, random_kinds: kinds, seed, ..Default::default() }
+        FaultPlan {
+            rate,
+            random_kinds: kinds,
+            seed,
+            ..Default::default()
+        }
     }
 
     pub fn then(mut self, on: FaultMatch, kind: K) -> Self {
@@ -211,7 +244,11 @@ pub(crate) struct FaultState<K> {
 
 impl<K> Default for FaultState<K> {
     fn default() -> Self {
-        FaultState { plan: FaultPlan::default(), queue: VecDeque::new(), rng: SplitMix64::new(0) }
+        FaultState {
+            plan: FaultPlan::default(),
+            queue: VecDeque::new(),
+            rng: SplitMix64::new(0),
+        }
     }
 }
 
@@ -227,7 +264,10 @@ impl<K: Clone> FaultState<K> {
         if let Some(pos) = self.queue.iter().position(|(m, _)| m.matches(method, path)) {
             return self.queue.remove(pos).map(|(_, k)| k);
         }
-        if self.plan.rate > 0.0 && !self.plan.random_kinds.is_empty() && self.plan.random_match.matches(method, path) {
+        if self.plan.rate > 0.0
+            && !self.plan.random_kinds.is_empty()
+            && self.plan.random_match.matches(method, path)
+        {
             // Always draw twice per eligible request so the sequence depends only on the count.
             let hit = self.rng.next_f64() < self.plan.rate;
             let pick = self.rng.below(self.plan.random_kinds.len());
@@ -259,7 +299,10 @@ impl ServerHandle {
                 })
                 .await;
         });
-        ServerHandle { task: Some(task), stop: Some(stop) }
+        ServerHandle {
+            task: Some(task),
+            stop: Some(stop),
+        }
     }
 
     /// Stops accepting connections and lets in-flight requests finish (for two seconds at most).
@@ -269,7 +312,10 @@ impl ServerHandle {
         }
         if let Some(task) = self.task.take() {
             let abort = task.abort_handle();
-            if tokio::time::timeout(std::time::Duration::from_secs(2), task).await.is_err() {
+            if tokio::time::timeout(std::time::Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }
@@ -315,7 +361,13 @@ impl Listener for KillListener {
             match self.0.accept().await {
                 Ok((s, a)) => {
                     let _ = s.set_nodelay(true);
-                    return (KillStream { inner: s, killed: Arc::new(AtomicBool::new(false)) }, a);
+                    return (
+                        KillStream {
+                            inner: s,
+                            killed: Arc::new(AtomicBool::new(false)),
+                        },
+                        a,
+                    );
                 }
                 // Transient (EMFILE, ECONNABORTED…): wait a little instead of spinning.
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
@@ -335,11 +387,18 @@ impl Connected<IncomingStream<'_, KillListener>> for ConnKill {
 }
 
 fn cut() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionReset, "connection dropped by fault injection")
+    io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "connection dropped by fault injection",
+    )
 }
 
 impl AsyncRead for KillStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if self.killed.load(Ordering::SeqCst) {
             return Poll::Ready(Err(cut()));
         }
@@ -348,7 +407,11 @@ impl AsyncRead for KillStream {
 }
 
 impl AsyncWrite for KillStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.killed.load(Ordering::SeqCst) {
             return Poll::Ready(Err(cut()));
         }
@@ -383,7 +446,11 @@ mod tests {
     #[test]
     fn fault_queue_then_seeded_random() {
         let mut s = FaultState::<u8>::default();
-        s.set(FaultPlan::default().then(FaultMatch::method("PATCH"), 1).then(FaultMatch::any(), 2));
+        s.set(
+            FaultPlan::default()
+                .then(FaultMatch::method("PATCH"), 1)
+                .then(FaultMatch::any(), 2),
+        );
         assert_eq!(s.next("GET", "/x"), Some(2));
         assert_eq!(s.next("patch", "/x"), Some(1));
         assert_eq!(s.next("PATCH", "/x"), None);

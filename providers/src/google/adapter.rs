@@ -13,8 +13,13 @@
 //!   `nextSyncToken`; 410 `fullSyncRequired` becomes [`SyncError::CursorExpired`].
 
 use super::client::{GoogleCalendarClient, GoogleError, ListQuery};
-use super::wire::{event_id_from_uuid, Event, EventDateTime, EventStatus, ExtendedProperties, Transparency};
-use crate::sync::engine::{fingerprint, parent_part, ChangeSet, ExceptionRef, RemoteCalendar, RemoteChange, RemoteRef, SyncError};
+use super::wire::{
+    event_id_from_uuid, Event, EventDateTime, EventStatus, ExtendedProperties, Transparency,
+};
+use crate::sync::engine::{
+    fingerprint, parent_part, ChangeSet, ExceptionRef, RemoteCalendar, RemoteChange, RemoteRef,
+    SyncError,
+};
 use crate::sync::mapping::{exact_time, instant_of, original_date};
 use crate::sync::model::{Fidelity, RemoteException, RemoteSeries, RemoteTime};
 use almanac_domain::series::SeriesKind;
@@ -36,7 +41,10 @@ pub struct GoogleCalendar {
 
 impl GoogleCalendar {
     pub fn new(client: GoogleCalendarClient, default_zone: Tz) -> Self {
-        GoogleCalendar { client, default_zone }
+        GoogleCalendar {
+            client,
+            default_zone,
+        }
     }
 }
 
@@ -56,7 +64,9 @@ pub fn sync_error(e: GoogleError) -> SyncError {
         return SyncError::Transient(e.to_string());
     }
     match e {
-        GoogleError::QuotaExceeded { .. } | GoogleError::PreconditionFailed | GoogleError::Decode(_) => SyncError::Transient(e.to_string()),
+        GoogleError::QuotaExceeded { .. }
+        | GoogleError::PreconditionFailed
+        | GoogleError::Decode(_) => SyncError::Transient(e.to_string()),
         GoogleError::Unauthorized => SyncError::NeedsReauth(e.to_string()),
         other => SyncError::Rejected(other.to_string()),
     }
@@ -79,15 +89,23 @@ fn remote_time(t: &EventDateTime, default_zone: Tz, exact: bool) -> Result<Remot
     if let Some(d) = t.date {
         return Ok(RemoteTime::AllDay(d));
     }
-    let at = t.date_time.as_ref().ok_or("a start or end with neither date nor dateTime")?;
+    let at = t
+        .date_time
+        .as_ref()
+        .ok_or("a start or end with neither date nor dateTime")?;
     let zone = match &t.time_zone {
-        Some(name) => name.parse::<Tz>().map_err(|_| format!("unknown time zone {name:?}"))?,
+        Some(name) => name
+            .parse::<Tz>()
+            .map_err(|_| format!("unknown time zone {name:?}"))?,
         None => default_zone,
     };
     if exact {
         return Ok(exact_time(at.to_utc().timestamp(), zone));
     }
-    Ok(RemoteTime::Timed { local: at.to_utc().with_timezone(&zone).naive_local(), zone })
+    Ok(RemoteTime::Timed {
+        local: at.to_utc().with_timezone(&zone).naive_local(),
+        zone,
+    })
 }
 
 fn zone_of(t: RemoteTime, fallback: Tz) -> Tz {
@@ -102,9 +120,24 @@ fn date_list(name: &str, values: &[NaiveDateTime], start: RemoteTime) -> Option<
         return None;
     }
     Some(match start {
-        RemoteTime::AllDay(_) => format!("{name};VALUE=DATE:{}", values.iter().map(|v| v.format("%Y%m%d").to_string()).collect::<Vec<_>>().join(",")),
+        RemoteTime::AllDay(_) => format!(
+            "{name};VALUE=DATE:{}",
+            values
+                .iter()
+                .map(|v| v.format("%Y%m%d").to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         RemoteTime::Timed { zone, .. } => {
-            format!("{name};TZID={}:{}", zone.name(), values.iter().map(|v| v.format("%Y%m%dT%H%M%S").to_string()).collect::<Vec<_>>().join(","))
+            format!(
+                "{name};TZID={}:{}",
+                zone.name(),
+                values
+                    .iter()
+                    .map(|v| v.format("%Y%m%dT%H%M%S").to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
         }
     })
 }
@@ -112,8 +145,17 @@ fn date_list(name: &str, values: &[NaiveDateTime], start: RemoteTime) -> Option<
 /// Lenient RDATE/EXDATE reading: `;VALUE=DATE:`, `;TZID=…:` and `…Z` forms, into wall-clock
 /// values in the series' zone.
 fn parse_date_list(line: &str, zone: Tz) -> Result<Vec<NaiveDateTime>, String> {
-    let (params, values) = line.split_once(':').ok_or_else(|| format!("malformed line {line:?}"))?;
-    let tzid = params.split(';').find_map(|p| p.strip_prefix("TZID=")).map(|z| z.parse::<Tz>().map_err(|_| format!("unknown TZID in {line:?}"))).transpose()?;
+    let (params, values) = line
+        .split_once(':')
+        .ok_or_else(|| format!("malformed line {line:?}"))?;
+    let tzid = params
+        .split(';')
+        .find_map(|p| p.strip_prefix("TZID="))
+        .map(|z| {
+            z.parse::<Tz>()
+                .map_err(|_| format!("unknown TZID in {line:?}"))
+        })
+        .transpose()?;
     values
         .split(',')
         .map(str::trim)
@@ -123,12 +165,17 @@ fn parse_date_list(line: &str, zone: Tz) -> Result<Vec<NaiveDateTime>, String> {
                 return Ok(d.and_time(NaiveTime::MIN));
             }
             if let Some(utc) = v.strip_suffix('Z') {
-                let t = NaiveDateTime::parse_from_str(utc, "%Y%m%dT%H%M%S").map_err(|_| format!("bad value {v:?}"))?;
+                let t = NaiveDateTime::parse_from_str(utc, "%Y%m%dT%H%M%S")
+                    .map_err(|_| format!("bad value {v:?}"))?;
                 return Ok(t.and_utc().with_timezone(&zone).naive_local());
             }
-            let t = NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").map_err(|_| format!("bad value {v:?}"))?;
+            let t = NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S")
+                .map_err(|_| format!("bad value {v:?}"))?;
             Ok(match tzid {
-                Some(z) if z != zone => DateTime::from_timestamp(instant_of(t, z), 0).unwrap_or_default().with_timezone(&zone).naive_local(),
+                Some(z) if z != zone => DateTime::from_timestamp(instant_of(t, z), 0)
+                    .unwrap_or_default()
+                    .with_timezone(&zone)
+                    .naive_local(),
                 _ => t,
             })
         })
@@ -152,9 +199,20 @@ fn parent_event(desired: &RemoteSeries, local: SeriesId) -> Event {
         start: Some(event_time(desired.start)),
         end: Some(event_time(desired.end)),
         recurrence: Some(recurrence),
-        status: Some(if desired.tentative { EventStatus::Tentative } else { EventStatus::Confirmed }),
-        transparency: Some(if desired.transparent { Transparency::Transparent } else { Transparency::Opaque }),
-        extended_properties: Some(ExtendedProperties { private: Some(private), shared: None }),
+        status: Some(if desired.tentative {
+            EventStatus::Tentative
+        } else {
+            EventStatus::Confirmed
+        }),
+        transparency: Some(if desired.transparent {
+            Transparency::Transparent
+        } else {
+            Transparency::Opaque
+        }),
+        extended_properties: Some(ExtendedProperties {
+            private: Some(private),
+            shared: None,
+        }),
         ..Event::default()
     }
 }
@@ -183,8 +241,15 @@ pub fn series_of(event: &Event, default_zone: Tz) -> Result<RemoteSeries, String
     // A recurring series' start is the wall-clock time its rule expands from. A single event's
     // start, like every end, keeps its instant: in its zone, 02:30+01:00 on 2026-10-25 in
     // Europe/Berlin (the repeated hour) would be read as the first 02:30, an hour early.
-    let start = remote_time(start_time, default_zone, rrule.is_none() && rdates.is_empty())?;
-    let kind = event.private_property(KIND_MARKER).and_then(SeriesKind::parse).unwrap_or(SeriesKind::Event);
+    let start = remote_time(
+        start_time,
+        default_zone,
+        rrule.is_none() && rdates.is_empty(),
+    )?;
+    let kind = event
+        .private_property(KIND_MARKER)
+        .and_then(SeriesKind::parse)
+        .unwrap_or(SeriesKind::Event);
     Ok(RemoteSeries {
         title: event.summary.clone().unwrap_or_default(),
         description: event.description.clone().filter(|d| !d.is_empty()),
@@ -202,7 +267,10 @@ pub fn series_of(event: &Event, default_zone: Tz) -> Result<RemoteSeries, String
 
 /// The original start of an instance as an instant; all-day ones are midnight in `zone`.
 fn original_start(instance: &Event, zone: Tz) -> Result<i64, String> {
-    let o = instance.original_start_time.as_ref().ok_or("an instance without originalStartTime")?;
+    let o = instance
+        .original_start_time
+        .as_ref()
+        .ok_or("an instance without originalStartTime")?;
     match (&o.date_time, o.date) {
         (Some(at), _) => Ok(at.to_utc().timestamp()),
         (None, Some(d)) => Ok(instant_of(d.and_time(NaiveTime::MIN), zone)),
@@ -218,8 +286,16 @@ fn exception_of(instance: &Event, zone: Tz) -> Result<RemoteException, String> {
     Ok(RemoteException {
         original_start: original,
         cancelled: false,
-        start: instance.start.as_ref().map(|t| remote_time(t, zone, true)).transpose()?,
-        end: instance.end.as_ref().map(|t| remote_time(t, zone, true)).transpose()?,
+        start: instance
+            .start
+            .as_ref()
+            .map(|t| remote_time(t, zone, true))
+            .transpose()?,
+        end: instance
+            .end
+            .as_ref()
+            .map(|t| remote_time(t, zone, true))
+            .transpose()?,
         title: instance.summary.clone(),
         description: instance.description.clone().filter(|d| !d.is_empty()),
         tentative: instance.status == Some(EventStatus::Tentative),
@@ -230,7 +306,10 @@ fn exception_of(instance: &Event, zone: Tz) -> Result<RemoteException, String> {
 fn original_start_param(original: i64, desired: &RemoteSeries, fallback: Tz) -> EventDateTime {
     match desired.start {
         RemoteTime::AllDay(_) => EventDateTime::all_day(original_date(original, fallback)),
-        RemoteTime::Timed { .. } => EventDateTime::timed(DateTime::<Utc>::from_timestamp(original, 0).unwrap_or_default(), None),
+        RemoteTime::Timed { .. } => EventDateTime::timed(
+            DateTime::<Utc>::from_timestamp(original, 0).unwrap_or_default(),
+            None,
+        ),
     }
 }
 
@@ -243,10 +322,18 @@ fn slot(original: i64, desired: &RemoteSeries, fallback: Tz) -> (RemoteTime, Rem
         }
         (RemoteTime::Timed { local: ls, zone }, end) => {
             let length = match end {
-                RemoteTime::Timed { local, zone: ez } => instant_of(local, ez) - instant_of(ls, zone),
+                RemoteTime::Timed { local, zone: ez } => {
+                    instant_of(local, ez) - instant_of(ls, zone)
+                }
                 RemoteTime::AllDay(_) => 0,
             };
-            let at = |t: i64| RemoteTime::Timed { local: DateTime::from_timestamp(t, 0).unwrap_or_default().with_timezone(&zone).naive_local(), zone };
+            let at = |t: i64| RemoteTime::Timed {
+                local: DateTime::from_timestamp(t, 0)
+                    .unwrap_or_default()
+                    .with_timezone(&zone)
+                    .naive_local(),
+                zone,
+            };
             (at(original), at(original + length))
         }
         (RemoteTime::AllDay(_), RemoteTime::Timed { .. }) => (desired.start, desired.end),
@@ -255,9 +342,17 @@ fn slot(original: i64, desired: &RemoteSeries, fallback: Tz) -> (RemoteTime, Rem
 
 impl GoogleCalendar {
     /// Writes the parent event; returns its id and etag.
-    async fn put_parent(&self, calendar: &str, local: SeriesId, desired: &RemoteSeries, known: Option<&RemoteRef>) -> Result<(String, Option<String>), SyncError> {
+    async fn put_parent(
+        &self,
+        calendar: &str,
+        local: SeriesId,
+        desired: &RemoteSeries,
+        known: Option<&RemoteRef>,
+    ) -> Result<(String, Option<String>), SyncError> {
         let body = parent_event(desired, local);
-        let parent_unchanged = known.is_some_and(|k| k.fingerprint.as_deref() == Some(fingerprint(&parent_part(desired)).as_str()));
+        let parent_unchanged = known.is_some_and(|k| {
+            k.fingerprint.as_deref() == Some(fingerprint(&parent_part(desired)).as_str())
+        });
         if let (true, Some(k)) = (parent_unchanged, known) {
             return Ok((k.remote_id.clone(), k.etag.clone()));
         }
@@ -265,36 +360,66 @@ impl GoogleCalendar {
             Some(k) => (k.remote_id.clone(), k.etag.clone()),
             None => {
                 let ours = event_id(local);
-                let insert = Event { id: Some(ours.clone()), ..body.clone() };
+                let insert = Event {
+                    id: Some(ours.clone()),
+                    ..body.clone()
+                };
                 match self.client.insert_event(calendar, &insert).await {
                     Ok(created) => return Ok((created.id.unwrap_or(ours), created.etag)),
                     // The id exists: an earlier attempt landed (its response was lost), or the
                     // event was deleted in Google and keeps its id. Take it over.
                     Err(GoogleError::Duplicate) => {
-                        let existing = self.client.get_event(calendar, &ours).await.map_err(sync_error)?;
+                        let existing = self
+                            .client
+                            .get_event(calendar, &ours)
+                            .await
+                            .map_err(sync_error)?;
                         (ours, existing.etag)
                     }
                     Err(e) => return Err(sync_error(e)),
                 }
             }
         };
-        match self.client.patch_event(calendar, &id, &body, etag.as_deref()).await {
+        match self
+            .client
+            .patch_event(calendar, &id, &body, etag.as_deref())
+            .await
+        {
             Ok(e) => Ok((id, e.etag)),
             Err(GoogleError::PreconditionFailed) => {
-                let fresh = self.client.get_event(calendar, &id).await.map_err(sync_error)?;
-                let e = self.client.patch_event(calendar, &id, &body, fresh.etag.as_deref()).await.map_err(sync_error)?;
+                let fresh = self
+                    .client
+                    .get_event(calendar, &id)
+                    .await
+                    .map_err(sync_error)?;
+                let e = self
+                    .client
+                    .patch_event(calendar, &id, &body, fresh.etag.as_deref())
+                    .await
+                    .map_err(sync_error)?;
                 Ok((id, e.etag))
             }
             // Deleted in Google while we changed it here: a modification beats a deletion, and a
             // series we pushed can be brought back under its own id.
             Err(GoogleError::NotFound) | Err(GoogleError::Gone { .. }) if id == event_id(local) => {
-                let e = self.client.patch_event(calendar, &id, &body, None).await.map_err(sync_error)?;
+                let e = self
+                    .client
+                    .patch_event(calendar, &id, &body, None)
+                    .await
+                    .map_err(sync_error)?;
                 Ok((id, e.etag))
             }
             Err(GoogleError::NotFound) | Err(GoogleError::Gone { .. }) => {
                 let ours = event_id(local);
-                let insert = Event { id: Some(ours.clone()), ..body };
-                let created = self.client.insert_event(calendar, &insert).await.map_err(sync_error)?;
+                let insert = Event {
+                    id: Some(ours.clone()),
+                    ..body
+                };
+                let created = self
+                    .client
+                    .insert_event(calendar, &insert)
+                    .await
+                    .map_err(sync_error)?;
                 Ok((ours, created.etag))
             }
             Err(e) => Err(sync_error(e)),
@@ -302,7 +427,14 @@ impl GoogleCalendar {
     }
 
     /// The instance for an original start: the id we learned before, else looked up.
-    async fn instance(&self, calendar: &str, parent: &str, original: i64, desired: &RemoteSeries, known: Option<&ExceptionRef>) -> Result<Option<Event>, SyncError> {
+    async fn instance(
+        &self,
+        calendar: &str,
+        parent: &str,
+        original: i64,
+        desired: &RemoteSeries,
+        known: Option<&ExceptionRef>,
+    ) -> Result<Option<Event>, SyncError> {
         if let Some(k) = known {
             match self.client.get_event(calendar, &k.remote_id).await {
                 Ok(e) if e.recurring_event_id.as_deref() == Some(parent) => return Ok(Some(e)),
@@ -311,14 +443,28 @@ impl GoogleCalendar {
             }
         }
         let at = original_start_param(original, desired, self.default_zone);
-        self.client.find_instance(calendar, parent, &at).await.map_err(sync_error)
+        self.client
+            .find_instance(calendar, parent, &at)
+            .await
+            .map_err(sync_error)
     }
 
-    async fn write_exception(&self, calendar: &str, instance: &Event, e: &RemoteException, desired: &RemoteSeries) -> Result<Option<String>, SyncError> {
+    async fn write_exception(
+        &self,
+        calendar: &str,
+        instance: &Event,
+        e: &RemoteException,
+        desired: &RemoteSeries,
+    ) -> Result<Option<String>, SyncError> {
         let id = instance.id.clone().unwrap_or_default();
         if e.cancelled {
             return match self.client.delete_event(calendar, &id, None).await {
-                Ok(()) | Err(GoogleError::Gone { .. }) => Ok(self.client.get_event(calendar, &id).await.ok().and_then(|x| x.etag)),
+                Ok(()) | Err(GoogleError::Gone { .. }) => Ok(self
+                    .client
+                    .get_event(calendar, &id)
+                    .await
+                    .ok()
+                    .and_then(|x| x.etag)),
                 Err(err) => Err(sync_error(err)),
             };
         }
@@ -327,17 +473,36 @@ impl GoogleCalendar {
             start: Some(event_time(e.start.unwrap_or(slot_start))),
             end: Some(event_time(e.end.unwrap_or(slot_end))),
             summary: Some(e.title.clone().unwrap_or_else(|| desired.title.clone())),
-            description: e.description.clone().or_else(|| desired.description.clone()),
-            status: Some(if e.tentative { EventStatus::Tentative } else { EventStatus::Confirmed }),
+            description: e
+                .description
+                .clone()
+                .or_else(|| desired.description.clone()),
+            status: Some(if e.tentative {
+                EventStatus::Tentative
+            } else {
+                EventStatus::Confirmed
+            }),
             ..Event::default()
         };
         // Guarded by the etag the instance was just read with; if it changed in between, read it
         // again and apply the same patch (a pending local change wins, as for the parent).
-        match self.client.patch_event(calendar, &id, &patch, instance.etag.as_deref()).await {
+        match self
+            .client
+            .patch_event(calendar, &id, &patch, instance.etag.as_deref())
+            .await
+        {
             Ok(x) => Ok(x.etag),
             Err(GoogleError::PreconditionFailed) => {
-                let fresh = self.client.get_event(calendar, &id).await.map_err(sync_error)?;
-                let x = self.client.patch_event(calendar, &id, &patch, fresh.etag.as_deref()).await.map_err(sync_error)?;
+                let fresh = self
+                    .client
+                    .get_event(calendar, &id)
+                    .await
+                    .map_err(sync_error)?;
+                let x = self
+                    .client
+                    .patch_event(calendar, &id, &patch, fresh.etag.as_deref())
+                    .await
+                    .map_err(sync_error)?;
                 Ok(x.etag)
             }
             Err(err) => Err(sync_error(err)),
@@ -347,7 +512,13 @@ impl GoogleCalendar {
 
 #[async_trait]
 impl RemoteCalendar for GoogleCalendar {
-    async fn upsert(&self, calendar: &str, local: SeriesId, desired: &RemoteSeries, known: Option<&RemoteRef>) -> Result<(RemoteRef, Fidelity), SyncError> {
+    async fn upsert(
+        &self,
+        calendar: &str,
+        local: SeriesId,
+        desired: &RemoteSeries,
+        known: Option<&RemoteRef>,
+    ) -> Result<(RemoteRef, Fidelity), SyncError> {
         let (parent, etag) = self.put_parent(calendar, local, desired, known).await?;
         let mut fidelity = Fidelity::Exact;
         let before = known.map(|k| k.exceptions.clone()).unwrap_or_default();
@@ -359,29 +530,72 @@ impl RemoteCalendar for GoogleCalendar {
                 now.insert(e.original_start, p.clone());
                 continue;
             }
-            match self.instance(calendar, &parent, e.original_start, desired, previous).await? {
+            match self
+                .instance(calendar, &parent, e.original_start, desired, previous)
+                .await?
+            {
                 Some(instance) => {
-                    let etag = self.write_exception(calendar, &instance, e, desired).await?;
-                    now.insert(e.original_start, ExceptionRef { remote_id: instance.id.unwrap_or_default(), etag, fingerprint: fp });
+                    let etag = self
+                        .write_exception(calendar, &instance, e, desired)
+                        .await?;
+                    now.insert(
+                        e.original_start,
+                        ExceptionRef {
+                            remote_id: instance.id.unwrap_or_default(),
+                            etag,
+                            fingerprint: fp,
+                        },
+                    );
                 }
                 None => fidelity.degrade(format!(
                     "occurrence {}: Google has no instance there",
-                    DateTime::<Utc>::from_timestamp(e.original_start, 0).unwrap_or_default().to_rfc3339()
+                    DateTime::<Utc>::from_timestamp(e.original_start, 0)
+                        .unwrap_or_default()
+                        .to_rfc3339()
                 )),
             }
         }
         // Occurrences restored here: put Google's instance back on its slot.
-        for (original, previous) in before.iter().filter(|(o, _)| !now.contains_key(o) && !desired.exceptions.iter().any(|e| e.original_start == **o)) {
-            if let Some(instance) = self.instance(calendar, &parent, *original, desired, Some(previous)).await? {
-                let plain = RemoteException { original_start: *original, cancelled: false, start: None, end: None, title: None, description: None, tentative: false };
-                self.write_exception(calendar, &instance, &plain, desired).await?;
+        for (original, previous) in before.iter().filter(|(o, _)| {
+            !now.contains_key(o) && !desired.exceptions.iter().any(|e| e.original_start == **o)
+        }) {
+            if let Some(instance) = self
+                .instance(calendar, &parent, *original, desired, Some(previous))
+                .await?
+            {
+                let plain = RemoteException {
+                    original_start: *original,
+                    cancelled: false,
+                    start: None,
+                    end: None,
+                    title: None,
+                    description: None,
+                    tentative: false,
+                };
+                self.write_exception(calendar, &instance, &plain, desired)
+                    .await?;
             }
         }
-        Ok((RemoteRef { remote_id: parent, etag, exceptions: now, fingerprint: None }, fidelity))
+        Ok((
+            RemoteRef {
+                remote_id: parent,
+                etag,
+                exceptions: now,
+                fingerprint: None,
+            },
+            fidelity,
+        ))
     }
 
-    async fn delete(&self, calendar: &str, local: SeriesId, known: Option<&RemoteRef>) -> Result<(), SyncError> {
-        let id = known.map(|k| k.remote_id.clone()).unwrap_or_else(|| event_id(local));
+    async fn delete(
+        &self,
+        calendar: &str,
+        local: SeriesId,
+        known: Option<&RemoteRef>,
+    ) -> Result<(), SyncError> {
+        let id = known
+            .map(|k| k.remote_id.clone())
+            .unwrap_or_else(|| event_id(local));
         match self.client.delete_event(calendar, &id, None).await {
             Ok(()) | Err(GoogleError::NotFound) | Err(GoogleError::Gone { .. }) => Ok(()),
             Err(e) => Err(sync_error(e)),
@@ -391,10 +605,19 @@ impl RemoteCalendar for GoogleCalendar {
     async fn changes(&self, calendar: &str, cursor: Option<&str>) -> Result<ChangeSet, SyncError> {
         let query = match cursor {
             Some(token) => ListQuery::incremental(token),
-            None => ListQuery { single_events: Some(false), max_results: Some(250), ..ListQuery::default() },
+            None => ListQuery {
+                single_events: Some(false),
+                max_results: Some(250),
+                ..ListQuery::default()
+            },
         };
-        let (items, next) = self.client.list_all_events(calendar, &query).await.map_err(sync_error)?;
-        let next_cursor = next.ok_or_else(|| SyncError::Transient("the last page carried no nextSyncToken".into()))?;
+        let (items, next) = self
+            .client
+            .list_all_events(calendar, &query)
+            .await
+            .map_err(sync_error)?;
+        let next_cursor = next
+            .ok_or_else(|| SyncError::Transient("the last page carried no nextSyncToken".into()))?;
 
         // Zones of the parents, for all-day instances (whose original start is a date).
         let mut zones: HashMap<String, Tz> = HashMap::new();
@@ -412,19 +635,37 @@ impl RemoteCalendar for GoogleCalendar {
             if let Some(parent) = e.recurring_event_id.clone() {
                 let zone = zones.get(&parent).copied().unwrap_or(self.default_zone);
                 match exception_of(e, zone) {
-                    Ok(exception) => changes.push(RemoteChange::Exception { parent_remote_id: parent, remote_id: id, etag: e.etag.clone(), exception }),
+                    Ok(exception) => changes.push(RemoteChange::Exception {
+                        parent_remote_id: parent,
+                        remote_id: id,
+                        etag: e.etag.clone(),
+                        exception,
+                    }),
                     Err(why) => skipped.push(format!("{id}: {why}")),
                 }
             } else if e.is_cancelled() {
                 changes.push(RemoteChange::Deleted { remote_id: id });
             } else {
-                let almanac_id = e.private_property(SERIES_MARKER).and_then(|s| s.parse::<SeriesId>().ok());
+                let almanac_id = e
+                    .private_property(SERIES_MARKER)
+                    .and_then(|s| s.parse::<SeriesId>().ok());
                 match series_of(e, self.default_zone) {
-                    Ok(series) => changes.push(RemoteChange::Series { remote_id: id, etag: e.etag.clone(), almanac_id, series }),
+                    Ok(series) => changes.push(RemoteChange::Series {
+                        remote_id: id,
+                        etag: e.etag.clone(),
+                        almanac_id,
+                        series,
+                    }),
                     Err(why) => skipped.push(format!("{id}: {why}")),
                 }
             }
         }
-        Ok(ChangeSet { changes, next_cursor, full: cursor.is_none(), skipped, recheck_mapped: false })
+        Ok(ChangeSet {
+            changes,
+            next_cursor,
+            full: cursor.is_none(),
+            skipped,
+            recheck_mapped: false,
+        })
     }
 }

@@ -13,7 +13,9 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::wire::{CalendarList, CalendarListEntry, Channel, ErrorResponse, Event, EventDateTime, Events};
+use super::wire::{
+    CalendarList, CalendarListEntry, Channel, ErrorResponse, Event, EventDateTime, Events,
+};
 use crate::oauth::{AccessTokenSource, SecretString, TokenSourceError};
 use crate::retry::{parse_retry_after, RetryPolicy};
 
@@ -99,7 +101,11 @@ pub enum GoogleError {
     Forbidden { reason: String, message: String },
     /// Any other status (e.g. 409 `conflict`).
     #[error("unexpected HTTP {status} ({reason}): {message}")]
-    Http { status: u16, reason: String, message: String },
+    Http {
+        status: u16,
+        reason: String,
+        message: String,
+    },
     /// A 2xx response whose body is not what the API documents.
     #[error("unreadable response: {0}")]
     Decode(String),
@@ -109,7 +115,9 @@ pub enum GoogleError {
 }
 
 fn retry_after_suffix(retry_after: &Option<Duration>) -> String {
-    retry_after.map(|d| format!(" (retry after {} s)", d.as_secs_f64())).unwrap_or_default()
+    retry_after
+        .map(|d| format!(" (retry after {} s)", d.as_secs_f64()))
+        .unwrap_or_default()
 }
 
 impl GoogleError {
@@ -137,17 +145,30 @@ impl GoogleError {
 
     /// A 410 that means "drop the sync token and run a full sync".
     pub fn is_full_sync_required(&self) -> bool {
-        matches!(self, Self::Gone { reason: GoneReason::FullSyncRequired | GoneReason::UpdatedMinTooLongAgo })
+        matches!(
+            self,
+            Self::Gone {
+                reason: GoneReason::FullSyncRequired | GoneReason::UpdatedMinTooLongAgo
+            }
+        )
     }
 
     /// A 410 `deleted` (the event is already gone; a delete can count as done).
     pub fn is_already_deleted(&self) -> bool {
-        matches!(self, Self::Gone { reason: GoneReason::Deleted })
+        matches!(
+            self,
+            Self::Gone {
+                reason: GoneReason::Deleted
+            }
+        )
     }
 
     /// The user must reconnect the account (401 after refresh, or a dead refresh token).
     pub fn needs_reauthorization(&self) -> bool {
-        matches!(self, Self::Unauthorized | Self::Token(TokenSourceError::ReauthorizationRequired { .. }))
+        matches!(
+            self,
+            Self::Unauthorized | Self::Token(TokenSourceError::ReauthorizationRequired { .. })
+        )
     }
 
     /// Failures where Google certainly did not apply the request, so even a non-idempotent call
@@ -170,11 +191,21 @@ impl GoogleError {
 
     /// Classifies a non-2xx response from its status, `Retry-After` and error envelope.
     fn from_response(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> Self {
-        let envelope = serde_json::from_slice::<ErrorResponse>(body).ok().map(|e| e.error);
-        let reason = envelope.as_ref().and_then(|e| e.reason()).unwrap_or_default().to_owned();
+        let envelope = serde_json::from_slice::<ErrorResponse>(body)
+            .ok()
+            .map(|e| e.error);
+        let reason = envelope
+            .as_ref()
+            .and_then(|e| e.reason())
+            .unwrap_or_default()
+            .to_owned();
         let message = envelope
             .as_ref()
-            .and_then(|e| e.message.clone().or_else(|| e.errors.iter().find_map(|i| i.message.clone())))
+            .and_then(|e| {
+                e.message
+                    .clone()
+                    .or_else(|| e.errors.iter().find_map(|i| i.message.clone()))
+            })
             // Not the body: a non-JSON error page can be large HTML and says nothing useful.
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").to_owned());
         match status.as_u16() {
@@ -199,8 +230,15 @@ impl GoogleError {
             412 => Self::PreconditionFailed,
             429 if reason == "quotaExceeded" => Self::QuotaExceeded { retry_after },
             429 => Self::RateLimited { retry_after },
-            code @ 500..=599 => Self::Server { status: code, message },
-            code => Self::Http { status: code, reason, message },
+            code @ 500..=599 => Self::Server {
+                status: code,
+                message,
+            },
+            code => Self::Http {
+                status: code,
+                reason,
+                message,
+            },
         }
     }
 }
@@ -258,7 +296,10 @@ pub struct ListQuery {
 impl ListQuery {
     /// An incremental-sync query continuing from `sync_token`.
     pub fn incremental(sync_token: impl Into<String>) -> Self {
-        Self { sync_token: Some(sync_token.into()), ..Self::default() }
+        Self {
+            sync_token: Some(sync_token.into()),
+            ..Self::default()
+        }
     }
 
     fn apply(&self, url: &mut Url) {
@@ -323,13 +364,12 @@ pub struct InstancesQuery {
 
 impl InstancesQuery {
     fn apply(&self, url: &mut Url) -> Result<(), GoogleError> {
-        let original_start =
-            match &self.original_start {
-                Some(start) => Some(start.as_query_value().ok_or_else(|| {
-                    GoogleError::InvalidInput("originalStart has neither date nor dateTime".to_owned())
-                })?),
-                None => None,
-            };
+        let original_start = match &self.original_start {
+            Some(start) => Some(start.as_query_value().ok_or_else(|| {
+                GoogleError::InvalidInput("originalStart has neither date nor dateTime".to_owned())
+            })?),
+            None => None,
+        };
         let mut q = url.query_pairs_mut();
         if let Some(v) = &original_start {
             q.append_pair("originalStart", v);
@@ -403,11 +443,18 @@ struct Call<'a> {
 }
 
 impl GoogleCalendarClient {
-    pub fn new(config: GoogleClientConfig, tokens: Arc<dyn AccessTokenSource>) -> Result<Self, GoogleError> {
-        let mut base_url = Url::parse(&config.base_url)
-            .map_err(|e| GoogleError::InvalidInput(format!("base URL {:?}: {e}", config.base_url)))?;
+    pub fn new(
+        config: GoogleClientConfig,
+        tokens: Arc<dyn AccessTokenSource>,
+    ) -> Result<Self, GoogleError> {
+        let mut base_url = Url::parse(&config.base_url).map_err(|e| {
+            GoogleError::InvalidInput(format!("base URL {:?}: {e}", config.base_url))
+        })?;
         if base_url.cannot_be_a_base() {
-            return Err(GoogleError::InvalidInput(format!("base URL {:?} cannot be a base", config.base_url)));
+            return Err(GoogleError::InvalidInput(format!(
+                "base URL {:?} cannot be a base",
+                config.base_url
+            )));
         }
         // A base without a trailing slash would make its last segment look like a file.
         if !base_url.path().ends_with('/') {
@@ -420,12 +467,20 @@ impl GoogleCalendarClient {
             .user_agent(concat!("almanac/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| GoogleError::InvalidInput(format!("HTTP client: {e}")))?;
-        Ok(Self { http, base_url, retry: config.retry, tokens })
+        Ok(Self {
+            http,
+            base_url,
+            retry: config.retry,
+            tokens,
+        })
     }
 
     /// The same client (pool, base URL, policy) acting for another account.
     pub fn with_token_source(&self, tokens: Arc<dyn AccessTokenSource>) -> Self {
-        Self { tokens, ..self.clone() }
+        Self {
+            tokens,
+            ..self.clone()
+        }
     }
 
     pub fn base_url(&self) -> &Url {
@@ -437,7 +492,11 @@ impl GoogleCalendarClient {
     /// `events.insert`. With a client-chosen `event.id` the call is retried like any idempotent
     /// call; a 409 then surfaces as [`GoogleError::Duplicate`] (the earlier attempt landed: GET it).
     /// Without an id, it is only retried when Google certainly did not apply it.
-    pub async fn insert_event(&self, calendar_id: &str, event: &Event) -> Result<Event, GoogleError> {
+    pub async fn insert_event(
+        &self,
+        calendar_id: &str,
+        event: &Event,
+    ) -> Result<Event, GoogleError> {
         let url = self.url(&["calendars", calendar_id, "events"])?;
         let body = encode(event)?;
         let call = Call {
@@ -454,7 +513,14 @@ impl GoogleCalendarClient {
     /// `events.get`. Returns cancelled events too; works with instance ids.
     pub async fn get_event(&self, calendar_id: &str, event_id: &str) -> Result<Event, GoogleError> {
         let url = self.url(&["calendars", calendar_id, "events", event_id])?;
-        let call = Call { op: "events.get", method: Method::GET, url, body: None, if_match: None, idempotent: true };
+        let call = Call {
+            op: "events.get",
+            method: Method::GET,
+            url,
+            body: None,
+            if_match: None,
+            idempotent: true,
+        };
         decode(&self.execute(&call).await?)
     }
 
@@ -513,7 +579,14 @@ impl GoogleCalendarClient {
         if_match: Option<&str>,
     ) -> Result<(), GoogleError> {
         let url = self.url(&["calendars", calendar_id, "events", event_id])?;
-        let call = Call { op: "events.delete", method: Method::DELETE, url, body: None, if_match, idempotent: true };
+        let call = Call {
+            op: "events.delete",
+            method: Method::DELETE,
+            url,
+            body: None,
+            if_match,
+            idempotent: true,
+        };
         self.execute(&call).await.map(drop)
     }
 
@@ -526,8 +599,14 @@ impl GoogleCalendarClient {
     ) -> Result<Events, GoogleError> {
         let mut url = self.url(&["calendars", calendar_id, "events", event_id, "instances"])?;
         query.apply(&mut url)?;
-        let call =
-            Call { op: "events.instances", method: Method::GET, url, body: None, if_match: None, idempotent: true };
+        let call = Call {
+            op: "events.instances",
+            method: Method::GET,
+            url,
+            body: None,
+            if_match: None,
+            idempotent: true,
+        };
         decode(&self.execute(&call).await?)
     }
 
@@ -566,14 +645,29 @@ impl GoogleCalendarClient {
             ..InstancesQuery::default()
         };
         let mut instances = self.all_instances(calendar_id, event_id, &query).await?;
-        Ok(if instances.is_empty() { None } else { Some(instances.swap_remove(0)) })
+        Ok(if instances.is_empty() {
+            None
+        } else {
+            Some(instances.swap_remove(0))
+        })
     }
 
     /// `events.list`: one page.
-    pub async fn list_events(&self, calendar_id: &str, query: &ListQuery) -> Result<Events, GoogleError> {
+    pub async fn list_events(
+        &self,
+        calendar_id: &str,
+        query: &ListQuery,
+    ) -> Result<Events, GoogleError> {
         let mut url = self.url(&["calendars", calendar_id, "events"])?;
         query.apply(&mut url);
-        let call = Call { op: "events.list", method: Method::GET, url, body: None, if_match: None, idempotent: true };
+        let call = Call {
+            op: "events.list",
+            method: Method::GET,
+            url,
+            body: None,
+            if_match: None,
+            idempotent: true,
+        };
         decode(&self.execute(&call).await?)
     }
 
@@ -600,7 +694,11 @@ impl GoogleCalendarClient {
     // ---- push channels -----------------------------------------------------------------------
 
     /// `events.watch`: opens a push channel on the calendar's events.
-    pub async fn watch(&self, calendar_id: &str, channel: &Channel) -> Result<Channel, GoogleError> {
+    pub async fn watch(
+        &self,
+        calendar_id: &str,
+        channel: &Channel,
+    ) -> Result<Channel, GoogleError> {
         let url = self.url(&["calendars", calendar_id, "events", "watch"])?;
         // A retried watch that had landed would open a second channel: only retry when the first
         // attempt certainly failed.
@@ -618,8 +716,11 @@ impl GoogleCalendarClient {
     /// `channels.stop`. An unknown channel yields [`GoogleError::NotFound`].
     pub async fn stop_channel(&self, id: &str, resource_id: &str) -> Result<(), GoogleError> {
         let url = self.url(&["channels", "stop"])?;
-        let channel =
-            Channel { id: Some(id.to_owned()), resource_id: Some(resource_id.to_owned()), ..Channel::default() };
+        let channel = Channel {
+            id: Some(id.to_owned()),
+            resource_id: Some(resource_id.to_owned()),
+            ..Channel::default()
+        };
         let call = Call {
             op: "channels.stop",
             method: Method::POST,
@@ -664,8 +765,13 @@ impl GoogleCalendarClient {
 
     /// `base_url` + percent-encoded path segments (calendar ids contain `@` and sometimes `#`).
     fn url(&self, segments: &[&str]) -> Result<Url, GoogleError> {
-        if let Some(bad) = segments.iter().find(|s| s.is_empty() || **s == "." || **s == "..") {
-            return Err(GoogleError::InvalidInput(format!("invalid path segment {bad:?}")));
+        if let Some(bad) = segments
+            .iter()
+            .find(|s| s.is_empty() || **s == "." || **s == "..")
+        {
+            return Err(GoogleError::InvalidInput(format!(
+                "invalid path segment {bad:?}"
+            )));
         }
         let mut url = self.base_url.clone();
         url.path_segments_mut()
@@ -678,19 +784,34 @@ impl GoogleCalendarClient {
     /// Runs `call` with the retry policy and the 401 → refresh → retry-once rule; returns the body
     /// of the 2xx response.
     async fn execute(&self, call: &Call<'_>) -> Result<Vec<u8>, GoogleError> {
-        crate::retry::execute(&self.retry, self.tokens.as_ref(), "Google Calendar", call.op, call.idempotent, |token, attempt| async move {
-            self.send_once(call, &token, attempt).await
-        })
+        crate::retry::execute(
+            &self.retry,
+            self.tokens.as_ref(),
+            "Google Calendar",
+            call.op,
+            call.idempotent,
+            |token, attempt| async move { self.send_once(call, &token, attempt).await },
+        )
         .await
     }
 
-    async fn send_once(&self, call: &Call<'_>, token: &SecretString, attempt: u32) -> Result<Vec<u8>, GoogleError> {
-        let mut request = self.http.request(call.method.clone(), call.url.clone()).bearer_auth(token.expose_secret());
+    async fn send_once(
+        &self,
+        call: &Call<'_>,
+        token: &SecretString,
+        attempt: u32,
+    ) -> Result<Vec<u8>, GoogleError> {
+        let mut request = self
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .bearer_auth(token.expose_secret());
         if let Some(etag) = call.if_match {
             request = request.header(IF_MATCH, etag);
         }
         if let Some(body) = &call.body {
-            request = request.header(CONTENT_TYPE, "application/json").body(body.clone());
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
         }
         let response = request.send().await.map_err(GoogleError::from_reqwest)?;
         let status = response.status();
@@ -725,11 +846,14 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, GoogleError> {
 }
 
 /// The next page token, or `None` at the end; an unchanged token would loop forever.
-fn next_page(current: &Option<String>, next: Option<String>) -> Result<Option<String>, GoogleError> {
+fn next_page(
+    current: &Option<String>,
+    next: Option<String>,
+) -> Result<Option<String>, GoogleError> {
     match next {
-        Some(next) if current.as_deref() == Some(next.as_str()) => {
-            Err(GoogleError::Decode("nextPageToken repeats the current page token".to_owned()))
-        }
+        Some(next) if current.as_deref() == Some(next.as_str()) => Err(GoogleError::Decode(
+            "nextPageToken repeats the current page token".to_owned(),
+        )),
         next => Ok(next),
     }
 }
@@ -761,7 +885,11 @@ mod tests {
     use super::*;
 
     fn classify(status: u16, body: &str) -> GoogleError {
-        GoogleError::from_response(StatusCode::from_u16(status).expect("status"), None, body.as_bytes())
+        GoogleError::from_response(
+            StatusCode::from_u16(status).expect("status"),
+            None,
+            body.as_bytes(),
+        )
     }
 
     fn envelope(code: u16, reason: &str, message: &str) -> String {
@@ -771,34 +899,74 @@ mod tests {
 
     #[test]
     fn classification_table() {
-        assert!(matches!(classify(400, &envelope(400, "timeRangeEmpty", "The specified time range is empty.")),
-            GoogleError::BadRequest { ref reason, ref message } if reason == "timeRangeEmpty" && message == "The specified time range is empty."));
-        assert!(matches!(classify(401, &envelope(401, "authError", "Invalid Credentials")), GoogleError::Unauthorized));
-        assert!(matches!(classify(403, &envelope(403, "userRateLimitExceeded", "x")), GoogleError::RateLimited { .. }));
-        assert!(matches!(classify(403, &envelope(403, "rateLimitExceeded", "x")), GoogleError::RateLimited { .. }));
-        assert!(matches!(classify(403, &envelope(403, "quotaExceeded", "x")), GoogleError::QuotaExceeded { .. }));
-        assert!(matches!(classify(403, &envelope(403, "forbiddenForNonOrganizer", "x")),
-            GoogleError::Forbidden { ref reason, .. } if reason == "forbiddenForNonOrganizer"));
-        assert!(matches!(classify(404, &envelope(404, "notFound", "Not Found")), GoogleError::NotFound));
+        assert!(
+            matches!(classify(400, &envelope(400, "timeRangeEmpty", "The specified time range is empty.")),
+            GoogleError::BadRequest { ref reason, ref message } if reason == "timeRangeEmpty" && message == "The specified time range is empty.")
+        );
         assert!(matches!(
-            classify(409, &envelope(409, "duplicate", "The requested identifier already exists.")),
+            classify(401, &envelope(401, "authError", "Invalid Credentials")),
+            GoogleError::Unauthorized
+        ));
+        assert!(matches!(
+            classify(403, &envelope(403, "userRateLimitExceeded", "x")),
+            GoogleError::RateLimited { .. }
+        ));
+        assert!(matches!(
+            classify(403, &envelope(403, "rateLimitExceeded", "x")),
+            GoogleError::RateLimited { .. }
+        ));
+        assert!(matches!(
+            classify(403, &envelope(403, "quotaExceeded", "x")),
+            GoogleError::QuotaExceeded { .. }
+        ));
+        assert!(
+            matches!(classify(403, &envelope(403, "forbiddenForNonOrganizer", "x")),
+            GoogleError::Forbidden { ref reason, .. } if reason == "forbiddenForNonOrganizer")
+        );
+        assert!(matches!(
+            classify(404, &envelope(404, "notFound", "Not Found")),
+            GoogleError::NotFound
+        ));
+        assert!(matches!(
+            classify(
+                409,
+                &envelope(409, "duplicate", "The requested identifier already exists.")
+            ),
             GoogleError::Duplicate
         ));
-        assert!(matches!(classify(409, &envelope(409, "conflict", "x")), GoogleError::Http { status: 409, .. }));
+        assert!(matches!(
+            classify(409, &envelope(409, "conflict", "x")),
+            GoogleError::Http { status: 409, .. }
+        ));
         assert!(classify(
             410,
-            &envelope(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.")
+            &envelope(
+                410,
+                "fullSyncRequired",
+                "Sync token is no longer valid, a full sync is required."
+            )
         )
         .is_full_sync_required());
         assert!(classify(410, &envelope(410, "updatedMinTooLongAgo", "x")).is_full_sync_required());
-        assert!(classify(410, &envelope(410, "deleted", "Resource has been deleted")).is_already_deleted());
+        assert!(
+            classify(410, &envelope(410, "deleted", "Resource has been deleted"))
+                .is_already_deleted()
+        );
         assert!(matches!(
-            classify(412, &envelope(412, "conditionNotMet", "Precondition Failed")),
+            classify(
+                412,
+                &envelope(412, "conditionNotMet", "Precondition Failed")
+            ),
             GoogleError::PreconditionFailed
         ));
-        assert!(matches!(classify(429, &envelope(429, "rateLimitExceeded", "x")), GoogleError::RateLimited { .. }));
-        assert!(matches!(classify(500, &envelope(500, "backendError", "Backend Error")),
-            GoogleError::Server { status: 500, ref message } if message == "Backend Error"));
+        assert!(matches!(
+            classify(429, &envelope(429, "rateLimitExceeded", "x")),
+            GoogleError::RateLimited { .. }
+        ));
+        assert!(
+            matches!(classify(500, &envelope(500, "backendError", "Backend Error")),
+            GoogleError::Server { status: 500, ref message } if message == "Backend Error")
+        );
         assert!(matches!(classify(502, "<html>bad gateway</html>"),
             GoogleError::Server { status: 502, ref message } if message == "Bad Gateway"));
     }
@@ -814,14 +982,20 @@ mod tests {
         assert!(!classify(412, "").is_retryable());
         assert!(GoogleError::Token(TokenSourceError::Unavailable("down".into())).is_retryable());
         assert!(
-            !GoogleError::Token(TokenSourceError::ReauthorizationRequired { description: "x".into() }).is_retryable()
+            !GoogleError::Token(TokenSourceError::ReauthorizationRequired {
+                description: "x".into()
+            })
+            .is_retryable()
         );
         assert!(GoogleError::Unauthorized.needs_reauthorization());
     }
 
     #[test]
     fn next_page_detects_loops() {
-        assert_eq!(next_page(&None, Some("a".into())).ok(), Some(Some("a".to_owned())));
+        assert_eq!(
+            next_page(&None, Some("a".into())).ok(),
+            Some(Some("a".to_owned()))
+        );
         assert_eq!(next_page(&Some("a".into()), None).ok(), Some(None));
         assert!(next_page(&Some("a".into()), Some("a".into())).is_err());
     }

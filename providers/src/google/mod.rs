@@ -6,5 +6,6 @@ pub mod wire;
 
 pub use crate::oauth::{AccessTokenSource, SecretString, StaticAccessToken, TokenSourceError};
 pub use client::{
-    GoneReason, GoogleCalendarClient, GoogleClientConfig, GoogleError, InstancesQuery, ListQuery, DEFAULT_BASE_URL,
+    GoneReason, GoogleCalendarClient, GoogleClientConfig, GoogleError, InstancesQuery, ListQuery,
+    DEFAULT_BASE_URL,
 };

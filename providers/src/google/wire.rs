@@ -36,7 +36,10 @@ pub struct Rfc3339Timestamp {
 impl Rfc3339Timestamp {
     pub fn parse(text: &str) -> Result<Self, chrono::ParseError> {
         let value = DateTime::parse_from_rfc3339(text)?;
-        Ok(Self { raw: text.to_owned(), value })
+        Ok(Self {
+            raw: text.to_owned(),
+            value,
+        })
     }
 
     /// The exact text received (or generated, for values built from a `DateTime`).
@@ -58,7 +61,10 @@ impl<Tz: TimeZone> From<DateTime<Tz>> for Rfc3339Timestamp {
     /// Formats with the smallest exact fraction and `Z` for UTC: the form Google accepts everywhere.
     fn from(value: DateTime<Tz>) -> Self {
         let value = value.fixed_offset();
-        Self { raw: value.to_rfc3339_opts(SecondsFormat::AutoSi, true), value }
+        Self {
+            raw: value.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            value,
+        }
     }
 }
 
@@ -91,10 +97,10 @@ impl Serialize for Rfc3339Timestamp {
 impl<'de> Deserialize<'de> for Rfc3339Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(|e| serde::de::Error::custom(format_args!("invalid RFC 3339 timestamp: {e}")))
+        Self::parse(&raw)
+            .map_err(|e| serde::de::Error::custom(format_args!("invalid RFC 3339 timestamp: {e}")))
     }
 }
-
 
 open_string_enum! {
     /// `Event.status`. A `Cancelled` event is either a cancelled occurrence of a live series (it has
@@ -134,11 +140,18 @@ pub struct EventDateTime {
 
 impl EventDateTime {
     pub fn all_day(date: NaiveDate) -> Self {
-        Self { date: Some(date), ..Self::default() }
+        Self {
+            date: Some(date),
+            ..Self::default()
+        }
     }
 
     pub fn timed<Tz: TimeZone>(at: DateTime<Tz>, time_zone: Option<&str>) -> Self {
-        Self { date: None, date_time: Some(at.into()), time_zone: time_zone.map(str::to_owned) }
+        Self {
+            date: None,
+            date_time: Some(at.into()),
+            time_zone: time_zone.map(str::to_owned),
+        }
     }
 
     pub fn is_all_day(&self) -> bool {
@@ -271,7 +284,9 @@ impl Event {
 
     /// A recurring parent.
     pub fn is_recurring_parent(&self) -> bool {
-        self.recurrence.as_ref().is_some_and(|lines| !lines.is_empty())
+        self.recurrence
+            .as_ref()
+            .is_some_and(|lines| !lines.is_empty())
     }
 
     /// The recurrence lines, empty when there are none.
@@ -281,7 +296,12 @@ impl Event {
 
     /// A private extended property (Almanac's own markers live there).
     pub fn private_property(&self, name: &str) -> Option<&str> {
-        self.extended_properties.as_ref()?.private.as_ref()?.get(name).map(String::as_str)
+        self.extended_properties
+            .as_ref()?
+            .private
+            .as_ref()?
+            .get(name)
+            .map(String::as_str)
     }
 }
 
@@ -340,7 +360,11 @@ pub struct Channel {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// Unix time in **milliseconds**, sent by Google as a JSON string (`format: int64`).
-    #[serde(default, with = "int64_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "int64_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expiration: Option<i64>,
     /// `web_hook` (or `webhook`).
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
@@ -357,7 +381,11 @@ pub struct Channel {
 
 impl Channel {
     /// A `web_hook` channel request delivering to `address`.
-    pub fn web_hook(id: impl Into<String>, address: impl Into<String>, token: Option<String>) -> Self {
+    pub fn web_hook(
+        id: impl Into<String>,
+        address: impl Into<String>,
+        token: Option<String>,
+    ) -> Self {
         Self {
             id: Some(id.into()),
             channel_type: Some("web_hook".into()),
@@ -407,13 +435,17 @@ mod int64_string {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<i64>, D::Error> {
         match Option::<StringOrNumber>::deserialize(deserializer)? {
             None => Ok(None),
             Some(StringOrNumber::Number(n)) => Ok(Some(n)),
-            Some(StringOrNumber::String(s)) => {
-                s.trim().parse().map(Some).map_err(|_| serde::de::Error::custom("expected an int64 string"))
-            }
+            Some(StringOrNumber::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| serde::de::Error::custom("expected an int64 string")),
         }
     }
 }
@@ -548,7 +580,11 @@ pub fn event_id_from_uuid(id: uuid::Uuid) -> String {
     (0..26)
         .map(|i| {
             let shift = 128i32 - 5 * (i + 1);
-            let group = if shift >= 0 { (value >> shift) & 0x1f } else { (value << -shift) & 0x1f };
+            let group = if shift >= 0 {
+                (value >> shift) & 0x1f
+            } else {
+                (value << -shift) & 0x1f
+            };
             // `group` < 32 by construction.
             char::from(BASE32HEX_LOWER[usize::try_from(group).unwrap_or(0)])
         })
@@ -573,7 +609,10 @@ mod tests {
         let c = uuid::Uuid::now_v7();
         assert!(is_valid_event_id(&event_id_from_uuid(c)));
         assert_eq!(event_id_from_uuid(c), event_id_from_uuid(c));
-        assert_ne!(event_id_from_uuid(c), event_id_from_uuid(uuid::Uuid::now_v7()));
+        assert_ne!(
+            event_id_from_uuid(c),
+            event_id_from_uuid(uuid::Uuid::now_v7())
+        );
         assert!(!is_valid_event_id("abcw1"));
         assert!(!is_valid_event_id("ab"));
         assert!(!is_valid_event_id("ABCDE"));
@@ -588,7 +627,11 @@ mod tests {
         assert_ne!(a, c);
         assert_eq!(a.to_utc(), c.to_utc());
         assert!(Rfc3339Timestamp::parse("2026-03-02T10:00:00").is_err());
-        let from_chrono: Rfc3339Timestamp = Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).single().expect("valid").into();
+        let from_chrono: Rfc3339Timestamp = Utc
+            .with_ymd_and_hms(2026, 3, 2, 10, 0, 0)
+            .single()
+            .expect("valid")
+            .into();
         assert_eq!(from_chrono.as_str(), "2026-03-02T10:00:00Z");
     }
 }

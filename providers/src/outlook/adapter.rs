@@ -19,10 +19,16 @@
 //!   concurrency budget.
 
 use super::client::{GraphClient, GraphError};
-use super::wire::{BodyType, DateTimeTimeZone, Event, EventType, FreeBusyStatus, ItemBody, SingleValueExtendedProperty};
 use super::pattern::{from_graph, to_graph_rrule, Fallback, Translation};
+use super::wire::{
+    BodyType, DateTimeTimeZone, Event, EventType, FreeBusyStatus, ItemBody,
+    SingleValueExtendedProperty,
+};
 use super::zones;
-use crate::sync::engine::{fingerprint, parent_part, ChangeSet, ExceptionRef, RemoteCalendar, RemoteChange, RemoteRef, SyncError};
+use crate::sync::engine::{
+    fingerprint, parent_part, ChangeSet, ExceptionRef, RemoteCalendar, RemoteChange, RemoteRef,
+    SyncError,
+};
 use crate::sync::mapping::instant_of;
 use crate::sync::model::{Fidelity, RemoteException, RemoteSeries, RemoteTime};
 use almanac_domain::recurrence::{Length, Recurrence, Schedule};
@@ -35,7 +41,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Almanac's series id on the events it creates (a named string property in Almanac's own
 /// property set).
-pub const SERIES_PROPERTY: &str = "String {4d9c3f0e-7a51-4c1b-9a65-1f6c2a8e5b37} Name almanacSeries";
+pub const SERIES_PROPERTY: &str =
+    "String {4d9c3f0e-7a51-4c1b-9a65-1f6c2a8e5b37} Name almanacSeries";
 /// Exceptions Almanac moved across a neighbour live as single events with this prefix in the
 /// exception map.
 const STANDALONE: &str = "standalone:";
@@ -56,7 +63,12 @@ pub struct OutlookOptions {
 
 impl Default for OutlookOptions {
     fn default() -> Self {
-        OutlookOptions { fallback_nearest: false, horizon_days: 730, window_past_days: 60, window_future_days: 400 }
+        OutlookOptions {
+            fallback_nearest: false,
+            horizon_days: 730,
+            window_past_days: 60,
+            window_future_days: 400,
+        }
     }
 }
 
@@ -69,7 +81,11 @@ pub struct OutlookCalendar {
 
 impl OutlookCalendar {
     pub fn new(client: GraphClient, default_zone: Tz, options: OutlookOptions) -> Self {
-        OutlookCalendar { client, default_zone, options }
+        OutlookCalendar {
+            client,
+            default_zone,
+            options,
+        }
     }
 }
 
@@ -84,7 +100,9 @@ pub fn sync_error(e: GraphError) -> SyncError {
         return SyncError::Transient(e.to_string());
     }
     match e {
-        GraphError::PreconditionFailed | GraphError::Conflict { .. } | GraphError::Decode(_) => SyncError::Transient(e.to_string()),
+        GraphError::PreconditionFailed | GraphError::Conflict { .. } | GraphError::Decode(_) => {
+            SyncError::Transient(e.to_string())
+        }
         other => SyncError::Rejected(other.to_string()),
     }
 }
@@ -118,7 +136,9 @@ fn zone_name(zone: Tz) -> String {
 
 fn graph_time(t: RemoteTime, series_zone: Tz) -> DateTimeTimeZone {
     match t {
-        RemoteTime::AllDay(d) => DateTimeTimeZone::local(d.and_time(NaiveTime::MIN), zone_name(series_zone)),
+        RemoteTime::AllDay(d) => {
+            DateTimeTimeZone::local(d.and_time(NaiveTime::MIN), zone_name(series_zone))
+        }
         RemoteTime::Timed { local, zone } => DateTimeTimeZone::local(local, zone_name(zone)),
     }
 }
@@ -134,17 +154,24 @@ fn zone_of(t: RemoteTime, fallback: Tz) -> Tz {
 /// the event's own zone comes from `originalStartTimeZone`. All-day values float.
 fn remote_time(t: &DateTimeTimeZone, all_day: bool, zone: Tz) -> Result<RemoteTime, String> {
     if all_day {
-        return t.naive().map(|n| RemoteTime::AllDay(n.date())).ok_or_else(|| format!("unreadable date {:?}", t.date_time));
+        return t
+            .naive()
+            .map(|n| RemoteTime::AllDay(n.date()))
+            .ok_or_else(|| format!("unreadable date {:?}", t.date_time));
     }
     let utc = match t.time_zone.as_deref() {
         None | Some("UTC") | Some("Etc/UTC") => t.naive().map(|n| n.and_utc()),
         Some(name) => {
             let z = zones::from_graph(name).ok_or_else(|| format!("unknown time zone {name:?}"))?;
-            t.naive().map(|n| DateTime::from_timestamp(instant_of(n, z), 0).unwrap_or_default())
+            t.naive()
+                .map(|n| DateTime::from_timestamp(instant_of(n, z), 0).unwrap_or_default())
         }
     }
     .ok_or_else(|| format!("unreadable time {:?}", t.date_time))?;
-    Ok(RemoteTime::Timed { local: utc.with_timezone(&zone).naive_local(), zone })
+    Ok(RemoteTime::Timed {
+        local: utc.with_timezone(&zone).naive_local(),
+        zone,
+    })
 }
 
 fn local_instant(t: NaiveDateTime, zone: Tz) -> i64 {
@@ -159,19 +186,56 @@ struct Translated {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn translate_for_push(rule: &str, start: NaiveDateTime, zone: Tz, all_day: bool, rdates: &[NaiveDateTime], exdates: &[NaiveDateTime], nearest: bool, horizon: chrono::NaiveDate) -> Result<Translated, String> {
-    let fallback = if nearest { Fallback::NearestWithExceptions { horizon } } else { Fallback::Reject };
-    let json = |p: &super::pattern::PatternedRecurrence| serde_json::to_value(p).map_err(|e| e.to_string());
+fn translate_for_push(
+    rule: &str,
+    start: NaiveDateTime,
+    zone: Tz,
+    all_day: bool,
+    rdates: &[NaiveDateTime],
+    exdates: &[NaiveDateTime],
+    nearest: bool,
+    horizon: chrono::NaiveDate,
+) -> Result<Translated, String> {
+    let fallback = if nearest {
+        Fallback::NearestWithExceptions { horizon }
+    } else {
+        Fallback::Reject
+    };
+    let json = |p: &super::pattern::PatternedRecurrence| {
+        serde_json::to_value(p).map_err(|e| e.to_string())
+    };
     match to_graph_rrule(rule, start, zone, all_day, rdates, exdates, fallback) {
         // Notes on an exact translation change no occurrence: the push stays exact.
-        Translation::Exact { recurrence, cancel, .. } => Ok(Translated { recurrence: json(&recurrence)?, cancel, lost: Vec::new() }),
-        Translation::Nearest { recurrence, cancel, lost, .. } => Ok(Translated { recurrence: json(&recurrence)?, cancel, lost }),
+        Translation::Exact {
+            recurrence, cancel, ..
+        } => Ok(Translated {
+            recurrence: json(&recurrence)?,
+            cancel,
+            lost: Vec::new(),
+        }),
+        Translation::Nearest {
+            recurrence,
+            cancel,
+            lost,
+            ..
+        } => Ok(Translated {
+            recurrence: json(&recurrence)?,
+            cancel,
+            lost,
+        }),
         Translation::Inexpressible { reason } => Err(reason),
     }
 }
 
-fn rule_from_graph(recurrence: &serde_json::Value, start: NaiveDateTime, zone: Tz, all_day: bool) -> Result<String, String> {
-    let pattern: super::pattern::PatternedRecurrence = serde_json::from_value(recurrence.clone()).map_err(|e| format!("unreadable recurrence: {e}"))?;
+fn rule_from_graph(
+    recurrence: &serde_json::Value,
+    start: NaiveDateTime,
+    zone: Tz,
+    all_day: bool,
+) -> Result<String, String> {
+    let pattern: super::pattern::PatternedRecurrence =
+        serde_json::from_value(recurrence.clone())
+            .map_err(|e| format!("unreadable recurrence: {e}"))?;
     from_graph(&pattern, start, zone, all_day)
 }
 
@@ -184,7 +248,12 @@ struct Plan {
     fidelity: Fidelity,
 }
 
-fn plan(desired: &RemoteSeries, options: OutlookOptions, now: DateTime<Utc>, all_day_zone: Tz) -> Result<Plan, String> {
+fn plan(
+    desired: &RemoteSeries,
+    options: OutlookOptions,
+    now: DateTime<Utc>,
+    all_day_zone: Tz,
+) -> Result<Plan, String> {
     let zone = zone_of(desired.start, all_day_zone);
     let (start_local, all_day) = match desired.start {
         RemoteTime::Timed { local, .. } => (local, false),
@@ -192,29 +261,60 @@ fn plan(desired: &RemoteSeries, options: OutlookOptions, now: DateTime<Utc>, all
     };
     let mut fidelity = Fidelity::Exact;
     if !zones::to_graph(zone).1 {
-        fidelity.degrade(format!("{} has no Windows name; Outlook may refuse or reinterpret it", zone.name()));
+        fidelity.degrade(format!(
+            "{} has no Windows name; Outlook may refuse or reinterpret it",
+            zone.name()
+        ));
     }
     let Some(rule) = desired.rrule.as_deref() else {
         if !desired.rdates.is_empty() {
             return Err("extra dates (RDATE) without a rule cannot be expressed in Outlook".into());
         }
-        return Ok(Plan { recurrence: None, deletions: Vec::new(), fidelity });
+        return Ok(Plan {
+            recurrence: None,
+            deletions: Vec::new(),
+            fidelity,
+        });
     };
     let horizon = (now + Duration::days(options.horizon_days)).date_naive();
-    let translated = translate_for_push(rule, start_local, zone, all_day, &desired.rdates, &desired.exdates, options.fallback_nearest, horizon)?;
+    let translated = translate_for_push(
+        rule,
+        start_local,
+        zone,
+        all_day,
+        &desired.rdates,
+        &desired.exdates,
+        options.fallback_nearest,
+        horizon,
+    )?;
     for lost in translated.lost {
         fidelity.degrade(lost);
     }
-    let deletions = translated.cancel.iter().map(|t| local_instant(*t, zone)).collect();
-    Ok(Plan { recurrence: Some(translated.recurrence), deletions, fidelity })
+    let deletions = translated
+        .cancel
+        .iter()
+        .map(|t| local_instant(*t, zone))
+        .collect();
+    Ok(Plan {
+        recurrence: Some(translated.recurrence),
+        deletions,
+        fidelity,
+    })
 }
 
-fn master_body(desired: &RemoteSeries, recurrence: Option<serde_json::Value>, all_day_zone: Tz) -> Event {
+fn master_body(
+    desired: &RemoteSeries,
+    recurrence: Option<serde_json::Value>,
+    all_day_zone: Tz,
+) -> Event {
     let zone = zone_of(desired.start, all_day_zone);
     let all_day = matches!(desired.start, RemoteTime::AllDay(_));
     Event {
         subject: Some(desired.title.clone()),
-        body: Some(ItemBody { content_type: Some(BodyType::Text), content: Some(desired.description.clone().unwrap_or_default()) }),
+        body: Some(ItemBody {
+            content_type: Some(BodyType::Text),
+            content: Some(desired.description.clone().unwrap_or_default()),
+        }),
         start: Some(graph_time(desired.start, zone)),
         end: Some(graph_time(desired.end, zone)),
         is_all_day: Some(all_day),
@@ -237,9 +337,21 @@ fn slot(original: i64, desired: &RemoteSeries, all_day_zone: Tz) -> (RemoteTime,
             let day = crate::sync::mapping::original_date(original, all_day_zone);
             (RemoteTime::AllDay(day), RemoteTime::AllDay(day + (e - s)))
         }
-        (RemoteTime::Timed { local: ls, zone }, RemoteTime::Timed { local: le, zone: ez }) => {
+        (
+            RemoteTime::Timed { local: ls, zone },
+            RemoteTime::Timed {
+                local: le,
+                zone: ez,
+            },
+        ) => {
             let length = instant_of(le, ez) - instant_of(ls, zone);
-            let at = |t: i64| RemoteTime::Timed { local: DateTime::from_timestamp(t, 0).unwrap_or_default().with_timezone(&zone).naive_local(), zone };
+            let at = |t: i64| RemoteTime::Timed {
+                local: DateTime::from_timestamp(t, 0)
+                    .unwrap_or_default()
+                    .with_timezone(&zone)
+                    .naive_local(),
+                zone,
+            };
             (at(original), at(original + length))
         }
         _ => (desired.start, desired.end),
@@ -260,7 +372,11 @@ fn original_of(o: &Event, all_day: bool, zone: Tz) -> Option<i64> {
         return Some(t.timestamp());
     }
     let in_zone = t.with_timezone(&zone);
-    let date = if in_zone.time() == NaiveTime::MIN { in_zone.date_naive() } else { t.date_naive() };
+    let date = if in_zone.time() == NaiveTime::MIN {
+        in_zone.date_naive()
+    } else {
+        t.date_naive()
+    };
     Some(instant_of(date.and_time(NaiveTime::MIN), zone))
 }
 
@@ -283,28 +399,62 @@ fn listed_original(o: &Event, all_day: bool, zone: Tz) -> Option<i64> {
 /// The delta window of a round that started at `started` (Unix seconds).
 fn window_around(started: i64, options: OutlookOptions) -> (DateTime<Utc>, DateTime<Utc>) {
     let started = DateTime::from_timestamp(started, 0).unwrap_or_default();
-    (started - Duration::days(options.window_past_days), started + Duration::days(options.window_future_days))
+    (
+        started - Duration::days(options.window_past_days),
+        started + Duration::days(options.window_future_days),
+    )
 }
 
 impl OutlookCalendar {
     /// Occurrences of a master around the given original starts, by original start.
-    async fn occurrences(&self, master: &str, originals: &[i64], all_day: bool, zone: Tz) -> Result<HashMap<i64, Event>, SyncError> {
+    async fn occurrences(
+        &self,
+        master: &str,
+        originals: &[i64],
+        all_day: bool,
+        zone: Tz,
+    ) -> Result<HashMap<i64, Event>, SyncError> {
         let (Some(min), Some(max)) = (originals.iter().min(), originals.iter().max()) else {
             return Ok(HashMap::new());
         };
         let from = DateTime::from_timestamp(min - 2 * 86_400, 0).unwrap_or_default();
         let to = DateTime::from_timestamp(max + 3 * 86_400, 0).unwrap_or_default();
-        let list = self.client.instances(master, from, to).await.map_err(sync_error)?;
-        Ok(list.into_iter().filter_map(|e| Some((original_of(&e, all_day, zone)?, e))).collect())
+        let list = self
+            .client
+            .instances(master, from, to)
+            .await
+            .map_err(sync_error)?;
+        Ok(list
+            .into_iter()
+            .filter_map(|e| Some((original_of(&e, all_day, zone)?, e)))
+            .collect())
     }
 
-    async fn write_master(&self, calendar: &str, local: SeriesId, body: &Event, known: Option<&RemoteRef>) -> Result<(String, Option<String>, bool), SyncError> {
+    async fn write_master(
+        &self,
+        calendar: &str,
+        local: SeriesId,
+        body: &Event,
+        known: Option<&RemoteRef>,
+    ) -> Result<(String, Option<String>, bool), SyncError> {
         if let Some(k) = known {
-            match self.client.patch_event(&k.remote_id, body, k.etag.as_deref()).await {
+            match self
+                .client
+                .patch_event(&k.remote_id, body, k.etag.as_deref())
+                .await
+            {
                 Ok(e) => return Ok((k.remote_id.clone(), etag_of(&e), false)),
                 Err(GraphError::PreconditionFailed) => {
-                    let fresh = self.client.get_event(&k.remote_id, None).await.map_err(sync_error)?;
-                    let e = self.client.patch_event(&k.remote_id, body, etag_of(&fresh).as_deref()).await.map_err(sync_error)?;
+                    let fresh = self
+                        .client
+                        .get_event(&k.remote_id, None)
+                        .await
+                        .map_err(sync_error)?;
+                    let e = self
+                        .client
+                        .patch_event(&k.remote_id, body, etag_of(&fresh).as_deref())
+                        .await
+                        .map_err(sync_error)?;
                     return Ok((k.remote_id.clone(), etag_of(&e), false));
                 }
                 // Deleted in Outlook while changed here: a modification beats a deletion.
@@ -314,26 +464,50 @@ impl OutlookCalendar {
         }
         let create = Event {
             transaction_id: Some(transaction_id(local, None)),
-            single_value_extended_properties: Some(vec![SingleValueExtendedProperty { id: Some(SERIES_PROPERTY.into()), value: Some(local.to_string()) }]),
+            single_value_extended_properties: Some(vec![SingleValueExtendedProperty {
+                id: Some(SERIES_PROPERTY.into()),
+                value: Some(local.to_string()),
+            }]),
             ..body.clone()
         };
-        let e = self.client.create_event(calendar_arg(calendar), &create).await.map_err(sync_error)?;
-        let id = e.id.clone().ok_or_else(|| SyncError::Transient("Graph created an event without an id".into()))?;
+        let e = self
+            .client
+            .create_event(calendar_arg(calendar), &create)
+            .await
+            .map_err(sync_error)?;
+        let id = e
+            .id
+            .clone()
+            .ok_or_else(|| SyncError::Transient("Graph created an event without an id".into()))?;
         Ok((id, etag_of(&e), true))
     }
 }
 
 #[async_trait]
 impl RemoteCalendar for OutlookCalendar {
-    async fn upsert(&self, calendar: &str, local: SeriesId, desired: &RemoteSeries, known: Option<&RemoteRef>) -> Result<(RemoteRef, Fidelity), SyncError> {
-        let plan = plan(desired, self.options, Utc::now(), self.default_zone).map_err(SyncError::Rejected)?;
+    async fn upsert(
+        &self,
+        calendar: &str,
+        local: SeriesId,
+        desired: &RemoteSeries,
+        known: Option<&RemoteRef>,
+    ) -> Result<(RemoteRef, Fidelity), SyncError> {
+        let plan = plan(desired, self.options, Utc::now(), self.default_zone)
+            .map_err(SyncError::Rejected)?;
         let mut fidelity = plan.fidelity.clone();
         let parent_fp = fingerprint(&parent_part(desired));
-        let parent_unchanged = known.is_some_and(|k| k.fingerprint.as_deref() == Some(parent_fp.as_str()));
+        let parent_unchanged =
+            known.is_some_and(|k| k.fingerprint.as_deref() == Some(parent_fp.as_str()));
         let before = known.map(|k| k.exceptions.clone()).unwrap_or_default();
         // A cancelled occurrence cannot be brought back in Graph except by rewriting the master's
         // recurrence (which wipes every exception); do that when one was restored here.
-        let restores_deleted = before.iter().any(|(o, r)| r.remote_id.is_empty() && !desired.exceptions.iter().any(|e| e.original_start == *o && e.cancelled));
+        let restores_deleted = before.iter().any(|(o, r)| {
+            r.remote_id.is_empty()
+                && !desired
+                    .exceptions
+                    .iter()
+                    .any(|e| e.original_start == *o && e.cancelled)
+        });
 
         let (master, etag, rewritten) = if parent_unchanged && !restores_deleted {
             let k = known.expect("parent_unchanged implies known");
@@ -349,14 +523,27 @@ impl RemoteCalendar for OutlookCalendar {
         let todo: Vec<&RemoteException> = desired
             .exceptions
             .iter()
-            .filter(|e| rewritten || before.get(&e.original_start).is_none_or(|p| p.fingerprint != fingerprint(*e)))
+            .filter(|e| {
+                rewritten
+                    || before
+                        .get(&e.original_start)
+                        .is_none_or(|p| p.fingerprint != fingerprint(*e))
+            })
             .collect();
-        for e in desired.exceptions.iter().filter(|e| !todo.iter().any(|t| t.original_start == e.original_start)) {
+        for e in desired
+            .exceptions
+            .iter()
+            .filter(|e| !todo.iter().any(|t| t.original_start == e.original_start))
+        {
             if let Some(p) = before.get(&e.original_start) {
                 now.insert(e.original_start, p.clone());
             }
         }
-        let deletions: Vec<i64> = if rewritten { plan.deletions.clone() } else { Vec::new() };
+        let deletions: Vec<i64> = if rewritten {
+            plan.deletions.clone()
+        } else {
+            Vec::new()
+        };
         // Standalone events of moves that are no longer wanted go away.
         for (o, p) in &before {
             let kept = now.get(o).is_some_and(|n| n.remote_id == p.remote_id);
@@ -367,10 +554,30 @@ impl RemoteCalendar for OutlookCalendar {
                 }
             }
         }
-        let restored: Vec<i64> = before.keys().filter(|o| !desired.exceptions.iter().any(|e| e.original_start == **o)).copied().collect();
-        let originals: Vec<i64> = todo.iter().map(|e| e.original_start).chain(deletions.iter().copied()).chain(if rewritten { Vec::new() } else { restored.clone() }).collect();
+        let restored: Vec<i64> = before
+            .keys()
+            .filter(|o| !desired.exceptions.iter().any(|e| e.original_start == **o))
+            .copied()
+            .collect();
+        let originals: Vec<i64> = todo
+            .iter()
+            .map(|e| e.original_start)
+            .chain(deletions.iter().copied())
+            .chain(if rewritten {
+                Vec::new()
+            } else {
+                restored.clone()
+            })
+            .collect();
         let all_day = matches!(desired.start, RemoteTime::AllDay(_));
-        let occurrences = self.occurrences(&master, &originals, all_day, zone_of(desired.start, self.default_zone)).await?;
+        let occurrences = self
+            .occurrences(
+                &master,
+                &originals,
+                all_day,
+                zone_of(desired.start, self.default_zone),
+            )
+            .await?;
 
         for original in &deletions {
             if let Some(id) = occurrences.get(original).and_then(|o| o.id.clone()) {
@@ -384,7 +591,12 @@ impl RemoteCalendar for OutlookCalendar {
             let fp = fingerprint(e);
             let Some(occurrence) = occurrences.get(&e.original_start) else {
                 if !e.cancelled {
-                    fidelity.degrade(format!("occurrence {}: Outlook has no occurrence there", DateTime::<Utc>::from_timestamp(e.original_start, 0).unwrap_or_default().to_rfc3339()));
+                    fidelity.degrade(format!(
+                        "occurrence {}: Outlook has no occurrence there",
+                        DateTime::<Utc>::from_timestamp(e.original_start, 0)
+                            .unwrap_or_default()
+                            .to_rfc3339()
+                    ));
                 }
                 continue;
             };
@@ -395,7 +607,14 @@ impl RemoteCalendar for OutlookCalendar {
                     Err(err) => return Err(sync_error(err)),
                 }
                 // A deleted occurrence has no id left to remember.
-                now.insert(e.original_start, ExceptionRef { remote_id: String::new(), etag: None, fingerprint: fp });
+                now.insert(
+                    e.original_start,
+                    ExceptionRef {
+                        remote_id: String::new(),
+                        etag: None,
+                        fingerprint: fp,
+                    },
+                );
                 continue;
             }
             let zone = zone_of(desired.start, self.default_zone);
@@ -404,13 +623,29 @@ impl RemoteCalendar for OutlookCalendar {
                 subject: Some(e.title.clone().unwrap_or_else(|| desired.title.clone())),
                 start: Some(graph_time(e.start.unwrap_or(slot_start), zone)),
                 end: Some(graph_time(e.end.unwrap_or(slot_end), zone)),
-                show_as: Some(if e.tentative { FreeBusyStatus::Tentative } else if desired.transparent { FreeBusyStatus::Free } else { FreeBusyStatus::Busy }),
-                body: e.description.clone().map(|d| ItemBody { content_type: Some(BodyType::Text), content: Some(d) }),
+                show_as: Some(if e.tentative {
+                    FreeBusyStatus::Tentative
+                } else if desired.transparent {
+                    FreeBusyStatus::Free
+                } else {
+                    FreeBusyStatus::Busy
+                }),
+                body: e.description.clone().map(|d| ItemBody {
+                    content_type: Some(BodyType::Text),
+                    content: Some(d),
+                }),
                 ..Event::default()
             };
             match self.client.patch_event(&id, &patch, None).await {
                 Ok(x) => {
-                    now.insert(e.original_start, ExceptionRef { remote_id: id, etag: etag_of(&x), fingerprint: fp });
+                    now.insert(
+                        e.original_start,
+                        ExceptionRef {
+                            remote_id: id,
+                            etag: etag_of(&x),
+                            fingerprint: fp,
+                        },
+                    );
                 }
                 Err(err) if err.is_occurrence_crossing_boundary() => {
                     // Outlook refuses to move an occurrence past its neighbour: delete it and
@@ -419,13 +654,31 @@ impl RemoteCalendar for OutlookCalendar {
                         Ok(()) | Err(GraphError::NotFound) | Err(GraphError::AlreadyDeleted) => {}
                         Err(err) => return Err(sync_error(err)),
                     }
-                    let single = Event { recurrence: None, transaction_id: Some(transaction_id(local, Some(e.original_start))), ..patch };
-                    let created = self.client.create_event(calendar_arg(calendar), &single).await.map_err(sync_error)?;
+                    let single = Event {
+                        recurrence: None,
+                        transaction_id: Some(transaction_id(local, Some(e.original_start))),
+                        ..patch
+                    };
+                    let created = self
+                        .client
+                        .create_event(calendar_arg(calendar), &single)
+                        .await
+                        .map_err(sync_error)?;
                     fidelity.degrade(format!(
                         "occurrence {}: moved past its neighbour, which Outlook refuses; shown there as a separate event",
                         DateTime::<Utc>::from_timestamp(e.original_start, 0).unwrap_or_default().to_rfc3339()
                     ));
-                    now.insert(e.original_start, ExceptionRef { remote_id: format!("{STANDALONE}{}", created.id.clone().unwrap_or_default()), etag: etag_of(&created), fingerprint: fp });
+                    now.insert(
+                        e.original_start,
+                        ExceptionRef {
+                            remote_id: format!(
+                                "{STANDALONE}{}",
+                                created.id.clone().unwrap_or_default()
+                            ),
+                            etag: etag_of(&created),
+                            fingerprint: fp,
+                        },
+                    );
                 }
                 Err(err) => return Err(sync_error(err)),
             }
@@ -437,8 +690,16 @@ impl RemoteCalendar for OutlookCalendar {
                 if let Some(o) = occurrences.get(&original) {
                     let (s, e) = slot(original, desired, self.default_zone);
                     let zone = zone_of(desired.start, self.default_zone);
-                    let patch = Event { subject: Some(desired.title.clone()), start: Some(graph_time(s, zone)), end: Some(graph_time(e, zone)), ..Event::default() };
-                    self.client.patch_event(o.id.as_deref().unwrap_or_default(), &patch, None).await.map_err(sync_error)?;
+                    let patch = Event {
+                        subject: Some(desired.title.clone()),
+                        start: Some(graph_time(s, zone)),
+                        end: Some(graph_time(e, zone)),
+                        ..Event::default()
+                    };
+                    self.client
+                        .patch_event(o.id.as_deref().unwrap_or_default(), &patch, None)
+                        .await
+                        .map_err(sync_error)?;
                 }
             }
         }
@@ -447,17 +708,39 @@ impl RemoteCalendar for OutlookCalendar {
         } else {
             // Writing occurrences changes the master's changeKey: remember the final one, so the
             // next pull recognises all of this as our own writing.
-            self.client.get_event(&master, None).await.ok().and_then(|m| etag_of(&m)).or(etag)
+            self.client
+                .get_event(&master, None)
+                .await
+                .ok()
+                .and_then(|m| etag_of(&m))
+                .or(etag)
         };
-        Ok((RemoteRef { remote_id: master, etag, exceptions: now, fingerprint: None }, fidelity))
+        Ok((
+            RemoteRef {
+                remote_id: master,
+                etag,
+                exceptions: now,
+                fingerprint: None,
+            },
+            fidelity,
+        ))
     }
 
-    async fn delete(&self, _calendar: &str, _local: SeriesId, known: Option<&RemoteRef>) -> Result<(), SyncError> {
+    async fn delete(
+        &self,
+        _calendar: &str,
+        _local: SeriesId,
+        known: Option<&RemoteRef>,
+    ) -> Result<(), SyncError> {
         let Some(k) = known else {
             // Never pushed (or its create was lost and never adopted): nothing we can name.
             return Ok(());
         };
-        for id in k.exceptions.values().filter_map(|r| r.remote_id.strip_prefix(STANDALONE)) {
+        for id in k
+            .exceptions
+            .values()
+            .filter_map(|r| r.remote_id.strip_prefix(STANDALONE))
+        {
             match self.client.delete_event(id, None).await {
                 Ok(()) | Err(GraphError::NotFound) | Err(GraphError::AlreadyDeleted) => {}
                 Err(e) => return Err(sync_error(e)),
@@ -475,15 +758,22 @@ impl RemoteCalendar for OutlookCalendar {
         // rolls the window forward and re-reads every series in it (the periodic re-check that
         // catches what delta did not say).
         let now = Utc::now();
-        let live = cursor.and_then(|c| c.split_once('|')).and_then(|(started, link)| {
-            let started: i64 = started.parse().ok()?;
-            (now.timestamp() - started < WINDOW_ROLL_SECONDS).then_some((started, link))
-        });
+        let live = cursor
+            .and_then(|c| c.split_once('|'))
+            .and_then(|(started, link)| {
+                let started: i64 = started.parse().ok()?;
+                (now.timestamp() - started < WINDOW_ROLL_SECONDS).then_some((started, link))
+            });
         let (started, round) = match live {
             Some((started, link)) => (started, self.client.delta_from(link).await),
             None => {
                 let (from, to) = window_around(now.timestamp(), self.options);
-                (now.timestamp(), self.client.calendar_view_delta(calendar_arg(calendar), from, to).await)
+                (
+                    now.timestamp(),
+                    self.client
+                        .calendar_view_delta(calendar_arg(calendar), from, to)
+                        .await,
+                )
             }
         };
         let round = round.map_err(sync_error)?;
@@ -507,7 +797,9 @@ impl RemoteCalendar for OutlookCalendar {
             latest.insert(id, e);
         }
         for id in order {
-            let Some(e) = latest.remove(&id) else { continue };
+            let Some(e) = latest.remove(&id) else {
+                continue;
+            };
             if e.is_removed() {
                 // Deleted, or moved out of the window, or any change outside it: only a GET tells.
                 match self.client.get_event(&id, None).await {
@@ -557,10 +849,20 @@ impl RemoteCalendar for OutlookCalendar {
                 Err(Err(e)) => return Err(e),
             }
         }
-        Ok(ChangeSet { changes, next_cursor: format!("{started}|{}", round.delta_link), full, skipped, recheck_mapped: recheck })
+        Ok(ChangeSet {
+            changes,
+            next_cursor: format!("{started}|{}", round.delta_link),
+            full,
+            skipped,
+            recheck_mapped: recheck,
+        })
     }
 
-    async fn recheck(&self, _calendar: &str, remote_ids: &[String]) -> Result<Vec<RemoteChange>, SyncError> {
+    async fn recheck(
+        &self,
+        _calendar: &str,
+        remote_ids: &[String],
+    ) -> Result<Vec<RemoteChange>, SyncError> {
         let window = window_around(Utc::now().timestamp(), self.options);
         let reads = remote_ids.iter().cloned().map(|id| async move {
             let read = self.master_changes(&id, None, window).await;
@@ -597,7 +899,11 @@ impl OutlookCalendar {
     /// A Graph event (master or single) as a remote series, without exceptions.
     fn series_of(&self, e: &Event, rrule: Option<String>) -> Result<RemoteSeries, String> {
         let all_day = e.is_all_day == Some(true);
-        let zone = match e.original_start_time_zone.as_deref().and_then(zones::from_graph) {
+        let zone = match e
+            .original_start_time_zone
+            .as_deref()
+            .and_then(zones::from_graph)
+        {
             Some(z) if !all_day => z,
             _ => self.default_zone,
         };
@@ -605,7 +911,11 @@ impl OutlookCalendar {
         let end = remote_time(e.end.as_ref().ok_or("no end")?, all_day, zone)?;
         Ok(RemoteSeries {
             title: e.subject.clone().unwrap_or_default(),
-            description: e.body.as_ref().and_then(|b| b.content.clone()).filter(|d| !d.trim().is_empty()),
+            description: e
+                .body
+                .as_ref()
+                .and_then(|b| b.content.clone())
+                .filter(|d| !d.trim().is_empty()),
             start,
             end,
             rrule,
@@ -623,7 +933,12 @@ impl OutlookCalendar {
     /// caller already has it for this window (a fresh delta round); otherwise `instances` is read.
     /// `Ok(None)`: the master is gone; `Err(Ok)`: unreadable (reported); `Err(Err)`: the round
     /// must stop.
-    async fn master_changes(&self, id: &str, listed: Option<Vec<Event>>, (from, to): (DateTime<Utc>, DateTime<Utc>)) -> Result<Option<Vec<RemoteChange>>, Result<String, SyncError>> {
+    async fn master_changes(
+        &self,
+        id: &str,
+        listed: Option<Vec<Event>>,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Option<Vec<RemoteChange>>, Result<String, SyncError>> {
         let master = match self.client.get_event(id, Some(SERIES_PROPERTY)).await {
             Ok(m) => m,
             Err(GraphError::NotFound) | Err(GraphError::AlreadyDeleted) => return Ok(None),
@@ -639,11 +954,20 @@ impl OutlookCalendar {
             };
         };
         let all_day = master.is_all_day == Some(true);
-        let zone = match master.original_start_time_zone.as_deref().and_then(zones::from_graph) {
+        let zone = match master
+            .original_start_time_zone
+            .as_deref()
+            .and_then(zones::from_graph)
+        {
             Some(z) if !all_day => z,
             _ => self.default_zone,
         };
-        let start = remote_time(master.start.as_ref().ok_or(Ok("no start".to_string()))?, all_day, zone).map_err(Ok)?;
+        let start = remote_time(
+            master.start.as_ref().ok_or(Ok("no start".to_string()))?,
+            all_day,
+            zone,
+        )
+        .map_err(Ok)?;
         let start_local = match start {
             RemoteTime::Timed { local, .. } => local,
             RemoteTime::AllDay(d) => d.and_time(NaiveTime::MIN),
@@ -653,39 +977,101 @@ impl OutlookCalendar {
         let almanac_id = master
             .extended_property(SERIES_PROPERTY)
             .and_then(|v| v.parse::<SeriesId>().ok())
-            .or_else(|| master.transaction_id.as_deref().and_then(series_of_transaction));
+            .or_else(|| {
+                master
+                    .transaction_id
+                    .as_deref()
+                    .and_then(series_of_transaction)
+            });
 
         // Occurrences in the window vs what the pattern makes there: missing ones were deleted.
         let listed = match listed {
             Some(listed) => listed,
-            None => self.client.instances(id, from, to).await.map_err(|e| Err(sync_error(e)))?,
+            None => self
+                .client
+                .instances(id, from, to)
+                .await
+                .map_err(|e| Err(sync_error(e)))?,
         };
-        let schedule = Schedule::new(start_local, zone, Length::Duration { days: 0, seconds: 60 }, all_day, Some(Recurrence::parse(Some(&rule), Vec::new(), Vec::new()).map_err(|e| Ok(e.to_string()))?))
-            .map_err(|e| Ok(e.to_string()))?;
-        let expected: Vec<i64> = schedule.instances_from(from.timestamp()).take_while(|i| i.start < to.timestamp()).map(|i| i.start).collect();
-        let present: HashSet<i64> = listed.iter().filter_map(|o| listed_original(o, all_day, zone)).collect();
+        let schedule = Schedule::new(
+            start_local,
+            zone,
+            Length::Duration {
+                days: 0,
+                seconds: 60,
+            },
+            all_day,
+            Some(
+                Recurrence::parse(Some(&rule), Vec::new(), Vec::new())
+                    .map_err(|e| Ok(e.to_string()))?,
+            ),
+        )
+        .map_err(|e| Ok(e.to_string()))?;
+        let expected: Vec<i64> = schedule
+            .instances_from(from.timestamp())
+            .take_while(|i| i.start < to.timestamp())
+            .map(|i| i.start)
+            .collect();
+        let present: HashSet<i64> = listed
+            .iter()
+            .filter_map(|o| listed_original(o, all_day, zone))
+            .collect();
         let mut out = Vec::new();
         for o in &listed {
             if o.event_type != Some(EventType::Exception) {
                 continue;
             }
-            let (Some(oid), Some(original)) = (o.id.clone(), original_of(o, all_day, zone)) else { continue };
+            let (Some(oid), Some(original)) = (o.id.clone(), original_of(o, all_day, zone)) else {
+                continue;
+            };
             let exception = RemoteException {
                 original_start: original,
                 cancelled: false,
-                start: o.start.as_ref().map(|t| remote_time(t, all_day, zone)).transpose().map_err(Ok)?,
-                end: o.end.as_ref().map(|t| remote_time(t, all_day, zone)).transpose().map_err(Ok)?,
+                start: o
+                    .start
+                    .as_ref()
+                    .map(|t| remote_time(t, all_day, zone))
+                    .transpose()
+                    .map_err(Ok)?,
+                end: o
+                    .end
+                    .as_ref()
+                    .map(|t| remote_time(t, all_day, zone))
+                    .transpose()
+                    .map_err(Ok)?,
                 title: o.subject.clone(),
-                description: o.body.as_ref().and_then(|b| b.content.clone()).filter(|d| !d.trim().is_empty()),
+                description: o
+                    .body
+                    .as_ref()
+                    .and_then(|b| b.content.clone())
+                    .filter(|d| !d.trim().is_empty()),
                 tentative: o.show_as == Some(FreeBusyStatus::Tentative),
             };
-            out.push(RemoteChange::Exception { parent_remote_id: id.to_string(), remote_id: oid, etag: etag_of(o), exception });
+            out.push(RemoteChange::Exception {
+                parent_remote_id: id.to_string(),
+                remote_id: oid,
+                etag: etag_of(o),
+                exception,
+            });
         }
         for original in expected.into_iter().filter(|t| !present.contains(t)) {
-            out.push(RemoteChange::Exception { parent_remote_id: id.to_string(), remote_id: String::new(), etag: None, exception: RemoteException::cancelled(original) });
+            out.push(RemoteChange::Exception {
+                parent_remote_id: id.to_string(),
+                remote_id: String::new(),
+                etag: None,
+                exception: RemoteException::cancelled(original),
+            });
         }
         series.exceptions.clear();
-        out.insert(0, RemoteChange::Series { remote_id: id.to_string(), etag: etag_of(&master), almanac_id, series });
+        out.insert(
+            0,
+            RemoteChange::Series {
+                remote_id: id.to_string(),
+                etag: etag_of(&master),
+                almanac_id,
+                series,
+            },
+        );
         Ok(Some(out))
     }
 }

@@ -21,7 +21,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use super::wire::{Calendar, CollectionPage, DeltaPage, Event, GraphErrorResponse, Subscription, User};
+use super::wire::{
+    Calendar, CollectionPage, DeltaPage, Event, GraphErrorResponse, Subscription, User,
+};
 use crate::oauth::{AccessTokenSource, SecretString, TokenSourceError};
 use crate::retry::{parse_retry_after, RetryPolicy};
 
@@ -63,7 +65,10 @@ pub enum GraphError {
     /// sends during tenant maintenance: a fresh initial delta URL (pass it to
     /// [`GraphClient::delta_from`]).
     #[error("delta sync state is gone ({}); a full resync is required", code.as_deref().unwrap_or("410"))]
-    Gone { code: Option<String>, location: Option<String> },
+    Gone {
+        code: Option<String>,
+        location: Option<String>,
+    },
     /// 412: the `If-Match` etag is stale. Re-fetch and re-apply.
     #[error("precondition failed: the item changed since the etag was read")]
     PreconditionFailed,
@@ -73,10 +78,17 @@ pub enum GraphError {
     /// 429, or 503 (Graph's throttling answers, usually with `Retry-After`). Returned once retries
     /// are exhausted or the server asked for a pause longer than the policy's `max_delay`.
     #[error("throttled (HTTP {status}){}", retry_after_suffix(.retry_after))]
-    Throttled { status: u16, retry_after: Option<Duration> },
+    Throttled {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     /// Other 5xx.
     #[error("Graph server error {status} ({code}): {message}")]
-    Server { status: u16, code: String, message: String },
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// The request did not complete within the configured timeout (or the server said 408).
     #[error("request timed out")]
     Timeout,
@@ -92,7 +104,11 @@ pub enum GraphError {
     Forbidden { code: String, message: String },
     /// Any other status.
     #[error("unexpected HTTP {status} ({code}): {message}")]
-    Http { status: u16, code: String, message: String },
+    Http {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// A 2xx response whose body is not what the API documents.
     #[error("unreadable response: {0}")]
     Decode(String),
@@ -102,7 +118,9 @@ pub enum GraphError {
 }
 
 fn retry_after_suffix(retry_after: &Option<Duration>) -> String {
-    retry_after.map(|d| format!(", retry after {} s", d.as_secs_f64())).unwrap_or_default()
+    retry_after
+        .map(|d| format!(", retry after {} s", d.as_secs_f64()))
+        .unwrap_or_default()
 }
 
 impl GraphError {
@@ -148,7 +166,10 @@ impl GraphError {
 
     /// The user must reconnect the account (401 after refresh, or a dead refresh token).
     pub fn needs_reauthorization(&self) -> bool {
-        matches!(self, Self::Unauthorized | Self::Token(TokenSourceError::ReauthorizationRequired { .. }))
+        matches!(
+            self,
+            Self::Unauthorized | Self::Token(TokenSourceError::ReauthorizationRequired { .. })
+        )
     }
 
     /// The Graph error code (`ErrorOccurrenceCrossingBoundary`, …), when the error carries one.
@@ -195,15 +216,26 @@ impl GraphError {
     }
 
     /// Classifies a non-2xx response from its status, `Retry-After`, `Location` and error envelope.
-    fn from_response(status: StatusCode, retry_after: Option<Duration>, location: Option<String>, body: &[u8]) -> Self {
-        let envelope = serde_json::from_slice::<GraphErrorResponse>(body).ok().map(|e| e.error);
+    fn from_response(
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        location: Option<String>,
+        body: &[u8],
+    ) -> Self {
+        let envelope = serde_json::from_slice::<GraphErrorResponse>(body)
+            .ok()
+            .map(|e| e.error);
         let code = envelope.as_ref().and_then(|e| e.code.clone());
         let message = envelope
             .as_ref()
             .and_then(|e| e.message.clone())
             // Not the body: a non-JSON error page can be large HTML and says nothing useful.
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").to_owned());
-        if status == StatusCode::GONE || code.as_deref().is_some_and(|c| SYNC_STATE_CODES.contains(&c)) {
+        if status == StatusCode::GONE
+            || code
+                .as_deref()
+                .is_some_and(|c| SYNC_STATE_CODES.contains(&c))
+        {
             return Self::Gone { code, location };
         }
         let code = code.unwrap_or_default();
@@ -215,9 +247,20 @@ impl GraphError {
             408 => Self::Timeout,
             409 => Self::Conflict { code, message },
             412 => Self::PreconditionFailed,
-            s @ (429 | 503) => Self::Throttled { status: s, retry_after },
-            s @ 500..=599 => Self::Server { status: s, code, message },
-            s => Self::Http { status: s, code, message },
+            s @ (429 | 503) => Self::Throttled {
+                status: s,
+                retry_after,
+            },
+            s @ 500..=599 => Self::Server {
+                status: s,
+                code,
+                message,
+            },
+            s => Self::Http {
+                status: s,
+                code,
+                message,
+            },
         }
     }
 }
@@ -338,16 +381,31 @@ struct Call<'a> {
 
 impl<'a> Call<'a> {
     fn get(op: &'static str, url: Url) -> Self {
-        Self { op, method: Method::GET, url, body: None, if_match: None, idempotent: true, delta: false }
+        Self {
+            op,
+            method: Method::GET,
+            url,
+            body: None,
+            if_match: None,
+            idempotent: true,
+            delta: false,
+        }
     }
 }
 
 impl GraphClient {
-    pub fn new(config: GraphClientConfig, tokens: Arc<dyn AccessTokenSource>) -> Result<Self, GraphError> {
-        let mut base_url = Url::parse(&config.base_url)
-            .map_err(|e| GraphError::InvalidInput(format!("base URL {:?}: {e}", config.base_url)))?;
+    pub fn new(
+        config: GraphClientConfig,
+        tokens: Arc<dyn AccessTokenSource>,
+    ) -> Result<Self, GraphError> {
+        let mut base_url = Url::parse(&config.base_url).map_err(|e| {
+            GraphError::InvalidInput(format!("base URL {:?}: {e}", config.base_url))
+        })?;
         if base_url.cannot_be_a_base() || !matches!(base_url.scheme(), "http" | "https") {
-            return Err(GraphError::InvalidInput(format!("base URL {:?} cannot be a base", config.base_url)));
+            return Err(GraphError::InvalidInput(format!(
+                "base URL {:?} cannot be a base",
+                config.base_url
+            )));
         }
         // A base without a trailing slash would make its last segment (`v1.0`) look like a file.
         if !base_url.path().ends_with('/') {
@@ -357,8 +415,14 @@ impl GraphClient {
         base_url.set_query(None);
         base_url.set_fragment(None);
         let zone = config.time_zone_preference.trim();
-        if zone.is_empty() || zone.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
-            return Err(GraphError::InvalidInput(format!("time zone preference {zone:?}")));
+        if zone.is_empty()
+            || zone
+                .chars()
+                .any(|c| c == '"' || c == '\\' || c.is_control())
+        {
+            return Err(GraphError::InvalidInput(format!(
+                "time zone preference {zone:?}"
+            )));
         }
         // Bodies as text: Almanac descriptions are plain text, and Graph defaults to HTML.
         let prefer = format!("outlook.timezone=\"{zone}\", IdType=\"ImmutableId\", outlook.body-content-type=\"text\"");
@@ -366,8 +430,10 @@ impl GraphClient {
             Some(n) => format!("{prefer}, odata.maxpagesize={}", n.max(1)),
             None => prefer.clone(),
         };
-        let header =
-            |v: String| HeaderValue::from_str(&v).map_err(|_| GraphError::InvalidInput(format!("Prefer header {v:?}")));
+        let header = |v: String| {
+            HeaderValue::from_str(&v)
+                .map_err(|_| GraphError::InvalidInput(format!("Prefer header {v:?}")))
+        };
         if let Some(user) = &config.user {
             if user.is_empty() {
                 return Err(GraphError::InvalidInput("empty user".to_owned()));
@@ -397,8 +463,17 @@ impl GraphClient {
 
     /// The same client (pool, base URL, policy) acting for another mailbox, with its own
     /// concurrency budget.
-    pub fn with_token_source(&self, tokens: Arc<dyn AccessTokenSource>, user: Option<String>) -> Self {
-        Self { tokens, user, limiter: Arc::new(Semaphore::new(self.max_concurrent)), ..self.clone() }
+    pub fn with_token_source(
+        &self,
+        tokens: Arc<dyn AccessTokenSource>,
+        user: Option<String>,
+    ) -> Self {
+        Self {
+            tokens,
+            user,
+            limiter: Arc::new(Semaphore::new(self.max_concurrent)),
+            ..self.clone()
+        }
     }
 
     pub fn base_url(&self) -> &Url {
@@ -414,7 +489,10 @@ impl GraphClient {
     /// mailbox (Graph counts concurrent requests per app and mailbox, not per client), e.g. a
     /// webhook's round and the worker's round for two calendars of one account.
     pub fn sharing_mailbox_budget(self, budget: MailboxBudget) -> Self {
-        Self { limiter: budget.0, ..self }
+        Self {
+            limiter: budget.0,
+            ..self
+        }
     }
 
     // ---- mailbox -----------------------------------------------------------------------------
@@ -438,12 +516,19 @@ impl GraphClient {
     /// With `event.transaction_id` set, the call is retried like an idempotent one: Graph uses the
     /// value to avoid creating a second event when a retried POST had already landed. Without it,
     /// the create is only retried when Graph certainly did not apply it (429, connection refused).
-    pub async fn create_event(&self, calendar: Option<&str>, event: &Event) -> Result<Event, GraphError> {
+    pub async fn create_event(
+        &self,
+        calendar: Option<&str>,
+        event: &Event,
+    ) -> Result<Event, GraphError> {
         let url = match calendar {
             Some(id) => self.mailbox_url(&["calendars", id, "events"])?,
             None => self.mailbox_url(&["events"])?,
         };
-        let idempotent = event.transaction_id.as_deref().is_some_and(|t| !t.is_empty());
+        let idempotent = event
+            .transaction_id
+            .as_deref()
+            .is_some_and(|t| !t.is_empty());
         let call = Call {
             op: "events.create",
             method: Method::POST,
@@ -459,13 +544,22 @@ impl GraphClient {
     /// `GET /me/events/{id}` (any event type). With `expand_extended_property` = a property id such
     /// as `String {66f5a359-4659-4830-9070-00047ec6ac6e} Name almanac.series`, that
     /// single-value extended property is expanded into `singleValueExtendedProperties`.
-    pub async fn get_event(&self, id: &str, expand_extended_property: Option<&str>) -> Result<Event, GraphError> {
+    pub async fn get_event(
+        &self,
+        id: &str,
+        expand_extended_property: Option<&str>,
+    ) -> Result<Event, GraphError> {
         let mut url = self.mailbox_url(&["events", id])?;
         if let Some(property) = expand_extended_property {
             if property.is_empty() {
-                return Err(GraphError::InvalidInput("empty extended property id".to_owned()));
+                return Err(GraphError::InvalidInput(
+                    "empty extended property id".to_owned(),
+                ));
             }
-            let expand = format!("singleValueExtendedProperties($filter=id eq '{}')", odata_string(property));
+            let expand = format!(
+                "singleValueExtendedProperties($filter=id eq '{}')",
+                odata_string(property)
+            );
             set_query(&mut url, &[("$expand", &expand)]);
         }
         decode(&self.execute(&Call::get("events.get", url)).await?)
@@ -474,7 +568,12 @@ impl GraphClient {
     /// `PATCH /me/events/{id}`: fields present in `patch` replace the stored ones. Pass an
     /// [`Event`] with only the changed fields, or a `serde_json::Value` when a field must be sent
     /// as `null`. `if_match` is the `@odata.etag` read earlier (stale → [`GraphError::PreconditionFailed`]).
-    pub async fn patch_event<P>(&self, id: &str, patch: &P, if_match: Option<&str>) -> Result<Event, GraphError>
+    pub async fn patch_event<P>(
+        &self,
+        id: &str,
+        patch: &P,
+        if_match: Option<&str>,
+    ) -> Result<Event, GraphError>
     where
         P: Serialize + ?Sized + Sync,
     {
@@ -577,7 +676,10 @@ impl GraphClient {
     }
 
     async fn fetch_delta_page(&self, url: Url) -> Result<DeltaPage, GraphError> {
-        let call = Call { delta: true, ..Call::get("calendarView.delta", url) };
+        let call = Call {
+            delta: true,
+            ..Call::get("calendarView.delta", url)
+        };
         decode(&self.execute(&call).await?)
     }
 
@@ -591,11 +693,19 @@ impl GraphClient {
                 (Some(next), _) => {
                     let next = self.checked_link(&next)?;
                     if next == url {
-                        return Err(GraphError::Decode("@odata.nextLink repeats the current link".to_owned()));
+                        return Err(GraphError::Decode(
+                            "@odata.nextLink repeats the current link".to_owned(),
+                        ));
                     }
                     url = next;
                 }
-                (None, Some(delta_link)) => return Ok(DeltaRound { events, delta_link, pages }),
+                (None, Some(delta_link)) => {
+                    return Ok(DeltaRound {
+                        events,
+                        delta_link,
+                        pages,
+                    })
+                }
                 (None, None) => {
                     return Err(GraphError::Decode(
                         "delta page has neither @odata.nextLink nor @odata.deltaLink".into(),
@@ -610,7 +720,10 @@ impl GraphClient {
 
     /// `POST /subscriptions` (201). Graph validates the notification URL(s) before answering. Not
     /// retried unless Graph certainly did not apply it (a retry could create a second subscription).
-    pub async fn create_subscription(&self, subscription: &Subscription) -> Result<Subscription, GraphError> {
+    pub async fn create_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Subscription, GraphError> {
         let url = self.url(&["subscriptions"])?;
         let call = Call {
             op: "subscriptions.create",
@@ -625,9 +738,16 @@ impl GraphClient {
     }
 
     /// `PATCH /subscriptions/{id} {expirationDateTime}` (200).
-    pub async fn renew_subscription(&self, id: &str, expiration: DateTime<Utc>) -> Result<Subscription, GraphError> {
+    pub async fn renew_subscription(
+        &self,
+        id: &str,
+        expiration: DateTime<Utc>,
+    ) -> Result<Subscription, GraphError> {
         let url = self.url(&["subscriptions", id])?;
-        let body = Subscription { expiration_date_time: Some(expiration.into()), ..Subscription::default() };
+        let body = Subscription {
+            expiration_date_time: Some(expiration.into()),
+            ..Subscription::default()
+        };
         let call = Call {
             op: "subscriptions.renew",
             method: Method::PATCH,
@@ -675,8 +795,13 @@ impl GraphClient {
 
     /// `base_url` + percent-encoded path segments.
     fn url(&self, segments: &[&str]) -> Result<Url, GraphError> {
-        if let Some(bad) = segments.iter().find(|s| s.is_empty() || **s == "." || **s == "..") {
-            return Err(GraphError::InvalidInput(format!("invalid path segment {bad:?}")));
+        if let Some(bad) = segments
+            .iter()
+            .find(|s| s.is_empty() || **s == "." || **s == "..")
+        {
+            return Err(GraphError::InvalidInput(format!(
+                "invalid path segment {bad:?}"
+            )));
         }
         let mut url = self.base_url.clone();
         url.path_segments_mut()
@@ -699,25 +824,35 @@ impl GraphClient {
     /// A server-provided link, accepted only on the base URL's origin (the bearer token goes
     /// with it). The link itself is never echoed in the error: it carries state tokens.
     fn checked_link(&self, link: &str) -> Result<Url, GraphError> {
-        let url = Url::parse(link.trim()).map_err(|e| GraphError::InvalidInput(format!("unparseable link: {e}")))?;
+        let url = Url::parse(link.trim())
+            .map_err(|e| GraphError::InvalidInput(format!("unparseable link: {e}")))?;
         if url.origin() != self.base_url.origin() {
-            return Err(GraphError::InvalidInput("link points outside the configured Graph base URL".to_owned()));
+            return Err(GraphError::InvalidInput(
+                "link points outside the configured Graph base URL".to_owned(),
+            ));
         }
         Ok(url)
     }
 
     /// Every item of a paged collection, following `@odata.nextLink`.
-    async fn collect_pages<T: DeserializeOwned>(&self, op: &'static str, first: Url) -> Result<Vec<T>, GraphError> {
+    async fn collect_pages<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        first: Url,
+    ) -> Result<Vec<T>, GraphError> {
         let mut url = first;
         let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
-            let page: CollectionPage<T> = decode(&self.execute(&Call::get(op, url.clone())).await?)?;
+            let page: CollectionPage<T> =
+                decode(&self.execute(&Call::get(op, url.clone())).await?)?;
             items.extend(page.value);
             match page.next_link {
                 Some(next) => {
                     let next = self.checked_link(&next)?;
                     if next == url {
-                        return Err(GraphError::Decode("@odata.nextLink repeats the current link".to_owned()));
+                        return Err(GraphError::Decode(
+                            "@odata.nextLink repeats the current link".to_owned(),
+                        ));
                     }
                     url = next;
                 }
@@ -730,21 +865,33 @@ impl GraphClient {
     /// Runs `call` with the retry policy and the 401 → refresh → retry-once rule; returns the body
     /// of the 2xx response.
     async fn execute(&self, call: &Call<'_>) -> Result<Vec<u8>, GraphError> {
-        crate::retry::execute(&self.retry, self.tokens.as_ref(), "Microsoft Graph", call.op, call.idempotent, |token, attempt| async move {
-            self.send_once(call, &token, attempt).await
-        })
+        crate::retry::execute(
+            &self.retry,
+            self.tokens.as_ref(),
+            "Microsoft Graph",
+            call.op,
+            call.idempotent,
+            |token, attempt| async move { self.send_once(call, &token, attempt).await },
+        )
         .await
     }
 
     /// One HTTP exchange, holding one of the mailbox's concurrency permits for its whole duration
     /// (not during backoff sleeps or token refreshes).
-    async fn send_once(&self, call: &Call<'_>, token: &SecretString, attempt: u32) -> Result<Vec<u8>, GraphError> {
-        let _permit = self
-            .limiter
-            .acquire()
-            .await
-            .map_err(|_| GraphError::InvalidInput("the client's concurrency limiter is closed".to_owned()))?;
-        let prefer = if call.delta { &self.prefer_delta } else { &self.prefer };
+    async fn send_once(
+        &self,
+        call: &Call<'_>,
+        token: &SecretString,
+        attempt: u32,
+    ) -> Result<Vec<u8>, GraphError> {
+        let _permit = self.limiter.acquire().await.map_err(|_| {
+            GraphError::InvalidInput("the client's concurrency limiter is closed".to_owned())
+        })?;
+        let prefer = if call.delta {
+            &self.prefer_delta
+        } else {
+            &self.prefer
+        };
         let mut request = self
             .http
             .request(call.method.clone(), call.url.clone())
@@ -754,11 +901,18 @@ impl GraphClient {
             request = request.header(IF_MATCH, etag);
         }
         if let Some(body) = &call.body {
-            request = request.header(CONTENT_TYPE, "application/json").body(body.clone());
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
         }
         let response = request.send().await.map_err(GraphError::from_reqwest)?;
         let status = response.status();
-        let header = |name| response.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+        };
         let retry_after = header(RETRY_AFTER).and_then(|v| parse_retry_after(v, Utc::now()));
         let location = header(LOCATION).map(str::to_owned);
         let body = response.bytes().await.map_err(GraphError::from_reqwest)?;
@@ -773,7 +927,12 @@ impl GraphClient {
         if status.is_success() {
             Ok(body.to_vec())
         } else {
-            Err(GraphError::from_response(status, retry_after, location, &body))
+            Err(GraphError::from_response(
+                status,
+                retry_after,
+                location,
+                &body,
+            ))
         }
     }
 }
@@ -796,16 +955,28 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 
 fn set_window(url: &mut Url, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), GraphError> {
     if end <= start {
-        return Err(GraphError::InvalidInput("the window's end must be after its start".to_owned()));
+        return Err(GraphError::InvalidInput(
+            "the window's end must be after its start".to_owned(),
+        ));
     }
-    set_query(url, &[("startDateTime", &rfc3339(start)), ("endDateTime", &rfc3339(end))]);
+    set_query(
+        url,
+        &[
+            ("startDateTime", &rfc3339(start)),
+            ("endDateTime", &rfc3339(end)),
+        ],
+    );
     Ok(())
 }
 
 /// Sets the query from our own literal keys (`$expand` stays `$expand`) and percent-encoded values
 /// (spaces as `%20`: OData servers do not all read `+` as a space).
 fn set_query(url: &mut Url, pairs: &[(&str, &str)]) {
-    let query = pairs.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect::<Vec<_>>().join("&");
+    let query = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
     url.set_query(Some(&query));
 }
 
@@ -849,7 +1020,12 @@ mod tests {
     use super::*;
 
     fn classify(status: u16, body: &str) -> GraphError {
-        GraphError::from_response(StatusCode::from_u16(status).expect("status"), None, None, body.as_bytes())
+        GraphError::from_response(
+            StatusCode::from_u16(status).expect("status"),
+            None,
+            None,
+            body.as_bytes(),
+        )
     }
 
     fn envelope(code: &str, message: &str) -> String {
@@ -862,26 +1038,47 @@ mod tests {
         assert!(
             matches!(classify(400, &envelope("ErrorOccurrenceCrossingBoundary", "x")), ref e if e.is_occurrence_crossing_boundary())
         );
-        assert!(classify(400, &envelope("TimeZoneNotSupportedException", "x")).is_time_zone_not_supported());
-        assert!(matches!(classify(401, &envelope("InvalidAuthenticationToken", "x")), GraphError::Unauthorized));
+        assert!(
+            classify(400, &envelope("TimeZoneNotSupportedException", "x"))
+                .is_time_zone_not_supported()
+        );
+        assert!(matches!(
+            classify(401, &envelope("InvalidAuthenticationToken", "x")),
+            GraphError::Unauthorized
+        ));
         assert!(
             matches!(classify(403, &envelope("ErrorAccessDenied", "x")), GraphError::Forbidden { ref code, .. } if code == "ErrorAccessDenied")
         );
-        assert!(matches!(classify(404, &envelope("ErrorItemNotFound", "x")), GraphError::NotFound));
-        assert!(matches!(classify(409, &envelope("ErrorIrresolvableConflict", "x")), GraphError::Conflict { .. }));
+        assert!(matches!(
+            classify(404, &envelope("ErrorItemNotFound", "x")),
+            GraphError::NotFound
+        ));
+        assert!(matches!(
+            classify(409, &envelope("ErrorIrresolvableConflict", "x")),
+            GraphError::Conflict { .. }
+        ));
         assert!(classify(410, "").is_resync_required());
         assert!(classify(400, &envelope("syncStateNotFound", "x")).is_resync_required());
         assert!(classify(404, &envelope("syncStateNotFound", "x")).is_resync_required());
-        assert!(matches!(classify(412, &envelope("ErrorIrresolvableConflict", "x")), GraphError::PreconditionFailed));
+        assert!(matches!(
+            classify(412, &envelope("ErrorIrresolvableConflict", "x")),
+            GraphError::PreconditionFailed
+        ));
         assert!(matches!(
             classify(429, &envelope("ApplicationThrottled", "x")),
             GraphError::Throttled { status: 429, .. }
         ));
-        assert!(matches!(classify(503, "<html/>"), GraphError::Throttled { status: 503, .. }));
+        assert!(matches!(
+            classify(503, "<html/>"),
+            GraphError::Throttled { status: 503, .. }
+        ));
         assert!(
             matches!(classify(502, "<html/>"), GraphError::Server { status: 502, ref message, .. } if message == "Bad Gateway")
         );
-        assert!(matches!(classify(405, ""), GraphError::Http { status: 405, .. }));
+        assert!(matches!(
+            classify(405, ""),
+            GraphError::Http { status: 405, .. }
+        ));
     }
 
     #[test]
@@ -898,7 +1095,10 @@ mod tests {
 
     #[test]
     fn query_encoding() {
-        assert_eq!(percent_encode("2026-03-02T10:00:00Z"), "2026-03-02T10%3A00%3A00Z");
+        assert_eq!(
+            percent_encode("2026-03-02T10:00:00Z"),
+            "2026-03-02T10%3A00%3A00Z"
+        );
         assert_eq!(percent_encode("a b'"), "a%20b%27");
         assert_eq!(odata_string("it's"), "it''s");
     }

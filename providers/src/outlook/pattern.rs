@@ -192,7 +192,9 @@ pub enum RangeType {
 }
 
 /// Graph's `dayOfWeek`; declared Sunday first, as in the CSDL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum DayOfWeek {
     #[default]
@@ -265,7 +267,13 @@ impl WeekIndex {
             _ => None,
         }
     }
-    const ALL: [WeekIndex; 5] = [Self::First, Self::Second, Self::Third, Self::Fourth, Self::Last];
+    const ALL: [WeekIndex; 5] = [
+        Self::First,
+        Self::Second,
+        Self::Third,
+        Self::Fourth,
+        Self::Last,
+    ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,7 +352,9 @@ pub enum Translation {
 impl Translation {
     pub fn recurrence(&self) -> Option<&PatternedRecurrence> {
         match self {
-            Translation::Exact { recurrence, .. } | Translation::Nearest { recurrence, .. } => Some(recurrence),
+            Translation::Exact { recurrence, .. } | Translation::Nearest { recurrence, .. } => {
+                Some(recurrence)
+            }
             Translation::Inexpressible { .. } => None,
         }
     }
@@ -360,7 +370,9 @@ impl Translation {
 }
 
 fn inexpressible(reason: impl Into<String>) -> Translation {
-    Translation::Inexpressible { reason: reason.into() }
+    Translation::Inexpressible {
+        reason: reason.into(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,7 +391,17 @@ pub fn to_graph_rrule(
     fallback: Fallback,
 ) -> Translation {
     match parse_rule(rrule) {
-        Ok(rule) => to_graph(&SeriesRecurrence { rule: &rule, start, zone, all_day, rdates, exdates }, fallback),
+        Ok(rule) => to_graph(
+            &SeriesRecurrence {
+                rule: &rule,
+                start,
+                zone,
+                all_day,
+                rdates,
+                exdates,
+            },
+            fallback,
+        ),
         Err(e) => inexpressible(format!("the RRULE does not parse: {e}")),
     }
 }
@@ -402,8 +424,12 @@ pub fn to_graph(series: &SeriesRecurrence<'_>, fallback: Fallback) -> Translatio
         Err(e) => return inexpressible(format!("the rule cannot be expanded: {e}")),
     };
     let mut resolver = ZoneResolver::new(series.zone);
-    let extra_rdates: Vec<NaiveDateTime> =
-        series.rdates.iter().filter(|d| rfc.instance_at(resolver.instant_of(**d)).is_none()).copied().collect();
+    let extra_rdates: Vec<NaiveDateTime> = series
+        .rdates
+        .iter()
+        .filter(|d| rfc.instance_at(resolver.instant_of(**d)).is_none())
+        .copied()
+        .collect();
     if !extra_rdates.is_empty() {
         let shown: Vec<String> = extra_rdates.iter().take(3).map(|d| d.to_string()).collect();
         return inexpressible(format!(
@@ -425,7 +451,9 @@ pub fn to_graph(series: &SeriesRecurrence<'_>, fallback: Fallback) -> Translatio
     for x in series.exdates {
         match rfc.instance_at(resolver.instant_of(*x)) {
             Some(inst) => cancel.push(local_of(inst)),
-            None => notes.push(format!("EXDATE {x} is not an occurrence of the rule; ignored")),
+            None => notes.push(format!(
+                "EXDATE {x} is not an occurrence of the rule; ignored"
+            )),
         }
     }
     cancel.sort();
@@ -449,9 +477,17 @@ pub fn to_graph(series: &SeriesRecurrence<'_>, fallback: Fallback) -> Translatio
         recurrence_time_zone: Some(zone_name),
     };
     // For bounded rules: the last occurrence, whose date ends an `endDate` range.
-    let last = if rule.is_unbounded() { None } else { last_rule_instance(&rfc) };
+    let last = if rule.is_unbounded() {
+        None
+    } else {
+        last_rule_instance(&rfc)
+    };
     let end_range = |last: Option<Instance>| match last {
-        Some(l) => RecurrenceRange { kind: RangeType::EndDate, end_date: local_of(l).date(), ..base_range.clone() },
+        Some(l) => RecurrenceRange {
+            kind: RangeType::EndDate,
+            end_date: local_of(l).date(),
+            ..base_range.clone()
+        },
         None => base_range.clone(),
     };
     if !rule.is_unbounded() && last.is_none() {
@@ -468,7 +504,14 @@ pub fn to_graph(series: &SeriesRecurrence<'_>, fallback: Fallback) -> Translatio
                 },
                 None => end_range(last),
             };
-            return Translation::Exact { recurrence: PatternedRecurrence { pattern: pattern.clone(), range }, cancel, notes };
+            return Translation::Exact {
+                recurrence: PatternedRecurrence {
+                    pattern: pattern.clone(),
+                    range,
+                },
+                cancel,
+                notes,
+            };
         }
         (Err(why), _) => why.clone(),
         (Ok(_), Some(why)) => why.clone(),
@@ -488,7 +531,11 @@ pub fn to_graph(series: &SeriesRecurrence<'_>, fallback: Fallback) -> Translatio
         }
     }
     let range = end_range(last);
-    let limit = if rule.is_unbounded() { Some(horizon) } else { None };
+    let limit = if rule.is_unbounded() {
+        Some(horizon)
+    } else {
+        None
+    };
     let mut best: Option<(PatternedRecurrence, Vec<NaiveDateTime>)> = None;
     let mut refusals = Vec::new();
     let allowed = MAX_CANCELLATIONS.saturating_sub(cancel.len());
@@ -499,7 +546,10 @@ pub fn to_graph(series: &SeriesRecurrence<'_>, fallback: Fallback) -> Translatio
             Some((_, b)) => allowed.min(b.len() - 1),
             None => allowed,
         };
-        let recurrence = PatternedRecurrence { pattern, range: range.clone() };
+        let recurrence = PatternedRecurrence {
+            pattern,
+            range: range.clone(),
+        };
         match extras_of(series, &rfc, &recurrence, limit, cap) {
             Ok(extras) => {
                 if best.as_ref().is_none_or(|(_, b)| extras.len() < b.len()) {
@@ -517,7 +567,10 @@ pub fn to_graph(series: &SeriesRecurrence<'_>, fallback: Fallback) -> Translatio
     };
     let mut lost = vec![reason];
     if range_problem.is_some() {
-        lost.push(format!("the Graph range ends on {} (endDate) instead of counting occurrences", recurrence.range.end_date));
+        lost.push(format!(
+            "the Graph range ends on {} (endDate) instead of counting occurrences",
+            recurrence.range.end_date
+        ));
     }
     lost.extend(notes);
     if !extras.is_empty() {
@@ -536,14 +589,40 @@ pub fn to_graph(series: &SeriesRecurrence<'_>, fallback: Fallback) -> Translatio
     cancel.extend(extras);
     cancel.sort();
     cancel.dedup();
-    Translation::Nearest { recurrence, cancel, until_horizon: limit, lost }
+    Translation::Nearest {
+        recurrence,
+        cancel,
+        until_horizon: limit,
+        lost,
+    }
 }
 
 /// The rule's schedule without RDATE/EXDATE (the length does not matter for starts).
 fn rule_schedule(series: &SeriesRecurrence<'_>, rule: &Rule) -> Result<Schedule, String> {
-    let length = if series.all_day { Length::Duration { days: 1, seconds: 0 } } else { Length::Duration { days: 0, seconds: 3600 } };
-    let recurrence = Recurrence { rule: Some(rule.clone()), rdates: Vec::new(), exdates: Vec::new() };
-    Schedule::new(series.start, series.zone, length, series.all_day, Some(recurrence)).map_err(|e| e.to_string())
+    let length = if series.all_day {
+        Length::Duration {
+            days: 1,
+            seconds: 0,
+        }
+    } else {
+        Length::Duration {
+            days: 0,
+            seconds: 3600,
+        }
+    };
+    let recurrence = Recurrence {
+        rule: Some(rule.clone()),
+        rdates: Vec::new(),
+        exdates: Vec::new(),
+    };
+    Schedule::new(
+        series.start,
+        series.zone,
+        length,
+        series.all_day,
+        Some(recurrence),
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn local_seconds(t: NaiveDateTime) -> i64 {
@@ -566,7 +645,10 @@ fn last_rule_instance(rfc: &Schedule) -> Option<Instance> {
     let mut span: i64 = 8 * 86_400;
     loop {
         let from = bound.saturating_sub(span).max(first.start);
-        let last = rfc.instances_from(from).take_while(|i| i.start <= bound).last();
+        let last = rfc
+            .instances_from(from)
+            .take_while(|i| i.start <= bound)
+            .last();
         if last.is_some() || from == first.start {
             return last;
         }
@@ -622,10 +704,17 @@ fn time_of_day_problem(rule: &Rule, start: NaiveDateTime) -> Option<String> {
     let minutes = pick(rule.by_minute(), start.minute());
     let seconds = pick(rule.by_second(), start.second());
     if hours.len() * minutes.len() * seconds.len() > 1 {
-        return Some("BYHOUR/BYMINUTE/BYSECOND give several times a day; a Graph series has one start time".into());
+        return Some(
+            "BYHOUR/BYMINUTE/BYSECOND give several times a day; a Graph series has one start time"
+                .into(),
+        );
     }
     let own = (start.hour(), start.minute(), start.second());
-    let (h, m, s) = (hours.first().copied().unwrap_or(own.0), minutes.first().copied().unwrap_or(own.1), seconds.first().copied().unwrap_or(own.2));
+    let (h, m, s) = (
+        hours.first().copied().unwrap_or(own.0),
+        minutes.first().copied().unwrap_or(own.1),
+        seconds.first().copied().unwrap_or(own.2),
+    );
     if (h, m, s) != own {
         return Some(format!(
             "BYHOUR/BYMINUTE/BYSECOND put the occurrences at {h:02}:{m:02}:{s:02}, not at DTSTART's time ({}); \
@@ -664,7 +753,11 @@ fn pattern(kind: PatternType, interval: i64, wkst: Weekday) -> RecurrencePattern
 
 fn days_of_week(mask: u8) -> Vec<DayOfWeek> {
     // Sunday first, Graph's enum order.
-    [6u8, 0, 1, 2, 3, 4, 5].iter().filter(|d| mask & (1 << **d) != 0).map(|d| DayOfWeek::from_monday0(*d)).collect()
+    [6u8, 0, 1, 2, 3, 4, 5]
+        .iter()
+        .filter(|d| mask & (1 << **d) != 0)
+        .map(|d| DayOfWeek::from_monday0(*d))
+        .collect()
 }
 
 fn daily(n: i64, wkst: Weekday) -> RecurrencePattern {
@@ -672,7 +765,10 @@ fn daily(n: i64, wkst: Weekday) -> RecurrencePattern {
 }
 
 fn weekly(n: i64, mask: u8, wkst: Weekday) -> RecurrencePattern {
-    RecurrencePattern { days_of_week: days_of_week(mask), ..pattern(PatternType::Weekly, n, wkst) }
+    RecurrencePattern {
+        days_of_week: days_of_week(mask),
+        ..pattern(PatternType::Weekly, n, wkst)
+    }
 }
 
 /// A Graph day-of-month choice: `absolute*` day k, or `relative*` index over a set of weekdays.
@@ -691,7 +787,12 @@ enum Lattice {
     EveryYear { month: u32 },
 }
 
-fn month_pattern(lattice: Lattice, shape: DayShape, start_month: u32, wkst: Weekday) -> RecurrencePattern {
+fn month_pattern(
+    lattice: Lattice,
+    shape: DayShape,
+    start_month: u32,
+    wkst: Weekday,
+) -> RecurrencePattern {
     let (yearly, interval, month) = match lattice {
         Lattice::Months { n, yearly: true } if n % 12 == 0 => (true, n / 12, start_month),
         Lattice::Months { n, .. } => (false, n, 0),
@@ -750,7 +851,8 @@ fn analyze_daily(rule: &Rule, start: NaiveDateTime) -> Analysis {
     supersets.push(daily(n, wkst));
     // With one time a day, a DAILY period holds at most one candidate: BYSETPOS keeps it with 1
     // or −1 and drops it otherwise (such a rule never occurs and is refused earlier).
-    let setpos_ok = rule.by_set_pos().is_empty() || rule.by_set_pos().iter().any(|p| *p == 1 || *p == -1);
+    let setpos_ok =
+        rule.by_set_pos().is_empty() || rule.by_set_pos().iter().any(|p| *p == 1 || *p == -1);
     let exact = if !month_filter(rule).is_empty() || !rule.by_month_day().is_empty() {
         Err(format!(
             "FREQ=DAILY with {} filters days by month or day of month; Graph's daily patterns cannot filter",
@@ -790,15 +892,27 @@ fn analyze_weekly(rule: &Rule, start: NaiveDateTime) -> Analysis {
     if !rule.by_set_pos().is_empty() {
         // Every week holds all seven weekdays, so BYSETPOS picks the same weekdays (in week order
         // from WKST) every week: a smaller day set.
-        let ordered: Vec<u8> = (0..7u8).map(|i| (wkst + i) % 7).filter(|d| mask & (1 << d) != 0).collect();
+        let ordered: Vec<u8> = (0..7u8)
+            .map(|i| (wkst + i) % 7)
+            .filter(|d| mask & (1 << d) != 0)
+            .collect();
         let picked = select_positions(&ordered, rule.by_set_pos());
         let picked_mask = picked.iter().fold(0u8, |m, d| m | (1 << d));
         if picked_mask == 0 {
-            return Analysis { exact: Err("BYSETPOS drops every day of the week".into()), supersets };
+            return Analysis {
+                exact: Err("BYSETPOS drops every day of the week".into()),
+                supersets,
+            };
         }
-        return Analysis { exact: Ok(weekly(n, picked_mask, wkst)), supersets };
+        return Analysis {
+            exact: Ok(weekly(n, picked_mask, wkst)),
+            supersets,
+        };
     }
-    Analysis { exact: Ok(weekly(n, mask, wkst)), supersets }
+    Analysis {
+        exact: Ok(weekly(n, mask, wkst)),
+        supersets,
+    }
 }
 
 /// BYSETPOS over an ordered set (1-based from the start, negative from the end), in set order.
@@ -807,7 +921,11 @@ fn select_positions<T: Copy + Ord>(set: &[T], positions: &[i32]) -> Vec<T> {
     let mut out: Vec<T> = positions
         .iter()
         .filter_map(|&p| {
-            let i = if p > 0 { i64::from(p) - 1 } else { len + i64::from(p) };
+            let i = if p > 0 {
+                i64::from(p) - 1
+            } else {
+                len + i64::from(p)
+            };
             usize::try_from(i).ok().and_then(|i| set.get(i)).copied()
         })
         .collect();
@@ -835,7 +953,13 @@ fn days_in_month_of_year(month: u32) -> &'static [u32] {
 /// The days (1-based) a month of `len` days whose 1st is weekday `w1` (Monday = 0) holds under
 /// BYMONTHDAY/BYDAY/BYSETPOS, as the engine (python-dateutil) computes them: every given filter
 /// must hold, and ordinal weekdays count within the month.
-fn rfc_days(len: u32, w1: u8, monthdays: &[i8], weekdays: &[(Weekday, i8)], setpos: &[i32]) -> Vec<u32> {
+fn rfc_days(
+    len: u32,
+    w1: u8,
+    monthdays: &[i8],
+    weekdays: &[(Weekday, i8)],
+    setpos: &[i32],
+) -> Vec<u32> {
     let len_i = i64::from(len);
     let days: Vec<u32> = (1..=len)
         .filter(|&d| {
@@ -846,8 +970,12 @@ fn rfc_days(len: u32, w1: u8, monthdays: &[i8], weekdays: &[(Weekday, i8)], setp
                     let k = i64::from(k);
                     (k > 0 && k == di) || (k < 0 && len_i + 1 + k == di)
                 });
-            let plain = weekdays.iter().filter(|(_, n)| *n == 0).fold(0u8, |m, (w, _)| m | (1 << w));
-            let nth: Vec<(Weekday, i8)> = weekdays.iter().filter(|(_, n)| *n != 0).copied().collect();
+            let plain = weekdays
+                .iter()
+                .filter(|(_, n)| *n == 0)
+                .fold(0u8, |m, (w, _)| m | (1 << w));
+            let nth: Vec<(Weekday, i8)> =
+                weekdays.iter().filter(|(_, n)| *n != 0).copied().collect();
             let plain_ok = plain == 0 || plain & (1 << wd) != 0;
             let nth_ok = nth.is_empty()
                 || nth.iter().any(|&(w, n)| {
@@ -875,7 +1003,8 @@ fn graph_day(shape: DayShape, len: u32, w1: u8) -> Option<u32> {
     match shape {
         DayShape::Absolute(k) => Some(k.min(len)),
         DayShape::Relative(index, mask) => {
-            let mut matching = (1..=len).filter(|d| mask & (1 << ((u32::from(w1) + d - 1) % 7)) != 0);
+            let mut matching =
+                (1..=len).filter(|d| mask & (1 << ((u32::from(w1) + d - 1) % 7)) != 0);
             match index {
                 WeekIndex::Last => matching.next_back(),
                 other => matching.nth(usize::try_from(other.ordinal() - 1).unwrap_or(0)),
@@ -885,15 +1014,37 @@ fn graph_day(shape: DayShape, len: u32, w1: u8) -> Option<u32> {
 }
 
 /// The day shapes for a rule's per-month days: the exact one if any, and superset ones.
-fn day_shapes(monthdays: &[i8], weekdays: &[(Weekday, i8)], setpos: &[i32], months: &[u32]) -> (Option<DayShape>, Vec<DayShape>) {
-    let mut lengths: Vec<u32> = months.iter().flat_map(|m| days_in_month_of_year(*m).iter().copied()).collect();
+fn day_shapes(
+    monthdays: &[i8],
+    weekdays: &[(Weekday, i8)],
+    setpos: &[i32],
+    months: &[u32],
+) -> (Option<DayShape>, Vec<DayShape>) {
+    let mut lengths: Vec<u32> = months
+        .iter()
+        .flat_map(|m| days_in_month_of_year(*m).iter().copied())
+        .collect();
     lengths.sort_unstable();
     lengths.dedup();
-    let combos: Vec<(u32, u8)> = lengths.iter().flat_map(|l| (0..7u8).map(move |w| (*l, w))).collect();
-    let wanted: Vec<Vec<u32>> = combos.iter().map(|&(l, w)| rfc_days(l, w, monthdays, weekdays, setpos)).collect();
-    let exact = |s: DayShape| combos.iter().zip(&wanted).all(|(&(l, w), want)| want.len() == 1 && graph_day(s, l, w) == want.first().copied());
-    let covers =
-        |s: DayShape| combos.iter().zip(&wanted).all(|(&(l, w), want)| want.len() <= 1 && want.iter().all(|d| graph_day(s, l, w) == Some(*d)));
+    let combos: Vec<(u32, u8)> = lengths
+        .iter()
+        .flat_map(|l| (0..7u8).map(move |w| (*l, w)))
+        .collect();
+    let wanted: Vec<Vec<u32>> = combos
+        .iter()
+        .map(|&(l, w)| rfc_days(l, w, monthdays, weekdays, setpos))
+        .collect();
+    let exact = |s: DayShape| {
+        combos
+            .iter()
+            .zip(&wanted)
+            .all(|(&(l, w), want)| want.len() == 1 && graph_day(s, l, w) == want.first().copied())
+    };
+    let covers = |s: DayShape| {
+        combos.iter().zip(&wanted).all(|(&(l, w), want)| {
+            want.len() <= 1 && want.iter().all(|d| graph_day(s, l, w) == Some(*d))
+        })
+    };
 
     // The table's mapping first, so the answer is the conventional one when several shapes are
     // equivalent (BYMONTHDAY=-1 is both "absolute 31" and "last of all seven days").
@@ -901,21 +1052,30 @@ fn day_shapes(monthdays: &[i8], weekdays: &[(Weekday, i8)], setpos: &[i32], mont
     if weekdays.is_empty() {
         match monthdays {
             // Months of one length (April every year): the plain date reads better.
-            [-1] if setpos.is_empty() && lengths.len() == 1 => derived = lengths.first().map(|l| DayShape::Absolute(*l)),
-            [-1] if setpos.is_empty() => derived = Some(DayShape::Relative(WeekIndex::Last, ALL_DAYS)),
+            [-1] if setpos.is_empty() && lengths.len() == 1 => {
+                derived = lengths.first().map(|l| DayShape::Absolute(*l))
+            }
+            [-1] if setpos.is_empty() => {
+                derived = Some(DayShape::Relative(WeekIndex::Last, ALL_DAYS))
+            }
             [k] if *k > 0 => derived = Some(DayShape::Absolute(u32::from(k.unsigned_abs()))),
             _ => {}
         }
     } else if monthdays.is_empty() {
         match (weekdays, setpos) {
-            ([(w, n)], []) => derived = WeekIndex::from_ordinal(i32::from(*n)).map(|i| DayShape::Relative(i, 1 << w)),
+            ([(w, n)], []) => {
+                derived =
+                    WeekIndex::from_ordinal(i32::from(*n)).map(|i| DayShape::Relative(i, 1 << w))
+            }
             (_, [p]) if weekdays.iter().all(|(_, n)| *n == 0) => {
-                derived = WeekIndex::from_ordinal(*p).map(|i| DayShape::Relative(i, day_mask(weekdays)))
+                derived =
+                    WeekIndex::from_ordinal(*p).map(|i| DayShape::Relative(i, day_mask(weekdays)))
             }
             _ => {}
         }
     }
-    let mixed_weekdays = weekdays.iter().any(|(_, n)| *n == 0) && weekdays.iter().any(|(_, n)| *n != 0);
+    let mixed_weekdays =
+        weekdays.iter().any(|(_, n)| *n == 0) && weekdays.iter().any(|(_, n)| *n != 0);
     let mut supersets = Vec::new();
     if let Some(d) = derived {
         if exact(d) {
@@ -925,9 +1085,11 @@ fn day_shapes(monthdays: &[i8], weekdays: &[(Weekday, i8)], setpos: &[i32], mont
             supersets.push(d);
         }
     }
-    let every_shape = (1..=31u32)
-        .map(DayShape::Absolute)
-        .chain(WeekIndex::ALL.iter().flat_map(|i| (1..=ALL_DAYS).map(move |m| DayShape::Relative(*i, m))));
+    let every_shape = (1..=31u32).map(DayShape::Absolute).chain(
+        WeekIndex::ALL
+            .iter()
+            .flat_map(|i| (1..=ALL_DAYS).map(move |m| DayShape::Relative(*i, m))),
+    );
     // Mixed plain and ordinal BYDAY is a dateutil quirk (both must hold); never claim exactness
     // from a model of it.
     if !mixed_weekdays {
@@ -936,12 +1098,18 @@ fn day_shapes(monthdays: &[i8], weekdays: &[(Weekday, i8)], setpos: &[i32], mont
         }
     }
     // Superset shapes: the first absolute and the first relative that cover every day.
-    if let Some(s) = every_shape.clone().find(|s| matches!(s, DayShape::Absolute(_)) && covers(*s)) {
+    if let Some(s) = every_shape
+        .clone()
+        .find(|s| matches!(s, DayShape::Absolute(_)) && covers(*s))
+    {
         if !supersets.contains(&s) {
             supersets.push(s);
         }
     }
-    if let Some(s) = every_shape.filter(|s| matches!(s, DayShape::Relative(..))).find(|s| covers(*s)) {
+    if let Some(s) = every_shape
+        .filter(|s| matches!(s, DayShape::Relative(..)))
+        .find(|s| covers(*s))
+    {
         if !supersets.contains(&s) {
             supersets.push(s);
         }
@@ -960,21 +1128,37 @@ fn analyze_monthly_yearly(rule: &Rule, start: NaiveDateTime) -> Analysis {
         generic.push(weekly(1, weekday_mask, wkst));
     }
     generic.push(daily(1, wkst));
-    let fail = |why: String, generic: Vec<RecurrencePattern>| Analysis { exact: Err(why), supersets: generic };
+    let fail = |why: String, generic: Vec<RecurrencePattern>| Analysis {
+        exact: Err(why),
+        supersets: generic,
+    };
 
     if !rule.by_year_day().is_empty() {
-        return fail("BYYEARDAY counts days through the year; Graph has no day-of-year pattern".into(), generic);
+        return fail(
+            "BYYEARDAY counts days through the year; Graph has no day-of-year pattern".into(),
+            generic,
+        );
     }
     if !rule.by_week_no().is_empty() {
-        return fail("BYWEEKNO counts ISO weeks through the year; Graph has no week-number pattern".into(), generic);
+        return fail(
+            "BYWEEKNO counts ISO weeks through the year; Graph has no week-number pattern".into(),
+            generic,
+        );
     }
-    let by_month = if yearly { rule.by_month() } else { month_filter(rule) };
+    let by_month = if yearly {
+        rule.by_month()
+    } else {
+        month_filter(rule)
+    };
     if yearly && by_month.is_empty() && !rule.by_day().is_empty() {
         // Without BYMONTH, YEARLY BYDAY ordinals and BYSETPOS count through the whole year.
         let plain = rule.by_day().iter().all(|(_, n)| *n == 0);
         if plain && rule.by_set_pos().is_empty() && rule.by_month_day().is_empty() {
             if interval == 1 {
-                return Analysis { exact: Ok(weekly(1, weekday_mask, wkst)), supersets: generic };
+                return Analysis {
+                    exact: Ok(weekly(1, weekday_mask, wkst)),
+                    supersets: generic,
+                };
             }
             return fail(
                 format!("FREQ=YEARLY;INTERVAL={interval};BYDAY=… is every such weekday of every {interval}th year; Graph's weekly patterns cannot skip years"),
@@ -1026,7 +1210,10 @@ fn analyze_monthly_yearly(rule: &Rule, start: NaiveDateTime) -> Analysis {
         (l, o)
     };
     let Some(&first_offset) = offsets.first() else {
-        return fail("BYMONTH excludes every month the rule steps through".into(), generic);
+        return fail(
+            "BYMONTH excludes every month the rule steps through".into(),
+            generic,
+        );
     };
     let n = offsets.iter().fold(l, |g, o| gcd(g, *o));
     let months_exact = offsets.len() as i64 == l / n;
@@ -1040,17 +1227,26 @@ fn analyze_monthly_yearly(rule: &Rule, start: NaiveDateTime) -> Analysis {
         m
     };
 
-    let monthdays: Vec<i8> =
-        if rule.by_month_day().is_empty() && rule.by_day().is_empty() { vec![start.day() as i8] } else { rule.by_month_day().to_vec() };
-    let (exact_shape, superset_shapes) = day_shapes(&monthdays, rule.by_day(), rule.by_set_pos(), &rfc_months);
+    let monthdays: Vec<i8> = if rule.by_month_day().is_empty() && rule.by_day().is_empty() {
+        vec![start.day() as i8]
+    } else {
+        rule.by_month_day().to_vec()
+    };
+    let (exact_shape, superset_shapes) =
+        day_shapes(&monthdays, rule.by_day(), rule.by_set_pos(), &rfc_months);
 
     // Twelve-month steps read best as a yearly pattern when the rule itself is yearly or names its
     // months; a plain MONTHLY;INTERVAL=12 stays monthly, as the table says.
-    let lattice_n = Lattice::Months { n, yearly: yearly || !by_month.is_empty() };
+    let lattice_n = Lattice::Months {
+        n,
+        yearly: yearly || !by_month.is_empty(),
+    };
     let exact_lattice = if months_exact {
         Some(lattice_n)
     } else if every_year {
-        Some(Lattice::EveryYear { month: month_of(first_offset) })
+        Some(Lattice::EveryYear {
+            month: month_of(first_offset),
+        })
     } else {
         None
     };
@@ -1058,7 +1254,14 @@ fn analyze_monthly_yearly(rule: &Rule, start: NaiveDateTime) -> Analysis {
     for shape in exact_shape.iter().chain(&superset_shapes) {
         supersets.push(month_pattern(lattice_n, *shape, start_month, wkst));
         if same_month_each_year && !months_exact {
-            supersets.push(month_pattern(Lattice::EveryYear { month: month_of(first_offset) }, *shape, start_month, wkst));
+            supersets.push(month_pattern(
+                Lattice::EveryYear {
+                    month: month_of(first_offset),
+                },
+                *shape,
+                start_month,
+                wkst,
+            ));
         }
     }
     // Every such weekday of every month is a weekly pattern.
@@ -1077,7 +1280,10 @@ fn analyze_monthly_yearly(rule: &Rule, start: NaiveDateTime) -> Analysis {
 }
 
 fn list<T: std::fmt::Display>(v: &[T]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn byday_text(days: &[(Weekday, i8)]) -> String {
@@ -1122,9 +1328,14 @@ fn day_reason(rule: &Rule, monthdays: &[i8], every_weekday: bool) -> String {
     if !weekdays.is_empty() {
         let text = byday_text(weekdays);
         if weekdays.iter().any(|(_, n)| *n == 0) && weekdays.iter().any(|(_, n)| *n != 0) {
-            return format!("BYDAY={text} mixes weekdays with and without an ordinal; Graph cannot");
+            return format!(
+                "BYDAY={text} mixes weekdays with and without an ordinal; Graph cannot"
+            );
         }
-        if let Some((_, n)) = weekdays.iter().find(|(_, n)| *n != 0 && WeekIndex::from_ordinal(i32::from(*n)).is_none()) {
+        if let Some((_, n)) = weekdays
+            .iter()
+            .find(|(_, n)| *n != 0 && WeekIndex::from_ordinal(i32::from(*n)).is_none())
+        {
             return format!("BYDAY={text} uses the ordinal {n}: Graph's index is first, second, third, fourth or last (no fifth, no second-to-last)");
         }
         if weekdays.len() > 1 && weekdays.iter().all(|(_, n)| *n != 0) {
@@ -1136,22 +1347,39 @@ fn day_reason(rule: &Rule, monthdays: &[i8], every_weekday: bool) -> String {
             );
         }
         if setpos.len() > 1 {
-            return format!("BYSETPOS={} picks several positions; a Graph relative pattern picks one", list(setpos));
+            return format!(
+                "BYSETPOS={} picks several positions; a Graph relative pattern picks one",
+                list(setpos)
+            );
         }
-        if let Some(p) = setpos.iter().find(|p| WeekIndex::from_ordinal(**p).is_none()) {
+        if let Some(p) = setpos
+            .iter()
+            .find(|p| WeekIndex::from_ordinal(**p).is_none())
+        {
             return format!("BYSETPOS={p} is not first, second, third, fourth or last, the only positions Graph has");
         }
     }
     if !monthdays.is_empty() {
         if !setpos.is_empty() {
-            return format!("BYMONTHDAY={} with BYSETPOS={} picks days no Graph pattern describes", list(monthdays), list(setpos));
+            return format!(
+                "BYMONTHDAY={} with BYSETPOS={} picks days no Graph pattern describes",
+                list(monthdays),
+                list(setpos)
+            );
         }
         if monthdays.len() > 1 {
-            return format!("BYMONTHDAY={} gives several days a month; a Graph monthly pattern gives one", list(monthdays));
+            return format!(
+                "BYMONTHDAY={} gives several days a month; a Graph monthly pattern gives one",
+                list(monthdays)
+            );
         }
         if let Some(&k) = monthdays.first() {
             if k >= 29 {
-                let what = if rule.by_month_day().is_empty() { format!("DTSTART's day of the month ({k})") } else { format!("BYMONTHDAY={k}") };
+                let what = if rule.by_month_day().is_empty() {
+                    format!("DTSTART's day of the month ({k})")
+                } else {
+                    format!("BYMONTHDAY={k}")
+                };
                 return format!(
                     "{what} skips months shorter than {k} days (RFC 5545), but Graph's absolute day {k} falls on the last day of those months (Exchange clamps)"
                 );
@@ -1173,13 +1401,22 @@ fn describe(p: &RecurrencePattern) -> String {
         }
         _ => {}
     }
-    if matches!(p.kind, PatternType::RelativeMonthly | PatternType::RelativeYearly) {
+    if matches!(
+        p.kind,
+        PatternType::RelativeMonthly | PatternType::RelativeYearly
+    ) {
         let _ = write!(s, " index {:?}", p.index);
     }
-    if matches!(p.kind, PatternType::AbsoluteMonthly | PatternType::AbsoluteYearly) {
+    if matches!(
+        p.kind,
+        PatternType::AbsoluteMonthly | PatternType::AbsoluteYearly
+    ) {
         let _ = write!(s, " day {}", p.day_of_month);
     }
-    if matches!(p.kind, PatternType::AbsoluteYearly | PatternType::RelativeYearly) {
+    if matches!(
+        p.kind,
+        PatternType::AbsoluteYearly | PatternType::RelativeYearly
+    ) {
         let _ = write!(s, " month {}", p.month);
     }
     s
@@ -1193,11 +1430,19 @@ fn describe(p: &RecurrencePattern) -> String {
 /// `zone`), are the ones Exchange produces for `recurrence`. `range.startDate` must be `start`'s
 /// date in the recurrence zone (Graph requires it; a different anchor would shift every
 /// interval). `endDate` is read in `recurrenceTimeZone` when it names a known zone, else in `zone`.
-pub fn from_graph(recurrence: &PatternedRecurrence, start: NaiveDateTime, zone: Tz, all_day: bool) -> Result<String, String> {
+pub fn from_graph(
+    recurrence: &PatternedRecurrence,
+    start: NaiveDateTime,
+    zone: Tz,
+    all_day: bool,
+) -> Result<String, String> {
     let p = &recurrence.pattern;
     let r = &recurrence.range;
     if p.interval < 1 {
-        return Err(format!("pattern.interval must be at least 1, got {}", p.interval));
+        return Err(format!(
+            "pattern.interval must be at least 1, got {}",
+            p.interval
+        ));
     }
     let mut s = String::new();
     let freq = match p.kind {
@@ -1211,7 +1456,10 @@ pub fn from_graph(recurrence: &PatternedRecurrence, start: NaiveDateTime, zone: 
         let _ = write!(s, ";INTERVAL={}", p.interval);
     }
     let month = || -> Result<u32, String> {
-        u32::try_from(p.month).ok().filter(|m| (1..=12).contains(m)).ok_or_else(|| format!("pattern.month must be 1–12, got {}", p.month))
+        u32::try_from(p.month)
+            .ok()
+            .filter(|m| (1..=12).contains(m))
+            .ok_or_else(|| format!("pattern.month must be 1–12, got {}", p.month))
     };
     let day_of_month = || -> Result<u32, String> {
         u32::try_from(p.day_of_month)
@@ -1219,7 +1467,10 @@ pub fn from_graph(recurrence: &PatternedRecurrence, start: NaiveDateTime, zone: 
             .filter(|d| (1..=31).contains(d))
             .ok_or_else(|| format!("pattern.dayOfMonth must be 1–31, got {}", p.day_of_month))
     };
-    let mask = p.days_of_week.iter().fold(0u8, |m, d| m | (1 << d.monday0()));
+    let mask = p
+        .days_of_week
+        .iter()
+        .fold(0u8, |m, d| m | (1 << d.monday0()));
     let need_days = || -> Result<(), String> {
         if mask == 0 {
             Err(format!("pattern.daysOfWeek is required for {:?}", p.kind))
@@ -1234,7 +1485,11 @@ pub fn from_graph(recurrence: &PatternedRecurrence, start: NaiveDateTime, zone: 
             let _ = write!(s, ";BYDAY={}", byday_text(&mask_days(mask)));
             // Weeks only matter for alignment when INTERVAL > 1; RFC 5545's default is Monday.
             if p.interval > 1 && p.first_day_of_week != DayOfWeek::Monday {
-                let _ = write!(s, ";WKST={}", byday_text(&[(p.first_day_of_week.monday0(), 0)]));
+                let _ = write!(
+                    s,
+                    ";WKST={}",
+                    byday_text(&[(p.first_day_of_week.monday0(), 0)])
+                );
             }
         }
         PatternType::AbsoluteMonthly => {
@@ -1287,7 +1542,11 @@ pub fn from_graph(recurrence: &PatternedRecurrence, start: NaiveDateTime, zone: 
         }
     }
 
-    let range_zone = r.recurrence_time_zone.as_deref().and_then(zones::from_graph).unwrap_or(zone);
+    let range_zone = r
+        .recurrence_time_zone
+        .as_deref()
+        .and_then(zones::from_graph)
+        .unwrap_or(zone);
     let mut resolver = ZoneResolver::new(zone);
     let start_in_range_zone = if range_zone == zone {
         start
@@ -1305,33 +1564,53 @@ pub fn from_graph(recurrence: &PatternedRecurrence, start: NaiveDateTime, zone: 
         ));
     }
     if all_day && r.start_date != UNUSED_DATE && r.start_date != start.date() {
-        return Err(format!("range.startDate {} is not the date of the all-day series start {}", r.start_date, start.date()));
+        return Err(format!(
+            "range.startDate {} is not the date of the all-day series start {}",
+            r.start_date,
+            start.date()
+        ));
     }
     match r.kind {
         RangeType::NoEnd => {}
         RangeType::Numbered => {
             if r.number_of_occurrences < 1 {
-                return Err(format!("range.numberOfOccurrences must be at least 1, got {}", r.number_of_occurrences));
+                return Err(format!(
+                    "range.numberOfOccurrences must be at least 1, got {}",
+                    r.number_of_occurrences
+                ));
             }
             let _ = write!(s, ";COUNT={}", r.number_of_occurrences);
         }
         RangeType::EndDate => {
-            let first_day = if all_day { start.date() } else { start_in_range_zone.date() };
+            let first_day = if all_day {
+                start.date()
+            } else {
+                start_in_range_zone.date()
+            };
             if r.end_date < first_day {
-                return Err(format!("range.endDate {} is before the series starts ({first_day})", r.end_date));
+                return Err(format!(
+                    "range.endDate {} is before the series starts ({first_day})",
+                    r.end_date
+                ));
             }
             if all_day {
                 let _ = write!(s, ";UNTIL={}", r.end_date.format("%Y%m%d"));
             } else {
                 // The whole end date counts: its last second, as an instant (the later one if
                 // that wall-clock time occurs twice).
-                let end_of_day = r.end_date.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN));
+                let end_of_day = r
+                    .end_date
+                    .and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN));
                 let mut res = ZoneResolver::new(range_zone);
                 let instant = match res.resolve(local_seconds(end_of_day)) {
                     Resolved::Single(t) | Resolved::Skipped(t) => t,
                     Resolved::Repeated(_, later) => later,
                 };
-                let _ = write!(s, ";UNTIL={}", almanac_domain::time::instant(instant).format("%Y%m%dT%H%M%SZ"));
+                let _ = write!(
+                    s,
+                    ";UNTIL={}",
+                    almanac_domain::time::instant(instant).format("%Y%m%dT%H%M%SZ")
+                );
             }
         }
     }
@@ -1341,5 +1620,8 @@ pub fn from_graph(recurrence: &PatternedRecurrence, start: NaiveDateTime, zone: 
 }
 
 fn mask_days(mask: u8) -> Vec<(Weekday, i8)> {
-    (0..7u8).filter(|d| mask & (1 << d) != 0).map(|d| (d, 0)).collect()
+    (0..7u8)
+        .filter(|d| mask & (1 << d) != 0)
+        .map(|d| (d, 0))
+        .collect()
 }

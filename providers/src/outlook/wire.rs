@@ -32,7 +32,6 @@ pub use crate::google::wire::Rfc3339Timestamp as DateTimeOffset;
 // Open string enums
 // ---------------------------------------------------------------------------------------------
 
-
 open_string_enum! {
     /// `event.type` (`eventType`). Read-only.
     EventType {
@@ -130,7 +129,9 @@ impl DateTimeTimeZone {
     /// Whether the zone is UTC (what the client asks for with `Prefer: outlook.timezone="UTC"`).
     /// A missing zone counts as UTC, Graph's default.
     pub fn is_utc(&self) -> bool {
-        self.time_zone.as_deref().is_none_or(|z| matches!(z, "UTC" | "Etc/UTC" | "Etc/GMT" | "GMT"))
+        self.time_zone
+            .as_deref()
+            .is_none_or(|z| matches!(z, "UTC" | "Etc/UTC" | "Etc/GMT" | "GMT"))
     }
 
     /// The instant, when the value is in UTC (see [`Self::is_utc`]); zone conversion of other
@@ -301,8 +302,10 @@ impl Event {
 
     /// An occurrence or an exception (it has a master).
     pub fn is_instance(&self) -> bool {
-        matches!(self.event_type, Some(EventType::Occurrence | EventType::Exception))
-            || (self.series_master_id.is_some() && !self.is_series_master())
+        matches!(
+            self.event_type,
+            Some(EventType::Occurrence | EventType::Exception)
+        ) || (self.series_master_id.is_some() && !self.is_series_master())
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -315,7 +318,10 @@ impl Event {
         self.single_value_extended_properties
             .as_ref()?
             .iter()
-            .find(|p| p.id.as_deref().is_some_and(|pid| pid.eq_ignore_ascii_case(id)))?
+            .find(|p| {
+                p.id.as_deref()
+                    .is_some_and(|pid| pid.eq_ignore_ascii_case(id))
+            })?
             .value
             .as_deref()
     }
@@ -481,12 +487,21 @@ impl fmt::Debug for Subscription {
             .field("change_type", &self.change_type)
             .field("client_state", &redacted(&self.client_state))
             .field("notification_url", &self.notification_url)
-            .field("lifecycle_notification_url", &self.lifecycle_notification_url)
+            .field(
+                "lifecycle_notification_url",
+                &self.lifecycle_notification_url,
+            )
             .field("expiration_date_time", &self.expiration_date_time)
             .field("include_resource_data", &self.include_resource_data)
-            .field("latest_supported_tls_version", &self.latest_supported_tls_version)
+            .field(
+                "latest_supported_tls_version",
+                &self.latest_supported_tls_version,
+            )
             .field("encryption_certificate_id", &self.encryption_certificate_id)
-            .field("notification_query_options", &self.notification_query_options)
+            .field(
+                "notification_query_options",
+                &self.notification_query_options,
+            )
             .field("application_id", &self.application_id)
             .field("creator_id", &self.creator_id)
             .finish_non_exhaustive()
@@ -565,9 +580,15 @@ impl ChangeNotification {
 
     /// Constant-time comparison of `clientState` with the value stored for the subscription.
     pub fn client_state_matches(&self, expected: &str) -> bool {
-        let Some(actual) = self.client_state.as_deref() else { return false };
+        let Some(actual) = self.client_state.as_deref() else {
+            return false;
+        };
         actual.len() == expected.len()
-            && actual.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            && actual
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 }
 
@@ -576,14 +597,20 @@ impl fmt::Debug for ChangeNotification {
         f.debug_struct("ChangeNotification")
             .field("id", &self.id)
             .field("subscription_id", &self.subscription_id)
-            .field("subscription_expiration_date_time", &self.subscription_expiration_date_time)
+            .field(
+                "subscription_expiration_date_time",
+                &self.subscription_expiration_date_time,
+            )
             .field("change_type", &self.change_type)
             .field("lifecycle_event", &self.lifecycle_event)
             .field("resource", &self.resource)
             .field("resource_data", &self.resource_data)
             .field("client_state", &redacted(&self.client_state))
             .field("tenant_id", &self.tenant_id)
-            .field("encrypted_content", &self.encrypted_content.as_ref().map(|_| "[encrypted]"))
+            .field(
+                "encrypted_content",
+                &self.encrypted_content.as_ref().map(|_| "[encrypted]"),
+            )
             .finish()
     }
 }
@@ -648,7 +675,10 @@ mod tests {
 
     #[test]
     fn date_time_time_zone_formats_and_parses_graph_style() {
-        let at = Utc.with_ymd_and_hms(2026, 3, 2, 14, 0, 0).single().expect("time");
+        let at = Utc
+            .with_ymd_and_hms(2026, 3, 2, 14, 0, 0)
+            .single()
+            .expect("time");
         let value = DateTimeTimeZone::utc(at);
         assert_eq!(value.date_time, "2026-03-02T14:00:00.0000000");
         assert_eq!(value.time_zone.as_deref(), Some("UTC"));
@@ -657,16 +687,26 @@ mod tests {
             date_time: "2026-03-02T09:00:00".into(),
             time_zone: Some("Eastern Standard Time".into()),
         };
-        assert_eq!(local.naive(), NaiveDate::from_ymd_opt(2026, 3, 2).and_then(|d| d.and_hms_opt(9, 0, 0)));
+        assert_eq!(
+            local.naive(),
+            NaiveDate::from_ymd_opt(2026, 3, 2).and_then(|d| d.and_hms_opt(9, 0, 0))
+        );
         assert_eq!(local.to_utc(), None);
-        let fine =
-            NaiveDate::from_ymd_opt(2026, 3, 2).and_then(|d| d.and_hms_nano_opt(9, 0, 0, 123_456_789)).expect("t");
-        assert_eq!(DateTimeTimeZone::local(fine, "UTC").date_time, "2026-03-02T09:00:00.1234567");
+        let fine = NaiveDate::from_ymd_opt(2026, 3, 2)
+            .and_then(|d| d.and_hms_nano_opt(9, 0, 0, 123_456_789))
+            .expect("t");
+        assert_eq!(
+            DateTimeTimeZone::local(fine, "UTC").date_time,
+            "2026-03-02T09:00:00.1234567"
+        );
     }
 
     #[test]
     fn client_state_comparison() {
-        let n = ChangeNotification { client_state: Some("abc".into()), ..ChangeNotification::default() };
+        let n = ChangeNotification {
+            client_state: Some("abc".into()),
+            ..ChangeNotification::default()
+        };
         assert!(n.client_state_matches("abc"));
         assert!(!n.client_state_matches("abd") && !n.client_state_matches("ab"));
         assert!(!ChangeNotification::default().client_state_matches(""));

@@ -28,8 +28,14 @@ pub const CUSTOM_ZONE: &str = "tzone://Microsoft/Custom";
 pub fn windows_to_iana(name: &str) -> Option<Tz> {
     let name = name.trim();
     let maps = maps();
-    let iana = maps.windows.get(name).or_else(|| maps.windows_folded.get(&name.to_ascii_lowercase()))?;
-    let modern = MODERN_SPELLING.iter().find(|(old, _)| old == iana).map_or(*iana, |(_, new)| *new);
+    let iana = maps
+        .windows
+        .get(name)
+        .or_else(|| maps.windows_folded.get(&name.to_ascii_lowercase()))?;
+    let modern = MODERN_SPELLING
+        .iter()
+        .find(|(old, _)| old == iana)
+        .map_or(*iana, |(_, new)| *new);
     Tz::from_str(modern).ok()
 }
 
@@ -48,7 +54,10 @@ pub fn iana_to_windows(tz: Tz) -> Option<&'static str> {
     if let Some(w) = maps.iana.get(target) {
         return Some(w);
     }
-    maps.aliases.get(target)?.iter().find_map(|alias| maps.iana.get(alias).copied())
+    maps.aliases
+        .get(target)?
+        .iter()
+        .find_map(|alias| maps.iana.get(alias).copied())
 }
 
 /// Reads a zone name as Graph writes it: a Windows name, `UTC`, or an IANA name. `None` for
@@ -100,7 +109,9 @@ fn maps() -> &'static Maps {
         };
         for &(windows, canonical, others) in WINDOWS_ZONES.iter().chain(LEGACY_WINDOWS_ZONES) {
             m.windows.entry(windows).or_insert(canonical);
-            m.windows_folded.entry(windows.to_ascii_lowercase()).or_insert(canonical);
+            m.windows_folded
+                .entry(windows.to_ascii_lowercase())
+                .or_insert(canonical);
             for iana in std::iter::once(canonical).chain(others.split_ascii_whitespace()) {
                 // Legacy names come last, so a zone keeps its current Windows name.
                 m.iana.entry(iana).or_insert(windows);
@@ -287,121 +298,265 @@ static WINDOWS_ZONES: &[(&str, &str, &str)] = &[
 /// tzdb links: (link name, zone it links to); the `backward` file plus the one link in `etcetera`.
 static LINKS: &[(&str, &str)] = &[
     ("GMT", "Etc/GMT"),
-    ("Australia/ACT", "Australia/Sydney"), ("Australia/LHI", "Australia/Lord_Howe"),
-    ("Australia/NSW", "Australia/Sydney"), ("Australia/North", "Australia/Darwin"),
-    ("Australia/Queensland", "Australia/Brisbane"), ("Australia/South", "Australia/Adelaide"),
-    ("Australia/Tasmania", "Australia/Hobart"), ("Australia/Victoria", "Australia/Melbourne"),
-    ("Australia/West", "Australia/Perth"), ("Australia/Yancowinna", "Australia/Broken_Hill"),
-    ("Brazil/Acre", "America/Rio_Branco"), ("Brazil/DeNoronha", "America/Noronha"),
-    ("Brazil/East", "America/Sao_Paulo"), ("Brazil/West", "America/Manaus"), ("CET", "Europe/Brussels"),
-    ("CST6CDT", "America/Chicago"), ("Canada/Atlantic", "America/Halifax"),
-    ("Canada/Central", "America/Winnipeg"), ("Canada/Eastern", "America/Toronto"),
-    ("Canada/Mountain", "America/Edmonton"), ("Canada/Newfoundland", "America/St_Johns"),
-    ("Canada/Pacific", "America/Vancouver"), ("Canada/Saskatchewan", "America/Regina"),
-    ("Canada/Yukon", "America/Whitehorse"), ("Chile/Continental", "America/Santiago"),
-    ("Chile/EasterIsland", "Pacific/Easter"), ("Cuba", "America/Havana"), ("EET", "Europe/Athens"),
-    ("EST", "America/Panama"), ("EST5EDT", "America/New_York"), ("Egypt", "Africa/Cairo"),
-    ("Eire", "Europe/Dublin"), ("Etc/GMT+0", "Etc/GMT"), ("Etc/GMT-0", "Etc/GMT"), ("Etc/GMT0", "Etc/GMT"),
-    ("Etc/Greenwich", "Etc/GMT"), ("Etc/UCT", "Etc/UTC"), ("Etc/Universal", "Etc/UTC"),
-    ("Etc/Zulu", "Etc/UTC"), ("GB", "Europe/London"), ("GB-Eire", "Europe/London"), ("GMT+0", "Etc/GMT"),
-    ("GMT-0", "Etc/GMT"), ("GMT0", "Etc/GMT"), ("Greenwich", "Etc/GMT"), ("Hongkong", "Asia/Hong_Kong"),
-    ("Iceland", "Africa/Abidjan"), ("Iran", "Asia/Tehran"), ("Israel", "Asia/Jerusalem"),
-    ("Jamaica", "America/Jamaica"), ("Japan", "Asia/Tokyo"), ("Kwajalein", "Pacific/Kwajalein"),
-    ("Libya", "Africa/Tripoli"), ("MET", "Europe/Brussels"), ("MST", "America/Phoenix"),
-    ("MST7MDT", "America/Denver"), ("Mexico/BajaNorte", "America/Tijuana"),
-    ("Mexico/BajaSur", "America/Mazatlan"), ("Mexico/General", "America/Mexico_City"),
-    ("NZ", "Pacific/Auckland"), ("NZ-CHAT", "Pacific/Chatham"), ("Navajo", "America/Denver"),
-    ("PRC", "Asia/Shanghai"), ("Poland", "Europe/Warsaw"), ("Portugal", "Europe/Lisbon"),
-    ("ROC", "Asia/Taipei"), ("ROK", "Asia/Seoul"), ("Singapore", "Asia/Singapore"),
-    ("Turkey", "Europe/Istanbul"), ("UCT", "Etc/UTC"), ("US/Alaska", "America/Anchorage"),
-    ("US/Aleutian", "America/Adak"), ("US/Arizona", "America/Phoenix"), ("US/Central", "America/Chicago"),
-    ("US/East-Indiana", "America/Indiana/Indianapolis"), ("US/Eastern", "America/New_York"),
-    ("US/Hawaii", "Pacific/Honolulu"), ("US/Indiana-Starke", "America/Indiana/Knox"),
-    ("US/Michigan", "America/Detroit"), ("US/Mountain", "America/Denver"),
-    ("US/Pacific", "America/Los_Angeles"), ("US/Samoa", "Pacific/Pago_Pago"), ("UTC", "Etc/UTC"),
-    ("Universal", "Etc/UTC"), ("W-SU", "Europe/Moscow"), ("Zulu", "Etc/UTC"),
+    ("Australia/ACT", "Australia/Sydney"),
+    ("Australia/LHI", "Australia/Lord_Howe"),
+    ("Australia/NSW", "Australia/Sydney"),
+    ("Australia/North", "Australia/Darwin"),
+    ("Australia/Queensland", "Australia/Brisbane"),
+    ("Australia/South", "Australia/Adelaide"),
+    ("Australia/Tasmania", "Australia/Hobart"),
+    ("Australia/Victoria", "Australia/Melbourne"),
+    ("Australia/West", "Australia/Perth"),
+    ("Australia/Yancowinna", "Australia/Broken_Hill"),
+    ("Brazil/Acre", "America/Rio_Branco"),
+    ("Brazil/DeNoronha", "America/Noronha"),
+    ("Brazil/East", "America/Sao_Paulo"),
+    ("Brazil/West", "America/Manaus"),
+    ("CET", "Europe/Brussels"),
+    ("CST6CDT", "America/Chicago"),
+    ("Canada/Atlantic", "America/Halifax"),
+    ("Canada/Central", "America/Winnipeg"),
+    ("Canada/Eastern", "America/Toronto"),
+    ("Canada/Mountain", "America/Edmonton"),
+    ("Canada/Newfoundland", "America/St_Johns"),
+    ("Canada/Pacific", "America/Vancouver"),
+    ("Canada/Saskatchewan", "America/Regina"),
+    ("Canada/Yukon", "America/Whitehorse"),
+    ("Chile/Continental", "America/Santiago"),
+    ("Chile/EasterIsland", "Pacific/Easter"),
+    ("Cuba", "America/Havana"),
+    ("EET", "Europe/Athens"),
+    ("EST", "America/Panama"),
+    ("EST5EDT", "America/New_York"),
+    ("Egypt", "Africa/Cairo"),
+    ("Eire", "Europe/Dublin"),
+    ("Etc/GMT+0", "Etc/GMT"),
+    ("Etc/GMT-0", "Etc/GMT"),
+    ("Etc/GMT0", "Etc/GMT"),
+    ("Etc/Greenwich", "Etc/GMT"),
+    ("Etc/UCT", "Etc/UTC"),
+    ("Etc/Universal", "Etc/UTC"),
+    ("Etc/Zulu", "Etc/UTC"),
+    ("GB", "Europe/London"),
+    ("GB-Eire", "Europe/London"),
+    ("GMT+0", "Etc/GMT"),
+    ("GMT-0", "Etc/GMT"),
+    ("GMT0", "Etc/GMT"),
+    ("Greenwich", "Etc/GMT"),
+    ("Hongkong", "Asia/Hong_Kong"),
+    ("Iceland", "Africa/Abidjan"),
+    ("Iran", "Asia/Tehran"),
+    ("Israel", "Asia/Jerusalem"),
+    ("Jamaica", "America/Jamaica"),
+    ("Japan", "Asia/Tokyo"),
+    ("Kwajalein", "Pacific/Kwajalein"),
+    ("Libya", "Africa/Tripoli"),
+    ("MET", "Europe/Brussels"),
+    ("MST", "America/Phoenix"),
+    ("MST7MDT", "America/Denver"),
+    ("Mexico/BajaNorte", "America/Tijuana"),
+    ("Mexico/BajaSur", "America/Mazatlan"),
+    ("Mexico/General", "America/Mexico_City"),
+    ("NZ", "Pacific/Auckland"),
+    ("NZ-CHAT", "Pacific/Chatham"),
+    ("Navajo", "America/Denver"),
+    ("PRC", "Asia/Shanghai"),
+    ("Poland", "Europe/Warsaw"),
+    ("Portugal", "Europe/Lisbon"),
+    ("ROC", "Asia/Taipei"),
+    ("ROK", "Asia/Seoul"),
+    ("Singapore", "Asia/Singapore"),
+    ("Turkey", "Europe/Istanbul"),
+    ("UCT", "Etc/UTC"),
+    ("US/Alaska", "America/Anchorage"),
+    ("US/Aleutian", "America/Adak"),
+    ("US/Arizona", "America/Phoenix"),
+    ("US/Central", "America/Chicago"),
+    ("US/East-Indiana", "America/Indiana/Indianapolis"),
+    ("US/Eastern", "America/New_York"),
+    ("US/Hawaii", "Pacific/Honolulu"),
+    ("US/Indiana-Starke", "America/Indiana/Knox"),
+    ("US/Michigan", "America/Detroit"),
+    ("US/Mountain", "America/Denver"),
+    ("US/Pacific", "America/Los_Angeles"),
+    ("US/Samoa", "Pacific/Pago_Pago"),
+    ("UTC", "Etc/UTC"),
+    ("Universal", "Etc/UTC"),
+    ("W-SU", "Europe/Moscow"),
+    ("Zulu", "Etc/UTC"),
     ("America/Buenos_Aires", "America/Argentina/Buenos_Aires"),
-    ("America/Catamarca", "America/Argentina/Catamarca"), ("America/Cordoba", "America/Argentina/Cordoba"),
-    ("America/Indianapolis", "America/Indiana/Indianapolis"), ("America/Jujuy", "America/Argentina/Jujuy"),
-    ("America/Knox_IN", "America/Indiana/Knox"), ("America/Louisville", "America/Kentucky/Louisville"),
-    ("America/Mendoza", "America/Argentina/Mendoza"), ("America/Virgin", "America/Puerto_Rico"),
-    ("Pacific/Samoa", "Pacific/Pago_Pago"), ("Africa/Accra", "Africa/Abidjan"),
-    ("Africa/Addis_Ababa", "Africa/Nairobi"), ("Africa/Asmara", "Africa/Nairobi"),
-    ("Africa/Bamako", "Africa/Abidjan"), ("Africa/Bangui", "Africa/Lagos"),
-    ("Africa/Banjul", "Africa/Abidjan"), ("Africa/Blantyre", "Africa/Maputo"),
-    ("Africa/Brazzaville", "Africa/Lagos"), ("Africa/Bujumbura", "Africa/Maputo"),
-    ("Africa/Conakry", "Africa/Abidjan"), ("Africa/Dakar", "Africa/Abidjan"),
-    ("Africa/Dar_es_Salaam", "Africa/Nairobi"), ("Africa/Djibouti", "Africa/Nairobi"),
-    ("Africa/Douala", "Africa/Lagos"), ("Africa/Freetown", "Africa/Abidjan"),
-    ("Africa/Gaborone", "Africa/Maputo"), ("Africa/Harare", "Africa/Maputo"),
-    ("Africa/Kampala", "Africa/Nairobi"), ("Africa/Kigali", "Africa/Maputo"),
-    ("Africa/Kinshasa", "Africa/Lagos"), ("Africa/Libreville", "Africa/Lagos"),
-    ("Africa/Lome", "Africa/Abidjan"), ("Africa/Luanda", "Africa/Lagos"),
-    ("Africa/Lubumbashi", "Africa/Maputo"), ("Africa/Lusaka", "Africa/Maputo"),
-    ("Africa/Malabo", "Africa/Lagos"), ("Africa/Maseru", "Africa/Johannesburg"),
-    ("Africa/Mbabane", "Africa/Johannesburg"), ("Africa/Mogadishu", "Africa/Nairobi"),
-    ("Africa/Niamey", "Africa/Lagos"), ("Africa/Nouakchott", "Africa/Abidjan"),
-    ("Africa/Ouagadougou", "Africa/Abidjan"), ("Africa/Porto-Novo", "Africa/Lagos"),
-    ("America/Anguilla", "America/Puerto_Rico"), ("America/Antigua", "America/Puerto_Rico"),
-    ("America/Aruba", "America/Puerto_Rico"), ("America/Atikokan", "America/Panama"),
-    ("America/Blanc-Sablon", "America/Puerto_Rico"), ("America/Cayman", "America/Panama"),
-    ("America/Creston", "America/Phoenix"), ("America/Curacao", "America/Puerto_Rico"),
-    ("America/Dominica", "America/Puerto_Rico"), ("America/Grenada", "America/Puerto_Rico"),
-    ("America/Guadeloupe", "America/Puerto_Rico"), ("America/Kralendijk", "America/Puerto_Rico"),
-    ("America/Lower_Princes", "America/Puerto_Rico"), ("America/Marigot", "America/Puerto_Rico"),
-    ("America/Montserrat", "America/Puerto_Rico"), ("America/Nassau", "America/Toronto"),
-    ("America/Port_of_Spain", "America/Puerto_Rico"), ("America/St_Barthelemy", "America/Puerto_Rico"),
-    ("America/St_Kitts", "America/Puerto_Rico"), ("America/St_Lucia", "America/Puerto_Rico"),
-    ("America/St_Thomas", "America/Puerto_Rico"), ("America/St_Vincent", "America/Puerto_Rico"),
-    ("America/Tortola", "America/Puerto_Rico"), ("Antarctica/DumontDUrville", "Pacific/Port_Moresby"),
-    ("Antarctica/McMurdo", "Pacific/Auckland"), ("Antarctica/Syowa", "Asia/Riyadh"),
-    ("Arctic/Longyearbyen", "Europe/Berlin"), ("Asia/Aden", "Asia/Riyadh"), ("Asia/Bahrain", "Asia/Qatar"),
-    ("Asia/Brunei", "Asia/Kuching"), ("Asia/Kuala_Lumpur", "Asia/Singapore"), ("Asia/Kuwait", "Asia/Riyadh"),
-    ("Asia/Muscat", "Asia/Dubai"), ("Asia/Phnom_Penh", "Asia/Bangkok"), ("Asia/Vientiane", "Asia/Bangkok"),
-    ("Atlantic/Reykjavik", "Africa/Abidjan"), ("Atlantic/St_Helena", "Africa/Abidjan"),
-    ("Europe/Amsterdam", "Europe/Brussels"), ("Europe/Bratislava", "Europe/Prague"),
-    ("Europe/Busingen", "Europe/Zurich"), ("Europe/Copenhagen", "Europe/Berlin"),
-    ("Europe/Guernsey", "Europe/London"), ("Europe/Isle_of_Man", "Europe/London"),
-    ("Europe/Jersey", "Europe/London"), ("Europe/Ljubljana", "Europe/Belgrade"),
-    ("Europe/Luxembourg", "Europe/Brussels"), ("Europe/Mariehamn", "Europe/Helsinki"),
-    ("Europe/Monaco", "Europe/Paris"), ("Europe/Oslo", "Europe/Berlin"),
-    ("Europe/Podgorica", "Europe/Belgrade"), ("Europe/San_Marino", "Europe/Rome"),
-    ("Europe/Sarajevo", "Europe/Belgrade"), ("Europe/Skopje", "Europe/Belgrade"),
-    ("Europe/Stockholm", "Europe/Berlin"), ("Europe/Vaduz", "Europe/Zurich"),
-    ("Europe/Vatican", "Europe/Rome"), ("Europe/Zagreb", "Europe/Belgrade"),
-    ("Indian/Antananarivo", "Africa/Nairobi"), ("Indian/Christmas", "Asia/Bangkok"),
-    ("Indian/Cocos", "Asia/Yangon"), ("Indian/Comoro", "Africa/Nairobi"),
-    ("Indian/Kerguelen", "Indian/Maldives"), ("Indian/Mahe", "Asia/Dubai"),
-    ("Indian/Mayotte", "Africa/Nairobi"), ("Indian/Reunion", "Asia/Dubai"),
-    ("Pacific/Chuuk", "Pacific/Port_Moresby"), ("Pacific/Funafuti", "Pacific/Tarawa"),
-    ("Pacific/Majuro", "Pacific/Tarawa"), ("Pacific/Midway", "Pacific/Pago_Pago"),
-    ("Pacific/Pohnpei", "Pacific/Guadalcanal"), ("Pacific/Saipan", "Pacific/Guam"),
-    ("Pacific/Wake", "Pacific/Tarawa"), ("Pacific/Wallis", "Pacific/Tarawa"),
+    ("America/Catamarca", "America/Argentina/Catamarca"),
+    ("America/Cordoba", "America/Argentina/Cordoba"),
+    ("America/Indianapolis", "America/Indiana/Indianapolis"),
+    ("America/Jujuy", "America/Argentina/Jujuy"),
+    ("America/Knox_IN", "America/Indiana/Knox"),
+    ("America/Louisville", "America/Kentucky/Louisville"),
+    ("America/Mendoza", "America/Argentina/Mendoza"),
+    ("America/Virgin", "America/Puerto_Rico"),
+    ("Pacific/Samoa", "Pacific/Pago_Pago"),
+    ("Africa/Accra", "Africa/Abidjan"),
+    ("Africa/Addis_Ababa", "Africa/Nairobi"),
+    ("Africa/Asmara", "Africa/Nairobi"),
+    ("Africa/Bamako", "Africa/Abidjan"),
+    ("Africa/Bangui", "Africa/Lagos"),
+    ("Africa/Banjul", "Africa/Abidjan"),
+    ("Africa/Blantyre", "Africa/Maputo"),
+    ("Africa/Brazzaville", "Africa/Lagos"),
+    ("Africa/Bujumbura", "Africa/Maputo"),
+    ("Africa/Conakry", "Africa/Abidjan"),
+    ("Africa/Dakar", "Africa/Abidjan"),
+    ("Africa/Dar_es_Salaam", "Africa/Nairobi"),
+    ("Africa/Djibouti", "Africa/Nairobi"),
+    ("Africa/Douala", "Africa/Lagos"),
+    ("Africa/Freetown", "Africa/Abidjan"),
+    ("Africa/Gaborone", "Africa/Maputo"),
+    ("Africa/Harare", "Africa/Maputo"),
+    ("Africa/Kampala", "Africa/Nairobi"),
+    ("Africa/Kigali", "Africa/Maputo"),
+    ("Africa/Kinshasa", "Africa/Lagos"),
+    ("Africa/Libreville", "Africa/Lagos"),
+    ("Africa/Lome", "Africa/Abidjan"),
+    ("Africa/Luanda", "Africa/Lagos"),
+    ("Africa/Lubumbashi", "Africa/Maputo"),
+    ("Africa/Lusaka", "Africa/Maputo"),
+    ("Africa/Malabo", "Africa/Lagos"),
+    ("Africa/Maseru", "Africa/Johannesburg"),
+    ("Africa/Mbabane", "Africa/Johannesburg"),
+    ("Africa/Mogadishu", "Africa/Nairobi"),
+    ("Africa/Niamey", "Africa/Lagos"),
+    ("Africa/Nouakchott", "Africa/Abidjan"),
+    ("Africa/Ouagadougou", "Africa/Abidjan"),
+    ("Africa/Porto-Novo", "Africa/Lagos"),
+    ("America/Anguilla", "America/Puerto_Rico"),
+    ("America/Antigua", "America/Puerto_Rico"),
+    ("America/Aruba", "America/Puerto_Rico"),
+    ("America/Atikokan", "America/Panama"),
+    ("America/Blanc-Sablon", "America/Puerto_Rico"),
+    ("America/Cayman", "America/Panama"),
+    ("America/Creston", "America/Phoenix"),
+    ("America/Curacao", "America/Puerto_Rico"),
+    ("America/Dominica", "America/Puerto_Rico"),
+    ("America/Grenada", "America/Puerto_Rico"),
+    ("America/Guadeloupe", "America/Puerto_Rico"),
+    ("America/Kralendijk", "America/Puerto_Rico"),
+    ("America/Lower_Princes", "America/Puerto_Rico"),
+    ("America/Marigot", "America/Puerto_Rico"),
+    ("America/Montserrat", "America/Puerto_Rico"),
+    ("America/Nassau", "America/Toronto"),
+    ("America/Port_of_Spain", "America/Puerto_Rico"),
+    ("America/St_Barthelemy", "America/Puerto_Rico"),
+    ("America/St_Kitts", "America/Puerto_Rico"),
+    ("America/St_Lucia", "America/Puerto_Rico"),
+    ("America/St_Thomas", "America/Puerto_Rico"),
+    ("America/St_Vincent", "America/Puerto_Rico"),
+    ("America/Tortola", "America/Puerto_Rico"),
+    ("Antarctica/DumontDUrville", "Pacific/Port_Moresby"),
+    ("Antarctica/McMurdo", "Pacific/Auckland"),
+    ("Antarctica/Syowa", "Asia/Riyadh"),
+    ("Arctic/Longyearbyen", "Europe/Berlin"),
+    ("Asia/Aden", "Asia/Riyadh"),
+    ("Asia/Bahrain", "Asia/Qatar"),
+    ("Asia/Brunei", "Asia/Kuching"),
+    ("Asia/Kuala_Lumpur", "Asia/Singapore"),
+    ("Asia/Kuwait", "Asia/Riyadh"),
+    ("Asia/Muscat", "Asia/Dubai"),
+    ("Asia/Phnom_Penh", "Asia/Bangkok"),
+    ("Asia/Vientiane", "Asia/Bangkok"),
+    ("Atlantic/Reykjavik", "Africa/Abidjan"),
+    ("Atlantic/St_Helena", "Africa/Abidjan"),
+    ("Europe/Amsterdam", "Europe/Brussels"),
+    ("Europe/Bratislava", "Europe/Prague"),
+    ("Europe/Busingen", "Europe/Zurich"),
+    ("Europe/Copenhagen", "Europe/Berlin"),
+    ("Europe/Guernsey", "Europe/London"),
+    ("Europe/Isle_of_Man", "Europe/London"),
+    ("Europe/Jersey", "Europe/London"),
+    ("Europe/Ljubljana", "Europe/Belgrade"),
+    ("Europe/Luxembourg", "Europe/Brussels"),
+    ("Europe/Mariehamn", "Europe/Helsinki"),
+    ("Europe/Monaco", "Europe/Paris"),
+    ("Europe/Oslo", "Europe/Berlin"),
+    ("Europe/Podgorica", "Europe/Belgrade"),
+    ("Europe/San_Marino", "Europe/Rome"),
+    ("Europe/Sarajevo", "Europe/Belgrade"),
+    ("Europe/Skopje", "Europe/Belgrade"),
+    ("Europe/Stockholm", "Europe/Berlin"),
+    ("Europe/Vaduz", "Europe/Zurich"),
+    ("Europe/Vatican", "Europe/Rome"),
+    ("Europe/Zagreb", "Europe/Belgrade"),
+    ("Indian/Antananarivo", "Africa/Nairobi"),
+    ("Indian/Christmas", "Asia/Bangkok"),
+    ("Indian/Cocos", "Asia/Yangon"),
+    ("Indian/Comoro", "Africa/Nairobi"),
+    ("Indian/Kerguelen", "Indian/Maldives"),
+    ("Indian/Mahe", "Asia/Dubai"),
+    ("Indian/Mayotte", "Africa/Nairobi"),
+    ("Indian/Reunion", "Asia/Dubai"),
+    ("Pacific/Chuuk", "Pacific/Port_Moresby"),
+    ("Pacific/Funafuti", "Pacific/Tarawa"),
+    ("Pacific/Majuro", "Pacific/Tarawa"),
+    ("Pacific/Midway", "Pacific/Pago_Pago"),
+    ("Pacific/Pohnpei", "Pacific/Guadalcanal"),
+    ("Pacific/Saipan", "Pacific/Guam"),
+    ("Pacific/Wake", "Pacific/Tarawa"),
+    ("Pacific/Wallis", "Pacific/Tarawa"),
     ("Africa/Timbuktu", "Africa/Abidjan"),
-    ("America/Argentina/ComodRivadavia", "America/Argentina/Catamarca"), ("America/Atka", "America/Adak"),
-    ("America/Coral_Harbour", "America/Panama"), ("America/Ensenada", "America/Tijuana"),
-    ("America/Fort_Wayne", "America/Indiana/Indianapolis"), ("America/Montreal", "America/Toronto"),
-    ("America/Nipigon", "America/Toronto"), ("America/Pangnirtung", "America/Iqaluit"),
-    ("America/Porto_Acre", "America/Rio_Branco"), ("America/Rainy_River", "America/Winnipeg"),
-    ("America/Rosario", "America/Argentina/Cordoba"), ("America/Santa_Isabel", "America/Tijuana"),
-    ("America/Shiprock", "America/Denver"), ("America/Thunder_Bay", "America/Toronto"),
-    ("America/Yellowknife", "America/Edmonton"), ("Antarctica/South_Pole", "Pacific/Auckland"),
-    ("Asia/Choibalsan", "Asia/Ulaanbaatar"), ("Asia/Chongqing", "Asia/Shanghai"),
-    ("Asia/Harbin", "Asia/Shanghai"), ("Asia/Kashgar", "Asia/Urumqi"), ("Asia/Tel_Aviv", "Asia/Jerusalem"),
-    ("Atlantic/Jan_Mayen", "Europe/Berlin"), ("Australia/Canberra", "Australia/Sydney"),
-    ("Australia/Currie", "Australia/Hobart"), ("Europe/Belfast", "Europe/London"),
-    ("Europe/Tiraspol", "Europe/Chisinau"), ("Europe/Uzhgorod", "Europe/Kyiv"),
-    ("Europe/Zaporozhye", "Europe/Kyiv"), ("Pacific/Enderbury", "Pacific/Kanton"),
-    ("Pacific/Johnston", "Pacific/Honolulu"), ("Pacific/Yap", "Pacific/Port_Moresby"),
-    ("WET", "Europe/Lisbon"), ("Africa/Asmera", "Africa/Nairobi"), ("America/Godthab", "America/Nuuk"),
-    ("Asia/Ashkhabad", "Asia/Ashgabat"), ("Asia/Calcutta", "Asia/Kolkata"),
-    ("Asia/Chungking", "Asia/Shanghai"), ("Asia/Dacca", "Asia/Dhaka"), ("Asia/Istanbul", "Europe/Istanbul"),
-    ("Asia/Katmandu", "Asia/Kathmandu"), ("Asia/Macao", "Asia/Macau"), ("Asia/Rangoon", "Asia/Yangon"),
-    ("Asia/Saigon", "Asia/Ho_Chi_Minh"), ("Asia/Thimbu", "Asia/Thimphu"),
-    ("Asia/Ujung_Pandang", "Asia/Makassar"), ("Asia/Ulan_Bator", "Asia/Ulaanbaatar"),
-    ("Atlantic/Faeroe", "Atlantic/Faroe"), ("Europe/Kiev", "Europe/Kyiv"), ("Europe/Nicosia", "Asia/Nicosia"),
-    ("HST", "Pacific/Honolulu"), ("PST8PDT", "America/Los_Angeles"),
-    ("Pacific/Ponape", "Pacific/Guadalcanal"), ("Pacific/Truk", "Pacific/Port_Moresby"),
+    (
+        "America/Argentina/ComodRivadavia",
+        "America/Argentina/Catamarca",
+    ),
+    ("America/Atka", "America/Adak"),
+    ("America/Coral_Harbour", "America/Panama"),
+    ("America/Ensenada", "America/Tijuana"),
+    ("America/Fort_Wayne", "America/Indiana/Indianapolis"),
+    ("America/Montreal", "America/Toronto"),
+    ("America/Nipigon", "America/Toronto"),
+    ("America/Pangnirtung", "America/Iqaluit"),
+    ("America/Porto_Acre", "America/Rio_Branco"),
+    ("America/Rainy_River", "America/Winnipeg"),
+    ("America/Rosario", "America/Argentina/Cordoba"),
+    ("America/Santa_Isabel", "America/Tijuana"),
+    ("America/Shiprock", "America/Denver"),
+    ("America/Thunder_Bay", "America/Toronto"),
+    ("America/Yellowknife", "America/Edmonton"),
+    ("Antarctica/South_Pole", "Pacific/Auckland"),
+    ("Asia/Choibalsan", "Asia/Ulaanbaatar"),
+    ("Asia/Chongqing", "Asia/Shanghai"),
+    ("Asia/Harbin", "Asia/Shanghai"),
+    ("Asia/Kashgar", "Asia/Urumqi"),
+    ("Asia/Tel_Aviv", "Asia/Jerusalem"),
+    ("Atlantic/Jan_Mayen", "Europe/Berlin"),
+    ("Australia/Canberra", "Australia/Sydney"),
+    ("Australia/Currie", "Australia/Hobart"),
+    ("Europe/Belfast", "Europe/London"),
+    ("Europe/Tiraspol", "Europe/Chisinau"),
+    ("Europe/Uzhgorod", "Europe/Kyiv"),
+    ("Europe/Zaporozhye", "Europe/Kyiv"),
+    ("Pacific/Enderbury", "Pacific/Kanton"),
+    ("Pacific/Johnston", "Pacific/Honolulu"),
+    ("Pacific/Yap", "Pacific/Port_Moresby"),
+    ("WET", "Europe/Lisbon"),
+    ("Africa/Asmera", "Africa/Nairobi"),
+    ("America/Godthab", "America/Nuuk"),
+    ("Asia/Ashkhabad", "Asia/Ashgabat"),
+    ("Asia/Calcutta", "Asia/Kolkata"),
+    ("Asia/Chungking", "Asia/Shanghai"),
+    ("Asia/Dacca", "Asia/Dhaka"),
+    ("Asia/Istanbul", "Europe/Istanbul"),
+    ("Asia/Katmandu", "Asia/Kathmandu"),
+    ("Asia/Macao", "Asia/Macau"),
+    ("Asia/Rangoon", "Asia/Yangon"),
+    ("Asia/Saigon", "Asia/Ho_Chi_Minh"),
+    ("Asia/Thimbu", "Asia/Thimphu"),
+    ("Asia/Ujung_Pandang", "Asia/Makassar"),
+    ("Asia/Ulan_Bator", "Asia/Ulaanbaatar"),
+    ("Atlantic/Faeroe", "Atlantic/Faroe"),
+    ("Europe/Kiev", "Europe/Kyiv"),
+    ("Europe/Nicosia", "Asia/Nicosia"),
+    ("HST", "Pacific/Honolulu"),
+    ("PST8PDT", "America/Los_Angeles"),
+    ("Pacific/Ponape", "Pacific/Guadalcanal"),
+    ("Pacific/Truk", "Pacific/Port_Moresby"),
 ];
 
 #[cfg(test)]
@@ -412,14 +567,24 @@ mod tests {
     fn every_listed_name_is_a_chrono_tz_zone() {
         for &(windows, canonical, others) in WINDOWS_ZONES.iter().chain(LEGACY_WINDOWS_ZONES) {
             for iana in std::iter::once(canonical).chain(others.split_ascii_whitespace()) {
-                assert!(Tz::from_str(iana).is_ok(), "{windows}: {iana} is not a chrono-tz zone");
+                assert!(
+                    Tz::from_str(iana).is_ok(),
+                    "{windows}: {iana} is not a chrono-tz zone"
+                );
             }
         }
         for &(alias, target) in LINKS {
-            assert!(Tz::from_str(alias).is_ok() && Tz::from_str(target).is_ok(), "{alias} -> {target}");
+            assert!(
+                Tz::from_str(alias).is_ok() && Tz::from_str(target).is_ok(),
+                "{alias} -> {target}"
+            );
         }
         for (old, new) in MODERN_SPELLING {
-            assert_eq!(maps().link_target.get(old), Some(new), "{old} is not a tzdb link to {new}");
+            assert_eq!(
+                maps().link_target.get(old),
+                Some(new),
+                "{old} is not a tzdb link to {new}"
+            );
         }
     }
 
@@ -440,52 +605,113 @@ mod tests {
     fn windows_names_round_trip_through_their_canonical_zone() {
         for &(windows, _, _) in WINDOWS_ZONES {
             let tz = windows_to_iana(windows).unwrap_or_else(|| panic!("{windows}"));
-            assert_eq!(iana_to_windows(tz), Some(windows), "{windows} -> {}", tz.name());
+            assert_eq!(
+                iana_to_windows(tz),
+                Some(windows),
+                "{windows} -> {}",
+                tz.name()
+            );
         }
     }
 
     #[test]
     fn well_known_zones() {
-        assert_eq!(windows_to_iana("Pacific Standard Time"), Some(Tz::America__Los_Angeles));
-        assert_eq!(windows_to_iana("pacific standard time"), Some(Tz::America__Los_Angeles));
-        assert_eq!(windows_to_iana("W. Europe Standard Time"), Some(Tz::Europe__Berlin));
-        assert_eq!(windows_to_iana("India Standard Time"), Some(Tz::Asia__Kolkata));
+        assert_eq!(
+            windows_to_iana("Pacific Standard Time"),
+            Some(Tz::America__Los_Angeles)
+        );
+        assert_eq!(
+            windows_to_iana("pacific standard time"),
+            Some(Tz::America__Los_Angeles)
+        );
+        assert_eq!(
+            windows_to_iana("W. Europe Standard Time"),
+            Some(Tz::Europe__Berlin)
+        );
+        assert_eq!(
+            windows_to_iana("India Standard Time"),
+            Some(Tz::Asia__Kolkata)
+        );
         assert_eq!(windows_to_iana("FLE Standard Time"), Some(Tz::Europe__Kyiv));
         assert_eq!(windows_to_iana("UTC"), Some(Tz::Etc__UTC));
-        assert_eq!(windows_to_iana("Mexico Standard Time 2"), Some(Tz::America__Chihuahua));
+        assert_eq!(
+            windows_to_iana("Mexico Standard Time 2"),
+            Some(Tz::America__Chihuahua)
+        );
         assert_eq!(windows_to_iana(CUSTOM_ZONE), None);
         assert_eq!(windows_to_iana("Mars Standard Time"), None);
 
-        assert_eq!(iana_to_windows(Tz::Europe__Amsterdam), Some("W. Europe Standard Time"));
-        assert_eq!(iana_to_windows(Tz::Europe__Brussels), Some("Romance Standard Time"));
-        assert_eq!(iana_to_windows(Tz::Asia__Kolkata), Some("India Standard Time"));
-        assert_eq!(iana_to_windows(Tz::Asia__Calcutta), Some("India Standard Time"));
-        assert_eq!(iana_to_windows(Tz::America__Argentina__Buenos_Aires), Some("Argentina Standard Time"));
-        assert_eq!(iana_to_windows(Tz::US__Eastern), Some("Eastern Standard Time"));
-        assert_eq!(iana_to_windows(Tz::America__Vancouver), Some("Pacific Standard Time"));
+        assert_eq!(
+            iana_to_windows(Tz::Europe__Amsterdam),
+            Some("W. Europe Standard Time")
+        );
+        assert_eq!(
+            iana_to_windows(Tz::Europe__Brussels),
+            Some("Romance Standard Time")
+        );
+        assert_eq!(
+            iana_to_windows(Tz::Asia__Kolkata),
+            Some("India Standard Time")
+        );
+        assert_eq!(
+            iana_to_windows(Tz::Asia__Calcutta),
+            Some("India Standard Time")
+        );
+        assert_eq!(
+            iana_to_windows(Tz::America__Argentina__Buenos_Aires),
+            Some("Argentina Standard Time")
+        );
+        assert_eq!(
+            iana_to_windows(Tz::US__Eastern),
+            Some("Eastern Standard Time")
+        );
+        assert_eq!(
+            iana_to_windows(Tz::America__Vancouver),
+            Some("Pacific Standard Time")
+        );
         assert_eq!(iana_to_windows(Tz::UTC), Some("UTC"));
         assert_eq!(iana_to_windows(Tz::Etc__GMT), Some("UTC"));
-        assert_eq!(iana_to_windows(Tz::Etc__GMTPlus5), Some("SA Pacific Standard Time"));
+        assert_eq!(
+            iana_to_windows(Tz::Etc__GMTPlus5),
+            Some("SA Pacific Standard Time")
+        );
         assert_eq!(iana_to_windows(Tz::Pacific__Kanton), Some("UTC+13"));
         // Legacy names are read, never written.
-        assert_eq!(iana_to_windows(Tz::America__Chihuahua), Some("Central Standard Time (Mexico)"));
+        assert_eq!(
+            iana_to_windows(Tz::America__Chihuahua),
+            Some("Central Standard Time (Mexico)")
+        );
     }
 
     #[test]
     fn graph_names() {
-        assert_eq!(from_graph("Eastern Standard Time"), Some(Tz::America__New_York));
+        assert_eq!(
+            from_graph("Eastern Standard Time"),
+            Some(Tz::America__New_York)
+        );
         assert_eq!(from_graph("Europe/Berlin"), Some(Tz::Europe__Berlin));
         assert_eq!(from_graph("UTC"), Some(Tz::Etc__UTC));
         assert_eq!(from_graph("tzone://Microsoft/Utc"), Some(Tz::UTC));
         assert_eq!(from_graph(CUSTOM_ZONE), None);
         assert_eq!(from_graph(""), None);
-        assert_eq!(to_graph(Tz::Europe__Berlin), ("W. Europe Standard Time".to_string(), true));
+        assert_eq!(
+            to_graph(Tz::Europe__Berlin),
+            ("W. Europe Standard Time".to_string(), true)
+        );
     }
 
     #[test]
     fn nearly_every_chrono_tz_zone_has_a_windows_name() {
-        let missing: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().filter(|tz| iana_to_windows(**tz).is_none()).map(|tz| tz.name()).collect();
+        let missing: Vec<&str> = chrono_tz::TZ_VARIANTS
+            .iter()
+            .filter(|tz| iana_to_windows(**tz).is_none())
+            .map(|tz| tz.name())
+            .collect();
         // CLDR leaves a few zones unmapped (tzdata 2025b: America/Coyhaique, Antarctica/Troll).
-        assert!(missing.len() <= 5, "{} zones without a Windows name: {missing:?}", missing.len());
+        assert!(
+            missing.len() <= 5,
+            "{} zones without a Windows name: {missing:?}",
+            missing.len()
+        );
     }
 }

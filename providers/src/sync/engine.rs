@@ -87,9 +87,19 @@ pub struct RemoteRef {
 pub enum RemoteChange {
     /// A series (or single event) was created or changed. `exceptions` are those reported with it
     /// in this round (a full round reports all of them; an incremental one only changed ones).
-    Series { remote_id: String, etag: Option<String>, almanac_id: Option<SeriesId>, series: RemoteSeries },
+    Series {
+        remote_id: String,
+        etag: Option<String>,
+        almanac_id: Option<SeriesId>,
+        series: RemoteSeries,
+    },
     /// One occurrence of a series was overridden, cancelled or changed.
-    Exception { parent_remote_id: String, remote_id: String, etag: Option<String>, exception: RemoteException },
+    Exception {
+        parent_remote_id: String,
+        remote_id: String,
+        etag: Option<String>,
+        exception: RemoteException,
+    },
     /// The series is gone at the provider.
     Deleted { remote_id: String },
 }
@@ -136,14 +146,29 @@ pub trait RemoteCalendar: Send + Sync {
     /// Makes the provider hold `desired` for local series `local`. `known` is where it was last
     /// seen (None: never pushed, or the push's result was lost). Returns where it is now and what
     /// the provider could not represent.
-    async fn upsert(&self, calendar: &str, local: SeriesId, desired: &RemoteSeries, known: Option<&RemoteRef>) -> Result<(RemoteRef, Fidelity), SyncError>;
+    async fn upsert(
+        &self,
+        calendar: &str,
+        local: SeriesId,
+        desired: &RemoteSeries,
+        known: Option<&RemoteRef>,
+    ) -> Result<(RemoteRef, Fidelity), SyncError>;
     /// Deletes the series at the provider; already gone is success.
-    async fn delete(&self, calendar: &str, local: SeriesId, known: Option<&RemoteRef>) -> Result<(), SyncError>;
+    async fn delete(
+        &self,
+        calendar: &str,
+        local: SeriesId,
+        known: Option<&RemoteRef>,
+    ) -> Result<(), SyncError>;
     /// The changes since `cursor` (None: everything).
     async fn changes(&self, calendar: &str, cursor: Option<&str>) -> Result<ChangeSet, SyncError>;
     /// The current state of these provider series, for providers whose change feed does not say
     /// everything (Graph's delta can drop deleted occurrences). Default: nothing to add.
-    async fn recheck(&self, _calendar: &str, _remote_ids: &[String]) -> Result<Vec<RemoteChange>, SyncError> {
+    async fn recheck(
+        &self,
+        _calendar: &str,
+        _remote_ids: &[String],
+    ) -> Result<Vec<RemoteChange>, SyncError> {
         Ok(Vec::new())
     }
 }
@@ -163,9 +188,16 @@ pub struct OutboxItem {
 pub enum LocalWrite {
     /// Store this series (insert when `expected_version` is None). Must not enqueue a push to the
     /// link the change came from.
-    Save { series: Series, expected_version: Option<i64>, remote: RemoteRef },
+    Save {
+        series: Series,
+        expected_version: Option<i64>,
+        remote: RemoteRef,
+    },
     /// Delete the local series (it was deleted at the provider).
-    Delete { series: SeriesId, expected_version: i64 },
+    Delete {
+        series: SeriesId,
+        expected_version: i64,
+    },
     /// Nothing changes locally, but remember the provider's current etags.
     Remember { series: SeriesId, remote: RemoteRef },
 }
@@ -178,12 +210,28 @@ pub trait SyncPort: Send + Sync {
     async fn series(&self, link: &Link, id: SeriesId) -> Result<Option<Series>, SyncError>;
     async fn remote_ref(&self, link: &Link, id: SeriesId) -> Result<Option<RemoteRef>, SyncError>;
     /// The local series a provider event is mapped to.
-    async fn series_for_remote(&self, link: &Link, remote_id: &str) -> Result<Option<(SeriesId, RemoteRef)>, SyncError>;
+    async fn series_for_remote(
+        &self,
+        link: &Link,
+        remote_id: &str,
+    ) -> Result<Option<(SeriesId, RemoteRef)>, SyncError>;
     /// Records a finished push (None: the series was deleted at the provider) and removes the
     /// outbox rows up to `item`, in one transaction.
-    async fn pushed(&self, link: &Link, item: OutboxItem, remote: Option<RemoteRef>, fidelity: &Fidelity) -> Result<(), SyncError>;
+    async fn pushed(
+        &self,
+        link: &Link,
+        item: OutboxItem,
+        remote: Option<RemoteRef>,
+        fidelity: &Fidelity,
+    ) -> Result<(), SyncError>;
     /// Leaves the row for a later attempt.
-    async fn push_failed(&self, link: &Link, item: OutboxItem, error: &str, retry_in_seconds: i64) -> Result<(), SyncError>;
+    async fn push_failed(
+        &self,
+        link: &Link,
+        item: OutboxItem,
+        error: &str,
+        retry_in_seconds: i64,
+    ) -> Result<(), SyncError>;
     /// Whether a local change to the series is waiting to be pushed to this link.
     async fn push_pending(&self, link: &Link, id: SeriesId) -> Result<bool, SyncError>;
     /// Applies a pulled change to the local store (one transaction; fires subscriptions).
@@ -194,12 +242,21 @@ pub trait SyncPort: Send + Sync {
     async fn save_cursor(&self, link: &Link, cursor: Option<&str>) -> Result<(), SyncError>;
     /// The link's recent remote deletions: (applied in the current window, series synced when the
     /// window opened). The port opens a window sized `mapped_now` when none is open.
-    async fn deletion_window(&self, link: &Link, mapped_now: usize) -> Result<(usize, usize), SyncError>;
+    async fn deletion_window(
+        &self,
+        link: &Link,
+        mapped_now: usize,
+    ) -> Result<(usize, usize), SyncError>;
     async fn record_deletions(&self, link: &Link, n: usize) -> Result<(), SyncError>;
     /// Series of the link's calendar that showed something in the `lookback` seconds before
     /// `before`, end before it, and have no continuation: the ones a split made at the provider
     /// in an earlier round may have trimmed.
-    async fn recently_ended(&self, link: &Link, before: i64, lookback: i64) -> Result<Vec<Series>, SyncError>;
+    async fn recently_ended(
+        &self,
+        link: &Link,
+        before: i64,
+        lookback: i64,
+    ) -> Result<Vec<Series>, SyncError>;
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -235,7 +292,10 @@ pub fn fingerprint<T: std::fmt::Debug>(content: &T) -> String {
 
 /// The series without its exceptions, which are fingerprinted one by one.
 pub fn parent_part(r: &RemoteSeries) -> RemoteSeries {
-    RemoteSeries { exceptions: Vec::new(), ..r.clone() }
+    RemoteSeries {
+        exceptions: Vec::new(),
+        ..r.clone()
+    }
 }
 
 /// Backoff for a failed outbox row: 2^attempts seconds, capped at 10 minutes, ±25 % jitter
@@ -248,7 +308,12 @@ pub fn retry_delay(item: OutboxItem) -> i64 {
 }
 
 /// Pushes up to `limit` due outbox rows of the link.
-pub async fn push_round(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: &Link, limit: usize) -> Result<PushReport, SyncError> {
+pub async fn push_round(
+    port: &dyn SyncPort,
+    remote: &dyn RemoteCalendar,
+    link: &Link,
+    limit: usize,
+) -> Result<PushReport, SyncError> {
     let mut report = PushReport::default();
     if !link.direction.pushes() {
         return Ok(report);
@@ -259,7 +324,12 @@ pub async fn push_round(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: 
     let mut seen: HashMap<SeriesId, usize> = HashMap::new();
     for item in items {
         match seen.get(&item.series) {
-            Some(&i) => latest[i] = OutboxItem { attempts: latest[i].attempts.max(item.attempts), ..item },
+            Some(&i) => {
+                latest[i] = OutboxItem {
+                    attempts: latest[i].attempts.max(item.attempts),
+                    ..item
+                }
+            }
             None => {
                 seen.insert(item.series, latest.len());
                 latest.push(item);
@@ -283,7 +353,8 @@ pub async fn push_round(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: 
             Err(e) => {
                 report.failed += 1;
                 failed_in_a_row += 1;
-                port.push_failed(link, item, &e.to_string(), retry_delay(item)).await?;
+                port.push_failed(link, item, &e.to_string(), retry_delay(item))
+                    .await?;
                 continue;
             }
         }
@@ -298,12 +369,22 @@ enum PushOutcome {
     Rejected,
 }
 
-async fn push_one(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: &Link, item: OutboxItem) -> Result<PushOutcome, SyncError> {
+async fn push_one(
+    port: &dyn SyncPort,
+    remote: &dyn RemoteCalendar,
+    link: &Link,
+    item: OutboxItem,
+) -> Result<PushOutcome, SyncError> {
     // A record without a remote id only remembers a rejection: the provider holds nothing.
-    let known = port.remote_ref(link, item.series).await?.filter(|k| !k.remote_id.is_empty());
+    let known = port
+        .remote_ref(link, item.series)
+        .await?
+        .filter(|k| !k.remote_id.is_empty());
     match port.series(link, item.series).await? {
         None => {
-            remote.delete(&link.remote_calendar, item.series, known.as_ref()).await?;
+            remote
+                .delete(&link.remote_calendar, item.series, known.as_ref())
+                .await?;
             port.pushed(link, item, None, &Fidelity::Exact).await?;
             Ok(PushOutcome::Deleted)
         }
@@ -314,7 +395,10 @@ async fn push_one(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: &Link,
                 port.pushed(link, item, known, &fidelity).await?;
                 return Ok(PushOutcome::Pushed);
             }
-            match remote.upsert(&link.remote_calendar, series.id, &desired, known.as_ref()).await {
+            match remote
+                .upsert(&link.remote_calendar, series.id, &desired, known.as_ref())
+                .await
+            {
                 Ok((mut now, adapter_fidelity)) => {
                     now.fingerprint = Some(fingerprint(&parent_part(&desired)));
                     if let Fidelity::Degraded(lost) = adapter_fidelity {
@@ -328,7 +412,8 @@ async fn push_one(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: &Link,
                 Err(SyncError::Rejected(why)) => {
                     // Keep what the provider has (if anything) and record why this was refused.
                     let keep = known.unwrap_or_default();
-                    port.pushed(link, item, Some(keep), &Fidelity::Rejected(why)).await?;
+                    port.pushed(link, item, Some(keep), &Fidelity::Rejected(why))
+                        .await?;
                     Ok(PushOutcome::Rejected)
                 }
                 Err(e) => Err(e),
@@ -341,7 +426,12 @@ async fn push_one(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: &Link,
 fn agreed(known: &RemoteRef, desired: &RemoteSeries) -> bool {
     known.fingerprint.as_deref() == Some(fingerprint(&parent_part(desired)).as_str())
         && known.exceptions.len() == desired.exceptions.len()
-        && desired.exceptions.iter().all(|e| known.exceptions.get(&e.original_start).is_some_and(|k| k.fingerprint == fingerprint(e)))
+        && desired.exceptions.iter().all(|e| {
+            known
+                .exceptions
+                .get(&e.original_start)
+                .is_some_and(|k| k.fingerprint == fingerprint(e))
+        })
 }
 
 /// Pulls one round of provider changes into the local calendar.
@@ -353,12 +443,19 @@ fn agreed(known: &RemoteRef, desired: &RemoteSeries) -> bool {
 /// content is a no-op. A full round never deletes series the provider merely did not list, and
 /// no remote deletion is applied that would bring the deletions of the last hour above five and
 /// above half of the series synced when that hour began (a wiped or swapped remote calendar).
-pub async fn pull_round(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: &Link) -> Result<PullReport, SyncError> {
+pub async fn pull_round(
+    port: &dyn SyncPort,
+    remote: &dyn RemoteCalendar,
+    link: &Link,
+) -> Result<PullReport, SyncError> {
     let mut report = PullReport::default();
     if !link.direction.pulls() {
         return Ok(report);
     }
-    let set = match remote.changes(&link.remote_calendar, link.cursor.as_deref()).await {
+    let set = match remote
+        .changes(&link.remote_calendar, link.cursor.as_deref())
+        .await
+    {
         Ok(set) => set,
         Err(SyncError::CursorExpired) => {
             // Start over; pending local changes are untouched (they live in the outbox and win
@@ -374,14 +471,20 @@ pub async fn pull_round(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: 
     if set.recheck_mapped {
         let mut ids = Vec::new();
         for series in port.mapped_series(link).await? {
-            if let Some(r) = port.remote_ref(link, series).await?.filter(|r| !r.remote_id.is_empty()) {
+            if let Some(r) = port
+                .remote_ref(link, series)
+                .await?
+                .filter(|r| !r.remote_id.is_empty())
+            {
                 ids.push(r.remote_id);
             }
         }
         let reported: std::collections::HashSet<String> = incoming
             .iter()
             .filter_map(|c| match c {
-                RemoteChange::Series { remote_id, .. } | RemoteChange::Deleted { remote_id } => Some(remote_id.clone()),
+                RemoteChange::Series { remote_id, .. } | RemoteChange::Deleted { remote_id } => {
+                    Some(remote_id.clone())
+                }
                 RemoteChange::Exception { .. } => None,
             })
             .collect();
@@ -391,23 +494,38 @@ pub async fn pull_round(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: 
 
     // Group by provider series, keeping the round's order of arrival for each.
     let mut parents: Vec<String> = Vec::new();
-    let mut series_changes: HashMap<String, (Option<String>, Option<SeriesId>, RemoteSeries)> = HashMap::new();
-    let mut exception_changes: HashMap<String, Vec<(String, Option<String>, RemoteException)>> = HashMap::new();
+    let mut series_changes: HashMap<String, (Option<String>, Option<SeriesId>, RemoteSeries)> =
+        HashMap::new();
+    let mut exception_changes: HashMap<String, Vec<(String, Option<String>, RemoteException)>> =
+        HashMap::new();
     let mut deletions: Vec<String> = Vec::new();
     for change in incoming {
         match change {
-            RemoteChange::Series { remote_id, etag, almanac_id, series } => {
+            RemoteChange::Series {
+                remote_id,
+                etag,
+                almanac_id,
+                series,
+            } => {
                 if !parents.contains(&remote_id) {
                     parents.push(remote_id.clone());
                 }
                 deletions.retain(|d| *d != remote_id);
                 series_changes.insert(remote_id, (etag, almanac_id, series));
             }
-            RemoteChange::Exception { parent_remote_id, remote_id, etag, exception } => {
+            RemoteChange::Exception {
+                parent_remote_id,
+                remote_id,
+                etag,
+                exception,
+            } => {
                 if !parents.contains(&parent_remote_id) {
                     parents.push(parent_remote_id.clone());
                 }
-                exception_changes.entry(parent_remote_id).or_default().push((remote_id, etag, exception));
+                exception_changes
+                    .entry(parent_remote_id)
+                    .or_default()
+                    .push((remote_id, etag, exception));
             }
             RemoteChange::Deleted { remote_id } => {
                 series_changes.remove(&remote_id);
@@ -423,7 +541,16 @@ pub async fn pull_round(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: 
         let parent = series_changes.remove(&remote_id);
         let exceptions = exception_changes.remove(&remote_id).unwrap_or_default();
         let lineage = continuations.get(&remote_id).copied();
-        apply_series(port, link, &remote_id, parent, exceptions, lineage, &mut report).await?;
+        apply_series(
+            port,
+            link,
+            &remote_id,
+            parent,
+            exceptions,
+            lineage,
+            &mut report,
+        )
+        .await?;
     }
 
     let mapped = port.mapped_series(link).await?.len();
@@ -435,7 +562,11 @@ pub async fn pull_round(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: 
     }
     // Counted over the port's window, not per round: a wiped calendar's deletions may arrive
     // over several rounds (one per push notification).
-    let (recent, base) = if doomed.is_empty() { (0, mapped) } else { port.deletion_window(link, mapped).await? };
+    let (recent, base) = if doomed.is_empty() {
+        (0, mapped)
+    } else {
+        port.deletion_window(link, mapped).await?
+    };
     let total = recent + doomed.len();
     if !doomed.is_empty() && total > 5 && total * 2 > base {
         report.deletions_held = doomed.len();
@@ -449,7 +580,16 @@ pub async fn pull_round(port: &dyn SyncPort, remote: &dyn RemoteCalendar, link: 
             }
             match port.series(link, id).await? {
                 Some(s) => {
-                    if port.write(link, LocalWrite::Delete { series: id, expected_version: s.version }).await? {
+                    if port
+                        .write(
+                            link,
+                            LocalWrite::Delete {
+                                series: id,
+                                expected_version: s.version,
+                            },
+                        )
+                        .await?
+                    {
                         report.deleted += 1;
                     }
                 }
@@ -477,7 +617,10 @@ async fn splits_made_remotely(
     let mut fresh = Vec::new();
     for (remote_id, (_, marker, series)) in changes {
         let ours = match marker {
-            Some(id) => port.series(link, *id).await?.is_some_and(|s| s.calendar == link.calendar),
+            Some(id) => port
+                .series(link, *id)
+                .await?
+                .is_some_and(|s| s.calendar == link.calendar),
             None => false,
         };
         if !ours && port.series_for_remote(link, remote_id).await?.is_none() {
@@ -492,35 +635,69 @@ async fn splits_made_remotely(
     // continuation yet, is a candidate too.
     for (new_id, series) in &fresh {
         let start = match series.start {
-            RemoteTime::AllDay(d) => instant_of(d.and_time(chrono::NaiveTime::MIN), link.calendar_zone),
+            RemoteTime::AllDay(d) => {
+                instant_of(d.and_time(chrono::NaiveTime::MIN), link.calendar_zone)
+            }
             RemoteTime::Timed { local, zone } => instant_of(local, zone),
         };
-        for before in port.recently_ended(link, start + 86_400, SPLIT_LOOKBACK_SECONDS).await? {
+        for before in port
+            .recently_ended(link, start + 86_400, SPLIT_LOOKBACK_SECONDS)
+            .await?
+        {
             if let Some(lineage) = continues(&before, series) {
                 found.entry((*new_id).clone()).or_insert(lineage);
             }
         }
     }
     for (remote_id, (_, _, trimmed)) in changes {
-        let Some((local_id, _)) = port.series_for_remote(link, remote_id).await? else { continue };
-        let Some(before) = port.series(link, local_id).await? else { continue };
-        let who = LocalIdentity { id: before.id, organization: before.organization, calendar: before.calendar, calendar_zone: link.calendar_zone, version: before.version };
-        let Ok(after) = to_local(&parent_part(trimmed), who) else { continue };
-        let Some(new_bound) = after.schedule().rule_bound() else { continue };
-        if before.schedule().rule_bound().is_some_and(|b| b <= new_bound) {
+        let Some((local_id, _)) = port.series_for_remote(link, remote_id).await? else {
+            continue;
+        };
+        let Some(before) = port.series(link, local_id).await? else {
+            continue;
+        };
+        let who = LocalIdentity {
+            id: before.id,
+            organization: before.organization,
+            calendar: before.calendar,
+            calendar_zone: link.calendar_zone,
+            version: before.version,
+        };
+        let Ok(after) = to_local(&parent_part(trimmed), who) else {
+            continue;
+        };
+        let Some(new_bound) = after.schedule().rule_bound() else {
+            continue;
+        };
+        if before
+            .schedule()
+            .rule_bound()
+            .is_some_and(|b| b <= new_bound)
+        {
             continue;
         }
-        let Some(cut) = before.schedule().instances_from(new_bound + 1).next() else { continue };
+        let Some(cut) = before.schedule().instances_from(new_bound + 1).next() else {
+            continue;
+        };
         let cut_day = Schedule::local_date(cut);
         for (new_id, series) in &fresh {
             let start_day = match series.start {
                 RemoteTime::AllDay(d) => d,
-                RemoteTime::Timed { local, zone } => chrono::DateTime::from_timestamp(instant_of(local, zone), 0)
-                    .map(|t| t.with_timezone(&before.schedule().zone()).date_naive())
-                    .unwrap_or_default(),
+                RemoteTime::Timed { local, zone } => {
+                    chrono::DateTime::from_timestamp(instant_of(local, zone), 0)
+                        .map(|t| t.with_timezone(&before.schedule().zone()).date_naive())
+                        .unwrap_or_default()
+                }
             };
             if start_day == cut_day && !found.contains_key(*new_id) {
-                found.insert((*new_id).clone(), Lineage { root: before.lineage().root, parent: Some(before.id), split_at: Some(RecurrenceId(cut.start)) });
+                found.insert(
+                    (*new_id).clone(),
+                    Lineage {
+                        root: before.lineage().root,
+                        parent: Some(before.id),
+                        split_at: Some(RecurrenceId(cut.start)),
+                    },
+                );
             }
         }
     }
@@ -537,13 +714,32 @@ const SPLIT_LOOKBACK_SECONDS: i64 = 35 * 86_400;
 fn continues(before: &Series, new: &RemoteSeries) -> Option<Lineage> {
     let bound = before.schedule().rule_bound()?;
     let rule = before.schedule().rule()?;
-    let open = Schedule::new(before.schedule().start(), before.schedule().zone(), before.schedule().length(), before.schedule().all_day(), Some(almanac_domain::recurrence::Recurrence { rule: Some(rule.without_end()), rdates: Vec::new(), exdates: Vec::new() })).ok()?;
+    let open = Schedule::new(
+        before.schedule().start(),
+        before.schedule().zone(),
+        before.schedule().length(),
+        before.schedule().all_day(),
+        Some(almanac_domain::recurrence::Recurrence {
+            rule: Some(rule.without_end()),
+            rdates: Vec::new(),
+            exdates: Vec::new(),
+        }),
+    )
+    .ok()?;
     let cut = open.instances_from(bound.saturating_add(1)).next()?;
     let start_day = match new.start {
         RemoteTime::AllDay(d) => d,
-        RemoteTime::Timed { local, zone } => chrono::DateTime::from_timestamp(instant_of(local, zone), 0)?.with_timezone(&before.schedule().zone()).date_naive(),
+        RemoteTime::Timed { local, zone } => {
+            chrono::DateTime::from_timestamp(instant_of(local, zone), 0)?
+                .with_timezone(&before.schedule().zone())
+                .date_naive()
+        }
     };
-    (Schedule::local_date(cut) == start_day).then_some(Lineage { root: before.lineage().root, parent: Some(before.id), split_at: Some(RecurrenceId(cut.start)) })
+    (Schedule::local_date(cut) == start_day).then_some(Lineage {
+        root: before.lineage().root,
+        parent: Some(before.id),
+        split_at: Some(RecurrenceId(cut.start)),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -564,7 +760,13 @@ async fn apply_series(
         (Some(m), _) => Some(m),
         (None, Some(ours)) => match port.series(link, ours).await? {
             Some(s) if s.calendar == link.calendar => {
-                let known = port.remote_ref(link, ours).await?.unwrap_or_else(|| RemoteRef { remote_id: remote_id.to_string(), ..Default::default() });
+                let known = port
+                    .remote_ref(link, ours)
+                    .await?
+                    .unwrap_or_else(|| RemoteRef {
+                        remote_id: remote_id.to_string(),
+                        ..Default::default()
+                    });
                 Some((ours, known))
             }
             _ => None,
@@ -576,13 +778,22 @@ async fn apply_series(
         // New at the provider: a series we have never seen.
         let Some((etag, _, remote_series)) = parent else {
             // Exceptions of a series we do not have (its parent was never listed to us).
-            report.skipped.push(format!("{remote_id}: exceptions of an unknown series"));
+            report
+                .skipped
+                .push(format!("{remote_id}: exceptions of an unknown series"));
             return Ok(());
         };
         let mut full = remote_series;
-        full.exceptions.extend(exceptions.iter().map(|(_, _, e)| e.clone()));
+        full.exceptions
+            .extend(exceptions.iter().map(|(_, _, e)| e.clone()));
         full.exceptions.sort_by_key(|e| e.original_start);
-        let who = LocalIdentity { id: SeriesId::generate(), organization: link.organization, calendar: link.calendar, calendar_zone: link.calendar_zone, version: 1 };
+        let who = LocalIdentity {
+            id: SeriesId::generate(),
+            organization: link.organization,
+            calendar: link.calendar,
+            calendar_zone: link.calendar_zone,
+            version: 1,
+        };
         let series = match to_local(&full, who) {
             Ok(s) => match continues {
                 Some(lineage) => s.with_lineage(lineage),
@@ -600,7 +811,17 @@ async fn apply_series(
             exceptions: exception_refs(&exceptions, &agreed_form),
             fingerprint: Some(fingerprint(&parent_part(&agreed_form))),
         };
-        if port.write(link, LocalWrite::Save { series, expected_version: None, remote }).await? {
+        if port
+            .write(
+                link,
+                LocalWrite::Save {
+                    series,
+                    expected_version: None,
+                    remote,
+                },
+            )
+            .await?
+        {
             report.created += 1;
         }
         return Ok(());
@@ -619,7 +840,15 @@ async fn apply_series(
 
     // Echoes: the provider reports our own write back with the etag we recorded.
     let parent = parent.filter(|(etag, _, _)| etag.is_none() || *etag != known.etag);
-    let exceptions: Vec<_> = exceptions.into_iter().filter(|(_, etag, e)| known.exceptions.get(&e.original_start).is_none_or(|k| etag.is_none() || *etag != k.etag)).collect();
+    let exceptions: Vec<_> = exceptions
+        .into_iter()
+        .filter(|(_, etag, e)| {
+            known
+                .exceptions
+                .get(&e.original_start)
+                .is_none_or(|k| etag.is_none() || *etag != k.etag)
+        })
+        .collect();
     if parent.is_none() && exceptions.is_empty() {
         report.unchanged += 1;
         return Ok(());
@@ -631,21 +860,39 @@ async fn apply_series(
         merged = remote_series.clone();
         // A changed parent arrives without its unchanged exceptions: keep ours, overridden by
         // whatever the round reported with it.
-        let mut by_start: BTreeMap<i64, RemoteException> = kept.into_iter().map(|e| (e.original_start, e)).collect();
+        let mut by_start: BTreeMap<i64, RemoteException> =
+            kept.into_iter().map(|e| (e.original_start, e)).collect();
         for e in &remote_series.exceptions {
             by_start.insert(e.original_start, e.clone());
         }
         merged.exceptions = by_start.into_values().collect();
         known.etag = etag.clone();
     }
-    let mut by_start: BTreeMap<i64, RemoteException> = merged.exceptions.drain(..).map(|e| (e.original_start, e)).collect();
+    let mut by_start: BTreeMap<i64, RemoteException> = merged
+        .exceptions
+        .drain(..)
+        .map(|e| (e.original_start, e))
+        .collect();
     for (rid, etag, e) in &exceptions {
-        known.exceptions.insert(e.original_start, ExceptionRef { remote_id: rid.clone(), etag: etag.clone(), fingerprint: fingerprint(e) });
+        known.exceptions.insert(
+            e.original_start,
+            ExceptionRef {
+                remote_id: rid.clone(),
+                etag: etag.clone(),
+                fingerprint: fingerprint(e),
+            },
+        );
         by_start.insert(e.original_start, e.clone());
     }
     merged.exceptions = by_start.into_values().collect();
 
-    let who = LocalIdentity { id: local.id, organization: local.organization, calendar: local.calendar, calendar_zone: link.calendar_zone, version: local.version + 1 };
+    let who = LocalIdentity {
+        id: local.id,
+        organization: local.organization,
+        calendar: local.calendar,
+        calendar_zone: link.calendar_zone,
+        version: local.version + 1,
+    };
     let updated = match to_local(&merged, who) {
         Ok(s) => s.with_lineage(local.lineage()),
         Err(e) => {
@@ -662,21 +909,53 @@ async fn apply_series(
     }
     if after == before {
         report.unchanged += 1;
-        port.write(link, LocalWrite::Remember { series: local.id, remote: known }).await?;
+        port.write(
+            link,
+            LocalWrite::Remember {
+                series: local.id,
+                remote: known,
+            },
+        )
+        .await?;
         return Ok(());
     }
-    if port.write(link, LocalWrite::Save { series: updated, expected_version: Some(local.version), remote: known }).await? {
+    if port
+        .write(
+            link,
+            LocalWrite::Save {
+                series: updated,
+                expected_version: Some(local.version),
+                remote: known,
+            },
+        )
+        .await?
+    {
         report.updated += 1;
     }
     Ok(())
 }
 
-fn exception_refs(reported: &[(String, Option<String>, RemoteException)], agreed_form: &RemoteSeries) -> BTreeMap<i64, ExceptionRef> {
+fn exception_refs(
+    reported: &[(String, Option<String>, RemoteException)],
+    agreed_form: &RemoteSeries,
+) -> BTreeMap<i64, ExceptionRef> {
     reported
         .iter()
         .map(|(id, etag, e)| {
-            let agreed = agreed_form.exceptions.iter().find(|a| a.original_start == e.original_start).map(fingerprint).unwrap_or_else(|| fingerprint(e));
-            (e.original_start, ExceptionRef { remote_id: id.clone(), etag: etag.clone(), fingerprint: agreed })
+            let agreed = agreed_form
+                .exceptions
+                .iter()
+                .find(|a| a.original_start == e.original_start)
+                .map(fingerprint)
+                .unwrap_or_else(|| fingerprint(e));
+            (
+                e.original_start,
+                ExceptionRef {
+                    remote_id: id.clone(),
+                    etag: etag.clone(),
+                    fingerprint: agreed,
+                },
+            )
         })
         .collect()
 }

@@ -25,14 +25,19 @@ pub fn to_remote(series: &Series) -> (RemoteSeries, Fidelity) {
     let mut resolver = ZoneResolver::new(zone);
     let mut fidelity = Fidelity::Exact;
 
-    let first = Instance { start: resolver.instant_of(schedule.start()), local: schedule.start().and_utc().timestamp() };
+    let first = Instance {
+        start: resolver.instant_of(schedule.start()),
+        local: schedule.start().and_utc().timestamp(),
+    };
     let end = schedule.end_of(first, &mut resolver);
     let at = |instant: i64, resolver: &ZoneResolver| remote_time(instant, zone, all_day, resolver);
     // Ends and moved occurrences keep their instant: in the repeated hour of a fall-back they are
     // named in UTC (see `exact_time`), and an all-day series' occurrence moved to a time of day
     // stays timed instead of being cut to its date (both read back an hour or a day off).
     let exact_at = |instant: i64, resolver: &ZoneResolver| match at(instant, resolver) {
-        RemoteTime::AllDay(d) if instant_of(d.and_time(NaiveTime::MIN), zone) == instant => RemoteTime::AllDay(d),
+        RemoteTime::AllDay(d) if instant_of(d.and_time(NaiveTime::MIN), zone) == instant => {
+            RemoteTime::AllDay(d)
+        }
         _ => exact_time(instant, zone),
     };
 
@@ -44,7 +49,8 @@ pub fn to_remote(series: &Series) -> (RemoteSeries, Fidelity) {
                 // it is Google's own convention for a trimmed series: one second before local
                 // midnight of that day (same occurrences, the text Google itself writes).
                 Some(Until::Local(_)) | Some(Until::Utc(_)) if !all_day => {
-                    let until = day_boundary_until(schedule, r, &mut resolver).or_else(|| schedule.rule_bound());
+                    let until = day_boundary_until(schedule, r, &mut resolver)
+                        .or_else(|| schedule.rule_bound());
                     match until.and_then(|u| chrono::DateTime::from_timestamp(u, 0)) {
                         Some(u) => r.with_until(Until::Utc(u.naive_utc())).to_rfc5545(),
                         None => r.to_rfc5545(),
@@ -65,22 +71,41 @@ pub fn to_remote(series: &Series) -> (RemoteSeries, Fidelity) {
             continue;
         }
         if e.status == Some(OccurrenceStatus::Completed) {
-            fidelity.degrade(format!("occurrence {}: COMPLETED is shown as confirmed", e.recurrence_id.instant().to_rfc3339()));
+            fidelity.degrade(format!(
+                "occurrence {}: COMPLETED is shown as confirmed",
+                e.recurrence_id.instant().to_rfc3339()
+            ));
         }
         if e.kind.is_some_and(|k| k != series.kind) {
-            fidelity.degrade(format!("occurrence {}: a per-occurrence kind is not kept", e.recurrence_id.instant().to_rfc3339()));
+            fidelity.degrade(format!(
+                "occurrence {}: a per-occurrence kind is not kept",
+                e.recurrence_id.instant().to_rfc3339()
+            ));
         }
         let remote = RemoteException {
             original_start: rid,
             cancelled: false,
-            start: e.start.filter(|_| e.is_placed()).map(|s| exact_at(s, &resolver)),
-            end: e.end.filter(|_| e.is_placed()).map(|s| exact_at(s, &resolver)),
+            start: e
+                .start
+                .filter(|_| e.is_placed())
+                .map(|s| exact_at(s, &resolver)),
+            end: e
+                .end
+                .filter(|_| e.is_placed())
+                .map(|s| exact_at(s, &resolver)),
             title: e.title.clone().filter(|t| *t != series.title),
-            description: e.description.clone().filter(|d| Some(d) != series.description.as_ref()),
+            description: e
+                .description
+                .clone()
+                .filter(|d| Some(d) != series.description.as_ref()),
             tentative: e.status == Some(OccurrenceStatus::Tentative),
         };
         // A lock or a CONFIRMED mark changes nothing a provider shows.
-        if remote.start.is_some() || remote.title.is_some() || remote.description.is_some() || remote.tentative {
+        if remote.start.is_some()
+            || remote.title.is_some()
+            || remote.description.is_some()
+            || remote.tentative
+        {
             exceptions.push(remote);
         }
     }
@@ -108,14 +133,32 @@ pub fn to_remote(series: &Series) -> (RemoteSeries, Fidelity) {
 /// For a rule ending with UNTIL: the instant one second before local midnight of the day of the
 /// first occurrence the rule would make after its end, when the last kept occurrence is on an
 /// earlier day (so the two bounds keep the same occurrences). `None` otherwise.
-fn day_boundary_until(schedule: &Schedule, rule: &almanac_domain::rrule::Rule, resolver: &mut ZoneResolver) -> Option<i64> {
+fn day_boundary_until(
+    schedule: &Schedule,
+    rule: &almanac_domain::rrule::Rule,
+    resolver: &mut ZoneResolver,
+) -> Option<i64> {
     if rule.freq().is_sub_daily() {
         return None;
     }
     let bound = schedule.rule_bound()?;
-    let open = Schedule::new(schedule.start(), schedule.zone(), schedule.length(), false, Some(Recurrence { rule: Some(rule.without_end()), rdates: Vec::new(), exdates: Vec::new() })).ok()?;
+    let open = Schedule::new(
+        schedule.start(),
+        schedule.zone(),
+        schedule.length(),
+        false,
+        Some(Recurrence {
+            rule: Some(rule.without_end()),
+            rdates: Vec::new(),
+            exdates: Vec::new(),
+        }),
+    )
+    .ok()?;
     let next = open.instances_from(bound.saturating_add(1)).next()?;
-    let last = open.instances_from(bound.saturating_sub(400 * 86_400)).take_while(|i| i.start <= bound).last()?;
+    let last = open
+        .instances_from(bound.saturating_sub(400 * 86_400))
+        .take_while(|i| i.start <= bound)
+        .last()?;
     let next_day = Schedule::local_date(next);
     if Schedule::local_date(last) >= next_day {
         return None;
@@ -124,7 +167,9 @@ fn day_boundary_until(schedule: &Schedule, rule: &almanac_domain::rrule::Rule, r
 }
 
 fn remote_time(instant: i64, zone: Tz, all_day: bool, resolver: &ZoneResolver) -> RemoteTime {
-    let local = chrono::DateTime::from_timestamp(resolver.local_of(instant), 0).map(|d| d.naive_utc()).unwrap_or_default();
+    let local = chrono::DateTime::from_timestamp(resolver.local_of(instant), 0)
+        .map(|d| d.naive_utc())
+        .unwrap_or_default();
     if all_day {
         RemoteTime::AllDay(local.date())
     } else {
@@ -152,19 +197,40 @@ pub fn to_local(remote: &RemoteSeries, who: LocalIdentity) -> Result<Series, Inv
     let mut resolver = ZoneResolver::new(zone);
     let start_instant = resolver.instant_of(start);
     let length = match (remote.start, remote.end) {
-        (RemoteTime::AllDay(s), RemoteTime::AllDay(e)) => Length::Duration { days: (e - s).num_days().max(1), seconds: 0 },
-        (RemoteTime::Timed { .. }, RemoteTime::Timed { local, zone: end_zone }) => {
+        (RemoteTime::AllDay(s), RemoteTime::AllDay(e)) => Length::Duration {
+            days: (e - s).num_days().max(1),
+            seconds: 0,
+        },
+        (
+            RemoteTime::Timed { .. },
+            RemoteTime::Timed {
+                local,
+                zone: end_zone,
+            },
+        ) => {
             let end_instant = ZoneResolver::new(end_zone).instant_of(local);
-            Length::Duration { days: 0, seconds: end_instant - start_instant }
+            Length::Duration {
+                days: 0,
+                seconds: end_instant - start_instant,
+            }
         }
-        _ => return Err(InvalidInput::field("end", "the start and end are not both dates or both times")),
+        _ => {
+            return Err(InvalidInput::field(
+                "end",
+                "the start and end are not both dates or both times",
+            ))
+        }
     };
     let recurrence = if remote.rrule.is_some() || !remote.rdates.is_empty() {
         // The rule is parsed as text once here, the edge, like API input.
         if let Some(text) = &remote.rrule {
             parse_rule(text)?;
         }
-        Some(Recurrence::parse(remote.rrule.as_deref(), remote.rdates.clone(), remote.exdates.clone())?)
+        Some(Recurrence::parse(
+            remote.rrule.as_deref(),
+            remote.rdates.clone(),
+            remote.exdates.clone(),
+        )?)
     } else {
         None
     };
@@ -177,9 +243,18 @@ pub fn to_local(remote: &RemoteSeries, who: LocalIdentity) -> Result<Series, Inv
         .filter(|e| !e.cancelled || schedule.instance_at(e.original_start).is_some())
         .map(|e| exception_of(e, &schedule, remote))
         .collect::<Vec<_>>();
-    let series = Series::new(who.id, who.organization, who.calendar, remote.kind, remote.title.clone(), remote.description.clone(), schedule, who.version)
-        .shown_as(remote.transparent && remote.kind != SeriesKind::Available)
-        .with_exceptions(exceptions);
+    let series = Series::new(
+        who.id,
+        who.organization,
+        who.calendar,
+        remote.kind,
+        remote.title.clone(),
+        remote.description.clone(),
+        schedule,
+        who.version,
+    )
+    .shown_as(remote.transparent && remote.kind != SeriesKind::Available)
+    .with_exceptions(exceptions);
     Ok(series)
 }
 
@@ -199,14 +274,19 @@ fn exception_of(e: &RemoteException, schedule: &Schedule, parent: &RemoteSeries)
     if let (Some(s), Some(en)) = (e.start, e.end) {
         let (s, en) = (instant(s, &mut resolver), instant(en, &mut resolver));
         // Put back on its own slot with its own length: not a move.
-        let slot = schedule.instance_at(e.original_start).map(|i| (i.start, schedule.end_of(i, &mut resolver)));
+        let slot = schedule
+            .instance_at(e.original_start)
+            .map(|i| (i.start, schedule.end_of(i, &mut resolver)));
         if slot != Some((s, en)) && en > s {
             ex.start = Some(s);
             ex.end = Some(en);
         }
     }
     ex.title = e.title.clone().filter(|t| *t != parent.title);
-    ex.description = e.description.clone().filter(|d| Some(d) != parent.description.as_ref());
+    ex.description = e
+        .description
+        .clone()
+        .filter(|d| Some(d) != parent.description.as_ref());
     if e.tentative {
         ex.status = Some(OccurrenceStatus::Tentative);
     }
@@ -216,7 +296,9 @@ fn exception_of(e: &RemoteException, schedule: &Schedule, parent: &RemoteSeries)
 /// The occurrence's original start for a provider that names all-day occurrences by date.
 pub fn original_date(original_start: i64, zone: Tz) -> NaiveDate {
     let resolver = ZoneResolver::new(zone);
-    chrono::DateTime::from_timestamp(resolver.local_of(original_start), 0).map(|d| d.naive_utc().date()).unwrap_or_default()
+    chrono::DateTime::from_timestamp(resolver.local_of(original_start), 0)
+        .map(|d| d.naive_utc().date())
+        .unwrap_or_default()
 }
 
 /// An instant as a provider start or end: its wall-clock time in `zone`, unless that time is the
@@ -225,12 +307,19 @@ pub fn original_date(original_start: i64, zone: Tz) -> NaiveDate {
 /// back an hour early (an end before its start), so it is named in UTC, where every instant has
 /// one name. Not for a recurring series' start: the rule expands in that zone.
 pub fn exact_time(instant: i64, zone: Tz) -> RemoteTime {
-    let local_in = |z: Tz| chrono::DateTime::from_timestamp(instant, 0).map(|d| d.with_timezone(&z).naive_local()).unwrap_or_default();
+    let local_in = |z: Tz| {
+        chrono::DateTime::from_timestamp(instant, 0)
+            .map(|d| d.with_timezone(&z).naive_local())
+            .unwrap_or_default()
+    };
     let local = local_in(zone);
     if instant_of(local, zone) == instant {
         RemoteTime::Timed { local, zone }
     } else {
-        RemoteTime::Timed { local: local_in(Tz::UTC), zone: Tz::UTC }
+        RemoteTime::Timed {
+            local: local_in(Tz::UTC),
+            zone: Tz::UTC,
+        }
     }
 }
 
@@ -255,15 +344,38 @@ mod tests {
     }
 
     fn local(y: i32, m: u32, d: u32, h: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(y, m, d).and_then(|x| x.and_hms_opt(h, 0, 0)).expect("valid date")
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|x| x.and_hms_opt(h, 0, 0))
+            .expect("valid date")
     }
 
     fn weekly_ny() -> Series {
         let zone = chrono_tz::America::New_York;
-        let rec = Recurrence::parse(Some("FREQ=WEEKLY;BYDAY=MO;UNTIL=20261231T235959"), vec![], vec![local(2026, 3, 16, 9)]).expect("rule");
-        let schedule = Schedule::new(local(2026, 3, 2, 9), zone, Length::WallClock { seconds: 3600 }, false, Some(rec)).expect("schedule");
+        let rec = Recurrence::parse(
+            Some("FREQ=WEEKLY;BYDAY=MO;UNTIL=20261231T235959"),
+            vec![],
+            vec![local(2026, 3, 16, 9)],
+        )
+        .expect("rule");
+        let schedule = Schedule::new(
+            local(2026, 3, 2, 9),
+            zone,
+            Length::WallClock { seconds: 3600 },
+            false,
+            Some(rec),
+        )
+        .expect("schedule");
         let w = who();
-        let mut s = Series::new(w.id, w.organization, w.calendar, SeriesKind::Event, "Standup".into(), None, schedule, 1);
+        let mut s = Series::new(
+            w.id,
+            w.organization,
+            w.calendar,
+            SeriesKind::Event,
+            "Standup".into(),
+            None,
+            schedule,
+            1,
+        );
         let moved = resolve(local(2026, 3, 9, 9), zone);
         let mut ex = Exception::new(RecurrenceId(moved));
         ex.start = Some(moved + 3600);
@@ -285,13 +397,34 @@ mod tests {
         assert_eq!(fidelity, Fidelity::Exact);
         // The last Monday kept is Dec 28; the next would be Jan 4, 2027: UNTIL is written as
         // 2027-01-03 23:59:59 EST = 2027-01-04 04:59:59Z, Google's convention.
-        assert_eq!(remote.rrule.as_deref(), Some("FREQ=WEEKLY;UNTIL=20270104T045959Z;BYDAY=MO"));
-        assert_eq!(remote.start, RemoteTime::Timed { local: local(2026, 3, 2, 9), zone: chrono_tz::America::New_York });
-        assert_eq!(remote.end, RemoteTime::Timed { local: local(2026, 3, 2, 10), zone: chrono_tz::America::New_York });
+        assert_eq!(
+            remote.rrule.as_deref(),
+            Some("FREQ=WEEKLY;UNTIL=20270104T045959Z;BYDAY=MO")
+        );
+        assert_eq!(
+            remote.start,
+            RemoteTime::Timed {
+                local: local(2026, 3, 2, 9),
+                zone: chrono_tz::America::New_York
+            }
+        );
+        assert_eq!(
+            remote.end,
+            RemoteTime::Timed {
+                local: local(2026, 3, 2, 10),
+                zone: chrono_tz::America::New_York
+            }
+        );
         assert_eq!(remote.exdates, vec![local(2026, 3, 16, 9)]);
         assert_eq!(remote.exceptions.len(), 2);
         assert!(remote.exceptions[1].cancelled);
-        assert_eq!(remote.exceptions[0].start, Some(RemoteTime::Timed { local: local(2026, 3, 9, 10), zone: chrono_tz::America::New_York }));
+        assert_eq!(
+            remote.exceptions[0].start,
+            Some(RemoteTime::Timed {
+                local: local(2026, 3, 9, 10),
+                zone: chrono_tz::America::New_York
+            })
+        );
     }
 
     #[test]
@@ -299,14 +432,39 @@ mod tests {
         // Trimmed before the June 10 occurrence (09:00 EDT = 13:00Z): Almanac stores UNTIL one
         // second before it; Google writes local midnight of the split day minus one second.
         let zone = chrono_tz::America::New_York;
-        let rec = Recurrence::parse(Some("FREQ=DAILY;UNTIL=20260610T125959Z"), vec![], vec![]).expect("rule");
-        let schedule = Schedule::new(local(2026, 6, 1, 9), zone, Length::WallClock { seconds: 3600 }, false, Some(rec)).expect("schedule");
+        let rec = Recurrence::parse(Some("FREQ=DAILY;UNTIL=20260610T125959Z"), vec![], vec![])
+            .expect("rule");
+        let schedule = Schedule::new(
+            local(2026, 6, 1, 9),
+            zone,
+            Length::WallClock { seconds: 3600 },
+            false,
+            Some(rec),
+        )
+        .expect("schedule");
         let w = who();
-        let s = Series::new(w.id, w.organization, w.calendar, SeriesKind::Event, "Daily".into(), None, schedule, 1);
+        let s = Series::new(
+            w.id,
+            w.organization,
+            w.calendar,
+            SeriesKind::Event,
+            "Daily".into(),
+            None,
+            schedule,
+            1,
+        );
         let (remote, _) = to_remote(&s);
-        assert_eq!(remote.rrule.as_deref(), Some("FREQ=DAILY;UNTIL=20260610T035959Z"));
+        assert_eq!(
+            remote.rrule.as_deref(),
+            Some("FREQ=DAILY;UNTIL=20260610T035959Z")
+        );
         let back = to_local(&remote, who()).expect("valid");
-        let starts = |x: &Series| x.schedule().instances_from(i64::MIN).map(|i| i.start).collect::<Vec<_>>();
+        let starts = |x: &Series| {
+            x.schedule()
+                .instances_from(i64::MIN)
+                .map(|i| i.start)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(starts(&back), starts(&s), "the same nine occurrences");
         assert_eq!(starts(&s).len(), 9);
     }
@@ -326,11 +484,19 @@ mod tests {
         let s = weekly_ny();
         let (mut remote, _) = to_remote(&s);
         let rid = remote.exceptions[0].original_start;
-        remote.exceptions[0].start = Some(RemoteTime::Timed { local: local(2026, 3, 9, 9), zone: chrono_tz::America::New_York });
-        remote.exceptions[0].end = Some(RemoteTime::Timed { local: local(2026, 3, 9, 10), zone: chrono_tz::America::New_York });
+        remote.exceptions[0].start = Some(RemoteTime::Timed {
+            local: local(2026, 3, 9, 9),
+            zone: chrono_tz::America::New_York,
+        });
+        remote.exceptions[0].end = Some(RemoteTime::Timed {
+            local: local(2026, 3, 9, 10),
+            zone: chrono_tz::America::New_York,
+        });
         remote.exceptions[0].title = Some("Standup".into());
         let back = to_local(&remote, who()).expect("valid");
-        let e = back.exception(RecurrenceId(rid)).expect("kept as an exception record");
+        let e = back
+            .exception(RecurrenceId(rid))
+            .expect("kept as an exception record");
         assert!(!e.is_placed());
         assert_eq!(e.title, None);
     }
@@ -339,12 +505,37 @@ mod tests {
     fn all_day_series_use_dates_and_available_time_degrades() {
         let zone = chrono_tz::Europe::Berlin;
         let rec = Recurrence::parse(Some("FREQ=YEARLY"), vec![], vec![]).expect("rule");
-        let schedule = Schedule::new(local(2026, 5, 1, 0), zone, Length::Duration { days: 1, seconds: 0 }, true, Some(rec)).expect("schedule");
+        let schedule = Schedule::new(
+            local(2026, 5, 1, 0),
+            zone,
+            Length::Duration {
+                days: 1,
+                seconds: 0,
+            },
+            true,
+            Some(rec),
+        )
+        .expect("schedule");
         let w = who();
-        let s = Series::new(w.id, w.organization, w.calendar, SeriesKind::Available, "Open day".into(), None, schedule, 1);
+        let s = Series::new(
+            w.id,
+            w.organization,
+            w.calendar,
+            SeriesKind::Available,
+            "Open day".into(),
+            None,
+            schedule,
+            1,
+        );
         let (remote, fidelity) = to_remote(&s);
-        assert_eq!(remote.start, RemoteTime::AllDay(NaiveDate::from_ymd_opt(2026, 5, 1).expect("date")));
-        assert_eq!(remote.end, RemoteTime::AllDay(NaiveDate::from_ymd_opt(2026, 5, 2).expect("date")));
+        assert_eq!(
+            remote.start,
+            RemoteTime::AllDay(NaiveDate::from_ymd_opt(2026, 5, 1).expect("date"))
+        );
+        assert_eq!(
+            remote.end,
+            RemoteTime::AllDay(NaiveDate::from_ymd_opt(2026, 5, 2).expect("date"))
+        );
         assert!(remote.transparent);
         assert!(matches!(fidelity, Fidelity::Degraded(ref lost) if lost.len() == 1));
     }

@@ -82,6 +82,14 @@ pub struct RemoteException {
 
 impl RemoteException {
     pub fn cancelled(original_start: i64) -> Self {
-        RemoteException { original_start, cancelled: true, start: None, end: None, title: None, description: None, tentative: false }
+        RemoteException {
+            original_start,
+            cancelled: true,
+            start: None,
+            end: None,
+            title: None,
+            description: None,
+            tentative: false,
+        }
     }
 }

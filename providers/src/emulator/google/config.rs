@@ -14,7 +14,11 @@ pub struct OAuthClient {
 
 impl OAuthClient {
     pub fn new(client_id: &str, client_secret: &str) -> Self {
-        OAuthClient { client_id: client_id.into(), client_secret: client_secret.into(), redirect_uris: vec![] }
+        OAuthClient {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            redirect_uris: vec![],
+        }
     }
 }
 
@@ -31,13 +35,19 @@ pub struct Quotas {
 
 impl Default for Quotas {
     fn default() -> Self {
-        Quotas { per_user_per_minute: Some(600), per_project_per_minute: Some(10_000) }
+        Quotas {
+            per_user_per_minute: Some(600),
+            per_project_per_minute: Some(10_000),
+        }
     }
 }
 
 impl Quotas {
     pub fn unlimited() -> Self {
-        Quotas { per_user_per_minute: None, per_project_per_minute: None }
+        Quotas {
+            per_user_per_minute: None,
+            per_project_per_minute: None,
+        }
     }
 }
 

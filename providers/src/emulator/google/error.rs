@@ -15,8 +15,19 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    pub(crate) fn new(code: u16, domain: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, domain, reason, message: message.into(), location: None }
+    pub(crate) fn new(
+        code: u16,
+        domain: &'static str,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            code,
+            domain,
+            reason,
+            message: message.into(),
+            location: None,
+        }
     }
 
     pub(crate) fn at(mut self, location_type: &'static str, location: impl Into<String>) -> Self {
@@ -33,7 +44,13 @@ impl ApiError {
     }
 
     pub(crate) fn invalid_param(name: &str) -> Self {
-        Self::new(400, "global", "invalidParameter", format!("Invalid value for: {name}")).at("parameter", name)
+        Self::new(
+            400,
+            "global",
+            "invalidParameter",
+            format!("Invalid value for: {name}"),
+        )
+        .at("parameter", name)
     }
 
     pub(crate) fn required(message: impl Into<String>) -> Self {
@@ -46,7 +63,12 @@ impl ApiError {
     }
 
     pub(crate) fn time_range_empty() -> Self {
-        Self::new(400, "calendar", "timeRangeEmpty", "The specified time range is empty.")
+        Self::new(
+            400,
+            "calendar",
+            "timeRangeEmpty",
+            "The specified time range is empty.",
+        )
     }
 
     pub(crate) fn parse_error() -> Self {
@@ -58,7 +80,12 @@ impl ApiError {
     }
 
     pub(crate) fn duplicate() -> Self {
-        Self::new(409, "global", "duplicate", "The requested identifier already exists.")
+        Self::new(
+            409,
+            "global",
+            "duplicate",
+            "The requested identifier already exists.",
+        )
     }
 
     pub(crate) fn deleted() -> Self {
@@ -66,7 +93,13 @@ impl ApiError {
     }
 
     pub(crate) fn full_sync_required() -> Self {
-        Self::new(410, "calendar", "fullSyncRequired", "Sync token is no longer valid, a full sync is required.").at("parameter", "syncToken")
+        Self::new(
+            410,
+            "calendar",
+            "fullSyncRequired",
+            "Sync token is no longer valid, a full sync is required.",
+        )
+        .at("parameter", "syncToken")
     }
 
     pub(crate) fn condition_not_met() -> Self {
@@ -82,7 +115,12 @@ impl ApiError {
     }
 
     pub(crate) fn insufficient_scopes() -> Self {
-        Self::new(403, "global", "insufficientPermissions", "Request had insufficient authentication scopes.")
+        Self::new(
+            403,
+            "global",
+            "insufficientPermissions",
+            "Request had insufficient authentication scopes.",
+        )
     }
 
     pub(crate) fn backend_error() -> Self {
@@ -108,7 +146,12 @@ impl IntoResponse for ApiError {
         let mut resp = (status, axum::Json(self.body())).into_response();
         if self.code == 401 {
             // Google sends a Bearer challenge with 401s; some clients key their refresh on it.
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\""));
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"",
+                ),
+            );
         }
         resp
     }

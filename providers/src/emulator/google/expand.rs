@@ -49,7 +49,10 @@ impl Orig {
     /// The instance-id suffix Google uses: `YYYYMMDDTHHMMSSZ` (UTC) or `YYYYMMDD`.
     pub(crate) fn suffix(&self) -> String {
         match *self {
-            Orig::At(s) => chrono::DateTime::from_timestamp(s, 0).unwrap_or_default().format("%Y%m%dT%H%M%SZ").to_string(),
+            Orig::At(s) => chrono::DateTime::from_timestamp(s, 0)
+                .unwrap_or_default()
+                .format("%Y%m%dT%H%M%SZ")
+                .to_string(),
             Orig::Date(d) => d.format("%Y%m%d").to_string(),
         }
     }
@@ -58,7 +61,9 @@ impl Orig {
         if s.len() == 8 {
             NaiveDate::parse_from_str(s, "%Y%m%d").ok().map(Orig::Date)
         } else if s.len() == 16 && s.ends_with('Z') {
-            NaiveDateTime::parse_from_str(&s[..15], "%Y%m%dT%H%M%S").ok().map(|t| Orig::At(t.and_utc().timestamp()))
+            NaiveDateTime::parse_from_str(&s[..15], "%Y%m%dT%H%M%S")
+                .ok()
+                .map(|t| Orig::At(t.and_utc().timestamp()))
         } else {
             None
         }
@@ -91,13 +96,18 @@ pub(crate) fn parse_recurrence(lines: &[String]) -> ApiResult<RecurrenceSpec> {
     let mut spec = RecurrenceSpec::default();
     for line in lines {
         let line = line.trim();
-        let (head, value) = line.split_once(':').ok_or_else(ApiError::invalid_recurrence)?;
+        let (head, value) = line
+            .split_once(':')
+            .ok_or_else(ApiError::invalid_recurrence)?;
         let mut parts = head.split(';');
         let name = parts.next().unwrap_or("").trim().to_ascii_uppercase();
         let params: Vec<(String, String)> = parts
             .map(|p| {
                 let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (k.trim().to_ascii_uppercase(), v.trim().trim_matches('"').to_string())
+                (
+                    k.trim().to_ascii_uppercase(),
+                    v.trim().trim_matches('"').to_string(),
+                )
             })
             .collect();
         match name.as_str() {
@@ -138,7 +148,12 @@ fn parse_date_list(params: &[(String, String)], value: &str) -> ApiResult<Vec<Da
     let mut kind = None;
     for (k, v) in params {
         match k.as_str() {
-            "TZID" => tz = Some(v.parse::<Tz>().map_err(|_| ApiError::invalid_recurrence())?),
+            "TZID" => {
+                tz = Some(
+                    v.parse::<Tz>()
+                        .map_err(|_| ApiError::invalid_recurrence())?,
+                )
+            }
             "VALUE" => kind = Some(v.to_ascii_uppercase()),
             _ => {} // other parameters carry no meaning for the occurrence set
         }
@@ -148,7 +163,10 @@ fn parse_date_list(params: &[(String, String)], value: &str) -> ApiResult<Vec<Da
         // PERIOD values (start/end or start/duration): the start is the occurrence.
         let raw = raw.split('/').next().unwrap_or(raw);
         let v = if raw.len() == 8 && !raw.contains('T') {
-            DateValue::Date(NaiveDate::parse_from_str(raw, "%Y%m%d").map_err(|_| ApiError::invalid_recurrence())?)
+            DateValue::Date(
+                NaiveDate::parse_from_str(raw, "%Y%m%d")
+                    .map_err(|_| ApiError::invalid_recurrence())?,
+            )
         } else if let Some(utc) = raw.strip_suffix('Z').or_else(|| raw.strip_suffix('z')) {
             DateValue::Utc(parse_basic_datetime(utc)?)
         } else {
@@ -170,7 +188,8 @@ fn parse_date_list(params: &[(String, String)], value: &str) -> ApiResult<Vec<Da
 }
 
 fn parse_basic_datetime(s: &str) -> ApiResult<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(&s.to_ascii_uppercase(), "%Y%m%dT%H%M%S").map_err(|_| ApiError::invalid_recurrence())
+    NaiveDateTime::parse_from_str(&s.to_ascii_uppercase(), "%Y%m%dT%H%M%S")
+        .map_err(|_| ApiError::invalid_recurrence())
 }
 
 /// A recurring event's occurrence set, ready to query by instant.
@@ -193,16 +212,41 @@ pub(crate) const EXPANSION_CAP: usize = 20_000;
 impl Expansion {
     /// `start`/`end` have been validated: both dates, or both instants with `start` carrying the
     /// series zone. All-day series expand in the calendar's zone.
-    pub(crate) fn build(spec: &RecurrenceSpec, start: &When, end: &When, cal_tz: Tz) -> ApiResult<Expansion> {
+    pub(crate) fn build(
+        spec: &RecurrenceSpec,
+        start: &When,
+        end: &When,
+        cal_tz: Tz,
+    ) -> ApiResult<Expansion> {
         let (all_day, zone, start_local, seconds, days) = match (*start, *end) {
-            (When::Date(s), When::Date(e)) => (true, cal_tz, s.and_time(NaiveTime::MIN), 0, (e - s).num_days()),
+            (When::Date(s), When::Date(e)) => (
+                true,
+                cal_tz,
+                s.and_time(NaiveTime::MIN),
+                0,
+                (e - s).num_days(),
+            ),
             (When::At { secs: s, tz }, When::At { secs: e, .. }) => {
                 let zone = tz.unwrap_or(cal_tz);
                 (false, zone, instant_to_local(s, zone), e - s, 0)
             }
-            _ => return Err(ApiError::invalid("Start and end times must either both be date or both be dateTime.")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "Start and end times must either both be date or both be dateTime.",
+                ))
+            }
         };
-        let length = if all_day { Length::Duration { days: days.max(1), seconds: 0 } } else { Length::Duration { days: 0, seconds: seconds.max(1) } };
+        let length = if all_day {
+            Length::Duration {
+                days: days.max(1),
+                seconds: 0,
+            }
+        } else {
+            Length::Duration {
+                days: 0,
+                seconds: seconds.max(1),
+            }
+        };
         let to_local = |v: &DateValue| -> NaiveDateTime {
             match *v {
                 DateValue::Date(d) if all_day => d.and_time(NaiveTime::MIN),
@@ -210,7 +254,9 @@ impl Expansion {
                 DateValue::Date(d) => d.and_time(start_local.time()),
                 DateValue::Utc(t) if all_day => t.date().and_time(NaiveTime::MIN),
                 DateValue::Utc(t) => instant_to_local(t.and_utc().timestamp(), zone),
-                DateValue::Zoned(t, _) | DateValue::Floating(t) if all_day => t.date().and_time(NaiveTime::MIN),
+                DateValue::Zoned(t, _) | DateValue::Floating(t) if all_day => {
+                    t.date().and_time(NaiveTime::MIN)
+                }
                 DateValue::Zoned(t, z) => instant_to_local(local_to_instant(t, z), zone),
                 DateValue::Floating(t) => t,
             }
@@ -222,11 +268,23 @@ impl Expansion {
             // RFC 5545: DTSTART is always the first occurrence; with RDATEs only, add it explicitly.
             let mut all = vec![start_local];
             all.extend(rdates.iter().copied());
-            recurrences.push(Recurrence { rule: None, rdates: sorted(all), exdates: sorted(exdates.clone()) });
+            recurrences.push(Recurrence {
+                rule: None,
+                rdates: sorted(all),
+                exdates: sorted(exdates.clone()),
+            });
         }
         for (i, rule) in spec.rrules.iter().enumerate() {
-            let rd = if i == 0 { sorted(rdates.clone()) } else { vec![] };
-            recurrences.push(Recurrence { rule: Some(rule.clone()), rdates: rd, exdates: sorted(exdates.clone()) });
+            let rd = if i == 0 {
+                sorted(rdates.clone())
+            } else {
+                vec![]
+            };
+            recurrences.push(Recurrence {
+                rule: Some(rule.clone()),
+                rdates: rd,
+                exdates: sorted(exdates.clone()),
+            });
         }
         let mains = recurrences
             .into_iter()
@@ -235,9 +293,28 @@ impl Expansion {
         let exrules = spec
             .exrules
             .iter()
-            .map(|r| schedule(start_local, zone, length, all_day, Recurrence { rule: Some(r.clone()), rdates: vec![], exdates: vec![] }))
+            .map(|r| {
+                schedule(
+                    start_local,
+                    zone,
+                    length,
+                    all_day,
+                    Recurrence {
+                        rule: Some(r.clone()),
+                        rdates: vec![],
+                        exdates: vec![],
+                    },
+                )
+            })
             .collect::<ApiResult<Vec<_>>>()?;
-        Ok(Expansion { all_day, zone, mains, exrules, seconds, days })
+        Ok(Expansion {
+            all_day,
+            zone,
+            mains,
+            exrules,
+            seconds,
+            days,
+        })
     }
 
     pub(crate) fn all_day(&self) -> bool {
@@ -261,7 +338,12 @@ impl Expansion {
     pub(crate) fn starts_in(&self, from: i64, to: i64, cap: usize) -> Vec<i64> {
         let mut out: Vec<i64> = Vec::new();
         for s in &self.mains {
-            out.extend(s.instances_from(from).take_while(|i| i.start < to).take(cap).map(|i| i.start));
+            out.extend(
+                s.instances_from(from)
+                    .take_while(|i| i.start < to)
+                    .take(cap)
+                    .map(|i| i.start),
+            );
         }
         if self.mains.len() > 1 {
             out.sort_unstable();
@@ -275,7 +357,8 @@ impl Expansion {
     }
 
     pub(crate) fn contains(&self, start: i64) -> bool {
-        self.mains.iter().any(|s| s.instance_at(start).is_some()) && !self.exrules.iter().any(|x| x.instance_at(start).is_some())
+        self.mains.iter().any(|s| s.instance_at(start).is_some())
+            && !self.exrules.iter().any(|x| x.instance_at(start).is_some())
     }
 
     pub(crate) fn contains_orig(&self, orig: Orig) -> bool {
@@ -303,7 +386,9 @@ impl Expansion {
     pub(crate) fn end_of(&self, start: i64) -> i64 {
         if self.all_day {
             let date = instant_to_local(start, self.zone).date();
-            let end = date.checked_add_days(chrono::Days::new(self.days.max(1) as u64)).unwrap_or(date);
+            let end = date
+                .checked_add_days(chrono::Days::new(self.days.max(1) as u64))
+                .unwrap_or(date);
             local_to_instant(end.and_time(NaiveTime::MIN), self.zone)
         } else {
             start + self.seconds
@@ -314,10 +399,18 @@ impl Expansion {
     pub(crate) fn whens(&self, start: i64, tz: Option<Tz>) -> (When, When) {
         if self.all_day {
             let d = instant_to_local(start, self.zone).date();
-            let e = d.checked_add_days(chrono::Days::new(self.days.max(1) as u64)).unwrap_or(d);
+            let e = d
+                .checked_add_days(chrono::Days::new(self.days.max(1) as u64))
+                .unwrap_or(d);
             (When::Date(d), When::Date(e))
         } else {
-            (When::At { secs: start, tz }, When::At { secs: start + self.seconds, tz })
+            (
+                When::At { secs: start, tz },
+                When::At {
+                    secs: start + self.seconds,
+                    tz,
+                },
+            )
         }
     }
 }
@@ -331,10 +424,19 @@ fn sorted(mut v: Vec<NaiveDateTime>) -> Vec<NaiveDateTime> {
 /// Builds a schedule. A rule that can never produce an occurrence (for example a continuation
 /// that copied the trimmed parent's UNTIL) is accepted with zero occurrences, as Google does,
 /// rather than refused: tests must be able to see that mistake.
-fn schedule(start: NaiveDateTime, zone: Tz, length: Length, all_day: bool, rec: Recurrence) -> ApiResult<Schedule> {
+fn schedule(
+    start: NaiveDateTime,
+    zone: Tz,
+    length: Length,
+    all_day: bool,
+    rec: Recurrence,
+) -> ApiResult<Schedule> {
     match Schedule::new(start, zone, length, all_day, Some(rec.clone())) {
         Ok(s) => Ok(s),
-        Err(InvalidInput::Recurrence(_)) => Schedule::restore(start, zone, length, all_day, Some(rec), None).map_err(|_| ApiError::invalid_recurrence()),
+        Err(InvalidInput::Recurrence(_)) => {
+            Schedule::restore(start, zone, length, all_day, Some(rec), None)
+                .map_err(|_| ApiError::invalid_recurrence())
+        }
         Err(e) => Err(ApiError::invalid(e.to_string())),
     }
 }
@@ -360,15 +462,40 @@ mod tests {
         ] {
             assert!(parse_recurrence(&lines(&[bad])).is_err(), "{bad}");
         }
-        assert!(parse_recurrence(&lines(&["RRULE:FREQ=WEEKLY;UNTIL=20210605T000000Z", "EXDATE;VALUE=DATE:20210301", "RDATE;TZID=Europe/Berlin:20210101T090000,20210102T090000"])).is_ok());
+        assert!(parse_recurrence(&lines(&[
+            "RRULE:FREQ=WEEKLY;UNTIL=20210605T000000Z",
+            "EXDATE;VALUE=DATE:20210301",
+            "RDATE;TZID=Europe/Berlin:20210101T090000,20210102T090000"
+        ]))
+        .is_ok());
     }
 
     #[test]
     fn expands_in_zone_and_honours_exdate_forms() {
         let ny: Tz = "America/New_York".parse().expect("test input");
-        let start = ny.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).single().expect("test input").timestamp();
-        let spec = parse_recurrence(&lines(&["RRULE:FREQ=WEEKLY;COUNT=4", "EXDATE;TZID=America/New_York:20260316T090000"])).expect("test input");
-        let e = Expansion::build(&spec, &When::At { secs: start, tz: Some(ny) }, &When::At { secs: start + 3600, tz: Some(ny) }, chrono_tz::UTC).expect("test input");
+        let start = ny
+            .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+            .single()
+            .expect("test input")
+            .timestamp();
+        let spec = parse_recurrence(&lines(&[
+            "RRULE:FREQ=WEEKLY;COUNT=4",
+            "EXDATE;TZID=America/New_York:20260316T090000",
+        ]))
+        .expect("test input");
+        let e = Expansion::build(
+            &spec,
+            &When::At {
+                secs: start,
+                tz: Some(ny),
+            },
+            &When::At {
+                secs: start + 3600,
+                tz: Some(ny),
+            },
+            chrono_tz::UTC,
+        )
+        .expect("test input");
         let got = e.starts_in(i64::MIN, i64::MAX, 10);
         assert_eq!(got.len(), 3);
         // 9 March is after the spring-forward: 09:00 EDT = 13:00Z, one hour earlier in UTC.

@@ -18,7 +18,16 @@ pub(crate) const DEFAULT_MAX_RESULTS: usize = 250;
 pub(crate) const MAX_RESULTS_CAP: usize = 2500;
 
 /// Parameters that may not accompany `syncToken`.
-const SYNC_FORBIDDEN: &[&str] = &["iCalUID", "orderBy", "privateExtendedProperty", "q", "sharedExtendedProperty", "timeMin", "timeMax", "updatedMin"];
+const SYNC_FORBIDDEN: &[&str] = &[
+    "iCalUID",
+    "orderBy",
+    "privateExtendedProperty",
+    "q",
+    "sharedExtendedProperty",
+    "timeMin",
+    "timeMax",
+    "updatedMin",
+];
 
 /// Parameters that do not change which items a listing contains; a page token stays valid if
 /// they differ between pages.
@@ -76,7 +85,10 @@ fn parse_time(name: &str, v: &str) -> ApiResult<i64> {
 
 impl ListParams {
     pub(crate) fn parse(pairs: &[(String, String)]) -> ApiResult<ListParams> {
-        let mut p = ListParams { max_results: DEFAULT_MAX_RESULTS, ..Default::default() };
+        let mut p = ListParams {
+            max_results: DEFAULT_MAX_RESULTS,
+            ..Default::default()
+        };
         for (k, v) in pairs {
             match k.as_str() {
                 "singleEvents" => p.single_events = parse_bool(k, v)?,
@@ -85,7 +97,9 @@ impl ListParams {
                 "timeMax" => p.time_max = Some(parse_time(k, v)?),
                 "updatedMin" => {
                     // Compared with `updated`, which has milliseconds.
-                    let t = chrono::DateTime::parse_from_rfc3339(v.trim()).map_err(|_| ApiError::bad_request("Bad Request").at("parameter", k.clone()))?;
+                    let t = chrono::DateTime::parse_from_rfc3339(v.trim()).map_err(|_| {
+                        ApiError::bad_request("Bad Request").at("parameter", k.clone())
+                    })?;
                     p.updated_min_ms = Some(t.timestamp_millis());
                 }
                 "orderBy" => match v.as_str() {
@@ -95,8 +109,14 @@ impl ListParams {
                 "iCalUID" => p.ical_uid = Some(v.clone()),
                 "q" => p.q = Some(v.clone()),
                 "privateExtendedProperty" | "sharedExtendedProperty" => {
-                    let (name, value) = v.split_once('=').ok_or_else(|| ApiError::invalid_param(k))?;
-                    let list = if k == "privateExtendedProperty" { &mut p.private_props } else { &mut p.shared_props };
+                    let (name, value) = v
+                        .split_once('=')
+                        .ok_or_else(|| ApiError::invalid_param(k))?;
+                    let list = if k == "privateExtendedProperty" {
+                        &mut p.private_props
+                    } else {
+                        &mut p.shared_props
+                    };
                     list.push((name.to_string(), value.to_string()));
                 }
                 "maxResults" => {
@@ -126,7 +146,11 @@ impl ListParams {
                 return Err(ApiError::time_range_empty().at("parameter", "timeMax"));
             }
         }
-        let mut fp: Vec<String> = pairs.iter().filter(|(k, _)| !NOT_IN_FINGERPRINT.contains(&k.as_str())).map(|(k, v)| format!("{k}={v}")).collect();
+        let mut fp: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| !NOT_IN_FINGERPRINT.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         fp.sort();
         p.fingerprint = super::util::sha256_b64url(fp.join("&").as_bytes())[..16].to_string();
         Ok(p)
@@ -216,7 +240,14 @@ fn content_matches(ev: &Stored, p: &ListParams) -> bool {
         return false;
     }
     let props = |kind: &str, want: &[(String, String)]| {
-        want.iter().all(|(k, v)| ev.fields.get("extendedProperties").and_then(|e| e.get(kind)).and_then(|m| m.get(k)).and_then(Value::as_str) == Some(v.as_str()))
+        want.iter().all(|(k, v)| {
+            ev.fields
+                .get("extendedProperties")
+                .and_then(|e| e.get(kind))
+                .and_then(|m| m.get(k))
+                .and_then(Value::as_str)
+                == Some(v.as_str())
+        })
     };
     if !props("private", &p.private_props) || !props("shared", &p.shared_props) {
         return false;
@@ -230,7 +261,13 @@ fn content_matches(ev: &Stored, p: &ListParams) -> bool {
                 hay.push('\n');
             }
         }
-        for a in ev.fields.get("attendees").and_then(Value::as_array).into_iter().flatten() {
+        for a in ev
+            .fields
+            .get("attendees")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             for k in ["displayName", "email"] {
                 if let Some(s) = a.get(k).and_then(Value::as_str) {
                     hay.push_str(&s.to_lowercase());
@@ -246,7 +283,10 @@ fn content_matches(ev: &Stored, p: &ListParams) -> bool {
 }
 
 fn parent_live(cal: &Calendar, ev: &Stored) -> bool {
-    ev.parent.as_ref().and_then(|(p, _)| cal.events.get(p)).is_some_and(|p| !p.cancelled())
+    ev.parent
+        .as_ref()
+        .and_then(|(p, _)| cal.events.get(p))
+        .is_some_and(|p| !p.cancelled())
 }
 
 fn horizon(state: &State, from: Option<i64>) -> i64 {
@@ -276,14 +316,25 @@ fn full_rows(state: &State, cal: &Calendar, p: &ListParams) -> Vec<Pending> {
                 if cancelled && !deleted_ok {
                     continue;
                 }
-                let from = p.time_min.map_or(i64::MIN, |t| t.saturating_sub(exp.max_len() + 1));
+                let from = p
+                    .time_min
+                    .map_or(i64::MIN, |t| t.saturating_sub(exp.max_len() + 1));
                 let to = p.time_max.unwrap_or(i64::MAX);
                 // Without a window every recurring event is listed, even one whose rule yields
                 // nothing (e.g. a continuation that copied a trimmed UNTIL).
                 let unbounded = p.time_min.is_none() && p.time_max.is_none();
-                let hit = unbounded || exp.starts_in(from, to, 8).into_iter().any(|s| overlaps(s, exp.end_of(s), p, Bound::Exclusive));
+                let hit = unbounded
+                    || exp
+                        .starts_in(from, to, 8)
+                        .into_iter()
+                        .any(|s| overlaps(s, exp.end_of(s), p, Bound::Exclusive));
                 if hit {
-                    rows.push(Pending { start, updated: ev.updated_ms, item: Item::Stored(ev.id.clone()), minimal: false });
+                    rows.push(Pending {
+                        start,
+                        updated: ev.updated_ms,
+                        item: Item::Stored(ev.id.clone()),
+                        minimal: false,
+                    });
                 }
             }
             (Some(exp), true) => {
@@ -291,13 +342,25 @@ fn full_rows(state: &State, cal: &Calendar, p: &ListParams) -> Vec<Pending> {
                 if cancelled {
                     continue;
                 }
-                let from = p.time_min.map_or(i64::MIN, |t| t.saturating_sub(exp.max_len() + 1));
+                let from = p
+                    .time_min
+                    .map_or(i64::MIN, |t| t.saturating_sub(exp.max_len() + 1));
                 for s in exp.starts_in(from, upper, EXPANSION_CAP) {
                     let orig = exp.orig_of(s);
-                    if cal.exceptions.contains_key(&(ev.id.clone(), orig)) || !overlaps(s, exp.end_of(s), p, Bound::Exclusive) {
+                    if cal.exceptions.contains_key(&(ev.id.clone(), orig))
+                        || !overlaps(s, exp.end_of(s), p, Bound::Exclusive)
+                    {
                         continue;
                     }
-                    rows.push(Pending { start: s, updated: ev.updated_ms, item: Item::Virtual { parent: ev.id.clone(), orig }, minimal: false });
+                    rows.push(Pending {
+                        start: s,
+                        updated: ev.updated_ms,
+                        item: Item::Virtual {
+                            parent: ev.id.clone(),
+                            orig,
+                        },
+                        minimal: false,
+                    });
                 }
             }
             (None, single_events) => {
@@ -311,7 +374,12 @@ fn full_rows(state: &State, cal: &Calendar, p: &ListParams) -> Vec<Pending> {
                     !single_events && ev.parent.is_some() && !ev.orphaned && parent_live(cal, ev)
                 };
                 if visible && overlaps(start, end, p, Bound::Exclusive) {
-                    rows.push(Pending { start, updated: ev.updated_ms, item: Item::Stored(ev.id.clone()), minimal: false });
+                    rows.push(Pending {
+                        start,
+                        updated: ev.updated_ms,
+                        item: Item::Stored(ev.id.clone()),
+                        minimal: false,
+                    });
                 }
             }
         }
@@ -328,7 +396,12 @@ fn sync_rows(state: &State, cal: &Calendar, since: u64, p: &ListParams) -> Vec<P
         let start = ev.start.instant(cal.tz);
         let minimal = ev.cancelled() && !full_cancelled;
         if !p.single_events {
-            rows.push(Pending { start, updated: ev.updated_ms, item: Item::Stored(ev.id.clone()), minimal });
+            rows.push(Pending {
+                start,
+                updated: ev.updated_ms,
+                item: Item::Stored(ev.id.clone()),
+                minimal,
+            });
             continue;
         }
         let has_exception = |orig: Orig| cal.exceptions.contains_key(&(ev.id.clone(), orig));
@@ -339,11 +412,31 @@ fn sync_rows(state: &State, cal: &Calendar, since: u64, p: &ListParams) -> Vec<P
                     if has_exception(orig) {
                         continue;
                     }
-                    let item = if ev.cancelled() { Item::Stub { parent: ev.id.clone(), orig } } else { Item::Virtual { parent: ev.id.clone(), orig } };
-                    rows.push(Pending { start: s, updated: ev.updated_ms, item, minimal: false });
+                    let item = if ev.cancelled() {
+                        Item::Stub {
+                            parent: ev.id.clone(),
+                            orig,
+                        }
+                    } else {
+                        Item::Virtual {
+                            parent: ev.id.clone(),
+                            orig,
+                        }
+                    };
+                    rows.push(Pending {
+                        start: s,
+                        updated: ev.updated_ms,
+                        item,
+                        minimal: false,
+                    });
                 }
             }
-            None => rows.push(Pending { start, updated: ev.updated_ms, item: Item::Stored(ev.id.clone()), minimal }),
+            None => rows.push(Pending {
+                start,
+                updated: ev.updated_ms,
+                item: Item::Stored(ev.id.clone()),
+                minimal,
+            }),
         }
         // Instances of earlier versions of the series that no longer exist.
         let current = ev.expansion.as_ref().filter(|_| !ev.cancelled());
@@ -353,7 +446,15 @@ fn sync_rows(state: &State, cal: &Calendar, since: u64, p: &ListParams) -> Vec<P
                 if has_exception(orig) || current.is_some_and(|c| c.contains_orig(orig)) {
                     continue;
                 }
-                rows.push(Pending { start: s, updated: ev.updated_ms, item: Item::Stub { parent: ev.id.clone(), orig }, minimal: false });
+                rows.push(Pending {
+                    start: s,
+                    updated: ev.updated_ms,
+                    item: Item::Stub {
+                        parent: ev.id.clone(),
+                        orig,
+                    },
+                    minimal: false,
+                });
             }
         }
     }
@@ -361,8 +462,15 @@ fn sync_rows(state: &State, cal: &Calendar, since: u64, p: &ListParams) -> Vec<P
 }
 
 /// One recurring event's instances (`events.instances`).
-fn instance_rows(state: &State, cal: &Calendar, parent: &Stored, p: &ListParams) -> ApiResult<Vec<Pending>> {
-    let Some(exp) = parent.expansion.as_ref() else { return Ok(vec![]) };
+fn instance_rows(
+    state: &State,
+    cal: &Calendar,
+    parent: &Stored,
+    p: &ListParams,
+) -> ApiResult<Vec<Pending>> {
+    let Some(exp) = parent.expansion.as_ref() else {
+        return Ok(vec![]);
+    };
     let wanted: Option<Orig> = match &p.original_start {
         None => None,
         Some(s) => Some(match (parse_date(s), exp.all_day()) {
@@ -379,20 +487,37 @@ fn instance_rows(state: &State, cal: &Calendar, parent: &Stored, p: &ListParams)
     };
     let mut rows = Vec::new();
     let upper = p.time_max.unwrap_or_else(|| horizon(state, p.time_min));
-    let from = p.time_min.map_or(i64::MIN, |t| t.saturating_sub(exp.max_len() + 1));
+    let from = p
+        .time_min
+        .map_or(i64::MIN, |t| t.saturating_sub(exp.max_len() + 1));
     let candidates = match wanted {
-        Some(o) => vec![exp.start_of(o)].into_iter().filter(|s| exp.contains(*s)).collect(),
+        Some(o) => vec![exp.start_of(o)]
+            .into_iter()
+            .filter(|s| exp.contains(*s))
+            .collect(),
         None => exp.starts_in(from, upper, EXPANSION_CAP),
     };
     for s in candidates {
         let orig = exp.orig_of(s);
-        if cal.exceptions.contains_key(&(parent.id.clone(), orig)) || !overlaps(s, exp.end_of(s), p, Bound::Inclusive) {
+        if cal.exceptions.contains_key(&(parent.id.clone(), orig))
+            || !overlaps(s, exp.end_of(s), p, Bound::Inclusive)
+        {
             continue;
         }
-        rows.push(Pending { start: s, updated: parent.updated_ms, item: Item::Virtual { parent: parent.id.clone(), orig }, minimal: false });
+        rows.push(Pending {
+            start: s,
+            updated: parent.updated_ms,
+            item: Item::Virtual {
+                parent: parent.id.clone(),
+                orig,
+            },
+            minimal: false,
+        });
     }
     for ev in cal.events.values() {
-        let Some((pid, orig)) = &ev.parent else { continue };
+        let Some((pid, orig)) = &ev.parent else {
+            continue;
+        };
         if *pid != parent.id || wanted.is_some_and(|w| w != *orig) {
             continue;
         }
@@ -401,7 +526,12 @@ fn instance_rows(state: &State, cal: &Calendar, parent: &Stored, p: &ListParams)
         }
         let (start, end) = (ev.start.instant(cal.tz), ev.end.instant(cal.tz));
         if overlaps(start, end, p, Bound::Inclusive) {
-            rows.push(Pending { start, updated: ev.updated_ms, item: Item::Stored(ev.id.clone()), minimal: false });
+            rows.push(Pending {
+                start,
+                updated: ev.updated_ms,
+                item: Item::Stored(ev.id.clone()),
+                minimal: false,
+            });
         }
     }
     Ok(rows)
@@ -413,7 +543,15 @@ struct Page {
 }
 
 /// Orders rows, cuts the page after `cursor`, renders it.
-fn paginate(state: &mut State, cal_id: &str, rows: Vec<Pending>, order: Order, cursor: Option<&(i64, String)>, size: usize, p: &ListParams) -> ApiResult<Page> {
+fn paginate(
+    state: &mut State,
+    cal_id: &str,
+    rows: Vec<Pending>,
+    order: Order,
+    cursor: Option<&(i64, String)>,
+    size: usize,
+    p: &ListParams,
+) -> ApiResult<Page> {
     let opaque = state.settings.opaque_instance_ids;
     let State { calendars, rng, .. } = state;
     let cal = calendars.get_mut(cal_id).ok_or_else(ApiError::not_found)?;
@@ -422,7 +560,9 @@ fn paginate(state: &mut State, cal_id: &str, rows: Vec<Pending>, order: Order, c
         .map(|r| {
             let id = match &r.item {
                 Item::Stored(id) => id.clone(),
-                Item::Virtual { parent, orig } | Item::Stub { parent, orig } => instance_id(rng, cal, opaque, parent, *orig),
+                Item::Virtual { parent, orig } | Item::Stub { parent, orig } => {
+                    instance_id(rng, cal, opaque, parent, *orig)
+                }
             };
             let k = match order {
                 Order::Id => 0,
@@ -434,11 +574,19 @@ fn paginate(state: &mut State, cal_id: &str, rows: Vec<Pending>, order: Order, c
         .collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     keyed.dedup_by(|a, b| a.0 == b.0);
-    let rest: Vec<_> = keyed.into_iter().filter(|(k, _)| cursor.is_none_or(|c| k > c)).collect();
+    let rest: Vec<_> = keyed
+        .into_iter()
+        .filter(|(k, _)| cursor.is_none_or(|c| k > c))
+        .collect();
     let more = rest.len() > size;
     let page: Vec<_> = rest.into_iter().take(size).collect();
     // An empty (ragged) page keeps the previous cursor; "before everything" is (MIN, "").
-    let next_cursor = more.then(|| page.last().map(|(k, _)| k.clone()).or_else(|| cursor.cloned()).unwrap_or((i64::MIN, String::new())));
+    let next_cursor = more.then(|| {
+        page.last()
+            .map(|(k, _)| k.clone())
+            .or_else(|| cursor.cloned())
+            .unwrap_or((i64::MIN, String::new()))
+    });
     let out_tz = p.out_tz.unwrap_or(cal.tz);
     let cal = &*cal;
     let items = page
@@ -446,8 +594,12 @@ fn paginate(state: &mut State, cal_id: &str, rows: Vec<Pending>, order: Order, c
         .filter_map(|((_, id), r)| {
             let v = match &r.item {
                 Item::Stored(sid) => render_stored(cal, cal.events.get(sid)?, out_tz, r.minimal),
-                Item::Virtual { parent, orig } => render_virtual(cal, cal.events.get(parent)?, *orig, id, out_tz),
-                Item::Stub { parent, orig } => render_stub(cal.events.get(parent)?, *orig, id, out_tz),
+                Item::Virtual { parent, orig } => {
+                    render_virtual(cal, cal.events.get(parent)?, *orig, id, out_tz)
+                }
+                Item::Stub { parent, orig } => {
+                    render_stub(cal.events.get(parent)?, *orig, id, out_tz)
+                }
             };
             Some(limit_attendees(v, p.max_attendees))
         })
@@ -479,41 +631,70 @@ fn events_envelope(cal: &Calendar, items: Vec<Value>) -> serde_json::Map<String,
     m.insert("updated".into(), json!(rfc3339_ms(cal.updated_ms)));
     m.insert("timeZone".into(), json!(cal.tz.name()));
     m.insert("accessRole".into(), json!("owner"));
-    let reminders = if cal.primary { json!([{"method": "popup", "minutes": 10}]) } else { json!([]) };
+    let reminders = if cal.primary {
+        json!([{"method": "popup", "minutes": 10}])
+    } else {
+        json!([])
+    };
     m.insert("defaultReminders".into(), reminders);
     m.insert("items".into(), Value::Array(items));
     m
 }
 
 fn check_sync_token(state: &State, cal: &Calendar, token: &str, p: &ListParams) -> ApiResult<u64> {
-    let t: SyncToken = decode(token).ok_or_else(|| ApiError::invalid("Invalid sync token value.").at("parameter", "syncToken"))?;
+    let t: SyncToken = decode(token).ok_or_else(|| {
+        ApiError::invalid("Invalid sync token value.").at("parameter", "syncToken")
+    })?;
     if t.c != cal.id {
         return Err(ApiError::invalid("Invalid sync token value.").at("parameter", "syncToken"));
     }
     if t.e != cal.sync_epoch {
         return Err(ApiError::full_sync_required());
     }
-    if state.settings.sync_token_ttl_ms.is_some_and(|ttl| state.now_ms() - t.t > ttl) {
+    if state
+        .settings
+        .sync_token_ttl_ms
+        .is_some_and(|ttl| state.now_ms() - t.t > ttl)
+    {
         return Err(ApiError::full_sync_required());
     }
     if t.m != p.single_events {
-        return Err(ApiError::invalid("The sync token was issued for a different value of singleEvents.").at("parameter", "singleEvents"));
+        return Err(ApiError::invalid(
+            "The sync token was issued for a different value of singleEvents.",
+        )
+        .at("parameter", "singleEvents"));
     }
     Ok(t.s)
 }
 
-pub(crate) fn list_events(state: &mut State, cal_id: &str, pairs: &[(String, String)]) -> ApiResult<Value> {
+pub(crate) fn list_events(
+    state: &mut State,
+    cal_id: &str,
+    pairs: &[(String, String)],
+) -> ApiResult<Value> {
     let p = ListParams::parse(pairs)?;
     if p.sync_token.is_some() {
-        if let Some((name, _)) = pairs.iter().find(|(k, _)| SYNC_FORBIDDEN.contains(&k.as_str())) {
-            return Err(ApiError::invalid(format!("The parameter {name} cannot be used together with syncToken.")).at("parameter", name.clone()));
+        if let Some((name, _)) = pairs
+            .iter()
+            .find(|(k, _)| SYNC_FORBIDDEN.contains(&k.as_str()))
+        {
+            return Err(ApiError::invalid(format!(
+                "The parameter {name} cannot be used together with syncToken."
+            ))
+            .at("parameter", name.clone()));
         }
         if p.show_deleted == Some(false) {
-            return Err(ApiError::invalid("showDeleted=false cannot be used together with syncToken.").at("parameter", "showDeleted"));
+            return Err(ApiError::invalid(
+                "showDeleted=false cannot be used together with syncToken.",
+            )
+            .at("parameter", "showDeleted"));
         }
     }
     if p.order_by.as_deref() == Some("startTime") && !p.single_events {
-        return Err(ApiError::bad_request("The requested ordering is not available for the particular query.").at("parameter", "orderBy"));
+        return Err(ApiError::bad_request(
+            "The requested ordering is not available for the particular query.",
+        )
+        .at("parameter", "orderBy"));
     }
     let cal = state.cal(cal_id)?;
     let since = match &p.sync_token {
@@ -522,9 +703,13 @@ pub(crate) fn list_events(state: &mut State, cal_id: &str, pairs: &[(String, Str
     };
     let (since, snapshot, cursor, page_no) = match &p.page_token {
         Some(t) => {
-            let pt: PageToken = decode(t).ok_or_else(|| ApiError::invalid("Invalid page token value.").at("parameter", "pageToken"))?;
+            let pt: PageToken = decode(t).ok_or_else(|| {
+                ApiError::invalid("Invalid page token value.").at("parameter", "pageToken")
+            })?;
             if pt.c != cal.id || pt.f != p.fingerprint {
-                return Err(ApiError::invalid("Invalid page token value.").at("parameter", "pageToken"));
+                return Err(
+                    ApiError::invalid("Invalid page token value.").at("parameter", "pageToken")
+                );
             }
             if pt.y.is_some() && pt.e != cal.sync_epoch {
                 return Err(ApiError::full_sync_required());
@@ -549,29 +734,57 @@ pub(crate) fn list_events(state: &mut State, cal_id: &str, pairs: &[(String, Str
     let mut env = events_envelope(cal, page.items);
     match page.next_cursor {
         Some((k, i)) => {
-            let pt = PageToken { c: cal.id.clone(), s: snapshot, y: since, e: epoch, k, i, n: page_no + 1, f: p.fingerprint.clone() };
+            let pt = PageToken {
+                c: cal.id.clone(),
+                s: snapshot,
+                y: since,
+                e: epoch,
+                k,
+                i,
+                n: page_no + 1,
+                f: p.fingerprint.clone(),
+            };
             env.insert("nextPageToken".into(), json!(encode(&pt)));
         }
         None => {
-            let st = SyncToken { c: cal.id.clone(), s: snapshot, e: epoch, m: p.single_events, t: state.now_ms() };
+            let st = SyncToken {
+                c: cal.id.clone(),
+                s: snapshot,
+                e: epoch,
+                m: p.single_events,
+                t: state.now_ms(),
+            };
             env.insert("nextSyncToken".into(), json!(encode(&st)));
         }
     }
     Ok(Value::Object(env))
 }
 
-pub(crate) fn list_instances(state: &mut State, cal_id: &str, event_id: &str, pairs: &[(String, String)]) -> ApiResult<Value> {
+pub(crate) fn list_instances(
+    state: &mut State,
+    cal_id: &str,
+    event_id: &str,
+    pairs: &[(String, String)],
+) -> ApiResult<Value> {
     let p = ListParams::parse(pairs)?;
     let cal = state.cal(cal_id)?;
-    let parent = cal.events.get(event_id).filter(|e| e.parent.is_none()).ok_or_else(ApiError::not_found)?;
+    let parent = cal
+        .events
+        .get(event_id)
+        .filter(|e| e.parent.is_none())
+        .ok_or_else(ApiError::not_found)?;
     if parent.cancelled() {
         return Err(ApiError::deleted());
     }
     let (cursor, page_no) = match &p.page_token {
         Some(t) => {
-            let pt: PageToken = decode(t).ok_or_else(|| ApiError::invalid("Invalid page token value.").at("parameter", "pageToken"))?;
+            let pt: PageToken = decode(t).ok_or_else(|| {
+                ApiError::invalid("Invalid page token value.").at("parameter", "pageToken")
+            })?;
             if pt.c != cal.id || pt.f != p.fingerprint {
-                return Err(ApiError::invalid("Invalid page token value.").at("parameter", "pageToken"));
+                return Err(
+                    ApiError::invalid("Invalid page token value.").at("parameter", "pageToken")
+                );
             }
             (Some((pt.k, pt.i)), pt.n)
         }
@@ -584,7 +797,16 @@ pub(crate) fn list_instances(state: &mut State, cal_id: &str, event_id: &str, pa
     let cal = state.cal(cal_id)?;
     let mut env = events_envelope(cal, page.items);
     if let Some((k, i)) = page.next_cursor {
-        let pt = PageToken { c: cal.id.clone(), s: snapshot, y: None, e: epoch, k, i, n: page_no + 1, f: p.fingerprint.clone() };
+        let pt = PageToken {
+            c: cal.id.clone(),
+            s: snapshot,
+            y: None,
+            e: epoch,
+            k,
+            i,
+            n: page_no + 1,
+            f: p.fingerprint.clone(),
+        };
         env.insert("nextPageToken".into(), json!(encode(&pt)));
     }
     Ok(Value::Object(env))

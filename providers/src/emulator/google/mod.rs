@@ -72,7 +72,10 @@ mod state;
 mod util;
 mod watch;
 
-pub use config::{ExtendedPropertiesPatch, FaultKind, FaultMatch, FaultPlan, GoogleEmulatorConfig, OAuthClient, Quotas, TrimmedExceptions};
+pub use config::{
+    ExtendedPropertiesPatch, FaultKind, FaultMatch, FaultPlan, GoogleEmulatorConfig, OAuthClient,
+    Quotas, TrimmedExceptions,
+};
 pub use oauth::IssuedTokens;
 pub use server::RequestRecord;
 pub use watch::NotificationRecord;
@@ -111,12 +114,18 @@ impl GoogleEmulator {
     }
 
     /// Serves on an already bound listener. Must be called inside a Tokio runtime.
-    pub fn start_with_listener(listener: TcpListener, config: GoogleEmulatorConfig) -> io::Result<GoogleEmulator> {
+    pub fn start_with_listener(
+        listener: TcpListener,
+        config: GoogleEmulatorConfig,
+    ) -> io::Result<GoogleEmulator> {
         let mut addr = listener.local_addr()?;
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        let http = reqwest::Client::builder().timeout(config.webhook_timeout).build().map_err(io::Error::other)?;
+        let http = reqwest::Client::builder()
+            .timeout(config.webhook_timeout)
+            .build()
+            .map_err(io::Error::other)?;
         let base_url = format!("http://{addr}/calendar/v3/");
         let app = Arc::new(App {
             state: Mutex::new(state::State::new(config, base_url)),
@@ -159,13 +168,23 @@ impl GoogleEmulator {
     /// Adds an account (idempotent) with its primary calendar.
     pub fn add_account(&self, email: &str) -> Account {
         let id = self.app.lock().add_account(email);
-        Account { email: id.clone(), primary_calendar_id: id }
+        Account {
+            email: id.clone(),
+            primary_calendar_id: id,
+        }
     }
 
     /// Access and refresh tokens for `email` with the full calendar scope and the default client,
     /// as if the browser flow had run (the account is created if needed).
     pub fn issue_tokens(&self, email: &str) -> IssuedTokens {
-        let client = self.app.lock().config.clients.first().map(|c| c.client_id.clone()).unwrap_or_default();
+        let client = self
+            .app
+            .lock()
+            .config
+            .clients
+            .first()
+            .map(|c| c.client_id.clone())
+            .unwrap_or_default();
         self.issue_tokens_with(email, &client, &[oauth::SCOPE_CALENDAR])
     }
 
@@ -173,7 +192,12 @@ impl GoogleEmulator {
     pub fn issue_tokens_with(&self, email: &str, client_id: &str, scopes: &[&str]) -> IssuedTokens {
         let mut st = self.app.lock();
         st.add_account(email);
-        st.issue(email, client_id, scopes.iter().map(|s| s.to_string()).collect(), true)
+        st.issue(
+            email,
+            client_id,
+            scopes.iter().map(|s| s.to_string()).collect(),
+            true,
+        )
     }
 
     /// Creates a secondary calendar for `email`; returns its id (`…@group.calendar.google.com`).
@@ -245,7 +269,9 @@ impl GoogleEmulator {
 
     /// Requests received so far (API and OAuth), since start or the last `clear_requests`.
     pub fn request_count(&self) -> usize {
-        self.app.request_count.load(std::sync::atomic::Ordering::Relaxed)
+        self.app
+            .request_count
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The request log, oldest first (the most recent 50,000–100,000 are kept).
@@ -255,7 +281,9 @@ impl GoogleEmulator {
 
     pub fn clear_requests(&self) {
         self.app.log().clear();
-        self.app.request_count.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.app
+            .request_count
+            .store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Push-notification delivery attempts so far.

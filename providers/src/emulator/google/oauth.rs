@@ -82,8 +82,12 @@ impl Auth {
                 "calendar.readonly" => matches!(need, Need::EventsRead | Need::CalendarsRead),
                 "calendar.events" => matches!(need, Need::EventsRead | Need::EventsWrite),
                 "calendar.events.readonly" => need == Need::EventsRead,
-                "calendar.calendarlist" | "calendar.calendars" => matches!(need, Need::CalendarsRead | Need::CalendarsWrite),
-                "calendar.calendarlist.readonly" | "calendar.calendars.readonly" => need == Need::CalendarsRead,
+                "calendar.calendarlist" | "calendar.calendars" => {
+                    matches!(need, Need::CalendarsRead | Need::CalendarsWrite)
+                }
+                "calendar.calendarlist.readonly" | "calendar.calendars.readonly" => {
+                    need == Need::CalendarsRead
+                }
                 _ => false,
             }
         });
@@ -110,33 +114,77 @@ impl State {
         let Some(token) = bearer else {
             if !self.settings.require_auth {
                 if let Some(first) = self.accounts.keys().next() {
-                    return Ok(Auth { account: first.clone(), scopes: vec![SCOPE_CALENDAR.into()], enforce: false });
+                    return Ok(Auth {
+                        account: first.clone(),
+                        scopes: vec![SCOPE_CALENDAR.into()],
+                        enforce: false,
+                    });
                 }
             }
             return Err(ApiError::login_required());
         };
         match self.oauth.access.get(token) {
-            Some(a) if a.expires_ms > self.now_ms() && self.accounts.contains_key(&a.account) => Ok(Auth { account: a.account.clone(), scopes: a.scopes.clone(), enforce }),
+            Some(a) if a.expires_ms > self.now_ms() && self.accounts.contains_key(&a.account) => {
+                Ok(Auth {
+                    account: a.account.clone(),
+                    scopes: a.scopes.clone(),
+                    enforce,
+                })
+            }
             _ => Err(ApiError::auth_error()),
         }
     }
 
-    pub(crate) fn issue(&mut self, account: &str, client_id: &str, scopes: Vec<String>, with_refresh: bool) -> IssuedTokens {
+    pub(crate) fn issue(
+        &mut self,
+        account: &str,
+        client_id: &str,
+        scopes: Vec<String>,
+        with_refresh: bool,
+    ) -> IssuedTokens {
         let now = self.now_ms();
         let ttl = self.config.access_token_ttl.as_secs() as i64;
         let access = new_token(&mut self.rng, "ya29.", 64);
-        self.oauth.access.insert(access.clone(), AccessRec { account: account.into(), scopes: scopes.clone(), expires_ms: now + ttl * 1000 });
+        self.oauth.access.insert(
+            access.clone(),
+            AccessRec {
+                account: account.into(),
+                scopes: scopes.clone(),
+                expires_ms: now + ttl * 1000,
+            },
+        );
         let refresh = with_refresh.then(|| {
             let r = new_token(&mut self.rng, "1//", 48);
-            self.oauth.refresh.insert(r.clone(), RefreshRec { account: account.into(), client_id: client_id.into(), scopes: scopes.clone(), issued_ms: now, revoked: false });
+            self.oauth.refresh.insert(
+                r.clone(),
+                RefreshRec {
+                    account: account.into(),
+                    client_id: client_id.into(),
+                    scopes: scopes.clone(),
+                    issued_ms: now,
+                    revoked: false,
+                },
+            );
             r
         });
-        self.oauth.consented.insert((account.into(), client_id.into()));
-        IssuedTokens { access_token: access, refresh_token: refresh, expires_in: ttl, scope: scopes.join(" ") }
+        self.oauth
+            .consented
+            .insert((account.into(), client_id.into()));
+        IssuedTokens {
+            access_token: access,
+            refresh_token: refresh,
+            expires_in: ttl,
+            scope: scopes.join(" "),
+        }
     }
 
     pub(crate) fn revoke_refresh_tokens(&mut self, account: &str) {
-        for r in self.oauth.refresh.values_mut().filter(|r| r.account == account) {
+        for r in self
+            .oauth
+            .refresh
+            .values_mut()
+            .filter(|r| r.account == account)
+        {
             r.revoked = true;
         }
         // Revoking a grant also kills its access tokens.
@@ -151,33 +199,58 @@ impl State {
     }
 
     fn client_ok(&self, id: &str, secret: Option<&str>) -> bool {
-        self.config.clients.iter().any(|c| c.client_id == id && secret.is_none_or(|s| s == c.client_secret))
+        self.config
+            .clients
+            .iter()
+            .any(|c| c.client_id == id && secret.is_none_or(|s| s == c.client_secret))
     }
 }
 
 fn oauth_json(status: StatusCode, body: Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, max-age=0, must-revalidate"));
-    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, max-age=0, must-revalidate"),
+    );
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    oauth_json(status, json!({"error": error, "error_description": description}))
+    oauth_json(
+        status,
+        json!({"error": error, "error_description": description}),
+    )
 }
 
 /// The error page Google shows instead of redirecting (bad client or redirect URI).
 fn error_page(status: StatusCode, error: &str, detail: &str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], format!("<html><body><h1>Error {}: {error}</h1><p>{detail}</p></body></html>", status.as_u16())).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!(
+            "<html><body><h1>Error {}: {error}</h1><p>{detail}</p></body></html>",
+            status.as_u16()
+        ),
+    )
+        .into_response()
 }
 
 fn redirect(uri: &str, params: &[(&str, &str)]) -> Response {
     let sep = if uri.contains('?') { '&' } else { '?' };
-    let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect();
+    let q: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect();
     let location = format!("{uri}{sep}{}", q.join("&"));
     match HeaderValue::from_str(&location) {
         Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
-        Err(_) => error_page(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri is not a valid URI"),
+        Err(_) => error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "redirect_uri is not a valid URI",
+        ),
     }
 }
 
@@ -187,16 +260,42 @@ pub(crate) async fn authorize(AxState(app): AxState<Arc<App>>, RawQuery(q): RawQ
     let pairs = parse_form(q.as_deref().unwrap_or(""));
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let mut st = app.lock();
-    let Some(client_id) = get("client_id") else { return error_page(StatusCode::BAD_REQUEST, "invalid_request", "Missing required parameter: client_id") };
-    let Some(client) = st.config.clients.iter().find(|c| c.client_id == client_id).cloned() else {
-        return error_page(StatusCode::UNAUTHORIZED, "invalid_client", "The OAuth client was not found.");
+    let Some(client_id) = get("client_id") else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameter: client_id",
+        );
     };
-    let Some(redirect_uri) = get("redirect_uri") else { return error_page(StatusCode::BAD_REQUEST, "invalid_request", "Missing required parameter: redirect_uri") };
+    let Some(client) = st
+        .config
+        .clients
+        .iter()
+        .find(|c| c.client_id == client_id)
+        .cloned()
+    else {
+        return error_page(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "The OAuth client was not found.",
+        );
+    };
+    let Some(redirect_uri) = get("redirect_uri") else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameter: redirect_uri",
+        );
+    };
     if !client.redirect_uris.is_empty() && !client.redirect_uris.iter().any(|u| u == redirect_uri) {
         return error_page(StatusCode::BAD_REQUEST, "redirect_uri_mismatch", "The redirect URI in the request does not match the ones authorized for the OAuth client.");
     }
     if reqwest::Url::parse(redirect_uri).is_err() {
-        return error_page(StatusCode::BAD_REQUEST, "invalid_request", "Invalid parameter value for redirect_uri");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Invalid parameter value for redirect_uri",
+        );
     }
     let state_param = get("state");
     let with_state = |mut v: Vec<(&'static str, String)>| {
@@ -210,16 +309,36 @@ pub(crate) async fn authorize(AxState(app): AxState<Arc<App>>, RawQuery(q): RawQ
         redirect(redirect_uri, &refs)
     };
     if get("response_type") != Some("code") {
-        return send(with_state(vec![("error", "unsupported_response_type".into())]));
+        return send(with_state(vec![(
+            "error",
+            "unsupported_response_type".into(),
+        )]));
     }
-    let scopes: Vec<String> = get("scope").unwrap_or("").split_whitespace().map(str::to_string).collect();
+    let scopes: Vec<String> = get("scope")
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
     if scopes.is_empty() {
-        return error_page(StatusCode::BAD_REQUEST, "invalid_request", "Missing required parameter: scope");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameter: scope",
+        );
     }
-    let challenge = match (get("code_challenge"), get("code_challenge_method").unwrap_or("plain")) {
+    let challenge = match (
+        get("code_challenge"),
+        get("code_challenge_method").unwrap_or("plain"),
+    ) {
         (None, _) => None,
         (Some(c), m @ ("S256" | "plain")) => Some((c.to_string(), m.to_string())),
-        (Some(_), _) => return error_page(StatusCode::BAD_REQUEST, "invalid_request", "Invalid code_challenge_method"),
+        (Some(_), _) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Invalid code_challenge_method",
+            )
+        }
     };
     if st.settings.deny_consent {
         return send(with_state(vec![("error", "access_denied".into())]));
@@ -228,29 +347,62 @@ pub(crate) async fn authorize(AxState(app): AxState<Arc<App>>, RawQuery(q): RawQ
         Some(h) => st.add_account(h),
         None => match st.accounts.keys().next() {
             Some(a) => a.clone(),
-            None => return error_page(StatusCode::BAD_REQUEST, "invalid_request", "The emulator has no account to sign in with; add one or pass login_hint."),
+            None => {
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "The emulator has no account to sign in with; add one or pass login_hint.",
+                )
+            }
         },
     };
     let offline = get("access_type") == Some("offline");
-    let prompt_consent = get("prompt").is_some_and(|p| p.split_whitespace().any(|x| x == "consent"));
-    let first_consent = !st.oauth.consented.contains(&(account.clone(), client_id.to_string()));
-    let with_refresh = offline && (!st.config.refresh_token_only_on_consent || prompt_consent || first_consent);
+    let prompt_consent =
+        get("prompt").is_some_and(|p| p.split_whitespace().any(|x| x == "consent"));
+    let first_consent = !st
+        .oauth
+        .consented
+        .contains(&(account.clone(), client_id.to_string()));
+    let with_refresh =
+        offline && (!st.config.refresh_token_only_on_consent || prompt_consent || first_consent);
     let code = new_token(&mut st.rng, "4/0A", 60);
     let expires_ms = st.now_ms() + CODE_TTL_MS;
-    st.oauth.consented.insert((account.clone(), client_id.to_string()));
+    st.oauth
+        .consented
+        .insert((account.clone(), client_id.to_string()));
     st.oauth.codes.insert(
         code.clone(),
-        CodeRec { client_id: client_id.into(), redirect_uri: redirect_uri.into(), account, scopes: scopes.clone(), challenge, with_refresh, expires_ms },
+        CodeRec {
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.into(),
+            account,
+            scopes: scopes.clone(),
+            challenge,
+            with_refresh,
+            expires_ms,
+        },
     );
     drop(st);
-    send(with_state(vec![("code", code), ("scope", scopes.join(" "))]))
+    send(with_state(vec![
+        ("code", code),
+        ("scope", scopes.join(" ")),
+    ]))
 }
 
 /// Client credentials from the form or from HTTP Basic (what the `oauth2` crate sends by default).
-fn client_credentials(headers: &HeaderMap, form: &[(String, String)]) -> Option<(String, Option<String>)> {
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> Option<(String, Option<String>)> {
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if let Some(basic) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic ")) {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(basic.trim()).ok()?;
+    if let Some(basic) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         // RFC 6749 2.3.1: both parts are form-encoded before being joined.
         let (id, secret) = text.split_once(':')?;
@@ -260,11 +412,17 @@ fn client_credentials(headers: &HeaderMap, form: &[(String, String)]) -> Option<
 }
 
 /// `POST /token`.
-pub(crate) async fn token(AxState(app): AxState<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn token(
+    AxState(app): AxState<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = parse_form(&String::from_utf8_lossy(&body));
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let mut st = app.lock();
-    let Some((client_id, secret)) = client_credentials(&headers, &form) else { return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Unauthorized") };
+    let Some((client_id, secret)) = client_credentials(&headers, &form) else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Unauthorized");
+    };
     // Installed-app clients may omit the secret when they use PKCE; Google accepts that.
     if !st.client_ok(&client_id, secret.as_deref()) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Unauthorized");
@@ -272,20 +430,46 @@ pub(crate) async fn token(AxState(app): AxState<Arc<App>>, headers: HeaderMap, b
     let now = st.now_ms();
     match field("grant_type") {
         Some("authorization_code") => {
-            let Some(code) = field("code") else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing required parameter: code") };
+            let Some(code) = field("code") else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Missing required parameter: code",
+                );
+            };
             // Single use: the code is consumed whatever happens next.
-            let Some(rec) = st.oauth.codes.remove(code) else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Bad Request") };
+            let Some(rec) = st.oauth.codes.remove(code) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Bad Request");
+            };
             if rec.expires_ms < now || rec.client_id != client_id {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Bad Request");
             }
             if field("redirect_uri") != Some(rec.redirect_uri.as_str()) {
-                return oauth_error(StatusCode::BAD_REQUEST, "redirect_uri_mismatch", "Bad Request");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "redirect_uri_mismatch",
+                    "Bad Request",
+                );
             }
             if let Some((challenge, method)) = &rec.challenge {
-                let Some(verifier) = field("code_verifier") else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Missing code verifier.") };
-                let computed = if method == "S256" { sha256_b64url(verifier.as_bytes()) } else { verifier.to_string() };
+                let Some(verifier) = field("code_verifier") else {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "Missing code verifier.",
+                    );
+                };
+                let computed = if method == "S256" {
+                    sha256_b64url(verifier.as_bytes())
+                } else {
+                    verifier.to_string()
+                };
                 if &computed != challenge {
-                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid code verifier.");
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "Invalid code verifier.",
+                    );
                 }
             }
             let t = st.issue(&rec.account, &client_id, rec.scopes, rec.with_refresh);
@@ -296,30 +480,75 @@ pub(crate) async fn token(AxState(app): AxState<Arc<App>>, headers: HeaderMap, b
             oauth_json(StatusCode::OK, body)
         }
         Some("refresh_token") => {
-            let Some(rt) = field("refresh_token") else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing required parameter: refresh_token") };
+            let Some(rt) = field("refresh_token") else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Missing required parameter: refresh_token",
+                );
+            };
             let ttl = st.config.refresh_token_ttl.map(|d| d.as_millis() as i64);
             let rec = match st.oauth.refresh.get(rt) {
-                Some(r) if !r.revoked && ttl.is_none_or(|t| now - r.issued_ms < t) && st.accounts.contains_key(&r.account) => r.clone(),
-                _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Token has been expired or revoked."),
+                Some(r)
+                    if !r.revoked
+                        && ttl.is_none_or(|t| now - r.issued_ms < t)
+                        && st.accounts.contains_key(&r.account) =>
+                {
+                    r.clone()
+                }
+                _ => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "Token has been expired or revoked.",
+                    )
+                }
             };
             if rec.client_id != client_id {
-                return oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", "Unauthorized");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "unauthorized_client",
+                    "Unauthorized",
+                );
             }
             // A refresh answer carries no new refresh token: the old one stays valid.
             let t = st.issue(&rec.account, &client_id, rec.scopes, false);
-            oauth_json(StatusCode::OK, json!({"access_token": t.access_token, "expires_in": t.expires_in, "scope": t.scope, "token_type": "Bearer"}))
+            oauth_json(
+                StatusCode::OK,
+                json!({"access_token": t.access_token, "expires_in": t.expires_in, "scope": t.scope, "token_type": "Bearer"}),
+            )
         }
-        Some(other) => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", &format!("Invalid grant_type: {other}")),
-        None => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Invalid grant_type: "),
+        Some(other) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            &format!("Invalid grant_type: {other}"),
+        ),
+        None => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Invalid grant_type: ",
+        ),
     }
 }
 
 /// `POST /revoke?token=…` (or form body): revokes a refresh token (and its grant) or an access token.
-pub(crate) async fn revoke(AxState(app): AxState<Arc<App>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+pub(crate) async fn revoke(
+    AxState(app): AxState<Arc<App>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
     let mut pairs = parse_form(q.as_deref().unwrap_or(""));
     pairs.extend(parse_form(&String::from_utf8_lossy(&body)));
-    let Some(token) = pairs.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone()) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing required parameter: token");
+    let Some(token) = pairs
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.clone())
+    else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameter: token",
+        );
     };
     let mut st = app.lock();
     if let Some(account) = st.oauth.refresh.get(&token).map(|r| r.account.clone()) {
@@ -329,5 +558,9 @@ pub(crate) async fn revoke(AxState(app): AxState<Arc<App>>, RawQuery(q): RawQuer
     if st.oauth.access.remove(&token).is_some() {
         return oauth_json(StatusCode::OK, json!({}));
     }
-    oauth_error(StatusCode::BAD_REQUEST, "invalid_token", "Token expired or revoked")
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_token",
+        "Token expired or revoked",
+    )
 }

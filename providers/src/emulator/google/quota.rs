@@ -21,16 +21,32 @@ fn used(window: &mut VecDeque<(i64, u32)>, now: i64) -> u32 {
 
 impl QuotaState {
     /// Charges `units` to the account and the project, or refuses without charging.
-    pub(crate) fn charge(&mut self, quotas: &Quotas, account: &str, units: u32, now: i64) -> Result<(), ApiError> {
+    pub(crate) fn charge(
+        &mut self,
+        quotas: &Quotas,
+        account: &str,
+        units: u32,
+        now: i64,
+    ) -> Result<(), ApiError> {
         let user = self.per_user.entry(account.to_string()).or_default();
         if let Some(limit) = quotas.per_user_per_minute {
             if used(user, now) + units > limit {
-                return Err(ApiError::new(403, "usageLimits", "userRateLimitExceeded", "User Rate Limit Exceeded"));
+                return Err(ApiError::new(
+                    403,
+                    "usageLimits",
+                    "userRateLimitExceeded",
+                    "User Rate Limit Exceeded",
+                ));
             }
         }
         if let Some(limit) = quotas.per_project_per_minute {
             if used(&mut self.project, now) + units > limit {
-                return Err(ApiError::new(429, "usageLimits", "rateLimitExceeded", "Rate Limit Exceeded"));
+                return Err(ApiError::new(
+                    429,
+                    "usageLimits",
+                    "rateLimitExceeded",
+                    "Rate Limit Exceeded",
+                ));
             }
         }
         user.push_back((now, units));
@@ -45,12 +61,34 @@ pub(crate) type FaultState = crate::emulator::common::FaultState<FaultKind>;
 /// The error a fault answers with (the immediate kinds; the others have no body of their own).
 pub(crate) fn fault_error(kind: &FaultKind) -> Option<ApiError> {
     Some(match kind {
-        FaultKind::RateLimit403 => ApiError::new(403, "usageLimits", "rateLimitExceeded", "Rate Limit Exceeded"),
-        FaultKind::UserRateLimit403 => ApiError::new(403, "usageLimits", "userRateLimitExceeded", "User Rate Limit Exceeded"),
-        FaultKind::RateLimit429 => ApiError::new(429, "usageLimits", "rateLimitExceeded", "Rate Limit Exceeded"),
-        FaultKind::QuotaExceeded403 => ApiError::new(403, "usageLimits", "quotaExceeded", "Calendar usage limits exceeded."),
+        FaultKind::RateLimit403 => ApiError::new(
+            403,
+            "usageLimits",
+            "rateLimitExceeded",
+            "Rate Limit Exceeded",
+        ),
+        FaultKind::UserRateLimit403 => ApiError::new(
+            403,
+            "usageLimits",
+            "userRateLimitExceeded",
+            "User Rate Limit Exceeded",
+        ),
+        FaultKind::RateLimit429 => ApiError::new(
+            429,
+            "usageLimits",
+            "rateLimitExceeded",
+            "Rate Limit Exceeded",
+        ),
+        FaultKind::QuotaExceeded403 => ApiError::new(
+            403,
+            "usageLimits",
+            "quotaExceeded",
+            "Calendar usage limits exceeded.",
+        ),
         FaultKind::BackendError500 => ApiError::backend_error(),
-        FaultKind::Timeout(_) | FaultKind::LostResponse500 | FaultKind::LostResponseDrop => return None,
+        FaultKind::Timeout(_) | FaultKind::LostResponse500 | FaultKind::LostResponseDrop => {
+            return None
+        }
     })
 }
 
@@ -60,7 +98,10 @@ mod tests {
 
     #[test]
     fn sliding_window_counts_units() {
-        let q = Quotas { per_user_per_minute: Some(5), per_project_per_minute: None };
+        let q = Quotas {
+            per_user_per_minute: Some(5),
+            per_project_per_minute: None,
+        };
         let mut s = QuotaState::default();
         assert!(s.charge(&q, "a", 3, 0).is_ok());
         assert!(s.charge(&q, "a", 3, 1000).is_err());

@@ -24,18 +24,31 @@ pub(crate) fn render_when(w: &When, out_tz: Tz) -> Value {
 fn render_orig(orig: Orig, parent: Option<&Stored>, out_tz: Tz) -> Value {
     match orig {
         Orig::Date(d) => json!({"date": d.format("%Y-%m-%d").to_string()}),
-        Orig::At(s) => render_when(&When::At { secs: s, tz: parent.and_then(|p| p.start.tz()) }, out_tz),
+        Orig::At(s) => render_when(
+            &When::At {
+                secs: s,
+                tz: parent.and_then(|p| p.start.tz()),
+            },
+            out_tz,
+        ),
     }
 }
 
 fn person(cal: &Calendar) -> (Value, Value) {
     let creator = json!({"email": cal.owner, "self": true});
-    let organizer = if cal.primary { json!({"email": cal.id, "self": true}) } else { json!({"email": cal.id, "displayName": cal.summary, "self": true}) };
+    let organizer = if cal.primary {
+        json!({"email": cal.id, "self": true})
+    } else {
+        json!({"email": cal.id, "displayName": cal.summary, "self": true})
+    };
     (creator, organizer)
 }
 
 fn html_link(cal: &Calendar, id: &str) -> String {
-    format!("https://www.google.com/calendar/event?eid={}", b64url(format!("{id} {}", cal.id).as_bytes()))
+    format!(
+        "https://www.google.com/calendar/event?eid={}",
+        b64url(format!("{id} {}", cal.id).as_bytes())
+    )
 }
 
 /// Renders a stored event. `minimal`: the skeleton incremental sync sends for cancelled items.
@@ -48,7 +61,10 @@ pub(crate) fn render_stored(cal: &Calendar, ev: &Stored, out_tz: Tz, minimal: bo
     m.insert("status".into(), json!(ev.status));
     if let Some((p, orig)) = &ev.parent {
         m.insert("recurringEventId".into(), json!(p));
-        m.insert("originalStartTime".into(), render_orig(*orig, parent, out_tz));
+        m.insert(
+            "originalStartTime".into(),
+            render_orig(*orig, parent, out_tz),
+        );
     }
     if minimal {
         return Value::Object(m);
@@ -69,13 +85,20 @@ pub(crate) fn render_stored(cal: &Calendar, ev: &Stored, out_tz: Tz, minimal: bo
     }
     m.insert("iCalUID".into(), json!(ev.ical_uid));
     m.insert("sequence".into(), json!(ev.sequence));
-    m.entry("reminders").or_insert_with(|| json!({"useDefault": true}));
+    m.entry("reminders")
+        .or_insert_with(|| json!({"useDefault": true}));
     m.entry("eventType").or_insert_with(|| json!("default"));
     Value::Object(m)
 }
 
 /// Renders a plain (unmodified) instance of `parent`.
-pub(crate) fn render_virtual(cal: &Calendar, parent: &Stored, orig: Orig, id: &str, out_tz: Tz) -> Value {
+pub(crate) fn render_virtual(
+    cal: &Calendar,
+    parent: &Stored,
+    orig: Orig,
+    id: &str,
+    out_tz: Tz,
+) -> Value {
     let mut v = render_stored(cal, parent, out_tz, false);
     if let (Value::Object(m), Some(exp)) = (&mut v, &parent.expansion) {
         let start = exp.start_of(orig);
@@ -86,7 +109,10 @@ pub(crate) fn render_virtual(cal: &Calendar, parent: &Stored, orig: Orig, id: &s
         m.insert("start".into(), render_when(&s, out_tz));
         m.insert("end".into(), render_when(&e, out_tz));
         m.insert("recurringEventId".into(), json!(parent.id));
-        m.insert("originalStartTime".into(), render_orig(orig, Some(parent), out_tz));
+        m.insert(
+            "originalStartTime".into(),
+            render_orig(orig, Some(parent), out_tz),
+        );
     }
     v
 }
@@ -107,9 +133,21 @@ pub(crate) fn render_stub(parent: &Stored, orig: Orig, id: &str, out_tz: Tz) -> 
 pub(crate) fn limit_attendees(mut v: Value, max: Option<usize>) -> Value {
     let Some(max) = max else { return v };
     if let Value::Object(m) = &mut v {
-        let too_many = m.get("attendees").and_then(Value::as_array).is_some_and(|a| a.len() > max);
+        let too_many = m
+            .get("attendees")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.len() > max);
         if too_many {
-            let keep: Vec<Value> = m.get("attendees").and_then(Value::as_array).map(|a| a.iter().filter(|x| x.get("self") == Some(&json!(true))).cloned().collect()).unwrap_or_default();
+            let keep: Vec<Value> = m
+                .get("attendees")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter(|x| x.get("self") == Some(&json!(true)))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
             m.insert("attendees".into(), Value::Array(keep));
             m.insert("attendeesOmitted".into(), json!(true));
         }

@@ -8,7 +8,10 @@ use super::error::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
 
-const DISCOVERY: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/google-calendar-v3.discovery.json"));
+const DISCOVERY: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/google-calendar-v3.discovery.json"
+));
 
 fn schemas() -> &'static Map<String, Value> {
     static SCHEMAS: OnceLock<Map<String, Value>> = OnceLock::new();
@@ -22,7 +25,9 @@ fn schemas() -> &'static Map<String, Value> {
 
 /// Cleans `value` as an instance of the named schema. `null`s are kept: PATCH uses them to clear.
 pub(crate) fn sanitize(schema: &str, value: &Value) -> ApiResult<Value> {
-    let Some(def) = schemas().get(schema) else { return Ok(value.clone()) };
+    let Some(def) = schemas().get(schema) else {
+        return Ok(value.clone());
+    };
     clean(def, value, "", 0)
 }
 
@@ -56,7 +61,11 @@ fn clean(def: &Value, value: &Value, path: &str, depth: usize) -> ApiResult<Valu
         },
         "integer" => match value {
             Value::Number(n) if n.is_i64() => Ok(value.clone()),
-            Value::String(s) => s.trim().parse::<i64>().map(Value::from).map_err(|_| bad(path)),
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .map_err(|_| bad(path)),
             _ => Err(bad(path)),
         },
         "boolean" => match value {
@@ -65,7 +74,9 @@ fn clean(def: &Value, value: &Value, path: &str, depth: usize) -> ApiResult<Valu
             _ => Err(bad(path)),
         },
         "array" => {
-            let Value::Array(items) = value else { return Err(bad(path)) };
+            let Value::Array(items) = value else {
+                return Err(bad(path));
+            };
             let item_def = def.get("items").cloned().unwrap_or(Value::Null);
             items
                 .iter()
@@ -75,12 +86,18 @@ fn clean(def: &Value, value: &Value, path: &str, depth: usize) -> ApiResult<Valu
                 .map(Value::Array)
         }
         "object" => {
-            let Value::Object(obj) = value else { return Err(bad(path)) };
+            let Value::Object(obj) = value else {
+                return Err(bad(path));
+            };
             let props = def.get("properties").and_then(Value::as_object);
             let extra = def.get("additionalProperties");
             let mut out = Map::new();
             for (k, v) in obj {
-                let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let sub = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 if let Some(p) = props.and_then(|p| p.get(k)) {
                     out.insert(k.clone(), clean(p, v, &sub, depth + 1)?);
                 } else if let Some(a) = extra {
@@ -102,7 +119,10 @@ mod tests {
     #[test]
     fn drops_unknown_keeps_known_and_checks_shapes() {
         let v = sanitize("Event", &json!({"summary": "x", "bogus": 1, "sequence": "3", "start": {"date": "2026-01-01", "x": 1}, "extendedProperties": {"private": {"k": "v"}}})).expect("test input");
-        assert_eq!(v, json!({"summary": "x", "sequence": 3, "start": {"date": "2026-01-01"}, "extendedProperties": {"private": {"k": "v"}}}));
+        assert_eq!(
+            v,
+            json!({"summary": "x", "sequence": 3, "start": {"date": "2026-01-01"}, "extendedProperties": {"private": {"k": "v"}}})
+        );
         assert!(sanitize("Event", &json!({"start": "2026-01-01"})).is_err());
         assert!(sanitize("Event", &json!({"attendees": {"email": "a"}})).is_err());
         assert!(sanitize("Event", &json!({"recurrence": [1]})).is_ok());

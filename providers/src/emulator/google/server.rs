@@ -3,12 +3,12 @@
 use super::config::FaultKind;
 use super::error::{ApiError, ApiResult};
 use super::list::{list_events, list_instances};
-use crate::emulator::common::{push_capped, relock, ConnKill};
 use super::oauth::{self, Auth, Need};
 use super::quota::fault_error;
 use super::state::{etag_matches, State, WriteOpts};
 use super::util::parse_form;
 use super::watch::{self, NotificationRecord};
+use crate::emulator::common::{push_capped, relock, ConnKill};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State as AxState};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -76,13 +76,28 @@ struct Note {
 pub(crate) fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/users/me/calendarList", get(calendar_list))
-        .route("/users/me/calendarList/{calendar_id}", get(calendar_list_get))
+        .route(
+            "/users/me/calendarList/{calendar_id}",
+            get(calendar_list_get),
+        )
         .route("/calendars", post(calendars_insert))
         .route("/calendars/{calendar_id}", get(calendars_get))
-        .route("/calendars/{calendar_id}/events", get(events_list).post(events_insert))
+        .route(
+            "/calendars/{calendar_id}/events",
+            get(events_list).post(events_insert),
+        )
         .route("/calendars/{calendar_id}/events/watch", post(events_watch))
-        .route("/calendars/{calendar_id}/events/{event_id}/instances", get(events_instances))
-        .route("/calendars/{calendar_id}/events/{event_id}", get(events_get).put(events_update).patch(events_patch).delete(events_delete))
+        .route(
+            "/calendars/{calendar_id}/events/{event_id}/instances",
+            get(events_instances),
+        )
+        .route(
+            "/calendars/{calendar_id}/events/{event_id}",
+            get(events_get)
+                .put(events_update)
+                .patch(events_patch)
+                .delete(events_delete),
+        )
         .route("/channels/stop", post(channels_stop))
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(app.clone(), api_gate));
@@ -102,20 +117,37 @@ async fn log_requests(AxState(app): AxState<Arc<App>>, req: Request, next: Next)
     let query = req.uri().query().map(str::to_string);
     let resp = next.run(req).await;
     let note = resp.extensions().get::<Note>().cloned().unwrap_or_default();
-    app.request_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    push_capped(&mut app.log(), RequestRecord { method, path, query, status: resp.status().as_u16(), fault: note.fault.map(str::to_string), account: note.account });
+    app.request_count
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    push_capped(
+        &mut app.log(),
+        RequestRecord {
+            method,
+            path,
+            query,
+            status: resp.status().as_u16(),
+            fault: note.fault.map(str::to_string),
+            account: note.account,
+        },
+    );
     resp
 }
 
 fn bearer(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let mut parts = v.splitn(2, ' ');
         let scheme = parts.next().unwrap_or("");
         if scheme.eq_ignore_ascii_case("bearer") {
             return parts.next().map(|t| t.trim().to_string());
         }
     }
-    parse_form(query.unwrap_or("")).into_iter().find(|(k, _)| k == "access_token" || k == "oauth_token").map(|(_, v)| v)
+    parse_form(query.unwrap_or(""))
+        .into_iter()
+        .find(|(k, _)| k == "access_token" || k == "oauth_token")
+        .map(|(_, v)| v)
 }
 
 fn with_note(mut resp: Response, note: Note) -> Response {
@@ -135,25 +167,36 @@ async fn api_gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next)
             Ok(a) => a,
             Err(e) => return with_note(e.into_response(), Note::default()),
         };
-        let note = Note { fault: None, account: Some(auth.account.clone()) };
+        let note = Note {
+            fault: None,
+            account: Some(auth.account.clone()),
+        };
         let (quotas, now) = (st.config.quotas, st.now_ms());
         if let Err(e) = st.quota.charge(&quotas, &auth.account, units, now) {
             return with_note(e.into_response(), note);
         }
         (auth, st.faults.next(&method, &path))
     };
-    let note = Note { fault: fault.as_ref().map(FaultKind::name), account: Some(auth.account.clone()) };
+    let note = Note {
+        fault: fault.as_ref().map(FaultKind::name),
+        account: Some(auth.account.clone()),
+    };
     if let Some(e) = fault.as_ref().and_then(fault_error) {
         return with_note(e.into_response(), note);
     }
     if let Some(FaultKind::Timeout(d)) = &fault {
         tokio::time::sleep(*d).await;
     }
-    let kill = req.extensions().get::<ConnectInfo<ConnKill>>().map(|c| c.0.clone());
+    let kill = req
+        .extensions()
+        .get::<ConnectInfo<ConnKill>>()
+        .map(|c| c.0.clone());
     req.extensions_mut().insert(auth);
     let resp = next.run(req).await;
     match fault {
-        Some(FaultKind::LostResponse500) => with_note(ApiError::backend_error().into_response(), note),
+        Some(FaultKind::LostResponse500) => {
+            with_note(ApiError::backend_error().into_response(), note)
+        }
         Some(FaultKind::LostResponseDrop) => {
             match kill {
                 Some(k) => k.kill(),
@@ -177,20 +220,37 @@ fn write_opts(headers: &HeaderMap, query: Option<&str>) -> ApiResult<WriteOpts> 
     let mut o = WriteOpts::default();
     for (k, v) in parse_form(query.unwrap_or("")) {
         match k.as_str() {
-            "conferenceDataVersion" => o.conference_data_version = v.parse().map_err(|_| ApiError::invalid_param(&k))?,
+            "conferenceDataVersion" => {
+                o.conference_data_version = v.parse().map_err(|_| ApiError::invalid_param(&k))?
+            }
             "supportsAttachments" => o.supports_attachments = v.eq_ignore_ascii_case("true"),
             "timeZone" => o.out_tz = Some(v.parse().map_err(|_| ApiError::invalid_param(&k))?),
-            "maxAttendees" => o.max_attendees = Some(v.parse().ok().filter(|n: &usize| *n >= 1).ok_or_else(|| ApiError::invalid_param(&k))?),
-            "sendUpdates" if !matches!(v.as_str(), "all" | "externalOnly" | "none") => return Err(ApiError::invalid_param(&k)),
+            "maxAttendees" => {
+                o.max_attendees = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n: &usize| *n >= 1)
+                        .ok_or_else(|| ApiError::invalid_param(&k))?,
+                )
+            }
+            "sendUpdates" if !matches!(v.as_str(), "all" | "externalOnly" | "none") => {
+                return Err(ApiError::invalid_param(&k))
+            }
             _ => {}
         }
     }
-    o.if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    o.if_match = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     Ok(o)
 }
 
 fn with_etag(v: Value) -> Response {
-    let etag = v.get("etag").and_then(Value::as_str).and_then(|e| HeaderValue::from_str(e).ok());
+    let etag = v
+        .get("etag")
+        .and_then(Value::as_str)
+        .and_then(|e| HeaderValue::from_str(e).ok());
     let mut r = Json(v).into_response();
     if let Some(e) = etag {
         r.headers_mut().insert(header::ETAG, e);
@@ -200,7 +260,12 @@ fn with_etag(v: Value) -> Response {
 
 type Q = RawQuery;
 
-async fn events_list(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, Path(cal): Path<String>, RawQuery(q): Q) -> ApiResult<Json<Value>> {
+async fn events_list(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    Path(cal): Path<String>,
+    RawQuery(q): Q,
+) -> ApiResult<Json<Value>> {
     auth.need(Need::EventsRead)?;
     let pairs = parse_form(q.as_deref().unwrap_or(""));
     let mut st = app.lock();
@@ -208,7 +273,12 @@ async fn events_list(AxState(app): AxState<Arc<App>>, Extension(auth): Extension
     list_events(&mut st, &cal_id, &pairs).map(Json)
 }
 
-async fn events_instances(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, Path((cal, ev)): Path<(String, String)>, RawQuery(q): Q) -> ApiResult<Json<Value>> {
+async fn events_instances(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    Path((cal, ev)): Path<(String, String)>,
+    RawQuery(q): Q,
+) -> ApiResult<Json<Value>> {
     auth.need(Need::EventsRead)?;
     let pairs = parse_form(q.as_deref().unwrap_or(""));
     let mut st = app.lock();
@@ -216,7 +286,14 @@ async fn events_instances(AxState(app): AxState<Arc<App>>, Extension(auth): Exte
     list_instances(&mut st, &cal_id, &ev, &pairs).map(Json)
 }
 
-async fn events_insert(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, Path(cal): Path<String>, RawQuery(q): Q, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn events_insert(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    Path(cal): Path<String>,
+    RawQuery(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     auth.need(Need::EventsWrite)?;
     let opts = write_opts(&headers, q.as_deref())?;
     let body = parse_body(&body)?;
@@ -225,14 +302,27 @@ async fn events_insert(AxState(app): AxState<Arc<App>>, Extension(auth): Extensi
     st.insert_event(&cal_id, &body, &opts).map(with_etag)
 }
 
-async fn events_get(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, Path((cal, ev)): Path<(String, String)>, RawQuery(q): Q, headers: HeaderMap) -> ApiResult<Response> {
+async fn events_get(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    Path((cal, ev)): Path<(String, String)>,
+    RawQuery(q): Q,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     auth.need(Need::EventsRead)?;
     let opts = write_opts(&headers, q.as_deref())?;
     let mut st = app.lock();
     let cal_id = st.calendar_id(&auth.account, &cal)?;
     let v = st.get_event(&cal_id, &ev, &opts)?;
-    let etag = v.get("etag").and_then(Value::as_str).unwrap_or_default().to_string();
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    let etag = v
+        .get("etag")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         if etag_matches(inm, &etag) {
             let mut r = StatusCode::NOT_MODIFIED.into_response();
             if let Ok(e) = HeaderValue::from_str(&etag) {
@@ -245,24 +335,54 @@ async fn events_get(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<
 }
 
 #[allow(clippy::too_many_arguments)] // the extractors of two handlers, passed through
-async fn modify(app: Arc<App>, auth: Auth, cal: String, ev: String, q: Option<String>, headers: HeaderMap, body: Bytes, patch: bool) -> ApiResult<Response> {
+async fn modify(
+    app: Arc<App>,
+    auth: Auth,
+    cal: String,
+    ev: String,
+    q: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    patch: bool,
+) -> ApiResult<Response> {
     auth.need(Need::EventsWrite)?;
     let opts = write_opts(&headers, q.as_deref())?;
     let body = parse_body(&body)?;
     let mut st = app.lock();
     let cal_id = st.calendar_id(&auth.account, &cal)?;
-    st.modify_event(&cal_id, &ev, &body, patch, &opts).map(with_etag)
+    st.modify_event(&cal_id, &ev, &body, patch, &opts)
+        .map(with_etag)
 }
 
-async fn events_update(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, Path((cal, ev)): Path<(String, String)>, RawQuery(q): Q, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn events_update(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    Path((cal, ev)): Path<(String, String)>,
+    RawQuery(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     modify(app, auth, cal, ev, q, headers, body, false).await
 }
 
-async fn events_patch(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, Path((cal, ev)): Path<(String, String)>, RawQuery(q): Q, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn events_patch(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    Path((cal, ev)): Path<(String, String)>,
+    RawQuery(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     modify(app, auth, cal, ev, q, headers, body, true).await
 }
 
-async fn events_delete(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, Path((cal, ev)): Path<(String, String)>, RawQuery(q): Q, headers: HeaderMap) -> ApiResult<StatusCode> {
+async fn events_delete(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    Path((cal, ev)): Path<(String, String)>,
+    RawQuery(q): Q,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
     auth.need(Need::EventsWrite)?;
     let opts = write_opts(&headers, q.as_deref())?;
     let mut st = app.lock();
@@ -271,7 +391,13 @@ async fn events_delete(AxState(app): AxState<Arc<App>>, Extension(auth): Extensi
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn events_watch(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, Path(cal): Path<String>, RawQuery(q): Q, body: Bytes) -> ApiResult<Json<Value>> {
+async fn events_watch(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    Path(cal): Path<String>,
+    RawQuery(q): Q,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     auth.need(Need::EventsRead)?;
     // Watch takes the list parameters; reject the ones list would reject.
     let pairs = parse_form(q.as_deref().unwrap_or(""));
@@ -280,15 +406,24 @@ async fn events_watch(AxState(app): AxState<Arc<App>>, Extension(auth): Extensio
     let (channel, id, changes, wake) = {
         let mut st = app.lock();
         let cal_id = st.calendar_id(&auth.account, &cal)?;
-        let (channel, changes, wake) = watch::create_channel(&mut st, &auth.account, &cal_id, &cal, &body)?;
-        let id = channel.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let (channel, changes, wake) =
+            watch::create_channel(&mut st, &auth.account, &cal_id, &cal, &body)?;
+        let id = channel
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         (channel, id, changes, wake)
     };
     app.spawn(watch::run_channel(app.clone(), id, changes, wake));
     Ok(Json(channel))
 }
 
-async fn channels_stop(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, body: Bytes) -> ApiResult<StatusCode> {
+async fn channels_stop(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
     let body = parse_body(&body)?;
     let mut st = app.lock();
     watch::stop_channel(&mut st, &auth.account, &body)?;
@@ -342,11 +477,20 @@ fn calendar_resource(st: &State, cal_id: &str) -> Option<Value> {
     Some(v)
 }
 
-async fn calendar_list(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, RawQuery(q): Q) -> ApiResult<Json<Value>> {
+async fn calendar_list(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    RawQuery(q): Q,
+) -> ApiResult<Json<Value>> {
     auth.need(Need::CalendarsRead)?;
     let pairs = parse_form(q.as_deref().unwrap_or(""));
     let max = match pairs.iter().find(|(k, _)| k == "maxResults") {
-        Some((k, v)) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| ApiError::invalid_param(k))?.min(250),
+        Some((k, v)) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| ApiError::invalid_param(k))?
+            .min(250),
         None => 100,
     };
     let offset = match pairs.iter().find(|(k, _)| k == "pageToken") {
@@ -354,8 +498,17 @@ async fn calendar_list(AxState(app): AxState<Arc<App>>, Extension(auth): Extensi
         None => 0,
     };
     let st = app.lock();
-    let ids = st.accounts.get(&auth.account).map(|a| a.calendars.clone()).unwrap_or_default();
-    let items: Vec<Value> = ids.iter().skip(offset).take(max).filter_map(|id| list_entry(&st, id)).collect();
+    let ids = st
+        .accounts
+        .get(&auth.account)
+        .map(|a| a.calendars.clone())
+        .unwrap_or_default();
+    let items: Vec<Value> = ids
+        .iter()
+        .skip(offset)
+        .take(max)
+        .filter_map(|id| list_entry(&st, id))
+        .collect();
     let mut out = json!({"kind": "calendar#calendarList", "etag": format!("\"p{}\"", ids.len()), "items": items});
     if offset + max < ids.len() {
         out["nextPageToken"] = json!((offset + max).to_string());
@@ -366,32 +519,59 @@ async fn calendar_list(AxState(app): AxState<Arc<App>>, Extension(auth): Extensi
     Ok(Json(out))
 }
 
-async fn calendar_list_get(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, Path(cal): Path<String>) -> ApiResult<Json<Value>> {
+async fn calendar_list_get(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    Path(cal): Path<String>,
+) -> ApiResult<Json<Value>> {
     auth.need(Need::CalendarsRead)?;
     let st = app.lock();
     let id = st.calendar_id(&auth.account, &cal)?;
-    list_entry(&st, &id).map(Json).ok_or_else(ApiError::not_found)
+    list_entry(&st, &id)
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
 }
 
-async fn calendars_get(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, Path(cal): Path<String>) -> ApiResult<Json<Value>> {
+async fn calendars_get(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    Path(cal): Path<String>,
+) -> ApiResult<Json<Value>> {
     auth.need(Need::CalendarsRead)?;
     let st = app.lock();
     let id = st.calendar_id(&auth.account, &cal)?;
-    calendar_resource(&st, &id).map(Json).ok_or_else(ApiError::not_found)
+    calendar_resource(&st, &id)
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
 }
 
-async fn calendars_insert(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, body: Bytes) -> ApiResult<Json<Value>> {
+async fn calendars_insert(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     auth.need(Need::CalendarsWrite)?;
     let body = super::schema::sanitize("Calendar", &parse_body(&body)?)?;
-    let summary = body.get("summary").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| ApiError::required("Missing title.").at("body", "summary"))?;
+    let summary = body
+        .get("summary")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::required("Missing title.").at("body", "summary"))?;
     let tz = match body.get("timeZone").and_then(Value::as_str) {
-        Some(z) => Some(z.parse().map_err(|_| ApiError::invalid("Invalid time zone definition.").at("body", "timeZone"))?),
+        Some(z) => Some(z.parse().map_err(|_| {
+            ApiError::invalid("Invalid time zone definition.").at("body", "timeZone")
+        })?),
         None => None,
     };
     let mut st = app.lock();
     let id = st.new_secondary_calendar(&auth.account, summary, tz);
-    if let (Some(d), Some(c)) = (body.get("description").and_then(Value::as_str), st.calendars.get_mut(&id)) {
+    if let (Some(d), Some(c)) = (
+        body.get("description").and_then(Value::as_str),
+        st.calendars.get_mut(&id),
+    ) {
         c.description = Some(d.to_string());
     }
-    calendar_resource(&st, &id).map(Json).ok_or_else(ApiError::not_found)
+    calendar_resource(&st, &id)
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
 }

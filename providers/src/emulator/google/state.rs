@@ -10,12 +10,14 @@
 use super::config::{ExtendedPropertiesPatch, GoogleEmulatorConfig, TrimmedExceptions};
 use super::error::{ApiError, ApiResult};
 use super::expand::{parse_recurrence, Expansion, Orig, When};
-use super::quota::FaultState;
 use super::oauth::OAuthState;
+use super::quota::FaultState;
 use super::quota::QuotaState;
-use super::schema::sanitize;
 use super::render::{limit_attendees, render_stored, render_virtual, render_when};
-use super::util::{local_to_instant, new_event_id, parse_date, parse_rfc3339, render_instant, SplitMix64};
+use super::schema::sanitize;
+use super::util::{
+    local_to_instant, new_event_id, parse_date, parse_rfc3339, render_instant, SplitMix64,
+};
 use super::watch::ChannelRec;
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
@@ -207,7 +209,10 @@ impl State {
     }
 
     fn default_tz(&self) -> Tz {
-        self.config.default_time_zone.parse().unwrap_or(chrono_tz::UTC)
+        self.config
+            .default_time_zone
+            .parse()
+            .unwrap_or(chrono_tz::UTC)
     }
 
     pub(crate) fn add_account(&mut self, email: &str) -> String {
@@ -215,12 +220,20 @@ impl State {
             return email.to_string();
         }
         let tz = self.default_tz();
-        self.accounts.insert(email.to_string(), AccountRec::default());
+        self.accounts
+            .insert(email.to_string(), AccountRec::default());
         self.create_calendar(email, email.to_string(), email.to_string(), tz, true);
         email.to_string()
     }
 
-    pub(crate) fn create_calendar(&mut self, owner: &str, id: String, summary: String, tz: Tz, primary: bool) -> String {
+    pub(crate) fn create_calendar(
+        &mut self,
+        owner: &str,
+        id: String,
+        summary: String,
+        tz: Tz,
+        primary: bool,
+    ) -> String {
         let (_, ms) = self.stamp();
         self.calendars.insert(
             id.clone(),
@@ -246,8 +259,16 @@ impl State {
         id
     }
 
-    pub(crate) fn new_secondary_calendar(&mut self, owner: &str, summary: &str, tz: Option<Tz>) -> String {
-        let id = format!("{}@group.calendar.google.com", self.rng.string(super::util::BASE32HEX, 26));
+    pub(crate) fn new_secondary_calendar(
+        &mut self,
+        owner: &str,
+        summary: &str,
+        tz: Option<Tz>,
+    ) -> String {
+        let id = format!(
+            "{}@group.calendar.google.com",
+            self.rng.string(super::util::BASE32HEX, 26)
+        );
         let tz = tz.unwrap_or_else(|| self.default_tz());
         self.create_calendar(owner, id, summary.to_string(), tz, false)
     }
@@ -255,7 +276,11 @@ impl State {
     /// Resolves a calendar id from a URL (`primary` included) for `account`. Calendars of other
     /// accounts are reported as not found, as Google does for calendars one cannot see.
     pub(crate) fn calendar_id(&self, account: &str, requested: &str) -> ApiResult<String> {
-        let id = if requested == "primary" { account } else { requested };
+        let id = if requested == "primary" {
+            account
+        } else {
+            requested
+        };
         match self.calendars.get(id) {
             Some(c) if c.owner == account => Ok(c.id.clone()),
             _ => Err(ApiError::not_found()),
@@ -284,14 +309,22 @@ impl State {
 
     // ----- reads -----
 
-    pub(crate) fn get_event(&mut self, cal_id: &str, event_id: &str, opts: &WriteOpts) -> ApiResult<Value> {
+    pub(crate) fn get_event(
+        &mut self,
+        cal_id: &str,
+        event_id: &str,
+        opts: &WriteOpts,
+    ) -> ApiResult<Value> {
         let opaque = self.settings.opaque_instance_ids;
         let cal = self.cal(cal_id)?;
         let out_tz = opts.out_tz.unwrap_or(cal.tz);
         match resolve(cal, opaque, event_id).ok_or_else(ApiError::not_found)? {
             Target::Stored(id) => {
                 let ev = cal.events.get(&id).ok_or_else(ApiError::not_found)?;
-                Ok(limit_attendees(render_stored(cal, ev, out_tz, false), opts.max_attendees))
+                Ok(limit_attendees(
+                    render_stored(cal, ev, out_tz, false),
+                    opts.max_attendees,
+                ))
             }
             Target::Virtual { parent, orig } => {
                 let p = cal.events.get(&parent).ok_or_else(ApiError::not_found)?;
@@ -301,7 +334,10 @@ impl State {
                 let id = self.instance_id(cal_id, &parent, orig);
                 let cal = self.cal(cal_id)?;
                 let p = cal.events.get(&parent).ok_or_else(ApiError::not_found)?;
-                Ok(limit_attendees(render_virtual(cal, p, orig, &id, out_tz), opts.max_attendees))
+                Ok(limit_attendees(
+                    render_virtual(cal, p, orig, &id, out_tz),
+                    opts.max_attendees,
+                ))
             }
         }
     }
@@ -318,7 +354,12 @@ impl State {
 
     // ----- writes -----
 
-    pub(crate) fn insert_event(&mut self, cal_id: &str, body: &Value, opts: &WriteOpts) -> ApiResult<Value> {
+    pub(crate) fn insert_event(
+        &mut self,
+        cal_id: &str,
+        body: &Value,
+        opts: &WriteOpts,
+    ) -> ApiResult<Value> {
         let body = object(sanitize("Event", body)?)?;
         let d = draft(body, opts)?;
         let cal_tz = self.cal(cal_id)?.tz;
@@ -343,7 +384,10 @@ impl State {
         let status = check_status(d.status.as_deref())?;
         let (seq, ms) = self.stamp();
         let ev = Stored {
-            ical_uid: d.ical_uid.clone().unwrap_or_else(|| format!("{id}@google.com")),
+            ical_uid: d
+                .ical_uid
+                .clone()
+                .unwrap_or_else(|| format!("{id}@google.com")),
             id: id.clone(),
             fields: d.fields,
             start_raw: t.start_raw,
@@ -369,17 +413,37 @@ impl State {
     }
 
     /// PUT (`patch == false`) or PATCH of any event id.
-    pub(crate) fn modify_event(&mut self, cal_id: &str, event_id: &str, body: &Value, patch: bool, opts: &WriteOpts) -> ApiResult<Value> {
+    pub(crate) fn modify_event(
+        &mut self,
+        cal_id: &str,
+        event_id: &str,
+        body: &Value,
+        patch: bool,
+        opts: &WriteOpts,
+    ) -> ApiResult<Value> {
         let body = object(sanitize("Event", body)?)?;
         let opaque = self.settings.opaque_instance_ids;
-        let target = resolve(self.cal(cal_id)?, opaque, event_id).ok_or_else(ApiError::not_found)?;
+        let target =
+            resolve(self.cal(cal_id)?, opaque, event_id).ok_or_else(ApiError::not_found)?;
         let (parent, orig, existing) = match target {
             Target::Stored(id) => {
-                let ev = self.cal(cal_id)?.events.get(&id).ok_or_else(ApiError::not_found)?;
+                let ev = self
+                    .cal(cal_id)?
+                    .events
+                    .get(&id)
+                    .ok_or_else(ApiError::not_found)?;
                 match ev.parent.clone() {
                     None => {
                         check_if_match(opts, &ev.etag)?;
-                        let merged = if patch { merged_view(client_view(ev), &body, self.settings.extended_properties_patch) } else { body };
+                        let merged = if patch {
+                            merged_view(
+                                client_view(ev),
+                                &body,
+                                self.settings.extended_properties_patch,
+                            )
+                        } else {
+                            body
+                        };
                         self.replace_event(cal_id, &id, merged, opts)?;
                         return self.get_event(cal_id, &id, opts);
                     }
@@ -392,7 +456,13 @@ impl State {
     }
 
     /// Full replacement of a single event or recurring parent (PATCH arrives here already merged).
-    fn replace_event(&mut self, cal_id: &str, id: &str, body: Map<String, Value>, opts: &WriteOpts) -> ApiResult<()> {
+    fn replace_event(
+        &mut self,
+        cal_id: &str,
+        id: &str,
+        body: Map<String, Value>,
+        opts: &WriteOpts,
+    ) -> ApiResult<()> {
         let cal_tz = self.cal(cal_id)?.tz;
         let d = draft(body, opts)?;
         let t = timing(&d, cal_tz)?;
@@ -401,8 +471,11 @@ impl State {
         let (seq, ms) = self.stamp();
         let cal = self.cal_mut(cal_id)?;
         let ev = cal.events.get_mut(id).ok_or_else(ApiError::not_found)?;
-        let timing_changed = ev.start != t.start || ev.end != t.end || ev.recurrence != t.recurrence;
-        let schedule_changed = ev.start != t.start || ev.recurrence != t.recurrence || ev.end.is_date() != t.end.is_date();
+        let timing_changed =
+            ev.start != t.start || ev.end != t.end || ev.recurrence != t.recurrence;
+        let schedule_changed = ev.start != t.start
+            || ev.recurrence != t.recurrence
+            || ev.end.is_date() != t.end.is_date();
         let mut sequence = d.sequence.unwrap_or(ev.sequence).max(ev.sequence);
         if timing_changed && sequence == ev.sequence {
             sequence += 1;
@@ -437,7 +510,9 @@ impl State {
             .filter(|e| !e.orphaned && e.parent.as_ref().is_some_and(|(p, _)| p == id))
             .filter(|e| {
                 let orig = e.parent.as_ref().map(|(_, o)| *o);
-                parent_cancelled || orig.is_none_or(|o| !t.expansion.as_ref().is_some_and(|x| x.contains_orig(o)))
+                parent_cancelled
+                    || orig
+                        .is_none_or(|o| !t.expansion.as_ref().is_some_and(|x| x.contains_orig(o)))
             })
             .map(|e| e.id.clone())
             .collect();
@@ -452,7 +527,11 @@ impl State {
 
     fn orphan(&mut self, cal_id: &str, ex_id: &str) {
         let (seq, ms) = self.stamp();
-        if let Some(ex) = self.calendars.get_mut(cal_id).and_then(|c| c.events.get_mut(ex_id)) {
+        if let Some(ex) = self
+            .calendars
+            .get_mut(cal_id)
+            .and_then(|c| c.events.get_mut(ex_id))
+        {
             ex.orphaned = true;
             ex.status = "cancelled".into();
             ex.seq = seq;
@@ -463,10 +542,22 @@ impl State {
 
     /// PATCH/PUT on an instance: creates the exception on first write, updates it afterwards.
     #[allow(clippy::too_many_arguments)]
-    fn write_instance(&mut self, cal_id: &str, parent_id: &str, orig: Orig, existing: Option<String>, body: Map<String, Value>, patch: bool, opts: &WriteOpts) -> ApiResult<Value> {
+    fn write_instance(
+        &mut self,
+        cal_id: &str,
+        parent_id: &str,
+        orig: Orig,
+        existing: Option<String>,
+        body: Map<String, Value>,
+        patch: bool,
+        opts: &WriteOpts,
+    ) -> ApiResult<Value> {
         let cal = self.cal(cal_id)?;
         let parent = cal.events.get(parent_id).ok_or_else(ApiError::not_found)?;
-        let orphaned = existing.as_ref().and_then(|id| cal.events.get(id)).is_some_and(|e| e.orphaned);
+        let orphaned = existing
+            .as_ref()
+            .and_then(|id| cal.events.get(id))
+            .is_some_and(|e| e.orphaned);
         if parent.cancelled() || orphaned {
             return Err(ApiError::deleted());
         }
@@ -482,10 +573,16 @@ impl State {
         let current_etag = current.etag.clone();
         check_if_match(opts, &current_etag)?;
         check_instance_immutables(&body, parent_id, orig, &exp)?;
-        let merged = if patch { merged_view(view, &body, self.settings.extended_properties_patch) } else { body };
+        let merged = if patch {
+            merged_view(view, &body, self.settings.extended_properties_patch)
+        } else {
+            body
+        };
         let d = draft(merged, opts)?;
         if d.recurrence.as_ref().is_some_and(|r| !r.is_empty()) {
-            return Err(ApiError::invalid("Invalid recurrence rule. Instances of a recurring event cannot have a recurrence."));
+            return Err(ApiError::invalid(
+                "Invalid recurrence rule. Instances of a recurring event cannot have a recurrence.",
+            ));
         }
         let cal_tz = cal.tz;
         let t = timing(&d, cal_tz)?;
@@ -520,14 +617,21 @@ impl State {
         };
         let cal = self.cal_mut(cal_id)?;
         cal.events.insert(id.clone(), ev);
-        cal.exceptions.insert((parent_id.to_string(), orig), id.clone());
+        cal.exceptions
+            .insert((parent_id.to_string(), orig), id.clone());
         self.changed(cal_id, ms);
         self.get_event(cal_id, &id, opts)
     }
 
-    pub(crate) fn delete_event(&mut self, cal_id: &str, event_id: &str, opts: &WriteOpts) -> ApiResult<()> {
+    pub(crate) fn delete_event(
+        &mut self,
+        cal_id: &str,
+        event_id: &str,
+        opts: &WriteOpts,
+    ) -> ApiResult<()> {
         let opaque = self.settings.opaque_instance_ids;
-        let target = resolve(self.cal(cal_id)?, opaque, event_id).ok_or_else(ApiError::not_found)?;
+        let target =
+            resolve(self.cal(cal_id)?, opaque, event_id).ok_or_else(ApiError::not_found)?;
         match target {
             Target::Stored(id) => {
                 let cal = self.cal(cal_id)?;
@@ -546,7 +650,12 @@ impl State {
                     ev.etag = etag(seq, ms);
                 }
                 if is_parent {
-                    let exceptions: Vec<String> = cal.events.values().filter(|e| !e.orphaned && e.parent.as_ref().is_some_and(|(p, _)| *p == id)).map(|e| e.id.clone()).collect();
+                    let exceptions: Vec<String> = cal
+                        .events
+                        .values()
+                        .filter(|e| !e.orphaned && e.parent.as_ref().is_some_and(|(p, _)| *p == id))
+                        .map(|e| e.id.clone())
+                        .collect();
                     for ex in exceptions {
                         self.orphan(cal_id, &ex);
                     }
@@ -562,20 +671,29 @@ impl State {
                 }
                 let mut body = Map::new();
                 body.insert("status".into(), json!("cancelled"));
-                self.write_instance(cal_id, &parent, orig, None, body, true, opts).map(|_| ())
+                self.write_instance(cal_id, &parent, orig, None, body, true, opts)
+                    .map(|_| ())
             }
         }
     }
 
     /// Every stored event of a calendar, fully rendered (cancelled ones included), for assertions.
     pub(crate) fn snapshot(&self, cal_id: &str) -> Vec<Value> {
-        let Some(cal) = self.calendars.get(cal_id) else { return vec![] };
-        cal.events.values().map(|e| render_stored(cal, e, cal.tz, false)).collect()
+        let Some(cal) = self.calendars.get(cal_id) else {
+            return vec![];
+        };
+        cal.events
+            .values()
+            .map(|e| render_stored(cal, e, cal.tz, false))
+            .collect()
     }
 }
 
 pub(crate) fn etag(seq: u64, ms: i64) -> String {
-    format!("\"{}\"", ms.saturating_mul(1000).saturating_add((seq % 1000) as i64))
+    format!(
+        "\"{}\"",
+        ms.saturating_mul(1000).saturating_add((seq % 1000) as i64)
+    )
 }
 
 fn object(v: Value) -> ApiResult<Map<String, Value>> {
@@ -594,8 +712,15 @@ fn check_if_match(opts: &WriteOpts, current: &str) -> ApiResult<()> {
 
 /// Compares an `If-Match`/`If-None-Match` header with an etag: `*`, lists, weak and unquoted forms.
 pub(crate) fn etag_matches(header: &str, etag: &str) -> bool {
-    let norm = |s: &str| s.trim().trim_start_matches("W/").trim_matches('"').to_string();
-    header.split(',').any(|h| h.trim() == "*" || norm(h) == norm(etag))
+    let norm = |s: &str| {
+        s.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_string()
+    };
+    header
+        .split(',')
+        .any(|h| h.trim() == "*" || norm(h) == norm(etag))
 }
 
 fn check_status(s: Option<&str>) -> ApiResult<String> {
@@ -620,20 +745,33 @@ struct Draft {
 fn strip_nulls(v: Value) -> Option<Value> {
     match v {
         Value::Null => None,
-        Value::Object(m) => Some(Value::Object(m.into_iter().filter_map(|(k, v)| strip_nulls(v).map(|v| (k, v))).collect())),
-        Value::Array(a) => Some(Value::Array(a.into_iter().filter_map(strip_nulls).collect())),
+        Value::Object(m) => Some(Value::Object(
+            m.into_iter()
+                .filter_map(|(k, v)| strip_nulls(v).map(|v| (k, v)))
+                .collect(),
+        )),
+        Value::Array(a) => Some(Value::Array(
+            a.into_iter().filter_map(strip_nulls).collect(),
+        )),
         other => Some(other),
     }
 }
 
 fn draft(body: Map<String, Value>, opts: &WriteOpts) -> ApiResult<Draft> {
-    let Some(Value::Object(mut body)) = strip_nulls(Value::Object(body)) else { return Err(ApiError::parse_error()) };
-    let take_str = |m: &mut Map<String, Value>, k: &str| m.remove(k).and_then(|v| v.as_str().map(str::to_string));
+    let Some(Value::Object(mut body)) = strip_nulls(Value::Object(body)) else {
+        return Err(ApiError::parse_error());
+    };
+    let take_str = |m: &mut Map<String, Value>, k: &str| {
+        m.remove(k).and_then(|v| v.as_str().map(str::to_string))
+    };
     let id = take_str(&mut body, "id");
     let ical_uid = take_str(&mut body, "iCalUID");
     let status = take_str(&mut body, "status");
     let recurrence = body.remove("recurrence").map(|v| match v {
-        Value::Array(a) => a.into_iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect(),
+        Value::Array(a) => a
+            .into_iter()
+            .map(|x| x.as_str().unwrap_or_default().to_string())
+            .collect(),
         _ => vec![],
     });
     let sequence = body.remove("sequence").and_then(|v| v.as_i64());
@@ -650,50 +788,111 @@ fn draft(body: Map<String, Value>, opts: &WriteOpts) -> ApiResult<Draft> {
         body.remove("attachments");
     }
     validate_fields(&mut body)?;
-    Ok(Draft { fields: body, start_raw, end_raw, status, recurrence, sequence, id, ical_uid })
+    Ok(Draft {
+        fields: body,
+        start_raw,
+        end_raw,
+        status,
+        recurrence,
+        sequence,
+        id,
+        ical_uid,
+    })
 }
 
 fn one_of(v: Option<&Value>, field: &str, allowed: &[&str]) -> ApiResult<()> {
     match v.and_then(Value::as_str) {
-        Some(s) if !allowed.contains(&s) => Err(ApiError::invalid(format!("Invalid value for: {field}")).at("body", field)),
+        Some(s) if !allowed.contains(&s) => {
+            Err(ApiError::invalid(format!("Invalid value for: {field}")).at("body", field))
+        }
         _ => Ok(()),
     }
 }
 
 /// The checks Google applies to client fields that matter for adapters.
 fn validate_fields(f: &mut Map<String, Value>) -> ApiResult<()> {
-    one_of(f.get("transparency"), "transparency", &["opaque", "transparent"])?;
-    one_of(f.get("visibility"), "visibility", &["default", "public", "private", "confidential"])?;
-    one_of(f.get("eventType"), "eventType", &["default", "outOfOffice", "focusTime", "workingLocation", "fromGmail", "birthday"])?;
+    one_of(
+        f.get("transparency"),
+        "transparency",
+        &["opaque", "transparent"],
+    )?;
+    one_of(
+        f.get("visibility"),
+        "visibility",
+        &["default", "public", "private", "confidential"],
+    )?;
+    one_of(
+        f.get("eventType"),
+        "eventType",
+        &[
+            "default",
+            "outOfOffice",
+            "focusTime",
+            "workingLocation",
+            "fromGmail",
+            "birthday",
+        ],
+    )?;
     if let Some(c) = f.get("colorId").and_then(Value::as_str) {
         if !c.parse::<u8>().is_ok_and(|n| (1..=11).contains(&n)) {
             return Err(ApiError::invalid("Invalid value for: colorId").at("body", "colorId"));
         }
     }
     if let Some(Value::Object(r)) = f.get("reminders") {
-        let overrides = r.get("overrides").and_then(Value::as_array).cloned().unwrap_or_default();
+        let overrides = r
+            .get("overrides")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if r.get("useDefault").and_then(Value::as_bool) == Some(true) && !overrides.is_empty() {
-            return Err(ApiError::new(400, "calendar", "cannotUseDefaultRemindersAndSpecifyOverride", "Cannot specify both default reminders and overrides at the same time."));
+            return Err(ApiError::new(
+                400,
+                "calendar",
+                "cannotUseDefaultRemindersAndSpecifyOverride",
+                "Cannot specify both default reminders and overrides at the same time.",
+            ));
         }
         if overrides.len() > 5 {
-            return Err(ApiError::new(400, "calendar", "tooManyReminders", "Too many reminders."));
+            return Err(ApiError::new(
+                400,
+                "calendar",
+                "tooManyReminders",
+                "Too many reminders.",
+            ));
         }
         for o in &overrides {
-            one_of(o.get("method"), "reminders.overrides.method", &["email", "popup"])?;
+            one_of(
+                o.get("method"),
+                "reminders.overrides.method",
+                &["email", "popup"],
+            )?;
             match o.get("minutes").and_then(Value::as_i64) {
                 Some(m) if (0..=40_320).contains(&m) => {}
-                _ => return Err(ApiError::invalid("Invalid value for: reminders.overrides.minutes").at("body", "reminders.overrides.minutes")),
+                _ => {
+                    return Err(
+                        ApiError::invalid("Invalid value for: reminders.overrides.minutes")
+                            .at("body", "reminders.overrides.minutes"),
+                    )
+                }
             }
         }
     }
     if let Some(Value::Array(attendees)) = f.get_mut("attendees") {
         for a in attendees.iter_mut() {
             let Value::Object(a) = a else { continue };
-            if a.get("email").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if a.get("email")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 return Err(ApiError::required("Missing attendee email."));
             }
-            one_of(a.get("responseStatus"), "attendees.responseStatus", &["needsAction", "declined", "tentative", "accepted"])?;
-            a.entry("responseStatus").or_insert_with(|| json!("needsAction"));
+            one_of(
+                a.get("responseStatus"),
+                "attendees.responseStatus",
+                &["needsAction", "declined", "tentative", "accepted"],
+            )?;
+            a.entry("responseStatus")
+                .or_insert_with(|| json!("needsAction"));
         }
     }
     Ok(())
@@ -710,15 +909,25 @@ struct Timing {
 }
 
 fn timing(d: &Draft, cal_tz: Tz) -> ApiResult<Timing> {
-    let start_raw = d.start_raw.clone().ok_or_else(|| ApiError::required("Missing start time."))?;
-    let end_raw = d.end_raw.clone().ok_or_else(|| ApiError::required("Missing end time."))?;
+    let start_raw = d
+        .start_raw
+        .clone()
+        .ok_or_else(|| ApiError::required("Missing start time."))?;
+    let end_raw = d
+        .end_raw
+        .clone()
+        .ok_or_else(|| ApiError::required("Missing end time."))?;
     let start = parse_when(&start_raw, "start")?;
     let end = parse_when(&end_raw, "end")?;
     match (start, end) {
         (When::Date(s), When::Date(e)) if e <= s => return Err(ApiError::time_range_empty()),
-        (When::At { secs: s, .. }, When::At { secs: e, .. }) if e < s => return Err(ApiError::time_range_empty()),
+        (When::At { secs: s, .. }, When::At { secs: e, .. }) if e < s => {
+            return Err(ApiError::time_range_empty())
+        }
         (When::Date(_), When::At { .. }) | (When::At { .. }, When::Date(_)) => {
-            return Err(ApiError::invalid("Start and end times must either both be date or both be dateTime."))
+            return Err(ApiError::invalid(
+                "Start and end times must either both be date or both be dateTime.",
+            ))
         }
         _ => {}
     }
@@ -730,23 +939,41 @@ fn timing(d: &Draft, cal_tz: Tz) -> ApiResult<Timing> {
         if let (When::At { tz: stz, .. }, When::At { tz: etz, .. }) = (start, end) {
             // The zone the recurrence is expanded in; without it "09:00 every Monday" is undefined.
             if stz.is_none() {
-                return Err(ApiError::required("Missing time zone definition for start time.").at("body", "start.timeZone"));
+                return Err(
+                    ApiError::required("Missing time zone definition for start time.")
+                        .at("body", "start.timeZone"),
+                );
             }
             if etz.is_none() {
-                return Err(ApiError::required("Missing time zone definition for end time.").at("body", "end.timeZone"));
+                return Err(
+                    ApiError::required("Missing time zone definition for end time.")
+                        .at("body", "end.timeZone"),
+                );
             }
         }
         Some(Arc::new(Expansion::build(&spec, &start, &end, cal_tz)?))
     };
-    Ok(Timing { start, end, start_raw, end_raw, recurrence, expansion })
+    Ok(Timing {
+        start,
+        end,
+        start_raw,
+        end_raw,
+        recurrence,
+        expansion,
+    })
 }
 
 /// Parses an `EventDateTime`.
 pub(crate) fn parse_when(v: &Value, which: &str) -> ApiResult<When> {
     let invalid = || ApiError::invalid(format!("Invalid {which} time.")).at("body", which);
-    let Value::Object(m) = v else { return Err(invalid()) };
+    let Value::Object(m) = v else {
+        return Err(invalid());
+    };
     let tz = match m.get("timeZone").and_then(Value::as_str) {
-        Some(name) => Some(name.parse::<Tz>().map_err(|_| ApiError::invalid(format!("Invalid time zone definition for {which} time.")).at("body", format!("{which}.timeZone")))?),
+        Some(name) => Some(name.parse::<Tz>().map_err(|_| {
+            ApiError::invalid(format!("Invalid time zone definition for {which} time."))
+                .at("body", format!("{which}.timeZone"))
+        })?),
         None => None,
     };
     let date = m.get("date").and_then(Value::as_str);
@@ -760,9 +987,16 @@ pub(crate) fn parse_when(v: &Value, which: &str) -> ApiResult<When> {
                 return Ok(When::At { secs, tz });
             }
             // No offset: the wall clock is in `timeZone`, which is then mandatory.
-            let local = NaiveDateTime::parse_from_str(t.trim(), "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| invalid())?;
-            let zone = tz.ok_or_else(|| ApiError::required(format!("Missing time zone definition for {which} time.")).at("body", format!("{which}.timeZone")))?;
-            Ok(When::At { secs: local_to_instant(local, zone), tz })
+            let local = NaiveDateTime::parse_from_str(t.trim(), "%Y-%m-%dT%H:%M:%S%.f")
+                .map_err(|_| invalid())?;
+            let zone = tz.ok_or_else(|| {
+                ApiError::required(format!("Missing time zone definition for {which} time."))
+                    .at("body", format!("{which}.timeZone"))
+            })?;
+            Ok(When::At {
+                secs: local_to_instant(local, zone),
+                tz,
+            })
         }
     }
 }
@@ -804,21 +1038,34 @@ fn virtual_view(parent: &Stored, exp: &Expansion, orig: Orig) -> Map<String, Val
 }
 
 /// `recurringEventId` and `originalStartTime` identify an instance and cannot change.
-fn check_instance_immutables(body: &Map<String, Value>, parent: &str, orig: Orig, exp: &Expansion) -> ApiResult<()> {
+fn check_instance_immutables(
+    body: &Map<String, Value>,
+    parent: &str,
+    orig: Orig,
+    exp: &Expansion,
+) -> ApiResult<()> {
     if let Some(r) = body.get("recurringEventId").and_then(Value::as_str) {
         if r != parent {
-            return Err(ApiError::invalid("The recurringEventId of an instance cannot be changed.").at("body", "recurringEventId"));
+            return Err(ApiError::invalid(
+                "The recurringEventId of an instance cannot be changed.",
+            )
+            .at("body", "recurringEventId"));
         }
     }
     if let Some(o) = body.get("originalStartTime").filter(|v| !v.is_null()) {
         let same = match (parse_when(o, "originalStart")?, orig) {
             (When::At { secs, .. }, Orig::At(s)) => secs == s,
             (When::Date(d), Orig::Date(x)) => d == x,
-            (When::At { secs, .. }, Orig::Date(_)) => exp.orig_of(secs) == orig && exp.start_of(orig) == secs,
+            (When::At { secs, .. }, Orig::Date(_)) => {
+                exp.orig_of(secs) == orig && exp.start_of(orig) == secs
+            }
             _ => false,
         };
         if !same {
-            return Err(ApiError::invalid("The originalStartTime of an instance cannot be changed.").at("body", "originalStartTime"));
+            return Err(ApiError::invalid(
+                "The originalStartTime of an instance cannot be changed.",
+            )
+            .at("body", "originalStartTime"));
         }
     }
     Ok(())
@@ -826,20 +1073,36 @@ fn check_instance_immutables(body: &Map<String, Value>, parent: &str, orig: Orig
 
 /// PATCH semantics: objects merge key by key (`null` removes), everything else — arrays included —
 /// replaces. `extendedProperties.private/shared` follow the configured policy.
-fn merged_view(mut view: Map<String, Value>, patch: &Map<String, Value>, ext: ExtendedPropertiesPatch) -> Map<String, Value> {
+fn merged_view(
+    mut view: Map<String, Value>,
+    patch: &Map<String, Value>,
+    ext: ExtendedPropertiesPatch,
+) -> Map<String, Value> {
     merge_into(&mut view, patch, "", ext);
     view
 }
 
-fn merge_into(target: &mut Map<String, Value>, patch: &Map<String, Value>, path: &str, ext: ExtendedPropertiesPatch) {
+fn merge_into(
+    target: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    path: &str,
+    ext: ExtendedPropertiesPatch,
+) {
     for (k, v) in patch {
-        let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-        let replace_map = ext == ExtendedPropertiesPatch::Replace && (sub == "extendedProperties.private" || sub == "extendedProperties.shared");
+        let sub = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        let replace_map = ext == ExtendedPropertiesPatch::Replace
+            && (sub == "extendedProperties.private" || sub == "extendedProperties.shared");
         match (v, target.get_mut(k)) {
             (Value::Null, _) => {
                 target.remove(k);
             }
-            (Value::Object(p), Some(Value::Object(t))) if !replace_map => merge_into(t, p, &sub, ext),
+            (Value::Object(p), Some(Value::Object(t))) if !replace_map => {
+                merge_into(t, p, &sub, ext)
+            }
             _ => {
                 target.insert(k.clone(), v.clone());
             }
@@ -866,10 +1129,17 @@ pub(crate) fn resolve(cal: &Calendar, opaque: bool, id: &str) -> Option<Target> 
     }
     let p = cal.events.get(&parent)?;
     let exp = p.expansion.as_ref()?;
-    exp.contains_orig(orig).then_some(Target::Virtual { parent, orig })
+    exp.contains_orig(orig)
+        .then_some(Target::Virtual { parent, orig })
 }
 
-pub(crate) fn instance_id(rng: &mut SplitMix64, cal: &mut Calendar, opaque: bool, parent: &str, orig: Orig) -> String {
+pub(crate) fn instance_id(
+    rng: &mut SplitMix64,
+    cal: &mut Calendar,
+    opaque: bool,
+    parent: &str,
+    orig: Orig,
+) -> String {
     let key = (parent.to_string(), orig);
     if let Some(id) = cal.exceptions.get(&key) {
         return id.clone();
@@ -899,11 +1169,19 @@ mod tests {
     fn merge_replaces_arrays_and_merges_objects() {
         let view = json!({"a": [1, 2], "start": {"date": "2026-01-01"}, "extendedProperties": {"private": {"x": "1", "y": "2"}}});
         let patch = json!({"a": [3], "start": {"date": null, "dateTime": "2026-01-01T10:00:00Z"}, "extendedProperties": {"private": {"y": null, "z": "3"}}});
-        let (Value::Object(v), Value::Object(p)) = (view, patch) else { unreachable!() };
+        let (Value::Object(v), Value::Object(p)) = (view, patch) else {
+            unreachable!()
+        };
         let m = merged_view(v.clone(), &p, ExtendedPropertiesPatch::Merge);
-        assert_eq!(Value::Object(m), json!({"a": [3], "start": {"dateTime": "2026-01-01T10:00:00Z"}, "extendedProperties": {"private": {"x": "1", "z": "3"}}}));
+        assert_eq!(
+            Value::Object(m),
+            json!({"a": [3], "start": {"dateTime": "2026-01-01T10:00:00Z"}, "extendedProperties": {"private": {"x": "1", "z": "3"}}})
+        );
         let m = merged_view(v, &p, ExtendedPropertiesPatch::Replace);
-        assert_eq!(m["extendedProperties"], json!({"private": {"y": null, "z": "3"}}));
+        assert_eq!(
+            m["extendedProperties"],
+            json!({"private": {"y": null, "z": "3"}})
+        );
     }
 
     #[test]

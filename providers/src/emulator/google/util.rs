@@ -1,7 +1,9 @@
 //! Small helpers: id and token shapes, time formats (the PRNG and URL/form coding live in
 //! `emulator::common` and are re-exported here).
 
-pub(crate) use crate::emulator::common::{b64url, b64url_decode, parse_form, percent_decode, percent_encode, sha256_b64url, SplitMix64};
+pub(crate) use crate::emulator::common::{
+    b64url, b64url_decode, parse_form, percent_decode, percent_encode, sha256_b64url, SplitMix64,
+};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -25,7 +27,10 @@ pub(crate) fn is_valid_event_id(id: &str) -> bool {
 
 /// RFC 3339 with milliseconds in UTC, the form of `created`/`updated`.
 pub(crate) fn rfc3339_ms(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 /// An instant as a `dateTime` in `tz`, offset included ("Z" for UTC-equivalent zones).
@@ -41,12 +46,17 @@ pub(crate) fn render_instant(secs: i64, tz: Tz) -> String {
 
 /// HTTP-date (RFC 7231 IMF-fixdate), as in `X-Goog-Channel-Expiration`.
 pub(crate) fn http_date(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
 }
 
 /// Parses an RFC 3339 timestamp with a mandatory offset (fractions ignored, as Google does).
 pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(text.trim()).ok().map(|d| d.timestamp())
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|d| d.timestamp())
 }
 
 pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {

@@ -45,37 +45,80 @@ pub struct NotificationRecord {
 }
 
 /// Validates a watch request and registers the channel; the caller starts its task.
-pub(crate) fn create_channel(st: &mut State, account: &str, cal_id: &str, requested_cal: &str, body: &Value) -> ApiResult<(Value, Arc<Notify>, Arc<Notify>)> {
+pub(crate) fn create_channel(
+    st: &mut State,
+    account: &str,
+    cal_id: &str,
+    requested_cal: &str,
+    body: &Value,
+) -> ApiResult<(Value, Arc<Notify>, Arc<Notify>)> {
     let body = super::schema::sanitize("Channel", body)?;
-    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string).filter(|s| !s.is_empty());
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .filter(|s| !s.is_empty())
+    };
     let id = text("id").ok_or_else(|| ApiError::required("Required").at("body", "id"))?;
     match text("type").as_deref() {
         Some(t) if t.eq_ignore_ascii_case("web_hook") || t.eq_ignore_ascii_case("webhook") => {}
-        Some(t) => return Err(ApiError::invalid(format!("Unknown channel type: {t}")).at("body", "type")),
+        Some(t) => {
+            return Err(ApiError::invalid(format!("Unknown channel type: {t}")).at("body", "type"))
+        }
         None => return Err(ApiError::required("Required").at("body", "type")),
     }
-    let address = text("address").ok_or_else(|| ApiError::required("Required").at("body", "address"))?;
-    let url = reqwest::Url::parse(&address).map_err(|_| ApiError::invalid(format!("Invalid value for: address {address}")).at("body", "address"))?;
+    let address =
+        text("address").ok_or_else(|| ApiError::required("Required").at("body", "address"))?;
+    let url = reqwest::Url::parse(&address).map_err(|_| {
+        ApiError::invalid(format!("Invalid value for: address {address}")).at("body", "address")
+    })?;
     let https_only = st.config.require_https_webhooks;
     if url.scheme() != "https" && (https_only || url.scheme() != "http") {
-        return Err(ApiError::new(400, "push", "push.webhookUrlNotHttps", format!("WebHook callback must be HTTPS: {address}")));
+        return Err(ApiError::new(
+            400,
+            "push",
+            "push.webhookUrlNotHttps",
+            format!("WebHook callback must be HTTPS: {address}"),
+        ));
     }
     if st.channels.contains_key(&id) {
-        return Err(ApiError::new(400, "global", "channelIdNotUnique", "Channel id not unique"));
+        return Err(ApiError::new(
+            400,
+            "global",
+            "channelIdNotUnique",
+            "Channel id not unique",
+        ));
     }
-    let ttl = match body.get("params").and_then(|p| p.get("ttl")).and_then(Value::as_str) {
-        Some(t) => t.trim().parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::invalid("Invalid value for: params.ttl").at("body", "params.ttl"))?,
+    let ttl = match body
+        .get("params")
+        .and_then(|p| p.get("ttl"))
+        .and_then(Value::as_str)
+    {
+        Some(t) => t
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                ApiError::invalid("Invalid value for: params.ttl").at("body", "params.ttl")
+            })?,
         None => DEFAULT_TTL_SECS,
     };
     let now = st.now_ms();
     let expiration_ms = match body.get("expiration").and_then(Value::as_str) {
-        Some(e) => e.trim().parse::<i64>().map_err(|_| ApiError::invalid("Invalid value for: expiration").at("body", "expiration"))?,
+        Some(e) => e.trim().parse::<i64>().map_err(|_| {
+            ApiError::invalid("Invalid value for: expiration").at("body", "expiration")
+        })?,
         None => now.saturating_add(ttl.saturating_mul(1000)),
     };
     let token = text("token");
     // Stable per watched collection, like Google's opaque resource ids.
     let resource_id = sha256_b64url(format!("events:{cal_id}").as_bytes())[..27].to_string();
-    let resource_uri = format!("{}calendars/{}/events?alt=json", st.base_url, percent_encode(requested_cal));
+    let resource_uri = format!(
+        "{}calendars/{}/events?alt=json",
+        st.base_url,
+        percent_encode(requested_cal)
+    );
     let changes = Arc::new(Notify::new());
     let wake = Arc::new(Notify::new());
     st.channels.insert(
@@ -105,14 +148,22 @@ pub(crate) fn create_channel(st: &mut State, account: &str, cal_id: &str, reques
 pub(crate) fn stop_channel(st: &mut State, account: &str, body: &Value) -> ApiResult<()> {
     let body = super::schema::sanitize("Channel", body)?;
     let id = body.get("id").and_then(Value::as_str).unwrap_or_default();
-    let resource_id = body.get("resourceId").and_then(Value::as_str).unwrap_or_default();
+    let resource_id = body
+        .get("resourceId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     match st.channels.get_mut(id) {
         Some(c) if c.resource_id == resource_id && c.account == account && !c.stopped => {
             c.stopped = true;
             c.wake.notify_one();
             Ok(())
         }
-        _ => Err(ApiError::new(404, "global", "notFound", format!("Channel '{id}' not found for project 'almanac-emulator'"))),
+        _ => Err(ApiError::new(
+            404,
+            "global",
+            "notFound",
+            format!("Channel '{id}' not found for project 'almanac-emulator'"),
+        )),
     }
 }
 
@@ -129,7 +180,9 @@ enum Next {
 
 fn next_step(app: &App, id: &str, state: &str, number: u64) -> Next {
     let st = app.lock();
-    let Some(c) = st.channels.get(id) else { return Next::Done };
+    let Some(c) = st.channels.get(id) else {
+        return Next::Done;
+    };
     let remaining = c.expiration_ms - st.now_ms();
     if c.stopped || remaining <= 0 {
         return Next::Done;
@@ -148,11 +201,19 @@ fn next_step(app: &App, id: &str, state: &str, number: u64) -> Next {
     if let Some(t) = &c.token {
         headers.push(("X-Goog-Channel-Token", t.clone()));
     }
-    Next::Deliver(Delivery { address: c.address.clone(), headers })
+    Next::Deliver(Delivery {
+        address: c.address.clone(),
+        headers,
+    })
 }
 
 /// The life of one channel.
-pub(crate) async fn run_channel(app: Arc<App>, id: String, changes: Arc<Notify>, wake: Arc<Notify>) {
+pub(crate) async fn run_channel(
+    app: Arc<App>,
+    id: String,
+    changes: Arc<Notify>,
+    wake: Arc<Notify>,
+) {
     let mut number = 1u64;
     let mut state = "sync";
     loop {
@@ -184,12 +245,21 @@ async fn deliver(app: &App, channel_id: &str, d: Delivery, state: &str, number: 
         (st.config.webhook_retries, st.config.webhook_retry_delay)
     };
     for attempt in 0..=retries {
-        let mut req = app.http.post(&d.address).header(reqwest::header::CONTENT_LENGTH, "0");
+        let mut req = app
+            .http
+            .post(&d.address)
+            .header(reqwest::header::CONTENT_LENGTH, "0");
         for (k, v) in &d.headers {
             req = req.header(*k, v.as_str());
         }
         let status = req.send().await.ok().map(|r| r.status().as_u16());
-        app.record_notification(NotificationRecord { channel_id: channel_id.to_string(), resource_state: state.to_string(), message_number: number, attempt, status });
+        app.record_notification(NotificationRecord {
+            channel_id: channel_id.to_string(),
+            resource_state: state.to_string(),
+            message_number: number,
+            attempt,
+            status,
+        });
         if status.is_some_and(|s| (200..300).contains(&s)) {
             return;
         }

@@ -17,10 +17,18 @@ pub struct OAuthClient {
 
 impl OAuthClient {
     pub fn confidential(client_id: &str, client_secret: &str) -> Self {
-        OAuthClient { client_id: client_id.into(), client_secret: Some(client_secret.into()), redirect_uris: vec![] }
+        OAuthClient {
+            client_id: client_id.into(),
+            client_secret: Some(client_secret.into()),
+            redirect_uris: vec![],
+        }
     }
     pub fn public(client_id: &str) -> Self {
-        OAuthClient { client_id: client_id.into(), client_secret: None, redirect_uris: vec![] }
+        OAuthClient {
+            client_id: client_id.into(),
+            client_secret: None,
+            redirect_uris: vec![],
+        }
     }
 }
 
@@ -40,13 +48,22 @@ pub struct Throttling {
 
 impl Default for Throttling {
     fn default() -> Self {
-        Throttling { max_concurrent: Some(4), max_requests: Some(10_000), window: Duration::from_secs(600), retry_after_secs: 1 }
+        Throttling {
+            max_concurrent: Some(4),
+            max_requests: Some(10_000),
+            window: Duration::from_secs(600),
+            retry_after_secs: 1,
+        }
     }
 }
 
 impl Throttling {
     pub fn unlimited() -> Self {
-        Throttling { max_concurrent: None, max_requests: None, ..Default::default() }
+        Throttling {
+            max_concurrent: None,
+            max_requests: None,
+            ..Default::default()
+        }
     }
 }
 
@@ -184,7 +201,10 @@ impl Default for OutlookEmulatorConfig {
     fn default() -> Self {
         OutlookEmulatorConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            clients: vec![OAuthClient::confidential("almanac-dev", "almanac-dev-secret")],
+            clients: vec![OAuthClient::confidential(
+                "almanac-dev",
+                "almanac-dev-secret",
+            )],
             accounts: vec![],
             tenant_id: "9188040d-6c67-4c5b-b112-36a304b66dad".into(),
             throttling: Throttling::default(),

@@ -54,7 +54,11 @@ enum Rec {
     Delta(Arc<DeltaRec>),
     /// The rest of a round: its groups from `at` on. Shared between the round's skip tokens, so a
     /// page costs what it sends, not what is left.
-    Skip { groups: Arc<Vec<Vec<Value>>>, at: usize, next: Arc<DeltaRec> },
+    Skip {
+        groups: Arc<Vec<Vec<Value>>>,
+        at: usize,
+        next: Arc<DeltaRec>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -109,7 +113,12 @@ fn removed(id: &str) -> Value {
 }
 
 fn initial_url(base: &str, s: &Scope) -> String {
-    format!("{base}{}?startDateTime={}&endDateTime={}", s.path, percent_encode(&util::utc_instant(s.from)), percent_encode(&util::utc_instant(s.to)))
+    format!(
+        "{base}{}?startDateTime={}&endDateTime={}",
+        s.path,
+        percent_encode(&util::utc_instant(s.from)),
+        percent_encode(&util::utc_instant(s.to))
+    )
 }
 
 impl State {
@@ -118,14 +127,21 @@ impl State {
         let mut out = Vec::new();
         let keys = self.live_in_scope(&scope.account, scope.calendar.as_deref());
         for key in keys {
-            let Some(ev) = self.events.get(&key).cloned() else { continue };
+            let Some(ev) = self.events.get(&key).cloned() else {
+                continue;
+            };
             match ev.kind {
                 Kind::Single => {
                     let (s, e) = (ev.start.instant(), ev.end.instant());
                     if s < scope.to && (e > scope.from || (s == e && s >= scope.from)) {
                         if let Some(mut v) = self.render(&Item::Stored(key.clone()), view, false) {
                             v["@odata.type"] = json!("#microsoft.graph.event");
-                            out.push(Entry { ident: format!("s:{key}"), group: key.clone(), version: ev.change_key.clone(), value: v });
+                            out.push(Entry {
+                                ident: format!("s:{key}"),
+                                group: key.clone(),
+                                version: ev.change_key.clone(),
+                                value: v,
+                            });
                         }
                     }
                 }
@@ -133,15 +149,34 @@ impl State {
                     for inst in self.instances(&key, scope.from, scope.to) {
                         match &inst.exception {
                             Some(x) => {
-                                let ck = self.events.get(x).map(|e| e.change_key.clone()).unwrap_or_default();
-                                if let Some(mut v) = self.render(&Item::Stored(x.clone()), view, false) {
+                                let ck = self
+                                    .events
+                                    .get(x)
+                                    .map(|e| e.change_key.clone())
+                                    .unwrap_or_default();
+                                if let Some(mut v) =
+                                    self.render(&Item::Stored(x.clone()), view, false)
+                                {
                                     v["@odata.type"] = json!("#microsoft.graph.event");
-                                    out.push(Entry { ident: format!("s:{x}"), group: key.clone(), version: format!("{ck}|{}", ev.change_key), value: v });
+                                    out.push(Entry {
+                                        ident: format!("s:{x}"),
+                                        group: key.clone(),
+                                        version: format!("{ck}|{}", ev.change_key),
+                                        value: v,
+                                    });
                                 }
                             }
                             None => {
                                 let v = self.render_skeletal(&inst, view);
-                                out.push(Entry { ident: format!("o:{key}:{}", inst.orig), group: key.clone(), version: format!("{}|{}|{}", ev.change_key, inst.start, inst.end), value: v });
+                                out.push(Entry {
+                                    ident: format!("o:{key}:{}", inst.orig),
+                                    group: key.clone(),
+                                    version: format!(
+                                        "{}|{}|{}",
+                                        ev.change_key, inst.start, inst.end
+                                    ),
+                                    value: v,
+                                });
                             }
                         }
                     }
@@ -166,21 +201,34 @@ impl State {
 
     /// Computes a whole round: groups of entries (removals are groups of one) and the record the
     /// round's delta token will hold.
-    fn round(&mut self, scope: Scope, prev: Option<&DeltaRec>, view: &View) -> (Vec<Vec<Value>>, DeltaRec) {
+    fn round(
+        &mut self,
+        scope: Scope,
+        prev: Option<&DeltaRec>,
+        view: &View,
+    ) -> (Vec<Vec<Value>>, DeltaRec) {
         let seq = self.current_seq();
         let entries = self.window_view(&scope, view);
         let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
-        let push = |groups: &mut Vec<(String, Vec<Value>)>, group: &str, v: Value| match groups.last_mut() {
+        let push = |groups: &mut Vec<(String, Vec<Value>)>, group: &str, v: Value| match groups
+            .last_mut()
+        {
             Some((g, items)) if g == group => items.push(v),
             _ => groups.push((group.to_string(), vec![v])),
         };
         let replays = self.settings.delta_replays;
         let mut sent: Vec<String> = Vec::new();
-        let current: HashMap<&str, &str> = entries.iter().map(|e| (e.ident.as_str(), e.version.as_str())).collect();
+        let current: HashMap<&str, &str> = entries
+            .iter()
+            .map(|e| (e.ident.as_str(), e.version.as_str()))
+            .collect();
         for e in &entries {
             let changed = match prev {
                 None => true,
-                Some(p) => p.seen.get(&e.ident).is_none_or(|v| v != &e.version) || (replays && p.last_round.contains(&e.ident)),
+                Some(p) => {
+                    p.seen.get(&e.ident).is_none_or(|v| v != &e.version)
+                        || (replays && p.last_round.contains(&e.ident))
+                }
             };
             if changed {
                 push(&mut groups, &e.group, e.value.clone());
@@ -188,15 +236,28 @@ impl State {
             }
         }
         if let Some(p) = prev {
-            let mut gone: BTreeSet<String> = p.seen.keys().filter(|i| !current.contains_key(i.as_str())).cloned().collect();
+            let mut gone: BTreeSet<String> = p
+                .seen
+                .keys()
+                .filter(|i| !current.contains_key(i.as_str()))
+                .cloned()
+                .collect();
             // Stored items changed since the last round that are not in the window now.
-            let in_view: BTreeSet<String> = entries.iter().map(|e| e.group.clone()).chain(entries.iter().map(|e| e.ident.clone())).collect();
+            let in_view: BTreeSet<String> = entries
+                .iter()
+                .map(|e| e.group.clone())
+                .chain(entries.iter().map(|e| e.ident.clone()))
+                .collect();
             for (k, ev) in &self.events {
-                if ev.seq <= p.seq || ev.account != scope.account || scope.calendar.as_ref().is_some_and(|c| c != &ev.calendar) {
+                if ev.seq <= p.seq
+                    || ev.account != scope.account
+                    || scope.calendar.as_ref().is_some_and(|c| c != &ev.calendar)
+                {
                     continue;
                 }
                 let ident = format!("s:{k}");
-                let visible = in_view.contains(&ident) || (ev.kind == Kind::Master && in_view.contains(k.as_str()));
+                let visible = in_view.contains(&ident)
+                    || (ev.kind == Kind::Master && in_view.contains(k.as_str()));
                 if !visible {
                     gone.insert(ident);
                 }
@@ -214,8 +275,16 @@ impl State {
                 }
             }
         }
-        let seen = entries.iter().map(|e| (e.ident.clone(), e.version.clone())).collect();
-        let rec = DeltaRec { scope, seen, seq, last_round: sent };
+        let seen = entries
+            .iter()
+            .map(|e| (e.ident.clone(), e.version.clone()))
+            .collect();
+        let rec = DeltaRec {
+            scope,
+            seen,
+            seq,
+            last_round: sent,
+        };
         (groups.into_iter().map(|(_, v)| v).collect(), rec)
     }
 
@@ -225,7 +294,12 @@ impl State {
 
     /// Serves one delta call. Skip tokens may be used again (a client retrying a lost page gets
     /// the same page); the round's remaining pages are cut with each call's page size.
-    pub(crate) fn delta_page(&mut self, call: Call, page_size: usize, view: &View) -> GraphResult<Page> {
+    pub(crate) fn delta_page(
+        &mut self,
+        call: Call,
+        page_size: usize,
+        view: &View,
+    ) -> GraphResult<Page> {
         let capacity = self.config.delta_token_capacity;
         let (groups, mut at, next) = match call {
             Call::Initial(scope) => {
@@ -258,10 +332,19 @@ impl State {
         let token = util::token(&mut self.rng, "", 40);
         if at >= groups.len() {
             self.delta.store(token.clone(), Rec::Delta(next), capacity);
-            Ok(Page { value, next_link: None, delta_link: Some(self.links(&path, "deltatoken", &token)) })
+            Ok(Page {
+                value,
+                next_link: None,
+                delta_link: Some(self.links(&path, "deltatoken", &token)),
+            })
         } else {
-            self.delta.store(token.clone(), Rec::Skip { groups, at, next }, capacity);
-            Ok(Page { value, next_link: Some(self.links(&path, "skiptoken", &token)), delta_link: None })
+            self.delta
+                .store(token.clone(), Rec::Skip { groups, at, next }, capacity);
+            Ok(Page {
+                value,
+                next_link: Some(self.links(&path, "skiptoken", &token)),
+                delta_link: None,
+            })
         }
     }
 

@@ -18,7 +18,12 @@ pub(crate) struct GraphError {
 
 impl GraphError {
     pub(crate) fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
-        GraphError { status, code: code.into(), message: message.into(), headers: vec![] }
+        GraphError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            headers: vec![],
+        }
     }
 
     pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -32,7 +37,11 @@ impl GraphError {
 
     /// Exchange's answer for an id that names nothing (or something in another mailbox).
     pub(crate) fn item_not_found() -> Self {
-        Self::new(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        Self::new(
+            404,
+            "ErrorItemNotFound",
+            "The specified object was not found in the store.",
+        )
     }
 
     pub(crate) fn id_malformed() -> Self {
@@ -40,19 +49,35 @@ impl GraphError {
     }
 
     pub(crate) fn segment(seg: &str) -> Self {
-        Self::new(400, "BadRequest", format!("Resource not found for the segment '{seg}'."))
+        Self::new(
+            400,
+            "BadRequest",
+            format!("Resource not found for the segment '{seg}'."),
+        )
     }
 
     pub(crate) fn method_not_allowed() -> Self {
-        Self::new(405, "ErrorInvalidRequest", "The OData request is not supported.")
+        Self::new(
+            405,
+            "ErrorInvalidRequest",
+            "The OData request is not supported.",
+        )
     }
 
     pub(crate) fn unable_to_deserialize() -> Self {
-        Self::new(400, "UnableToDeserializePostBody", "were unable to deserialize ")
+        Self::new(
+            400,
+            "UnableToDeserializePostBody",
+            "were unable to deserialize ",
+        )
     }
 
     pub(crate) fn time_zone(name: &str) -> Self {
-        Self::new(400, "TimeZoneNotSupportedException", super::zones::unsupported_message(name))
+        Self::new(
+            400,
+            "TimeZoneNotSupportedException",
+            super::zones::unsupported_message(name),
+        )
     }
 
     pub(crate) fn invalid_request(message: impl Into<String>) -> Self {
@@ -65,7 +90,11 @@ impl GraphError {
     }
 
     pub(crate) fn access_denied() -> Self {
-        Self::new(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        Self::new(
+            403,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        )
     }
 
     pub(crate) fn unauthenticated(message: &str) -> Self {
@@ -81,7 +110,11 @@ impl GraphError {
     }
 
     pub(crate) fn internal() -> Self {
-        Self::new(500, "ErrorInternalServerError", "An internal server error occurred. The operation failed.")
+        Self::new(
+            500,
+            "ErrorInternalServerError",
+            "An internal server error occurred. The operation failed.",
+        )
     }
 
     /// The body without `innerError` (the middleware completes it).
@@ -93,9 +126,16 @@ impl GraphError {
 impl IntoResponse for GraphError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = (status, axum::Json(json!({"error": {"code": self.code, "message": self.message}}))).into_response();
+        let mut resp = (
+            status,
+            axum::Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response();
         for (k, v) in &self.headers {
-            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
                 resp.headers_mut().insert(name, value);
             }
         }

@@ -89,7 +89,10 @@ mod subs;
 mod util;
 mod zones;
 
-pub use config::{FaultKind, FaultMatch, FaultPlan, LifecycleEvent, OAuthClient, OutlookEmulatorConfig, RecurrencePatch, Throttling};
+pub use config::{
+    FaultKind, FaultMatch, FaultPlan, LifecycleEvent, OAuthClient, OutlookEmulatorConfig,
+    RecurrencePatch, Throttling,
+};
 pub use oauth::IssuedTokens;
 pub use server::RequestRecord;
 pub use subs::NotificationRecord;
@@ -107,7 +110,14 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 /// The scopes [`OutlookEmulator::issue_tokens`] grants.
-pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access", "User.Read", "Calendars.ReadWrite"];
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "User.Read",
+    "Calendars.ReadWrite",
+];
 
 /// A mailbox hosted by the emulator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,12 +146,17 @@ impl OutlookEmulator {
     }
 
     /// Serves on an already bound listener. Must be called inside a Tokio runtime.
-    pub fn start_with_listener(listener: TcpListener, config: OutlookEmulatorConfig) -> io::Result<OutlookEmulator> {
+    pub fn start_with_listener(
+        listener: TcpListener,
+        config: OutlookEmulatorConfig,
+    ) -> io::Result<OutlookEmulator> {
         let mut addr = listener.local_addr()?;
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        let http = reqwest::Client::builder().build().map_err(io::Error::other)?;
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(io::Error::other)?;
         let base_url = format!("http://{addr}/v1.0");
         let app = Arc::new(App {
             state: Mutex::new(state::State::new(config, base_url)),
@@ -189,13 +204,24 @@ impl OutlookEmulator {
         let mut st = self.app.lock();
         let key = st.add_account(email);
         let a = &st.accounts[&key];
-        Account { email: a.email.clone(), user_id: a.user_id.clone(), default_calendar_id: a.default_calendar.clone() }
+        Account {
+            email: a.email.clone(),
+            user_id: a.user_id.clone(),
+            default_calendar_id: a.default_calendar.clone(),
+        }
     }
 
     /// Tokens for `email` with [`DEFAULT_SCOPES`] and the first configured client, as if the
     /// browser flow had run (the mailbox is created if needed).
     pub fn issue_tokens(&self, email: &str) -> IssuedTokens {
-        let client = self.app.lock().config.clients.first().map(|c| c.client_id.clone()).unwrap_or_default();
+        let client = self
+            .app
+            .lock()
+            .config
+            .clients
+            .first()
+            .map(|c| c.client_id.clone())
+            .unwrap_or_default();
         self.issue_tokens_with(email, &client, DEFAULT_SCOPES)
     }
 
@@ -218,10 +244,17 @@ impl OutlookEmulator {
     /// Creates an event organised by `organizer` in `email`'s default calendar (the mailbox is an
     /// attendee: `isOrganizer: false`, `cancel` refused). `event` is a Graph event body. Returns the
     /// REST id.
-    pub fn add_invitation(&self, email: &str, organizer: &str, event: &Value) -> Result<String, String> {
+    pub fn add_invitation(
+        &self,
+        email: &str,
+        organizer: &str,
+        event: &Value,
+    ) -> Result<String, String> {
         let mut st = self.app.lock();
         let key = st.add_account(email);
-        let k = st.add_invitation(&key, organizer, event).map_err(|e| format!("{}: {}", e.code, e.message))?;
+        let k = st
+            .add_invitation(&key, organizer, event)
+            .map_err(|e| format!("{}: {}", e.code, e.message))?;
         Ok(st.events[&k].rest_id.clone())
     }
 
@@ -247,17 +280,24 @@ impl OutlookEmulator {
     /// Every delta and skip token issued so far answers 410 with a `Location` header holding a
     /// fresh initial URL (tenant maintenance).
     pub fn relocate_delta_tokens(&self) {
-        self.app.lock().delta.mark_all(delta::TokenStatus::Relocated);
+        self.app
+            .lock()
+            .delta
+            .mark_all(delta::TokenStatus::Relocated);
     }
 
     /// Refresh tokens of the mailbox are revoked: `invalid_grant` AADSTS50173.
     pub fn revoke_refresh_tokens(&self, email: &str) {
-        self.app.lock().revoke_refresh_tokens(&email.to_ascii_lowercase());
+        self.app
+            .lock()
+            .revoke_refresh_tokens(&email.to_ascii_lowercase());
     }
 
     /// Refresh tokens of the mailbox expire for inactivity: `invalid_grant` AADSTS700082.
     pub fn expire_refresh_tokens(&self, email: &str) {
-        self.app.lock().expire_refresh_tokens(&email.to_ascii_lowercase());
+        self.app
+            .lock()
+            .expire_refresh_tokens(&email.to_ascii_lowercase());
     }
 
     /// Expires every access token now: API calls → 401 until refreshed.
@@ -267,7 +307,11 @@ impl OutlookEmulator {
 
     /// Sends a lifecycle notification to the subscription's `lifecycleNotificationUrl`
     /// (`SubscriptionRemoved` also removes it). `false` if there is no such subscription.
-    pub fn send_lifecycle_notification(&self, subscription_id: &str, event: LifecycleEvent) -> bool {
+    pub fn send_lifecycle_notification(
+        &self,
+        subscription_id: &str,
+        event: LifecycleEvent,
+    ) -> bool {
         let ok = self.app.lock().lifecycle(subscription_id, event);
         self.app.kick();
         ok
@@ -320,7 +364,9 @@ impl OutlookEmulator {
 
     /// Requests received so far (API and OAuth), since start or the last `clear_requests`.
     pub fn request_count(&self) -> usize {
-        self.app.request_count.load(std::sync::atomic::Ordering::Relaxed)
+        self.app
+            .request_count
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The request log, oldest first (the most recent 50,000–100,000 are kept).
@@ -330,7 +376,9 @@ impl OutlookEmulator {
 
     pub fn clear_requests(&self) {
         self.app.log().clear();
-        self.app.request_count.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.app
+            .request_count
+            .store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Validation requests, change and lifecycle notification deliveries so far.
@@ -347,10 +395,24 @@ impl OutlookEmulator {
             Some(a) => a.default_calendar.clone(),
             None => calendar.to_string(),
         };
-        let Some(owner) = st.calendars.get(&cal).map(|c| c.owner.clone()) else { return vec![] };
-        let keys: Vec<String> = st.order.iter().filter(|k| st.events.get(*k).is_some_and(|e| !e.deleted && e.account == owner && e.calendar == cal)).cloned().collect();
+        let Some(owner) = st.calendars.get(&cal).map(|c| c.owner.clone()) else {
+            return vec![];
+        };
+        let keys: Vec<String> = st
+            .order
+            .iter()
+            .filter(|k| {
+                st.events
+                    .get(*k)
+                    .is_some_and(|e| !e.deleted && e.account == owner && e.calendar == cal)
+            })
+            .cloned()
+            .collect();
         let view = View::default();
-        let mut out: Vec<Value> = keys.into_iter().filter_map(|k| st.render(&Item::Stored(k), &view, false)).collect();
+        let mut out: Vec<Value> = keys
+            .into_iter()
+            .filter_map(|k| st.render(&Item::Stored(k), &view, false))
+            .collect();
         // Masters first, then their exceptions, then singles, each in creation order.
         out.sort_by_key(|v| match v["type"].as_str() {
             Some("seriesMaster") => 0,

@@ -84,8 +84,19 @@ impl Auth {
         }
         let has = |s: &str| self.scopes.iter().any(|x| x.eq_ignore_ascii_case(s));
         let ok = match need {
-            Need::User => has("User.Read") || has("User.ReadWrite") || has("User.ReadBasic.All") || has("User.Read.All"),
-            Need::CalendarsRead => has("Calendars.Read") || has("Calendars.ReadWrite") || has("Calendars.Read.Shared") || has("Calendars.ReadWrite.Shared") || has("Calendars.ReadBasic"),
+            Need::User => {
+                has("User.Read")
+                    || has("User.ReadWrite")
+                    || has("User.ReadBasic.All")
+                    || has("User.Read.All")
+            }
+            Need::CalendarsRead => {
+                has("Calendars.Read")
+                    || has("Calendars.ReadWrite")
+                    || has("Calendars.Read.Shared")
+                    || has("Calendars.ReadWrite.Shared")
+                    || has("Calendars.ReadBasic")
+            }
             Need::CalendarsWrite => has("Calendars.ReadWrite") || has("Calendars.ReadWrite.Shared"),
         };
         if ok {
@@ -117,25 +128,52 @@ impl State {
         let Some(token) = bearer.filter(|t| !t.is_empty()) else {
             if !self.settings.require_auth {
                 if let Some(first) = self.accounts.keys().next() {
-                    return Ok(Auth { account: first.clone(), client_id: String::new(), scopes: vec![], enforce: false });
+                    return Ok(Auth {
+                        account: first.clone(),
+                        client_id: String::new(),
+                        scopes: vec![],
+                        enforce: false,
+                    });
                 }
             }
             return Err(GraphError::unauthenticated("Access token is empty."));
         };
         match self.oauth.access.get(token) {
-            Some(a) if a.expires_ms <= self.now_ms() => Err(GraphError::unauthenticated("Lifetime validation failed, the token is expired.")),
-            Some(a) if self.accounts.contains_key(&a.account) => Ok(Auth { account: a.account.clone(), client_id: a.client_id.clone(), scopes: a.scopes.clone(), enforce }),
-            _ if token.split('.').count() != 3 => Err(GraphError::unauthenticated("IDX14100: JWT is not well formed, there are no dots (.).")),
+            Some(a) if a.expires_ms <= self.now_ms() => Err(GraphError::unauthenticated(
+                "Lifetime validation failed, the token is expired.",
+            )),
+            Some(a) if self.accounts.contains_key(&a.account) => Ok(Auth {
+                account: a.account.clone(),
+                client_id: a.client_id.clone(),
+                scopes: a.scopes.clone(),
+                enforce,
+            }),
+            _ if token.split('.').count() != 3 => Err(GraphError::unauthenticated(
+                "IDX14100: JWT is not well formed, there are no dots (.).",
+            )),
             _ => Err(GraphError::unauthenticated("Invalid signature.")),
         }
     }
 
     /// Issues tokens for `scopes` (as requested: short or `https://graph.microsoft.com/…` names).
-    pub(crate) fn issue(&mut self, account: &str, client_id: &str, scopes: &[String]) -> IssuedTokens {
+    pub(crate) fn issue(
+        &mut self,
+        account: &str,
+        client_id: &str,
+        scopes: &[String],
+    ) -> IssuedTokens {
         let now = self.now_ms();
         let ttl = self.config.access_token_ttl.as_secs() as i64;
-        let graph: Vec<String> = scopes.iter().filter(|s| !OIDC.contains(&s.as_str())).map(|s| short(s)).collect();
-        let (user_id, name) = self.accounts.get(account).map(|a| (a.user_id.clone(), a.display_name.clone())).unwrap_or_default();
+        let graph: Vec<String> = scopes
+            .iter()
+            .filter(|s| !OIDC.contains(&s.as_str()))
+            .map(|s| short(s))
+            .collect();
+        let (user_id, name) = self
+            .accounts
+            .get(account)
+            .map(|a| (a.user_id.clone(), a.display_name.clone()))
+            .unwrap_or_default();
         let tenant = self.config.tenant_id.clone();
         let claims = json!({
             "aud": "00000003-0000-0000-c000-000000000000",
@@ -146,10 +184,28 @@ impl State {
             "uti": util::token(&mut self.rng, "", 22),
         });
         let access = jwt(&claims, &mut self.rng);
-        self.oauth.access.insert(access.clone(), AccessRec { account: account.into(), scopes: graph.clone(), expires_ms: now + ttl * 1000, client_id: client_id.into() });
+        self.oauth.access.insert(
+            access.clone(),
+            AccessRec {
+                account: account.into(),
+                scopes: graph.clone(),
+                expires_ms: now + ttl * 1000,
+                client_id: client_id.into(),
+            },
+        );
         let refresh = scopes.iter().any(|s| s == "offline_access").then(|| {
             let r = util::token(&mut self.rng, "0.AXEA", 160);
-            self.oauth.refresh.insert(r.clone(), RefreshRec { account: account.into(), client_id: client_id.into(), scopes: scopes.to_vec(), issued_ms: now, revoked_ms: None, inactive: false });
+            self.oauth.refresh.insert(
+                r.clone(),
+                RefreshRec {
+                    account: account.into(),
+                    client_id: client_id.into(),
+                    scopes: scopes.to_vec(),
+                    issued_ms: now,
+                    revoked_ms: None,
+                    inactive: false,
+                },
+            );
             r
         });
         let id_token = scopes.iter().any(|s| s == "openid").then(|| {
@@ -157,19 +213,40 @@ impl State {
             jwt(&c, &mut self.rng)
         });
         let mut granted: Vec<String> = graph.iter().map(|s| s.to_string()).collect();
-        granted.extend(scopes.iter().filter(|s| matches!(s.as_str(), "openid" | "profile" | "email")).cloned());
-        IssuedTokens { access_token: access, refresh_token: refresh, id_token, expires_in: ttl, scope: granted.join(" ") }
+        granted.extend(
+            scopes
+                .iter()
+                .filter(|s| matches!(s.as_str(), "openid" | "profile" | "email"))
+                .cloned(),
+        );
+        IssuedTokens {
+            access_token: access,
+            refresh_token: refresh,
+            id_token,
+            expires_in: ttl,
+            scope: granted.join(" "),
+        }
     }
 
     pub(crate) fn revoke_refresh_tokens(&mut self, account: &str) {
         let now = self.now_ms();
-        for r in self.oauth.refresh.values_mut().filter(|r| r.account == account) {
+        for r in self
+            .oauth
+            .refresh
+            .values_mut()
+            .filter(|r| r.account == account)
+        {
             r.revoked_ms.get_or_insert(now);
         }
     }
 
     pub(crate) fn expire_refresh_tokens(&mut self, account: &str) {
-        for r in self.oauth.refresh.values_mut().filter(|r| r.account == account) {
+        for r in self
+            .oauth
+            .refresh
+            .values_mut()
+            .filter(|r| r.account == account)
+        {
             r.inactive = true;
         }
     }
@@ -187,7 +264,10 @@ impl State {
 }
 
 fn iso(ms: i64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%d %H:%M:%SZ").to_string()
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%SZ")
+        .to_string()
 }
 
 /// Microsoft's token error body (`error`, `error_description` with the AADSTS code, `error_codes`…).
@@ -209,43 +289,86 @@ fn aad_error(st: &mut State, status: StatusCode, error: &str, code: u32, text: &
 
 fn token_json(status: StatusCode, body: Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache"));
-    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache"),
+    );
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
 }
 
 fn error_page(status: StatusCode, code: u32, detail: &str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], format!("<html><body><h1>Sign in</h1><p>AADSTS{code}: {detail}</p></body></html>")).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!("<html><body><h1>Sign in</h1><p>AADSTS{code}: {detail}</p></body></html>"),
+    )
+        .into_response()
 }
 
 fn redirect(uri: &str, params: &[(&str, String)]) -> Response {
     let sep = if uri.contains('?') { '&' } else { '?' };
-    let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect();
+    let q: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect();
     match HeaderValue::from_str(&format!("{uri}{sep}{}", q.join("&"))) {
         Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
-        Err(_) => error_page(StatusCode::BAD_REQUEST, 50011, "The redirect URI is not valid."),
+        Err(_) => error_page(
+            StatusCode::BAD_REQUEST,
+            50011,
+            "The redirect URI is not valid.",
+        ),
     }
 }
 
 fn tenant_ok(st: &State, tenant: &str) -> bool {
-    matches!(tenant, "common" | "organizations" | "consumers") || tenant.eq_ignore_ascii_case(&st.config.tenant_id)
+    matches!(tenant, "common" | "organizations" | "consumers")
+        || tenant.eq_ignore_ascii_case(&st.config.tenant_id)
 }
 
 /// `GET /{tenant}/oauth2/v2.0/authorize`: checks the request, then consents at once (no UI) for the
 /// account named by `login_hint` (created if new) or the first account.
-pub(crate) async fn authorize(AxState(app): AxState<Arc<App>>, Path(tenant): Path<String>, RawQuery(q): RawQuery) -> Response {
+pub(crate) async fn authorize(
+    AxState(app): AxState<Arc<App>>,
+    Path(tenant): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let pairs = parse_form(q.as_deref().unwrap_or(""));
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let mut st = app.lock();
     if !tenant_ok(&st, &tenant) {
-        return error_page(StatusCode::BAD_REQUEST, 90002, &format!("Tenant '{tenant}' not found."));
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        );
     }
-    let Some(client_id) = get("client_id") else { return error_page(StatusCode::BAD_REQUEST, 900144, "The request body must contain the following parameter: 'client_id'.") };
-    let Some(client) = st.client(client_id).cloned() else {
-        return error_page(StatusCode::BAD_REQUEST, 700016, &format!("Application with identifier '{client_id}' was not found in the directory."));
+    let Some(client_id) = get("client_id") else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        );
     };
-    let Some(redirect_uri) = get("redirect_uri") else { return error_page(StatusCode::BAD_REQUEST, 900144, "The request body must contain the following parameter: 'redirect_uri'.") };
-    if (!client.redirect_uris.is_empty() && !client.redirect_uris.iter().any(|u| u == redirect_uri)) || reqwest::Url::parse(redirect_uri).is_err() {
+    let Some(client) = st.client(client_id).cloned() else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory."),
+        );
+    };
+    let Some(redirect_uri) = get("redirect_uri") else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            900144,
+            "The request body must contain the following parameter: 'redirect_uri'.",
+        );
+    };
+    if (!client.redirect_uris.is_empty() && !client.redirect_uris.iter().any(|u| u == redirect_uri))
+        || reqwest::Url::parse(redirect_uri).is_err()
+    {
         return error_page(StatusCode::BAD_REQUEST, 50011, &format!("The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'."));
     }
     let mut tail: Vec<(&str, String)> = Vec::new();
@@ -258,11 +381,21 @@ pub(crate) async fn authorize(AxState(app): AxState<Arc<App>>, Path(tenant): Pat
         redirect(redirect_uri, &p)
     };
     if get("response_type") != Some("code") {
-        return fail("unsupported_response_type", "AADSTS700054: response_type 'code' is required.".into());
+        return fail(
+            "unsupported_response_type",
+            "AADSTS700054: response_type 'code' is required.".into(),
+        );
     }
-    let scopes: Vec<String> = get("scope").unwrap_or("").split_whitespace().map(str::to_string).collect();
+    let scopes: Vec<String> = get("scope")
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
     if scopes.is_empty() {
-        return fail("invalid_request", "AADSTS900144: The request body must contain the following parameter: 'scope'.".into());
+        return fail(
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameter: 'scope'.".into(),
+        );
     }
     let challenge = match (get("code_challenge"), get("code_challenge_method").unwrap_or("plain")) {
         (None, _) if client.client_secret.is_none() => return fail("invalid_request", "AADSTS9002325: Proof Key for Code Exchange is required for cross-origin authorization code redemption.".into()),
@@ -271,28 +404,56 @@ pub(crate) async fn authorize(AxState(app): AxState<Arc<App>>, Path(tenant): Pat
         (Some(_), _) => return fail("invalid_request", "AADSTS501491: Invalid code_challenge_method.".into()),
     };
     if st.settings.deny_consent {
-        return fail("access_denied", "AADSTS65004: User declined to consent to access the app.".into());
+        return fail(
+            "access_denied",
+            "AADSTS65004: User declined to consent to access the app.".into(),
+        );
     }
     let account = match get("login_hint").filter(|h| h.contains('@')) {
         Some(h) => st.add_account(h),
         None => match st.accounts.keys().next() {
             Some(a) => a.clone(),
-            None => return error_page(StatusCode::BAD_REQUEST, 50058, "The emulator has no account to sign in with; add one or pass login_hint."),
+            None => {
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    50058,
+                    "The emulator has no account to sign in with; add one or pass login_hint.",
+                )
+            }
         },
     };
     let code = util::token(&mut st.rng, "0.AXEA", 120);
     let expires_ms = st.now_ms() + CODE_TTL_MS;
-    st.oauth.codes.insert(code.clone(), CodeRec { client_id: client_id.into(), redirect_uri: redirect_uri.into(), account, scopes, challenge, expires_ms });
+    st.oauth.codes.insert(
+        code.clone(),
+        CodeRec {
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.into(),
+            account,
+            scopes,
+            challenge,
+            expires_ms,
+        },
+    );
     drop(st);
     let mut p = vec![("code", code)];
     p.extend(tail);
     redirect(redirect_uri, &p)
 }
 
-fn client_credentials(headers: &HeaderMap, form: &[(String, String)]) -> Option<(String, Option<String>)> {
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> Option<(String, Option<String>)> {
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if let Some(basic) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic ")) {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(basic.trim()).ok()?;
+    if let Some(basic) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (id, secret) = text.split_once(':')?;
         return Some((percent_decode(id), Some(percent_decode(secret))));
@@ -312,18 +473,41 @@ fn success(t: IssuedTokens) -> Response {
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
-pub(crate) async fn token(AxState(app): AxState<Arc<App>>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn token(
+    AxState(app): AxState<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = parse_form(&String::from_utf8_lossy(&body));
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let mut st = app.lock();
     if !tenant_ok(&st, &tenant) {
-        return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_request", 90002, &format!("Tenant '{tenant}' not found."));
+        return aad_error(
+            &mut st,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        );
     }
     let Some((client_id, secret)) = client_credentials(&headers, &form) else {
-        return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.");
+        return aad_error(
+            &mut st,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        );
     };
     let Some(client) = st.client(&client_id).cloned() else {
-        return aad_error(&mut st, StatusCode::BAD_REQUEST, "unauthorized_client", 700016, &format!("Application with identifier '{client_id}' was not found in the directory."));
+        return aad_error(
+            &mut st,
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory."),
+        );
     };
     match (&client.client_secret, &secret) {
         (Some(want), Some(got)) if want != got => {
@@ -335,7 +519,15 @@ pub(crate) async fn token(AxState(app): AxState<Arc<App>>, Path(tenant): Path<St
     let now = st.now_ms();
     match field("grant_type") {
         Some("authorization_code") => {
-            let Some(code) = field("code") else { return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'code'.") };
+            let Some(code) = field("code") else {
+                return aad_error(
+                    &mut st,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    900144,
+                    "The request body must contain the following parameter: 'code'.",
+                );
+            };
             let Some(rec) = st.oauth.codes.remove(code) else {
                 return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.");
             };
@@ -343,7 +535,13 @@ pub(crate) async fn token(AxState(app): AxState<Arc<App>>, Path(tenant): Path<St
                 return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.");
             }
             if rec.client_id != client_id {
-                return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 70000, "The provided value for the 'code' parameter is not valid.");
+                return aad_error(
+                    &mut st,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    70000,
+                    "The provided value for the 'code' parameter is not valid.",
+                );
             }
             if field("redirect_uri") != Some(rec.redirect_uri.as_str()) {
                 return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 50011, "The redirect URI specified in the request does not match the redirect URI used to obtain the authorization code.");
@@ -355,7 +553,11 @@ pub(crate) async fn token(AxState(app): AxState<Arc<App>>, Path(tenant): Path<St
                 let Some(verifier) = field("code_verifier") else {
                     return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
                 };
-                let computed = if method == "S256" { sha256_b64url(verifier.as_bytes()) } else { verifier.to_string() };
+                let computed = if method == "S256" {
+                    sha256_b64url(verifier.as_bytes())
+                } else {
+                    verifier.to_string()
+                };
                 if &computed != challenge {
                     return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
                 }
@@ -364,31 +566,69 @@ pub(crate) async fn token(AxState(app): AxState<Arc<App>>, Path(tenant): Path<St
             success(t)
         }
         Some("refresh_token") => {
-            let Some(rt) = field("refresh_token") else { return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'refresh_token'.") };
+            let Some(rt) = field("refresh_token") else {
+                return aad_error(
+                    &mut st,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    900144,
+                    "The request body must contain the following parameter: 'refresh_token'.",
+                );
+            };
             let ttl = st.config.refresh_token_ttl.as_millis() as i64;
             let Some(rec) = st.oauth.refresh.get(rt).cloned() else {
-                return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
+                return aad_error(
+                    &mut st,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    9002313,
+                    "Invalid request. Request is malformed or invalid.",
+                );
             };
             if let Some(revoked) = rec.revoked_ms {
                 let msg = format!("The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '{}' and the TokensValidFrom date (before which tokens are not valid) for this user is '{}'.", iso(rec.issued_ms), iso(revoked));
-                return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 50173, &msg);
+                return aad_error(
+                    &mut st,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    50173,
+                    &msg,
+                );
             }
             if rec.inactive || now - rec.issued_ms >= ttl {
                 let days = (now - rec.issued_ms) / 86_400_000;
                 let msg = format!("The refresh token has expired due to inactivity. The token was issued on {} and was inactive for {}.00:00:00.", iso(rec.issued_ms), days.max(90));
-                return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 700082, &msg);
+                return aad_error(
+                    &mut st,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    700082,
+                    &msg,
+                );
             }
             if rec.client_id != client_id {
                 return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 70000, "The provided value for the 'refresh_token' parameter is not valid: it was issued to another client.");
             }
             if !st.accounts.contains_key(&rec.account) {
-                return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 50034, "The user account does not exist in the directory.");
+                return aad_error(
+                    &mut st,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    50034,
+                    "The user account does not exist in the directory.",
+                );
             }
             // A narrower scope may be asked for; offline_access carries over (rotation).
             let mut scopes = rec.scopes.clone();
             if let Some(s) = field("scope") {
                 let asked: Vec<String> = s.split_whitespace().map(str::to_string).collect();
-                if asked.iter().any(|a| !OIDC.contains(&a.as_str()) && !rec.scopes.iter().any(|g| short(g).eq_ignore_ascii_case(&short(a)))) {
+                if asked.iter().any(|a| {
+                    !OIDC.contains(&a.as_str())
+                        && !rec
+                            .scopes
+                            .iter()
+                            .any(|g| short(g).eq_ignore_ascii_case(&short(a)))
+                }) {
                     return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 65001, "The user or administrator has not consented to use the application for the requested scopes.");
                 }
                 scopes = asked;
@@ -399,7 +639,19 @@ pub(crate) async fn token(AxState(app): AxState<Arc<App>>, Path(tenant): Path<St
             let t = st.issue(&rec.account, &client_id, &scopes);
             success(t)
         }
-        Some(other) => aad_error(&mut st, StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, &format!("The app requested an unsupported grant type '{other}'.")),
-        None => aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."),
+        Some(other) => aad_error(
+            &mut st,
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            &format!("The app requested an unsupported grant type '{other}'."),
+        ),
+        None => aad_error(
+            &mut st,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        ),
     }
 }

@@ -53,10 +53,16 @@ impl PatternType {
         }
     }
     fn relative(self) -> bool {
-        matches!(self, PatternType::RelativeMonthly | PatternType::RelativeYearly)
+        matches!(
+            self,
+            PatternType::RelativeMonthly | PatternType::RelativeYearly
+        )
     }
     fn yearly(self) -> bool {
-        matches!(self, PatternType::AbsoluteYearly | PatternType::RelativeYearly)
+        matches!(
+            self,
+            PatternType::AbsoluteYearly | PatternType::RelativeYearly
+        )
     }
 }
 
@@ -79,11 +85,16 @@ const DAYS: [(&str, Weekday); 7] = [
 ];
 
 fn weekday(name: &str) -> Option<Weekday> {
-    DAYS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, d)| *d)
+    DAYS.iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, d)| *d)
 }
 
 fn day_name(d: Weekday) -> &'static str {
-    DAYS.iter().find(|(_, x)| *x == d).map(|(n, _)| *n).unwrap_or("sunday")
+    DAYS.iter()
+        .find(|(_, x)| *x == d)
+        .map(|(n, _)| *n)
+        .unwrap_or("sunday")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,67 +135,127 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 fn days_in_month(y: i32, m: u32) -> u32 {
     let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-    NaiveDate::from_ymd_opt(ny, nm, 1).and_then(|d| d.pred_opt()).map(|d| d.day()).unwrap_or(28)
+    NaiveDate::from_ymd_opt(ny, nm, 1)
+        .and_then(|d| d.pred_opt())
+        .map(|d| d.day())
+        .unwrap_or(28)
 }
 
 /// Parses and validates a (schema-checked) `patternedRecurrence`. `default_zone` is the event's
 /// start zone, used when the range names none.
 pub(crate) fn parse(v: &Value, default_zone: Zone) -> GraphResult<Recurrence> {
-    let p = v.get("pattern").filter(|p| p.is_object()).ok_or_else(|| GraphError::recurrence("The recurrence pattern is required."))?;
-    let r = v.get("range").filter(|r| r.is_object()).ok_or_else(|| GraphError::recurrence("The recurrence range is required."))?;
-    let ty = text(p, "type").and_then(PatternType::parse).ok_or_else(|| GraphError::recurrence("The recurrence pattern type is required."))?;
+    let p = v
+        .get("pattern")
+        .filter(|p| p.is_object())
+        .ok_or_else(|| GraphError::recurrence("The recurrence pattern is required."))?;
+    let r = v
+        .get("range")
+        .filter(|r| r.is_object())
+        .ok_or_else(|| GraphError::recurrence("The recurrence range is required."))?;
+    let ty = text(p, "type")
+        .and_then(PatternType::parse)
+        .ok_or_else(|| GraphError::recurrence("The recurrence pattern type is required."))?;
     let interval = int(p, "interval").unwrap_or(0);
     if !(1..=999).contains(&interval) {
-        return Err(GraphError::recurrence(format!("The recurrence pattern interval must be between 1 and 999, not {interval}.")));
+        return Err(GraphError::recurrence(format!(
+            "The recurrence pattern interval must be between 1 and 999, not {interval}."
+        )));
     }
     let mut days: Vec<Weekday> = match p.get("daysOfWeek") {
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).filter_map(weekday).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(weekday)
+            .collect(),
         _ => vec![],
     };
     days.sort_by_key(|d| d.num_days_from_sunday());
     days.dedup();
-    let first_day = text(p, "firstDayOfWeek").and_then(weekday).unwrap_or(Weekday::Sun);
+    let first_day = text(p, "firstDayOfWeek")
+        .and_then(weekday)
+        .unwrap_or(Weekday::Sun);
     let index = match text(p, "index") {
         None => 0,
-        Some(s) => WEEK_INDEX.iter().position(|w| *w == s).ok_or_else(|| GraphError::recurrence(format!("'{s}' is not a valid week index.")))?,
+        Some(s) => WEEK_INDEX
+            .iter()
+            .position(|w| *w == s)
+            .ok_or_else(|| GraphError::recurrence(format!("'{s}' is not a valid week index.")))?,
     };
     let day_of_month = int(p, "dayOfMonth").unwrap_or(0);
     let month = int(p, "month").unwrap_or(0);
     if !(0..=31).contains(&day_of_month) {
-        return Err(GraphError::recurrence(format!("The recurrence pattern dayOfMonth must be between 1 and 31, not {day_of_month}.")));
+        return Err(GraphError::recurrence(format!(
+            "The recurrence pattern dayOfMonth must be between 1 and 31, not {day_of_month}."
+        )));
     }
     if !(0..=12).contains(&month) {
-        return Err(GraphError::recurrence(format!("The recurrence pattern month must be between 1 and 12, not {month}.")));
+        return Err(GraphError::recurrence(format!(
+            "The recurrence pattern month must be between 1 and 12, not {month}."
+        )));
     }
     let name = ty.name();
-    let need = |what: &str| GraphError::recurrence(format!("The recurrence pattern type '{name}' requires the property '{what}'."));
-    if matches!(ty, PatternType::Weekly | PatternType::RelativeMonthly | PatternType::RelativeYearly) && days.is_empty() {
+    let need = |what: &str| {
+        GraphError::recurrence(format!(
+            "The recurrence pattern type '{name}' requires the property '{what}'."
+        ))
+    };
+    if matches!(
+        ty,
+        PatternType::Weekly | PatternType::RelativeMonthly | PatternType::RelativeYearly
+    ) && days.is_empty()
+    {
         return Err(need("daysOfWeek"));
     }
-    if matches!(ty, PatternType::AbsoluteMonthly | PatternType::AbsoluteYearly) && day_of_month == 0 {
+    if matches!(
+        ty,
+        PatternType::AbsoluteMonthly | PatternType::AbsoluteYearly
+    ) && day_of_month == 0
+    {
         return Err(need("dayOfMonth"));
     }
     if ty.yearly() && month == 0 {
         return Err(need("month"));
     }
-    if ty == PatternType::AbsoluteYearly && day_of_month as u32 > days_in_month(2000, month as u32) {
-        return Err(GraphError::recurrence(format!("Day {day_of_month} does not exist in month {month}.")));
+    if ty == PatternType::AbsoluteYearly && day_of_month as u32 > days_in_month(2000, month as u32)
+    {
+        return Err(GraphError::recurrence(format!(
+            "Day {day_of_month} does not exist in month {month}."
+        )));
     }
-    let pattern = Pattern { ty, interval: interval as u32, days, first_day, index, day_of_month: day_of_month as u32, month: month as u32 };
+    let pattern = Pattern {
+        ty,
+        interval: interval as u32,
+        days,
+        first_day,
+        index,
+        day_of_month: day_of_month as u32,
+        month: month as u32,
+    };
 
     let rty = match text(r, "type") {
         Some("endDate") => RangeType::EndDate,
         Some("noEnd") => RangeType::NoEnd,
         Some("numbered") => RangeType::Numbered,
-        _ => return Err(GraphError::recurrence("The recurrence range type is required.")),
+        _ => {
+            return Err(GraphError::recurrence(
+                "The recurrence range type is required.",
+            ))
+        }
     };
     let date = |k: &str| text(r, k).and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
-    let start = date("startDate").ok_or_else(|| GraphError::recurrence("The recurrence range startDate is required."))?;
+    let start = date("startDate")
+        .ok_or_else(|| GraphError::recurrence("The recurrence range startDate is required."))?;
     let end = match rty {
         RangeType::EndDate => {
-            let e = date("endDate").filter(|d| d.year() > 1).ok_or_else(|| GraphError::recurrence("The recurrence range type 'endDate' requires the property 'endDate'."))?;
+            let e = date("endDate").filter(|d| d.year() > 1).ok_or_else(|| {
+                GraphError::recurrence(
+                    "The recurrence range type 'endDate' requires the property 'endDate'.",
+                )
+            })?;
             if e < start {
-                return Err(GraphError::recurrence("The recurrence range endDate must not be earlier than startDate."));
+                return Err(GraphError::recurrence(
+                    "The recurrence range endDate must not be earlier than startDate.",
+                ));
             }
             Some(e)
         }
@@ -204,7 +275,16 @@ pub(crate) fn parse(v: &Value, default_zone: Zone) -> GraphResult<Recurrence> {
         Some(z) => zones::resolve(z).ok_or_else(|| GraphError::time_zone(z))?,
         None => default_zone,
     };
-    Ok(Recurrence { pattern, range: Range { ty: rty, start, end, count, zone } })
+    Ok(Recurrence {
+        pattern,
+        range: Range {
+            ty: rty,
+            start,
+            end,
+            count,
+            zone,
+        },
+    })
 }
 
 /// The shape Graph answers with: every property present, 0 / `first` / `sunday` / `0001-01-01`
@@ -212,8 +292,15 @@ pub(crate) fn parse(v: &Value, default_zone: Zone) -> GraphResult<Recurrence> {
 pub(crate) fn render(rec: &Recurrence) -> Value {
     let p = &rec.pattern;
     let weekly_or_relative = p.ty == PatternType::Weekly || p.ty.relative();
-    let days: Vec<&str> = if weekly_or_relative { p.days.iter().map(|d| day_name(*d)).collect() } else { vec![] };
-    let absolute = matches!(p.ty, PatternType::AbsoluteMonthly | PatternType::AbsoluteYearly);
+    let days: Vec<&str> = if weekly_or_relative {
+        p.days.iter().map(|d| day_name(*d)).collect()
+    } else {
+        vec![]
+    };
+    let absolute = matches!(
+        p.ty,
+        PatternType::AbsoluteMonthly | PatternType::AbsoluteYearly
+    );
     let r = &rec.range;
     json!({
         "pattern": {
@@ -238,13 +325,18 @@ pub(crate) fn render(rec: &Recurrence) -> Value {
 fn add_months(y: i32, m0: u32, months: i64) -> Option<(i32, u32)> {
     let total = i64::from(y) * 12 + i64::from(m0) + months;
     let year = i32::try_from(total.div_euclid(12)).ok()?;
-    (1..=9999).contains(&year).then_some((year, total.rem_euclid(12) as u32 + 1))
+    (1..=9999)
+        .contains(&year)
+        .then_some((year, total.rem_euclid(12) as u32 + 1))
 }
 
 /// The `index`-th day of month `m` in year `y` whose weekday is in `days` (4 = the last one).
 fn relative_day(y: i32, m: u32, days: &[Weekday], index: usize) -> Option<NaiveDate> {
     let n = days_in_month(y, m);
-    let matching: Vec<NaiveDate> = (1..=n).filter_map(|d| NaiveDate::from_ymd_opt(y, m, d)).filter(|d| days.contains(&d.weekday())).collect();
+    let matching: Vec<NaiveDate> = (1..=n)
+        .filter_map(|d| NaiveDate::from_ymd_opt(y, m, d))
+        .filter(|d| days.contains(&d.weekday()))
+        .collect();
     if index == 4 {
         matching.last().copied()
     } else {
@@ -268,7 +360,13 @@ pub(crate) struct PatternDates<'a> {
 
 impl<'a> PatternDates<'a> {
     pub(crate) fn new(rec: &'a Recurrence) -> Self {
-        PatternDates { p: &rec.pattern, start: rec.range.start, period: 0, buf: Default::default(), done: false }
+        PatternDates {
+            p: &rec.pattern,
+            start: rec.range.start,
+            period: 0,
+            buf: Default::default(),
+            done: false,
+        }
     }
 
     /// The dates of one period (a day, a week, a month or a year), before filtering.
@@ -279,14 +377,17 @@ impl<'a> PatternDates<'a> {
         Some(match p.ty {
             PatternType::Daily => vec![s.checked_add_signed(Duration::days(step))?],
             PatternType::Weekly => {
-                let back = (7 + s.weekday().num_days_from_sunday() - p.first_day.num_days_from_sunday()) % 7;
+                let back = (7 + s.weekday().num_days_from_sunday()
+                    - p.first_day.num_days_from_sunday())
+                    % 7;
                 let week0 = s.checked_sub_signed(Duration::days(i64::from(back)))?;
                 let ws = week0.checked_add_signed(Duration::weeks(step))?;
                 let mut days: Vec<NaiveDate> = p
                     .days
                     .iter()
                     .filter_map(|d| {
-                        let off = (7 + d.num_days_from_sunday() - p.first_day.num_days_from_sunday()) % 7;
+                        let off =
+                            (7 + d.num_days_from_sunday() - p.first_day.num_days_from_sunday()) % 7;
                         ws.checked_add_signed(Duration::days(i64::from(off)))
                     })
                     .collect();
@@ -302,12 +403,18 @@ impl<'a> PatternDates<'a> {
                 relative_day(y, m, &p.days, p.index).into_iter().collect()
             }
             PatternType::AbsoluteYearly => {
-                let y = i32::try_from(i64::from(s.year()) + step).ok().filter(|y| *y <= 9999)?;
+                let y = i32::try_from(i64::from(s.year()) + step)
+                    .ok()
+                    .filter(|y| *y <= 9999)?;
                 vec![clamped(y, p.month, p.day_of_month)?]
             }
             PatternType::RelativeYearly => {
-                let y = i32::try_from(i64::from(s.year()) + step).ok().filter(|y| *y <= 9999)?;
-                relative_day(y, p.month, &p.days, p.index).into_iter().collect()
+                let y = i32::try_from(i64::from(s.year()) + step)
+                    .ok()
+                    .filter(|y| *y <= 9999)?;
+                relative_day(y, p.month, &p.days, p.index)
+                    .into_iter()
+                    .collect()
             }
         })
     }
@@ -343,52 +450,99 @@ mod tests {
     use super::*;
 
     fn rec(p: Value, start: &str) -> Recurrence {
-        parse(&json!({"pattern": p, "range": {"type": "noEnd", "startDate": start}}), Zone::UTC).expect("valid")
+        parse(
+            &json!({"pattern": p, "range": {"type": "noEnd", "startDate": start}}),
+            Zone::UTC,
+        )
+        .expect("valid")
     }
 
     fn first(r: &Recurrence, n: usize) -> Vec<String> {
-        PatternDates::new(r).take(n).map(|d| d.to_string()).collect()
+        PatternDates::new(r)
+            .take(n)
+            .map(|d| d.to_string())
+            .collect()
     }
 
     #[test]
     fn monthly_day_31_clamps_to_month_end() {
-        let r = rec(json!({"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 31}), "2027-01-31");
-        assert_eq!(first(&r, 4), ["2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30"]);
-        let r = rec(json!({"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 29}), "2028-01-01");
+        let r = rec(
+            json!({"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 31}),
+            "2027-01-31",
+        );
+        assert_eq!(
+            first(&r, 4),
+            ["2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30"]
+        );
+        let r = rec(
+            json!({"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 29}),
+            "2028-01-01",
+        );
         assert_eq!(first(&r, 2), ["2028-01-29", "2028-02-29"]);
     }
 
     #[test]
     fn weekly_interval_two_aligns_on_first_day_of_week() {
         // Start on a Tuesday; week starts Monday → week 0 is Mon 2027-03-01.
-        let r = rec(json!({"type": "weekly", "interval": 2, "daysOfWeek": ["monday", "thursday"], "firstDayOfWeek": "monday"}), "2027-03-02");
+        let r = rec(
+            json!({"type": "weekly", "interval": 2, "daysOfWeek": ["monday", "thursday"], "firstDayOfWeek": "monday"}),
+            "2027-03-02",
+        );
         assert_eq!(first(&r, 3), ["2027-03-04", "2027-03-15", "2027-03-18"]);
         // Same with Sunday weeks: week 0 is Sun 2027-02-28.
-        let r = rec(json!({"type": "weekly", "interval": 2, "daysOfWeek": ["sunday", "thursday"]}), "2027-03-02");
+        let r = rec(
+            json!({"type": "weekly", "interval": 2, "daysOfWeek": ["sunday", "thursday"]}),
+            "2027-03-02",
+        );
         assert_eq!(first(&r, 3), ["2027-03-04", "2027-03-14", "2027-03-18"]);
     }
 
     #[test]
     fn relative_union_and_yearly_leap_day() {
-        let r = rec(json!({"type": "relativeMonthly", "interval": 1, "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"], "index": "last"}), "2027-01-01");
+        let r = rec(
+            json!({"type": "relativeMonthly", "interval": 1, "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"], "index": "last"}),
+            "2027-01-01",
+        );
         assert_eq!(first(&r, 3), ["2027-01-29", "2027-02-26", "2027-03-31"]);
-        let r = rec(json!({"type": "absoluteYearly", "interval": 1, "dayOfMonth": 29, "month": 2}), "2028-02-29");
+        let r = rec(
+            json!({"type": "absoluteYearly", "interval": 1, "dayOfMonth": 29, "month": 2}),
+            "2028-02-29",
+        );
         assert_eq!(first(&r, 3), ["2028-02-29", "2029-02-28", "2030-02-28"]);
-        let r = rec(json!({"type": "relativeYearly", "interval": 1, "daysOfWeek": ["thursday"], "index": "fourth", "month": 11}), "2027-01-01");
+        let r = rec(
+            json!({"type": "relativeYearly", "interval": 1, "daysOfWeek": ["thursday"], "index": "fourth", "month": 11}),
+            "2027-01-01",
+        );
         assert_eq!(first(&r, 2), ["2027-11-25", "2028-11-23"]);
     }
 
     #[test]
     fn validation() {
-        let bad = |p: Value, r: Value| parse(&json!({"pattern": p, "range": r}), Zone::UTC).is_err();
+        let bad =
+            |p: Value, r: Value| parse(&json!({"pattern": p, "range": r}), Zone::UTC).is_err();
         let r = json!({"type": "noEnd", "startDate": "2027-01-01"});
         assert!(bad(json!({"type": "weekly", "interval": 1}), r.clone()));
-        assert!(bad(json!({"type": "absoluteMonthly", "interval": 1}), r.clone()));
-        assert!(bad(json!({"type": "absoluteYearly", "interval": 1, "dayOfMonth": 3, "month": 13}), r.clone()));
-        assert!(bad(json!({"type": "absoluteYearly", "interval": 1, "dayOfMonth": 30, "month": 2}), r.clone()));
+        assert!(bad(
+            json!({"type": "absoluteMonthly", "interval": 1}),
+            r.clone()
+        ));
+        assert!(bad(
+            json!({"type": "absoluteYearly", "interval": 1, "dayOfMonth": 3, "month": 13}),
+            r.clone()
+        ));
+        assert!(bad(
+            json!({"type": "absoluteYearly", "interval": 1, "dayOfMonth": 30, "month": 2}),
+            r.clone()
+        ));
         assert!(bad(json!({"type": "daily", "interval": 0}), r.clone()));
-        assert!(bad(json!({"type": "daily", "interval": 1}), json!({"type": "endDate", "startDate": "2027-01-01"})));
-        assert!(bad(json!({"type": "daily", "interval": 1}), json!({"type": "numbered", "startDate": "2027-01-01"})));
+        assert!(bad(
+            json!({"type": "daily", "interval": 1}),
+            json!({"type": "endDate", "startDate": "2027-01-01"})
+        ));
+        assert!(bad(
+            json!({"type": "daily", "interval": 1}),
+            json!({"type": "numbered", "startDate": "2027-01-01"})
+        ));
         assert!(!bad(json!({"type": "daily", "interval": 1}), r));
     }
 }

@@ -33,7 +33,10 @@ impl From<&Inst> for Item {
     fn from(i: &Inst) -> Self {
         match &i.exception {
             Some(x) => Item::Stored(x.clone()),
-            None => Item::Occurrence { master: i.master.clone(), orig: i.orig },
+            None => Item::Occurrence {
+                master: i.master.clone(),
+                orig: i.orig,
+            },
         }
     }
 }
@@ -44,7 +47,11 @@ fn out_zone(view: &View) -> (Zone, String) {
 
 fn render_time(local: NaiveDateTime, instant: i64, all_day: bool, view: &View) -> Value {
     let (zone, name) = out_zone(view);
-    let shown = if all_day { local } else { instant_to_local(instant, zone.tz) };
+    let shown = if all_day {
+        local
+    } else {
+        instant_to_local(instant, zone.tz)
+    };
     json!({"dateTime": graph_local(shown), "timeZone": name})
 }
 
@@ -66,18 +73,35 @@ fn text_of_html(html: &str) -> String {
 }
 
 fn html_of_text(text: &str) -> String {
-    let escaped = text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     format!("<html><head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\r\n</head>\r\n<body>\r\n<div>{escaped}</div>\r\n</body>\r\n</html>\r\n")
 }
 
 /// Graph stores bodies as HTML: a text body comes back wrapped (unless the client asked for text).
 fn render_body(given: Option<&Value>, want_text: bool) -> (Value, String) {
-    let content = given.and_then(|b| b.get("content")).and_then(Value::as_str).unwrap_or_default();
-    let is_html = given.and_then(|b| b.get("contentType")).and_then(Value::as_str).unwrap_or("text") == "html";
-    let preview: String = if is_html { text_of_html(content) } else { content.split_whitespace().collect::<Vec<_>>().join(" ") };
+    let content = given
+        .and_then(|b| b.get("content"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let is_html = given
+        .and_then(|b| b.get("contentType"))
+        .and_then(Value::as_str)
+        .unwrap_or("text")
+        == "html";
+    let preview: String = if is_html {
+        text_of_html(content)
+    } else {
+        content.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
     let preview: String = preview.chars().take(255).collect();
     if given.is_none() {
-        return (json!({"contentType": if want_text { "text" } else { "html" }, "content": ""}), preview);
+        return (
+            json!({"contentType": if want_text { "text" } else { "html" }, "content": ""}),
+            preview,
+        );
     }
     let body = match (is_html, want_text) {
         (true, false) => json!({"contentType": "html", "content": content}),
@@ -89,24 +113,49 @@ fn render_body(given: Option<&Value>, want_text: bool) -> (Value, String) {
 }
 
 fn render_location(given: Option<&Value>) -> Value {
-    let g = given.and_then(Value::as_object).cloned().unwrap_or_default();
-    let name = g.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string();
+    let g = given
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let name = g
+        .get("displayName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let mut m = Map::new();
     m.insert("displayName".into(), json!(name));
-    m.insert("locationType".into(), g.get("locationType").cloned().unwrap_or(json!("default")));
+    m.insert(
+        "locationType".into(),
+        g.get("locationType").cloned().unwrap_or(json!("default")),
+    );
     if !name.is_empty() {
-        m.insert("uniqueId".into(), g.get("uniqueId").cloned().unwrap_or(json!(name)));
-        m.insert("uniqueIdType".into(), g.get("uniqueIdType").cloned().unwrap_or(json!("private")));
+        m.insert(
+            "uniqueId".into(),
+            g.get("uniqueId").cloned().unwrap_or(json!(name)),
+        );
+        m.insert(
+            "uniqueIdType".into(),
+            g.get("uniqueIdType").cloned().unwrap_or(json!("private")),
+        );
     } else {
-        m.insert("uniqueIdType".into(), g.get("uniqueIdType").cloned().unwrap_or(json!("unknown")));
+        m.insert(
+            "uniqueIdType".into(),
+            g.get("uniqueIdType").cloned().unwrap_or(json!("unknown")),
+        );
     }
     for k in ["locationUri", "locationEmailAddress"] {
         if let Some(v) = g.get(k) {
             m.insert(k.into(), v.clone());
         }
     }
-    m.insert("address".into(), g.get("address").cloned().unwrap_or(json!({})));
-    m.insert("coordinates".into(), g.get("coordinates").cloned().unwrap_or(json!({})));
+    m.insert(
+        "address".into(),
+        g.get("address").cloned().unwrap_or(json!({})),
+    );
+    m.insert(
+        "coordinates".into(),
+        g.get("coordinates").cloned().unwrap_or(json!({})),
+    );
     Value::Object(m)
 }
 
@@ -115,8 +164,14 @@ fn render_attendees(given: Option<&Value>) -> Value {
     Value::Array(
         list.iter()
             .map(|a| {
-                let addr = a.pointer("/emailAddress/address").and_then(Value::as_str).unwrap_or_default();
-                let name = a.pointer("/emailAddress/name").and_then(Value::as_str).unwrap_or(addr);
+                let addr = a
+                    .pointer("/emailAddress/address")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let name = a
+                    .pointer("/emailAddress/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or(addr);
                 json!({
                     "type": a.get("type").cloned().unwrap_or(json!("required")),
                     "status": {"response": "none", "time": "0001-01-01T00:00:00Z"},
@@ -136,7 +191,12 @@ impl State {
     }
 
     /// Renders an event; `None` when it no longer exists.
-    pub(crate) fn render(&mut self, item: &Item, view: &View, want_text_body: bool) -> Option<Value> {
+    pub(crate) fn render(
+        &mut self,
+        item: &Item,
+        view: &View,
+        want_text_body: bool,
+    ) -> Option<Value> {
         // Gather what the item is made of.
         let (base, over, orig, kind): (Ev, Option<Ev>, Option<i64>, Kind) = match item {
             Item::Stored(k) => {
@@ -153,13 +213,20 @@ impl State {
                     }
                 }
             }
-            Item::Occurrence { master, orig } => (self.events.get(master)?.clone(), None, Some(*orig), Kind::Single),
+            Item::Occurrence { master, orig } => (
+                self.events.get(master)?.clone(),
+                None,
+                Some(*orig),
+                Kind::Single,
+            ),
         };
         let occurrence = matches!(item, Item::Occurrence { .. });
         let inst = orig.and_then(|o| self.instance_at(&base.key, o));
         let id = match (item, &over) {
             (_, Some(x)) => x.id(view.immutable).to_string(),
-            (Item::Occurrence { master, orig }, None) => self.occurrence_id(master, *orig, view.immutable),
+            (Item::Occurrence { master, orig }, None) => {
+                self.occurrence_id(master, *orig, view.immutable)
+            }
             _ => base.id(view.immutable).to_string(),
         };
         let mut fields = base.fields.clone();
@@ -172,9 +239,18 @@ impl State {
         let change_key = stamps.change_key.clone();
         let all_day = over.as_ref().map(|x| x.all_day).unwrap_or(base.all_day);
         let (start, end) = match (&inst, &over) {
-            (_, Some(x)) => (render_time(x.start.local, x.start.instant(), all_day, view), render_time(x.end.local, x.end.instant(), all_day, view)),
-            (Some(i), None) => (render_time(i.start_local, i.start, all_day, view), render_time(i.end_local, i.end, all_day, view)),
-            _ => (render_time(base.start.local, base.start.instant(), all_day, view), render_time(base.end.local, base.end.instant(), all_day, view)),
+            (_, Some(x)) => (
+                render_time(x.start.local, x.start.instant(), all_day, view),
+                render_time(x.end.local, x.end.instant(), all_day, view),
+            ),
+            (Some(i), None) => (
+                render_time(i.start_local, i.start, all_day, view),
+                render_time(i.end_local, i.end, all_day, view),
+            ),
+            _ => (
+                render_time(base.start.local, base.start.instant(), all_day, view),
+                render_time(base.end.local, base.end.instant(), all_day, view),
+            ),
         };
         let ty = match kind {
             Kind::Master => "seriesMaster",
@@ -185,35 +261,69 @@ impl State {
         let master_id = orig.map(|_| base.id(view.immutable).to_string());
         let ical = match (&over, orig) {
             (Some(x), _) => x.ical_uid.clone(),
-            (None, Some(o)) => super::util::occurrence_ical_uid(&base.ical_uid, instant_to_local(o, base.start.zone.tz).date()),
+            (None, Some(o)) => super::util::occurrence_ical_uid(
+                &base.ical_uid,
+                instant_to_local(o, base.start.zone.tz).date(),
+            ),
             _ => base.ical_uid.clone(),
         };
         let (body, preview) = render_body(fields.get("body"), want_text_body);
         let get = |k: &str, d: Value| fields.get(k).cloned().unwrap_or(d);
         let location = render_location(fields.get("location"));
         let locations = match fields.get("locations") {
-            Some(l) => Value::Array(l.as_array().cloned().unwrap_or_default().iter().map(|x| render_location(Some(x))).collect()),
-            None if location["displayName"].as_str().is_some_and(|s| !s.is_empty()) => json!([location.clone()]),
+            Some(l) => Value::Array(
+                l.as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|x| render_location(Some(x)))
+                    .collect(),
+            ),
+            None if location["displayName"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()) =>
+            {
+                json!([location.clone()])
+            }
             None => json!([]),
         };
         let organizer = match &base.organizer {
             Some(o) => json!({"emailAddress": o}),
             None => json!({"emailAddress": self.owner_address(&base.account)}),
         };
-        let response = if base.is_organizer() { "organizer" } else { "notResponded" };
-        let web_link = format!("https://outlook.office365.com/owa/?itemid={}&exvsurl=1&path=/calendar/item", percent_encode(&id));
+        let response = if base.is_organizer() {
+            "organizer"
+        } else {
+            "notResponded"
+        };
+        let web_link = format!(
+            "https://outlook.office365.com/owa/?itemid={}&exvsurl=1&path=/calendar/item",
+            percent_encode(&id)
+        );
         let mut m = Map::new();
         m.insert("@odata.etag".into(), json!(format!("W/\"{change_key}\"")));
         m.insert("id".into(), json!(id));
         m.insert("createdDateTime".into(), json!(stamp(stamps.created_ms)));
-        m.insert("lastModifiedDateTime".into(), json!(stamp(stamps.modified_ms)));
+        m.insert(
+            "lastModifiedDateTime".into(),
+            json!(stamp(stamps.modified_ms)),
+        );
         m.insert("changeKey".into(), json!(change_key));
         m.insert("categories".into(), get("categories", json!([])));
         m.insert("transactionId".into(), json!(base.transaction_id));
-        m.insert("originalStartTimeZone".into(), json!(base.start.zone.windows));
+        m.insert(
+            "originalStartTimeZone".into(),
+            json!(base.start.zone.windows),
+        );
         m.insert("originalEndTimeZone".into(), json!(base.end.zone.windows));
         m.insert("iCalUId".into(), json!(ical));
-        m.insert("reminderMinutesBeforeStart".into(), get("reminderMinutesBeforeStart", json!(if all_day { 1080 } else { 15 })));
+        m.insert(
+            "reminderMinutesBeforeStart".into(),
+            get(
+                "reminderMinutesBeforeStart",
+                json!(if all_day { 1080 } else { 15 }),
+            ),
+        );
         m.insert("isReminderOn".into(), get("isReminderOn", json!(true)));
         m.insert("hasAttachments".into(), json!(false));
         m.insert("subject".into(), get("subject", json!("")));
@@ -223,51 +333,116 @@ impl State {
         m.insert("isAllDay".into(), json!(all_day));
         m.insert("isCancelled".into(), json!(false));
         m.insert("isOrganizer".into(), json!(base.is_organizer()));
-        m.insert("responseRequested".into(), get("responseRequested", json!(true)));
+        m.insert(
+            "responseRequested".into(),
+            get("responseRequested", json!(true)),
+        );
         m.insert("seriesMasterId".into(), json!(master_id));
-        m.insert("showAs".into(), get("showAs", json!(if all_day { "free" } else { "busy" })));
+        m.insert(
+            "showAs".into(),
+            get("showAs", json!(if all_day { "free" } else { "busy" })),
+        );
         m.insert("type".into(), json!(ty));
         m.insert("webLink".into(), json!(web_link));
         m.insert("onlineMeetingUrl".into(), Value::Null);
-        m.insert("isOnlineMeeting".into(), get("isOnlineMeeting", json!(false)));
-        m.insert("onlineMeetingProvider".into(), get("onlineMeetingProvider", json!("unknown")));
-        m.insert("allowNewTimeProposals".into(), get("allowNewTimeProposals", json!(true)));
+        m.insert(
+            "isOnlineMeeting".into(),
+            get("isOnlineMeeting", json!(false)),
+        );
+        m.insert(
+            "onlineMeetingProvider".into(),
+            get("onlineMeetingProvider", json!("unknown")),
+        );
+        m.insert(
+            "allowNewTimeProposals".into(),
+            get("allowNewTimeProposals", json!(true)),
+        );
         m.insert("isDraft".into(), json!(false));
         m.insert("hideAttendees".into(), get("hideAttendees", json!(false)));
         if let Some(o) = orig {
             m.insert("originalStart".into(), json!(utc_instant(o)));
         }
-        m.insert("responseStatus".into(), json!({"response": response, "time": "0001-01-01T00:00:00Z"}));
+        m.insert(
+            "responseStatus".into(),
+            json!({"response": response, "time": "0001-01-01T00:00:00Z"}),
+        );
         m.insert("body".into(), body);
         m.insert("start".into(), start);
         m.insert("end".into(), end);
         m.insert("location".into(), location);
         m.insert("locations".into(), locations);
-        m.insert("recurrence".into(), if kind == Kind::Master { base.recurrence.as_ref().map(recurrence::render).unwrap_or(Value::Null) } else { Value::Null });
-        m.insert("attendees".into(), render_attendees(fields.get("attendees")));
+        m.insert(
+            "recurrence".into(),
+            if kind == Kind::Master {
+                base.recurrence
+                    .as_ref()
+                    .map(recurrence::render)
+                    .unwrap_or(Value::Null)
+            } else {
+                Value::Null
+            },
+        );
+        m.insert(
+            "attendees".into(),
+            render_attendees(fields.get("attendees")),
+        );
         m.insert("organizer".into(), organizer);
         m.insert("onlineMeeting".into(), Value::Null);
         if kind == Kind::Master {
             let zone = base.start.zone.tz;
             let bid = base.id(view.immutable).to_string();
-            let list: Vec<String> = base.cancelled.iter().map(|o| format!("OID.{bid}.{}", instant_to_local(*o, zone).date().format("%Y-%m-%d"))).collect();
+            let list: Vec<String> = base
+                .cancelled
+                .iter()
+                .map(|o| {
+                    format!(
+                        "OID.{bid}.{}",
+                        instant_to_local(*o, zone).date().format("%Y-%m-%d")
+                    )
+                })
+                .collect();
             m.insert("cancelledOccurrences".into(), json!(list));
         }
         if let Some(sel) = &view.select {
-            m.retain(|k, _| k == "id" || k == "@odata.etag" || sel.iter().any(|s| s.eq_ignore_ascii_case(k)));
+            m.retain(|k, _| {
+                k == "id" || k == "@odata.etag" || sel.iter().any(|s| s.eq_ignore_ascii_case(k))
+            });
         }
         if let Some(ids) = &view.expand_extended {
             let src = over.as_ref().map(|x| &x.extended).unwrap_or(&base.extended);
-            let list: Vec<Value> = src.iter().filter(|(pid, _)| ids.is_empty() || ids.iter().any(|w| w.eq_ignore_ascii_case(pid))).map(|(pid, v)| json!({"id": pid, "value": v})).collect();
+            let list: Vec<Value> = src
+                .iter()
+                .filter(|(pid, _)| {
+                    ids.is_empty() || ids.iter().any(|w| w.eq_ignore_ascii_case(pid))
+                })
+                .map(|(pid, v)| json!({"id": pid, "value": v}))
+                .collect();
             if !list.is_empty() {
                 m.insert("singleValueExtendedProperties".into(), Value::Array(list));
             }
         }
         if view.expand_exceptions && kind == Kind::Master {
-            let xs: Vec<String> = self.exceptions.iter().filter(|((mk, _), _)| mk == &base.key).map(|(_, x)| x.clone()).collect();
-            let inner = View { expand_exceptions: false, select: None, expand_extended: None, ..view.clone() };
-            let mut rendered: Vec<Value> = xs.iter().filter_map(|x| self.render(&Item::Stored(x.clone()), &inner, want_text_body)).collect();
-            rendered.sort_by(|a, b| a["originalStart"].as_str().cmp(&b["originalStart"].as_str()));
+            let xs: Vec<String> = self
+                .exceptions
+                .iter()
+                .filter(|((mk, _), _)| mk == &base.key)
+                .map(|(_, x)| x.clone())
+                .collect();
+            let inner = View {
+                expand_exceptions: false,
+                select: None,
+                expand_extended: None,
+                ..view.clone()
+            };
+            let mut rendered: Vec<Value> = xs
+                .iter()
+                .filter_map(|x| self.render(&Item::Stored(x.clone()), &inner, want_text_body))
+                .collect();
+            rendered.sort_by(|a, b| {
+                a["originalStart"]
+                    .as_str()
+                    .cmp(&b["originalStart"].as_str())
+            });
             m.insert("exceptionOccurrences".into(), Value::Array(rendered));
         }
         Some(Value::Object(m))
@@ -275,7 +450,9 @@ impl State {
 
     /// The skeleton delta sends for a plain occurrence.
     pub(crate) fn render_skeletal(&mut self, inst: &Inst, view: &View) -> Value {
-        let Some(m) = self.events.get(&inst.master).cloned() else { return Value::Null };
+        let Some(m) = self.events.get(&inst.master).cloned() else {
+            return Value::Null;
+        };
         let id = self.occurrence_id(&inst.master, inst.orig, view.immutable);
         json!({
             "@odata.type": "#microsoft.graph.event",

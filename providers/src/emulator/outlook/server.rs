@@ -10,7 +10,9 @@ use super::state::{Kind, State, Target, View};
 use super::subs::{self, NotificationRecord};
 use super::util::{parse_query_instant, prefs, Prefs};
 use super::zones;
-use crate::emulator::common::{parse_form, percent_decode, percent_encode, push_capped, relock, ConnKill};
+use crate::emulator::common::{
+    parse_form, percent_decode, percent_encode, push_capped, relock, ConnKill,
+};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, OriginalUri, Request, State as AxState};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -90,12 +92,17 @@ struct Note {
 }
 
 pub(crate) fn router(app: Arc<App>) -> Router {
-    let api = Router::new().route("/", any(api)).route("/{*path}", any(api)).layer(middleware::from_fn_with_state(app.clone(), api_gate));
+    let api = Router::new()
+        .route("/", any(api))
+        .route("/{*path}", any(api))
+        .layer(middleware::from_fn_with_state(app.clone(), api_gate));
     Router::new()
         .nest("/v1.0", api)
         .route("/{tenant}/oauth2/v2.0/authorize", get(oauth::authorize))
         .route("/{tenant}/oauth2/v2.0/token", post(oauth::token))
-        .fallback(|| async { GraphError::new(404, "NotFound", "The requested resource was not found.") })
+        .fallback(|| async {
+            GraphError::new(404, "NotFound", "The requested resource was not found.")
+        })
         .layer(middleware::from_fn_with_state(app.clone(), finish))
         .with_state(app)
 }
@@ -106,7 +113,12 @@ async fn finish(AxState(app): AxState<Arc<App>>, req: Request, next: Next) -> Re
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
     let request_id = uuid::Uuid::new_v4().to_string();
-    let client_request_id = req.headers().get("client-request-id").and_then(|v| v.to_str().ok()).map(str::to_string).unwrap_or_else(|| request_id.clone());
+    let client_request_id = req
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| request_id.clone());
     let mut resp = next.run(req).await;
     if let Some(err) = resp.extensions().get::<GraphError>().cloned() {
         let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
@@ -115,21 +127,37 @@ async fn finish(AxState(app): AxState<Arc<App>>, req: Request, next: Next) -> Re
         parts.headers.remove(header::CONTENT_LENGTH);
         resp = Response::from_parts(parts, axum::body::Body::from(body.to_string()));
     }
-    for (k, v) in [("request-id", &request_id), ("client-request-id", &client_request_id)] {
+    for (k, v) in [
+        ("request-id", &request_id),
+        ("client-request-id", &client_request_id),
+    ] {
         if let Ok(v) = HeaderValue::from_str(v) {
             resp.headers_mut().insert(HeaderName::from_static(k), v);
         }
     }
     let note = resp.extensions().get::<Note>().cloned().unwrap_or_default();
     app.request_count.fetch_add(1, Ordering::Relaxed);
-    push_capped(&mut app.log(), RequestRecord { method, path, query, status: resp.status().as_u16(), fault: note.fault.map(str::to_string), account: note.account, request_id });
+    push_capped(
+        &mut app.log(),
+        RequestRecord {
+            method,
+            path,
+            query,
+            status: resp.status().as_u16(),
+            fault: note.fault.map(str::to_string),
+            account: note.account,
+            request_id,
+        },
+    );
     resp
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 fn with_note(mut resp: Response, note: Note) -> Response {
@@ -157,11 +185,17 @@ fn admit(app: &Arc<App>, account: &str) -> Result<InFlight, GraphError> {
         let st = app.lock();
         (st.config.throttling, st.now_ms())
     };
-    let throttled = |code: &str, msg: &str| GraphError::new(429, code, msg).with_header("retry-after", limits.retry_after_secs.to_string());
+    let throttled = |code: &str, msg: &str| {
+        GraphError::new(429, code, msg)
+            .with_header("retry-after", limits.retry_after_secs.to_string())
+    };
     let mut t = relock(&app.throttle);
     if let Some(max) = limits.max_concurrent {
         if t.inflight.get(account).copied().unwrap_or(0) >= max {
-            return Err(throttled("ApplicationThrottled", "Application is over its MailboxConcurrency limit."));
+            return Err(throttled(
+                "ApplicationThrottled",
+                "Application is over its MailboxConcurrency limit.",
+            ));
         }
     }
     if let Some(max) = limits.max_requests {
@@ -171,12 +205,18 @@ fn admit(app: &Arc<App>, account: &str) -> Result<InFlight, GraphError> {
             recent.pop_front();
         }
         if recent.len() >= max as usize {
-            return Err(throttled("ApplicationThrottled", "Application is over its MailboxRequests limit."));
+            return Err(throttled(
+                "ApplicationThrottled",
+                "Application is over its MailboxRequests limit.",
+            ));
         }
         recent.push_back(now);
     }
     *t.inflight.entry(account.to_string()).or_default() += 1;
-    Ok(InFlight { app: app.clone(), account: account.to_string() })
+    Ok(InFlight {
+        app: app.clone(),
+        account: account.to_string(),
+    })
 }
 
 fn fault_error(kind: &FaultKind) -> Option<GraphError> {
@@ -201,7 +241,10 @@ async fn api_gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next)
         Ok(a) => a,
         Err(e) => return with_note(e.into_response(), Note::default()),
     };
-    let mut note = Note { fault: None, account: Some(auth.account.clone()) };
+    let mut note = Note {
+        fault: None,
+        account: Some(auth.account.clone()),
+    };
     let _slot = match admit(&app, &auth.account) {
         Ok(s) => s,
         Err(e) => return with_note(e.into_response(), note),
@@ -220,7 +263,10 @@ async fn api_gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next)
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let kill = req.extensions().get::<ConnectInfo<ConnKill>>().map(|c| c.0.clone());
+    let kill = req
+        .extensions()
+        .get::<ConnectInfo<ConnKill>>()
+        .map(|c| c.0.clone());
     req.extensions_mut().insert(auth);
     let resp = next.run(req).await;
     app.kick();
@@ -245,13 +291,19 @@ struct Query(Vec<(String, String)>);
 
 impl Query {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     /// `$`-options other than the allowed ones → 400 (Graph refuses unknown system query options).
     fn only(&self, allowed: &[&str]) -> GraphResult<()> {
         for (k, _) in &self.0 {
             if k.starts_with('$') && !allowed.iter().any(|a| a.eq_ignore_ascii_case(k)) {
-                return Err(GraphError::bad_request("BadRequest", format!("Query option '{k}' is not allowed here.")));
+                return Err(GraphError::bad_request(
+                    "BadRequest",
+                    format!("Query option '{k}' is not allowed here."),
+                ));
             }
         }
         Ok(())
@@ -296,7 +348,10 @@ fn quoted_ids(filter: &str) -> GraphResult<Vec<String>> {
     let mut out = Vec::new();
     for clause in split_words(filter, " or ") {
         let c = clause.trim();
-        let rest = c.strip_prefix("id eq ").or_else(|| c.strip_prefix("Id eq ")).ok_or_else(|| invalid_filter(filter))?;
+        let rest = c
+            .strip_prefix("id eq ")
+            .or_else(|| c.strip_prefix("Id eq "))
+            .ok_or_else(|| invalid_filter(filter))?;
         out.push(unquote(rest).ok_or_else(|| invalid_filter(filter))?);
     }
     Ok(out)
@@ -304,7 +359,9 @@ fn quoted_ids(filter: &str) -> GraphResult<Vec<String>> {
 
 fn unquote(s: &str) -> Option<String> {
     let s = s.trim();
-    s.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).map(|x| x.replace("''", "'"))
+    s.strip_prefix('\'')
+        .and_then(|x| x.strip_suffix('\''))
+        .map(|x| x.replace("''", "'"))
 }
 
 fn split_words(s: &str, sep: &str) -> Vec<String> {
@@ -342,7 +399,11 @@ enum Clause {
     /// `singleValueExtendedProperties/Any(ep: ep/id eq '…' [and ep/value eq '…'])`
     Extended { id: String, value: Option<String> },
     /// `<path> <op> <literal>` on the rendered event (`subject`, `start/dateTime`…).
-    Compare { path: String, op: String, literal: Value },
+    Compare {
+        path: String,
+        op: String,
+        literal: Value,
+    },
 }
 
 fn parse_filter(f: &str) -> GraphResult<Vec<Clause>> {
@@ -365,13 +426,36 @@ fn parse_filter(f: &str) -> GraphResult<Vec<Clause>> {
                     return Err(invalid_filter(f));
                 }
             }
-            out.push(Clause::Extended { id: id.ok_or_else(|| invalid_filter(f))?, value });
+            out.push(Clause::Extended {
+                id: id.ok_or_else(|| invalid_filter(f))?,
+                value,
+            });
             continue;
         }
         let mut words = c.splitn(3, ' ');
-        let (path, op, lit) = (words.next().unwrap_or_default(), words.next().unwrap_or_default().to_ascii_lowercase(), words.next().unwrap_or_default().trim());
-        const PATHS: [&str; 13] = ["subject", "type", "transactionId", "iCalUId", "seriesMasterId", "showAs", "importance", "sensitivity", "isAllDay", "isOrganizer", "start/dateTime", "end/dateTime", "lastModifiedDateTime"];
-        if !PATHS.iter().any(|p| p.eq_ignore_ascii_case(path)) || !["eq", "ne", "ge", "gt", "le", "lt"].contains(&op.as_str()) {
+        let (path, op, lit) = (
+            words.next().unwrap_or_default(),
+            words.next().unwrap_or_default().to_ascii_lowercase(),
+            words.next().unwrap_or_default().trim(),
+        );
+        const PATHS: [&str; 13] = [
+            "subject",
+            "type",
+            "transactionId",
+            "iCalUId",
+            "seriesMasterId",
+            "showAs",
+            "importance",
+            "sensitivity",
+            "isAllDay",
+            "isOrganizer",
+            "start/dateTime",
+            "end/dateTime",
+            "lastModifiedDateTime",
+        ];
+        if !PATHS.iter().any(|p| p.eq_ignore_ascii_case(path))
+            || !["eq", "ne", "ge", "gt", "le", "lt"].contains(&op.as_str())
+        {
             return Err(invalid_filter(f));
         }
         let literal = match lit {
@@ -380,7 +464,11 @@ fn parse_filter(f: &str) -> GraphResult<Vec<Clause>> {
             "null" => Value::Null,
             _ => json!(unquote(lit).ok_or_else(|| invalid_filter(f))?),
         };
-        out.push(Clause::Compare { path: path.to_string(), op, literal });
+        out.push(Clause::Compare {
+            path: path.to_string(),
+            op,
+            literal,
+        });
     }
     Ok(out)
 }
@@ -388,22 +476,30 @@ fn parse_filter(f: &str) -> GraphResult<Vec<Clause>> {
 fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     let mut cur = v;
     for seg in path.split('/') {
-        cur = cur.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(seg))?.1;
+        cur = cur
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(seg))?
+            .1;
     }
     Some(cur)
 }
 
 fn clause_holds(c: &Clause, v: &Value, extended: &[(String, String)]) -> bool {
     match c {
-        Clause::Extended { id, value } => extended.iter().any(|(i, x)| i.eq_ignore_ascii_case(id) && value.as_ref().is_none_or(|w| w == x)),
+        Clause::Extended { id, value } => extended
+            .iter()
+            .any(|(i, x)| i.eq_ignore_ascii_case(id) && value.as_ref().is_none_or(|w| w == x)),
         Clause::Compare { path, op, literal } => {
             let got = lookup(v, path).cloned().unwrap_or(Value::Null);
             let ord = match (&got, literal) {
                 // Times compare as instants when both parse, else as text.
-                (Value::String(a), Value::String(b)) => match (parse_query_instant(a), parse_query_instant(b)) {
-                    (Some(x), Some(y)) => Some(x.cmp(&y)),
-                    _ => Some(a.cmp(b)),
-                },
+                (Value::String(a), Value::String(b)) => {
+                    match (parse_query_instant(a), parse_query_instant(b)) {
+                        (Some(x), Some(y)) => Some(x.cmp(&y)),
+                        _ => Some(a.cmp(b)),
+                    }
+                }
                 (a, b) if a == b => Some(std::cmp::Ordering::Equal),
                 _ => None,
             };
@@ -422,13 +518,21 @@ fn clause_holds(c: &Clause, v: &Value, extended: &[(String, String)]) -> bool {
 
 /// Builds the view of a request from its `Prefer` headers and `$select` / `$expand`.
 fn view_of(p: &Prefs, q: &Query) -> GraphResult<View> {
-    let mut v = View { immutable: p.immutable_ids, ..Default::default() };
+    let mut v = View {
+        immutable: p.immutable_ids,
+        ..Default::default()
+    };
     if let Some(name) = &p.time_zone {
         // An unknown preferred zone is ignored (times stay in UTC).
         v.tz = zones::resolve(name).map(|z| (z, name.clone()));
     }
     if let Some(sel) = q.get("$select") {
-        v.select = Some(sel.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
+        v.select = Some(
+            sel.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        );
     }
     if let Some(exp) = q.get("$expand") {
         for item in split_top(exp) {
@@ -436,13 +540,23 @@ fn view_of(p: &Prefs, q: &Query) -> GraphResult<View> {
             if lower == "singlevalueextendedproperties" {
                 v.expand_extended = Some(vec![]);
             } else if lower.starts_with("singlevalueextendedproperties(") {
-                let inner = item[item.find('(').unwrap_or(0) + 1..item.rfind(')').unwrap_or(item.len())].trim();
-                let f = inner.strip_prefix("$filter=").or_else(|| inner.strip_prefix("$FILTER=")).ok_or_else(|| invalid_filter(inner))?;
+                let inner = item
+                    [item.find('(').unwrap_or(0) + 1..item.rfind(')').unwrap_or(item.len())]
+                    .trim();
+                let f = inner
+                    .strip_prefix("$filter=")
+                    .or_else(|| inner.strip_prefix("$FILTER="))
+                    .ok_or_else(|| invalid_filter(inner))?;
                 v.expand_extended = Some(quoted_ids(f)?);
             } else if lower == "exceptionoccurrences" {
                 v.expand_exceptions = true;
             } else {
-                return Err(GraphError::bad_request("BadRequest", format!("Could not find a property named '{item}' on type 'microsoft.graph.event'.")));
+                return Err(GraphError::bad_request(
+                    "BadRequest",
+                    format!(
+                        "Could not find a property named '{item}' on type 'microsoft.graph.event'."
+                    ),
+                ));
             }
         }
     }
@@ -450,7 +564,16 @@ fn view_of(p: &Prefs, q: &Query) -> GraphResult<View> {
 }
 
 fn want_text(headers: &HeaderMap) -> bool {
-    headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).any(|v| v.to_ascii_lowercase().contains("outlook.body-content-type=\"text\"") || v.to_ascii_lowercase().contains("outlook.body-content-type=text"))
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.to_ascii_lowercase()
+                .contains("outlook.body-content-type=\"text\"")
+                || v.to_ascii_lowercase()
+                    .contains("outlook.body-content-type=text")
+        })
 }
 
 fn window(q: &Query) -> GraphResult<(i64, i64)> {
@@ -500,11 +623,31 @@ struct Ctx {
     body: Bytes,
 }
 
-async fn api(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
-    let path = uri.path().strip_prefix("/v1.0").unwrap_or(uri.path()).to_string();
+async fn api(
+    AxState(app): AxState<Arc<App>>,
+    Extension(auth): Extension<Auth>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri
+        .path()
+        .strip_prefix("/v1.0")
+        .unwrap_or(uri.path())
+        .to_string();
     let q = Query(parse_form(uri.query().unwrap_or("")));
     let prefs = prefs(&headers);
-    let ctx = Ctx { app, auth, method, path, q, prefs, headers, body };
+    let ctx = Ctx {
+        app,
+        auth,
+        method,
+        path,
+        q,
+        prefs,
+        headers,
+        body,
+    };
     match route(&ctx).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -512,7 +655,12 @@ async fn api(AxState(app): AxState<Arc<App>>, Extension(auth): Extension<Auth>, 
 }
 
 async fn route(c: &Ctx) -> GraphResult<Response> {
-    let segs: Vec<String> = c.path.split('/').filter(|s| !s.is_empty()).map(|s| percent_decode(s).trim_end_matches("()").to_string()).collect();
+    let segs: Vec<String> = c
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode(s).trim_end_matches("()").to_string())
+        .collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let (user, rest): (Option<&str>, &[&str]) = match s.as_slice() {
         ["me", rest @ ..] => (None, rest),
@@ -551,7 +699,10 @@ async fn route(c: &Ctx) -> GraphResult<Response> {
 fn me(c: &Ctx, account: &str) -> GraphResult<Response> {
     c.auth.need(Need::User)?;
     let st = c.app.lock();
-    let a = st.accounts.get(account).ok_or_else(GraphError::item_not_found)?;
+    let a = st
+        .accounts
+        .get(account)
+        .ok_or_else(GraphError::item_not_found)?;
     let v = json!({
         "@odata.context": format!("{}/$metadata#users/$entity", st.base_url),
         "id": a.user_id,
@@ -565,9 +716,16 @@ fn me(c: &Ctx, account: &str) -> GraphResult<Response> {
 fn calendar_get(c: &Ctx, account: &str, id: Option<&str>) -> GraphResult<Response> {
     let st = c.app.lock();
     let cal_id = st.calendar_of(account, id)?;
-    let cal = st.calendars.get(&cal_id).ok_or_else(GraphError::item_not_found)?;
+    let cal = st
+        .calendars
+        .get(&cal_id)
+        .ok_or_else(GraphError::item_not_found)?;
     let mut v = st.render_calendar(cal);
-    v["@odata.context"] = json!(format!("{}/$metadata#users('{}')/calendars/$entity", st.base_url, percent_encode(account)));
+    v["@odata.context"] = json!(format!(
+        "{}/$metadata#users('{}')/calendars/$entity",
+        st.base_url,
+        percent_encode(account)
+    ));
     Ok(json_status(StatusCode::OK, v, &c.prefs))
 }
 
@@ -575,8 +733,16 @@ fn calendars_list(c: &Ctx, account: &str) -> GraphResult<Response> {
     c.auth.need(Need::CalendarsRead)?;
     c.q.only(&["$top", "$skip", "$select"])?;
     let st = c.app.lock();
-    let ids = st.accounts.get(account).map(|a| a.calendars.clone()).unwrap_or_default();
-    let value: Vec<Value> = ids.iter().filter_map(|i| st.calendars.get(i)).map(|cal| st.render_calendar(cal)).collect();
+    let ids = st
+        .accounts
+        .get(account)
+        .map(|a| a.calendars.clone())
+        .unwrap_or_default();
+    let value: Vec<Value> = ids
+        .iter()
+        .filter_map(|i| st.calendars.get(i))
+        .map(|cal| st.render_calendar(cal))
+        .collect();
     let v = json!({"@odata.context": format!("{}/$metadata#users('{}')/calendars", st.base_url, percent_encode(account)), "value": value});
     Ok(json_status(StatusCode::OK, v, &c.prefs))
 }
@@ -584,15 +750,29 @@ fn calendars_list(c: &Ctx, account: &str) -> GraphResult<Response> {
 fn calendars_create(c: &Ctx, account: &str) -> GraphResult<Response> {
     c.auth.need(Need::CalendarsWrite)?;
     let body = super::schema::check("calendar", &parse_body(&c.body)?)?;
-    let name = body.get("name").and_then(Value::as_str).filter(|s| !s.trim().is_empty()).ok_or_else(|| GraphError::bad_request("ErrorInvalidRequest", "The calendar name is required."))?;
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| {
+            GraphError::bad_request("ErrorInvalidRequest", "The calendar name is required.")
+        })?;
     let mut st = c.app.lock();
     let id = st.create_calendar(account, name, false);
-    let v = st.calendars.get(&id).map(|cal| st.render_calendar(cal)).unwrap_or_default();
+    let v = st
+        .calendars
+        .get(&id)
+        .map(|cal| st.render_calendar(cal))
+        .unwrap_or_default();
     Ok(json_status(StatusCode::CREATED, v, &c.prefs))
 }
 
 fn context(st: &State, account: &str, what: &str) -> String {
-    format!("{}/$metadata#users('{}')/{what}", st.base_url, percent_encode(account))
+    format!(
+        "{}/$metadata#users('{}')/{what}",
+        st.base_url,
+        percent_encode(account)
+    )
 }
 
 /// `…/events…` and `…/calendarView…`, for the whole mailbox (`cal == None`) or one calendar.
@@ -620,22 +800,39 @@ fn events_scope(c: &Ctx, account: &str, cal: Option<&str>, rest: &[&str]) -> Gra
 fn page(c: &Ctx, items: Vec<Value>, ctx_url: String) -> GraphResult<Response> {
     let default = c.app.lock().config.default_page_size;
     let top = match c.q.get("$top") {
-        Some(t) => t.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| GraphError::bad_request("BadRequest", format!("Invalid $top value '{t}'.")))?,
+        Some(t) => t
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                GraphError::bad_request("BadRequest", format!("Invalid $top value '{t}'."))
+            })?,
         None => c.prefs.max_page_size.unwrap_or(default).min(1000),
     };
     let skip = match c.q.get("$skip") {
-        Some(s) => s.parse::<usize>().map_err(|_| GraphError::bad_request("BadRequest", format!("Invalid $skip value '{s}'.")))?,
+        Some(s) => s.parse::<usize>().map_err(|_| {
+            GraphError::bad_request("BadRequest", format!("Invalid $skip value '{s}'."))
+        })?,
         None => 0,
     };
     let total = items.len();
     let value: Vec<Value> = items.into_iter().skip(skip).take(top).collect();
     let mut v = json!({"@odata.context": ctx_url, "value": value});
-    if c.q.get("$count").is_some_and(|x| x.eq_ignore_ascii_case("true")) {
+    if c.q
+        .get("$count")
+        .is_some_and(|x| x.eq_ignore_ascii_case("true"))
+    {
         v["@odata.count"] = json!(total);
     }
     if skip + top < total {
         let base = c.app.lock().base_url.clone();
-        let mut pairs: Vec<String> = c.q.0.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("$skip") && !k.eq_ignore_ascii_case("$top")).map(|(k, x)| format!("{}={}", percent_encode(k), percent_encode(x))).collect();
+        let mut pairs: Vec<String> = c
+            .q
+            .0
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("$skip") && !k.eq_ignore_ascii_case("$top"))
+            .map(|(k, x)| format!("{}={}", percent_encode(k), percent_encode(x)))
+            .collect();
         pairs.push(format!("%24top={top}"));
         pairs.push(format!("%24skip={}", skip + top));
         v["@odata.nextLink"] = json!(format!("{base}{}?{}", c.path, pairs.join("&")));
@@ -653,11 +850,26 @@ fn render_list(st: &mut State, c: &Ctx, items: Vec<Item>, view: &View) -> GraphR
     let mut out = Vec::new();
     for it in items {
         if !filter.is_empty() {
-            let full_view = View { select: None, expand_extended: None, expand_exceptions: false, ..view.clone() };
-            let Some(full) = st.render(&it, &full_view, text) else { continue };
+            let full_view = View {
+                select: None,
+                expand_extended: None,
+                expand_exceptions: false,
+                ..view.clone()
+            };
+            let Some(full) = st.render(&it, &full_view, text) else {
+                continue;
+            };
             let ext = match &it {
-                Item::Stored(k) => st.events.get(k).map(|e| e.extended.clone()).unwrap_or_default(),
-                Item::Occurrence { master, .. } => st.events.get(master).map(|e| e.extended.clone()).unwrap_or_default(),
+                Item::Stored(k) => st
+                    .events
+                    .get(k)
+                    .map(|e| e.extended.clone())
+                    .unwrap_or_default(),
+                Item::Occurrence { master, .. } => st
+                    .events
+                    .get(master)
+                    .map(|e| e.extended.clone())
+                    .unwrap_or_default(),
             };
             if !filter.iter().all(|cl| clause_holds(cl, &full, &ext)) {
                 continue;
@@ -671,11 +883,28 @@ fn render_list(st: &mut State, c: &Ctx, items: Vec<Item>, view: &View) -> GraphR
         let mut words = ob.split_whitespace();
         let field = words.next().unwrap_or_default().to_string();
         let desc = words.next().is_some_and(|d| d.eq_ignore_ascii_case("desc"));
-        const ORDERABLE: [&str; 5] = ["start/dateTime", "end/dateTime", "lastModifiedDateTime", "createdDateTime", "subject"];
-        let f = ORDERABLE.iter().find(|o| o.eq_ignore_ascii_case(&field)).ok_or_else(|| GraphError::bad_request("BadRequest", format!("The $orderby expression '{ob}' is not supported.")))?;
+        const ORDERABLE: [&str; 5] = [
+            "start/dateTime",
+            "end/dateTime",
+            "lastModifiedDateTime",
+            "createdDateTime",
+            "subject",
+        ];
+        let f = ORDERABLE
+            .iter()
+            .find(|o| o.eq_ignore_ascii_case(&field))
+            .ok_or_else(|| {
+                GraphError::bad_request(
+                    "BadRequest",
+                    format!("The $orderby expression '{ob}' is not supported."),
+                )
+            })?;
         let ptr = format!("/{f}");
         out.sort_by(|a, b| {
-            let (x, y) = (a.pointer(&ptr).map(|v| v.to_string()), b.pointer(&ptr).map(|v| v.to_string()));
+            let (x, y) = (
+                a.pointer(&ptr).map(|v| v.to_string()),
+                b.pointer(&ptr).map(|v| v.to_string()),
+            );
             if desc {
                 y.cmp(&x)
             } else {
@@ -688,11 +917,18 @@ fn render_list(st: &mut State, c: &Ctx, items: Vec<Item>, view: &View) -> GraphR
 
 fn list_events(c: &Ctx, account: &str, cal: Option<&str>) -> GraphResult<Response> {
     c.auth.need(Need::CalendarsRead)?;
-    c.q.only(&["$top", "$skip", "$select", "$filter", "$orderby", "$expand", "$count"])?;
+    c.q.only(&[
+        "$top", "$skip", "$select", "$filter", "$orderby", "$expand", "$count",
+    ])?;
     let view = view_of(&c.prefs, &c.q)?;
     let mut st = c.app.lock();
     // Singles and masters only: exceptions and occurrences are not listed.
-    let items: Vec<Item> = st.live_in_scope(account, cal).into_iter().filter(|k| st.events.get(k).is_some_and(|e| e.kind != Kind::Exception)).map(Item::Stored).collect();
+    let items: Vec<Item> = st
+        .live_in_scope(account, cal)
+        .into_iter()
+        .filter(|k| st.events.get(k).is_some_and(|e| e.kind != Kind::Exception))
+        .map(Item::Stored)
+        .collect();
     let values = render_list(&mut st, c, items, &view)?;
     let ctx = context(&st, account, "events");
     drop(st);
@@ -709,7 +945,9 @@ fn create_event(c: &Ctx, account: &str, cal: Option<&str>) -> GraphResult<Respon
         None => st.calendar_of(account, None)?,
     };
     let key = st.create_event(account, &cal, &body)?;
-    let mut v = st.render(&Item::Stored(key), &view, want_text(&c.headers)).ok_or_else(GraphError::internal)?;
+    let mut v = st
+        .render(&Item::Stored(key), &view, want_text(&c.headers))
+        .ok_or_else(GraphError::internal)?;
     v["@odata.context"] = json!(format!("{}/$entity", context(&st, account, "events")));
     Ok(json_status(StatusCode::CREATED, v, &c.prefs))
 }
@@ -720,17 +958,26 @@ fn get_event(c: &Ctx, account: &str, cal: Option<&str>, id: &str) -> GraphResult
     let view = view_of(&c.prefs, &c.q)?;
     let mut st = c.app.lock();
     let t = st.resolve(account, cal, id)?;
-    let mut v = st.render(&Item::from(t), &view, want_text(&c.headers)).ok_or_else(GraphError::item_not_found)?;
+    let mut v = st
+        .render(&Item::from(t), &view, want_text(&c.headers))
+        .ok_or_else(GraphError::item_not_found)?;
     v["@odata.context"] = json!(format!("{}/$entity", context(&st, account, "events")));
     let mut r = json_status(StatusCode::OK, v.clone(), &c.prefs);
-    if let Some(etag) = v.get("@odata.etag").and_then(Value::as_str).and_then(|e| HeaderValue::from_str(e).ok()) {
+    if let Some(etag) = v
+        .get("@odata.etag")
+        .and_then(Value::as_str)
+        .and_then(|e| HeaderValue::from_str(e).ok())
+    {
         r.headers_mut().insert(header::ETAG, etag);
     }
     Ok(r)
 }
 
 fn if_match(c: &Ctx) -> Option<String> {
-    c.headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string)
+    c.headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn patch_event(c: &Ctx, account: &str, cal: Option<&str>, id: &str) -> GraphResult<Response> {
@@ -740,7 +987,9 @@ fn patch_event(c: &Ctx, account: &str, cal: Option<&str>, id: &str) -> GraphResu
     let mut st = c.app.lock();
     let t = st.resolve(account, cal, id)?;
     let key = st.patch_event(account, t, &body, if_match(c).as_deref())?;
-    let mut v = st.render(&Item::Stored(key), &view, want_text(&c.headers)).ok_or_else(GraphError::internal)?;
+    let mut v = st
+        .render(&Item::Stored(key), &view, want_text(&c.headers))
+        .ok_or_else(GraphError::internal)?;
     v["@odata.context"] = json!(format!("{}/$entity", context(&st, account, "events")));
     Ok(json_status(StatusCode::OK, v, &c.prefs))
 }
@@ -756,7 +1005,11 @@ fn delete_event(c: &Ctx, account: &str, cal: Option<&str>, id: &str) -> GraphRes
 fn cancel_event(c: &Ctx, account: &str, cal: Option<&str>, id: &str) -> GraphResult<Response> {
     c.auth.need(Need::CalendarsWrite)?;
     let body = parse_body(&c.body)?;
-    for k in body.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+    for k in body
+        .as_object()
+        .map(|o| o.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
         if !k.eq_ignore_ascii_case("comment") && !k.starts_with('@') {
             return Err(GraphError::bad_request("RequestBodyRead", format!("The parameter '{k}' in the request payload is not a valid parameter for the operation 'cancel'.")));
         }
@@ -768,7 +1021,10 @@ fn cancel_event(c: &Ctx, account: &str, cal: Option<&str>, id: &str) -> GraphRes
         Target::Occurrence { master, .. } => master.clone(),
     };
     if !st.events.get(&key).is_some_and(|e| e.is_organizer()) {
-        return Err(GraphError::bad_request("ErrorAccessDenied", "Your request can't be completed. You need to be an organizer to cancel a meeting."));
+        return Err(GraphError::bad_request(
+            "ErrorAccessDenied",
+            "Your request can't be completed. You need to be an organizer to cancel a meeting.",
+        ));
     }
     st.delete_event(t, None)?;
     Ok(StatusCode::ACCEPTED.into_response())
@@ -781,11 +1037,17 @@ fn instances(c: &Ctx, account: &str, cal: Option<&str>, id: &str) -> GraphResult
     let (from, to) = window(&c.q)?;
     let mut st = c.app.lock();
     let items: Vec<Item> = match st.resolve(account, cal, id)? {
-        Target::Stored(k) if st.events.get(&k).is_some_and(|e| e.kind == Kind::Master) => st.instances(&k, from, to).iter().map(Item::from).collect(),
+        Target::Stored(k) if st.events.get(&k).is_some_and(|e| e.kind == Kind::Master) => {
+            st.instances(&k, from, to).iter().map(Item::from).collect()
+        }
         _ => vec![],
     };
     let values = render_list(&mut st, c, items, &view)?;
-    let ctx = context(&st, account, &format!("events('{}')/instances", percent_encode(id)));
+    let ctx = context(
+        &st,
+        account,
+        &format!("events('{}')/instances", percent_encode(id)),
+    );
     drop(st);
     page(c, values, ctx)
 }
@@ -802,7 +1064,11 @@ fn view_items(st: &State, account: &str, cal: Option<&str>, from: i64, to: i64) 
                     items.push((s, Item::Stored(k.clone())));
                 }
             }
-            Kind::Master => items.extend(st.instances(&k, from, to).iter().map(|i| (i.start, Item::from(i)))),
+            Kind::Master => items.extend(
+                st.instances(&k, from, to)
+                    .iter()
+                    .map(|i| (i.start, Item::from(i))),
+            ),
             Kind::Exception => {}
         }
     }
@@ -812,7 +1078,9 @@ fn view_items(st: &State, account: &str, cal: Option<&str>, from: i64, to: i64) 
 
 fn calendar_view(c: &Ctx, account: &str, cal: Option<&str>) -> GraphResult<Response> {
     c.auth.need(Need::CalendarsRead)?;
-    c.q.only(&["$top", "$skip", "$select", "$filter", "$orderby", "$expand", "$count"])?;
+    c.q.only(&[
+        "$top", "$skip", "$select", "$filter", "$orderby", "$expand", "$count",
+    ])?;
     let view = view_of(&c.prefs, &c.q)?;
     let (from, to) = window(&c.q)?;
     let mut st = c.app.lock();
@@ -825,8 +1093,15 @@ fn calendar_view(c: &Ctx, account: &str, cal: Option<&str>) -> GraphResult<Respo
 
 fn delta(c: &Ctx, account: &str, cal: Option<&str>) -> GraphResult<Response> {
     c.auth.need(Need::CalendarsRead)?;
-    const REFUSED: [&str; 6] = ["$select", "$filter", "$orderby", "$expand", "$search", "$top"];
-    let bad: Vec<&str> = c.q.0.iter().filter(|(k, _)| REFUSED.iter().any(|r| r.eq_ignore_ascii_case(k))).map(|(k, _)| k.as_str()).collect();
+    const REFUSED: [&str; 6] = [
+        "$select", "$filter", "$orderby", "$expand", "$search", "$top",
+    ];
+    let bad: Vec<&str> =
+        c.q.0
+            .iter()
+            .filter(|(k, _)| REFUSED.iter().any(|r| r.eq_ignore_ascii_case(k)))
+            .map(|(k, _)| k.as_str())
+            .collect();
     if !bad.is_empty() {
         return Err(GraphError::bad_request(
             "ErrorInvalidUrlQuery",
@@ -834,14 +1109,28 @@ fn delta(c: &Ctx, account: &str, cal: Option<&str>) -> GraphResult<Response> {
         ));
     }
     c.q.only(&["$skiptoken", "$deltatoken"])?;
-    let view = View { immutable: c.prefs.immutable_ids, tz: c.prefs.time_zone.as_deref().and_then(|n| zones::resolve(n).map(|z| (z, n.to_string()))), ..Default::default() };
+    let view = View {
+        immutable: c.prefs.immutable_ids,
+        tz: c
+            .prefs
+            .time_zone
+            .as_deref()
+            .and_then(|n| zones::resolve(n).map(|z| (z, n.to_string()))),
+        ..Default::default()
+    };
     let call = if let Some(t) = c.q.get("$skiptoken") {
         Call::Skip(t.to_string())
     } else if let Some(t) = c.q.get("$deltatoken") {
         Call::Delta(t.to_string())
     } else {
         let (from, to) = window(&c.q)?;
-        Call::Initial(Scope { account: account.to_string(), calendar: cal.map(str::to_string), from, to, path: c.path.clone() })
+        Call::Initial(Scope {
+            account: account.to_string(),
+            calendar: cal.map(str::to_string),
+            from,
+            to,
+            path: c.path.clone(),
+        })
     };
     let mut st = c.app.lock();
     let size = c.prefs.max_page_size.unwrap_or(st.config.default_page_size);
@@ -867,7 +1156,12 @@ async fn subscriptions(c: &Ctx, rest: &[&str]) -> GraphResult<Response> {
     match rest {
         [] if m == Method::POST => {
             let body = parse_body(&c.body)?;
-            let draft = c.app.lock().draft_subscription(&account, &body, c.prefs.immutable_ids, &c.auth.client_id)?;
+            let draft = c.app.lock().draft_subscription(
+                &account,
+                &body,
+                c.prefs.immutable_ids,
+                &c.auth.client_id,
+            )?;
             subs::validate(&c.app, &draft.notification_url, &draft.id).await?;
             if let Some(u) = &draft.lifecycle_url {
                 subs::validate(&c.app, u, &draft.id).await?;
@@ -880,7 +1174,11 @@ async fn subscriptions(c: &Ctx, rest: &[&str]) -> GraphResult<Response> {
         [] if m == Method::GET => {
             let mut st = c.app.lock();
             let value = st.list_subscriptions(&account);
-            Ok(json_status(StatusCode::OK, json!({"@odata.context": format!("{}/$metadata#subscriptions", st.base_url), "value": value}), &c.prefs))
+            Ok(json_status(
+                StatusCode::OK,
+                json!({"@odata.context": format!("{}/$metadata#subscriptions", st.base_url), "value": value}),
+                &c.prefs,
+            ))
         }
         [id] if m == Method::GET => {
             let mut st = c.app.lock();
@@ -920,7 +1218,13 @@ mod tests {
         let f = parse_filter("subject eq 'a b' and isAllDay eq false").expect("parses");
         assert_eq!(f.len(), 2);
         assert!(parse_filter("startswith(subject,'x')").is_err());
-        assert_eq!(quoted_ids("id eq 'a' or id eq 'b''c'").expect("ids"), ["a", "b'c"]);
-        assert_eq!(split_top("a($filter=id eq 'x,y'),b"), ["a($filter=id eq 'x,y')", "b"]);
+        assert_eq!(
+            quoted_ids("id eq 'a' or id eq 'b''c'").expect("ids"),
+            ["a", "b'c"]
+        );
+        assert_eq!(
+            split_top("a($filter=id eq 'x,y'),b"),
+            ["a($filter=id eq 'x,y')", "b"]
+        );
     }
 }

@@ -201,7 +201,10 @@ const CLIENT_FIELDS: &[&str] = &[
 ];
 
 fn draft_ev() -> Ev {
-    let m = Moment { local: NaiveDateTime::default(), zone: Zone::UTC };
+    let m = Moment {
+        local: NaiveDateTime::default(),
+        zone: Zone::UTC,
+    };
     Ev {
         key: String::new(),
         rest_id: String::new(),
@@ -230,12 +233,23 @@ fn draft_ev() -> Ev {
 
 /// Parses a `dateTimeTimeZone` body value.
 fn parse_dtz(v: &Value, name: &str) -> GraphResult<Moment> {
-    let text = v.get("dateTime").and_then(Value::as_str).ok_or_else(|| GraphError::invalid_request(format!("The {name} property requires a dateTime value.")))?;
+    let text = v.get("dateTime").and_then(Value::as_str).ok_or_else(|| {
+        GraphError::invalid_request(format!("The {name} property requires a dateTime value."))
+    })?;
     let zone = match v.get("timeZone").and_then(Value::as_str) {
-        Some(z) if !z.trim().is_empty() => zones::resolve(z).ok_or_else(|| GraphError::time_zone(z))?,
+        Some(z) if !z.trim().is_empty() => {
+            zones::resolve(z).ok_or_else(|| GraphError::time_zone(z))?
+        }
         _ => Zone::UTC,
     };
-    let local = parse_wall_clock(text, zone.tz).ok_or_else(|| GraphError::bad_request("RequestBodyRead", format!("Cannot convert the literal '{text}' to the expected type 'Edm.DateTimeOffset'.")))?;
+    let local = parse_wall_clock(text, zone.tz).ok_or_else(|| {
+        GraphError::bad_request(
+            "RequestBodyRead",
+            format!(
+                "Cannot convert the literal '{text}' to the expected type 'Edm.DateTimeOffset'."
+            ),
+        )
+    })?;
     Ok(Moment { local, zone })
 }
 
@@ -244,33 +258,64 @@ fn validate_times(start: &Moment, end: &Moment, all_day: bool) -> GraphResult<()
     use chrono::Datelike;
     for m in [start, end] {
         if !(1601..=4500).contains(&m.local.year()) {
-            return Err(GraphError::invalid_request(format!("The date {} is outside the supported range (1601–4500).", m.local.date())));
+            return Err(GraphError::invalid_request(format!(
+                "The date {} is outside the supported range (1601–4500).",
+                m.local.date()
+            )));
         }
     }
     if all_day {
         let midnight = |m: &Moment| m.local.time() == NaiveTime::MIN;
         if !midnight(start) || !midnight(end) {
-            return Err(GraphError::invalid_request("Your request can't be completed. An all-day event must start and end at midnight."));
+            return Err(GraphError::invalid_request(
+                "Your request can't be completed. An all-day event must start and end at midnight.",
+            ));
         }
-        if start.local.checked_add_signed(Duration::days(1)).is_none_or(|min_end| end.local < min_end) {
-            return Err(GraphError::invalid_request("The duration of an event marked as All day must be at least 24 hours."));
+        if start
+            .local
+            .checked_add_signed(Duration::days(1))
+            .is_none_or(|min_end| end.local < min_end)
+        {
+            return Err(GraphError::invalid_request(
+                "The duration of an event marked as All day must be at least 24 hours.",
+            ));
         }
         return Ok(());
     }
     if end.instant() < start.instant() {
-        return Err(GraphError::bad_request("ErrorCalendarEndDateIsEarlierThanStartDate", "The end date occurs before the start date."));
+        return Err(GraphError::bad_request(
+            "ErrorCalendarEndDateIsEarlierThanStartDate",
+            "The end date occurs before the start date.",
+        ));
     }
     Ok(())
 }
 
 fn extended_from_body(body: &Value) -> GraphResult<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for p in body.get("singleValueExtendedProperties").and_then(Value::as_array).into_iter().flatten() {
-        let id = p.get("id").and_then(Value::as_str).ok_or_else(|| GraphError::invalid_request("An extended property needs an id."))?;
+    for p in body
+        .get("singleValueExtendedProperties")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = p
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| GraphError::invalid_request("An extended property needs an id."))?;
         if id.split_whitespace().count() < 3 {
-            return Err(GraphError::bad_request("ErrorInvalidExtendedPropertyValue", format!("The extended property id '{id}' is not valid.")));
+            return Err(GraphError::bad_request(
+                "ErrorInvalidExtendedPropertyValue",
+                format!("The extended property id '{id}' is not valid."),
+            ));
         }
-        out.push((id.to_string(), p.get("value").and_then(Value::as_str).unwrap_or_default().to_string()));
+        out.push((
+            id.to_string(),
+            p.get("value")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ));
     }
     Ok(out)
 }
@@ -366,7 +411,16 @@ impl State {
             *c = c.to_ascii_uppercase();
         }
         let display_name: String = name.into_iter().collect();
-        self.accounts.insert(key.clone(), Account { email: key.clone(), user_id, display_name, calendars: vec![], default_calendar: String::new() });
+        self.accounts.insert(
+            key.clone(),
+            Account {
+                email: key.clone(),
+                user_id,
+                display_name,
+                calendars: vec![],
+                default_calendar: String::new(),
+            },
+        );
         let cal = self.create_calendar(&key, "Calendar", true);
         if let Some(a) = self.accounts.get_mut(&key) {
             a.default_calendar = cal;
@@ -375,11 +429,25 @@ impl State {
     }
 
     pub(crate) fn create_calendar(&mut self, owner: &str, name: &str, is_default: bool) -> String {
-        let id = format!("AAMkAG{}AAA=", self.rng.string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", 60));
+        let id = format!(
+            "AAMkAG{}AAA=",
+            self.rng.string(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+                60
+            )
+        );
         let change_key = util::change_key(&mut self.rng);
         self.calendars.insert(
             id.clone(),
-            Calendar { id: id.clone(), owner: owner.to_string(), name: name.to_string(), color: "auto".into(), hex_color: String::new(), change_key, is_default },
+            Calendar {
+                id: id.clone(),
+                owner: owner.to_string(),
+                name: name.to_string(),
+                color: "auto".into(),
+                hex_color: String::new(),
+                change_key,
+                is_default,
+            },
         );
         if let Some(a) = self.accounts.get_mut(owner) {
             a.calendars.push(id.clone());
@@ -390,19 +458,35 @@ impl State {
     /// Resolves `me` / `users/{id|upn}` for the caller: another existing mailbox is 403 (no
     /// delegation is emulated), an unknown one 404.
     pub(crate) fn user_of(&self, caller: &str, requested: Option<&str>) -> GraphResult<String> {
-        let Some(r) = requested else { return Ok(caller.to_string()) };
-        let acc = self.accounts.get(caller).ok_or_else(GraphError::access_denied)?;
+        let Some(r) = requested else {
+            return Ok(caller.to_string());
+        };
+        let acc = self
+            .accounts
+            .get(caller)
+            .ok_or_else(GraphError::access_denied)?;
         if r.eq_ignore_ascii_case(&acc.email) || r.eq_ignore_ascii_case(&acc.user_id) {
             return Ok(caller.to_string());
         }
-        if self.accounts.values().any(|a| r.eq_ignore_ascii_case(&a.email) || r.eq_ignore_ascii_case(&a.user_id)) {
+        if self
+            .accounts
+            .values()
+            .any(|a| r.eq_ignore_ascii_case(&a.email) || r.eq_ignore_ascii_case(&a.user_id))
+        {
             return Err(GraphError::access_denied());
         }
-        Err(GraphError::new(404, "ErrorInvalidUser", format!("The requested user '{r}' is invalid.")))
+        Err(GraphError::new(
+            404,
+            "ErrorInvalidUser",
+            format!("The requested user '{r}' is invalid."),
+        ))
     }
 
     pub(crate) fn calendar_of(&self, account: &str, id: Option<&str>) -> GraphResult<String> {
-        let acc = self.accounts.get(account).ok_or_else(GraphError::item_not_found)?;
+        let acc = self
+            .accounts
+            .get(account)
+            .ok_or_else(GraphError::item_not_found)?;
         match id {
             None => Ok(acc.default_calendar.clone()),
             Some(id) => {
@@ -425,12 +509,17 @@ impl State {
 
     /// The id an occurrence is shown with (registered so that it resolves later).
     pub(crate) fn occurrence_id(&mut self, master_key: &str, orig: i64, immutable: bool) -> String {
-        let Some(m) = self.events.get(master_key) else { return String::new() };
+        let Some(m) = self.events.get(master_key) else {
+            return String::new();
+        };
         let id = util::occurrence_id(m.id(immutable), orig);
         if !self.ids.contains_key(&id) {
             let target = match self.exceptions.get(&(master_key.to_string(), orig)) {
                 Some(x) => Target::Stored(x.clone()),
-                None => Target::Occurrence { master: master_key.to_string(), orig },
+                None => Target::Occurrence {
+                    master: master_key.to_string(),
+                    orig,
+                },
             };
             self.register(&id, target);
         }
@@ -438,16 +527,29 @@ impl State {
     }
 
     /// What `id` names for `account` (and, when given, inside `calendar`).
-    pub(crate) fn resolve(&self, account: &str, calendar: Option<&str>, id: &str) -> GraphResult<Target> {
+    pub(crate) fn resolve(
+        &self,
+        account: &str,
+        calendar: Option<&str>,
+        id: &str,
+    ) -> GraphResult<Target> {
         if !util::id_well_formed(id) {
             return Err(GraphError::id_malformed());
         }
-        let t = self.ids.get(id).cloned().ok_or_else(GraphError::item_not_found)?;
+        let t = self
+            .ids
+            .get(id)
+            .cloned()
+            .ok_or_else(GraphError::item_not_found)?;
         let key = match &t {
             Target::Stored(k) => k,
             Target::Occurrence { master, .. } => master,
         };
-        let ev = self.events.get(key).filter(|e| !e.deleted && e.account == account).ok_or_else(GraphError::item_not_found)?;
+        let ev = self
+            .events
+            .get(key)
+            .filter(|e| !e.deleted && e.account == account)
+            .ok_or_else(GraphError::item_not_found)?;
         if calendar.is_some_and(|c| c != ev.calendar) {
             return Err(GraphError::item_not_found());
         }
@@ -463,7 +565,8 @@ impl State {
                 return Ok(Target::Stored(x.clone()));
             }
             let m = &self.events[master];
-            let current = util::occurrence_id(&m.rest_id, *orig) == id || util::occurrence_id(&m.key, *orig) == id;
+            let current = util::occurrence_id(&m.rest_id, *orig) == id
+                || util::occurrence_id(&m.key, *orig) == id;
             if !current || m.cancelled.contains(orig) || !self.is_occurrence(m, *orig) {
                 return Err(GraphError::item_not_found());
             }
@@ -484,7 +587,11 @@ impl State {
             match rec.range.ty {
                 RangeType::Numbered if n >= rec.range.count as usize => return,
                 RangeType::EndDate => {
-                    let in_zone = if rec.range.zone == m.start.zone { local.date() } else { instant_to_local(start, rec.range.zone.tz).date() };
+                    let in_zone = if rec.range.zone == m.start.zone {
+                        local.date()
+                    } else {
+                        instant_to_local(start, rec.range.zone.tz).date()
+                    };
                     if rec.range.end.is_some_and(|e| in_zone > e) {
                         return;
                     }
@@ -508,8 +615,14 @@ impl State {
 
     fn span_of(&self, m: &Ev, start: i64, start_local: NaiveDateTime) -> (i64, NaiveDateTime, i64) {
         if m.all_day {
-            let end_local = start_local.checked_add_signed(m.end.local - m.start.local).unwrap_or(start_local);
-            (start, end_local, local_to_instant(end_local, m.start.zone.tz))
+            let end_local = start_local
+                .checked_add_signed(m.end.local - m.start.local)
+                .unwrap_or(start_local);
+            (
+                start,
+                end_local,
+                local_to_instant(end_local, m.start.zone.tz),
+            )
         } else {
             let end = start + m.duration_secs();
             (start, instant_to_local(end, m.start.zone.tz), end)
@@ -518,7 +631,13 @@ impl State {
 
     /// Instances (occurrences and exceptions) of a master overlapping `[from, to)`, by start.
     pub(crate) fn instances(&self, master_key: &str, from: i64, to: i64) -> Vec<Inst> {
-        let Some(m) = self.events.get(master_key).filter(|m| m.kind == Kind::Master) else { return vec![] };
+        let Some(m) = self
+            .events
+            .get(master_key)
+            .filter(|m| m.kind == Kind::Master)
+        else {
+            return vec![];
+        };
         let mut out = Vec::new();
         let overlaps = |s: i64, e: i64| s < to && (e > from || (s == e && s >= from));
         let dur = m.duration_secs().max(0);
@@ -529,12 +648,24 @@ impl State {
             if start + dur.max(86_400 * 2) < from {
                 return true;
             }
-            if m.cancelled.contains(&start) || self.exceptions.contains_key(&(master_key.to_string(), start)) {
+            if m.cancelled.contains(&start)
+                || self
+                    .exceptions
+                    .contains_key(&(master_key.to_string(), start))
+            {
                 return true;
             }
             let (s, end_local, e) = self.span_of(m, start, local);
             if overlaps(s, e) {
-                out.push(Inst { master: master_key.to_string(), orig: start, exception: None, start: s, end: e, start_local: local, end_local });
+                out.push(Inst {
+                    master: master_key.to_string(),
+                    orig: start,
+                    exception: None,
+                    start: s,
+                    end: e,
+                    start_local: local,
+                    end_local,
+                });
             }
             true
         });
@@ -542,10 +673,20 @@ impl State {
             if mk != master_key {
                 continue;
             }
-            let Some(x) = self.events.get(xk).filter(|x| !x.deleted) else { continue };
+            let Some(x) = self.events.get(xk).filter(|x| !x.deleted) else {
+                continue;
+            };
             let (s, e) = (x.start.instant(), x.end.instant());
             if overlaps(s, e) {
-                out.push(Inst { master: mk.clone(), orig: *orig, exception: Some(xk.clone()), start: s, end: e, start_local: x.start.local, end_local: x.end.local });
+                out.push(Inst {
+                    master: mk.clone(),
+                    orig: *orig,
+                    exception: Some(xk.clone()),
+                    start: s,
+                    end: e,
+                    start_local: x.start.local,
+                    end_local: x.end.local,
+                });
             }
         }
         out.sort_by_key(|i| (i.start, i.orig));
@@ -557,16 +698,34 @@ impl State {
         let m = self.events.get(master_key)?;
         if let Some(xk) = self.exceptions.get(&(master_key.to_string(), orig)) {
             let x = self.events.get(xk)?;
-            return Some(Inst { master: master_key.into(), orig, exception: Some(xk.clone()), start: x.start.instant(), end: x.end.instant(), start_local: x.start.local, end_local: x.end.local });
+            return Some(Inst {
+                master: master_key.into(),
+                orig,
+                exception: Some(xk.clone()),
+                start: x.start.instant(),
+                end: x.end.instant(),
+                start_local: x.start.local,
+                end_local: x.end.local,
+            });
         }
         let local = instant_to_local(orig, m.start.zone.tz);
         let (s, end_local, e) = self.span_of(m, orig, local);
-        Some(Inst { master: master_key.into(), orig, exception: None, start: s, end: e, start_local: local, end_local })
+        Some(Inst {
+            master: master_key.into(),
+            orig,
+            exception: None,
+            start: s,
+            end: e,
+            start_local: local,
+            end_local,
+        })
     }
 
     /// The current starts of the live instances just before and after `orig`.
     fn neighbours(&self, master_key: &str, orig: i64) -> (Option<i64>, Option<i64>) {
-        let Some(m) = self.events.get(master_key) else { return (None, None) };
+        let Some(m) = self.events.get(master_key) else {
+            return (None, None);
+        };
         let (mut prev, mut next) = (None, None);
         let mut after = 0;
         self.walk(m, |s, _| {
@@ -588,11 +747,14 @@ impl State {
 
     /// Outlook refuses to move an occurrence onto or past the day of an adjacent one.
     fn check_crossing(&self, master_key: &str, orig: i64, new_start: i64) -> GraphResult<()> {
-        let Some(m) = self.events.get(master_key) else { return Ok(()) };
+        let Some(m) = self.events.get(master_key) else {
+            return Ok(());
+        };
         let tz = m.start.zone.tz;
         let day = |t: i64| instant_to_local(t, tz).date();
         let (prev, next) = self.neighbours(master_key, orig);
-        let crosses = prev.is_some_and(|p| day(new_start) <= day(p)) || next.is_some_and(|n| day(new_start) >= day(n));
+        let crosses = prev.is_some_and(|p| day(new_start) <= day(p))
+            || next.is_some_and(|n| day(new_start) >= day(n));
         if crosses {
             return Err(GraphError::bad_request("ErrorOccurrenceCrossingBoundary", "An occurrence of a recurring series can't be moved to or beyond the day of an adjacent occurrence."));
         }
@@ -603,7 +765,11 @@ impl State {
     pub(crate) fn live_in_scope(&self, account: &str, calendar: Option<&str>) -> Vec<String> {
         self.order
             .iter()
-            .filter(|k| self.events.get(*k).is_some_and(|e| !e.deleted && e.account == account && calendar.is_none_or(|c| c == e.calendar)))
+            .filter(|k| {
+                self.events.get(*k).is_some_and(|e| {
+                    !e.deleted && e.account == account && calendar.is_none_or(|c| c == e.calendar)
+                })
+            })
             .cloned()
             .collect()
     }
@@ -612,7 +778,12 @@ impl State {
 
     fn precondition(&self, if_match: Option<&str>, change_key: &str) -> GraphResult<()> {
         let Some(want) = if_match else { return Ok(()) };
-        let ok = want.split(',').map(str::trim).any(|w| w == "*" || w == change_key || w == format!("W/\"{change_key}\"") || w == format!("\"{change_key}\""));
+        let ok = want.split(',').map(str::trim).any(|w| {
+            w == "*"
+                || w == change_key
+                || w == format!("W/\"{change_key}\"")
+                || w == format!("\"{change_key}\"")
+        });
         if ok {
             Ok(())
         } else {
@@ -636,18 +807,47 @@ impl State {
 
     /// `POST …/events`. Returns the key of the new (or, with a repeated `transactionId`, the
     /// existing) event.
-    pub(crate) fn create_event(&mut self, account: &str, calendar: &str, body: &Value) -> GraphResult<String> {
+    pub(crate) fn create_event(
+        &mut self,
+        account: &str,
+        calendar: &str,
+        body: &Value,
+    ) -> GraphResult<String> {
         let body = schema::check("event", body)?;
-        let txn = body.get("transactionId").and_then(Value::as_str).map(str::to_string);
+        let txn = body
+            .get("transactionId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if let (Some(t), true) = (&txn, self.settings.transaction_id_dedup) {
-            let existing = self.order.iter().find(|k| self.events.get(*k).is_some_and(|e| !e.deleted && e.account == account && e.transaction_id.as_ref() == Some(t)));
+            let existing = self.order.iter().find(|k| {
+                self.events.get(*k).is_some_and(|e| {
+                    !e.deleted && e.account == account && e.transaction_id.as_ref() == Some(t)
+                })
+            });
             if let Some(k) = existing {
                 return Ok(k.clone());
             }
         }
-        let start = parse_dtz(body.get("start").filter(|v| !v.is_null()).ok_or_else(|| GraphError::invalid_request("Your request can't be completed. The start time is required."))?, "start")?;
-        let end = parse_dtz(body.get("end").filter(|v| !v.is_null()).ok_or_else(|| GraphError::invalid_request("Your request can't be completed. The end time is required."))?, "end")?;
-        let all_day = body.get("isAllDay").and_then(Value::as_bool).unwrap_or(false);
+        let start = parse_dtz(
+            body.get("start").filter(|v| !v.is_null()).ok_or_else(|| {
+                GraphError::invalid_request(
+                    "Your request can't be completed. The start time is required.",
+                )
+            })?,
+            "start",
+        )?;
+        let end = parse_dtz(
+            body.get("end").filter(|v| !v.is_null()).ok_or_else(|| {
+                GraphError::invalid_request(
+                    "Your request can't be completed. The end time is required.",
+                )
+            })?,
+            "end",
+        )?;
+        let all_day = body
+            .get("isAllDay")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         validate_times(&start, &end, all_day)?;
         let recurrence = match body.get("recurrence") {
             Some(r) if !r.is_null() => Some(recurrence::parse(r, start.zone)?),
@@ -660,7 +860,11 @@ impl State {
         ev.rest_id = util::rest_id(&mut self.rng);
         ev.calendar = calendar.to_string();
         ev.account = account.to_string();
-        ev.kind = if recurrence.is_some() { Kind::Master } else { Kind::Single };
+        ev.kind = if recurrence.is_some() {
+            Kind::Master
+        } else {
+            Kind::Single
+        };
         copy_client_fields(&body, &mut ev.fields);
         ev.start = start;
         ev.end = end;
@@ -683,7 +887,12 @@ impl State {
     }
 
     /// An event organised by someone else (the mailbox is an attendee), for `cancel` tests.
-    pub(crate) fn add_invitation(&mut self, account: &str, organizer: &str, body: &Value) -> GraphResult<String> {
+    pub(crate) fn add_invitation(
+        &mut self,
+        account: &str,
+        organizer: &str,
+        body: &Value,
+    ) -> GraphResult<String> {
         let cal = self.calendar_of(account, None)?;
         let key = self.create_event(account, &cal, body)?;
         if let Some(e) = self.events.get_mut(&key) {
@@ -693,16 +902,30 @@ impl State {
     }
 
     /// `PATCH …/events/{id}`. Returns the key of the stored item now holding the data.
-    pub(crate) fn patch_event(&mut self, account: &str, target: Target, body: &Value, if_match: Option<&str>) -> GraphResult<String> {
+    pub(crate) fn patch_event(
+        &mut self,
+        account: &str,
+        target: Target,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> GraphResult<String> {
         let body = schema::check("event", body)?;
         match target {
             Target::Occurrence { master, orig } => {
-                let ck = self.events.get(&master).map(|m| m.change_key.clone()).unwrap_or_default();
+                let ck = self
+                    .events
+                    .get(&master)
+                    .map(|m| m.change_key.clone())
+                    .unwrap_or_default();
                 self.precondition(if_match, &ck)?;
                 self.make_exception(account, &master, orig, &body)
             }
             Target::Stored(key) => {
-                let ev = self.events.get(&key).cloned().ok_or_else(GraphError::item_not_found)?;
+                let ev = self
+                    .events
+                    .get(&key)
+                    .cloned()
+                    .ok_or_else(GraphError::item_not_found)?;
                 self.precondition(if_match, &ev.change_key)?;
                 match ev.kind {
                     Kind::Exception => self.patch_exception(ev, &body),
@@ -712,7 +935,12 @@ impl State {
         }
     }
 
-    fn new_times(ev_start: Moment, ev_end: Moment, all_day: bool, body: &Value) -> GraphResult<(Moment, Moment, bool)> {
+    fn new_times(
+        ev_start: Moment,
+        ev_end: Moment,
+        all_day: bool,
+        body: &Value,
+    ) -> GraphResult<(Moment, Moment, bool)> {
         let start = match body.get("start") {
             Some(v) if !v.is_null() => parse_dtz(v, "start")?,
             _ => ev_start,
@@ -721,19 +949,40 @@ impl State {
             Some(v) if !v.is_null() => parse_dtz(v, "end")?,
             _ => ev_end,
         };
-        let all_day = body.get("isAllDay").and_then(Value::as_bool).unwrap_or(all_day);
+        let all_day = body
+            .get("isAllDay")
+            .and_then(Value::as_bool)
+            .unwrap_or(all_day);
         validate_times(&start, &end, all_day)?;
         Ok((start, end, all_day))
     }
 
-    fn make_exception(&mut self, account: &str, master_key: &str, orig: i64, body: &Value) -> GraphResult<String> {
+    fn make_exception(
+        &mut self,
+        account: &str,
+        master_key: &str,
+        orig: i64,
+        body: &Value,
+    ) -> GraphResult<String> {
         if body.get("recurrence").is_some_and(|r| !r.is_null()) {
             return Err(GraphError::invalid_request("The recurrence of an occurrence can't be changed; update the series master instead."));
         }
-        let inst = self.instance_at(master_key, orig).ok_or_else(GraphError::item_not_found)?;
-        let m = self.events.get(master_key).cloned().ok_or_else(GraphError::item_not_found)?;
-        let cur_start = Moment { local: inst.start_local, zone: m.start.zone };
-        let cur_end = Moment { local: inst.end_local, zone: m.end.zone };
+        let inst = self
+            .instance_at(master_key, orig)
+            .ok_or_else(GraphError::item_not_found)?;
+        let m = self
+            .events
+            .get(master_key)
+            .cloned()
+            .ok_or_else(GraphError::item_not_found)?;
+        let cur_start = Moment {
+            local: inst.start_local,
+            zone: m.start.zone,
+        };
+        let cur_end = Moment {
+            local: inst.end_local,
+            zone: m.end.zone,
+        };
         let (start, end, all_day) = Self::new_times(cur_start, cur_end, m.all_day, body)?;
         if start.instant() != inst.start {
             self.check_crossing(master_key, orig, start.instant())?;
@@ -751,7 +1000,8 @@ impl State {
         x.all_day = all_day;
         x.master = Some(master_key.to_string());
         x.orig = orig;
-        x.ical_uid = util::occurrence_ical_uid(&m.ical_uid, instant_to_local(orig, m.start.zone.tz).date());
+        x.ical_uid =
+            util::occurrence_ical_uid(&m.ical_uid, instant_to_local(orig, m.start.zone.tz).date());
         x.transaction_id = m.transaction_id.clone();
         x.extended = extended_from_body(body)?;
         x.organizer = m.organizer.clone();
@@ -767,7 +1017,8 @@ impl State {
         self.register(&x.rest_id.clone(), Target::Stored(key.clone()));
         self.events.insert(key.clone(), x);
         self.order.push(key.clone());
-        self.exceptions.insert((master_key.to_string(), orig), key.clone());
+        self.exceptions
+            .insert((master_key.to_string(), orig), key.clone());
         self.notify_change(&key, "updated");
         Ok(key)
     }
@@ -813,7 +1064,11 @@ impl State {
             e.start = start;
             e.end = end;
             e.all_day = all_day;
-            e.kind = if recurrence.is_some() { Kind::Master } else { Kind::Single };
+            e.kind = if recurrence.is_some() {
+                Kind::Master
+            } else {
+                Kind::Single
+            };
             e.recurrence = recurrence;
             upsert_extended(&mut e.extended, ext);
         }
@@ -823,7 +1078,13 @@ impl State {
                 RecurrencePatch::WipeWhenChanged => actually_changed,
                 RecurrencePatch::KeepMatching => false,
             };
-            if wipe_all || actually_changed || self.events.get(&key).is_some_and(|e| e.kind != Kind::Master) {
+            if wipe_all
+                || actually_changed
+                || self
+                    .events
+                    .get(&key)
+                    .is_some_and(|e| e.kind != Kind::Master)
+            {
                 self.prune_exceptions(&key, wipe_all);
             }
         }
@@ -835,21 +1096,43 @@ impl State {
     /// Drops a master's exceptions and deleted occurrences: all of them, or (`all == false`) those
     /// whose original start no longer belongs to the series.
     fn prune_exceptions(&mut self, master_key: &str, all: bool) {
-        let Some(m) = self.events.get(master_key).cloned() else { return };
-        let keep = |st: &State, orig: i64| !all && m.kind == Kind::Master && st.is_occurrence(&m, orig);
-        let cancelled: BTreeSet<i64> = m.cancelled.iter().copied().filter(|o| keep(self, *o)).collect();
+        let Some(m) = self.events.get(master_key).cloned() else {
+            return;
+        };
+        let keep =
+            |st: &State, orig: i64| !all && m.kind == Kind::Master && st.is_occurrence(&m, orig);
+        let cancelled: BTreeSet<i64> = m
+            .cancelled
+            .iter()
+            .copied()
+            .filter(|o| keep(self, *o))
+            .collect();
         if let Some(e) = self.events.get_mut(master_key) {
             e.cancelled = cancelled;
         }
-        let doomed: Vec<((String, i64), String)> = self.exceptions.iter().filter(|((mk, o), _)| mk == master_key && !keep(self, *o)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let doomed: Vec<((String, i64), String)> = self
+            .exceptions
+            .iter()
+            .filter(|((mk, o), _)| mk == master_key && !keep(self, *o))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         for ((mk, orig), xk) in doomed {
             self.exceptions.remove(&(mk.clone(), orig));
             if self.events.get(&xk).is_some_and(|x| !x.deleted) {
                 self.tombstone(&xk);
             }
             // The id names the plain occurrence again (if the series still has it).
-            for id in [util::occurrence_id(&m.key, orig), util::occurrence_id(&m.rest_id, orig)] {
-                self.ids.insert(id, Target::Occurrence { master: mk.clone(), orig });
+            for id in [
+                util::occurrence_id(&m.key, orig),
+                util::occurrence_id(&m.rest_id, orig),
+            ] {
+                self.ids.insert(
+                    id,
+                    Target::Occurrence {
+                        master: mk.clone(),
+                        orig,
+                    },
+                );
             }
         }
     }
@@ -865,10 +1148,18 @@ impl State {
     }
 
     /// `DELETE …/events/{id}` (and `cancel`).
-    pub(crate) fn delete_event(&mut self, target: Target, if_match: Option<&str>) -> GraphResult<()> {
+    pub(crate) fn delete_event(
+        &mut self,
+        target: Target,
+        if_match: Option<&str>,
+    ) -> GraphResult<()> {
         match target {
             Target::Occurrence { master, orig } => {
-                let ck = self.events.get(&master).map(|m| m.change_key.clone()).unwrap_or_default();
+                let ck = self
+                    .events
+                    .get(&master)
+                    .map(|m| m.change_key.clone())
+                    .unwrap_or_default();
                 self.precondition(if_match, &ck)?;
                 if let Some(m) = self.events.get_mut(&master) {
                     m.cancelled.insert(orig);
@@ -878,7 +1169,11 @@ impl State {
                 self.notify_change(&master, "updated");
             }
             Target::Stored(key) => {
-                let ev = self.events.get(&key).cloned().ok_or_else(GraphError::item_not_found)?;
+                let ev = self
+                    .events
+                    .get(&key)
+                    .cloned()
+                    .ok_or_else(GraphError::item_not_found)?;
                 self.precondition(if_match, &ev.change_key)?;
                 match ev.kind {
                     Kind::Exception => {
@@ -892,7 +1187,12 @@ impl State {
                         self.notify_change(&master, "updated");
                     }
                     Kind::Master => {
-                        let exc: Vec<String> = self.exceptions.iter().filter(|((m, _), _)| m == &key).map(|(_, x)| x.clone()).collect();
+                        let exc: Vec<String> = self
+                            .exceptions
+                            .iter()
+                            .filter(|((m, _), _)| m == &key)
+                            .map(|(_, x)| x.clone())
+                            .collect();
                         for x in exc {
                             self.tombstone(&x);
                         }
@@ -909,16 +1209,33 @@ impl State {
     /// Test hook: moves an event (single or series) to another calendar of the same mailbox. The
     /// REST id changes (old ids answer 404); the immutable id stays.
     pub(crate) fn move_event(&mut self, key: &str, calendar: &str) -> GraphResult<String> {
-        let ev = self.events.get(key).filter(|e| !e.deleted && e.kind != Kind::Exception).cloned().ok_or_else(GraphError::item_not_found)?;
-        if self.calendars.get(calendar).is_none_or(|c| c.owner != ev.account) {
+        let ev = self
+            .events
+            .get(key)
+            .filter(|e| !e.deleted && e.kind != Kind::Exception)
+            .cloned()
+            .ok_or_else(GraphError::item_not_found)?;
+        if self
+            .calendars
+            .get(calendar)
+            .is_none_or(|c| c.owner != ev.account)
+        {
             return Err(GraphError::item_not_found());
         }
         let old_rest = ev.rest_id.clone();
         self.ids.remove(&old_rest);
         // Occurrence and exception REST ids derive from the master's.
-        self.ids.retain(|id, t| !(id.starts_with("AAMkAG") && matches!(t, Target::Occurrence { master, .. } if master == key)));
+        self.ids.retain(|id, t| {
+            !(id.starts_with("AAMkAG")
+                && matches!(t, Target::Occurrence { master, .. } if master == key))
+        });
         let new_rest = util::rest_id(&mut self.rng);
-        let exc: Vec<(i64, String)> = self.exceptions.iter().filter(|((m, _), _)| m == key).map(|((_, o), x)| (*o, x.clone())).collect();
+        let exc: Vec<(i64, String)> = self
+            .exceptions
+            .iter()
+            .filter(|((m, _), _)| m == key)
+            .map(|((_, o), x)| (*o, x.clone()))
+            .collect();
         for (orig, xk) in exc {
             let old = util::occurrence_id(&old_rest, orig);
             self.ids.remove(&old);
@@ -933,7 +1250,8 @@ impl State {
             e.rest_id = new_rest.clone();
             e.calendar = calendar.to_string();
         }
-        self.ids.insert(new_rest.clone(), Target::Stored(key.to_string()));
+        self.ids
+            .insert(new_rest.clone(), Target::Stored(key.to_string()));
         self.bump(key);
         self.notify_change(key, "updated");
         Ok(new_rest)
@@ -967,7 +1285,10 @@ mod tests {
         let mut s = state();
         let k = weekly(&mut s);
         let inst = s.instances(&k, 0, i64::MAX / 4);
-        let hours: Vec<u32> = inst.iter().map(|i| instant_to_local(i.start, chrono_tz::UTC).hour()).collect();
+        let hours: Vec<u32> = inst
+            .iter()
+            .map(|i| instant_to_local(i.start, chrono_tz::UTC).hour())
+            .collect();
         assert_eq!(hours, [14, 14, 13, 13]);
     }
 
@@ -976,12 +1297,22 @@ mod tests {
         let mut s = state();
         let k = weekly(&mut s);
         let inst = s.instances(&k, 0, i64::MAX / 4);
-        let t = Target::Occurrence { master: k.clone(), orig: inst[1].orig };
+        let t = Target::Occurrence {
+            master: k.clone(),
+            orig: inst[1].orig,
+        };
         let moved = json!({"start": {"dateTime": "2027-03-15T09:00:00", "timeZone": "Eastern Standard Time"}, "end": {"dateTime": "2027-03-15T10:00:00", "timeZone": "Eastern Standard Time"}});
-        let e = s.patch_event("a@example.com", t.clone(), &moved, None).expect_err("crosses");
+        let e = s
+            .patch_event("a@example.com", t.clone(), &moved, None)
+            .expect_err("crosses");
         assert_eq!(e.code, "ErrorOccurrenceCrossingBoundary");
-        let x = s.patch_event("a@example.com", t, &json!({"subject": "x"}), None).expect("exception");
+        let x = s
+            .patch_event("a@example.com", t, &json!({"subject": "x"}), None)
+            .expect("exception");
         assert_eq!(s.events[&x].kind, Kind::Exception);
-        assert_eq!(s.instances(&k, 0, i64::MAX / 4)[1].exception.as_deref(), Some(x.as_str()));
+        assert_eq!(
+            s.instances(&k, 0, i64::MAX / 4)[1].exception.as_deref(),
+            Some(x.as_str())
+        );
     }
 }

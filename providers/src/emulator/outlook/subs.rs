@@ -61,7 +61,12 @@ const CHANGE_TYPES: [&str; 3] = ["created", "updated", "deleted"];
 /// `me/events`, `users/{id}/events`, `me/calendar/events`, `me/calendars/{id}/events` (and the
 /// `users/{id}/…` forms): the mailbox and the optional calendar id.
 fn parse_resource(resource: &str) -> Option<(Option<String>, Option<String>)> {
-    let path = resource.split('?').next().unwrap_or_default().trim().trim_start_matches('/');
+    let path = resource
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches('/');
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (user, rest) = match segs.as_slice() {
         [me, rest @ ..] if me.eq_ignore_ascii_case("me") => (None, rest),
@@ -70,8 +75,12 @@ fn parse_resource(resource: &str) -> Option<(Option<String>, Option<String>)> {
     };
     let cal = match rest {
         [e] if e.eq_ignore_ascii_case("events") => None,
-        [c, e] if c.eq_ignore_ascii_case("calendar") && e.eq_ignore_ascii_case("events") => Some(String::new()),
-        [c, id, e] if c.eq_ignore_ascii_case("calendars") && e.eq_ignore_ascii_case("events") => Some(id.to_string()),
+        [c, e] if c.eq_ignore_ascii_case("calendar") && e.eq_ignore_ascii_case("events") => {
+            Some(String::new())
+        }
+        [c, id, e] if c.eq_ignore_ascii_case("calendars") && e.eq_ignore_ascii_case("events") => {
+            Some(id.to_string())
+        }
         _ => return None,
     };
     Some((user, cal))
@@ -91,15 +100,24 @@ impl State {
     }
 
     fn expiration(&self, body: &Value, resource_data: bool) -> GraphResult<i64> {
-        let text = body.get("expirationDateTime").and_then(Value::as_str).ok_or_else(|| invalid("The expirationDateTime property is required."))?;
-        let at = chrono::DateTime::parse_from_rfc3339(text).map_err(|_| invalid(format!("Invalid expirationDateTime '{text}'.")))?.timestamp_millis();
+        let text = body
+            .get("expirationDateTime")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("The expirationDateTime property is required."))?;
+        let at = chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|_| invalid(format!("Invalid expirationDateTime '{text}'.")))?
+            .timestamp_millis();
         let now = self.now_ms();
         if at <= now {
-            return Err(invalid("Subscription expiration can only be in the future."));
+            return Err(invalid(
+                "Subscription expiration can only be in the future.",
+            ));
         }
         let max = self.max_minutes(resource_data);
         if at > now + max * 60_000 {
-            return Err(invalid(format!("Subscription expiration can only be {max} minutes in the future.")));
+            return Err(invalid(format!(
+                "Subscription expiration can only be {max} minutes in the future."
+            )));
         }
         // Values under 45 minutes are raised to 45 [S].
         Ok(at.max(now + 45 * 60_000))
@@ -107,17 +125,37 @@ impl State {
 
     /// Checks a `POST /subscriptions` body; the caller runs the validation handshakes, then
     /// [`State::insert_subscription`].
-    pub(crate) fn draft_subscription(&mut self, account: &str, body: &Value, immutable: bool, client_id: &str) -> GraphResult<Subscription> {
+    pub(crate) fn draft_subscription(
+        &mut self,
+        account: &str,
+        body: &Value,
+        immutable: bool,
+        client_id: &str,
+    ) -> GraphResult<Subscription> {
         let body = super::schema::check("subscription", body)?;
-        let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string).filter(|s| !s.trim().is_empty());
-        let change_type = text("changeType").ok_or_else(|| invalid("The changeType property is required."))?;
+        let text = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .filter(|s| !s.trim().is_empty())
+        };
+        let change_type =
+            text("changeType").ok_or_else(|| invalid("The changeType property is required."))?;
         for c in change_type.split(',') {
             if !CHANGE_TYPES.contains(&c.trim()) {
-                return Err(invalid(format!("Invalid 'changeType' attribute: '{}'.", c.trim())));
+                return Err(invalid(format!(
+                    "Invalid 'changeType' attribute: '{}'.",
+                    c.trim()
+                )));
             }
         }
-        let resource = text("resource").ok_or_else(|| invalid("The resource property is required."))?;
-        let (user, cal) = parse_resource(&resource).ok_or_else(|| invalid(format!("Resource '{resource}' is not supported for change notifications.")))?;
+        let resource =
+            text("resource").ok_or_else(|| invalid("The resource property is required."))?;
+        let (user, cal) = parse_resource(&resource).ok_or_else(|| {
+            invalid(format!(
+                "Resource '{resource}' is not supported for change notifications."
+            ))
+        })?;
         let account = self.user_of(account, user.as_deref())?;
         let calendar = match cal {
             None => None,
@@ -126,30 +164,48 @@ impl State {
         };
         let https_only = self.config.require_https_notifications;
         let check_url = |u: &str| -> GraphResult<()> {
-            let parsed = reqwest::Url::parse(u).map_err(|_| invalid(format!("The notification URL '{u}' is not valid.")))?;
+            let parsed = reqwest::Url::parse(u)
+                .map_err(|_| invalid(format!("The notification URL '{u}' is not valid.")))?;
             if parsed.scheme() != "https" && (https_only || parsed.scheme() != "http") {
-                return Err(invalid("Subscription validation request failed. Notification endpoint must be HTTPS."));
+                return Err(invalid(
+                    "Subscription validation request failed. Notification endpoint must be HTTPS.",
+                ));
             }
             Ok(())
         };
-        let notification_url = text("notificationUrl").ok_or_else(|| invalid("The notificationUrl property is required."))?;
+        let notification_url = text("notificationUrl")
+            .ok_or_else(|| invalid("The notificationUrl property is required."))?;
         check_url(&notification_url)?;
         let lifecycle_url = text("lifecycleNotificationUrl");
         if let Some(u) = &lifecycle_url {
             check_url(u)?;
         }
         let client_state = text("clientState");
-        if client_state.as_ref().is_some_and(|c| c.chars().count() > 128) {
-            return Err(invalid("The clientState property must not be longer than 128 characters."));
+        if client_state
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > 128)
+        {
+            return Err(invalid(
+                "The clientState property must not be longer than 128 characters.",
+            ));
         }
-        let include_resource_data = body.get("includeResourceData").and_then(Value::as_bool).unwrap_or(false);
+        let include_resource_data = body
+            .get("includeResourceData")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let encryption_certificate = text("encryptionCertificate");
         let encryption_certificate_id = text("encryptionCertificateId");
-        if include_resource_data && (encryption_certificate.is_none() || encryption_certificate_id.is_none()) {
+        if include_resource_data
+            && (encryption_certificate.is_none() || encryption_certificate_id.is_none())
+        {
             return Err(invalid("A subscription with includeResourceData needs encryptionCertificate and encryptionCertificateId."));
         }
         let expiration_ms = self.expiration(&body, include_resource_data)?;
-        let creator_id = self.accounts.get(&account).map(|a| a.user_id.clone()).unwrap_or_default();
+        let creator_id = self
+            .accounts
+            .get(&account)
+            .map(|a| a.user_id.clone())
+            .unwrap_or_default();
         Ok(Subscription {
             id: util::guid(&mut self.rng),
             account,
@@ -197,17 +253,43 @@ impl State {
     }
 
     /// A live subscription of `account` (expired ones are removed on sight).
-    pub(crate) fn subscription(&mut self, account: &str, id: &str) -> GraphResult<&mut Subscription> {
+    pub(crate) fn subscription(
+        &mut self,
+        account: &str,
+        id: &str,
+    ) -> GraphResult<&mut Subscription> {
         let now = self.now_ms();
-        if self.subscriptions.get(id).is_some_and(|s| s.expiration_ms <= now) {
+        if self
+            .subscriptions
+            .get(id)
+            .is_some_and(|s| s.expiration_ms <= now)
+        {
             self.subscriptions.remove(id);
         }
-        self.subscriptions.get_mut(id).filter(|s| s.account == account).ok_or_else(|| GraphError::new(404, "ResourceNotFound", format!("The object was not found. Subscription '{id}'.")))
+        self.subscriptions
+            .get_mut(id)
+            .filter(|s| s.account == account)
+            .ok_or_else(|| {
+                GraphError::new(
+                    404,
+                    "ResourceNotFound",
+                    format!("The object was not found. Subscription '{id}'."),
+                )
+            })
     }
 
-    pub(crate) fn renew_subscription(&mut self, account: &str, id: &str, body: &Value) -> GraphResult<Value> {
+    pub(crate) fn renew_subscription(
+        &mut self,
+        account: &str,
+        id: &str,
+        body: &Value,
+    ) -> GraphResult<Value> {
         let body = super::schema::check("subscription", body)?;
-        for k in body.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+        for k in body
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
             if !matches!(k.as_str(), "expirationDateTime" | "notificationUrl") {
                 return Err(invalid(format!("The property '{k}' can't be updated.")));
             }
@@ -223,39 +305,72 @@ impl State {
     pub(crate) fn list_subscriptions(&mut self, account: &str) -> Vec<Value> {
         let now = self.now_ms();
         self.subscriptions.retain(|_, s| s.expiration_ms > now);
-        self.subscriptions.values().filter(|s| s.account == account).map(|s| self.render_subscription(s)).collect()
+        self.subscriptions
+            .values()
+            .filter(|s| s.account == account)
+            .map(|s| self.render_subscription(s))
+            .collect()
     }
 
     /// Queues change notifications for a stored item.
     pub(crate) fn notify_change(&mut self, key: &str, change_type: &str) {
-        let Some(ev) = self.events.get(key) else { return };
-        let (account, calendar, ck) = (ev.account.clone(), ev.calendar.clone(), ev.change_key.clone());
+        let Some(ev) = self.events.get(key) else {
+            return;
+        };
+        let (account, calendar, ck) = (
+            ev.account.clone(),
+            ev.calendar.clone(),
+            ev.change_key.clone(),
+        );
         let ids = (ev.rest_id.clone(), ev.key.clone());
         self.queue_change(&account, &calendar, ids, &ck, change_type);
     }
 
     /// Queues a `deleted` notification for a plain occurrence.
     pub(crate) fn notify_occurrence_deleted(&mut self, master: &str, orig: i64) {
-        let Some(m) = self.events.get(master) else { return };
-        let ids = (util::occurrence_id(&m.rest_id, orig), util::occurrence_id(&m.key, orig));
+        let Some(m) = self.events.get(master) else {
+            return;
+        };
+        let ids = (
+            util::occurrence_id(&m.rest_id, orig),
+            util::occurrence_id(&m.key, orig),
+        );
         let (account, calendar, ck) = (m.account.clone(), m.calendar.clone(), m.change_key.clone());
         self.queue_change(&account, &calendar, ids, &ck, "deleted");
     }
 
-    fn queue_change(&mut self, account: &str, calendar: &str, (rest, immutable): (String, String), change_key: &str, change_type: &str) {
+    fn queue_change(
+        &mut self,
+        account: &str,
+        calendar: &str,
+        (rest, immutable): (String, String),
+        change_key: &str,
+        change_type: &str,
+    ) {
         let now = self.now_ms();
-        let user_id = self.accounts.get(account).map(|a| a.user_id.clone()).unwrap_or_default();
+        let user_id = self
+            .accounts
+            .get(account)
+            .map(|a| a.user_id.clone())
+            .unwrap_or_default();
         let tenant = self.config.tenant_id.clone();
         let mut out = Vec::new();
         for s in self.subscriptions.values() {
-            if s.account != account || s.expiration_ms <= now || s.calendar.as_ref().is_some_and(|c| c != calendar) || !s.change_type.split(',').any(|c| c.trim() == change_type) {
+            if s.account != account
+                || s.expiration_ms <= now
+                || s.calendar.as_ref().is_some_and(|c| c != calendar)
+                || !s.change_type.split(',').any(|c| c.trim() == change_type)
+            {
                 continue;
             }
             let id = if s.immutable { &immutable } else { &rest };
             let resource = format!("Users/{user_id}/Events/{id}");
             let mut n = Map::new();
             n.insert("subscriptionId".into(), json!(s.id));
-            n.insert("subscriptionExpirationDateTime".into(), json!(utc_ms(s.expiration_ms)));
+            n.insert(
+                "subscriptionExpirationDateTime".into(),
+                json!(utc_ms(s.expiration_ms)),
+            );
             n.insert("changeType".into(), json!(change_type));
             n.insert("resource".into(), json!(resource));
             n.insert("resourceData".into(), json!({"@odata.type": "#Microsoft.Graph.Event", "@odata.id": resource, "@odata.etag": format!("W/\"{change_key}\""), "id": id}));
@@ -263,7 +378,12 @@ impl State {
                 n.insert("clientState".into(), json!(c));
             }
             n.insert("tenantId".into(), json!(tenant));
-            out.push(PendingDelivery { url: s.notification_url.clone(), subscription_id: s.id.clone(), kind: "change", notification: Value::Object(n) });
+            out.push(PendingDelivery {
+                url: s.notification_url.clone(),
+                subscription_id: s.id.clone(),
+                kind: "change",
+                notification: Value::Object(n),
+            });
         }
         self.outbox.extend(out);
     }
@@ -271,17 +391,27 @@ impl State {
     /// Test hook: queues a lifecycle notification (and, for `subscriptionRemoved`, removes the
     /// subscription). `false` when there is no such subscription.
     pub(crate) fn lifecycle(&mut self, id: &str, event: LifecycleEvent) -> bool {
-        let Some(s) = self.subscriptions.get(id).cloned() else { return false };
+        let Some(s) = self.subscriptions.get(id).cloned() else {
+            return false;
+        };
         if let Some(url) = &s.lifecycle_url {
             let mut n = Map::new();
             n.insert("subscriptionId".into(), json!(s.id));
-            n.insert("subscriptionExpirationDateTime".into(), json!(utc_ms(s.expiration_ms)));
+            n.insert(
+                "subscriptionExpirationDateTime".into(),
+                json!(utc_ms(s.expiration_ms)),
+            );
             n.insert("tenantId".into(), json!(self.config.tenant_id));
             if let Some(c) = &s.client_state {
                 n.insert("clientState".into(), json!(c));
             }
             n.insert("lifecycleEvent".into(), json!(event.name()));
-            self.outbox.push(PendingDelivery { url: url.clone(), subscription_id: s.id.clone(), kind: "lifecycle", notification: Value::Object(n) });
+            self.outbox.push(PendingDelivery {
+                url: url.clone(),
+                subscription_id: s.id.clone(),
+                kind: "lifecycle",
+                notification: Value::Object(n),
+            });
         }
         if event == LifecycleEvent::SubscriptionRemoved {
             self.subscriptions.remove(id);
@@ -301,18 +431,40 @@ pub(crate) async fn validate(app: &App, url: &str, subscription_id: &str) -> Gra
     let sep = if url.contains('?') { '&' } else { '?' };
     let target = format!("{url}{sep}validationToken={}", percent_encode(&token));
     let started = Instant::now();
-    let sent = app.http.post(&target).header("content-type", "text/plain; charset=utf-8").timeout(timeout).send().await;
-    let record = |status: Option<u16>| NotificationRecord { url: url.to_string(), kind: "validation".into(), subscription_ids: vec![subscription_id.to_string()], attempt: 0, status, body: json!(token) };
+    let sent = app
+        .http
+        .post(&target)
+        .header("content-type", "text/plain; charset=utf-8")
+        .timeout(timeout)
+        .send()
+        .await;
+    let record = |status: Option<u16>| NotificationRecord {
+        url: url.to_string(),
+        kind: "validation".into(),
+        subscription_ids: vec![subscription_id.to_string()],
+        attempt: 0,
+        status,
+        body: json!(token),
+    };
     let fail = |m: &str| GraphError::bad_request("ValidationError", m.to_string());
     let resp = match sent {
         Ok(r) => r,
         Err(e) => {
             app.record_notification(record(None));
-            return Err(if e.is_timeout() || started.elapsed() >= timeout { fail("Subscription validation request timed out.") } else { fail("Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.") });
+            return Err(if e.is_timeout() || started.elapsed() >= timeout {
+                fail("Subscription validation request timed out.")
+            } else {
+                fail("Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.")
+            });
         }
     };
     let status = resp.status().as_u16();
-    let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let body = tokio::time::timeout(timeout.saturating_sub(started.elapsed()), resp.text()).await;
     app.record_notification(record(Some(status)));
     let body = match body {
@@ -323,7 +475,9 @@ pub(crate) async fn validate(app: &App, url: &str, subscription_id: &str) -> Gra
         return Err(fail("Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request."));
     }
     if !content_type.starts_with("text/plain") {
-        return Err(fail("Subscription validation request failed. Response must have Content-Type text/plain."));
+        return Err(fail(
+            "Subscription validation request failed. Response must have Content-Type text/plain.",
+        ));
     }
     if body != token {
         return Err(fail("Subscription validation request failed. Response must exactly match validationToken query parameter."));
@@ -353,17 +507,35 @@ pub(crate) async fn run_notifier(app: Arc<App>) {
 async fn deliver(app: Arc<App>, url: String, kind: &'static str, items: Vec<PendingDelivery>) {
     let (timeout, retries, mut delay) = {
         let st = app.lock();
-        (st.config.notification_timeout, st.config.notification_retries, st.config.notification_retry_delay)
+        (
+            st.config.notification_timeout,
+            st.config.notification_retries,
+            st.config.notification_retry_delay,
+        )
     };
     let mut ids: Vec<String> = items.iter().map(|i| i.subscription_id.clone()).collect();
     ids.dedup();
     let body = json!({"value": items.iter().map(|i| i.notification.clone()).collect::<Vec<_>>()});
     for attempt in 0..=retries {
-        let status = match app.http.post(&url).json(&body).timeout(timeout).send().await {
+        let status = match app
+            .http
+            .post(&url)
+            .json(&body)
+            .timeout(timeout)
+            .send()
+            .await
+        {
             Ok(r) => Some(r.status().as_u16()),
             Err(_) => None,
         };
-        app.record_notification(NotificationRecord { url: url.clone(), kind: kind.into(), subscription_ids: ids.clone(), attempt, status, body: body.clone() });
+        app.record_notification(NotificationRecord {
+            url: url.clone(),
+            kind: kind.into(),
+            subscription_ids: ids.clone(),
+            attempt,
+            status,
+            body: body.clone(),
+        });
         if status.is_some_and(|s| (200..300).contains(&s)) {
             return;
         }
@@ -387,9 +559,18 @@ mod tests {
     #[test]
     fn resources() {
         assert_eq!(parse_resource("me/events"), Some((None, None)));
-        assert_eq!(parse_resource("/Users/abc/Events"), Some((Some("abc".into()), None)));
-        assert_eq!(parse_resource("me/calendar/events"), Some((None, Some(String::new()))));
-        assert_eq!(parse_resource("me/calendars/X1/events?$filter=x"), Some((None, Some("X1".into()))));
+        assert_eq!(
+            parse_resource("/Users/abc/Events"),
+            Some((Some("abc".into()), None))
+        );
+        assert_eq!(
+            parse_resource("me/calendar/events"),
+            Some((None, Some(String::new())))
+        );
+        assert_eq!(
+            parse_resource("me/calendars/X1/events?$filter=x"),
+            Some((None, Some("X1".into())))
+        );
         assert_eq!(parse_resource("me/messages"), None);
         assert_eq!(parse_resource("me/calendarView"), None);
     }

@@ -21,7 +21,11 @@ pub(crate) fn immutable_id(rng: &mut SplitMix64) -> String {
 /// The id of an occurrence (and of the exception it becomes): derived from the master's id of the
 /// same kind and the original start, so it is stable, yet opaque and case-sensitive.
 pub(crate) fn occurrence_id(master_id: &str, orig: i64) -> String {
-    let prefix = if master_id.starts_with("AAkALgAA") { "AAkALgAA" } else { "AAMkAG" };
+    let prefix = if master_id.starts_with("AAkALgAA") {
+        "AAkALgAA"
+    } else {
+        "AAMkAG"
+    };
     let a = sha256_b64url(format!("{master_id}/{orig}").as_bytes());
     let b = sha256_b64url(format!("{orig}/{master_id}").as_bytes());
     format!("{prefix}BRgAA{a}{}AAAEA=", &b[..30])
@@ -29,14 +33,19 @@ pub(crate) fn occurrence_id(master_id: &str, orig: i64) -> String {
 
 /// Whether a string could be an Exchange id at all (else 400 `ErrorInvalidIdMalformed`).
 pub(crate) fn id_well_formed(id: &str) -> bool {
-    id.len() >= 16 && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'+' | b'/'))
+    id.len() >= 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'+' | b'/'))
 }
 
 pub(crate) fn guid(rng: &mut SplitMix64) -> String {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
     bytes[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// A `changeKey`: 16 random bytes in standard base64, like `EZ9r3czxY0m2jz8c45czkwAAFXcvIw==`.
@@ -54,8 +63,15 @@ pub(crate) fn token(rng: &mut SplitMix64, prefix: &str, len: usize) -> String {
 /// Exchange's GlobalObjectId as hex: class id, instance date (0 for the series / single items),
 /// creation FILETIME, reserved, then 16 random bytes.
 pub(crate) fn new_ical_uid(rng: &mut SplitMix64, created_ms: i64) -> String {
-    let filetime = (created_ms.max(0) as u64).saturating_mul(10_000).saturating_add(116_444_736_000_000_000);
-    format!("040000008200E00074C5B7101A82E00800000000{:016X}000000000000000010000000{:016X}{:016X}", filetime.swap_bytes(), rng.next_u64(), rng.next_u64())
+    let filetime = (created_ms.max(0) as u64)
+        .saturating_mul(10_000)
+        .saturating_add(116_444_736_000_000_000);
+    format!(
+        "040000008200E00074C5B7101A82E00800000000{:016X}000000000000000010000000{:016X}{:016X}",
+        filetime.swap_bytes(),
+        rng.next_u64(),
+        rng.next_u64()
+    )
 }
 
 /// The per-occurrence `iCalUId`: the master's with bytes 16–19 set to the instance date.
@@ -64,7 +80,14 @@ pub(crate) fn occurrence_ical_uid(master: &str, date: NaiveDate) -> String {
     if master.len() < 40 {
         return master.to_string();
     }
-    format!("{}{:04X}{:02X}{:02X}{}", &master[..32], date.year(), date.month(), date.day(), &master[40..])
+    format!(
+        "{}{:04X}{:02X}{:02X}{}",
+        &master[..32],
+        date.year(),
+        date.month(),
+        date.day(),
+        &master[40..]
+    )
 }
 
 /// `2016-12-09T20:30:00.0000000` (wall clock, the form of `dateTimeTimeZone.dateTime`).
@@ -80,7 +103,10 @@ pub(crate) fn stamp(ms: i64) -> String {
 
 /// `2017-05-01T20:00:00Z` (`originalStart`, subscription expirations).
 pub(crate) fn utc_instant(secs: i64) -> String {
-    DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    DateTime::<Utc>::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 pub(crate) fn utc_ms(ms: i64) -> String {
@@ -104,12 +130,18 @@ pub(crate) fn parse_wall_clock(text: &str, tz: Tz) -> Option<NaiveDateTime> {
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Some(instant_to_local(d.timestamp(), tz));
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(t, f) {
             return Some(n.with_nanosecond0());
         }
     }
-    NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
+    NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
 }
 
 trait Nanos {
@@ -142,7 +174,11 @@ pub(crate) struct Prefs {
 
 pub(crate) fn prefs(headers: &HeaderMap) -> Prefs {
     let mut p = Prefs::default();
-    for h in headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()) {
+    for h in headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+    {
         for item in split_outside_quotes(h) {
             let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
             let v = v.trim().trim_matches('"').to_string();
@@ -186,7 +222,12 @@ fn split_outside_quotes(s: &str) -> Vec<String> {
 pub(crate) fn jwt(claims: &serde_json::Value, rng: &mut SplitMix64) -> String {
     let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "almanac-emulator"});
     let sig: Vec<u8> = (0..32).map(|_| rng.next_u64() as u8).collect();
-    format!("{}.{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()), b64url(&sig))
+    format!(
+        "{}.{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes()),
+        b64url(&sig)
+    )
 }
 
 #[cfg(test)]
@@ -197,9 +238,21 @@ mod tests {
     #[test]
     fn prefer_headers_combine() {
         let mut h = HeaderMap::new();
-        h.append("prefer", HeaderValue::from_static("outlook.timezone=\"Pacific Standard Time\", IdType=\"ImmutableId\""));
+        h.append(
+            "prefer",
+            HeaderValue::from_static(
+                "outlook.timezone=\"Pacific Standard Time\", IdType=\"ImmutableId\"",
+            ),
+        );
         h.append("prefer", HeaderValue::from_static("odata.maxpagesize=2"));
-        assert_eq!(prefs(&h), Prefs { time_zone: Some("Pacific Standard Time".into()), immutable_ids: true, max_page_size: Some(2) });
+        assert_eq!(
+            prefs(&h),
+            Prefs {
+                time_zone: Some("Pacific Standard Time".into()),
+                immutable_ids: true,
+                max_page_size: Some(2)
+            }
+        );
     }
 
     #[test]
@@ -214,7 +267,13 @@ mod tests {
         let occ = occurrence_ical_uid(&uid, NaiveDate::from_ymd_opt(2027, 3, 1).expect("date"));
         assert_eq!(&occ[32..40], "07EB0301");
         assert_eq!(stamp(1_000), "1970-01-01T00:00:01.0000000Z");
-        assert_eq!(parse_wall_clock("2027-03-01", chrono_tz::UTC).map(|d| d.to_string()), Some("2027-03-01 00:00:00".into()));
-        assert_eq!(parse_wall_clock("2027-03-01T09:00:00.0000000", chrono_tz::UTC).map(|d| d.to_string()), Some("2027-03-01 09:00:00".into()));
+        assert_eq!(
+            parse_wall_clock("2027-03-01", chrono_tz::UTC).map(|d| d.to_string()),
+            Some("2027-03-01 00:00:00".into())
+        );
+        assert_eq!(
+            parse_wall_clock("2027-03-01T09:00:00.0000000", chrono_tz::UTC).map(|d| d.to_string()),
+            Some("2027-03-01 09:00:00".into())
+        );
     }
 }

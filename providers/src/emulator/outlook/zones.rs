@@ -264,7 +264,10 @@ pub(crate) struct Zone {
 }
 
 impl Zone {
-    pub(crate) const UTC: Zone = Zone { tz: chrono_tz::UTC, windows: "UTC" };
+    pub(crate) const UTC: Zone = Zone {
+        tz: chrono_tz::UTC,
+        windows: "UTC",
+    };
 }
 
 /// Resolves a zone name from a request: a Windows id (case-insensitive), `UTC`, or one of the
@@ -277,7 +280,9 @@ pub(crate) fn resolve(name: &str) -> Option<Zone> {
     if let Some((w, iana)) = WINDOWS.iter().find(|(w, _)| w.eq_ignore_ascii_case(name)) {
         return iana.parse().ok().map(|tz| Zone { tz, windows: w });
     }
-    let (iana, w) = IANA_ACCEPTED.iter().find(|(i, _)| i.eq_ignore_ascii_case(name))?;
+    let (iana, w) = IANA_ACCEPTED
+        .iter()
+        .find(|(i, _)| i.eq_ignore_ascii_case(name))?;
     let windows = WINDOWS.iter().find(|(x, _)| x == w).map(|(x, _)| *x)?;
     iana.parse().ok().map(|tz| Zone { tz, windows })
 }
@@ -305,10 +310,19 @@ mod tests {
 
     #[test]
     fn names_and_refusals() {
-        assert_eq!(resolve("eastern standard time").map(|z| z.tz), Some(chrono_tz::America::New_York));
-        assert_eq!(resolve("Asia/Kolkata").map(|z| z.windows), Some("India Standard Time"));
+        assert_eq!(
+            resolve("eastern standard time").map(|z| z.tz),
+            Some(chrono_tz::America::New_York)
+        );
+        assert_eq!(
+            resolve("Asia/Kolkata").map(|z| z.windows),
+            Some("India Standard Time")
+        );
         assert_eq!(resolve("UTC"), Some(Zone::UTC));
-        assert!(resolve("Europe/Amsterdam").is_none(), "not in the documented IANA list");
+        assert!(
+            resolve("Europe/Amsterdam").is_none(),
+            "not in the documented IANA list"
+        );
         assert!(resolve("Mars/Olympus").is_none());
         assert_eq!(unsupported_message("x"), "A valid TimeZone value must be specified. The following TimeZone value is not supported: 'x'.");
     }
