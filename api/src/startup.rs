@@ -20,6 +20,14 @@ impl Application {
     /// before serving starts).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = store::connect(&settings.database_url).await?;
+        Self::build_on(settings, store).await
+    }
+
+    /// `build` on a store the caller opened (tests open one that counts its statements).
+    pub async fn build_on(
+        settings: Settings,
+        store: std::sync::Arc<dyn store::Store>,
+    ) -> anyhow::Result<Self> {
         store.migrate().await?;
         store
             .ensure_organization(OrganizationId::DEFAULT, "Default organization")

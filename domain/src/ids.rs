@@ -62,6 +62,15 @@ id_type!(
     FeedId, "feed"
 );
 
+id_type!(
+    /// A provider account connected through OAuth (a Google or Microsoft login).
+    ConnectionId, "con"
+);
+id_type!(
+    /// A local calendar linked to a provider calendar through a connection.
+    LinkId, "lnk"
+);
+
 impl OrganizationId {
     /// The organization used until authentication names one (dev mode).
     pub const DEFAULT: OrganizationId = OrganizationId(uuid::Uuid::from_u128(

@@ -10,9 +10,11 @@
 use almanac_api::config::Settings;
 use almanac_api::startup::Application;
 use almanac_api::state::AppState;
+use almanac_api::store::{SqlStore, StatementCounter};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -104,6 +106,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub engine: Engine,
     pub state: AppState,
+    /// The statements this app's store has run (to prove queries do not grow with results).
+    pub statements: StatementCounter,
     _stop: tokio::sync::oneshot::Sender<()>,
     _db: TestDb,
 }
@@ -118,7 +122,14 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) 
     let database_url = url.clone();
     let mut settings = Settings::for_tests(url);
     adjust(&mut settings);
-    let app = Application::build(settings).await.expect("app builds");
+    let statements = StatementCounter::default();
+    let store = SqlStore::connect(&settings.database_url)
+        .await
+        .expect("store opens")
+        .counting_statements(statements.clone());
+    let app = Application::build_on(settings, Arc::new(store))
+        .await
+        .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -131,6 +142,7 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) 
         http: reqwest::Client::new(),
         engine,
         state,
+        statements,
         _stop: stop,
         _db: db,
     }
@@ -575,12 +587,12 @@ pub mod sync {
         let store = app.state.store.clone();
         for l in store.all_links().await.expect("links") {
             for row in store
-                .due_pushes(&l.id, i64::MAX, 100_000)
+                .due_pushes(l.organization_id, l.id, i64::MAX, 100_000)
                 .await
                 .expect("rows")
             {
                 store
-                    .push_failed(row.id, "made due by the test", 0)
+                    .push_failed(l.organization_id, row.id, "made due by the test", 0)
                     .await
                     .expect("due");
             }
@@ -588,7 +600,16 @@ pub mod sync {
     }
 
     pub async fn pending(app: &TestApp, link: &str) -> i64 {
-        app.state.store.pending_pushes(link).await.expect("pending")
+        let links = app.state.store.all_links().await.expect("links");
+        let l = links
+            .iter()
+            .find(|l| l.id.to_string() == link)
+            .expect("a stored link");
+        app.state
+            .store
+            .pending_pushes(l.organization_id, l.id)
+            .await
+            .expect("pending")
     }
 
     pub async fn version(app: &TestApp, series: &str) -> i64 {

@@ -51,7 +51,7 @@ async fn post_oversized(app: &TestApp, body: String) -> Option<(u16, Value)> {
 
 async fn floods_are_refused_before_execution_and_the_server_stays_responsive(app: TestApp) {
     let cal = app.create_calendar("c", "UTC").await;
-    let statements = app.state.store.statements_executed();
+    let statements = app.statements.executed();
     let aliases: String = (0..10_000)
         .map(|i| format!("a{i}: calendar(id: \"{cal}\") {{ id }} "))
         .collect();
@@ -102,7 +102,7 @@ async fn floods_are_refused_before_execution_and_the_server_stays_responsive(app
         "a normal request is served meanwhile"
     );
     // Only the normal request (one calendar lookup) reached the store: the rest never executed.
-    assert_eq!(app.state.store.statements_executed() - statements, 1);
+    assert_eq!(app.statements.executed() - statements, 1);
     // A small batch runs, answering in order.
     let (status, body) = post_raw(&app, json!([{ "query": "{ viewer { canWrite } }" }, { "query": "{ calendars { edges { cursor } } }" }]).to_string()).await;
     assert_eq!(status, 200);
@@ -135,7 +135,7 @@ fn doubling_fragments(levels: usize) -> String {
 async fn list_multiplied_costs_are_refused_before_execution_and_reported(app: TestApp) {
     let cal = app.create_calendar("c", "UTC").await;
     app.create_series(&cal, json!({ "title": "m", "start": "2026-01-01T00:00:00", "duration": "PT1M", "recurrence": { "rrule": "FREQ=MINUTELY" } })).await.expect("series");
-    let statements = app.state.store.statements_executed();
+    let statements = app.statements.executed();
     for levels in [1, 2] {
         let query = nested_occurrence_pages(&cal, levels);
         let (status, body) = post_raw(&app, json!({ "query": query }).to_string()).await;
@@ -226,7 +226,7 @@ async fn list_multiplied_costs_are_refused_before_execution_and_reported(app: Te
         "{oversized}"
     );
     assert_eq!(
-        app.state.store.statements_executed(),
+        app.statements.executed(),
         statements,
         "no refused query reached the store"
     );
@@ -260,7 +260,7 @@ async fn list_multiplied_costs_are_refused_before_execution_and_reported(app: Te
 }
 
 async fn doubling_fragments_are_refused_without_expanding_them(app: TestApp) {
-    let statements = app.state.store.statements_executed();
+    let statements = app.statements.executed();
     for levels in [20, 25] {
         let doc = doubling_fragments(levels);
         assert!(doc.len() < 1500, "{} bytes", doc.len());
@@ -315,7 +315,7 @@ async fn doubling_fragments_are_refused_without_expanding_them(app: TestApp) {
         (json!("QUERY_TOO_COMPLEX"), json!("tokens")),
         "{body}"
     );
-    assert_eq!(app.state.store.statements_executed(), statements);
+    assert_eq!(app.statements.executed(), statements);
 }
 
 fn limited(s: &mut Settings) {

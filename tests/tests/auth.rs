@@ -373,12 +373,12 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         .to_string();
     // Provider connections and links are made through OAuth; store them directly here.
     let connection = |org: &str, account: &str| almanac_api::store::sync::ConnectionRecord {
-        id: format!("con_{}", uuid::Uuid::now_v7().simple()),
-        organization_id: org.to_string(),
+        id: almanac_domain::ids::ConnectionId::generate(),
+        organization_id: org.parse().expect("org id"),
         user_id: None,
-        provider: "google".into(),
+        provider: almanac_api::store::sync::Provider::Google,
         account: account.into(),
-        state: "ACTIVE".into(),
+        state: almanac_api::store::sync::ConnectionState::Active,
         access_token: None,
         refresh_token: None,
         access_expires_at: None,
@@ -410,12 +410,12 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         .await
         .expect("their connection");
     let their_link = almanac_api::store::sync::LinkRecord {
-        id: format!("lnk_{}", uuid::Uuid::now_v7().simple()),
-        organization_id: their_org.clone(),
-        calendar_id: cal.clone(),
-        connection_id: their_con.id.clone(),
+        id: almanac_domain::ids::LinkId::generate(),
+        organization_id: their_org.parse().expect("org id"),
+        calendar_id: cal.parse().expect("calendar id"),
+        connection_id: their_con.id,
         remote_calendar_id: "them@example.com".into(),
-        direction: "TWO_WAY".into(),
+        direction: almanac_api::store::sync::Direction::TwoWay,
         sync_cursor: None,
         last_synced_at: None,
         last_error: None,
@@ -430,6 +430,12 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         .insert_link(&their_link)
         .await
         .expect("their link");
+    let their_link_id = their_link.id;
+    let (my_con, their_con, their_link) = (
+        my_con.id.to_string(),
+        their_con.id.to_string(),
+        their_link.id.to_string(),
+    );
     let d = q(&mine, "mutation { createCalendar(input: { name: \"mine\", timeZone: \"UTC\" }) { calendar { id } } }", json!({})).await;
     let my_cal = d["data"]["createCalendar"]["calendar"]["id"]
         .as_str()
@@ -448,8 +454,8 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": key })),
         (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": key.trim_start_matches("key_") })),
         (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": feed })),
-        (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": their_con.id })),
-        (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": their_link.id })),
+        (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": their_con })),
+        (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": their_link })),
         (vec![], "query($id: ID!) { node(id: $id) { id } }", json!({ "id": their_remote_calendar })),
         (vec!["Query.calendar(id)"], "query($id: ID!) { calendar(id: $id) { id } }", json!({ "id": cal })),
         (vec!["Query.series(id)"], "query($id: ID!) { series(id: $id) { id } }", json!({ "id": ser })),
@@ -467,10 +473,10 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         (vec!["Mutation.revokeApiKey(input.id)"], "mutation($k: ID!) { revokeApiKey(input: { id: $k }) { apiKey { id } } }", json!({ "k": key })),
         (vec!["Mutation.createIcsFeed(input.calendarId)"], "mutation($c: ID!) { createIcsFeed(input: { calendarId: $c }) { feed { id } } }", json!({ "c": cal })),
         (vec!["Mutation.revokeIcsFeed(input.id)"], "mutation($f: ID!) { revokeIcsFeed(input: { id: $f }) { feed { id } } }", json!({ "f": feed })),
-        (vec!["Mutation.linkCalendar(input.calendarId)"], "mutation($c: ID!, $k: ID!) { linkCalendar(input: { calendarId: $c, accountId: $k, remoteCalendarId: \"x\" }) { link { id } } }", json!({ "c": cal, "k": my_con.id })),
-        (vec!["Mutation.linkCalendar(input.accountId)"], "mutation($c: ID!, $k: ID!) { linkCalendar(input: { calendarId: $c, accountId: $k, remoteCalendarId: \"x\" }) { link { id } } }", json!({ "c": my_cal, "k": their_con.id })),
-        (vec!["Mutation.syncCalendarLink(input.id)"], "mutation($l: ID!) { syncCalendarLink(input: { id: $l }) { round { pushed } } }", json!({ "l": their_link.id })),
-        (vec!["Mutation.unlinkCalendar(input.id)"], "mutation($l: ID!) { unlinkCalendar(input: { id: $l }) { unlinkedLinkId } }", json!({ "l": their_link.id })),
+        (vec!["Mutation.linkCalendar(input.calendarId)"], "mutation($c: ID!, $k: ID!) { linkCalendar(input: { calendarId: $c, accountId: $k, remoteCalendarId: \"x\" }) { link { id } } }", json!({ "c": cal, "k": my_con })),
+        (vec!["Mutation.linkCalendar(input.accountId)"], "mutation($c: ID!, $k: ID!) { linkCalendar(input: { calendarId: $c, accountId: $k, remoteCalendarId: \"x\" }) { link { id } } }", json!({ "c": my_cal, "k": their_con })),
+        (vec!["Mutation.syncCalendarLink(input.id)"], "mutation($l: ID!) { syncCalendarLink(input: { id: $l }) { round { pushed } } }", json!({ "l": their_link })),
+        (vec!["Mutation.unlinkCalendar(input.id)"], "mutation($l: ID!) { unlinkCalendar(input: { id: $l }) { unlinkedLinkId } }", json!({ "l": their_link })),
         (vec!["Mutation.importIcs(input.calendarId)"], "mutation($c: ID!, $ics: String!) { importIcs(input: { calendarId: $c, ics: $ics }) { series { id } } }", json!({ "c": cal, "ics": ics })),
     ];
     let mut cases = cases;
@@ -579,11 +585,11 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
     )
     .await;
     assert!(
-        !body.to_string().contains(&their_con.id) && !body.to_string().contains(&their_link.id),
+        !body.to_string().contains(&their_con) && !body.to_string().contains(&their_link),
         "{body}"
     );
     assert!(
-        body.to_string().contains(&my_con.id),
+        body.to_string().contains(&my_con),
         "my own connection is listed: {body}"
     );
     // Every kind of Node resolves for its own organization (so the nulls above are tenancy, not
@@ -594,8 +600,8 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         (&occ, "Occurrence"),
         (&key, "ApiKey"),
         (&feed, "IcsFeed"),
-        (&their_con.id, "ProviderAccount"),
-        (&their_link.id, "CalendarLink"),
+        (&their_con, "ProviderAccount"),
+        (&their_link, "CalendarLink"),
     ] {
         let body = q(
             &theirs,
@@ -625,7 +631,7 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
     assert!(
         app.state
             .store
-            .link(their_org_id, &their_link.id)
+            .link(their_org_id, their_link_id)
             .await
             .expect("db")
             .is_some(),

@@ -154,7 +154,7 @@ async fn mute_notifications(w: &World, link: &str) {
             .app
             .state
             .store
-            .link(org, link)
+            .link(org, link.parse().expect("link id"))
             .await
             .expect("db")
             .expect("link");
@@ -163,7 +163,8 @@ async fn mute_notifications(w: &World, link: &str) {
                 .state
                 .store
                 .set_channel(
-                    link,
+                    org,
+                    l.id,
                     l.channel_id.as_deref(),
                     l.channel_resource_id.as_deref(),
                     Some("muted"),
@@ -679,7 +680,10 @@ async fn a_round_killed_mid_split_recovers_without_orphans_or_duplicates(w: Worl
     let app = w.app.state.clone();
     let record = app
         .store
-        .link(almanac_domain::OrganizationId::DEFAULT, &link)
+        .link(
+            almanac_domain::OrganizationId::DEFAULT,
+            link.parse().expect("link id"),
+        )
         .await
         .expect("db")
         .expect("link");
@@ -1098,7 +1102,10 @@ async fn the_worker_renews_channels_and_runs_the_safety_net_round(w: World) {
             .app
             .state
             .store
-            .link(almanac_domain::OrganizationId::DEFAULT, &link)
+            .link(
+                almanac_domain::OrganizationId::DEFAULT,
+                link.parse().expect("link id"),
+            )
             .await
             .expect("db")
             .expect("link");
@@ -1113,7 +1120,10 @@ async fn the_worker_renews_channels_and_runs_the_safety_net_round(w: World) {
         .app
         .state
         .store
-        .link(almanac_domain::OrganizationId::DEFAULT, &link)
+        .link(
+            almanac_domain::OrganizationId::DEFAULT,
+            link.parse().expect("link id"),
+        )
         .await
         .expect("db")
         .expect("link");
@@ -1125,7 +1135,8 @@ async fn the_worker_renews_channels_and_runs_the_safety_net_round(w: World) {
         .state
         .store
         .set_channel(
-            &link,
+            almanac_domain::OrganizationId::DEFAULT,
+            before.id,
             before.channel_id.as_deref(),
             before.channel_resource_id.as_deref(),
             Some("lost"),
@@ -1160,7 +1171,10 @@ async fn the_worker_renews_channels_and_runs_the_safety_net_round(w: World) {
         .app
         .state
         .store
-        .link(almanac_domain::OrganizationId::DEFAULT, &link)
+        .link(
+            almanac_domain::OrganizationId::DEFAULT,
+            link.parse().expect("link id"),
+        )
         .await
         .expect("db")
         .expect("link");

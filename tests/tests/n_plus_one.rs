@@ -11,15 +11,15 @@ const OCCURRENCE_TREE: &str = "query($cs: [ID!]!) {
 
 /// Statements and results of each nested query.
 async fn statements_for(app: &TestApp, cal: &str) -> (u64, u64, usize) {
-    let before = app.state.store.statements_executed();
+    let before = app.statements.executed();
     let d = app.ok(SERIES_TREE, json!({ "c": cal })).await;
     let n = d["calendar"]["series"]["edges"]
         .as_array()
         .map_or(0, Vec::len);
-    let mid = app.state.store.statements_executed();
+    let mid = app.statements.executed();
     let d = app.ok(OCCURRENCE_TREE, json!({ "cs": [cal] })).await;
     assert_eq!(d["occurrences"]["edges"].as_array().map_or(0, Vec::len), n);
-    (mid - before, app.state.store.statements_executed() - mid, n)
+    (mid - before, app.statements.executed() - mid, n)
 }
 
 async fn a_nested_query_costs_the_same_statements_for_10_and_100_series(app: TestApp) {

@@ -325,7 +325,10 @@ async fn edits_made_in_outlook_flow_back(w: World) {
         .app
         .state
         .store
-        .link(almanac_domain::OrganizationId::DEFAULT, &link)
+        .link(
+            almanac_domain::OrganizationId::DEFAULT,
+            link.parse().expect("link id"),
+        )
         .await
         .expect("db")
         .expect("link")
@@ -336,7 +339,12 @@ async fn edits_made_in_outlook_flow_back(w: World) {
     w.app
         .state
         .store
-        .save_cursor(&link, Some(&format!("{week_ago}|{delta_link}")), None)
+        .save_cursor(
+            almanac_domain::OrganizationId::DEFAULT,
+            link.parse().expect("link id"),
+            Some(&format!("{week_ago}|{delta_link}")),
+            None,
+        )
         .await
         .expect("db");
     let rolled = w.sync(&link).await;
@@ -632,7 +640,10 @@ async fn a_round_killed_mid_split_recovers_without_orphans_or_duplicates(w: Worl
     let app = w.app.state.clone();
     let record = app
         .store
-        .link(almanac_domain::OrganizationId::DEFAULT, &link)
+        .link(
+            almanac_domain::OrganizationId::DEFAULT,
+            link.parse().expect("link id"),
+        )
         .await
         .expect("db")
         .expect("link");
@@ -749,7 +760,10 @@ async fn change_notifications_trigger_a_sync_and_subscriptions_are_kept_alive(w:
         .app
         .state
         .store
-        .link(almanac_domain::OrganizationId::DEFAULT, &link)
+        .link(
+            almanac_domain::OrganizationId::DEFAULT,
+            link.parse().expect("link id"),
+        )
         .await
         .expect("db")
         .expect("link");
@@ -780,7 +794,10 @@ async fn change_notifications_trigger_a_sync_and_subscriptions_are_kept_alive(w:
             .app
             .state
             .store
-            .link(almanac_domain::OrganizationId::DEFAULT, &link)
+            .link(
+                almanac_domain::OrganizationId::DEFAULT,
+                link.parse().expect("link id"),
+            )
             .await
             .expect("db")
             .expect("link");
@@ -811,7 +828,10 @@ async fn rotating_refresh_tokens_are_persisted(w: World) {
         .app
         .state
         .store
-        .connection_by_id(&w.connection)
+        .connection(
+            almanac_domain::OrganizationId::DEFAULT,
+            w.connection.parse().expect("connection id"),
+        )
         .await
         .expect("db")
         .expect("c")
@@ -830,7 +850,10 @@ async fn rotating_refresh_tokens_are_persisted(w: World) {
         .app
         .state
         .store
-        .connection_by_id(&w.connection)
+        .connection(
+            almanac_domain::OrganizationId::DEFAULT,
+            w.connection.parse().expect("connection id"),
+        )
         .await
         .expect("db")
         .expect("c")

@@ -467,7 +467,8 @@ async fn sync_bench() -> Vec<Row> {
     use almanac_api::config::Settings;
     use almanac_api::services::sync::{link_calendar, run_round};
     use almanac_api::startup::Application;
-    use almanac_api::store::sync::ConnectionRecord;
+    use almanac_api::store::sync::{ConnectionRecord, ConnectionState, Provider};
+    use almanac_domain::ids::ConnectionId;
     use almanac_providers::emulator::google::{GoogleEmulator, GoogleEmulatorConfig, Quotas};
     use almanac_providers::emulator::outlook::{
         OutlookEmulator, OutlookEmulatorConfig, Throttling,
@@ -499,17 +500,21 @@ async fn sync_bench() -> Vec<Row> {
     let state = app.state().clone();
     let org = OrganizationId::DEFAULT;
     let mut rows = Vec::new();
-    for (provider, access) in [
-        ("google", google.issue_tokens(account).access_token),
-        ("outlook", outlook.issue_tokens(account).access_token),
+    for (kind, access) in [
+        (Provider::Google, google.issue_tokens(account).access_token),
+        (
+            Provider::Outlook,
+            outlook.issue_tokens(account).access_token,
+        ),
     ] {
+        let provider = kind.as_str();
         let connection = ConnectionRecord {
-            id: format!("con_{}", uuid::Uuid::now_v7().simple()),
-            organization_id: org.to_string(),
+            id: ConnectionId::generate(),
+            organization_id: org,
             user_id: None,
-            provider: provider.into(),
+            provider: kind,
             account: account.into(),
-            state: "ACTIVE".into(),
+            state: ConnectionState::Active,
             access_token: Some(state.sync.sealer.seal(&access)),
             refresh_token: None,
             access_expires_at: Some(chrono::Utc::now().timestamp() + 3000),
@@ -569,13 +574,26 @@ async fn sync_bench() -> Vec<Row> {
         } else {
             "primary"
         };
-        let link = link_calendar(&state, org, cal.id, &con, remote, Direction::PushOnly)
-            .await
-            .expect("link");
+        let link = link_calendar(
+            &state,
+            org,
+            cal.id,
+            &con.to_string(),
+            remote,
+            Direction::PushOnly,
+        )
+        .await
+        .expect("link");
         // Rounds push at most 500 series each; the first push of this calendar takes two.
         let t = Instant::now();
         let mut pushed = 0;
-        while state.store.pending_pushes(&link.id).await.expect("pending") > 0 {
+        while state
+            .store
+            .pending_pushes(org, link.id)
+            .await
+            .expect("pending")
+            > 0
+        {
             let report = run_round(&state, &link).await;
             assert!(report.error.is_none(), "{provider}: {report:?}");
             pushed += report.push.pushed;
@@ -593,9 +611,16 @@ async fn sync_bench() -> Vec<Row> {
         )
         .await
         .expect("calendar");
-        let mirror_link = link_calendar(&state, org, mirror.id, &con, remote, Direction::PullOnly)
-            .await
-            .expect("link");
+        let mirror_link = link_calendar(
+            &state,
+            org,
+            mirror.id,
+            &con.to_string(),
+            remote,
+            Direction::PullOnly,
+        )
+        .await
+        .expect("link");
         let t = Instant::now();
         let report = run_round(&state, &mirror_link).await;
         let pull = t.elapsed();

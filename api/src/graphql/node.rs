@@ -4,7 +4,7 @@
 
 use super::error::{ApiError, ResultExt};
 use super::types::{app, viewer, Node};
-use almanac_domain::ids::FeedId;
+use almanac_domain::ids::{ConnectionId, FeedId, LinkId};
 use async_graphql::Context;
 
 pub(crate) async fn other_node(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<Node>> {
@@ -25,18 +25,25 @@ pub(crate) async fn other_node(ctx: &Context<'_>, id: &str) -> async_graphql::Re
             .map(|f| Node::IcsFeed(super::ics::IcsFeed(f))));
     }
     if id.starts_with("lnk_") {
+        // A malformed link id names no link, like an unknown one.
+        let Ok(link) = id.parse::<LinkId>() else {
+            return Ok(None);
+        };
         return Ok(app
             .store
-            .link(org, id)
+            .link(org, link)
             .await
             .map_err(ApiError::from)
             .gql()?
             .map(|l| Node::CalendarLink(super::sync::CalendarLink(l))));
     }
     if id.starts_with("con_") {
+        let Ok(connection) = id.parse::<ConnectionId>() else {
+            return Ok(None);
+        };
         return Ok(app
             .store
-            .connection(org, id)
+            .connection(org, connection)
             .await
             .map_err(ApiError::from)
             .gql()?

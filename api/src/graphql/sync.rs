@@ -6,9 +6,10 @@ use super::inputs::parse_id;
 use super::scalars::Instant;
 use super::types::{app, viewer, CalendarNode};
 use crate::services;
-use crate::store::sync::{ConnectionRecord, LinkRecord, RemoteSeriesRecord};
+use crate::store::sync::{ConnectionRecord, ConnectionState, LinkRecord, RemoteSeriesRecord};
 use crate::store::Store;
 use crate::sync::Provider;
+use almanac_domain::ids::LinkId;
 use almanac_domain::series::Series;
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use almanac_providers::sync::engine::Direction;
@@ -44,11 +45,11 @@ impl From<SyncDirection> for Direction {
     }
 }
 
-fn direction_out(s: &str) -> SyncDirection {
-    match Direction::parse(s) {
-        Some(Direction::PushOnly) => SyncDirection::PushOnly,
-        Some(Direction::PullOnly) => SyncDirection::PullOnly,
-        _ => SyncDirection::TwoWay,
+fn direction_out(d: Direction) -> SyncDirection {
+    match d {
+        Direction::TwoWay => SyncDirection::TwoWay,
+        Direction::PushOnly => SyncDirection::PushOnly,
+        Direction::PullOnly => SyncDirection::PullOnly,
     }
 }
 
@@ -81,11 +82,11 @@ pub struct ProviderAccount(pub ConnectionRecord);
 impl ProviderAccount {
     /// Global id (`con_…`), as `LinkCalendarInput.accountId` takes it.
     pub async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// "google" or "outlook".
     async fn provider(&self) -> &str {
-        &self.0.provider
+        self.0.provider.as_str()
     }
     /// The account, e.g. its e-mail address.
     async fn account(&self) -> &str {
@@ -93,10 +94,9 @@ impl ProviderAccount {
     }
     /// Whether the grant still works; NEEDS_REAUTH means connect the account again.
     async fn state(&self) -> ProviderAccountState {
-        if self.0.state == crate::sync::tokens::NEEDS_REAUTH {
-            ProviderAccountState::NeedsReauth
-        } else {
-            ProviderAccountState::Active
+        match self.0.state {
+            ConnectionState::Active => ProviderAccountState::Active,
+            ConnectionState::NeedsReauth => ProviderAccountState::NeedsReauth,
         }
     }
     /// What the provider last answered when the grant failed, for people; null when it works.
@@ -113,12 +113,13 @@ impl ProviderAccount {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<RemoteCalendar>> {
-        let list = services::sync::remote_calendars(app(ctx), viewer(ctx).organization, &self.0.id)
+        let account = self.0.id.to_string();
+        let list = services::sync::remote_calendars(app(ctx), viewer(ctx).organization, &account)
             .await
             .gql()?;
         Ok(list
             .into_iter()
-            .map(|c| RemoteCalendar::new(&self.0.id, c))
+            .map(|c| RemoteCalendar::new(&account, c))
             .collect())
     }
 }
@@ -221,21 +222,15 @@ pub struct CalendarLink(pub LinkRecord);
 impl CalendarLink {
     /// Global id (`lnk_…`), as `unlinkCalendar` and `syncCalendarLink` take it.
     pub async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// The id (`cal_…`) of the local calendar.
     async fn calendar_id(&self) -> ID {
-        ID(self.0.calendar_id.clone())
+        ID(self.0.calendar_id.to_string())
     }
     /// The local calendar.
     async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarNode> {
-        let id: CalendarId = self
-            .0
-            .calendar_id
-            .parse()
-            .map_err(|_| ApiError::NotFound("calendar"))
-            .gql()?;
-        services::calendars::get(app(ctx), viewer(ctx).organization, id)
+        services::calendars::get(app(ctx), viewer(ctx).organization, self.0.calendar_id)
             .await
             .map(CalendarNode)
             .gql()
@@ -244,7 +239,7 @@ impl CalendarLink {
     async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<ProviderAccount> {
         let c = app(ctx)
             .store
-            .connection(viewer(ctx).organization, &self.0.connection_id)
+            .connection(viewer(ctx).organization, self.0.connection_id)
             .await
             .map_err(ApiError::from)
             .gql()?;
@@ -258,7 +253,7 @@ impl CalendarLink {
     }
     /// Which way changes flow.
     async fn direction(&self) -> SyncDirection {
-        direction_out(&self.0.direction)
+        direction_out(self.0.direction)
     }
     /// When the last pull round completed.
     async fn last_synced_at(&self) -> Option<Instant> {
@@ -268,7 +263,7 @@ impl CalendarLink {
     async fn pending_changes(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         app(ctx)
             .store
-            .pending_pushes(&self.0.id)
+            .pending_pushes(self.0.organization_id, self.0.id)
             .await
             .map_err(ApiError::from)
             .gql()
@@ -301,7 +296,7 @@ pub struct ProviderCopy {
 
 fn copy_out(r: RemoteSeriesRecord) -> ProviderCopy {
     ProviderCopy {
-        link_id: ID(r.link_id),
+        link_id: ID(r.link_id.to_string()),
         remote_id: r.remote_id,
         fidelity: r.fidelity.as_deref().map(|f| match f {
             "DEGRADED" => Fidelity::Degraded,
@@ -365,9 +360,7 @@ impl Loader<SeriesId> for ProviderCopiesLoader {
         let mut out: HashMap<SeriesId, Vec<RemoteSeriesRecord>> =
             ids.iter().map(|id| (*id, Vec::new())).collect();
         for r in found {
-            if let Ok(id) = r.series_id.parse::<SeriesId>() {
-                out.entry(id).or_default().push(r);
-            }
+            out.entry(r.series_id).or_default().push(r);
         }
         Ok(out)
     }
@@ -395,9 +388,7 @@ impl Loader<CalendarId> for LinksLoader {
         let mut out: HashMap<CalendarId, Vec<LinkRecord>> =
             ids.iter().map(|id| (*id, Vec::new())).collect();
         for l in found {
-            if let Ok(id) = l.calendar_id.parse::<CalendarId>() {
-                out.entry(id).or_default().push(l);
-            }
+            out.entry(l.calendar_id).or_default().push(l);
         }
         Ok(out)
     }
@@ -608,7 +599,7 @@ impl SyncMutations {
             }
             let link = app(ctx)
                 .store
-                .link(viewer(ctx).organization, &link.id)
+                .link(viewer(ctx).organization, link.id)
                 .await?
                 .ok_or(ApiError::NotFound("link"))?;
             Ok(LinkCalendarPayload {
@@ -645,9 +636,10 @@ impl SyncMutations {
         let outcome = async {
             let org = viewer(ctx).organization;
             let r = services::sync::sync_link(app(ctx), org, input.id.as_str()).await?;
+            let id: LinkId = input.id.parse().map_err(|_| ApiError::NotFound("link"))?;
             let link = app(ctx)
                 .store
-                .link(org, input.id.as_str())
+                .link(org, id)
                 .await?
                 .ok_or(ApiError::NotFound("link"))?;
             let round = SyncRound {

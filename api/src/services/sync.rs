@@ -4,10 +4,11 @@
 use crate::graphql::error::ApiError;
 use crate::secrets::{new_token, sha256_hex};
 use crate::state::AppState;
-use crate::store::sync::{ConnectionRecord, LinkRecord, OAuthStateRecord};
+use crate::store::sync::{ConnectionRecord, ConnectionState, LinkRecord, OAuthStateRecord};
 use crate::sync::port::StorePort;
-use crate::sync::tokens::{ConnectionTokens, ACTIVE, NEEDS_REAUTH};
+use crate::sync::tokens::ConnectionTokens;
 use crate::sync::Provider;
+use almanac_domain::ids::{ConnectionId, LinkId};
 use almanac_domain::{CalendarId, OrganizationId};
 use almanac_providers::google::adapter::GoogleCalendar;
 use almanac_providers::google::wire::Channel;
@@ -69,9 +70,9 @@ pub async fn begin_connect(
     app.store
         .insert_oauth_state(&OAuthStateRecord {
             state_sha256: sha256_hex(&state),
-            organization_id: org.to_string(),
+            organization_id: org,
             user_id: user,
-            provider: provider.as_str().into(),
+            provider,
             pkce_verifier: app.sync.sealer.seal(request.pkce_verifier.expose_secret()),
             expires_at,
         })
@@ -104,7 +105,7 @@ pub async fn complete_connect(
         .map_err(|_| CallbackError::Internal)?
         .ok_or(CallbackError::BadState)?;
     // A state issued for another provider is as unknown as a forged one.
-    if pending.provider != provider.as_str() {
+    if pending.provider != provider {
         return Err(CallbackError::BadState);
     }
     let oauth = app.sync.oauth(provider).ok_or(CallbackError::Internal)?;
@@ -155,12 +156,12 @@ pub async fn complete_connect(
     };
 
     let record = ConnectionRecord {
-        id: format!("con_{}", uuid::Uuid::now_v7().simple()),
+        id: ConnectionId::generate(),
         organization_id: pending.organization_id,
         user_id: pending.user_id,
-        provider: provider.as_str().into(),
+        provider,
         account,
-        state: ACTIVE.into(),
+        state: ConnectionState::Active,
         access_token: Some(app.sync.sealer.seal(grant.access_token.expose_secret())),
         refresh_token: grant
             .refresh_token
@@ -177,22 +178,19 @@ pub async fn complete_connect(
         .await
         .map_err(|_| CallbackError::Internal)?;
     app.store
-        .connection_by_id(&id)
+        .connection(pending.organization_id, id)
         .await
         .map_err(|_| CallbackError::Internal)?
         .ok_or(CallbackError::Internal)
-}
-
-fn provider_of(c: &ConnectionRecord) -> Provider {
-    Provider::parse(&c.provider).unwrap_or(Provider::Google)
 }
 
 fn tokens(app: &AppState, c: &ConnectionRecord) -> Arc<ConnectionTokens> {
     Arc::new(ConnectionTokens::new(
         app.store.clone(),
         app.sync.clone(),
-        app.sync.oauth(provider_of(c)),
-        c.id.clone(),
+        app.sync.oauth(c.provider),
+        c.organization_id,
+        c.id,
     ))
 }
 
@@ -201,10 +199,9 @@ async fn connection_of(
     org: OrganizationId,
     id: &str,
 ) -> Result<ConnectionRecord, ApiError> {
-    app.store
-        .connection(org, id)
-        .await?
-        .ok_or(ApiError::NotFound("provider account"))
+    let not_found = || ApiError::NotFound("provider account");
+    let id: ConnectionId = id.parse().map_err(|_| not_found())?;
+    app.store.connection(org, id).await?.ok_or_else(not_found)
 }
 
 /// A calendar the connected account can see.
@@ -229,7 +226,7 @@ pub async fn remote_calendars(
             format!("the provider refused to list calendars: {e}"),
         )
     };
-    match provider_of(&c) {
+    match c.provider {
         Provider::Google => {
             let client = app.sync.google_client(tokens(app, &c)).map_err(internal)?;
             let list = client
@@ -255,7 +252,7 @@ pub async fn remote_calendars(
         Provider::Outlook => {
             let client = app
                 .sync
-                .graph_client(Some(&c.id), tokens(app, &c))
+                .graph_client(Some(&c.id.to_string()), tokens(app, &c))
                 .map_err(internal)?;
             let list = client
                 .calendars()
@@ -312,12 +309,12 @@ pub async fn link_calendar(
         ));
     }
     let link = LinkRecord {
-        id: format!("lnk_{}", uuid::Uuid::now_v7().simple()),
-        organization_id: org.to_string(),
-        calendar_id: calendar.to_string(),
-        connection_id: c.id.clone(),
+        id: LinkId::generate(),
+        organization_id: org,
+        calendar_id: calendar,
+        connection_id: c.id,
         remote_calendar_id: remote_calendar.to_string(),
-        direction: direction.as_str().into(),
+        direction,
         sync_cursor: None,
         last_synced_at: None,
         last_error: None,
@@ -329,7 +326,7 @@ pub async fn link_calendar(
     };
     app.store.insert_link(&link).await?;
     if direction.pushes() {
-        app.store.enqueue_calendar(&link.id).await?;
+        app.store.enqueue_calendar(org, link.id).await?;
     }
     Ok(link)
 }
@@ -339,25 +336,25 @@ pub async fn unlink_calendar(
     org: OrganizationId,
     link: &str,
 ) -> Result<(), ApiError> {
-    let l = app
-        .store
-        .link(org, link)
-        .await?
-        .ok_or(ApiError::NotFound("link"))?;
+    let l = link_of(app, org, link).await?;
     // Best effort: an unstopped channel or subscription expires by itself, and its
     // notifications find no link.
     stop_notifications(app, &l).await;
-    if !app.store.delete_link(org, link).await? {
+    if !app.store.delete_link(org, l.id).await? {
         return Err(ApiError::NotFound("link"));
     }
     Ok(())
 }
 
 async fn stop_notifications(app: &AppState, l: &LinkRecord) {
-    let Ok(Some(c)) = app.store.connection_by_id(&l.connection_id).await else {
+    let Ok(Some(c)) = app
+        .store
+        .connection(l.organization_id, l.connection_id)
+        .await
+    else {
         return;
     };
-    match (provider_of(&c), &l.channel_id) {
+    match (c.provider, &l.channel_id) {
         (Provider::Google, Some(id)) => {
             if let (Ok(client), Some(resource)) = (
                 app.sync.google_client(tokens(app, &c)),
@@ -367,7 +364,10 @@ async fn stop_notifications(app: &AppState, l: &LinkRecord) {
             }
         }
         (Provider::Outlook, Some(id)) => {
-            if let Ok(client) = app.sync.graph_client(Some(&c.id), tokens(app, &c)) {
+            if let Ok(client) = app
+                .sync
+                .graph_client(Some(&c.id.to_string()), tokens(app, &c))
+            {
                 let _ = client.delete_subscription(id).await;
             }
         }
@@ -390,17 +390,19 @@ pub async fn sync_link(
     org: OrganizationId,
     link: &str,
 ) -> Result<RoundReport, ApiError> {
-    let l = app
-        .store
-        .link(org, link)
-        .await?
-        .ok_or(ApiError::NotFound("link"))?;
+    let l = link_of(app, org, link).await?;
     Ok(run_round(app, &l).await)
 }
 
+/// A link of the organization by its global id; a malformed id names no link.
+async fn link_of(app: &AppState, org: OrganizationId, id: &str) -> Result<LinkRecord, ApiError> {
+    let not_found = || ApiError::NotFound("link");
+    let id: LinkId = id.parse().map_err(|_| not_found())?;
+    app.store.link(org, id).await?.ok_or_else(not_found)
+}
+
 async fn engine_link(app: &AppState, l: &LinkRecord) -> Result<Link, String> {
-    let org: OrganizationId = l.organization_id.parse().map_err(|_| "corrupt link")?;
-    let calendar: CalendarId = l.calendar_id.parse().map_err(|_| "corrupt link")?;
+    let (org, calendar) = (l.organization_id, l.calendar_id);
     let cal = app
         .store
         .calendar(org, calendar)
@@ -408,12 +410,12 @@ async fn engine_link(app: &AppState, l: &LinkRecord) -> Result<Link, String> {
         .map_err(|e| e.to_string())?
         .ok_or("the calendar no longer exists")?;
     Ok(Link {
-        id: l.id.clone(),
+        id: l.id.to_string(),
         organization: org,
         calendar,
         calendar_zone: cal.time_zone,
         remote_calendar: l.remote_calendar_id.clone(),
-        direction: Direction::parse(&l.direction).unwrap_or(Direction::TwoWay),
+        direction: l.direction,
         cursor: l.sync_cursor.clone(),
     })
 }
@@ -421,7 +423,7 @@ async fn engine_link(app: &AppState, l: &LinkRecord) -> Result<Link, String> {
 /// One round for one link: push what is pending, then pull. Errors are recorded on the link (and
 /// on the connection when it needs re-authorization), never lost, and never abort other links.
 pub async fn run_round(app: &AppState, l: &LinkRecord) -> RoundReport {
-    let lock = app.sync.link_lock(&l.id);
+    let lock = app.sync.link_lock(&l.id.to_string());
     let _guard = lock.lock().await;
     let mut report = RoundReport::default();
     let result = round(app, l, &mut report).await;
@@ -430,10 +432,18 @@ pub async fn run_round(app: &AppState, l: &LinkRecord) -> RoundReport {
         if let SyncError::NeedsReauth(why) = &e {
             let _ = app
                 .store
-                .set_connection_state(&l.connection_id, NEEDS_REAUTH, Some(why))
+                .set_connection_state(
+                    l.organization_id,
+                    l.connection_id,
+                    ConnectionState::NeedsReauth,
+                    Some(why),
+                )
                 .await;
         }
-        let _ = app.store.set_link_error(&l.id, Some(&message)).await;
+        let _ = app
+            .store
+            .set_link_error(l.organization_id, l.id, Some(&message))
+            .await;
         report.error = Some(message);
     }
     report
@@ -442,11 +452,11 @@ pub async fn run_round(app: &AppState, l: &LinkRecord) -> RoundReport {
 async fn round(app: &AppState, l: &LinkRecord, report: &mut RoundReport) -> Result<(), SyncError> {
     let connection = app
         .store
-        .connection_by_id(&l.connection_id)
+        .connection(l.organization_id, l.connection_id)
         .await
         .map_err(|e| SyncError::Local(e.to_string()))?
         .ok_or_else(|| SyncError::Local("the connection no longer exists".into()))?;
-    if connection.state != ACTIVE {
+    if connection.state != ConnectionState::Active {
         return Err(SyncError::NeedsReauth(
             connection
                 .last_error
@@ -476,7 +486,7 @@ async fn round(app: &AppState, l: &LinkRecord, report: &mut RoundReport) -> Resu
     if !notes.is_empty() {
         let _ = app
             .store
-            .set_link_error(&l.id, Some(&notes.join(" | ")))
+            .set_link_error(l.organization_id, l.id, Some(&notes.join(" | ")))
             .await;
     }
     Ok(())
@@ -488,7 +498,7 @@ fn remote_for(
     c: &ConnectionRecord,
     link: &Link,
 ) -> Result<Box<dyn RemoteCalendar>, SyncError> {
-    Ok(match provider_of(c) {
+    Ok(match c.provider {
         Provider::Google => Box::new(GoogleCalendar::new(
             app.sync
                 .google_client(tokens(app, c))
@@ -505,7 +515,7 @@ fn remote_for(
             };
             Box::new(OutlookCalendar::new(
                 app.sync
-                    .graph_client(Some(&c.id), tokens(app, c))
+                    .graph_client(Some(&c.id.to_string()), tokens(app, c))
                     .map_err(SyncError::Local)?,
                 link.calendar_zone,
                 options,
@@ -519,11 +529,11 @@ fn remote_for(
 pub async fn watch_link(app: &AppState, l: &LinkRecord) -> Result<(), String> {
     let c = app
         .store
-        .connection_by_id(&l.connection_id)
+        .connection(l.organization_id, l.connection_id)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the connection no longer exists")?;
-    if provider_of(&c) == Provider::Outlook {
+    if c.provider == Provider::Outlook {
         return subscribe_link(app, &c, l).await;
     }
     let client = app.sync.google_client(tokens(app, &c))?;
@@ -542,7 +552,8 @@ pub async fn watch_link(app: &AppState, l: &LinkRecord) -> Result<(), String> {
     let old = (l.channel_id.clone(), l.channel_resource_id.clone());
     app.store
         .set_channel(
-            &l.id,
+            l.organization_id,
+            l.id,
             created.id.as_deref(),
             created.resource_id.as_deref(),
             Some(&sha256_hex(&token)),
@@ -567,7 +578,9 @@ async fn subscribe_link(
     c: &ConnectionRecord,
     l: &LinkRecord,
 ) -> Result<(), String> {
-    let client = app.sync.graph_client(Some(&c.id), tokens(app, c))?;
+    let client = app
+        .sync
+        .graph_client(Some(&c.id.to_string()), tokens(app, c))?;
     let client_state = new_token();
     let resource = match l.remote_calendar_id.as_str() {
         "primary" | "" => "me/events".to_string(),
@@ -593,7 +606,8 @@ async fn subscribe_link(
         .or(Some(expires.timestamp()));
     app.store
         .set_channel(
-            &l.id,
+            l.organization_id,
+            l.id,
             created.id.as_deref(),
             None,
             Some(&sha256_hex(&client_state)),
@@ -654,8 +668,15 @@ pub async fn outlook_notifications(
             Some("reauthorizationRequired") => {
                 let (app, link) = (app.clone(), link.clone());
                 tokio::spawn(async move {
-                    let reauthorized = match app.store.connection_by_id(&link.connection_id).await {
-                        Ok(Some(c)) => match app.sync.graph_client(Some(&c.id), tokens(&app, &c)) {
+                    let connection = app
+                        .store
+                        .connection(link.organization_id, link.connection_id)
+                        .await;
+                    let reauthorized = match connection {
+                        Ok(Some(c)) => match app
+                            .sync
+                            .graph_client(Some(&c.id.to_string()), tokens(&app, &c))
+                        {
                             Ok(client) => client
                                 .reauthorize_subscription(subscription_id(&link))
                                 .await

@@ -15,28 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A calendar provider Almanac syncs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    Google,
-    Outlook,
-}
-
-impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Google => "google",
-            Provider::Outlook => "outlook",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "google" => Some(Provider::Google),
-            "outlook" => Some(Provider::Outlook),
-            _ => None,
-        }
-    }
-}
+pub use crate::store::sync::Provider;
 
 /// What sync needs at run time, built once at startup.
 pub struct SyncRuntime {

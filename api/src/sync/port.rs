@@ -5,6 +5,7 @@
 use crate::state::AppState;
 use crate::store::sync::RemoteSeriesRecord;
 use crate::store::{SeriesWrite, StoreError, VersionedWrite};
+use almanac_domain::ids::LinkId;
 use almanac_domain::series::Series;
 use almanac_domain::SeriesId;
 use almanac_providers::sync::engine::{
@@ -25,6 +26,13 @@ fn local(e: StoreError) -> SyncError {
     SyncError::Local(e.to_string())
 }
 
+/// The store's id of the engine's link (the engine carries it as text).
+fn link_id(link: &Link) -> Result<LinkId, SyncError> {
+    link.id
+        .parse()
+        .map_err(|_| SyncError::Local(format!("{:?} is not a link id", link.id)))
+}
+
 pub fn to_ref(r: &RemoteSeriesRecord) -> RemoteRef {
     let exceptions: BTreeMap<i64, ExceptionRef> =
         serde_json::from_str(&r.exceptions).unwrap_or_default();
@@ -37,14 +45,14 @@ pub fn to_ref(r: &RemoteSeriesRecord) -> RemoteRef {
 }
 
 pub fn to_record(
-    link: &Link,
+    link: LinkId,
     series: SeriesId,
     r: &RemoteRef,
     fidelity: Option<&Fidelity>,
 ) -> RemoteSeriesRecord {
     RemoteSeriesRecord {
-        link_id: link.id.clone(),
-        series_id: series.to_string(),
+        link_id: link,
+        series_id: series,
         remote_id: Some(r.remote_id.clone()).filter(|id| !id.is_empty()),
         etag: r.etag.clone(),
         exceptions: serde_json::to_string(&r.exceptions).unwrap_or_else(|_| "{}".into()),
@@ -62,7 +70,8 @@ impl SyncPort for StorePort {
             .app
             .store
             .due_pushes(
-                &link.id,
+                link.organization,
+                link_id(link)?,
                 chrono::Utc::now().timestamp(),
                 i64::try_from(limit).unwrap_or(i64::MAX),
             )
@@ -72,7 +81,7 @@ impl SyncPort for StorePort {
             .into_iter()
             .map(|r| OutboxItem {
                 id: r.id,
-                series: r.series_id_text.0,
+                series: r.series_id,
                 attempts: r.attempts,
             })
             .collect())
@@ -90,7 +99,7 @@ impl SyncPort for StorePort {
         Ok(self
             .app
             .store
-            .remote_series(&link.id, id)
+            .remote_series(link.organization, link_id(link)?, id)
             .await
             .map_err(local)?
             .as_ref()
@@ -105,16 +114,13 @@ impl SyncPort for StorePort {
         let Some(r) = self
             .app
             .store
-            .remote_series_by_remote_id(&link.id, remote_id)
+            .remote_series_by_remote_id(link.organization, link_id(link)?, remote_id)
             .await
             .map_err(local)?
         else {
             return Ok(None);
         };
-        Ok(r.series_id
-            .parse::<SeriesId>()
-            .ok()
-            .map(|id| (id, to_ref(&r))))
+        Ok(Some((r.series_id, to_ref(&r))))
     }
 
     async fn pushed(
@@ -124,19 +130,20 @@ impl SyncPort for StorePort {
         remote: Option<RemoteRef>,
         fidelity: &Fidelity,
     ) -> Result<(), SyncError> {
+        let id = link_id(link)?;
         let record = remote
             .as_ref()
-            .map(|r| to_record(link, item.series, r, Some(fidelity)));
+            .map(|r| to_record(id, item.series, r, Some(fidelity)));
         self.app
             .store
-            .pushed(&link.id, item.series, item.id, record.as_ref())
+            .pushed(link.organization, id, item.series, item.id, record.as_ref())
             .await
             .map_err(local)
     }
 
     async fn push_failed(
         &self,
-        _link: &Link,
+        link: &Link,
         item: OutboxItem,
         error: &str,
         retry_in_seconds: i64,
@@ -144,7 +151,7 @@ impl SyncPort for StorePort {
         let at = chrono::Utc::now().timestamp() + retry_in_seconds;
         self.app
             .store
-            .push_failed(item.id, error, at)
+            .push_failed(link.organization, item.id, error, at)
             .await
             .map_err(local)
     }
@@ -152,17 +159,18 @@ impl SyncPort for StorePort {
     async fn push_pending(&self, link: &Link, id: SeriesId) -> Result<bool, SyncError> {
         self.app
             .store
-            .push_pending_for(&link.id, id)
+            .push_pending_for(link.organization, link_id(link)?, id)
             .await
             .map_err(local)
     }
 
     async fn write(&self, link: &Link, write: LocalWrite) -> Result<bool, SyncError> {
         let store = &self.app.store;
+        let (org, id) = (link.organization, link_id(link)?);
         match write {
             LocalWrite::Remember { series, remote } => {
                 store
-                    .remember_remote(&to_record(link, series, &remote, None))
+                    .remember_remote(org, &to_record(id, series, &remote, None))
                     .await
                     .map_err(local)?;
                 Ok(true)
@@ -176,21 +184,22 @@ impl SyncPort for StorePort {
                     .series(link.organization, series.id)
                     .await
                     .map_err(local)?;
-                let record = to_record(link, series.id, &remote, None);
+                let record = to_record(id, series.id, &remote, None);
                 let outcome = match expected_version {
                     None => {
                         store
-                            .save_pulled(&[SeriesWrite::Insert(&series)], &link.id, Some(&record))
+                            .save_pulled(org, id, &[SeriesWrite::Insert(&series)], Some(&record))
                             .await
                     }
                     Some(v) => {
                         store
                             .save_pulled(
+                                org,
+                                id,
                                 &[SeriesWrite::Update {
                                     series: &series,
                                     expected_version: v,
                                 }],
-                                &link.id,
                                 Some(&record),
                             )
                             .await
@@ -220,12 +229,13 @@ impl SyncPort for StorePort {
                 };
                 let outcome = store
                     .save_pulled(
+                        org,
+                        id,
                         &[SeriesWrite::Delete {
-                            organization: link.organization,
+                            organization: org,
                             id: series,
                             expected_version,
                         }],
-                        &link.id,
                         None,
                     )
                     .await
@@ -243,15 +253,11 @@ impl SyncPort for StorePort {
     }
 
     async fn mapped_series(&self, link: &Link) -> Result<Vec<SeriesId>, SyncError> {
-        Ok(self
-            .app
+        self.app
             .store
-            .mapped_series(&link.id)
+            .mapped_series(link.organization, link_id(link)?)
             .await
-            .map_err(local)?
-            .into_iter()
-            .filter_map(|s| s.parse().ok())
-            .collect())
+            .map_err(local)
     }
 
     async fn deletion_window(
@@ -264,7 +270,8 @@ impl SyncPort for StorePort {
             .app
             .store
             .deletion_window(
-                &link.id,
+                link.organization,
+                link_id(link)?,
                 chrono::Utc::now().timestamp(),
                 n(mapped_now),
                 DELETION_WINDOW_SECONDS,
@@ -280,7 +287,11 @@ impl SyncPort for StorePort {
     async fn record_deletions(&self, link: &Link, n: usize) -> Result<(), SyncError> {
         self.app
             .store
-            .record_deletions(&link.id, i64::try_from(n).unwrap_or(i64::MAX))
+            .record_deletions(
+                link.organization,
+                link_id(link)?,
+                i64::try_from(n).unwrap_or(i64::MAX),
+            )
             .await
             .map_err(local)
     }
@@ -329,7 +340,7 @@ impl SyncPort for StorePort {
         let synced = cursor.map(|_| chrono::Utc::now().timestamp());
         self.app
             .store
-            .save_cursor(&link.id, cursor, synced)
+            .save_cursor(link.organization, link_id(link)?, cursor, synced)
             .await
             .map_err(local)
     }

@@ -5,17 +5,16 @@
 //! `invalid_grant` moves the connection to NEEDS_REAUTH (its links pause; nothing is deleted).
 
 use super::SyncRuntime;
-use crate::store::sync::ConnectionRecord;
+use crate::store::sync::{ConnectionRecord, ConnectionState};
 use crate::store::Store;
+use almanac_domain::ids::ConnectionId;
+use almanac_domain::OrganizationId;
 use almanac_providers::oauth::{
     AccessTokenSource, OAuthClient, OAuthError, SecretString, TokenSourceError,
 };
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-pub const ACTIVE: &str = "ACTIVE";
-pub const NEEDS_REAUTH: &str = "NEEDS_REAUTH";
 
 /// Refresh this long before the provider's expiry, so a token does not die mid-round.
 const EXPIRY_SKEW_SECONDS: i64 = 60;
@@ -24,7 +23,8 @@ pub struct ConnectionTokens {
     store: Arc<dyn Store>,
     runtime: Arc<SyncRuntime>,
     oauth: Option<OAuthClient>,
-    connection: String,
+    organization: OrganizationId,
+    connection: ConnectionId,
     /// How many refreshes this source made (tests check single-flight with it).
     pub refreshes: AtomicU64,
 }
@@ -34,19 +34,25 @@ impl ConnectionTokens {
         store: Arc<dyn Store>,
         runtime: Arc<SyncRuntime>,
         oauth: Option<OAuthClient>,
-        connection: String,
+        organization: OrganizationId,
+        connection: ConnectionId,
     ) -> Self {
         ConnectionTokens {
             store,
             runtime,
             oauth,
+            organization,
             connection,
             refreshes: AtomicU64::new(0),
         }
     }
 
     async fn load(&self) -> Result<ConnectionRecord, TokenSourceError> {
-        match self.store.connection_by_id(&self.connection).await {
+        match self
+            .store
+            .connection(self.organization, self.connection)
+            .await
+        {
             Ok(Some(c)) => Ok(c),
             Ok(None) => Err(TokenSourceError::Failed(
                 "the connection no longer exists".into(),
@@ -56,7 +62,7 @@ impl ConnectionTokens {
     }
 
     fn usable(&self, c: &ConnectionRecord, now: i64) -> Option<SecretString> {
-        if c.state != ACTIVE
+        if c.state != ConnectionState::Active
             || c.access_expires_at
                 .is_none_or(|t| t - EXPIRY_SKEW_SECONDS <= now)
         {
@@ -70,10 +76,10 @@ impl ConnectionTokens {
 
     /// Refreshes unless someone already did since `seen_version`.
     async fn refresh(&self, seen_version: i64) -> Result<SecretString, TokenSourceError> {
-        let lock = self.runtime.refresh_lock(&self.connection);
+        let lock = self.runtime.refresh_lock(&self.connection.to_string());
         let _guard = lock.lock().await;
         let c = self.load().await?;
-        if c.state == NEEDS_REAUTH {
+        if c.state == ConnectionState::NeedsReauth {
             return Err(TokenSourceError::ReauthorizationRequired {
                 description: c
                     .last_error
@@ -107,7 +113,8 @@ impl ConnectionTokens {
                 let stored = self
                     .store
                     .store_tokens(
-                        &self.connection,
+                        self.organization,
+                        self.connection,
                         c.token_version,
                         &access,
                         refresh.as_deref(),
@@ -127,7 +134,12 @@ impl ConnectionTokens {
                     format!("the provider refused the stored grant (invalid_grant): {description}");
                 if let Err(e) = self
                     .store
-                    .set_connection_state(&self.connection, NEEDS_REAUTH, Some(&why))
+                    .set_connection_state(
+                        self.organization,
+                        self.connection,
+                        ConnectionState::NeedsReauth,
+                        Some(&why),
+                    )
                     .await
                 {
                     tracing::error!(error = %e, "could not mark the connection as needing re-authorization");
@@ -144,7 +156,7 @@ impl ConnectionTokens {
 impl AccessTokenSource for ConnectionTokens {
     async fn access_token(&self) -> Result<SecretString, TokenSourceError> {
         let c = self.load().await?;
-        if c.state == NEEDS_REAUTH {
+        if c.state == ConnectionState::NeedsReauth {
             return Err(TokenSourceError::ReauthorizationRequired {
                 description: c
                     .last_error
