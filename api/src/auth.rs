@@ -288,7 +288,7 @@ pub async fn authenticate(
         if !constant_time_eq(&key.secret_sha256, &hash(secret)) {
             return Err(bad());
         }
-        let organization = key.organization_id.parse().map_err(|_| bad())?;
+        let organization = key.organization_id;
         let scopes = Scopes::parse(&key.scopes).map_err(|_| AuthError::CorruptKey {
             id: key.id.clone(),
             scopes: key.scopes.clone(),

@@ -51,7 +51,7 @@ pub struct IcsFeed(pub IcsFeedRecord);
 impl IcsFeed {
     /// Global id (`feed_…`), as `revokeIcsFeed` takes it. Not part of the feed's URL.
     pub async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// The feed's address with the secret left out but its last four characters, to tell feeds
     /// apart. The full address is only in `createIcsFeed.secretUrl`.
@@ -60,16 +60,11 @@ impl IcsFeed {
     }
     /// The id (`cal_…`) of the calendar the feed publishes.
     async fn calendar_id(&self) -> ID {
-        ID(self.0.calendar_id.clone())
+        ID(self.0.calendar_id.to_string())
     }
     /// The calendar the feed publishes.
     async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarNode> {
-        let id: CalendarId = self
-            .0
-            .calendar_id
-            .parse()
-            .map_err(|_| ApiError::NotFound("calendar"))
-            .gql()?;
+        let id = self.0.calendar_id;
         let found = match ctx.data_opt::<super::loaders::CalendarsOf>() {
             Some(loader) => loader
                 .load_one(id)
@@ -248,9 +243,7 @@ impl Loader<CalendarId> for IcsFeedsLoader {
         let mut out: HashMap<CalendarId, Vec<IcsFeedRecord>> =
             ids.iter().map(|id| (*id, Vec::new())).collect();
         for f in found {
-            if let Ok(id) = f.calendar_id.parse::<CalendarId>() {
-                out.entry(id).or_default().push(f);
-            }
+            out.entry(f.calendar_id).or_default().push(f);
         }
         Ok(out)
     }

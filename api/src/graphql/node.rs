@@ -13,13 +13,13 @@ pub(crate) async fn other_node(ctx: &Context<'_>, id: &str) -> async_graphql::Re
     if let Some(key) = super::mutation::api_key_store_id(id) {
         let found = app.store.api_key(&key).await.gql()?;
         return Ok(found
-            .filter(|k| k.organization_id == org.to_string())
+            .filter(|k| k.organization_id == org)
             .map(|k| Node::ApiKey(k.into())));
     }
     if let Ok(feed) = id.parse::<FeedId>() {
         return Ok(app
             .store
-            .ics_feed(org, &feed.to_string())
+            .ics_feed(org, feed)
             .await
             .gql()?
             .map(|f| Node::IcsFeed(super::ics::IcsFeed(f))));

@@ -25,7 +25,7 @@ pub async fn create(
     let (id, token, secret_sha256) = new_api_key();
     let record = ApiKeyRecord {
         id,
-        organization_id: org.to_string(),
+        organization_id: org,
         name: text("name", name, 200, true)?,
         secret_sha256,
         scopes: parse_scopes(scopes)?,

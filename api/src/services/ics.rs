@@ -59,9 +59,9 @@ pub async fn create_feed(
     let calendar = calendars::get(app, org, calendar).await?;
     let token = new_token();
     let feed = IcsFeedRecord {
-        id: FeedId::generate().to_string(),
-        organization_id: org.to_string(),
-        calendar_id: calendar.id.to_string(),
+        id: FeedId::generate(),
+        organization_id: org,
+        calendar_id: calendar.id,
         token_sha256: token_sha256(&token),
         token_hint: token[token.len() - 4..].to_string(),
         created_at: chrono::Utc::now().timestamp(),
@@ -79,16 +79,15 @@ pub async fn revoke_feed(
     org: OrganizationId,
     id: FeedId,
 ) -> Result<IcsFeedRecord, ApiError> {
-    let id = id.to_string();
     if !app
         .store
-        .revoke_ics_feed(org, &id, chrono::Utc::now().timestamp())
+        .revoke_ics_feed(org, id, chrono::Utc::now().timestamp())
         .await?
     {
         return Err(ApiError::NotFound("feed"));
     }
     app.store
-        .ics_feed(org, &id)
+        .ics_feed(org, id)
         .await?
         .ok_or(ApiError::NotFound("feed"))
 }
@@ -105,13 +104,7 @@ pub async fn feed_document(app: &AppState, token: &str) -> Result<Option<String>
     if feed.revoked_at.is_some() {
         return Ok(None);
     }
-    let bad =
-        |what: &str| ApiError::Internal(anyhow::anyhow!("feed {} has a corrupt {what}", feed.id));
-    let org: OrganizationId = feed
-        .organization_id
-        .parse()
-        .map_err(|_| bad("organization id"))?;
-    let calendar: CalendarId = feed.calendar_id.parse().map_err(|_| bad("calendar id"))?;
+    let (org, calendar) = (feed.organization_id, feed.calendar_id);
     let Some(calendar) = app.store.calendar(org, calendar).await? else {
         return Ok(None);
     };
@@ -210,7 +203,7 @@ pub async fn import(
         .ics_sources(org, cal.id)
         .await?
         .into_iter()
-        .filter_map(|r| r.series_id.parse().ok().map(|id| (r.source_uid, id)))
+        .map(|r| (r.source_uid, r.series_id))
         .collect();
 
     // What to write: (series to insert or update, expected version if an update), deletions,

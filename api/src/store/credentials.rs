@@ -1,8 +1,10 @@
 //! Credentials an organization hands out: API keys and calendar feed tokens. Only hashes are
 //! stored; the secrets themselves never are.
 
+use super::rows::parse_id;
 use super::sql::{placeholders, SqlStore, Statement};
 use super::StoreError;
+use almanac_domain::ids::FeedId;
 use almanac_domain::{CalendarId, OrganizationId};
 use async_trait::async_trait;
 
@@ -12,29 +14,83 @@ const ICS_FEED_COLUMNS: &str =
     "id, organization_id, calendar_id, token_sha256, token_hint, created_at, revoked_at";
 
 /// An API key as stored (the secret itself is never stored).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ApiKeyRecord {
+    /// The key's id as it appears in the key itself (`alm_<id>_<secret>`).
     pub id: String,
-    pub organization_id: String,
+    pub organization_id: OrganizationId,
     pub name: String,
     pub secret_sha256: String,
-    /// "read", "write" or "read write".
+    /// "read", "write" or "read write": parsed by `auth::Scopes`, which refuses a corrupt value
+    /// (the store does not depend on the auth module).
     pub scopes: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
 
 /// A calendar's iCalendar feed as stored (the URL's secret token itself is never stored).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct IcsFeedRecord {
-    pub id: String,
-    pub organization_id: String,
-    pub calendar_id: String,
+    pub id: FeedId,
+    pub organization_id: OrganizationId,
+    pub calendar_id: CalendarId,
     pub token_sha256: String,
     /// The token's last four characters, so people can tell feeds apart.
     pub token_hint: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ApiKeyRow {
+    id: String,
+    organization_id: String,
+    name: String,
+    secret_sha256: String,
+    scopes: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<ApiKeyRow> for ApiKeyRecord {
+    type Error = StoreError;
+    fn try_from(r: ApiKeyRow) -> Result<Self, StoreError> {
+        Ok(ApiKeyRecord {
+            organization_id: parse_id("API key organization", &r.organization_id)?,
+            id: r.id,
+            name: r.name,
+            secret_sha256: r.secret_sha256,
+            scopes: r.scopes,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct IcsFeedRow {
+    id: String,
+    organization_id: String,
+    calendar_id: String,
+    token_sha256: String,
+    token_hint: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<IcsFeedRow> for IcsFeedRecord {
+    type Error = StoreError;
+    fn try_from(r: IcsFeedRow) -> Result<Self, StoreError> {
+        Ok(IcsFeedRecord {
+            id: parse_id("feed id", &r.id)?,
+            organization_id: parse_id("feed organization", &r.organization_id)?,
+            calendar_id: parse_id("feed calendar", &r.calendar_id)?,
+            token_sha256: r.token_sha256,
+            token_hint: r.token_hint,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+    }
 }
 
 #[async_trait]
@@ -65,7 +121,7 @@ pub trait IcsFeeds: Send + Sync {
     async fn ics_feed(
         &self,
         org: OrganizationId,
-        id: &str,
+        id: FeedId,
     ) -> Result<Option<IcsFeedRecord>, StoreError>;
     /// The feeds of these calendars, oldest first.
     async fn ics_feeds(
@@ -77,7 +133,7 @@ pub trait IcsFeeds: Send + Sync {
     async fn revoke_ics_feed(
         &self,
         org: OrganizationId,
-        id: &str,
+        id: FeedId,
         at: i64,
     ) -> Result<bool, StoreError>;
 }
@@ -91,7 +147,7 @@ impl ApiKeys for SqlStore {
                 "INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             ))
             .bind(&k.id)
-            .bind(&k.organization_id)
+            .bind(k.organization_id.to_string())
             .bind(&k.name)
             .bind(&k.secret_sha256)
             .bind(&k.scopes)
@@ -104,24 +160,29 @@ impl ApiKeys for SqlStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(key = %id))]
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.fetch_optional(
+        self.fetch_optional::<ApiKeyRow>(
             Statement::new(format!(
                 "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"
             ))
             .bind(id),
         )
-        .await
+        .await?
+        .map(ApiKeyRecord::try_from)
+        .transpose()
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(org = %org))]
     async fn api_keys(&self, org: OrganizationId) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.fetch_all(
+        self.fetch_all::<ApiKeyRow>(
             Statement::new(format!(
                 "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE organization_id = $1 ORDER BY created_at, id"
             ))
             .bind(org.to_string()),
         )
-        .await
+        .await?
+        .into_iter()
+        .map(ApiKeyRecord::try_from)
+        .collect()
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(org = %org, key = %id))]
@@ -153,9 +214,9 @@ impl IcsFeeds for SqlStore {
             Statement::new(format!(
                 "INSERT INTO ics_feeds ({ICS_FEED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             ))
-            .bind(&f.id)
-            .bind(&f.organization_id)
-            .bind(&f.calendar_id)
+            .bind(f.id.to_string())
+            .bind(f.organization_id.to_string())
+            .bind(f.calendar_id.to_string())
             .bind(&f.token_sha256)
             .bind(&f.token_hint)
             .bind(f.created_at)
@@ -170,29 +231,33 @@ impl IcsFeeds for SqlStore {
         &self,
         token_sha256: &str,
     ) -> Result<Option<IcsFeedRecord>, StoreError> {
-        self.fetch_optional(
+        self.fetch_optional::<IcsFeedRow>(
             Statement::new(format!(
                 "SELECT {ICS_FEED_COLUMNS} FROM ics_feeds WHERE token_sha256 = $1"
             ))
             .bind(token_sha256),
         )
-        .await
+        .await?
+        .map(IcsFeedRecord::try_from)
+        .transpose()
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(org = %org, feed = %id))]
     async fn ics_feed(
         &self,
         org: OrganizationId,
-        id: &str,
+        id: FeedId,
     ) -> Result<Option<IcsFeedRecord>, StoreError> {
-        self.fetch_optional(
+        self.fetch_optional::<IcsFeedRow>(
             Statement::new(format!(
                 "SELECT {ICS_FEED_COLUMNS} FROM ics_feeds WHERE id = $1 AND organization_id = $2"
             ))
-            .bind(id)
+            .bind(id.to_string())
             .bind(org.to_string()),
         )
-        .await
+        .await?
+        .map(IcsFeedRecord::try_from)
+        .transpose()
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(org = %org, calendars = calendars.len()))]
@@ -204,7 +269,7 @@ impl IcsFeeds for SqlStore {
         if calendars.is_empty() {
             return Ok(Vec::new());
         }
-        self.fetch_all(
+        self.fetch_all::<IcsFeedRow>(
             Statement::new(format!(
                 "SELECT {ICS_FEED_COLUMNS} FROM ics_feeds WHERE organization_id = $1 AND calendar_id IN ({}) \
                  ORDER BY created_at, id",
@@ -213,22 +278,26 @@ impl IcsFeeds for SqlStore {
             .bind(org.to_string())
             .bind_all(calendars.iter().map(ToString::to_string)),
         )
-        .await
+        .await?
+        .into_iter()
+        .map(IcsFeedRecord::try_from)
+        .collect()
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(org = %org, feed = %id))]
     async fn revoke_ics_feed(
         &self,
         org: OrganizationId,
-        id: &str,
+        id: FeedId,
         at: i64,
     ) -> Result<bool, StoreError> {
+        let id = id.to_string();
         let done = self
             .execute(
                 Statement::new(
                     "UPDATE ics_feeds SET revoked_at = COALESCE(revoked_at, $3) WHERE id = $1 AND organization_id = $2",
                 )
-                .bind(id)
+                .bind(&id)
                 .bind(org.to_string())
                 .bind(at),
             )

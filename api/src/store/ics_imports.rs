@@ -1,5 +1,6 @@
 //! Which series an iCalendar import made from which UID, so a re-import updates them.
 
+use super::rows::parse_id;
 use super::series::{apply_writes, commit_if_done};
 use super::sql::{SqlStore, Statement};
 use super::{SeriesWrite, StoreError, VersionedWrite};
@@ -7,10 +8,10 @@ use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use async_trait::async_trait;
 
 /// Which series an iCalendar import made from which UID (per calendar).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct IcsSourceRecord {
     pub source_uid: String,
-    pub series_id: String,
+    pub series_id: SeriesId,
 }
 
 #[async_trait]
@@ -41,14 +42,23 @@ impl IcsImports for SqlStore {
         org: OrganizationId,
         calendar: CalendarId,
     ) -> Result<Vec<IcsSourceRecord>, StoreError> {
-        self.fetch_all(
-            Statement::new(
-                "SELECT source_uid, series_id FROM ics_import_sources WHERE organization_id = $1 AND calendar_id = $2",
+        let rows: Vec<(String, String)> = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT source_uid, series_id FROM ics_import_sources WHERE organization_id = $1 AND calendar_id = $2",
+                )
+                .bind(org.to_string())
+                .bind(calendar.to_string()),
             )
-            .bind(org.to_string())
-            .bind(calendar.to_string()),
-        )
-        .await
+            .await?;
+        rows.into_iter()
+            .map(|(source_uid, series)| {
+                Ok(IcsSourceRecord {
+                    source_uid,
+                    series_id: parse_id("imported series id", &series)?,
+                })
+            })
+            .collect()
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(org = %org, calendar = %calendar, writes = writes.len()))]

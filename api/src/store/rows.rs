@@ -101,11 +101,12 @@ impl ExceptionRecord {
     }
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-fn parse_id<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, StoreError>
+/// Parses an id column; a value that does not parse is corrupt (never skipped or defaulted).
+pub(super) fn parse_id<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {

@@ -141,12 +141,10 @@ pub struct OutboxRecord {
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {value:?}"))
+    super::rows::corrupt(what, format!("{value:?}"))
 }
 
-fn parse_id<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, StoreError> {
-    s.parse().map_err(|_| corrupt(what, s))
-}
+use super::rows::parse_id;
 
 fn parse_provider(s: &str) -> Result<Provider, StoreError> {
     Provider::parse(s).ok_or_else(|| corrupt("provider", s))
