@@ -244,13 +244,13 @@ async fn execute(
 /// `prime_series_loaders`), and nested resolvers then read the cache.
 fn insert_loaders(
     data: &mut async_graphql::Data,
-    store: &std::sync::Arc<dyn crate::store::Store>,
+    app: &AppState,
     organization: almanac_domain::OrganizationId,
 ) {
-    let (store, org) = (store.clone(), organization);
+    let (store, org) = (app.store.clone(), organization);
     data.insert(DataLoader::with_cache(
         CalendarLoader {
-            store: store.clone(),
+            app: app.clone(),
             organization: org,
         },
         tokio::spawn,
@@ -258,7 +258,7 @@ fn insert_loaders(
     ));
     data.insert(DataLoader::with_cache(
         ContinuationsLoader {
-            store: store.clone(),
+            app: app.clone(),
             organization: org,
         },
         tokio::spawn,
@@ -266,7 +266,7 @@ fn insert_loaders(
     ));
     data.insert(DataLoader::with_cache(
         crate::graphql::ics::IcsFeedsLoader {
-            store: store.clone(),
+            app: app.clone(),
             organization: org,
         },
         tokio::spawn,

@@ -3,7 +3,7 @@
 //! those threads serve. At most one computation per core runs at once; more wait their turn here,
 //! holding no executor thread and no database lock.
 
-use crate::graphql::error::ApiError;
+use super::ServiceError;
 use std::sync::LazyLock;
 use tokio::sync::Semaphore;
 
@@ -13,12 +13,12 @@ static SLOTS: LazyLock<Semaphore> =
 /// Runs `work` on the blocking pool once a slot is free.
 pub(crate) async fn run<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<T, ServiceError> {
     let _slot = SLOTS
         .acquire()
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("compute slots closed: {e}")))?;
+        .map_err(|e| ServiceError::internal(format_args!("compute slots closed: {e}")))?;
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("computation failed: {e}")))
+        .map_err(|e| ServiceError::internal(format_args!("computation failed: {e}")))
 }

@@ -5,7 +5,7 @@
 use super::occurrences::{locate, merge, OccurrenceAddress};
 use super::series::{build_schedule, description, save, ScheduleInput};
 use super::text;
-use crate::graphql::error::ApiError;
+use super::ServiceError;
 use crate::state::AppState;
 use crate::store::SeriesWrite;
 use almanac_domain::edit::{
@@ -99,9 +99,9 @@ impl Plan {
     }
 }
 
-fn check_version(series: &Series, expected: i64) -> Result<(), ApiError> {
+fn check_version(series: &Series, expected: i64) -> Result<(), ServiceError> {
     if series.version != expected {
-        return Err(ApiError::Conflict {
+        return Err(ServiceError::VersionConflict {
             what: "the series",
             expected,
             current: series.version,
@@ -110,7 +110,7 @@ fn check_version(series: &Series, expected: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn fields(c: &Changes) -> Result<SeriesFields, ApiError> {
+fn fields(c: &Changes) -> Result<SeriesFields, ServiceError> {
     Ok(SeriesFields {
         kind: c.kind,
         title: c
@@ -130,12 +130,12 @@ fn edited_schedule(
     series: &Series,
     at: RecurrenceId,
     c: &Changes,
-) -> Result<Schedule, ApiError> {
+) -> Result<Schedule, ServiceError> {
     let zone = match &c.time_zone {
         Some(z) => parse_zone(z)?,
         None => base.zone(),
     };
-    let current = occurrence_at(series, at).ok_or(ApiError::NoSuchOccurrence(at))?;
+    let current = occurrence_at(series, at).ok_or(ServiceError::NoSuchOccurrence(at))?;
     let old_local = current
         .start
         .with_timezone(&series.schedule().zone())
@@ -151,7 +151,7 @@ fn edited_schedule(
             .rule()
             .is_some_and(almanac_domain::rrule::Rule::names_days)
     {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "changes.start",
             "this moves the series to another day, and its rule names days (BYDAY, BYMONTHDAY, …): send the new rule in changes.recurrence too",
         ));
@@ -180,7 +180,7 @@ pub async fn plan_edit(
     scope: Scope,
     expected_version: i64,
     c: Changes,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ServiceError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
     plan_edit_of(&series, at, scope, c)
@@ -191,7 +191,7 @@ fn plan_edit_of(
     at: RecurrenceId,
     scope: Scope,
     c: Changes,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ServiceError> {
     let mut plan = Plan {
         before: series.clone(),
         after: vec![],
@@ -204,14 +204,14 @@ fn plan_edit_of(
     match scope {
         Scope::This => {
             if c.time_zone.is_some() || c.recurrence.is_some() {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "changes",
                     "timeZone and recurrence change a series: use scope THIS_AND_FOLLOWING or ALL",
                 ));
             }
             let end = match (&c.end, &c.duration) {
                 (Some(_), Some(_)) => {
-                    return Err(ApiError::invalid(
+                    return Err(ServiceError::invalid(
                         "changes.end",
                         "give either end or duration, not both",
                     ))
@@ -245,7 +245,7 @@ fn plan_edit_of(
         }
         Scope::All => {
             if c.status.is_some() {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "changes.status",
                     "a status applies to one occurrence: use scope THIS or setOccurrenceStatus",
                 ));
@@ -258,7 +258,7 @@ fn plan_edit_of(
         }
         Scope::ThisAndFollowing => {
             if c.status.is_some() {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "changes.status",
                     "a status applies to one occurrence: use scope THIS or setOccurrenceStatus",
                 ));
@@ -310,7 +310,7 @@ pub async fn plan_delete(
     address: OccurrenceAddress,
     scope: Scope,
     expected_version: i64,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ServiceError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
     let mut plan = Plan {
@@ -353,7 +353,7 @@ pub async fn plan_restore(
     org: OrganizationId,
     address: OccurrenceAddress,
     expected_version: i64,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ServiceError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
     let next = restore_occurrence(&series, at)?;
@@ -376,9 +376,9 @@ pub async fn plan_status(
     expected_version: i64,
     status: Option<OccurrenceStatus>,
     locked: Option<bool>,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ServiceError> {
     if status.is_none() && locked.is_none() {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "status",
             "give a status, locked, or both",
         ));
@@ -400,7 +400,11 @@ pub async fn plan_status(
 /// Stores a plan in one transaction. With `reject_conflicts`, an EVENT edit is stored only if
 /// the edited occurrence (scope THIS) or the edited range's occurrences are free of other busy
 /// time on the calendar, decided inside the writing transaction.
-pub async fn commit(app: &AppState, plan: &Plan, reject_conflicts: bool) -> Result<(), ApiError> {
+pub async fn commit(
+    app: &AppState,
+    plan: &Plan,
+    reject_conflicts: bool,
+) -> Result<(), ServiceError> {
     let writes = plan.writes();
     let guard = plan.holder().and_then(|holder| {
         let only = if plan.single_occurrence {
@@ -493,11 +497,11 @@ pub fn diff(before: Vec<Series>, after: Vec<Series>, window: TimeWindow) -> Prev
 }
 
 /// The window a preview looks at when the client names none: a year either side of the edit.
-pub fn default_preview_window(at: RecurrenceId) -> Result<TimeWindow, ApiError> {
+pub fn default_preview_window(at: RecurrenceId) -> Result<TimeWindow, ServiceError> {
     let t = at.instant();
     TimeWindow::new(
         t - chrono::Duration::days(366),
         t + chrono::Duration::days(366),
     )
-    .map_err(ApiError::from)
+    .map_err(ServiceError::from)
 }

@@ -5,12 +5,15 @@ pub mod availability;
 pub mod calendars;
 pub mod compute;
 pub mod edits;
+mod error;
 pub mod ics;
+pub mod nodes;
 pub mod occurrences;
+pub mod paging;
 pub mod series;
 pub mod sync;
 
-use crate::graphql::error::ApiError;
+pub use error::ServiceError;
 
 /// Checks a one-line free-text field a person typed (a title, a name): no control characters,
 /// not even tab or newline. PostgreSQL refuses NUL in text, and SQLite would store it, so they are
@@ -20,9 +23,9 @@ pub(crate) fn text(
     value: &str,
     max: usize,
     required: bool,
-) -> Result<String, ApiError> {
+) -> Result<String, ServiceError> {
     if value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             field,
             "may not contain control characters (tab, newline, NUL, …)",
         ));
@@ -36,12 +39,12 @@ pub(crate) fn multi_line_text(
     field: &'static str,
     value: &str,
     max: usize,
-) -> Result<String, ApiError> {
+) -> Result<String, ServiceError> {
     if value
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
     {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             field,
             "may not contain control characters other than tab and line breaks",
         ));
@@ -54,13 +57,13 @@ fn checked_text(
     value: &str,
     max: usize,
     required: bool,
-) -> Result<String, ApiError> {
+) -> Result<String, ServiceError> {
     let v = value.trim();
     if required && v.is_empty() {
-        return Err(ApiError::invalid(field, "must not be empty"));
+        return Err(ServiceError::invalid(field, "must not be empty"));
     }
     if v.chars().count() > max {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             field,
             format!("may be at most {max} characters"),
         ));

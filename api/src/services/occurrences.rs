@@ -1,6 +1,6 @@
 //! Occurrence queries: which series can touch a window (SQL), then the domain merge.
 
-use crate::graphql::error::ApiError;
+use super::ServiceError;
 use crate::state::AppState;
 use crate::store::SeriesFilter;
 use almanac_domain::edit::occurrence_at;
@@ -33,21 +33,19 @@ pub async fn page(
     app: &AppState,
     org: OrganizationId,
     q: OccurrenceQuery,
-) -> Result<OccurrencePage, ApiError> {
+) -> Result<OccurrencePage, ServiceError> {
     if q.calendars.len() > app.limits.max_calendars_per_query {
-        return Err(ApiError::Invalid(
-            almanac_domain::InvalidInput::RangeTooLarge(format!(
-                "at most {} calendars per query",
-                app.limits.max_calendars_per_query
-            )),
-        ));
+        return Err(ServiceError::too_large(format!(
+            "at most {} calendars per query",
+            app.limits.max_calendars_per_query
+        )));
     }
     let mut calendars = q.calendars.clone();
     calendars.sort();
     calendars.dedup();
     let found = app.store.calendars_many(org, &calendars).await?;
     if found.len() != calendars.len() {
-        return Err(ApiError::NotFound("calendar"));
+        return Err(ServiceError::NotFound("calendar"));
     }
     let filter = SeriesFilter {
         calendars,
@@ -95,29 +93,29 @@ pub async fn locate(
     app: &AppState,
     org: OrganizationId,
     address: OccurrenceAddress,
-) -> Result<(Series, RecurrenceId), ApiError> {
+) -> Result<(Series, RecurrenceId), ServiceError> {
     match address {
         OccurrenceAddress::InSeries(series_id, rid) => {
             let series = app
                 .store
                 .series(org, series_id)
                 .await?
-                .ok_or(ApiError::NotFound("series"))?;
+                .ok_or(ServiceError::NotFound("series"))?;
             if occurrence_at(&series, rid).is_none() {
-                return Err(ApiError::NoSuchOccurrence(rid));
+                return Err(ServiceError::NoSuchOccurrence(rid));
             }
             Ok((series, rid))
         }
         OccurrenceAddress::Id(id) => {
             let chain = app.store.series_in_lineage(org, id.lineage).await?;
             if chain.is_empty() {
-                return Err(ApiError::NotFound("occurrence"));
+                return Err(ServiceError::NotFound("occurrence"));
             }
             chain
                 .into_iter()
                 .find(|s| occurrence_at(s, id.recurrence_id).is_some())
                 .map(|s| (s, id.recurrence_id))
-                .ok_or(ApiError::NoSuchOccurrence(id.recurrence_id))
+                .ok_or(ServiceError::NoSuchOccurrence(id.recurrence_id))
         }
     }
 }
@@ -127,10 +125,10 @@ pub async fn get(
     app: &AppState,
     org: OrganizationId,
     id: OccurrenceId,
-) -> Result<Option<(Occurrence, Arc<Series>)>, ApiError> {
+) -> Result<Option<(Occurrence, Arc<Series>)>, ServiceError> {
     match locate(app, org, OccurrenceAddress::Id(id)).await {
         Ok((series, rid)) => Ok(occurrence_at(&series, rid).map(|o| (o, Arc::new(series)))),
-        Err(ApiError::NotFound(_) | ApiError::NoSuchOccurrence(_)) => Ok(None),
+        Err(ServiceError::NotFound(_) | ServiceError::NoSuchOccurrence(_)) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -148,12 +146,12 @@ pub async fn upcoming(
     series: SeriesId,
     from: chrono::DateTime<chrono::Utc>,
     slice: Slice,
-) -> Result<OccurrencePage, ApiError> {
+) -> Result<OccurrencePage, ServiceError> {
     let series = app
         .store
         .series(org, series)
         .await?
-        .ok_or(ApiError::NotFound("series"))?;
-    let window = TimeWindow::to_the_end(from).map_err(ApiError::from)?;
+        .ok_or(ServiceError::NotFound("series"))?;
+    let window = TimeWindow::to_the_end(from).map_err(ServiceError::from)?;
     super::compute::run(move || merge(vec![series], window, slice, false)).await
 }
