@@ -1,6 +1,5 @@
 //! API keys: created per organization, shown once, stored hashed, revocable.
 
-use super::text;
 use super::ServiceError;
 use crate::auth::{new_api_key, Scopes};
 use crate::store::{ApiKeyRecord, Store};
@@ -26,7 +25,7 @@ pub async fn create(
     let record = ApiKeyRecord {
         id,
         organization_id: org.to_string(),
-        name: text("name", name, 200, true)?,
+        name: almanac_domain::text::single_line("name", name, 200, true)?,
         secret_sha256,
         scopes: parse_scopes(scopes)?,
         created_at: chrono::Utc::now().timestamp(),

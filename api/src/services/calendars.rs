@@ -1,5 +1,4 @@
 use super::paging::{IdPage, IdPageRows};
-use super::text;
 use super::ServiceError;
 use crate::state::AppState;
 use almanac_domain::availability::{AvailabilityMode, WorkingHours};
@@ -50,9 +49,9 @@ pub async fn create(
     input: NewCalendar,
 ) -> Result<Calendar, ServiceError> {
     let calendar = Calendar {
-        id: CalendarId::generate(),
+        id: CalendarId::from_uuid(super::new_uuid()),
         organization: org,
-        name: text("name", &input.name, 200, true)?,
+        name: almanac_domain::text::single_line("name", &input.name, 200, true)?,
         time_zone: parse_zone(&input.time_zone)?,
         availability: availability(input.availability)?,
     };

@@ -3,8 +3,7 @@
 //! stored in one transaction under the series' version, or diffed for a preview.
 
 use super::occurrences::{locate, merge, OccurrenceAddress};
-use super::series::{build_schedule, description, save, ScheduleInput};
-use super::text;
+use super::series::{build_schedule, save, ScheduleInput};
 use super::ServiceError;
 use crate::state::AppState;
 use crate::store::SeriesWrite;
@@ -116,9 +115,13 @@ fn fields(c: &Changes) -> Result<SeriesFields, ServiceError> {
         title: c
             .title
             .as_deref()
-            .map(|t| text("title", t, 500, true))
+            .map(almanac_domain::text::title)
             .transpose()?,
-        description: c.description.clone().map(description).transpose()?,
+        description: c
+            .description
+            .clone()
+            .map(almanac_domain::text::description)
+            .transpose()?,
     })
 }
 
@@ -234,9 +237,13 @@ fn plan_edit_of(
                 title: c
                     .title
                     .as_deref()
-                    .map(|t| text("title", t, 500, true))
+                    .map(almanac_domain::text::title)
                     .transpose()?,
-                description: c.description.clone().map(description).transpose()?,
+                description: c
+                    .description
+                    .clone()
+                    .map(almanac_domain::text::description)
+                    .transpose()?,
                 kind: c.kind,
                 status: c.status,
             };
@@ -265,8 +272,13 @@ fn plan_edit_of(
             }
             let tail = tail_schedule(series, at)?;
             let schedule = edited_schedule(&tail, series, at, &c)?;
-            let (outcome, report) =
-                split(series, at, schedule, &fields(&c)?, SeriesId::generate())?;
+            let (outcome, report) = split(
+                series,
+                at,
+                schedule,
+                &fields(&c)?,
+                SeriesId::from_uuid(super::new_uuid()),
+            )?;
             plan.report = report;
             match outcome {
                 SplitOutcome::WholeSeries(next) => {

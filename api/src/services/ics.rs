@@ -59,7 +59,7 @@ pub async fn create_feed(
     let calendar = calendars::get(app, org, calendar).await?;
     let token = new_token();
     let feed = IcsFeedRecord {
-        id: FeedId::generate().to_string(),
+        id: FeedId::from_uuid(super::new_uuid()).to_string(),
         organization_id: org.to_string(),
         calendar_id: calendar.id.to_string(),
         token_sha256: token_sha256(&token),
@@ -247,7 +247,7 @@ pub async fn import(
             .get(&event.uid)
             .and_then(|id| existing.iter().find(|s| s.id == *id))
         else {
-            let next = with_identity(&event.series, SeriesId::generate(), 1);
+            let next = with_identity(&event.series, SeriesId::from_uuid(super::new_uuid()), 1);
             mapped.push((event.uid, next.id));
             result.push(Arc::new(next.clone()));
             upserts.push((next, None));

@@ -2,7 +2,6 @@
 
 use super::paging::{IdPage, IdPageRows};
 use super::ServiceError;
-use super::{multi_line_text, text};
 use crate::state::AppState;
 use crate::store::{ConflictGuard, GuardedWrite, SeriesWrite, VersionedWrite};
 use almanac_domain::availability::{busy_blocks, BusyOptions, Interval};
@@ -53,12 +52,6 @@ pub struct SeriesChanges {
     /// `Some(None)` clears the description.
     pub description: Option<Option<String>>,
     pub schedule: ScheduleInput,
-}
-
-pub(crate) fn description(d: Option<String>) -> Result<Option<String>, ServiceError> {
-    d.map(|d| multi_line_text("description", &d, 10_000))
-        .transpose()
-        .map(|d| d.filter(|s| !s.is_empty()))
 }
 
 /// Builds a validated schedule from input, taking unspecified parts from `base` (an update) or
@@ -167,12 +160,12 @@ pub async fn create(
     let schedule =
         super::compute::run(move || build_schedule(input.schedule, None, zone)).await??;
     let series = Series::new(
-        SeriesId::generate(),
+        SeriesId::from_uuid(super::new_uuid()),
         org,
         calendar.id,
         input.kind,
-        text("title", &input.title, 500, true)?,
-        description(input.description)?,
+        almanac_domain::text::title(&input.title)?,
+        almanac_domain::text::description(input.description)?,
         schedule,
         1,
     )
@@ -236,9 +229,12 @@ pub(crate) fn plan_update(
         kind: changes.kind,
         title: changes
             .title
-            .map(|t| text("title", &t, 500, true))
+            .map(|t| almanac_domain::text::title(&t))
             .transpose()?,
-        description: changes.description.map(description).transpose()?,
+        description: changes
+            .description
+            .map(almanac_domain::text::description)
+            .transpose()?,
     };
     let (mut next, report) = edit_all(current, schedule, &fields);
     if let Some(t) = changes.transparent {
