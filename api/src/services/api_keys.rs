@@ -15,6 +15,7 @@ pub fn parse_scopes(s: &str) -> Result<String, ServiceError> {
 }
 
 /// Creates a key; returns it and the token to show once.
+#[tracing::instrument(skip_all, fields(org = %org))]
 pub async fn create(
     store: &Arc<dyn Store>,
     org: OrganizationId,
@@ -35,6 +36,7 @@ pub async fn create(
     Ok((record, token))
 }
 
+#[tracing::instrument(skip_all, fields(org = %org, key.id = %id))]
 pub async fn revoke(
     store: &Arc<dyn Store>,
     org: OrganizationId,

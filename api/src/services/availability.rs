@@ -19,6 +19,7 @@ pub const MAX_SLOTS: usize = 2000;
 
 /// Loads calendars and the series that can touch `window`, and computes each calendar's
 /// available windows and busy time there.
+#[tracing::instrument(skip_all, fields(org = %org, calendars = calendars.len()))]
 pub async fn calendar_times(
     app: &AppState,
     org: OrganizationId,
@@ -73,6 +74,7 @@ pub async fn calendar_times(
 }
 
 /// Free/busy per calendar, and all calendars' busy time merged.
+#[tracing::instrument(skip_all, fields(org = %org, calendars = calendars.len()))]
 pub async fn free_busy(
     app: &AppState,
     org: OrganizationId,
@@ -132,6 +134,7 @@ pub fn check_rules(r: &SlotRules) -> Result<(), ServiceError> {
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(org = %org, calendars = calendars.len(), limit))]
 pub async fn slots(
     app: &AppState,
     org: OrganizationId,
@@ -159,6 +162,7 @@ pub async fn slots(
 }
 
 /// The first bookable slot at or after `after`, looking up to the horizon a week at a time.
+#[tracing::instrument(skip_all, fields(org = %org, calendars = calendars.len(), after = %after))]
 pub async fn next_slot(
     app: &AppState,
     org: OrganizationId,
@@ -189,6 +193,7 @@ pub async fn next_slot(
     Ok(None)
 }
 
+#[tracing::instrument(skip_all, fields(org = %org, calendars = calendars.len(), start = %start, end = %end))]
 pub async fn why_not(
     app: &AppState,
     org: OrganizationId,

@@ -28,6 +28,7 @@ fn availability(input: Option<AvailabilityInput>) -> Result<AvailabilityMode, Se
 }
 
 /// Sets how the calendar's available time is defined.
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %id))]
 pub async fn set_availability(
     app: &AppState,
     org: OrganizationId,
@@ -42,7 +43,7 @@ pub async fn set_availability(
     Ok(cal)
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(org = %org))]
 pub async fn create(
     app: &AppState,
     org: OrganizationId,
@@ -59,6 +60,7 @@ pub async fn create(
     Ok(calendar)
 }
 
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %id))]
 pub async fn get(
     app: &AppState,
     org: OrganizationId,

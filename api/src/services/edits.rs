@@ -176,6 +176,7 @@ fn edited_schedule(
 }
 
 /// Plans an edit of the addressed occurrence with the given scope.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence = ?address, scope = ?scope, expected_version))]
 pub async fn plan_edit(
     app: &AppState,
     org: OrganizationId,
@@ -316,6 +317,7 @@ fn follow(after: &Series, at: RecurrenceId) -> RecurrenceId {
 }
 
 /// Plans a delete of the addressed occurrence with the given scope.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence = ?address, scope = ?scope, expected_version))]
 pub async fn plan_delete(
     app: &AppState,
     org: OrganizationId,
@@ -360,6 +362,7 @@ pub async fn plan_delete(
 }
 
 /// Plans undoing an occurrence's exception.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence = ?address, expected_version))]
 pub async fn plan_restore(
     app: &AppState,
     org: OrganizationId,
@@ -381,6 +384,7 @@ pub async fn plan_restore(
 }
 
 /// Plans a status change and/or (un)locking.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence = ?address, expected_version))]
 pub async fn plan_status(
     app: &AppState,
     org: OrganizationId,
@@ -412,6 +416,7 @@ pub async fn plan_status(
 /// Stores a plan in one transaction. With `reject_conflicts`, an EVENT edit is stored only if
 /// the edited occurrence (scope THIS) or the edited range's occurrences are free of other busy
 /// time on the calendar, decided inside the writing transaction.
+#[tracing::instrument(skip_all, fields(org = %plan.before.organization, series.id = %plan.before.id, reject_conflicts))]
 pub async fn commit(
     app: &AppState,
     plan: &Plan,

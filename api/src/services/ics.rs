@@ -50,7 +50,7 @@ pub struct CreatedFeed {
     pub secret_url: String,
 }
 
-#[tracing::instrument(skip_all, fields(calendar.id = %calendar))]
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %calendar))]
 pub async fn create_feed(
     app: &AppState,
     org: OrganizationId,
@@ -74,6 +74,7 @@ pub async fn create_feed(
     })
 }
 
+#[tracing::instrument(skip_all, fields(org = %org, feed.id = %id))]
 pub async fn revoke_feed(
     app: &AppState,
     org: OrganizationId,
@@ -207,7 +208,7 @@ fn same_content(a: &Series, b: &Series) -> bool {
     record(a) == record(b) && exceptions(a) == exceptions(b)
 }
 
-#[tracing::instrument(skip_all, fields(calendar.id = %calendar, bytes = text.len()))]
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %calendar, bytes = text.len()))]
 pub async fn import(
     app: &AppState,
     org: OrganizationId,

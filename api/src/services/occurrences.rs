@@ -28,7 +28,7 @@ pub struct OccurrencePage {
     pub has_next: bool,
 }
 
-#[tracing::instrument(skip_all, fields(calendars = q.calendars.len()))]
+#[tracing::instrument(skip_all, fields(org = %org, calendars = q.calendars.len()))]
 pub async fn page(
     app: &AppState,
     org: OrganizationId,
@@ -89,6 +89,7 @@ pub enum OccurrenceAddress {
 
 /// Finds the series that holds an occurrence now (after splits, possibly a continuation of the
 /// series the id was minted in) and the occurrence's recurrence id.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence = ?address))]
 pub async fn locate(
     app: &AppState,
     org: OrganizationId,
@@ -121,6 +122,7 @@ pub async fn locate(
 }
 
 /// One occurrence by id, if some series of its chain still shows it.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence.id = %id))]
 pub async fn get(
     app: &AppState,
     org: OrganizationId,
@@ -140,6 +142,7 @@ pub const MAX_UPCOMING: usize = 200;
 /// end of supported time, not the 400 years a windowed query may span, so a series that starts
 /// centuries after `from`, or occurs once in decades, is still found, and `hasNextPage` stays true
 /// while any occurrence remains.
+#[tracing::instrument(skip_all, fields(org = %org, series.id = %series, from = %from))]
 pub async fn upcoming(
     app: &AppState,
     org: OrganizationId,

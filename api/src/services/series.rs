@@ -145,7 +145,7 @@ pub(crate) fn build_schedule(
     Ok(Schedule::new(start, zone, length, all_day, recurrence)?)
 }
 
-#[tracing::instrument(skip_all, fields(calendar.id = %input.calendar))]
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %input.calendar))]
 pub async fn create(
     app: &AppState,
     org: OrganizationId,
@@ -181,7 +181,7 @@ pub async fn create(
 
 /// Scope ALL: the whole series; exceptions are rebased onto the new schedule (see
 /// `domain::edit`) and the report says which moved or were dropped.
-#[tracing::instrument(skip_all, fields(series.id = %changes.id))]
+#[tracing::instrument(skip_all, fields(org = %org, series.id = %changes.id))]
 pub async fn update(
     app: &AppState,
     org: OrganizationId,
@@ -342,7 +342,7 @@ pub(crate) async fn save(
 }
 
 /// Scope ALL, delete. A series with locked occurrences is not deleted (LOCKED).
-#[tracing::instrument(skip_all, fields(series.id = %id))]
+#[tracing::instrument(skip_all, fields(org = %org, series.id = %id))]
 pub async fn delete(
     app: &AppState,
     org: OrganizationId,
@@ -377,6 +377,7 @@ pub async fn delete(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(org = %org, series.id = %id))]
 pub async fn get(
     app: &AppState,
     org: OrganizationId,

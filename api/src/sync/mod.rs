@@ -8,7 +8,7 @@ pub mod tokens;
 use crate::config::SyncSettings;
 use crate::secrets::Sealer;
 use almanac_providers::google::{GoogleCalendarClient, GoogleClientConfig};
-use almanac_providers::oauth::{OAuthClient, OAuthProviderConfig, SecretString};
+use almanac_providers::oauth::{OAuthClient, OAuthProviderConfig};
 use almanac_providers::outlook::client::{GraphClient, GraphClientConfig, MailboxBudget};
 use almanac_providers::retry::RetryPolicy;
 use std::collections::HashMap;
@@ -106,7 +106,7 @@ impl SyncRuntime {
             Provider::Google => {
                 let mut cfg = OAuthProviderConfig::google(
                     s.google_client_id.clone()?,
-                    SecretString::new(s.google_client_secret.clone().unwrap_or_default()),
+                    s.google_client_secret.clone().unwrap_or_default(),
                     self.redirect_url(provider),
                 );
                 cfg.auth_url = s.google_auth_url.clone();
@@ -117,7 +117,7 @@ impl SyncRuntime {
                 let mut cfg = OAuthProviderConfig::microsoft(
                     &s.microsoft_tenant,
                     s.microsoft_client_id.clone()?,
-                    SecretString::new(s.microsoft_client_secret.clone().unwrap_or_default()),
+                    s.microsoft_client_secret.clone().unwrap_or_default(),
                     self.redirect_url(provider),
                 );
                 let login = s.microsoft_login_url.trim_end_matches('/');
