@@ -79,8 +79,6 @@ async fn metrics_count_requests_errors_subscriptions_and_the_pool(app: TestApp) 
     }
 }
 
-engine_tests!(metrics_count_requests_errors_subscriptions_and_the_pool);
-
 async fn every_response_carries_a_request_id_and_echoes_the_callers(app: TestApp) {
     let id_of = |r: &reqwest::Response| {
         r.headers()
@@ -114,7 +112,10 @@ async fn every_response_carries_a_request_id_and_echoes_the_callers(app: TestApp
         .expect("healthz");
     assert!(id_of(&health).is_some(), "not only GraphQL: every route");
 }
-engine_tests!(every_response_carries_a_request_id_and_echoes_the_callers);
+engine_tests!(
+    metrics_count_requests_errors_subscriptions_and_the_pool,
+    every_response_carries_a_request_id_and_echoes_the_callers
+);
 
 // ---------------------------------------------------------------------------------------------
 // HTTP conventions frontend teams assume: CORS, CSRF prevention, persisted queries, GraphQL over

@@ -187,7 +187,7 @@ pub async fn plan_edit(
 ) -> Result<Plan, ServiceError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
-    plan_edit_of(&series, at, scope, c)
+    super::compute::run(move || plan_edit_of(&series, at, scope, c.clone())).await?
 }
 
 fn plan_edit_of(
@@ -327,6 +327,10 @@ pub async fn plan_delete(
 ) -> Result<Plan, ServiceError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
+    super::compute::run(move || plan_delete_of(&series, at, scope)).await?
+}
+
+fn plan_delete_of(series: &Series, at: RecurrenceId, scope: Scope) -> Result<Plan, ServiceError> {
     let mut plan = Plan {
         before: series.clone(),
         after: vec![],
@@ -338,11 +342,11 @@ pub async fn plan_delete(
     };
     match scope {
         Scope::This => {
-            plan.after.push(cancel_occurrence(&series, at)?);
+            plan.after.push(cancel_occurrence(series, at)?);
             plan.single_occurrence = true;
         }
         Scope::ThisAndFollowing => {
-            let (outcome, report) = cancel_from(&series, at)?;
+            let (outcome, report) = cancel_from(series, at)?;
             plan.report = report;
             match outcome {
                 CancelOutcome::Truncated(s) => plan.after.push(s),
@@ -353,7 +357,7 @@ pub async fn plan_delete(
             }
         }
         Scope::All => {
-            check_deletable(&series)?;
+            check_deletable(series)?;
             plan.deleted = Some(series.id);
             plan.holder = None;
         }

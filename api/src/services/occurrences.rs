@@ -156,5 +156,5 @@ pub async fn upcoming(
         .await?
         .ok_or(ServiceError::NotFound("series"))?;
     let window = TimeWindow::to_the_end(from).map_err(ServiceError::from)?;
-    super::compute::run(move || merge(vec![series], window, slice, false)).await
+    super::compute::run_pooled(move || merge(vec![series], window, slice, false)).await
 }

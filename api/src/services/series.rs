@@ -43,6 +43,7 @@ pub struct NewSeries {
     pub schedule: ScheduleInput,
 }
 
+#[derive(Clone)]
 pub struct SeriesChanges {
     pub id: SeriesId,
     pub transparent: Option<bool>,
@@ -158,7 +159,7 @@ pub async fn create(
         .ok_or(ServiceError::NotFound("calendar"))?;
     let zone = calendar.time_zone;
     let schedule =
-        super::compute::run(move || build_schedule(input.schedule, None, zone)).await??;
+        super::compute::run(move || build_schedule(input.schedule.clone(), None, zone)).await??;
     let series = Series::new(
         SeriesId::from_uuid(super::new_uuid()),
         org,
@@ -193,7 +194,8 @@ pub async fn update(
         .await?
         .ok_or(ServiceError::NotFound("series"))?;
     let planned = current.clone();
-    let (next, report) = super::compute::run(move || plan_update(&planned, changes)).await??;
+    let (next, report) =
+        super::compute::run(move || plan_update(&planned, changes.clone())).await??;
     save(
         app,
         &[SeriesWrite::Update {
