@@ -684,7 +684,7 @@ async fn a_round_killed_mid_split_recovers_without_orphans_or_duplicates(w: Worl
         .expect("db")
         .expect("link");
     let round =
-        tokio::spawn(async move { almanac_api::services::sync::run_round(&app, &record).await });
+        tokio::spawn(async move { almanac_api::sync::rounds::run_round(&app, &record).await });
     // Kill it as soon as Google has applied the trim.
     loop {
         if w.google
@@ -1155,7 +1155,7 @@ async fn the_worker_renews_channels_and_runs_the_safety_net_round(w: World) {
         0,
         "the notification was refused, nothing pulled yet"
     );
-    almanac_api::services::sync::worker_pass(&w.app.state).await;
+    almanac_api::sync::worker::worker_pass(&w.app.state).await;
     let after = w
         .app
         .state

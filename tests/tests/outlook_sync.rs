@@ -637,7 +637,7 @@ async fn a_round_killed_mid_split_recovers_without_orphans_or_duplicates(w: Worl
         .expect("db")
         .expect("link");
     let task =
-        tokio::spawn(async move { almanac_api::services::sync::run_round(&app, &record).await });
+        tokio::spawn(async move { almanac_api::sync::rounds::run_round(&app, &record).await });
     loop {
         if w.outlook
             .requests()
