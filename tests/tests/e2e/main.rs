@@ -2,8 +2,9 @@
 //! whole app, and one per file cost minutes of linking and gigabytes of disk on each build.
 //!
 //! The modules share one process, so nothing here may rely on process-wide state it does not
-//! own: servers listen on port 0 with a fresh database each, and the once-per-process setups (the
-//! npm install, the oracles' virtualenvs) are guarded by locks in `npm_clients` and `almanac_e2e`.
+//! own: servers listen on port 0 with a fresh database each, the log capture of `google_sync`
+//! records only while a Google world is alive, and the once-per-process setups (the npm install,
+//! the oracles' virtualenvs) are guarded by locks in `npm_clients` and `almanac_e2e`.
 
 mod abuse;
 mod auth;
@@ -24,3 +25,4 @@ mod recurrence;
 mod schema_conventions;
 mod series;
 mod subscriptions;
+mod sync_matrix;
