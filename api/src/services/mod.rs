@@ -11,7 +11,6 @@ pub mod nodes;
 pub mod occurrences;
 pub mod paging;
 pub mod series;
-pub mod sync;
 
 pub use error::ServiceError;
 
