@@ -14,11 +14,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Imports that break the rules today and are being removed by another part of issue 13 (the typed
-/// sync module): `services::sync` still returns the GraphQL error type, and the sync runtime holds
-/// the whole `AppState`. Only these exact files are let through.
-const AWAITING_SYNC_REDESIGN: &[(&str, &str)] =
-    &[("services/sync.rs", "graphql"), ("sync/port.rs", "state")];
+/// The one loop left, tolerated explicitly until it is cut: the sync module (`api/src/sync/`)
+/// takes the whole `AppState`, which holds the sync runtime. Files under these folders may import
+/// that module; nothing else may close a loop.
+const TOLERATED: &[(&str, &str)] = &[("sync/", "state")];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -123,7 +122,11 @@ impl ModuleGraph {
     fn without_pending(mut self) -> ModuleGraph {
         for targets in self.edges.values_mut() {
             for (to, files) in targets.iter_mut() {
-                files.retain(|f| !AWAITING_SYNC_REDESIGN.contains(&(f.as_str(), to.as_str())));
+                files.retain(|f| {
+                    !TOLERATED
+                        .iter()
+                        .any(|(folder, target)| f.starts_with(folder) && target == to)
+                });
             }
             targets.retain(|_, files| !files.is_empty());
         }
