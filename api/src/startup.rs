@@ -5,21 +5,28 @@ use crate::graphql::build_schema;
 use crate::http::{router, HttpState};
 use crate::state::{AppState, Limits};
 use crate::store;
+use crate::sync::worker::SyncWorker;
 use almanac_domain::OrganizationId;
 use std::future::Future;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub struct Application {
     listener: TcpListener,
     state: HttpState,
     connections: crate::connections::ConnectionLimits,
+    /// How often the sync worker passes over every link (zero: no worker).
+    sync_interval: Duration,
 }
+
+/// How long shutdown waits for the sync round in flight before aborting it.
+const SYNC_WORKER_GRACE: Duration = Duration::from_secs(30);
 
 impl Application {
     /// Connects the store, applies migrations and binds the listener (so `port()` is known
     /// before serving starts).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = store::connect(&settings.database_url).await?;
+        let store = store::connect(settings.database_url.expose_secret()).await?;
         Self::build_on(settings, store).await
     }
 
@@ -41,7 +48,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).await?;
         let public_url: std::sync::Arc<str> =
             settings.public_base_url(listener.local_addr()?)?.into();
-        let sealer = match settings.sync.token_keys.as_deref() {
+        let sealer = match settings.sync.token_keys.as_ref().map(|k| k.expose_secret()) {
             Some(spec) => crate::secrets::Sealer::from_spec(spec)?,
             // Production (required auth) with a provider configured must seal with its own keys.
             None if settings.auth == crate::config::AuthMode::Required
@@ -72,6 +79,7 @@ impl Application {
         Ok(Application {
             listener,
             connections,
+            sync_interval: Duration::from_secs(settings.sync.sync_interval_seconds),
             state: HttpState {
                 app,
                 schema,
@@ -104,18 +112,24 @@ impl Application {
         &self.state.app
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves (and runs the sync worker) until `shutdown` resolves, then finishes in-flight
+    /// requests and the sync round in flight.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        crate::connections::serve(
+        let worker = SyncWorker::start(self.state.app.clone(), self.sync_interval);
+        let served = crate::connections::serve(
             self.listener,
             router(self.state),
             self.connections,
             shutdown,
         )
-        .await
+        .await;
+        if let Some(worker) = worker {
+            worker.stop(SYNC_WORKER_GRACE).await;
+        }
+        served
     }
 }
 

@@ -123,7 +123,7 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) 
     let mut settings = Settings::for_tests(url);
     adjust(&mut settings);
     let statements = StatementCounter::default();
-    let store = SqlStore::connect(&settings.database_url)
+    let store = SqlStore::connect(settings.database_url.expose_secret())
         .await
         .expect("store opens")
         .counting_statements(statements.clone());

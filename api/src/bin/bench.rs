@@ -174,7 +174,7 @@ fn main() {
 
         // 3. A calendar of 1,000 weekly series over one month, in-process.
         let org = OrganizationId::DEFAULT;
-        let cal = CalendarId::generate();
+        let cal = CalendarId::from_uuid(uuid::Uuid::now_v7());
         let days = ["MO", "TU", "WE", "TH", "FR"];
         let series: Vec<Series> = (0..1000)
             .map(|i| {
@@ -186,7 +186,7 @@ fn main() {
                 );
                 let rule = format!("FREQ=WEEKLY;BYDAY={}", days[i % 5]);
                 Series::new(
-                    SeriesId::generate(),
+                    SeriesId::from_uuid(uuid::Uuid::now_v7()),
                     org,
                     cal,
                     SeriesKind::Event,
@@ -293,7 +293,7 @@ fn calendar_of(
     seed: usize,
 ) -> (almanac_domain::availability::CalendarRules, Vec<Series>) {
     use almanac_domain::availability::{AvailabilityMode, CalendarRules, WorkingHours};
-    let cal = CalendarId::generate();
+    let cal = CalendarId::from_uuid(uuid::Uuid::now_v7());
     let days = ["MO", "TU", "WE", "TH", "FR"];
     let series = (0..n_series)
         .map(|i| {
@@ -315,7 +315,7 @@ fn calendar_of(
                 format!("FREQ=MONTHLY;BYMONTHDAY={}", 1 + (k * 7) % 28)
             };
             Series::new(
-                SeriesId::generate(),
+                SeriesId::from_uuid(uuid::Uuid::now_v7()),
                 OrganizationId::DEFAULT,
                 cal,
                 if k.is_multiple_of(7) {
@@ -465,9 +465,10 @@ async fn http_bench() -> Row {
 
 async fn sync_bench() -> Vec<Row> {
     use almanac_api::config::Settings;
-    use almanac_api::services::sync::{link_calendar, run_round};
     use almanac_api::startup::Application;
     use almanac_api::store::sync::{ConnectionRecord, ConnectionState, Provider};
+    use almanac_api::sync::links::create_link;
+    use almanac_api::sync::rounds::run_round;
     use almanac_domain::ids::ConnectionId;
     use almanac_providers::emulator::google::{GoogleEmulator, GoogleEmulatorConfig, Quotas};
     use almanac_providers::emulator::outlook::{
@@ -509,7 +510,7 @@ async fn sync_bench() -> Vec<Row> {
     ] {
         let provider = kind.as_str();
         let connection = ConnectionRecord {
-            id: ConnectionId::generate(),
+            id: ConnectionId::from_uuid(uuid::Uuid::now_v7()),
             organization_id: org,
             user_id: None,
             provider: kind,
@@ -558,7 +559,7 @@ async fn sync_bench() -> Vec<Row> {
             )
             .expect("schedule");
             let series = Series::new(
-                SeriesId::generate(),
+                SeriesId::from_uuid(uuid::Uuid::now_v7()),
                 org,
                 cal.id,
                 SeriesKind::Event,
@@ -574,7 +575,7 @@ async fn sync_bench() -> Vec<Row> {
         } else {
             "primary"
         };
-        let link = link_calendar(
+        let link = create_link(
             &state,
             org,
             cal.id,
@@ -611,7 +612,7 @@ async fn sync_bench() -> Vec<Row> {
         )
         .await
         .expect("calendar");
-        let mirror_link = link_calendar(
+        let mirror_link = create_link(
             &state,
             org,
             mirror.id,

@@ -17,7 +17,7 @@ pub trait Organizations: Send + Sync {
     async fn ensure_organization(&self, org: OrganizationId, name: &str) -> Result<(), StoreError>;
     /// Creates an organization.
     async fn create_organization(&self, name: &str) -> Result<OrganizationId, StoreError> {
-        let id = OrganizationId::generate();
+        let id = OrganizationId::from_uuid(uuid::Uuid::now_v7());
         self.ensure_organization(id, name).await?;
         Ok(id)
     }

@@ -329,15 +329,15 @@ pub fn instant_of(local: NaiveDateTime, zone: Tz) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::NaiveDate;
 
     fn who() -> LocalIdentity {
         LocalIdentity {
-            id: SeriesId::generate(),
-            organization: OrganizationId::generate(),
-            calendar: CalendarId::generate(),
+            id: SeriesId::from_uuid(uuid::Uuid::now_v7()),
+            organization: OrganizationId::from_uuid(uuid::Uuid::now_v7()),
+            calendar: CalendarId::from_uuid(uuid::Uuid::now_v7()),
             calendar_zone: chrono_tz::America::New_York,
             version: 1,
         }
@@ -349,7 +349,7 @@ mod tests {
             .expect("valid date")
     }
 
-    fn weekly_ny() -> Series {
+    pub(crate) fn weekly_ny() -> Series {
         let zone = chrono_tz::America::New_York;
         let rec = Recurrence::parse(
             Some("FREQ=WEEKLY;BYDAY=MO;UNTIL=20261231T235959"),

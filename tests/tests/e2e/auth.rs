@@ -27,7 +27,7 @@ fn jwt(alg: jsonwebtoken::Algorithm, claims: Value) -> String {
             jsonwebtoken::EncodingKey::from_secret(HS_SECRET.as_bytes())
         }
         _ => jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
-            "../data/jwt/test-rs256-private.pem"
+            "../../data/jwt/test-rs256-private.pem"
         ))
         .expect("test key"),
     };
@@ -206,7 +206,7 @@ async fn jwt_not_before_and_unknown_organizations_are_refused(app: TestApp) {
         );
     }
 
-    let nowhere = almanac_domain::OrganizationId::generate().to_string();
+    let nowhere = almanac_domain::OrganizationId::from_uuid(uuid::Uuid::now_v7()).to_string();
     for alg in [
         jsonwebtoken::Algorithm::HS256,
         jsonwebtoken::Algorithm::RS256,
@@ -373,7 +373,7 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         .to_string();
     // Provider connections and links are made through OAuth; store them directly here.
     let connection = |org: &str, account: &str| almanac_api::store::sync::ConnectionRecord {
-        id: almanac_domain::ids::ConnectionId::generate(),
+        id: almanac_domain::ids::ConnectionId::from_uuid(uuid::Uuid::now_v7()),
         organization_id: org.parse().expect("org id"),
         user_id: None,
         provider: almanac_api::store::sync::Provider::Google,
@@ -410,7 +410,7 @@ async fn no_id_taking_field_crosses_organizations(app: TestApp) {
         .await
         .expect("their connection");
     let their_link = almanac_api::store::sync::LinkRecord {
-        id: almanac_domain::ids::LinkId::generate(),
+        id: almanac_domain::ids::LinkId::from_uuid(uuid::Uuid::now_v7()),
         organization_id: their_org.parse().expect("org id"),
         calendar_id: cal.parse().expect("calendar id"),
         connection_id: their_con.id,
