@@ -6,7 +6,7 @@
 //! Google and pulled back into a second, empty Almanac calendar, shows the same occurrences.
 
 use almanac_e2e::{spawn_app_with, Engine, TestApp};
-use almanac_providers::emulator::google::{
+use almanac_emulators::google::{
     FaultKind, FaultMatch, FaultPlan, GoogleEmulator, GoogleEmulatorConfig,
 };
 use almanac_providers::google::wire::{Event, EventDateTime};
@@ -480,7 +480,7 @@ async fn a_thousand_changes_under_faults_converge_without_duplicates_or_losses(w
     // The test is about faults; Google's per-minute quotas would throttle this burst on their own
     // (the quota behaviour is covered by the emulator's tests).
     w.google
-        .set_quotas(almanac_providers::emulator::google::Quotas::unlimited());
+        .set_quotas(almanac_emulators::google::Quotas::unlimited());
     w.google.inject_faults(FaultPlan::random(
         0.05,
         vec![

@@ -5,8 +5,8 @@
 
 use almanac_e2e::sync::{link, make_due_now, pending, round, shown, version};
 use almanac_e2e::{spawn_app_with, Engine, TestApp};
-use almanac_providers::emulator::google::{GoogleEmulator, GoogleEmulatorConfig};
-use almanac_providers::emulator::outlook::{
+use almanac_emulators::google::{GoogleEmulator, GoogleEmulatorConfig};
+use almanac_emulators::outlook::{
     FaultKind, FaultMatch, FaultPlan, LifecycleEvent, OutlookEmulator, OutlookEmulatorConfig,
 };
 use almanac_providers::oauth::StaticAccessToken;
@@ -440,7 +440,7 @@ async fn a_thousand_changes_under_faults_converge_without_duplicates_or_losses(w
     let cal = w.app.create_calendar("Busy", "UTC").await;
     let link = w.link(&cal, "PUSH_ONLY").await;
     w.outlook
-        .set_throttling(almanac_providers::emulator::outlook::Throttling::unlimited());
+        .set_throttling(almanac_emulators::outlook::Throttling::unlimited());
     w.outlook.inject_faults(FaultPlan::random(
         0.05,
         vec![

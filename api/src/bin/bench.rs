@@ -468,8 +468,8 @@ async fn sync_bench() -> Vec<Row> {
     use almanac_api::services::sync::{link_calendar, run_round};
     use almanac_api::startup::Application;
     use almanac_api::store::sync::ConnectionRecord;
-    use almanac_providers::emulator::google::{GoogleEmulator, GoogleEmulatorConfig, Quotas};
-    use almanac_providers::emulator::outlook::{
+    use almanac_emulators::google::{GoogleEmulator, GoogleEmulatorConfig, Quotas};
+    use almanac_emulators::outlook::{
         OutlookEmulator, OutlookEmulatorConfig, Throttling,
     };
     use almanac_providers::sync::engine::Direction;

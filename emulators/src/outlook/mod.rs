@@ -3,7 +3,7 @@
 //! its token URL at [`OutlookEmulator::token_url`]).
 //!
 //! Behaviour follows `PROVIDERS.md` §2 and the v1.0 CSDL subset (a copy is in
-//! `providers/tests/data/graph-v1.0-calendar-subset.json`); request bodies are checked against it.
+//! `emulators/data/graph-v1.0-calendar-subset.json`); request bodies are checked against it.
 //! This is an implementation of its own (JSON and private types), independent of the adapter in
 //! `crate::outlook`, so that the two can check each other. Checklist items (PROVIDERS.md §3):
 //!
@@ -97,7 +97,7 @@ pub use oauth::IssuedTokens;
 pub use server::RequestRecord;
 pub use subs::NotificationRecord;
 
-use crate::emulator::common::ServerHandle;
+use crate::common::ServerHandle;
 use render::Item;
 use serde_json::Value;
 use server::App;
@@ -429,7 +429,7 @@ impl OutlookEmulator {
     }
 
     fn abort_tasks(&self) {
-        let tasks = std::mem::take(&mut *crate::emulator::common::relock(&self.app.tasks));
+        let tasks = std::mem::take(&mut *crate::common::relock(&self.app.tasks));
         for t in tasks {
             t.abort();
         }

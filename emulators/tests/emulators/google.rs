@@ -5,7 +5,7 @@
 //! documented by Google).
 #![allow(clippy::unwrap_used)]
 
-use almanac_providers::emulator::google::{
+use almanac_emulators::google::{
     ExtendedPropertiesPatch, FaultKind, FaultMatch, FaultPlan, GoogleEmulator,
     GoogleEmulatorConfig, Quotas, TrimmedExceptions,
 };
@@ -242,7 +242,7 @@ async fn instances(t: &T, id: &str, query: &str) -> Vec<Value> {
 fn discovery() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/google-calendar-v3.discovery.json"
+        "/data/google-calendar-v3.discovery.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use crate::emulator::common::FaultMatch;
+pub use crate::common::FaultMatch;
 
 /// A registered Microsoft identity platform application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,9 +139,9 @@ impl FaultKind {
 }
 
 /// Faults for API calls (`/v1.0/…`; OAuth endpoints are never faulted): see
-/// [`common::FaultPlan`](crate::emulator::common::FaultPlan) for how queued and seeded random
+/// [`common::FaultPlan`](crate::common::FaultPlan) for how queued and seeded random
 /// faults are drawn.
-pub type FaultPlan = crate::emulator::common::FaultPlan<FaultKind>;
+pub type FaultPlan = crate::common::FaultPlan<FaultKind>;
 
 /// Emulator configuration. `Default` gives Graph's documented behaviour plus the default
 /// assumptions flagged \[K\]/\[S\] in PROVIDERS.md.

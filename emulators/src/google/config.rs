@@ -112,12 +112,12 @@ impl FaultKind {
     }
 }
 
-pub use crate::emulator::common::FaultMatch;
+pub use crate::common::FaultMatch;
 
 /// Faults for API calls (`/calendar/v3/…`; OAuth endpoints are never faulted): see
-/// [`common::FaultPlan`](crate::emulator::common::FaultPlan) for how queued and seeded random
+/// [`common::FaultPlan`](crate::common::FaultPlan) for how queued and seeded random
 /// faults are drawn.
-pub type FaultPlan = crate::emulator::common::FaultPlan<FaultKind>;
+pub type FaultPlan = crate::common::FaultPlan<FaultKind>;
 
 /// Emulator configuration. `Default` gives Google's documented behaviour plus the default
 /// assumptions flagged \[K\]/\[S\] in PROVIDERS.md.

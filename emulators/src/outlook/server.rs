@@ -10,7 +10,7 @@ use super::state::{Kind, State, Target, View};
 use super::subs::{self, NotificationRecord};
 use super::util::{parse_query_instant, prefs, Prefs};
 use super::zones;
-use crate::emulator::common::{
+use crate::common::{
     parse_form, percent_decode, percent_encode, push_capped, relock, ConnKill,
 };
 use axum::body::Bytes;

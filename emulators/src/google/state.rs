@@ -155,7 +155,7 @@ const NOT_CLIENT_FIELDS: &[&str] = &[
     "hangoutLink",
 ];
 
-pub(crate) use crate::emulator::common::now_ms_real;
+pub(crate) use crate::common::now_ms_real;
 
 impl State {
     pub(crate) fn new(config: GoogleEmulatorConfig, base_url: String) -> Self {

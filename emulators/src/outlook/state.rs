@@ -16,7 +16,7 @@ use super::subs::{PendingDelivery, Subscription};
 use super::util::{self, instant_to_local, local_to_instant, parse_wall_clock};
 use super::zones::{self, Zone};
 use super::FaultKind;
-use crate::emulator::common::{now_ms_real, FaultState, SplitMix64};
+use crate::common::{now_ms_real, FaultState, SplitMix64};
 use chrono::{Duration, NaiveDateTime, NaiveTime};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

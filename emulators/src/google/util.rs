@@ -1,7 +1,7 @@
 //! Small helpers: id and token shapes, time formats (the PRNG and URL/form coding live in
-//! `emulator::common` and are re-exported here).
+//! `crate::common` and are re-exported here).
 
-pub(crate) use crate::emulator::common::{
+pub(crate) use crate::common::{
     b64url, b64url_decode, parse_form, percent_decode, percent_encode, sha256_b64url, SplitMix64,
 };
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};

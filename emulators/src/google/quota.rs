@@ -56,7 +56,7 @@ impl QuotaState {
 }
 
 /// The fault plan being consumed.
-pub(crate) type FaultState = crate::emulator::common::FaultState<FaultKind>;
+pub(crate) type FaultState = crate::common::FaultState<FaultKind>;
 
 /// The error a fault answers with (the immediate kinds; the others have no body of their own).
 pub(crate) fn fault_error(kind: &FaultKind) -> Option<ApiError> {

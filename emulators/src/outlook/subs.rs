@@ -6,7 +6,7 @@ use super::error::{GraphError, GraphResult};
 use super::server::App;
 use super::state::State;
 use super::util::{self, utc_ms};
-use crate::emulator::common::{percent_encode, relock};
+use crate::common::{percent_encode, relock};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -548,7 +548,7 @@ async fn deliver(app: Arc<App>, url: String, kind: &'static str, items: Vec<Pend
 
 impl App {
     pub(crate) fn record_notification(&self, n: NotificationRecord) {
-        crate::emulator::common::push_capped(&mut relock(&self.notifications), n);
+        crate::common::push_capped(&mut relock(&self.notifications), n);
     }
 }
 

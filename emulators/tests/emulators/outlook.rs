@@ -5,7 +5,7 @@
 //! secondary evidence, switchable in the emulator).
 #![allow(clippy::unwrap_used)]
 
-use almanac_providers::emulator::outlook::{
+use almanac_emulators::outlook::{
     FaultKind, FaultMatch, FaultPlan, LifecycleEvent, OutlookEmulator, OutlookEmulatorConfig,
     RecurrencePatch, Throttling,
 };
@@ -402,7 +402,7 @@ impl Schema {
     fn load() -> Schema {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/graph-v1.0-calendar-subset.json"
+            "/data/graph-v1.0-calendar-subset.json"
         );
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let types = doc["types"]

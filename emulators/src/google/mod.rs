@@ -2,7 +2,7 @@
 //! Google adapter can be tested end to end (point its base URL at [`GoogleEmulator::base_url`]).
 //!
 //! Behaviour follows `PROVIDERS.md` §1 and the discovery document (revision 20230217, a copy is in
-//! `providers/tests/data/`); request bodies are checked against that schema. Checklist items
+//! `emulators/data/`); request bodies are checked against that schema. Checklist items
 //! (PROVIDERS.md §3) implemented:
 //!
 //! - **1** client ids `[a-v0-9]{5,1024}` (else 400 "Invalid resource id value."), 409 `duplicate`,
@@ -80,7 +80,7 @@ pub use oauth::IssuedTokens;
 pub use server::RequestRecord;
 pub use watch::NotificationRecord;
 
-use crate::emulator::common::ServerHandle;
+use crate::common::ServerHandle;
 use serde_json::Value;
 use server::App;
 use std::io;

@@ -8,7 +8,7 @@ use super::quota::fault_error;
 use super::state::{etag_matches, State, WriteOpts};
 use super::util::parse_form;
 use super::watch::{self, NotificationRecord};
-use crate::emulator::common::{push_capped, relock, ConnKill};
+use crate::common::{push_capped, relock, ConnKill};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State as AxState};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};

@@ -1,6 +1,6 @@
 //! Small helpers: Graph's id, key and time shapes, `Prefer` parsing.
 
-use crate::emulator::common::{b64url, sha256_b64url, SplitMix64};
+use crate::common::{b64url, sha256_b64url, SplitMix64};
 use axum::http::HeaderMap;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
