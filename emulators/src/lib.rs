@@ -4,7 +4,21 @@
 //!
 //! Kept out of `almanac-providers` so the production adapters never compile emulator code, and
 //! deliberately independent of the adapters' own wire types, so that each checks the other.
+//!
+//! The crate is one control surface with two providers behind it: [`Emulator`] (start on port 0,
+//! shutdown, the request log, fault plans, the clock, notification records) and the server, fault
+//! and helper machinery in `control`, `server` and `util` are shared; `google` and `outlook` hold
+//! only what is the provider's own (wire formats, recurrence rules, sync/delta tokens, OAuth
+//! dialects, error bodies, webhooks).
 
-pub mod common;
+mod control;
+mod server;
+mod util;
+
 pub mod google;
 pub mod outlook;
+
+pub use control::{
+    serve, Emulator, EmulatorConfig, Fault, FaultEffect, FaultMatch, FaultPlan, RequestRecord,
+    Served,
+};

@@ -10,7 +10,7 @@ use super::error::GraphError;
 use super::server::App;
 use super::state::State;
 use super::util::{self, guid, jwt};
-use crate::common::{parse_form, percent_decode, percent_encode, sha256_b64url};
+use crate::util::{parse_form, percent_decode, percent_encode, sha256_b64url};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as AxState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
