@@ -231,4 +231,3 @@ impl AsyncWrite for KillStream {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
-

@@ -469,9 +469,7 @@ async fn sync_bench() -> Vec<Row> {
     use almanac_api::startup::Application;
     use almanac_api::store::sync::ConnectionRecord;
     use almanac_emulators::google::{GoogleEmulator, GoogleEmulatorConfig, Quotas};
-    use almanac_emulators::outlook::{
-        OutlookEmulator, OutlookEmulatorConfig, Throttling,
-    };
+    use almanac_emulators::outlook::{OutlookEmulator, OutlookEmulatorConfig, Throttling};
     use almanac_providers::sync::engine::Direction;
 
     let google = GoogleEmulator::start(GoogleEmulatorConfig::default())

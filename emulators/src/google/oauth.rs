@@ -4,7 +4,7 @@
 use super::error::ApiError;
 use super::server::App;
 use super::state::State;
-use super::util::{token as new_token, parse_form, percent_decode, percent_encode, sha256_b64url};
+use super::util::{parse_form, percent_decode, percent_encode, sha256_b64url, token as new_token};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State as AxState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

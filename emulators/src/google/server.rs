@@ -388,7 +388,8 @@ async fn events_watch(
             .to_string();
         (channel, id, changes, wake)
     };
-    app.control.spawn(watch::run_channel(app.clone(), id, changes, wake));
+    app.control
+        .spawn(watch::run_channel(app.clone(), id, changes, wake));
     Ok(Json(channel))
 }
 

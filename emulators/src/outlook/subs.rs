@@ -499,7 +499,8 @@ pub(crate) async fn run_notifier(app: Arc<App>) {
         }
         for ((url, kind), items) in by_url {
             let app2 = app.clone();
-            app.control.spawn(async move { deliver(app2, url, kind, items).await });
+            app.control
+                .spawn(async move { deliver(app2, url, kind, items).await });
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Small helpers: Graph's id, key and time shapes, `Prefer` parsing.
 
-pub(crate) use crate::util::{instant_to_local, local_to_instant, token};
 use crate::util::{b64url, sha256_b64url, SplitMix64};
+pub(crate) use crate::util::{instant_to_local, local_to_instant, token};
 use axum::http::HeaderMap;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};

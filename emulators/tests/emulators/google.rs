@@ -5,15 +5,14 @@
 //! documented by Google).
 #![allow(clippy::unwrap_used)]
 
+use super::harness::{self, send, Resp};
 use almanac_emulators::google::{
     ExtendedPropertiesPatch, FaultKind, FaultMatch, FaultPlan, GoogleEmulator,
     GoogleEmulatorConfig, Quotas, TrimmedExceptions,
 };
-use base64::Engine;
 use chrono::{DateTime, FixedOffset};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sha2::Digest;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,20 +31,11 @@ struct T {
     token: String,
 }
 
-struct Resp {
-    status: StatusCode,
-    body: Value,
-    headers: reqwest::header::HeaderMap,
-}
-
 impl Resp {
     fn reason(&self) -> &str {
         self.body["error"]["errors"][0]["reason"]
             .as_str()
             .unwrap_or("")
-    }
-    fn message(&self) -> &str {
-        self.body["error"]["message"].as_str().unwrap_or("")
     }
 }
 
@@ -75,30 +65,15 @@ impl T {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let mut r = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(&self.token);
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Resp {
-            status,
+        send(
+            &self.http,
+            method,
+            self.url(path),
+            &self.token,
             body,
             headers,
-        }
+        )
+        .await
     }
 
     async fn get(&self, path: &str) -> Resp {
@@ -2419,10 +2394,7 @@ async fn item19_k_failed_deliveries_are_retried_and_channels_expire() {
 }
 
 fn pkce() -> (String, String) {
-    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-emulator-test".to_string();
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
+    harness::pkce("emulator-test")
 }
 
 async fn authorize(emu: &GoogleEmulator, extra: &str, challenge: &str) -> (String, String) {

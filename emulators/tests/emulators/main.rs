@@ -3,4 +3,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod google;
+mod harness;
 mod outlook;

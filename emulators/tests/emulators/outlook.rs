@@ -5,14 +5,13 @@
 //! secondary evidence, switchable in the emulator).
 #![allow(clippy::unwrap_used)]
 
+use super::harness::{self, send, Resp};
 use almanac_emulators::outlook::{
     FaultKind, FaultMatch, FaultPlan, LifecycleEvent, OutlookEmulator, OutlookEmulatorConfig,
     RecurrencePatch, Throttling,
 };
-use base64::Engine;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
-use sha2::Digest;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,22 +30,9 @@ struct T {
     token: String,
 }
 
-#[derive(Debug)]
-struct Resp {
-    status: StatusCode,
-    body: Value,
-    headers: reqwest::header::HeaderMap,
-}
-
 impl Resp {
     fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
-    }
-    fn message(&self) -> &str {
-        self.body["error"]["message"].as_str().unwrap_or("")
-    }
-    fn header(&self, k: &str) -> Option<&str> {
-        self.headers.get(k).and_then(|v| v.to_str().ok())
     }
 }
 
@@ -81,30 +67,15 @@ impl T {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let mut r = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(&self.token);
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Resp {
-            status,
+        send(
+            &self.http,
+            method,
+            self.url(path),
+            &self.token,
             body,
             headers,
-        }
+        )
+        .await
     }
 
     async fn get(&self, path: &str) -> Resp {
@@ -2488,10 +2459,7 @@ async fn item37_random_faults_are_reproducible_with_a_seed() {
 }
 
 fn pkce() -> (String, String) {
-    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-outlook-test".to_string();
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
+    harness::pkce("outlook-test")
 }
 
 async fn authorize(emu: &OutlookEmulator, scope: &str, challenge: &str) -> String {
