@@ -5,13 +5,14 @@
 //! Kept out of `almanac-providers` so the production adapters never compile emulator code, and
 //! deliberately independent of the adapters' own wire types, so that each checks the other.
 //!
-//! The crate is one control surface with two providers behind it: [`Emulator`] (start on port 0,
-//! shutdown, the request log, fault plans, the clock, notification records) and the server, fault
-//! and helper machinery in `control`, `server` and `util` are shared; `google` and `outlook` hold
-//! only what is the provider's own (wire formats, recurrence rules, sync/delta tokens, OAuth
-//! dialects, error bodies, webhooks).
+//! The crate is one control surface with two providers behind it. Shared: [`Emulator`] (start on
+//! port 0, shutdown, the request log, fault plans, the clock, notification records) and the
+//! server, fault, OAuth and helper machinery in `control`, `server`, `oauth` and `util`. `google`
+//! and `outlook` hold only what is the provider's own: wire formats, recurrence rules, sync and
+//! delta tokens, OAuth dialects, error bodies, webhooks.
 
 mod control;
+mod oauth;
 mod server;
 mod util;
 

@@ -2,8 +2,8 @@
 //! `crate::util` and are re-exported here).
 
 pub(crate) use crate::util::{
-    b64url, b64url_decode, instant_to_local, local_to_instant, parse_form, percent_decode,
-    percent_encode, sha256_b64url, token, SplitMix64,
+    b64url, b64url_decode, instant_to_local, local_to_instant, parse_form, percent_encode,
+    sha256_b64url, token, SplitMix64,
 };
 use chrono::{DateTime, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;

@@ -1,6 +1,7 @@
 //! What both suites share: one HTTP exchange read into a [`Resp`], and a PKCE pair. Each suite
 //! adds the accessors of its provider's error envelope (`reason` on Google, `code` on Graph).
 
+use almanac_emulators::{Emulator, Served};
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -63,4 +64,16 @@ pub fn pkce(tag: &str) -> (String, String) {
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
+}
+
+/// One provider as the shared cases see it: how to start its emulator with a signed-in account,
+/// a read that succeeds on a fresh mailbox, and its server-error and throttling faults.
+pub trait Fixture {
+    type App: Served;
+    /// `emulator`, `base URL`, `access token` for a fresh account.
+    async fn start() -> (Emulator<Self::App>, String, String);
+    /// Relative to the base URL; answers 200 on a fresh account.
+    const READ: &'static str;
+    /// A 500 and a 429 of the provider's own kinds.
+    fn server_error_and_throttling() -> Vec<<Self::App as Served>::Fault>;
 }

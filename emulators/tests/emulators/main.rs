@@ -5,3 +5,4 @@
 mod google;
 mod harness;
 mod outlook;
+mod shared;

@@ -2432,32 +2432,6 @@ async fn item37_five_concurrent_requests_meet_one_429_and_rate_limits_apply() {
     );
 }
 
-#[tokio::test]
-async fn item37_random_faults_are_reproducible_with_a_seed() {
-    async fn run(seed: u64) -> Vec<u16> {
-        let t = T::new().await;
-        t.emu.inject_faults(FaultPlan::random(
-            0.4,
-            vec![
-                FaultKind::InternalServerError500,
-                FaultKind::Throttled429 {
-                    retry_after_secs: 1,
-                },
-            ],
-            seed,
-        ));
-        let mut out = Vec::new();
-        for _ in 0..25 {
-            out.push(t.get("/me/events").await.status.as_u16());
-        }
-        out
-    }
-    let (a, b, c) = (run(7).await, run(7).await, run(8).await);
-    assert_eq!(a, b);
-    assert_ne!(a, c);
-    assert!(a.iter().any(|s| *s != 200) && a.contains(&200));
-}
-
 fn pkce() -> (String, String) {
     harness::pkce("outlook-test")
 }
