@@ -108,10 +108,6 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve(settings) => {
             let app = Application::build((*settings).clone()).await?;
-            almanac_api::services::sync::spawn_worker(
-                app.state().clone(),
-                settings.sync.sync_interval_seconds,
-            );
             tracing::info!(port = app.port(), database = %redact(&settings.database_url), "Almanac is serving GraphQL at /graphql");
             app.run_until_stopped(shutdown_signal()).await?;
         }

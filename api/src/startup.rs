@@ -5,15 +5,22 @@ use crate::graphql::build_schema;
 use crate::http::{router, HttpState};
 use crate::state::{AppState, Limits};
 use crate::store;
+use crate::sync::worker::SyncWorker;
 use almanac_domain::OrganizationId;
 use std::future::Future;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub struct Application {
     listener: TcpListener,
     state: HttpState,
     connections: crate::connections::ConnectionLimits,
+    /// How often the sync worker passes over every link (zero: no worker).
+    sync_interval: Duration,
 }
+
+/// How long shutdown waits for the sync round in flight before aborting it.
+const SYNC_WORKER_GRACE: Duration = Duration::from_secs(30);
 
 impl Application {
     /// Connects the store, applies migrations and binds the listener (so `port()` is known
@@ -64,6 +71,7 @@ impl Application {
         Ok(Application {
             listener,
             connections,
+            sync_interval: Duration::from_secs(settings.sync.sync_interval_seconds),
             state: HttpState {
                 app,
                 schema,
@@ -96,18 +104,24 @@ impl Application {
         &self.state.app
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves (and runs the sync worker) until `shutdown` resolves, then finishes in-flight
+    /// requests and the sync round in flight.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        crate::connections::serve(
+        let worker = SyncWorker::start(self.state.app.clone(), self.sync_interval);
+        let served = crate::connections::serve(
             self.listener,
             router(self.state),
             self.connections,
             shutdown,
         )
-        .await
+        .await;
+        if let Some(worker) = worker {
+            worker.stop(SYNC_WORKER_GRACE).await;
+        }
+        served
     }
 }
 

@@ -376,6 +376,7 @@ impl Schedule {
         // by walking every period of the rule up to it, the empty ones included. A sparse rule
         // (SECONDLY;INTERVAL=7 kept to one second a day) has hundreds of thousands of empty
         // lattice steps per occurrence, so the walk is budgeted in steps, not occurrences.
+        let allowance = step_budget::remaining();
         let mut n = 0u32;
         let mut last = None;
         let mut candidates = self.rule_candidates(i64::MIN);
@@ -385,13 +386,14 @@ impl Schedule {
             if n == count {
                 break;
             }
-            if n.is_multiple_of(64) && candidates.steps() > MAX_RULE_STEPS {
-                return Err(too_costly(rule, n));
+            if candidates.steps() > allowance {
+                return Err(step_budget::exhausted(rule, n, allowance));
             }
         }
-        if candidates.steps() > MAX_RULE_STEPS {
-            return Err(too_costly(rule, n));
+        if candidates.steps() > allowance {
+            return Err(step_budget::exhausted(rule, n, allowance));
         }
+        step_budget::spend(candidates.steps());
         Ok(last)
     }
 
@@ -519,17 +521,107 @@ impl Schedule {
 }
 
 /// The most steps of its rule (periods — years, months, … seconds of the INTERVAL lattice — and
-/// the lattice steps skipped between them, empty ones included) a COUNT series may take to reach
-/// its COUNT-th occurrence. Saving a COUNT series walks
-/// them once; a rule that needs more is refused rather than holding a core for seconds.
+/// the lattice steps skipped between them, empty ones included) one request may spend walking
+/// COUNT rules to their COUNT-th occurrence. Saving a COUNT series walks them once; a rule that
+/// needs more is refused rather than holding a core. About 20 ms of one core.
 pub const MAX_RULE_STEPS: u64 = 4_000_000;
 
-fn too_costly(rule: &Rule, reached: u32) -> InvalidInput {
-    RecurrenceError::TooCostly(format!(
-        "{rule} takes more than {MAX_RULE_STEPS} steps of its rule to reach its COUNT ({reached} occurrences found by then); \
-         use a smaller COUNT, an UNTIL, or a denser rule"
-    ))
-    .into()
+/// What walking COUNT rules may cost, shared by every schedule built inside one scope.
+///
+/// A scope, not a parameter, because the schedules a request builds are built deep inside the
+/// edit planners (a split builds two, an import hundreds) and the budget belongs to the request:
+/// ten sparse rules in one import share one budget instead of spending ten. The scope is
+/// per thread and explicit (`within`), so it is still deterministic: no clock is read.
+pub mod step_budget {
+    use super::{RecurrenceError, Rule};
+    use crate::error::InvalidInput;
+    use std::cell::Cell;
+
+    /// The innermost scope on this thread.
+    #[derive(Clone, Copy)]
+    struct Scope {
+        limit: u64,
+        left: u64,
+        ran_out: bool,
+    }
+
+    thread_local! {
+        /// `None` outside any scope: then each schedule may spend the whole default on its own.
+        static SCOPE: Cell<Option<Scope>> = const { Cell::new(None) };
+    }
+
+    /// How a scope ended.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Spent {
+        pub steps: u64,
+        /// A COUNT walk needed more than was left (and was refused with `TooCostly`).
+        pub ran_out: bool,
+    }
+
+    /// Runs `work` with at most `limit` rule steps for all the COUNT walks inside it.
+    pub fn within<T>(limit: u64, work: impl FnOnce() -> T) -> (T, Spent) {
+        let outer = SCOPE.with(|s| {
+            s.replace(Some(Scope {
+                limit,
+                left: limit,
+                ran_out: false,
+            }))
+        });
+        let out = work();
+        let inner = SCOPE.with(|s| s.replace(outer));
+        let spent = inner.map_or(
+            Spent {
+                steps: 0,
+                ran_out: false,
+            },
+            |i| Spent {
+                steps: i.limit - i.left,
+                ran_out: i.ran_out,
+            },
+        );
+        (out, spent)
+    }
+
+    pub(super) fn remaining() -> u64 {
+        SCOPE
+            .with(Cell::get)
+            .map_or(super::MAX_RULE_STEPS, |s| s.left)
+    }
+
+    pub(super) fn spend(steps: u64) {
+        SCOPE.with(|s| {
+            if let Some(mut scope) = s.get() {
+                scope.left = scope.left.saturating_sub(steps);
+                s.set(Some(scope));
+            }
+        });
+    }
+
+    pub(super) fn exhausted(rule: &Rule, reached: u32, allowance: u64) -> InvalidInput {
+        let limit = SCOPE.with(|s| match s.get() {
+            Some(mut scope) => {
+                scope.left = 0;
+                scope.ran_out = true;
+                s.set(Some(scope));
+                scope.limit
+            }
+            None => super::MAX_RULE_STEPS,
+        });
+        let shared = if allowance < limit {
+            format!(
+                " (other rules in the same request spent {} of them)",
+                limit - allowance
+            )
+        } else {
+            String::new()
+        };
+        RecurrenceError::TooCostly(format!(
+            "{rule} takes more than the {limit} steps of its rule one request may spend to reach \
+             its COUNT{shared} ({reached} occurrences found by then); use a smaller COUNT, an \
+             UNTIL, or a denser rule"
+        ))
+        .into()
+    }
 }
 
 /// The rule's instants in order (see the module doc for the DST rules).
@@ -810,6 +902,56 @@ pub fn exact(d: Duration) -> Length {
 #[cfg(test)]
 mod limit_tests {
     use super::*;
+
+    fn sparse(count: u32) -> Result<Schedule, InvalidInput> {
+        with_rule(&format!(
+            "FREQ=SECONDLY;INTERVAL=7;BYHOUR=3;BYMINUTE=7;BYSECOND=11;COUNT={count}"
+        ))
+    }
+
+    fn with_rule(rule: &str) -> Result<Schedule, InvalidInput> {
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("a date");
+        let rec = Recurrence {
+            rule: Some(parse_rule(rule).expect("a rule")),
+            rdates: vec![],
+            exdates: vec![],
+        };
+        Schedule::new(
+            start,
+            Tz::UTC,
+            exact(Duration::minutes(1)),
+            false,
+            Some(rec),
+        )
+    }
+
+    #[test]
+    fn the_schedules_of_one_scope_share_its_step_budget() {
+        let (one, spent) = step_budget::within(MAX_RULE_STEPS, || sparse(100));
+        assert!(
+            one.is_ok() && !spent.ran_out && spent.steps > 1000,
+            "{spent:?}"
+        );
+        // Room for one and a half: the first is built, the second runs out and says why.
+        let room = spent.steps + spent.steps / 2;
+        let ((first, second), both) = step_budget::within(room, || (sparse(100), sparse(100)));
+        assert!(first.is_ok());
+        let err = second.expect_err("the budget is spent").to_string();
+        assert!(err.contains("other rules in the same request"), "{err}");
+        assert!(both.ran_out);
+        // Outside a scope each schedule has the whole default to itself, however many came before.
+        for _ in 0..3 {
+            assert!(sparse(100).is_ok());
+        }
+        // An everyday rule fits the inline budget with room to spare.
+        let (weekly, small) = step_budget::within(1_000, || with_rule("FREQ=WEEKLY;COUNT=10"));
+        assert!(
+            weekly.is_ok() && !small.ran_out && small.steps < 1_000,
+            "{small:?}"
+        );
+    }
 
     #[test]
     fn one_duration_limit_whichever_way_it_is_written() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Apollo Client 4 with `relayStylePagination` paging an Almanac connection over real HTTP, for
-// tests/tests/npm_clients.rs:
+// tests/tests/e2e/npm_clients.rs:
 //
 //   node apollo_pagination.mjs --url http://127.0.0.1:8080/graphql --field occurrences \
 //     --variables '{"calendarIds":["cal_…"],"from":"…","to":"…"}' --page 3 [--middle <cursor>]

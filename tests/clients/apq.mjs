@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Apollo Client 4 with `PersistedQueryLink` (automatic persisted queries) against a live Almanac,
-// for tests/tests/npm_clients.rs:
+// for tests/tests/e2e/npm_clients.rs:
 //
 //   node apq.mjs --url http://127.0.0.1:8080/graphql [--token alm_…]
 //

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // graphql-http's server audits (GraphQL over HTTP conformance) against a live Almanac, for
-// tests/tests/npm_clients.rs:
+// tests/tests/e2e/npm_clients.rs:
 //
 //   node audit.mjs --url http://127.0.0.1:8080/graphql
 //

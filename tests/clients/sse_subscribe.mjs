@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A real `graphql-sse` client (distinct connections mode) holding one Almanac subscription over
-// Server-Sent Events, for tests/tests/npm_clients.rs and for trying /graphql/stream by hand.
+// Server-Sent Events, for tests/tests/e2e/npm_clients.rs and for trying /graphql/stream by hand.
 //
 //   node sse_subscribe.mjs --url http://127.0.0.1:8080/graphql/stream \
 //     --query 'subscription($c: [ID!]!) { seriesChanged(calendarIds: $c) { seriesId } }' \

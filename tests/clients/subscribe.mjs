@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A real `graphql-ws` client (graphql-transport-ws protocol) holding Almanac subscriptions, for
-// tests/tests/npm_clients.rs and for trying subscriptions by hand.
+// tests/tests/e2e/npm_clients.rs and for trying subscriptions by hand.
 //
 //   node subscribe.mjs --url ws://127.0.0.1:8080/graphql/ws \
 //     --subscribe 'SeriesChanged={"calendarIds":["cal_…"]}' \

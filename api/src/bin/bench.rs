@@ -465,9 +465,10 @@ async fn http_bench() -> Row {
 
 async fn sync_bench() -> Vec<Row> {
     use almanac_api::config::Settings;
-    use almanac_api::services::sync::{link_calendar, run_round};
     use almanac_api::startup::Application;
     use almanac_api::store::sync::ConnectionRecord;
+    use almanac_api::sync::links::create_link;
+    use almanac_api::sync::rounds::run_round;
     use almanac_emulators::google::{GoogleEmulator, GoogleEmulatorConfig, Quotas};
     use almanac_emulators::outlook::{OutlookEmulator, OutlookEmulatorConfig, Throttling};
     use almanac_providers::sync::engine::Direction;
@@ -567,7 +568,7 @@ async fn sync_bench() -> Vec<Row> {
         } else {
             "primary"
         };
-        let link = link_calendar(&state, org, cal.id, &con, remote, Direction::PushOnly)
+        let link = create_link(&state, org, cal.id, &con, remote, Direction::PushOnly)
             .await
             .expect("link");
         // Rounds push at most 500 series each; the first push of this calendar takes two.
@@ -591,7 +592,7 @@ async fn sync_bench() -> Vec<Row> {
         )
         .await
         .expect("calendar");
-        let mirror_link = link_calendar(&state, org, mirror.id, &con, remote, Direction::PullOnly)
+        let mirror_link = create_link(&state, org, mirror.id, &con, remote, Direction::PullOnly)
             .await
             .expect("link");
         let t = Instant::now();

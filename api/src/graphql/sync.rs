@@ -8,7 +8,8 @@ use super::types::{app, viewer, CalendarNode};
 use crate::services;
 use crate::store::sync::{ConnectionRecord, LinkRecord, RemoteSeriesRecord};
 use crate::store::Store;
-use crate::sync::Provider;
+use crate::sync::links::RemoteCalendarInfo;
+use crate::sync::{Provider, SyncError};
 use almanac_domain::series::Series;
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use almanac_providers::sync::engine::Direction;
@@ -16,6 +17,29 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// What a sync use case's failure means to a GraphQL client.
+impl From<SyncError> for ApiError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::NotConfigured(_) => ApiError::NotConfigured(e.to_string()),
+            SyncError::NotFound(what) => ApiError::NotFound(what),
+            SyncError::Invalid { field, message } => ApiError::invalid(field, message),
+            // Only account-level calls (listing calendars) reach clients with these: the account
+            // is what the client named, and what it must fix (reconnect or pick another).
+            SyncError::ProviderRefused { .. } | SyncError::NeedsReauthorization(_) => {
+                ApiError::invalid("accountId", e.to_string())
+            }
+            SyncError::Store(e) => ApiError::from(e),
+            SyncError::UnknownAuthorization
+            | SyncError::Provider(_)
+            | SyncError::GoogleSetup(_)
+            | SyncError::GraphSetup(_)
+            | SyncError::Unsealable(_)
+            | SyncError::Corrupt(_) => ApiError::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct SyncMutations;
@@ -113,9 +137,11 @@ impl ProviderAccount {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<RemoteCalendar>> {
-        let list = services::sync::remote_calendars(app(ctx), viewer(ctx).organization, &self.0.id)
-            .await
-            .gql()?;
+        let list =
+            crate::sync::links::remote_calendars(app(ctx), viewer(ctx).organization, &self.0.id)
+                .await
+                .map_err(ApiError::from)
+                .gql()?;
         Ok(list
             .into_iter()
             .map(|c| RemoteCalendar::new(&self.0.id, c))
@@ -144,7 +170,7 @@ pub struct RemoteCalendar {
 const REMOTE_CALENDAR_PREFIX: &str = "rcal_";
 
 impl RemoteCalendar {
-    pub(crate) fn new(account: &str, c: services::sync::RemoteCalendarInfo) -> Self {
+    pub(crate) fn new(account: &str, c: RemoteCalendarInfo) -> Self {
         RemoteCalendar {
             account_id: account.to_string(),
             remote_calendar_id: c.id,
@@ -204,13 +230,13 @@ pub(crate) async fn remote_calendar(
         ))
         .gql();
     };
-    match services::sync::remote_calendars(app(ctx), viewer(ctx).organization, &account).await {
+    match crate::sync::links::remote_calendars(app(ctx), viewer(ctx).organization, &account).await {
         Ok(list) => Ok(list
             .into_iter()
             .find(|c| c.id == remote)
             .map(|c| RemoteCalendar::new(&account, c))),
-        Err(ApiError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e).gql(),
+        Err(SyncError::NotFound(_)) => Ok(None),
+        Err(e) => Err(ApiError::from(e)).gql(),
     }
 }
 
@@ -522,7 +548,7 @@ async fn connect(
     input: ConnectProviderInput,
 ) -> Result<(String, Instant), ApiError> {
     let v = viewer(ctx);
-    let (url, expires) = services::sync::begin_connect(
+    let (url, expires) = crate::sync::oauth::begin_connect(
         app(ctx),
         provider,
         v.organization,
@@ -593,7 +619,7 @@ impl SyncMutations {
                 }
                 None => input.remote_calendar_id.clone(),
             };
-            let link = services::sync::link_calendar(
+            let link = crate::sync::links::link_calendar(
                 app(ctx),
                 viewer(ctx).organization,
                 calendar,
@@ -602,15 +628,6 @@ impl SyncMutations {
                 input.direction.into(),
             )
             .await?;
-            // Push notifications are best effort: the periodic round is the safety net.
-            if let Err(e) = services::sync::watch_link(app(ctx), &link).await {
-                tracing::info!(link = %link.id, error = %e, "no push notifications for this link");
-            }
-            let link = app(ctx)
-                .store
-                .link(viewer(ctx).organization, &link.id)
-                .await?
-                .ok_or(ApiError::NotFound("link"))?;
             Ok(LinkCalendarPayload {
                 link: Some(CalendarLink(link)),
                 ..Default::default()
@@ -626,8 +643,12 @@ impl SyncMutations {
         #[graphql(desc = "The link to remove.")] input: UnlinkCalendarInput,
     ) -> async_graphql::Result<UnlinkCalendarPayload> {
         let outcome = async {
-            services::sync::unlink_calendar(app(ctx), viewer(ctx).organization, input.id.as_str())
-                .await?;
+            crate::sync::links::unlink_calendar(
+                app(ctx),
+                viewer(ctx).organization,
+                input.id.as_str(),
+            )
+            .await?;
             Ok(UnlinkCalendarPayload {
                 unlinked_link_id: Some(input.id.clone()),
                 ..Default::default()
@@ -643,13 +664,12 @@ impl SyncMutations {
         #[graphql(desc = "The link to sync.")] input: SyncCalendarLinkInput,
     ) -> async_graphql::Result<SyncCalendarLinkPayload> {
         let outcome = async {
-            let org = viewer(ctx).organization;
-            let r = services::sync::sync_link(app(ctx), org, input.id.as_str()).await?;
-            let link = app(ctx)
-                .store
-                .link(org, input.id.as_str())
-                .await?
-                .ok_or(ApiError::NotFound("link"))?;
+            let (link, r) = crate::sync::rounds::sync_link(
+                app(ctx),
+                viewer(ctx).organization,
+                input.id.as_str(),
+            )
+            .await?;
             let round = SyncRound {
                 pushed: n(r.push.pushed),
                 deleted_remotely: n(r.push.deleted),

@@ -4,10 +4,9 @@
 //! channel token and the subscription's clientState are the credentials.
 
 use super::HttpState;
-use crate::services::sync::{
-    complete_connect, google_notification, outlook_notifications, CallbackError,
-};
-use crate::sync::Provider;
+use crate::sync::inbound::{google_notification, outlook_notifications};
+use crate::sync::oauth::complete_connect;
+use crate::sync::{Provider, SyncError};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -74,17 +73,23 @@ async fn callback(state: &HttpState, provider: Provider, p: CallbackParams) -> R
                 c.account, c.id
             ),
         ),
-        Err(e @ CallbackError::BadState) => {
+        Err(e @ SyncError::UnknownAuthorization) => {
             page(StatusCode::BAD_REQUEST, "Not connected", &e.to_string())
         }
-        Err(e @ CallbackError::Provider(_)) => {
-            page(StatusCode::BAD_GATEWAY, "Not connected", &e.to_string())
-        }
-        Err(e) => page(
-            StatusCode::INTERNAL_SERVER_ERROR,
+        Err(SyncError::ProviderRefused { reason, .. }) => page(
+            StatusCode::BAD_GATEWAY,
             "Not connected",
-            &e.to_string(),
+            &format!("the provider did not authorize the connection: {reason}"),
         ),
+        // The rest is this server's fault (configuration, keys, database): logged, not shown.
+        Err(e) => {
+            tracing::error!(provider = provider.as_str(), error = %e, "an OAuth callback failed");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Not connected",
+                "internal error",
+            )
+        }
     }
 }
 

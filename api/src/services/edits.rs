@@ -183,7 +183,7 @@ pub async fn plan_edit(
 ) -> Result<Plan, ApiError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
-    plan_edit_of(&series, at, scope, c)
+    super::compute::run(move || plan_edit_of(&series, at, scope, c.clone())).await?
 }
 
 fn plan_edit_of(
@@ -313,6 +313,10 @@ pub async fn plan_delete(
 ) -> Result<Plan, ApiError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
+    super::compute::run(move || plan_delete_of(&series, at, scope)).await?
+}
+
+fn plan_delete_of(series: &Series, at: RecurrenceId, scope: Scope) -> Result<Plan, ApiError> {
     let mut plan = Plan {
         before: series.clone(),
         after: vec![],
@@ -324,11 +328,11 @@ pub async fn plan_delete(
     };
     match scope {
         Scope::This => {
-            plan.after.push(cancel_occurrence(&series, at)?);
+            plan.after.push(cancel_occurrence(series, at)?);
             plan.single_occurrence = true;
         }
         Scope::ThisAndFollowing => {
-            let (outcome, report) = cancel_from(&series, at)?;
+            let (outcome, report) = cancel_from(series, at)?;
             plan.report = report;
             match outcome {
                 CancelOutcome::Truncated(s) => plan.after.push(s),
@@ -339,7 +343,7 @@ pub async fn plan_delete(
             }
         }
         Scope::All => {
-            check_deletable(&series)?;
+            check_deletable(series)?;
             plan.deleted = Some(series.id);
             plan.holder = None;
         }

@@ -196,7 +196,7 @@ pub async fn import(
 ) -> Result<ImportOutcome, ApiError> {
     let cal = calendars::get(app, org, calendar).await?;
     let plan_cal = cal.clone();
-    let plan = super::compute::run(move || crate::ics::import::plan(&text, &plan_cal))
+    let plan = super::compute::run_pooled(move || crate::ics::import::plan(&text, &plan_cal))
         .await?
         .map_err(|e| match e {
             ImportError::Malformed(m) => ApiError::invalid("ics", m),

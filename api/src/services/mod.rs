@@ -8,7 +8,6 @@ pub mod edits;
 pub mod ics;
 pub mod occurrences;
 pub mod series;
-pub mod sync;
 
 use crate::graphql::error::ApiError;
 

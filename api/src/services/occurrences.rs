@@ -155,5 +155,5 @@ pub async fn upcoming(
         .await?
         .ok_or(ApiError::NotFound("series"))?;
     let window = TimeWindow::to_the_end(from).map_err(ApiError::from)?;
-    super::compute::run(move || merge(vec![series], window, slice, false)).await
+    super::compute::run_pooled(move || merge(vec![series], window, slice, false)).await
 }

@@ -43,6 +43,7 @@ pub struct NewSeries {
     pub schedule: ScheduleInput,
 }
 
+#[derive(Clone)]
 pub struct SeriesChanges {
     pub id: SeriesId,
     pub transparent: Option<bool>,
@@ -164,7 +165,7 @@ pub async fn create(
         .ok_or(ApiError::NotFound("calendar"))?;
     let zone = calendar.time_zone;
     let schedule =
-        super::compute::run(move || build_schedule(input.schedule, None, zone)).await??;
+        super::compute::run(move || build_schedule(input.schedule.clone(), None, zone)).await??;
     let series = Series::new(
         SeriesId::generate(),
         org,
@@ -199,7 +200,8 @@ pub async fn update(
         .await?
         .ok_or(ApiError::NotFound("series"))?;
     let planned = current.clone();
-    let (next, report) = super::compute::run(move || plan_update(&planned, changes)).await??;
+    let (next, report) =
+        super::compute::run(move || plan_update(&planned, changes.clone())).await??;
     save(
         app,
         &[SeriesWrite::Update {

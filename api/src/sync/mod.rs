@@ -1,15 +1,37 @@
-//! The application side of provider sync: how connections get their access tokens (sealed at
-//! rest, refreshed single-flight), and the store-backed [`SyncPort`] the provider-neutral engine
-//! in `almanac-providers` drives. Use cases (connect, link, sync now) are in `services::sync`.
+//! Provider sync in the application, one submodule per reason to change:
+//!
+//! * [`oauth`]: connecting an account (authorization URL with PKCE, the callback);
+//! * [`links`]: linking and unlinking calendars, and their push channels / subscriptions;
+//! * [`rounds`]: one push-then-pull round of a link through the provider-neutral engine;
+//! * [`inbound`]: the provider's push notifications, which start rounds;
+//! * [`worker`]: the background loop the application starts and stops;
+//! * [`tokens`]: access tokens of a connection, sealed at rest and refreshed single-flight;
+//! * [`port`]: the store-backed [`SyncPort`](almanac_providers::sync::engine::SyncPort) the
+//!   engine in `almanac-providers` drives.
+//!
+//! Every use case answers a [`SyncError`]; the GraphQL and HTTP edges decide what callers see.
 
+pub mod error;
+pub mod inbound;
+pub mod links;
+pub mod oauth;
 pub mod port;
+pub mod rounds;
 pub mod tokens;
+pub mod worker;
+
+pub use error::SyncError;
 
 use crate::config::SyncSettings;
 use crate::secrets::Sealer;
+use crate::state::AppState;
+use crate::store::sync::ConnectionRecord;
+use almanac_providers::google::client::GoogleError;
 use almanac_providers::google::{GoogleCalendarClient, GoogleClientConfig};
 use almanac_providers::oauth::{OAuthClient, OAuthProviderConfig, SecretString};
-use almanac_providers::outlook::client::{GraphClient, GraphClientConfig, MailboxBudget};
+use almanac_providers::outlook::client::{
+    GraphClient, GraphClientConfig, GraphError, MailboxBudget,
+};
 use almanac_providers::retry::RetryPolicy;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +57,18 @@ impl Provider {
             "outlook" => Some(Provider::Outlook),
             _ => None,
         }
+    }
+    /// The setting that turns sync with this provider on.
+    pub fn client_id_variable(self) -> &'static str {
+        match self {
+            Provider::Google => "ALMANAC_GOOGLE_CLIENT_ID",
+            Provider::Outlook => "ALMANAC_MICROSOFT_CLIENT_ID",
+        }
+    }
+    /// The provider of a stored connection (rows written before Outlook existed say nothing
+    /// else than "google").
+    pub fn of(connection: &ConnectionRecord) -> Self {
+        Provider::parse(&connection.provider).unwrap_or(Provider::Google)
     }
 }
 
@@ -143,7 +177,7 @@ impl SyncRuntime {
         &self,
         connection: Option<&str>,
         tokens: Arc<dyn almanac_providers::oauth::AccessTokenSource>,
-    ) -> Result<GraphClient, String> {
+    ) -> Result<GraphClient, GraphError> {
         let config = GraphClientConfig {
             base_url: self.settings.graph_api_url.clone(),
             request_timeout: Duration::from_millis(self.settings.provider_timeout_ms.max(11_000)),
@@ -151,7 +185,7 @@ impl SyncRuntime {
             retry: self.retry(),
             ..GraphClientConfig::default()
         };
-        let client = GraphClient::new(config, tokens).map_err(|e| e.to_string())?;
+        let client = GraphClient::new(config, tokens)?;
         Ok(match connection {
             Some(id) => {
                 let mut budgets = self
@@ -167,13 +201,40 @@ impl SyncRuntime {
     pub fn google_client(
         &self,
         tokens: Arc<dyn almanac_providers::oauth::AccessTokenSource>,
-    ) -> Result<GoogleCalendarClient, String> {
+    ) -> Result<GoogleCalendarClient, GoogleError> {
         let config = GoogleClientConfig {
             base_url: self.settings.google_api_url.clone(),
             request_timeout: Duration::from_millis(self.settings.provider_timeout_ms),
             connect_timeout: Duration::from_secs(5),
             retry: self.retry(),
         };
-        GoogleCalendarClient::new(config, tokens).map_err(|e| e.to_string())
+        GoogleCalendarClient::new(config, tokens)
     }
+}
+
+/// The access tokens of a stored connection.
+fn connection_tokens(app: &AppState, c: &ConnectionRecord) -> Arc<tokens::ConnectionTokens> {
+    Arc::new(tokens::ConnectionTokens::new(
+        app.store.clone(),
+        app.sync.clone(),
+        app.sync.oauth(Provider::of(c)),
+        c.id.clone(),
+    ))
+}
+
+/// A Google Calendar client acting as a stored connection.
+fn google_client_for(
+    app: &AppState,
+    c: &ConnectionRecord,
+) -> Result<GoogleCalendarClient, SyncError> {
+    app.sync
+        .google_client(connection_tokens(app, c))
+        .map_err(SyncError::GoogleSetup)
+}
+
+/// A Graph client acting as a stored connection, within its mailbox's concurrency budget.
+fn graph_client_for(app: &AppState, c: &ConnectionRecord) -> Result<GraphClient, SyncError> {
+    app.sync
+        .graph_client(Some(&c.id), connection_tokens(app, c))
+        .map_err(SyncError::GraphSetup)
 }

@@ -8,7 +8,7 @@ use crate::store::{SeriesWrite, StoreError, VersionedWrite};
 use almanac_domain::series::Series;
 use almanac_domain::SeriesId;
 use almanac_providers::sync::engine::{
-    ExceptionRef, Link, LocalWrite, OutboxItem, RemoteRef, SyncError, SyncPort,
+    ExceptionRef, Link, LocalWrite, OutboxItem, RemoteRef, SyncError as RoundError, SyncPort,
 };
 use almanac_providers::sync::model::Fidelity;
 use async_trait::async_trait;
@@ -21,13 +21,17 @@ pub struct StorePort {
     pub app: AppState,
 }
 
-fn local(e: StoreError) -> SyncError {
-    SyncError::Local(e.to_string())
+fn local(e: StoreError) -> RoundError {
+    RoundError::Local(e.to_string())
 }
 
 pub fn to_ref(r: &RemoteSeriesRecord) -> RemoteRef {
-    let exceptions: BTreeMap<i64, ExceptionRef> =
-        serde_json::from_str(&r.exceptions).unwrap_or_default();
+    let exceptions: BTreeMap<i64, ExceptionRef> = serde_json::from_str(&r.exceptions)
+        .unwrap_or_else(|e| {
+            // Forgetting them only costs rewriting the series' exceptions at its next push.
+            tracing::warn!(link = %r.link_id, series = %r.series_id, error = %e, "unreadable exception mapping; treating it as empty");
+            BTreeMap::new()
+        });
     RemoteRef {
         remote_id: r.remote_id.clone().unwrap_or_default(),
         etag: r.etag.clone(),
@@ -57,7 +61,7 @@ pub fn to_record(
 
 #[async_trait]
 impl SyncPort for StorePort {
-    async fn due_pushes(&self, link: &Link, limit: usize) -> Result<Vec<OutboxItem>, SyncError> {
+    async fn due_pushes(&self, link: &Link, limit: usize) -> Result<Vec<OutboxItem>, RoundError> {
         let rows = self
             .app
             .store
@@ -78,7 +82,7 @@ impl SyncPort for StorePort {
             .collect())
     }
 
-    async fn series(&self, link: &Link, id: SeriesId) -> Result<Option<Series>, SyncError> {
+    async fn series(&self, link: &Link, id: SeriesId) -> Result<Option<Series>, RoundError> {
         self.app
             .store
             .series(link.organization, id)
@@ -86,7 +90,7 @@ impl SyncPort for StorePort {
             .map_err(local)
     }
 
-    async fn remote_ref(&self, link: &Link, id: SeriesId) -> Result<Option<RemoteRef>, SyncError> {
+    async fn remote_ref(&self, link: &Link, id: SeriesId) -> Result<Option<RemoteRef>, RoundError> {
         Ok(self
             .app
             .store
@@ -101,7 +105,7 @@ impl SyncPort for StorePort {
         &self,
         link: &Link,
         remote_id: &str,
-    ) -> Result<Option<(SeriesId, RemoteRef)>, SyncError> {
+    ) -> Result<Option<(SeriesId, RemoteRef)>, RoundError> {
         let Some(r) = self
             .app
             .store
@@ -123,7 +127,7 @@ impl SyncPort for StorePort {
         item: OutboxItem,
         remote: Option<RemoteRef>,
         fidelity: &Fidelity,
-    ) -> Result<(), SyncError> {
+    ) -> Result<(), RoundError> {
         let record = remote
             .as_ref()
             .map(|r| to_record(link, item.series, r, Some(fidelity)));
@@ -140,7 +144,7 @@ impl SyncPort for StorePort {
         item: OutboxItem,
         error: &str,
         retry_in_seconds: i64,
-    ) -> Result<(), SyncError> {
+    ) -> Result<(), RoundError> {
         let at = chrono::Utc::now().timestamp() + retry_in_seconds;
         self.app
             .store
@@ -149,7 +153,7 @@ impl SyncPort for StorePort {
             .map_err(local)
     }
 
-    async fn push_pending(&self, link: &Link, id: SeriesId) -> Result<bool, SyncError> {
+    async fn push_pending(&self, link: &Link, id: SeriesId) -> Result<bool, RoundError> {
         self.app
             .store
             .push_pending_for(&link.id, id)
@@ -157,7 +161,7 @@ impl SyncPort for StorePort {
             .map_err(local)
     }
 
-    async fn write(&self, link: &Link, write: LocalWrite) -> Result<bool, SyncError> {
+    async fn write(&self, link: &Link, write: LocalWrite) -> Result<bool, RoundError> {
         let store = &self.app.store;
         match write {
             LocalWrite::Remember { series, remote } => {
@@ -242,7 +246,7 @@ impl SyncPort for StorePort {
         }
     }
 
-    async fn mapped_series(&self, link: &Link) -> Result<Vec<SeriesId>, SyncError> {
+    async fn mapped_series(&self, link: &Link) -> Result<Vec<SeriesId>, RoundError> {
         Ok(self
             .app
             .store
@@ -258,7 +262,7 @@ impl SyncPort for StorePort {
         &self,
         link: &Link,
         mapped_now: usize,
-    ) -> Result<(usize, usize), SyncError> {
+    ) -> Result<(usize, usize), RoundError> {
         let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         let (done, base) = self
             .app
@@ -277,7 +281,7 @@ impl SyncPort for StorePort {
         ))
     }
 
-    async fn record_deletions(&self, link: &Link, n: usize) -> Result<(), SyncError> {
+    async fn record_deletions(&self, link: &Link, n: usize) -> Result<(), RoundError> {
         self.app
             .store
             .record_deletions(&link.id, i64::try_from(n).unwrap_or(i64::MAX))
@@ -290,7 +294,7 @@ impl SyncPort for StorePort {
         link: &Link,
         before: i64,
         lookback: i64,
-    ) -> Result<Vec<Series>, SyncError> {
+    ) -> Result<Vec<Series>, RoundError> {
         let filter = crate::store::SeriesFilter {
             calendars: vec![link.calendar],
             kinds: None,
@@ -325,7 +329,7 @@ impl SyncPort for StorePort {
             .collect())
     }
 
-    async fn save_cursor(&self, link: &Link, cursor: Option<&str>) -> Result<(), SyncError> {
+    async fn save_cursor(&self, link: &Link, cursor: Option<&str>) -> Result<(), RoundError> {
         let synced = cursor.map(|_| chrono::Utc::now().timestamp());
         self.app
             .store

@@ -158,7 +158,14 @@ impl AccessTokenSource for ConnectionTokens {
     }
 
     async fn token_rejected(&self, rejected: &SecretString) {
-        let Ok(c) = self.load().await else { return };
+        let c = match self.load().await {
+            Ok(c) => c,
+            Err(e) => {
+                // The next `access_token` call meets the same failure and reports it.
+                tracing::warn!(connection = %self.connection, error = %e, "could not reload a connection after its token was rejected");
+                return;
+            }
+        };
         let current = c
             .access_token
             .as_deref()

@@ -17,9 +17,9 @@ use super::wire::{
     event_id_from_uuid, Event, EventDateTime, EventStatus, ExtendedProperties, Transparency,
 };
 use crate::sync::engine::{
-    fingerprint, parent_part, ChangeSet, ExceptionRef, RemoteCalendar, RemoteChange, RemoteRef,
-    SyncError,
+    ChangeSet, ExceptionRef, RemoteCalendar, RemoteChange, RemoteRef, SyncError,
 };
+use crate::sync::fingerprint::{exception_fingerprint, exception_matches, series_matches};
 use crate::sync::mapping::{exact_time, instant_of, original_date};
 use crate::sync::model::{Fidelity, RemoteException, RemoteSeries, RemoteTime};
 use almanac_domain::series::SeriesKind;
@@ -351,7 +351,9 @@ impl GoogleCalendar {
     ) -> Result<(String, Option<String>), SyncError> {
         let body = parent_event(desired, local);
         let parent_unchanged = known.is_some_and(|k| {
-            k.fingerprint.as_deref() == Some(fingerprint(&parent_part(desired)).as_str())
+            k.fingerprint
+                .as_deref()
+                .is_some_and(|f| series_matches(f, desired))
         });
         if let (true, Some(k)) = (parent_unchanged, known) {
             return Ok((k.remote_id.clone(), k.etag.clone()));
@@ -512,6 +514,7 @@ impl GoogleCalendar {
 
 #[async_trait]
 impl RemoteCalendar for GoogleCalendar {
+    #[tracing::instrument(skip_all, fields(provider = "google", series = %local))]
     async fn upsert(
         &self,
         calendar: &str,
@@ -524,10 +527,17 @@ impl RemoteCalendar for GoogleCalendar {
         let before = known.map(|k| k.exceptions.clone()).unwrap_or_default();
         let mut now: BTreeMap<i64, ExceptionRef> = BTreeMap::new();
         for e in &desired.exceptions {
-            let fp = fingerprint(e);
+            let fp = exception_fingerprint(e);
             let previous = before.get(&e.original_start);
-            if let Some(p) = previous.filter(|p| p.fingerprint == fp) {
-                now.insert(e.original_start, p.clone());
+            if let Some(p) = previous.filter(|p| exception_matches(&p.fingerprint, e)) {
+                // Unchanged: kept, under its current-scheme fingerprint.
+                now.insert(
+                    e.original_start,
+                    ExceptionRef {
+                        fingerprint: fp,
+                        ..p.clone()
+                    },
+                );
                 continue;
             }
             match self
@@ -587,6 +597,7 @@ impl RemoteCalendar for GoogleCalendar {
         ))
     }
 
+    #[tracing::instrument(skip_all, fields(provider = "google", series = %local))]
     async fn delete(
         &self,
         calendar: &str,
@@ -602,6 +613,7 @@ impl RemoteCalendar for GoogleCalendar {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(provider = "google", full = cursor.is_none()))]
     async fn changes(&self, calendar: &str, cursor: Option<&str>) -> Result<ChangeSet, SyncError> {
         let query = match cursor {
             Some(token) => ListQuery::incremental(token),

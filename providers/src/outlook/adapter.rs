@@ -26,9 +26,9 @@ use super::wire::{
 };
 use super::zones;
 use crate::sync::engine::{
-    fingerprint, parent_part, ChangeSet, ExceptionRef, RemoteCalendar, RemoteChange, RemoteRef,
-    SyncError,
+    ChangeSet, ExceptionRef, RemoteCalendar, RemoteChange, RemoteRef, SyncError,
 };
+use crate::sync::fingerprint::{exception_fingerprint, exception_matches, series_matches};
 use crate::sync::mapping::instant_of;
 use crate::sync::model::{Fidelity, RemoteException, RemoteSeries, RemoteTime};
 use almanac_domain::recurrence::{Length, Recurrence, Schedule};
@@ -485,6 +485,7 @@ impl OutlookCalendar {
 
 #[async_trait]
 impl RemoteCalendar for OutlookCalendar {
+    #[tracing::instrument(skip_all, fields(provider = "outlook", series = %local))]
     async fn upsert(
         &self,
         calendar: &str,
@@ -495,9 +496,11 @@ impl RemoteCalendar for OutlookCalendar {
         let plan = plan(desired, self.options, Utc::now(), self.default_zone)
             .map_err(SyncError::Rejected)?;
         let mut fidelity = plan.fidelity.clone();
-        let parent_fp = fingerprint(&parent_part(desired));
-        let parent_unchanged =
-            known.is_some_and(|k| k.fingerprint.as_deref() == Some(parent_fp.as_str()));
+        let parent_unchanged = known.is_some_and(|k| {
+            k.fingerprint
+                .as_deref()
+                .is_some_and(|f| series_matches(f, desired))
+        });
         let before = known.map(|k| k.exceptions.clone()).unwrap_or_default();
         // A cancelled occurrence cannot be brought back in Graph except by rewriting the master's
         // recurrence (which wipes every exception); do that when one was restored here.
@@ -527,7 +530,7 @@ impl RemoteCalendar for OutlookCalendar {
                 rewritten
                     || before
                         .get(&e.original_start)
-                        .is_none_or(|p| p.fingerprint != fingerprint(*e))
+                        .is_none_or(|p| !exception_matches(&p.fingerprint, e))
             })
             .collect();
         for e in desired
@@ -536,7 +539,14 @@ impl RemoteCalendar for OutlookCalendar {
             .filter(|e| !todo.iter().any(|t| t.original_start == e.original_start))
         {
             if let Some(p) = before.get(&e.original_start) {
-                now.insert(e.original_start, p.clone());
+                // Unchanged: kept, under its current-scheme fingerprint.
+                now.insert(
+                    e.original_start,
+                    ExceptionRef {
+                        fingerprint: exception_fingerprint(e),
+                        ..p.clone()
+                    },
+                );
             }
         }
         let deletions: Vec<i64> = if rewritten {
@@ -588,7 +598,7 @@ impl RemoteCalendar for OutlookCalendar {
             }
         }
         for e in todo {
-            let fp = fingerprint(e);
+            let fp = exception_fingerprint(e);
             let Some(occurrence) = occurrences.get(&e.original_start) else {
                 if !e.cancelled {
                     fidelity.degrade(format!(
@@ -726,6 +736,7 @@ impl RemoteCalendar for OutlookCalendar {
         ))
     }
 
+    #[tracing::instrument(skip_all, fields(provider = "outlook", series = %_local))]
     async fn delete(
         &self,
         _calendar: &str,
@@ -752,6 +763,7 @@ impl RemoteCalendar for OutlookCalendar {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(provider = "outlook", full = cursor.is_none()))]
     async fn changes(&self, calendar: &str, cursor: Option<&str>) -> Result<ChangeSet, SyncError> {
         // The cursor is "<when the window started>|<deltaLink>". A deltaLink keeps the window it
         // was made with, so once a week the round starts over with a window around today: that
@@ -858,6 +870,7 @@ impl RemoteCalendar for OutlookCalendar {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(provider = "outlook", remote_series = remote_ids.len()))]
     async fn recheck(
         &self,
         _calendar: &str,

@@ -8,6 +8,9 @@
 //!   series id, so an insert whose response was lost is found again (409) instead of duplicated;
 //! * a pull stores the provider's cursor only after every change of the round was applied.
 
+use super::fingerprint::{
+    exception_fingerprint, exception_matches, series_fingerprint, series_matches,
+};
 use super::mapping::{instant_of, to_local, to_remote, LocalIdentity};
 use super::model::{Fidelity, RemoteException, RemoteSeries, RemoteTime};
 use almanac_domain::occurrence::RecurrenceId;
@@ -15,7 +18,6 @@ use almanac_domain::recurrence::Schedule;
 use almanac_domain::series::{Lineage, Series};
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 
 /// Which way a link syncs.
@@ -284,12 +286,6 @@ pub struct PullReport {
     pub full: bool,
 }
 
-/// A fingerprint of content as the provider shows it: equal fingerprints, nothing to push.
-pub fn fingerprint<T: std::fmt::Debug>(content: &T) -> String {
-    let digest = Sha256::digest(format!("{content:?}").as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
-}
-
 /// The series without its exceptions, which are fingerprinted one by one.
 pub fn parent_part(r: &RemoteSeries) -> RemoteSeries {
     RemoteSeries {
@@ -390,9 +386,33 @@ async fn push_one(
         }
         Some(series) => {
             let (desired, mut fidelity) = to_remote(&series);
-            let unchanged = known.as_ref().is_some_and(|k| agreed(k, &desired));
-            if unchanged {
-                port.pushed(link, item, known, &fidelity).await?;
+            if let Some(k) = known.as_ref().filter(|k| agreed(k, &desired)) {
+                // Stored again in the current scheme: an agreed legacy fingerprint is upgraded
+                // here without a provider write (see `fingerprint`).
+                let upgraded = RemoteRef {
+                    fingerprint: Some(series_fingerprint(&desired)),
+                    exceptions: k
+                        .exceptions
+                        .iter()
+                        .map(|(start, r)| {
+                            let e = desired
+                                .exceptions
+                                .iter()
+                                .find(|e| e.original_start == *start);
+                            let fingerprint =
+                                e.map_or_else(|| r.fingerprint.clone(), exception_fingerprint);
+                            (
+                                *start,
+                                ExceptionRef {
+                                    fingerprint,
+                                    ..r.clone()
+                                },
+                            )
+                        })
+                        .collect(),
+                    ..k.clone()
+                };
+                port.pushed(link, item, Some(upgraded), &fidelity).await?;
                 return Ok(PushOutcome::Pushed);
             }
             match remote
@@ -400,7 +420,7 @@ async fn push_one(
                 .await
             {
                 Ok((mut now, adapter_fidelity)) => {
-                    now.fingerprint = Some(fingerprint(&parent_part(&desired)));
+                    now.fingerprint = Some(series_fingerprint(&desired));
                     if let Fidelity::Degraded(lost) = adapter_fidelity {
                         lost.into_iter().for_each(|l| fidelity.degrade(l));
                     } else if let Fidelity::Rejected(why) = adapter_fidelity {
@@ -424,13 +444,16 @@ async fn push_one(
 
 /// Whether the provider already holds exactly `desired` according to what both sides agreed.
 fn agreed(known: &RemoteRef, desired: &RemoteSeries) -> bool {
-    known.fingerprint.as_deref() == Some(fingerprint(&parent_part(desired)).as_str())
+    known
+        .fingerprint
+        .as_deref()
+        .is_some_and(|f| series_matches(f, desired))
         && known.exceptions.len() == desired.exceptions.len()
         && desired.exceptions.iter().all(|e| {
             known
                 .exceptions
                 .get(&e.original_start)
-                .is_some_and(|k| k.fingerprint == fingerprint(e))
+                .is_some_and(|k| exception_matches(&k.fingerprint, e))
         })
 }
 
@@ -809,7 +832,7 @@ async fn apply_series(
             remote_id: remote_id.to_string(),
             etag,
             exceptions: exception_refs(&exceptions, &agreed_form),
-            fingerprint: Some(fingerprint(&parent_part(&agreed_form))),
+            fingerprint: Some(series_fingerprint(&agreed_form)),
         };
         if port
             .write(
@@ -879,7 +902,7 @@ async fn apply_series(
             ExceptionRef {
                 remote_id: rid.clone(),
                 etag: etag.clone(),
-                fingerprint: fingerprint(e),
+                fingerprint: exception_fingerprint(e),
             },
         );
         by_start.insert(e.original_start, e.clone());
@@ -901,10 +924,10 @@ async fn apply_series(
         }
     };
     let (after, _) = to_remote(&updated);
-    known.fingerprint = Some(fingerprint(&parent_part(&after)));
+    known.fingerprint = Some(series_fingerprint(&after));
     for e in &after.exceptions {
         if let Some(k) = known.exceptions.get_mut(&e.original_start) {
-            k.fingerprint = fingerprint(e);
+            k.fingerprint = exception_fingerprint(e);
         }
     }
     if after == before {
@@ -946,8 +969,8 @@ fn exception_refs(
                 .exceptions
                 .iter()
                 .find(|a| a.original_start == e.original_start)
-                .map(fingerprint)
-                .unwrap_or_else(|| fingerprint(e));
+                .map(exception_fingerprint)
+                .unwrap_or_else(|| exception_fingerprint(e));
             (
                 e.original_start,
                 ExceptionRef {
@@ -958,4 +981,219 @@ fn exception_refs(
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::fingerprint::{legacy, CURRENT_VERSION};
+    use crate::sync::mapping::tests::weekly_ny;
+    use std::sync::Mutex;
+
+    /// A link whose outbox holds one push of `series`, last agreed with the provider as `known`.
+    struct OnePush {
+        series: Series,
+        known: RemoteRef,
+        recorded: Mutex<Option<RemoteRef>>,
+    }
+
+    #[async_trait]
+    impl SyncPort for OnePush {
+        async fn due_pushes(&self, _: &Link, _: usize) -> Result<Vec<OutboxItem>, SyncError> {
+            Ok(vec![OutboxItem {
+                id: 1,
+                series: self.series.id,
+                attempts: 0,
+            }])
+        }
+        async fn series(&self, _: &Link, _: SeriesId) -> Result<Option<Series>, SyncError> {
+            Ok(Some(self.series.clone()))
+        }
+        async fn remote_ref(&self, _: &Link, _: SeriesId) -> Result<Option<RemoteRef>, SyncError> {
+            Ok(Some(self.known.clone()))
+        }
+        async fn series_for_remote(
+            &self,
+            _: &Link,
+            _: &str,
+        ) -> Result<Option<(SeriesId, RemoteRef)>, SyncError> {
+            unreachable!("a push does not look series up by remote id")
+        }
+        async fn pushed(
+            &self,
+            _: &Link,
+            _: OutboxItem,
+            remote: Option<RemoteRef>,
+            _: &Fidelity,
+        ) -> Result<(), SyncError> {
+            *self.recorded.lock().expect("lock") = remote;
+            Ok(())
+        }
+        async fn push_failed(
+            &self,
+            _: &Link,
+            _: OutboxItem,
+            error: &str,
+            _: i64,
+        ) -> Result<(), SyncError> {
+            panic!("the push failed: {error}")
+        }
+        async fn push_pending(&self, _: &Link, _: SeriesId) -> Result<bool, SyncError> {
+            unreachable!("a push does not ask")
+        }
+        async fn write(&self, _: &Link, _: LocalWrite) -> Result<bool, SyncError> {
+            unreachable!("a push writes nothing locally")
+        }
+        async fn mapped_series(&self, _: &Link) -> Result<Vec<SeriesId>, SyncError> {
+            unreachable!("a push does not list mappings")
+        }
+        async fn save_cursor(&self, _: &Link, _: Option<&str>) -> Result<(), SyncError> {
+            unreachable!("a push has no cursor")
+        }
+        async fn deletion_window(&self, _: &Link, _: usize) -> Result<(usize, usize), SyncError> {
+            unreachable!("a push deletes nothing remotely pulled")
+        }
+        async fn record_deletions(&self, _: &Link, _: usize) -> Result<(), SyncError> {
+            unreachable!("a push deletes nothing remotely pulled")
+        }
+        async fn recently_ended(&self, _: &Link, _: i64, _: i64) -> Result<Vec<Series>, SyncError> {
+            unreachable!("a push does not look for splits")
+        }
+    }
+
+    /// A provider that counts writes and accepts them.
+    #[derive(Default)]
+    struct CountingProvider {
+        upserts: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl RemoteCalendar for CountingProvider {
+        async fn upsert(
+            &self,
+            _: &str,
+            _: SeriesId,
+            _: &RemoteSeries,
+            known: Option<&RemoteRef>,
+        ) -> Result<(RemoteRef, Fidelity), SyncError> {
+            *self.upserts.lock().expect("lock") += 1;
+            Ok((known.cloned().unwrap_or_default(), Fidelity::Exact))
+        }
+        async fn delete(
+            &self,
+            _: &str,
+            _: SeriesId,
+            _: Option<&RemoteRef>,
+        ) -> Result<(), SyncError> {
+            unreachable!("the series exists")
+        }
+        async fn changes(&self, _: &str, _: Option<&str>) -> Result<ChangeSet, SyncError> {
+            unreachable!("a push does not pull")
+        }
+    }
+
+    fn link_of(series: &Series) -> Link {
+        Link {
+            id: "lnk_test".into(),
+            organization: series.organization,
+            calendar: series.calendar,
+            calendar_zone: chrono_tz::America::New_York,
+            remote_calendar: "primary".into(),
+            direction: Direction::TwoWay,
+            cursor: None,
+        }
+    }
+
+    /// What a release before v2 stored after pushing `pushed`.
+    fn stored_by_an_older_release(pushed: &RemoteSeries) -> RemoteRef {
+        RemoteRef {
+            remote_id: "evt_1".into(),
+            etag: Some("\"1\"".into()),
+            exceptions: pushed
+                .exceptions
+                .iter()
+                .map(|e| {
+                    let r = ExceptionRef {
+                        remote_id: format!("evt_1_{}", e.original_start),
+                        etag: None,
+                        fingerprint: legacy::exception(e),
+                    };
+                    (e.original_start, r)
+                })
+                .collect(),
+            fingerprint: Some(legacy::series(pushed)),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_old_scheme_fingerprint_of_unchanged_content_is_upgraded_without_a_provider_write() {
+        let series = weekly_ny();
+        let (desired, _) = to_remote(&series);
+        assert!(!desired.exceptions.is_empty(), "the case covers exceptions");
+        let port = OnePush {
+            known: stored_by_an_older_release(&desired),
+            series: series.clone(),
+            recorded: Mutex::new(None),
+        };
+        let provider = CountingProvider::default();
+        let report = push_round(&port, &provider, &link_of(&series), 10)
+            .await
+            .expect("round");
+        assert_eq!(report.pushed, 1);
+        assert_eq!(
+            *provider.upserts.lock().expect("lock"),
+            0,
+            "no provider write"
+        );
+        let stored = port
+            .recorded
+            .lock()
+            .expect("lock")
+            .clone()
+            .expect("recorded");
+        assert_eq!(
+            stored.fingerprint,
+            Some(series_fingerprint(&desired)),
+            "stored again in the current scheme"
+        );
+        assert_eq!(stored.exceptions.len(), desired.exceptions.len());
+        for e in &desired.exceptions {
+            let k = &stored.exceptions[&e.original_start];
+            assert!(k.fingerprint.starts_with(CURRENT_VERSION), "{k:?}");
+            assert_eq!(k.fingerprint, exception_fingerprint(e));
+            assert_eq!(k.remote_id, format!("evt_1_{}", e.original_start));
+        }
+        assert_eq!(stored.remote_id, "evt_1");
+    }
+
+    #[tokio::test]
+    async fn an_old_scheme_fingerprint_of_changed_content_is_pushed() {
+        let series = weekly_ny();
+        let (desired, _) = to_remote(&series);
+        let before = RemoteSeries {
+            title: "Standup (old title)".into(),
+            ..desired.clone()
+        };
+        let port = OnePush {
+            known: stored_by_an_older_release(&before),
+            series: series.clone(),
+            recorded: Mutex::new(None),
+        };
+        let provider = CountingProvider::default();
+        push_round(&port, &provider, &link_of(&series), 10)
+            .await
+            .expect("round");
+        assert_eq!(
+            *provider.upserts.lock().expect("lock"),
+            1,
+            "the change is pushed"
+        );
+        let stored = port
+            .recorded
+            .lock()
+            .expect("lock")
+            .clone()
+            .expect("recorded");
+        assert_eq!(stored.fingerprint, Some(series_fingerprint(&desired)));
+    }
 }

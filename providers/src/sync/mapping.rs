@@ -329,7 +329,7 @@ pub fn instant_of(local: NaiveDateTime, zone: Tz) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::NaiveDate;
 
@@ -349,7 +349,7 @@ mod tests {
             .expect("valid date")
     }
 
-    fn weekly_ny() -> Series {
+    pub(crate) fn weekly_ny() -> Series {
         let zone = chrono_tz::America::New_York;
         let rec = Recurrence::parse(
             Some("FREQ=WEEKLY;BYDAY=MO;UNTIL=20261231T235959"),

@@ -27,7 +27,7 @@ fn jwt(alg: jsonwebtoken::Algorithm, claims: Value) -> String {
             jsonwebtoken::EncodingKey::from_secret(HS_SECRET.as_bytes())
         }
         _ => jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
-            "../data/jwt/test-rs256-private.pem"
+            "../../data/jwt/test-rs256-private.pem"
         ))
         .expect("test key"),
     };

@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 const NEEDS: &str =
-    "the npm client tests (tests/tests/npm_clients.rs) need Node.js >= 20 and npm on PATH \
+    "the npm client tests (tests/tests/e2e/npm_clients.rs) need Node.js >= 20 and npm on PATH \
                      (https://nodejs.org); they fail rather than skip without them";
 
 fn workspace() -> PathBuf {
