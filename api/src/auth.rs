@@ -187,7 +187,7 @@ impl JwtKeys {
             .jwt_hs256_secret
             .as_ref()
             .filter(|k| !k.is_empty())
-            .map(|k| Arc::new(DecodingKey::from_secret(k.as_bytes())));
+            .map(|k| Arc::new(DecodingKey::from_secret(k.expose_secret().as_bytes())));
         let rs256 = match s.jwt_rs256_public_key.as_ref().filter(|k| !k.is_empty()) {
             None => None,
             Some(k) => {

@@ -4,6 +4,7 @@
 //! the server's. `almanac` with no subcommand serves, taking the server's options directly
 //! (`almanac --listen …` as well as `almanac serve --listen …`).
 
+use almanac_providers::oauth::SecretString;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 
@@ -92,8 +93,13 @@ impl Command {
 #[derive(Args, Debug, Clone)]
 pub struct DatabaseArgs {
     /// `sqlite:PATH` (embedded, the default) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:almanac.db")]
-    pub database_url: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite:almanac.db",
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -120,11 +126,18 @@ pub enum AuthMode {
     Required,
 }
 
+/// `Debug` is safe to log: the database URL (which may hold a password), JWT secrets, token-sealing
+/// keys and OAuth client secrets are `SecretString`s, printed redacted.
 #[derive(Args, Debug, Clone)]
 pub struct Settings {
     /// `sqlite:PATH` (embedded, the default) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:almanac.db")]
-    pub database_url: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite:almanac.db",
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "ALMANAC_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -136,7 +149,7 @@ pub struct Settings {
     pub auth: AuthMode,
     /// Shared secret for HS256 JWTs from the host application.
     #[arg(long, env = "ALMANAC_JWT_HS256_SECRET", hide_env_values = true)]
-    pub jwt_hs256_secret: Option<String>,
+    pub jwt_hs256_secret: Option<SecretString>,
     /// RS256 public key (PEM text, or a path to a PEM file) for JWTs from the host application.
     #[arg(long, env = "ALMANAC_JWT_RS256_PUBLIC_KEY")]
     pub jwt_rs256_public_key: Option<String>,
@@ -224,12 +237,12 @@ pub struct SyncSettings {
     /// Keys that seal provider tokens at rest: `kid:base64(32 bytes)[,kid:older-key…]`; the first
     /// seals, all open (rotation). Required with `--auth required`; dev mode uses a public dev key.
     #[arg(long, env = "ALMANAC_TOKEN_KEYS", hide_env_values = true)]
-    pub token_keys: Option<String>,
+    pub token_keys: Option<SecretString>,
     /// OAuth client id for Google Calendar; sync with Google is off without it.
     #[arg(long, env = "ALMANAC_GOOGLE_CLIENT_ID")]
     pub google_client_id: Option<String>,
     #[arg(long, env = "ALMANAC_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
-    pub google_client_secret: Option<String>,
+    pub google_client_secret: Option<SecretString>,
     #[arg(
         long,
         env = "ALMANAC_GOOGLE_AUTH_URL",
@@ -253,7 +266,7 @@ pub struct SyncSettings {
     #[arg(long, env = "ALMANAC_MICROSOFT_CLIENT_ID")]
     pub microsoft_client_id: Option<String>,
     #[arg(long, env = "ALMANAC_MICROSOFT_CLIENT_SECRET", hide_env_values = true)]
-    pub microsoft_client_secret: Option<String>,
+    pub microsoft_client_secret: Option<SecretString>,
     /// `common`, `organizations`, `consumers` or a tenant id.
     #[arg(long, env = "ALMANAC_MICROSOFT_TENANT", default_value = "common")]
     pub microsoft_tenant: String,
@@ -353,7 +366,7 @@ impl Settings {
     /// For tests: a given database, any free port.
     pub fn for_tests(database_url: String) -> Self {
         Settings {
-            database_url,
+            database_url: database_url.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             log_json: false,
             auth: AuthMode::Dev,
@@ -379,6 +392,53 @@ impl Settings {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn debug_output_of_the_settings_holds_no_secret() {
+        let cli = Cli::try_parse_from([
+            "almanac",
+            "--database-url",
+            "postgres://almanac:db-password-1@db/almanac",
+            "--jwt-hs256-secret",
+            "jwt-secret-2",
+            "--token-keys",
+            "k1:token-key-3",
+            "--google-client-secret",
+            "google-secret-4",
+            "--microsoft-client-secret",
+            "microsoft-secret-5",
+        ])
+        .expect("valid arguments");
+        let Command::Serve(settings) = cli.into_command() else {
+            panic!("no subcommand serves");
+        };
+        let shown = format!("{settings:?}");
+        for secret in [
+            "db-password-1",
+            "jwt-secret-2",
+            "token-key-3",
+            "google-secret-4",
+            "microsoft-secret-5",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(
+            settings
+                .jwt_hs256_secret
+                .as_ref()
+                .map(SecretString::expose_secret),
+            Some("jwt-secret-2")
+        );
+        let migrate = Cli::try_parse_from([
+            "almanac",
+            "migrate",
+            "--database-url",
+            "postgres://u:db-password-6@h/d",
+        ])
+        .expect("valid arguments")
+        .into_command();
+        assert!(!format!("{migrate:?}").contains("db-password-6"));
+    }
 
     fn help_of(subcommand: &str) -> String {
         let mut cli = Cli::command();
@@ -503,7 +563,10 @@ mod tests {
         .map(Cli::into_command)
         {
             Ok(Command::Migrate { database, .. }) => {
-                assert_eq!(database.database_url, "postgres://db/almanac")
+                assert_eq!(
+                    database.database_url.expose_secret(),
+                    "postgres://db/almanac"
+                )
             }
             other => panic!("{other:?}"),
         }

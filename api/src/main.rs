@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::ExportSchema => print!("{}", graphql::sdl()),
         Command::Migrate { database, .. } => {
-            store::connect(&database.database_url)
+            store::connect(database.database_url.expose_secret())
                 .await?
                 .migrate()
                 .await?
@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
             database,
             ..
         } => {
-            let store = store::connect(&database.database_url).await?;
+            let store = store::connect(database.database_url.expose_secret()).await?;
             store.migrate().await?;
             let org = store.create_organization(&organization_name).await?;
             let (key, token) = services::api_keys::create(
@@ -108,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve(settings) => {
             let app = Application::build((*settings).clone()).await?;
-            tracing::info!(port = app.port(), database = %redact(&settings.database_url), "Almanac is serving GraphQL at /graphql");
+            tracing::info!(port = app.port(), database = %redact(settings.database_url.expose_secret()), "Almanac is serving GraphQL at /graphql");
             app.run_until_stopped(shutdown_signal()).await?;
         }
     }

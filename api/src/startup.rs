@@ -26,7 +26,7 @@ impl Application {
     /// Connects the store, applies migrations and binds the listener (so `port()` is known
     /// before serving starts).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = store::connect(&settings.database_url).await?;
+        let store = store::connect(settings.database_url.expose_secret()).await?;
         store.migrate().await?;
         store
             .ensure_organization(OrganizationId::DEFAULT, "Default organization")
@@ -40,7 +40,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).await?;
         let public_url: std::sync::Arc<str> =
             settings.public_base_url(listener.local_addr()?)?.into();
-        let sealer = match settings.sync.token_keys.as_deref() {
+        let sealer = match settings.sync.token_keys.as_ref().map(|k| k.expose_secret()) {
             Some(spec) => crate::secrets::Sealer::from_spec(spec)?,
             // Production (required auth) with a provider configured must seal with its own keys.
             None if settings.auth == crate::config::AuthMode::Required

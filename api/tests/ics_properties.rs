@@ -159,7 +159,7 @@ fn mutate(text: &str, mutations: &[Mutation]) -> String {
 
 fn calendar() -> Calendar {
     Calendar {
-        id: CalendarId::generate(),
+        id: CalendarId::from_uuid(uuid::Uuid::now_v7()),
         organization: OrganizationId::DEFAULT,
         name: "c".into(),
         time_zone: chrono_tz::America::New_York,

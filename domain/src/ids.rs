@@ -1,5 +1,8 @@
 //! Typed ids. Each kind of thing has its own type and its own text prefix, so an id of one kind can
 //! never be used where another is expected, and a client can tell what an id names.
+//!
+//! New ids are minted by the caller (the API's services) and passed in: minting reads the clock
+//! and an RNG, which this crate never does.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,10 +23,6 @@ macro_rules! id_type {
 
         impl $name {
             pub const PREFIX: &'static str = $prefix;
-            /// Time-ordered (UUIDv7), so ids sort roughly by creation.
-            pub fn generate() -> Self {
-                Self(uuid::Uuid::now_v7())
-            }
             pub fn from_uuid(u: uuid::Uuid) -> Self {
                 Self(u)
             }
@@ -61,6 +60,17 @@ id_type!(
     /// A calendar's iCalendar feed (its secret URL is not derived from the id).
     FeedId, "feed"
 );
+
+/// An occurrence's identity within its series: its original start (RFC 5545 RECURRENCE-ID), as an
+/// instant in seconds. It does not change when the occurrence is moved or renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecurrenceId(pub i64);
+
+impl RecurrenceId {
+    pub fn instant(self) -> chrono::DateTime<chrono::Utc> {
+        crate::time::instant(self.0)
+    }
+}
 
 impl OrganizationId {
     /// The organization used until authentication names one (dev mode).

@@ -10,6 +10,7 @@
 //! crate is kept only as a differential oracle in tests.
 
 pub mod availability;
+pub mod calendar;
 pub mod edit;
 pub mod error;
 pub mod ids;
@@ -18,6 +19,7 @@ pub mod paging;
 pub mod recurrence;
 pub mod rrule;
 pub mod series;
+pub mod text;
 pub mod time;
 
 pub use error::{InvalidInput, RecurrenceError};

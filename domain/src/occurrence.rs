@@ -10,16 +10,9 @@ use std::collections::BinaryHeap;
 use std::fmt;
 use std::str::FromStr;
 
-/// An occurrence's identity within its series: its original start (RFC 5545 RECURRENCE-ID), as an
-/// instant in seconds. It does not change when the occurrence is moved or renamed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RecurrenceId(pub i64);
-
-impl RecurrenceId {
-    pub fn instant(self) -> DateTime<Utc> {
-        crate::time::instant(self.0)
-    }
-}
+// Defined with the other ids, below series (which keys its exceptions by it), so that series
+// need not depend on occurrences.
+pub use crate::ids::RecurrenceId;
 
 /// The stable, opaque id of an occurrence: `(lineage root, recurrence id)`. Deriving it from the
 /// root of the series' split chain (not the series itself) keeps it when a "this and following"

@@ -3,9 +3,10 @@
 //! (which series it was split from) and a version for optimistic concurrency. The exceptions are
 //! part of the series: every change to them is a new version of the series.
 
-use crate::ids::{CalendarId, OrganizationId, SeriesId};
-use crate::occurrence::RecurrenceId;
+use crate::ids::{CalendarId, OrganizationId, RecurrenceId, SeriesId};
 use crate::recurrence::Schedule;
+// Where it has always been found; defined with its availability rules, which availability reads.
+pub use crate::calendar::Calendar;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SeriesKind {
@@ -119,16 +120,6 @@ pub struct Lineage {
     pub parent: Option<SeriesId>,
     /// The recurrence id of the parent's occurrence this series continues from.
     pub split_at: Option<RecurrenceId>,
-}
-
-/// A calendar: a container of series, with a default zone for display.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Calendar {
-    pub id: CalendarId,
-    pub organization: OrganizationId,
-    pub name: String,
-    pub time_zone: chrono_tz::Tz,
-    pub availability: crate::availability::AvailabilityMode,
 }
 
 #[derive(Debug, Clone)]

@@ -59,11 +59,11 @@ fn make_series(rule: &str, zone: &str, day: i64, hour: i64) -> Option<Series> {
         Some(rec),
     )
     .ok()?;
-    let id = SeriesId::generate();
+    let id = SeriesId::from_uuid(uuid::Uuid::now_v7());
     Some(Series::new(
         id,
         OrganizationId::DEFAULT,
-        CalendarId::generate(),
+        CalendarId::from_uuid(uuid::Uuid::now_v7()),
         SeriesKind::Event,
         "t".into(),
         None,
@@ -160,7 +160,7 @@ proptest! {
         let Some(at) = nth_rid(&s, k).filter(|r| r.instant() < window().to()) else { return Ok(()) };
         let before: Vec<_> = all(&[&s], true).iter().map(seen).collect();
         let tail = tail_schedule(&s, at).expect("tail");
-        let (outcome, report) = split(&s, at, tail, &SeriesFields::default(), SeriesId::generate()).expect("split");
+        let (outcome, report) = split(&s, at, tail, &SeriesFields::default(), SeriesId::from_uuid(uuid::Uuid::now_v7())).expect("split");
         prop_assert!(report.dropped.is_empty(), "nothing to drop when nothing changes: {:?}", report.dropped);
         let after: Vec<_> = match &outcome {
             SplitOutcome::WholeSeries(w) => { prop_assert_eq!(k, 0); all(&[w], true) }
@@ -193,7 +193,7 @@ proptest! {
         let tail = tail_schedule(&s, at).expect("tail");
         let moved = reschedule(&tail, Some(tail.start() + chrono::Duration::hours(shift)), None, None, None);
         let Ok(moved) = moved else { return Ok(()) };
-        let (outcome, _) = split(&s, at, moved, &SeriesFields { title: Some("new".into()), ..Default::default() }, SeriesId::generate()).expect("split");
+        let (outcome, _) = split(&s, at, moved, &SeriesFields { title: Some("new".into()), ..Default::default() }, SeriesId::from_uuid(uuid::Uuid::now_v7())).expect("split");
         let series: Vec<Series> = match outcome { SplitOutcome::WholeSeries(w) => vec![w], SplitOutcome::Split { original, continuation } => vec![original, continuation] };
         let w = TimeWindow::new(local(from_day, 0).and_utc(), local(from_day + len, 0).and_utc()).expect("w");
         let page = occurrences_page(series.iter(), w, None, usize::MAX, true).occurrences;
@@ -222,7 +222,7 @@ proptest! {
         if let Some(at) = nth_rid(&s, k) {
             let tail = tail_schedule(&s, at).expect("tail");
             if let Ok(t) = reschedule(&tail, Some(tail.start() + chrono::Duration::hours(shift)), None, None, None) {
-                match split(&s, at, t, &fields, SeriesId::generate()).expect("split").0 {
+                match split(&s, at, t, &fields, SeriesId::from_uuid(uuid::Uuid::now_v7())).expect("split").0 {
                     SplitOutcome::WholeSeries(w) => results.push(vec![w]),
                     SplitOutcome::Split { original, continuation } => results.push(vec![original, continuation]),
                 }

@@ -44,9 +44,9 @@ fn series(rule: &str, zone: &str, start_minutes: i64, length: i64) -> Series {
     )
     .expect("schedule");
     Series::new(
-        SeriesId::generate(),
+        SeriesId::from_uuid(uuid::Uuid::now_v7()),
         OrganizationId::DEFAULT,
-        CalendarId::generate(),
+        CalendarId::from_uuid(uuid::Uuid::now_v7()),
         SeriesKind::Event,
         "t".into(),
         None,

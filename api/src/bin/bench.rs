@@ -174,7 +174,7 @@ fn main() {
 
         // 3. A calendar of 1,000 weekly series over one month, in-process.
         let org = OrganizationId::DEFAULT;
-        let cal = CalendarId::generate();
+        let cal = CalendarId::from_uuid(uuid::Uuid::now_v7());
         let days = ["MO", "TU", "WE", "TH", "FR"];
         let series: Vec<Series> = (0..1000)
             .map(|i| {
@@ -186,7 +186,7 @@ fn main() {
                 );
                 let rule = format!("FREQ=WEEKLY;BYDAY={}", days[i % 5]);
                 Series::new(
-                    SeriesId::generate(),
+                    SeriesId::from_uuid(uuid::Uuid::now_v7()),
                     org,
                     cal,
                     SeriesKind::Event,
@@ -293,7 +293,7 @@ fn calendar_of(
     seed: usize,
 ) -> (almanac_domain::availability::CalendarRules, Vec<Series>) {
     use almanac_domain::availability::{AvailabilityMode, CalendarRules, WorkingHours};
-    let cal = CalendarId::generate();
+    let cal = CalendarId::from_uuid(uuid::Uuid::now_v7());
     let days = ["MO", "TU", "WE", "TH", "FR"];
     let series = (0..n_series)
         .map(|i| {
@@ -315,7 +315,7 @@ fn calendar_of(
                 format!("FREQ=MONTHLY;BYMONTHDAY={}", 1 + (k * 7) % 28)
             };
             Series::new(
-                SeriesId::generate(),
+                SeriesId::from_uuid(uuid::Uuid::now_v7()),
                 OrganizationId::DEFAULT,
                 cal,
                 if k.is_multiple_of(7) {
@@ -552,7 +552,7 @@ async fn sync_bench() -> Vec<Row> {
             )
             .expect("schedule");
             let series = Series::new(
-                SeriesId::generate(),
+                SeriesId::from_uuid(uuid::Uuid::now_v7()),
                 org,
                 cal.id,
                 SeriesKind::Event,

@@ -3,6 +3,7 @@
 //! Every `Display` here is shown to clients, so it is written for them; internal causes are logged
 //! once (here) and never shown.
 
+use crate::services::ServiceError;
 use crate::store::StoreError;
 use almanac_domain::availability::BusyBlock;
 use almanac_domain::edit::EditError;
@@ -50,6 +51,32 @@ impl From<EditError> for ApiError {
             EditError::NoSuchOccurrence(r) => ApiError::NoSuchOccurrence(r),
             EditError::Locked(r) => ApiError::Locked(r),
             EditError::Invalid(i) => ApiError::Invalid(i),
+        }
+    }
+}
+
+/// The edge between use cases and GraphQL: each decision a service made becomes the error (code,
+/// message, extensions) clients have always been sent for it.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(i) => ApiError::Invalid(i),
+            ServiceError::NotFound(what) => ApiError::NotFound(what),
+            ServiceError::NoSuchOccurrence(r) => ApiError::NoSuchOccurrence(r),
+            ServiceError::VersionConflict {
+                what,
+                expected,
+                current,
+            } => ApiError::Conflict {
+                what,
+                expected,
+                current,
+            },
+            ServiceError::Locked(r) => ApiError::Locked(r),
+            ServiceError::Busy(blocks) => ApiError::Busy(blocks),
+            ServiceError::Concurrent(what) => ApiError::Concurrent(what),
+            ServiceError::NotConfigured(m) => ApiError::NotConfigured(m),
+            ServiceError::Internal(e) => ApiError::Internal(e),
         }
     }
 }

@@ -6,7 +6,9 @@ use super::inputs::parse_id;
 use super::scalars::Instant;
 use super::types::{app, viewer, CalendarNode, SeriesNode};
 use crate::services;
-use crate::store::{IcsFeedRecord, Store};
+use crate::services::ServiceError;
+use crate::state::AppState;
+use crate::store::IcsFeedRecord;
 use almanac_domain::ids::FeedId;
 use almanac_domain::series::Calendar;
 use almanac_domain::{CalendarId, OrganizationId};
@@ -76,9 +78,7 @@ impl IcsFeed {
                 .await
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string())))
                 .gql()?,
-            None => app(ctx)
-                .store
-                .calendar(viewer(ctx).organization, id)
+            None => services::calendars::find(app(ctx), viewer(ctx).organization, id)
                 .await
                 .gql()?,
         };
@@ -217,9 +217,7 @@ pub async fn feeds_of(
             .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.to_string())))
             .gql()?
             .unwrap_or_default(),
-        None => app(ctx)
-            .store
-            .ics_feeds(viewer(ctx).organization, &[calendar.id])
+        None => services::ics::feeds_of(app(ctx), viewer(ctx).organization, &[calendar.id])
             .await
             .gql()?,
     };
@@ -228,31 +226,24 @@ pub async fn feeds_of(
 
 /// The feeds of each calendar (for `Calendar.icsFeeds` on a page of calendars).
 pub struct IcsFeedsLoader {
-    pub store: Arc<dyn Store>,
+    pub app: AppState,
     pub organization: OrganizationId,
 }
 
 impl Loader<CalendarId> for IcsFeedsLoader {
     type Value = Vec<IcsFeedRecord>;
-    type Error = Arc<crate::store::StoreError>;
+    type Error = Arc<ServiceError>;
 
     async fn load(
         &self,
         ids: &[CalendarId],
     ) -> Result<HashMap<CalendarId, Vec<IcsFeedRecord>>, Self::Error> {
-        let found = self
-            .store
-            .ics_feeds(self.organization, ids)
+        let found = services::ics::feeds_of(&self.app, self.organization, ids)
             .await
             .map_err(Arc::new)?;
-        let mut out: HashMap<CalendarId, Vec<IcsFeedRecord>> =
-            ids.iter().map(|id| (*id, Vec::new())).collect();
-        for f in found {
-            if let Ok(id) = f.calendar_id.parse::<CalendarId>() {
-                out.entry(id).or_default().push(f);
-            }
-        }
-        Ok(out)
+        Ok(super::loaders::grouped(ids, found, |f| {
+            f.calendar_id.parse::<CalendarId>().ok()
+        }))
     }
 }
 

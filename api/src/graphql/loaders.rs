@@ -1,25 +1,42 @@
-//! Per-request DataLoaders: created for each request, so cached rows never cross requests.
+//! Per-request DataLoaders: created for each request, so cached rows never cross requests. Each
+//! asks one service for a whole batch.
 
-use crate::store::Store;
+use crate::services::{self, ServiceError};
+use crate::state::AppState;
 use almanac_domain::series::{Calendar, Series};
 use almanac_domain::{CalendarId, OrganizationId, SeriesId};
 use async_graphql::dataloader::Loader;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Arc;
 
+/// The rows of a to-many batch grouped under the key each belongs to. Every asked key gets an
+/// entry, empty when it has no rows, so the loader caches "none" rather than asking again.
+pub(crate) fn grouped<K: Copy + Eq + Hash, R>(
+    keys: &[K],
+    rows: impl IntoIterator<Item = R>,
+    key_of: impl Fn(&R) -> Option<K>,
+) -> HashMap<K, Vec<R>> {
+    let mut out: HashMap<K, Vec<R>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    for row in rows {
+        if let Some(k) = key_of(&row) {
+            out.entry(k).or_default().push(row);
+        }
+    }
+    out
+}
+
 pub struct CalendarLoader {
-    pub store: Arc<dyn Store>,
+    pub app: AppState,
     pub organization: OrganizationId,
 }
 
 impl Loader<CalendarId> for CalendarLoader {
     type Value = Calendar;
-    type Error = Arc<crate::store::StoreError>;
+    type Error = Arc<ServiceError>;
 
     async fn load(&self, ids: &[CalendarId]) -> Result<HashMap<CalendarId, Calendar>, Self::Error> {
-        let found = self
-            .store
-            .calendars_many(self.organization, ids)
+        let found = services::calendars::many(&self.app, self.organization, ids)
             .await
             .map_err(Arc::new)?;
         Ok(found.into_iter().map(|c| (c.id, c)).collect())
@@ -28,28 +45,19 @@ impl Loader<CalendarId> for CalendarLoader {
 
 /// The continuations of each series (its "this and following" splits).
 pub struct ContinuationsLoader {
-    pub store: Arc<dyn Store>,
+    pub app: AppState,
     pub organization: OrganizationId,
 }
 
 impl Loader<SeriesId> for ContinuationsLoader {
     type Value = Vec<Series>;
-    type Error = Arc<crate::store::StoreError>;
+    type Error = Arc<ServiceError>;
 
     async fn load(&self, ids: &[SeriesId]) -> Result<HashMap<SeriesId, Vec<Series>>, Self::Error> {
-        let found = self
-            .store
-            .continuations_many(self.organization, ids)
+        let found = services::series::continuations(&self.app, self.organization, ids)
             .await
             .map_err(Arc::new)?;
-        let mut out: HashMap<SeriesId, Vec<Series>> =
-            ids.iter().map(|id| (*id, Vec::new())).collect();
-        for s in found {
-            if let Some(parent) = s.lineage().parent {
-                out.entry(parent).or_default().push(s);
-            }
-        }
-        Ok(out)
+        Ok(grouped(ids, found, |s| s.lineage().parent))
     }
 }
 

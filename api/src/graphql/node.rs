@@ -4,6 +4,7 @@
 
 use super::error::{ApiError, ResultExt};
 use super::types::{app, viewer, Node};
+use crate::services;
 use almanac_domain::ids::FeedId;
 use async_graphql::Context;
 
@@ -11,34 +12,26 @@ pub(crate) async fn other_node(ctx: &Context<'_>, id: &str) -> async_graphql::Re
     let app = app(ctx);
     let org = viewer(ctx).organization;
     if let Some(key) = super::mutation::api_key_store_id(id) {
-        let found = app.store.api_key(&key).await.gql()?;
-        return Ok(found
-            .filter(|k| k.organization_id == org.to_string())
-            .map(|k| Node::ApiKey(k.into())));
+        let found = services::api_keys::find(&app.store, org, &key)
+            .await
+            .gql()?;
+        return Ok(found.map(|k| Node::ApiKey(k.into())));
     }
     if let Ok(feed) = id.parse::<FeedId>() {
-        return Ok(app
-            .store
-            .ics_feed(org, &feed.to_string())
+        return Ok(services::ics::find_feed(app, org, feed)
             .await
             .gql()?
             .map(|f| Node::IcsFeed(super::ics::IcsFeed(f))));
     }
     if id.starts_with("lnk_") {
-        return Ok(app
-            .store
-            .link(org, id)
+        return Ok(services::nodes::link(app, org, id)
             .await
-            .map_err(ApiError::from)
             .gql()?
             .map(|l| Node::CalendarLink(super::sync::CalendarLink(l))));
     }
     if id.starts_with("con_") {
-        return Ok(app
-            .store
-            .connection(org, id)
+        return Ok(services::nodes::provider_account(app, org, id)
             .await
-            .map_err(ApiError::from)
             .gql()?
             .map(|c| Node::ProviderAccount(super::sync::ProviderAccount(c))));
     }

@@ -3,11 +3,9 @@
 //! `hasPreviousPage`/`hasNextPage`.
 
 use super::error::ApiError;
-use crate::store::{IdSlice, StoreError};
+use crate::services::paging::IdPage;
 use almanac_domain::occurrence::OccurrenceCursor;
 use almanac_domain::paging::{Slice, Take};
-use std::future::Future;
-use std::ops::Bound;
 
 /// Page sizes when neither `first` nor `last` is given: calendars and series, occurrences in a
 /// window, upcoming occurrences. The query cost counts the same (see `cost`).
@@ -69,86 +67,22 @@ pub fn occurrence_slice(
     })
 }
 
-/// A page of an id-ordered list (calendars, a calendar's series).
-pub struct IdPage<T> {
+/// A page of an id-ordered list (calendars, a calendar's series) from a connection's
+/// arguments: the cursors decoded here, the rows read by the service.
+pub fn id_page<T: std::str::FromStr>(
     take: Take,
-    after: Option<T>,
-    before: Option<T>,
-}
-
-impl<T: Clone + std::str::FromStr> IdPage<T> {
-    pub fn new(take: Take, after: Option<&str>, before: Option<&str>) -> Result<Self, ApiError> {
-        let after = after
-            .map(|c| super::types::decode_id_cursor::<T>("after", c))
-            .transpose()?;
-        let before = before
-            .map(|c| super::types::decode_id_cursor::<T>("before", c))
-            .transpose()?;
-        Ok(IdPage {
-            take,
-            after,
-            before,
-        })
-    }
-
-    fn between(&self, limit: usize, from_end: bool) -> IdSlice<T> {
-        IdSlice {
-            lower: self.after.clone().map_or(Bound::Unbounded, Bound::Excluded),
-            upper: self
-                .before
-                .clone()
-                .map_or(Bound::Unbounded, Bound::Excluded),
-            limit: limit as i64,
-            from_end,
-        }
-    }
-
-    /// Fetches the page (one row more than asked, to know whether more exist in the direction
-    /// of travel) and, when the cursors leave it open, whether rows exist past them (a one-row
-    /// read each). Returns the rows in id order with `hasPreviousPage` and `hasNextPage`.
-    pub async fn fetch<R, F, Fut>(&self, read: F) -> Result<(Vec<R>, bool, bool), ApiError>
-    where
-        F: Fn(IdSlice<T>) -> Fut,
-        Fut: Future<Output = Result<Vec<R>, StoreError>>,
-    {
-        let (n, from_end) = match self.take {
-            Take::First(n) => (n, false),
-            Take::Last(n) => (n, true),
-        };
-        let mut rows = read(self.between(n + 1, from_end)).await?;
-        let more = rows.len() > n;
-        if more {
-            if from_end {
-                rows.drain(..rows.len() - n);
-            } else {
-                rows.truncate(n);
-            }
-        }
-        // Rows at or before `after` / at or after `before` lie outside the page.
-        let mut has_previous = more && from_end;
-        if !has_previous {
-            if let Some(after) = &self.after {
-                let probe = IdSlice {
-                    lower: Bound::Unbounded,
-                    upper: Bound::Included(after.clone()),
-                    limit: 1,
-                    from_end: true,
-                };
-                has_previous = !read(probe).await?.is_empty();
-            }
-        }
-        let mut has_next = more && !from_end;
-        if !has_next {
-            if let Some(before) = &self.before {
-                let probe = IdSlice {
-                    lower: Bound::Included(before.clone()),
-                    upper: Bound::Unbounded,
-                    limit: 1,
-                    from_end: false,
-                };
-                has_next = !read(probe).await?.is_empty();
-            }
-        }
-        Ok((rows, has_previous, has_next))
-    }
+    after: Option<&str>,
+    before: Option<&str>,
+) -> Result<IdPage<T>, ApiError> {
+    let after = after
+        .map(|c| super::types::decode_id_cursor::<T>("after", c))
+        .transpose()?;
+    let before = before
+        .map(|c| super::types::decode_id_cursor::<T>("before", c))
+        .transpose()?;
+    Ok(IdPage {
+        take,
+        after,
+        before,
+    })
 }

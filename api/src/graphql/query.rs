@@ -42,17 +42,13 @@ impl QueryRoot {
         let org = viewer(ctx).organization;
         let s = id.as_str();
         if let Ok(cal) = s.parse::<CalendarId>() {
-            return Ok(app
-                .store
-                .calendar(org, cal)
+            return Ok(services::calendars::find(app, org, cal)
                 .await
                 .gql()?
                 .map(|c| Node::Calendar(CalendarNode(c))));
         }
         if let Ok(ser) = s.parse::<SeriesId>() {
-            return Ok(app
-                .store
-                .series(org, ser)
+            return Ok(services::series::find(app, org, ser)
                 .await
                 .gql()?
                 .map(|s| Node::Series(SeriesNode(Arc::new(s)))));
@@ -81,9 +77,7 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<super::mutation::ApiKey>> {
-        let keys = app(ctx)
-            .store
-            .api_keys(viewer(ctx).organization)
+        let keys = services::api_keys::list(&app(ctx).store, viewer(ctx).organization)
             .await
             .gql()?;
         Ok(keys.into_iter().map(Into::into).collect())
@@ -119,17 +113,16 @@ impl QueryRoot {
             app.limits.max_page,
         )
         .gql()?;
-        let page =
-            super::paging::IdPage::<CalendarId>::new(take, after.as_deref(), before.as_deref())
-                .gql()?;
-        let org = viewer(ctx).organization;
-        let (rows, has_previous, has_next) = page
-            .fetch(|slice| async move { app.store.calendars_slice(org, &slice).await })
+        let page = super::paging::id_page::<CalendarId>(take, after.as_deref(), before.as_deref())
+            .gql()?;
+        let found = services::calendars::page(app, viewer(ctx).organization, &page)
             .await
             .gql()?;
-        let mut conn = Connection::new(has_previous, has_next);
+        let mut conn = Connection::new(found.has_previous, found.has_next);
         conn.edges.extend(
-            rows.into_iter()
+            found
+                .rows
+                .into_iter()
                 .map(|c| Edge::new(encode_id_cursor(&c.id), CalendarNode(c))),
         );
         Ok(conn)

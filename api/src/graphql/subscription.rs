@@ -76,24 +76,7 @@ fn changes_for(ctx: &Context<'_>, calendars: Vec<CalendarId>) -> impl Stream<Ite
 
 async fn check_calendars(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<CalendarId>, ApiError> {
     let cals = parse_calendar_ids(ids)?;
-    if cals.is_empty() {
-        return Err(ApiError::invalid(
-            "calendarIds",
-            "name at least one calendar",
-        ));
-    }
-    let mut unique = cals.clone();
-    unique.sort();
-    unique.dedup();
-    if app(ctx)
-        .store
-        .calendars_many(viewer(ctx).organization, &unique)
-        .await?
-        .len()
-        != unique.len()
-    {
-        return Err(ApiError::NotFound("calendar"));
-    }
+    services::calendars::require_all(app(ctx), viewer(ctx).organization, &cals).await?;
     Ok(cals)
 }
 

@@ -166,13 +166,12 @@ impl CalendarNode {
         )
         .gql()?;
         let page =
-            super::paging::IdPage::<SeriesId>::new(take, after.as_deref(), before.as_deref())
+            super::paging::id_page::<SeriesId>(take, after.as_deref(), before.as_deref()).gql()?;
+        let found =
+            services::series::page_of_calendar(app, viewer(ctx).organization, self.0.id, &page)
+                .await
                 .gql()?;
-        let (org, calendar) = (viewer(ctx).organization, self.0.id);
-        let (rows, has_previous, has_next) = page
-            .fetch(|slice| async move { app.store.series_slice(org, calendar, &slice).await })
-            .await
-            .gql()?;
+        let (rows, has_previous, has_next) = (found.rows, found.has_previous, found.has_next);
         let refs: Vec<&Series> = rows.iter().collect();
         prime_series_loaders(ctx, &refs, ctx.look_ahead().field("edges").field("node")).await?;
         prime_series_loaders(ctx, &refs, ctx.look_ahead().field("nodes")).await?;
@@ -652,9 +651,9 @@ pub async fn prime_series_loaders(
     series: &[&Series],
     node: async_graphql::Lookahead<'_>,
 ) -> async_graphql::Result<()> {
-    let fail = |e: Arc<crate::store::StoreError>| {
+    fn fail(e: impl std::fmt::Display) -> async_graphql::Error {
         ApiError::Internal(anyhow::anyhow!(e.to_string())).extend()
-    };
+    }
     if node.field("calendar").exists() {
         let ids: Vec<CalendarId> = series.iter().map(|s| s.calendar).collect();
         ctx.data_unchecked::<super::loaders::CalendarsOf>()

@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -132,20 +133,51 @@ pub fn router(state: HttpState) -> Router {
         )),
         None => router,
     };
+    // The last layer runs first: the request gets its id (the caller's `x-request-id`, or a new
+    // UUID), then its span, which records the id, and the response carries the id back.
     router
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 
-/// The request's trace span, as tower-http's default one, except that a feed URL's secret token
-/// is never logged.
+/// The id `SetRequestIdLayer` gave the request (or the caller sent).
+fn request_id(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-request-id").and_then(|v| v.to_str().ok())
+}
+
+/// The request's trace span, as tower-http's default one with the request id, except that a feed
+/// URL's secret token is never logged. At INFO, so that every line the request logs carries the
+/// id, whatever the level of the line.
 fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let uri = if req.uri().path().starts_with("/ics/") {
         "/ics/{token}".to_string()
     } else {
         req.uri().to_string()
     };
-    tracing::debug_span!("request", method = %req.method(), uri = %uri, version = ?req.version())
+    tracing::info_span!(
+        "request",
+        request_id = request_id(req.headers()).unwrap_or(""),
+        method = %req.method(),
+        uri = %uri,
+        version = ?req.version()
+    )
+}
+
+/// An INTERNAL error names the request that failed, so a client's report leads to the server's
+/// log lines for it.
+fn tag_internal_errors(errors: &mut [async_graphql::ServerError], request_id: Option<&str>) {
+    let Some(id) = request_id else { return };
+    for e in errors {
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        let internal = ext
+            .get("code")
+            .is_some_and(|c| *c == async_graphql::Value::from("INTERNAL"));
+        if internal {
+            ext.set("requestId", id);
+        }
+    }
 }
 
 /// Counts every request by its matched route (never the raw path: ids stay out of labels).
@@ -227,6 +259,7 @@ async fn execute(
     for request in requests {
         let mut response = state.schema.execute(prepare(state, &viewer, request)).await;
         finish_response(state, &mut response);
+        tag_internal_errors(&mut response.errors, request_id(headers));
         responses.push(response);
     }
     let out = match (is_batch, responses.pop()) {
@@ -244,13 +277,13 @@ async fn execute(
 /// `prime_series_loaders`), and nested resolvers then read the cache.
 fn insert_loaders(
     data: &mut async_graphql::Data,
-    store: &std::sync::Arc<dyn crate::store::Store>,
+    app: &AppState,
     organization: almanac_domain::OrganizationId,
 ) {
-    let (store, org) = (store.clone(), organization);
+    let (store, org) = (app.store.clone(), organization);
     data.insert(DataLoader::with_cache(
         CalendarLoader {
-            store: store.clone(),
+            app: app.clone(),
             organization: org,
         },
         tokio::spawn,
@@ -258,7 +291,7 @@ fn insert_loaders(
     ));
     data.insert(DataLoader::with_cache(
         ContinuationsLoader {
-            store: store.clone(),
+            app: app.clone(),
             organization: org,
         },
         tokio::spawn,
@@ -266,7 +299,7 @@ fn insert_loaders(
     ));
     data.insert(DataLoader::with_cache(
         crate::graphql::ics::IcsFeedsLoader {
-            store: store.clone(),
+            app: app.clone(),
             organization: org,
         },
         tokio::spawn,
@@ -503,4 +536,29 @@ fn is_mutation(query: &str, operation: Option<&str>) -> bool {
         };
         selected && op.node.ty == async_graphql::parser::types::OperationType::Mutation
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_internal_errors_are_tagged_with_the_request_id() {
+        let error = |code: &str| {
+            let mut e = async_graphql::ServerError::new("x", None);
+            let mut ext = async_graphql::ErrorExtensionValues::default();
+            ext.set("code", code);
+            e.extensions = Some(ext);
+            e
+        };
+        let mut errors = vec![error("INTERNAL"), error("NOT_FOUND")];
+        tag_internal_errors(&mut errors, Some("req-1"));
+        let id = |e: &async_graphql::ServerError| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("requestId").cloned())
+        };
+        assert_eq!(id(&errors[0]), Some(async_graphql::Value::from("req-1")));
+        assert_eq!(id(&errors[1]), None);
+    }
 }

@@ -107,7 +107,7 @@ pub(super) fn prepare(
         request = request.disable_introspection();
     }
     let mut request = request.data(viewer.clone());
-    insert_loaders(&mut request.data, &state.app.store, viewer.organization);
+    insert_loaders(&mut request.data, &state.app, viewer.organization);
     request
 }
 

@@ -379,7 +379,7 @@ mod tests {
 
     pub(crate) fn calendar(zone: Tz) -> Calendar {
         Calendar {
-            id: CalendarId::generate(),
+            id: CalendarId::from_uuid(uuid::Uuid::now_v7()),
             organization: OrganizationId::DEFAULT,
             name: "Team, \"A\"; B".into(),
             time_zone: zone,
@@ -410,7 +410,7 @@ mod tests {
         });
         let schedule = Schedule::new(t(start), zone, length, all_day, rec).expect("schedule");
         Series::new(
-            SeriesId::generate(),
+            SeriesId::from_uuid(uuid::Uuid::now_v7()),
             cal.organization,
             cal.id,
             SeriesKind::Event,

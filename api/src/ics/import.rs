@@ -25,12 +25,11 @@
 //!   the occurrence's exception. An override of a time the event does not generate adds it as an
 //!   RDATE; one of an EXDATE'd time is ignored (reported). `RANGE=THISANDFUTURE` is not supported.
 
-use crate::services::series::description as check_description;
-use crate::services::text as check_text;
 use almanac_domain::edit::{cancel_occurrence, modify_occurrence, occurrence_at, OccurrenceChange};
 use almanac_domain::occurrence::RecurrenceId;
 use almanac_domain::recurrence::{parse_duration, Length, Recurrence, Schedule};
 use almanac_domain::series::{Calendar, OccurrenceStatus, Series, SeriesKind};
+use almanac_domain::text::{description as check_description, single_line as check_text};
 use almanac_domain::time::{instant, ZoneResolver};
 use almanac_domain::SeriesId;
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
@@ -676,7 +675,7 @@ impl Ctx<'_> {
         let transparent =
             value(master, "TRANSP").is_some_and(|t| t.trim().eq_ignore_ascii_case("TRANSPARENT"));
         let mut series = Series::new(
-            SeriesId::generate(),
+            SeriesId::from_uuid(uuid::Uuid::now_v7()),
             self.calendar.organization,
             self.calendar.id,
             kind,
@@ -909,7 +908,7 @@ mod tests {
 
     fn calendar(zone: Tz) -> Calendar {
         Calendar {
-            id: CalendarId::generate(),
+            id: CalendarId::from_uuid(uuid::Uuid::now_v7()),
             organization: OrganizationId::DEFAULT,
             name: "c".into(),
             time_zone: zone,
@@ -1048,7 +1047,14 @@ BEGIN:VEVENT\r\nUID:floating\r\nDTSTART:20260901T080000\r\nDTEND:20260901T083000
             title: Some("Later".into()),
             ..Default::default()
         };
-        let (outcome, _) = split(&a, at, tail, &fields, SeriesId::generate()).expect("split");
+        let (outcome, _) = split(
+            &a,
+            at,
+            tail,
+            &fields,
+            SeriesId::from_uuid(uuid::Uuid::now_v7()),
+        )
+        .expect("split");
         let almanac_domain::edit::SplitOutcome::Split {
             original,
             continuation,

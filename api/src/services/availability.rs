@@ -1,7 +1,7 @@
 //! Free/busy, availability, bookable slots, the next slot and "why not": load the calendars and
 //! their series for the window once, then the pure functions in `domain::availability`.
 
-use crate::graphql::error::ApiError;
+use super::ServiceError;
 use crate::state::AppState;
 use crate::store::SeriesFilter;
 use almanac_domain::availability::{
@@ -9,7 +9,7 @@ use almanac_domain::availability::{
 };
 use almanac_domain::series::Series;
 use almanac_domain::time::TimeWindow;
-use almanac_domain::{CalendarId, InvalidInput, OrganizationId};
+use almanac_domain::{CalendarId, OrganizationId};
 use chrono::{DateTime, Utc};
 
 /// Longest window a slot or availability question may cover.
@@ -17,33 +17,30 @@ pub const MAX_AVAILABILITY_DAYS: i64 = 366;
 /// Most slots one answer lists.
 pub const MAX_SLOTS: usize = 2000;
 
-fn too_large(m: String) -> ApiError {
-    ApiError::Invalid(InvalidInput::RangeTooLarge(m))
-}
-
 /// Loads calendars and the series that can touch `window`, and computes each calendar's
 /// available windows and busy time there.
+#[tracing::instrument(skip_all, fields(org = %org, calendars = calendars.len()))]
 pub async fn calendar_times(
     app: &AppState,
     org: OrganizationId,
     calendars: &[CalendarId],
     window: TimeWindow,
     opts: BusyOptions,
-) -> Result<Vec<CalendarTime>, ApiError> {
+) -> Result<Vec<CalendarTime>, ServiceError> {
     if calendars.is_empty() {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "calendarIds",
             "name at least one calendar",
         ));
     }
     if calendars.len() > app.limits.max_calendars_per_query {
-        return Err(too_large(format!(
+        return Err(ServiceError::too_large(format!(
             "at most {} calendars per question",
             app.limits.max_calendars_per_query
         )));
     }
     if (window.to() - window.from()).num_days() > MAX_AVAILABILITY_DAYS {
-        return Err(too_large(format!(
+        return Err(ServiceError::too_large(format!(
             "availability questions cover at most {MAX_AVAILABILITY_DAYS} days"
         )));
     }
@@ -52,7 +49,7 @@ pub async fn calendar_times(
     ids.dedup();
     let cals = app.store.calendars_many(org, &ids).await?;
     if cals.len() != ids.len() {
-        return Err(ApiError::NotFound("calendar"));
+        return Err(ServiceError::NotFound("calendar"));
     }
     let filter = SeriesFilter {
         calendars: ids,
@@ -77,13 +74,14 @@ pub async fn calendar_times(
 }
 
 /// Free/busy per calendar, and all calendars' busy time merged.
+#[tracing::instrument(skip_all, fields(org = %org, calendars = calendars.len()))]
 pub async fn free_busy(
     app: &AppState,
     org: OrganizationId,
     calendars: &[CalendarId],
     window: TimeWindow,
     opts: BusyOptions,
-) -> Result<(Vec<CalendarTime>, Vec<Interval>), ApiError> {
+) -> Result<(Vec<CalendarTime>, Vec<Interval>), ServiceError> {
     let times = calendar_times(app, org, calendars, window, opts).await?;
     let w = Interval {
         start: window.from().timestamp(),
@@ -103,39 +101,40 @@ pub async fn free_busy(
 
 /// The window to load for slot questions: wide enough that busy time just outside the asked
 /// window still counts against slots at its edges through the buffers.
-fn padded(window: TimeWindow, r: &SlotRules) -> Result<TimeWindow, ApiError> {
+fn padded(window: TimeWindow, r: &SlotRules) -> Result<TimeWindow, ServiceError> {
     let pad = r.buffer_before.max(r.buffer_after) + r.duration;
     TimeWindow::new(
         window.from() - chrono::Duration::seconds(pad),
         window.to() + chrono::Duration::seconds(pad),
     )
-    .map_err(ApiError::from)
+    .map_err(ServiceError::from)
 }
 
-pub fn check_rules(r: &SlotRules) -> Result<(), ApiError> {
+pub fn check_rules(r: &SlotRules) -> Result<(), ServiceError> {
     if r.duration <= 0 {
-        return Err(ApiError::invalid("duration", "must be positive"));
+        return Err(ServiceError::invalid("duration", "must be positive"));
     }
     if r.step <= 0 {
-        return Err(ApiError::invalid("step", "must be positive"));
+        return Err(ServiceError::invalid("step", "must be positive"));
     }
     if r.buffer_before < 0 || r.buffer_after < 0 || r.notice < 0 || r.horizon < 0 {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "rules",
             "buffers, notice and horizon cannot be negative",
         ));
     }
     if r.horizon > MAX_AVAILABILITY_DAYS * 86_400 {
-        return Err(too_large(format!(
+        return Err(ServiceError::too_large(format!(
             "maximumHorizon may be at most {MAX_AVAILABILITY_DAYS} days"
         )));
     }
     if r.step < 60 {
-        return Err(ApiError::invalid("step", "must be at least one minute"));
+        return Err(ServiceError::invalid("step", "must be at least one minute"));
     }
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(org = %org, calendars = calendars.len(), limit))]
 pub async fn slots(
     app: &AppState,
     org: OrganizationId,
@@ -144,10 +143,12 @@ pub async fn slots(
     r: &SlotRules,
     opts: BusyOptions,
     limit: usize,
-) -> Result<(Vec<Slot>, bool), ApiError> {
+) -> Result<(Vec<Slot>, bool), ServiceError> {
     check_rules(r)?;
     if limit == 0 || limit > MAX_SLOTS {
-        return Err(too_large(format!("first must be 1..{MAX_SLOTS}")));
+        return Err(ServiceError::too_large(format!(
+            "first must be 1..{MAX_SLOTS}"
+        )));
     }
     let r = SlotRules {
         range: Interval {
@@ -161,6 +162,7 @@ pub async fn slots(
 }
 
 /// The first bookable slot at or after `after`, looking up to the horizon a week at a time.
+#[tracing::instrument(skip_all, fields(org = %org, calendars = calendars.len(), after = %after))]
 pub async fn next_slot(
     app: &AppState,
     org: OrganizationId,
@@ -168,7 +170,7 @@ pub async fn next_slot(
     after: DateTime<Utc>,
     r: &SlotRules,
     opts: BusyOptions,
-) -> Result<Option<Slot>, ApiError> {
+) -> Result<Option<Slot>, ServiceError> {
     check_rules(r)?;
     let end = almanac_domain::time::instant(r.now + r.horizon + r.duration);
     let mut from = after.max(almanac_domain::time::instant(r.now + r.notice));
@@ -191,6 +193,7 @@ pub async fn next_slot(
     Ok(None)
 }
 
+#[tracing::instrument(skip_all, fields(org = %org, calendars = calendars.len(), start = %start, end = %end))]
 pub async fn why_not(
     app: &AppState,
     org: OrganizationId,
@@ -199,10 +202,10 @@ pub async fn why_not(
     end: DateTime<Utc>,
     r: &SlotRules,
     opts: BusyOptions,
-) -> Result<Vec<Obstacle>, ApiError> {
+) -> Result<Vec<Obstacle>, ServiceError> {
     check_rules(r)?;
     if end <= start {
-        return Err(ApiError::invalid("end", "must be after start"));
+        return Err(ServiceError::invalid("end", "must be after start"));
     }
     let window = TimeWindow::new(start, end)?;
     let times = calendar_times(app, org, calendars, padded(window, r)?, opts).await?;

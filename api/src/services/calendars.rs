@@ -1,5 +1,5 @@
-use super::text;
-use crate::graphql::error::ApiError;
+use super::paging::{IdPage, IdPageRows};
+use super::ServiceError;
 use crate::state::AppState;
 use almanac_domain::availability::{AvailabilityMode, WorkingHours};
 use almanac_domain::series::Calendar;
@@ -18,40 +18,41 @@ pub struct AvailabilityInput {
     pub working_hours: Option<WorkingHours>,
 }
 
-fn availability(input: Option<AvailabilityInput>) -> Result<AvailabilityMode, ApiError> {
+fn availability(input: Option<AvailabilityInput>) -> Result<AvailabilityMode, ServiceError> {
     match input {
         None => Ok(AvailabilityMode::Default { working_hours: None }),
-        Some(AvailabilityInput { explicit: true, working_hours: Some(_) }) => Err(ApiError::invalid("availability.workingHours", "an EXPLICIT calendar is available only in its AVAILABLE occurrences; working hours apply to DEFAULT")),
+        Some(AvailabilityInput { explicit: true, working_hours: Some(_) }) => Err(ServiceError::invalid("availability.workingHours", "an EXPLICIT calendar is available only in its AVAILABLE occurrences; working hours apply to DEFAULT")),
         Some(AvailabilityInput { explicit: true, .. }) => Ok(AvailabilityMode::Explicit),
         Some(AvailabilityInput { working_hours, .. }) => Ok(AvailabilityMode::Default { working_hours }),
     }
 }
 
 /// Sets how the calendar's available time is defined.
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %id))]
 pub async fn set_availability(
     app: &AppState,
     org: OrganizationId,
     id: CalendarId,
     input: AvailabilityInput,
-) -> Result<Calendar, ApiError> {
+) -> Result<Calendar, ServiceError> {
     let mut cal = get(app, org, id).await?;
     cal.availability = availability(Some(input))?;
     if !app.store.update_calendar(&cal).await? {
-        return Err(ApiError::NotFound("calendar"));
+        return Err(ServiceError::NotFound("calendar"));
     }
     Ok(cal)
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(org = %org))]
 pub async fn create(
     app: &AppState,
     org: OrganizationId,
     input: NewCalendar,
-) -> Result<Calendar, ApiError> {
+) -> Result<Calendar, ServiceError> {
     let calendar = Calendar {
-        id: CalendarId::generate(),
+        id: CalendarId::from_uuid(super::new_uuid()),
         organization: org,
-        name: text("name", &input.name, 200, true)?,
+        name: almanac_domain::text::single_line("name", &input.name, 200, true)?,
         time_zone: parse_zone(&input.time_zone)?,
         availability: availability(input.availability)?,
     };
@@ -59,13 +60,67 @@ pub async fn create(
     Ok(calendar)
 }
 
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %id))]
 pub async fn get(
     app: &AppState,
     org: OrganizationId,
     id: CalendarId,
-) -> Result<Calendar, ApiError> {
+) -> Result<Calendar, ServiceError> {
     app.store
         .calendar(org, id)
         .await?
-        .ok_or(ApiError::NotFound("calendar"))
+        .ok_or(ServiceError::NotFound("calendar"))
+}
+
+/// The calendar, or `None` when the organization has none with this id.
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %id))]
+pub async fn find(
+    app: &AppState,
+    org: OrganizationId,
+    id: CalendarId,
+) -> Result<Option<Calendar>, ServiceError> {
+    Ok(app.store.calendar(org, id).await?)
+}
+
+/// The organization's calendars among `ids` (those it has; no error for the others).
+#[tracing::instrument(skip_all, fields(org = %org, calendars = ids.len()))]
+pub async fn many(
+    app: &AppState,
+    org: OrganizationId,
+    ids: &[CalendarId],
+) -> Result<Vec<Calendar>, ServiceError> {
+    Ok(app.store.calendars_many(org, ids).await?)
+}
+
+/// Refuses an empty list, and any calendar the organization does not have.
+#[tracing::instrument(skip_all, fields(org = %org, calendars = ids.len()))]
+pub async fn require_all(
+    app: &AppState,
+    org: OrganizationId,
+    ids: &[CalendarId],
+) -> Result<(), ServiceError> {
+    if ids.is_empty() {
+        return Err(ServiceError::invalid(
+            "calendarIds",
+            "name at least one calendar",
+        ));
+    }
+    let mut unique = ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    if app.store.calendars_many(org, &unique).await?.len() != unique.len() {
+        return Err(ServiceError::NotFound("calendar"));
+    }
+    Ok(())
+}
+
+/// A page of the organization's calendars, ordered by id.
+#[tracing::instrument(skip_all, fields(org = %org))]
+pub async fn page(
+    app: &AppState,
+    org: OrganizationId,
+    page: &IdPage<CalendarId>,
+) -> Result<IdPageRows<Calendar>, ServiceError> {
+    page.fetch(|slice| async move { app.store.calendars_slice(org, &slice).await })
+        .await
 }

@@ -9,7 +9,7 @@
 //! wait their turn here, holding no executor thread and no database lock: stores are written only
 //! after the computation.
 
-use crate::graphql::error::ApiError;
+use super::ServiceError;
 use almanac_domain::recurrence::{step_budget, MAX_RULE_STEPS};
 use std::sync::LazyLock;
 use tokio::sync::Semaphore;
@@ -26,7 +26,7 @@ static SLOTS: LazyLock<Semaphore> = LazyLock::new(|| {
 /// Runs `work` inline if it fits in [`INLINE_STEPS`], otherwise on the pool under the full budget.
 pub(crate) async fn run<T: Send + 'static>(
     work: impl Fn() -> T + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<T, ServiceError> {
     let (out, spent) = step_budget::within(INLINE_STEPS, &work);
     if !spent.ran_out {
         return Ok(out);
@@ -38,12 +38,12 @@ pub(crate) async fn run<T: Send + 'static>(
 /// import: ten sparse rules share one budget instead of spending ten).
 pub(crate) async fn run_pooled<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<T, ServiceError> {
     let _slot = SLOTS
         .acquire()
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("compute slots closed: {e}")))?;
+        .map_err(|e| ServiceError::internal(format_args!("compute slots closed: {e}")))?;
     tokio::task::spawn_blocking(move || step_budget::within(MAX_RULE_STEPS, work).0)
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("computation failed: {e}")))
+        .map_err(|e| ServiceError::internal(format_args!("computation failed: {e}")))
 }

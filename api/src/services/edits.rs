@@ -3,9 +3,8 @@
 //! stored in one transaction under the series' version, or diffed for a preview.
 
 use super::occurrences::{locate, merge, OccurrenceAddress};
-use super::series::{build_schedule, description, save, ScheduleInput};
-use super::text;
-use crate::graphql::error::ApiError;
+use super::series::{build_schedule, save, ScheduleInput};
+use super::ServiceError;
 use crate::state::AppState;
 use crate::store::SeriesWrite;
 use almanac_domain::edit::{
@@ -99,9 +98,9 @@ impl Plan {
     }
 }
 
-fn check_version(series: &Series, expected: i64) -> Result<(), ApiError> {
+fn check_version(series: &Series, expected: i64) -> Result<(), ServiceError> {
     if series.version != expected {
-        return Err(ApiError::Conflict {
+        return Err(ServiceError::VersionConflict {
             what: "the series",
             expected,
             current: series.version,
@@ -110,15 +109,19 @@ fn check_version(series: &Series, expected: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn fields(c: &Changes) -> Result<SeriesFields, ApiError> {
+fn fields(c: &Changes) -> Result<SeriesFields, ServiceError> {
     Ok(SeriesFields {
         kind: c.kind,
         title: c
             .title
             .as_deref()
-            .map(|t| text("title", t, 500, true))
+            .map(almanac_domain::text::title)
             .transpose()?,
-        description: c.description.clone().map(description).transpose()?,
+        description: c
+            .description
+            .clone()
+            .map(almanac_domain::text::description)
+            .transpose()?,
     })
 }
 
@@ -130,12 +133,12 @@ fn edited_schedule(
     series: &Series,
     at: RecurrenceId,
     c: &Changes,
-) -> Result<Schedule, ApiError> {
+) -> Result<Schedule, ServiceError> {
     let zone = match &c.time_zone {
         Some(z) => parse_zone(z)?,
         None => base.zone(),
     };
-    let current = occurrence_at(series, at).ok_or(ApiError::NoSuchOccurrence(at))?;
+    let current = occurrence_at(series, at).ok_or(ServiceError::NoSuchOccurrence(at))?;
     let old_local = current
         .start
         .with_timezone(&series.schedule().zone())
@@ -151,7 +154,7 @@ fn edited_schedule(
             .rule()
             .is_some_and(almanac_domain::rrule::Rule::names_days)
     {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "changes.start",
             "this moves the series to another day, and its rule names days (BYDAY, BYMONTHDAY, …): send the new rule in changes.recurrence too",
         ));
@@ -173,6 +176,7 @@ fn edited_schedule(
 }
 
 /// Plans an edit of the addressed occurrence with the given scope.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence = ?address, scope = ?scope, expected_version))]
 pub async fn plan_edit(
     app: &AppState,
     org: OrganizationId,
@@ -180,7 +184,7 @@ pub async fn plan_edit(
     scope: Scope,
     expected_version: i64,
     c: Changes,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ServiceError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
     super::compute::run(move || plan_edit_of(&series, at, scope, c.clone())).await?
@@ -191,7 +195,7 @@ fn plan_edit_of(
     at: RecurrenceId,
     scope: Scope,
     c: Changes,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ServiceError> {
     let mut plan = Plan {
         before: series.clone(),
         after: vec![],
@@ -204,14 +208,14 @@ fn plan_edit_of(
     match scope {
         Scope::This => {
             if c.time_zone.is_some() || c.recurrence.is_some() {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "changes",
                     "timeZone and recurrence change a series: use scope THIS_AND_FOLLOWING or ALL",
                 ));
             }
             let end = match (&c.end, &c.duration) {
                 (Some(_), Some(_)) => {
-                    return Err(ApiError::invalid(
+                    return Err(ServiceError::invalid(
                         "changes.end",
                         "give either end or duration, not both",
                     ))
@@ -234,9 +238,13 @@ fn plan_edit_of(
                 title: c
                     .title
                     .as_deref()
-                    .map(|t| text("title", t, 500, true))
+                    .map(almanac_domain::text::title)
                     .transpose()?,
-                description: c.description.clone().map(description).transpose()?,
+                description: c
+                    .description
+                    .clone()
+                    .map(almanac_domain::text::description)
+                    .transpose()?,
                 kind: c.kind,
                 status: c.status,
             };
@@ -245,7 +253,7 @@ fn plan_edit_of(
         }
         Scope::All => {
             if c.status.is_some() {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "changes.status",
                     "a status applies to one occurrence: use scope THIS or setOccurrenceStatus",
                 ));
@@ -258,15 +266,20 @@ fn plan_edit_of(
         }
         Scope::ThisAndFollowing => {
             if c.status.is_some() {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "changes.status",
                     "a status applies to one occurrence: use scope THIS or setOccurrenceStatus",
                 ));
             }
             let tail = tail_schedule(series, at)?;
             let schedule = edited_schedule(&tail, series, at, &c)?;
-            let (outcome, report) =
-                split(series, at, schedule, &fields(&c)?, SeriesId::generate())?;
+            let (outcome, report) = split(
+                series,
+                at,
+                schedule,
+                &fields(&c)?,
+                SeriesId::from_uuid(super::new_uuid()),
+            )?;
             plan.report = report;
             match outcome {
                 SplitOutcome::WholeSeries(next) => {
@@ -304,19 +317,20 @@ fn follow(after: &Series, at: RecurrenceId) -> RecurrenceId {
 }
 
 /// Plans a delete of the addressed occurrence with the given scope.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence = ?address, scope = ?scope, expected_version))]
 pub async fn plan_delete(
     app: &AppState,
     org: OrganizationId,
     address: OccurrenceAddress,
     scope: Scope,
     expected_version: i64,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ServiceError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
     super::compute::run(move || plan_delete_of(&series, at, scope)).await?
 }
 
-fn plan_delete_of(series: &Series, at: RecurrenceId, scope: Scope) -> Result<Plan, ApiError> {
+fn plan_delete_of(series: &Series, at: RecurrenceId, scope: Scope) -> Result<Plan, ServiceError> {
     let mut plan = Plan {
         before: series.clone(),
         after: vec![],
@@ -352,12 +366,13 @@ fn plan_delete_of(series: &Series, at: RecurrenceId, scope: Scope) -> Result<Pla
 }
 
 /// Plans undoing an occurrence's exception.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence = ?address, expected_version))]
 pub async fn plan_restore(
     app: &AppState,
     org: OrganizationId,
     address: OccurrenceAddress,
     expected_version: i64,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ServiceError> {
     let (series, at) = locate(app, org, address).await?;
     check_version(&series, expected_version)?;
     let next = restore_occurrence(&series, at)?;
@@ -373,6 +388,7 @@ pub async fn plan_restore(
 }
 
 /// Plans a status change and/or (un)locking.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence = ?address, expected_version))]
 pub async fn plan_status(
     app: &AppState,
     org: OrganizationId,
@@ -380,9 +396,9 @@ pub async fn plan_status(
     expected_version: i64,
     status: Option<OccurrenceStatus>,
     locked: Option<bool>,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ServiceError> {
     if status.is_none() && locked.is_none() {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "status",
             "give a status, locked, or both",
         ));
@@ -404,7 +420,12 @@ pub async fn plan_status(
 /// Stores a plan in one transaction. With `reject_conflicts`, an EVENT edit is stored only if
 /// the edited occurrence (scope THIS) or the edited range's occurrences are free of other busy
 /// time on the calendar, decided inside the writing transaction.
-pub async fn commit(app: &AppState, plan: &Plan, reject_conflicts: bool) -> Result<(), ApiError> {
+#[tracing::instrument(skip_all, fields(org = %plan.before.organization, series.id = %plan.before.id, reject_conflicts))]
+pub async fn commit(
+    app: &AppState,
+    plan: &Plan,
+    reject_conflicts: bool,
+) -> Result<(), ServiceError> {
     let writes = plan.writes();
     let guard = plan.holder().and_then(|holder| {
         let only = if plan.single_occurrence {
@@ -497,11 +518,11 @@ pub fn diff(before: Vec<Series>, after: Vec<Series>, window: TimeWindow) -> Prev
 }
 
 /// The window a preview looks at when the client names none: a year either side of the edit.
-pub fn default_preview_window(at: RecurrenceId) -> Result<TimeWindow, ApiError> {
+pub fn default_preview_window(at: RecurrenceId) -> Result<TimeWindow, ServiceError> {
     let t = at.instant();
     TimeWindow::new(
         t - chrono::Duration::days(366),
         t + chrono::Duration::days(366),
     )
-    .map_err(ApiError::from)
+    .map_err(ServiceError::from)
 }

@@ -12,7 +12,7 @@
 //! content writes nothing. A series with locked occurrences is not replaced (reported skipped).
 
 use super::calendars;
-use crate::graphql::error::ApiError;
+use super::ServiceError;
 use crate::ics::import::{ImportError, Skipped};
 use crate::state::AppState;
 use crate::store::rows::{ExceptionRecord, SeriesRecord};
@@ -50,16 +50,16 @@ pub struct CreatedFeed {
     pub secret_url: String,
 }
 
-#[tracing::instrument(skip_all, fields(calendar.id = %calendar))]
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %calendar))]
 pub async fn create_feed(
     app: &AppState,
     org: OrganizationId,
     calendar: CalendarId,
-) -> Result<CreatedFeed, ApiError> {
+) -> Result<CreatedFeed, ServiceError> {
     let calendar = calendars::get(app, org, calendar).await?;
     let token = new_token();
     let feed = IcsFeedRecord {
-        id: FeedId::generate().to_string(),
+        id: FeedId::from_uuid(super::new_uuid()).to_string(),
         organization_id: org.to_string(),
         calendar_id: calendar.id.to_string(),
         token_sha256: token_sha256(&token),
@@ -74,28 +74,49 @@ pub async fn create_feed(
     })
 }
 
+#[tracing::instrument(skip_all, fields(org = %org, feed.id = %id))]
 pub async fn revoke_feed(
     app: &AppState,
     org: OrganizationId,
     id: FeedId,
-) -> Result<IcsFeedRecord, ApiError> {
+) -> Result<IcsFeedRecord, ServiceError> {
     let id = id.to_string();
     if !app
         .store
         .revoke_ics_feed(org, &id, chrono::Utc::now().timestamp())
         .await?
     {
-        return Err(ApiError::NotFound("feed"));
+        return Err(ServiceError::NotFound("feed"));
     }
     app.store
         .ics_feed(org, &id)
         .await?
-        .ok_or(ApiError::NotFound("feed"))
+        .ok_or(ServiceError::NotFound("feed"))
+}
+
+/// The feed, or `None` when the organization has none with this id.
+#[tracing::instrument(skip_all, fields(org = %org, feed.id = %id))]
+pub async fn find_feed(
+    app: &AppState,
+    org: OrganizationId,
+    id: FeedId,
+) -> Result<Option<IcsFeedRecord>, ServiceError> {
+    Ok(app.store.ics_feed(org, &id.to_string()).await?)
+}
+
+/// The feeds of these calendars, oldest first (revoked ones too).
+#[tracing::instrument(skip_all, fields(org = %org, calendars = calendars.len()))]
+pub async fn feeds_of(
+    app: &AppState,
+    org: OrganizationId,
+    calendars: &[CalendarId],
+) -> Result<Vec<IcsFeedRecord>, ServiceError> {
+    Ok(app.store.ics_feeds(org, calendars).await?)
 }
 
 /// The document a feed URL serves; `None` for an unknown or revoked token (the caller answers
 /// both alike).
-pub async fn feed_document(app: &AppState, token: &str) -> Result<Option<String>, ApiError> {
+pub async fn feed_document(app: &AppState, token: &str) -> Result<Option<String>, ServiceError> {
     if !is_token_shaped(token) {
         return Ok(None);
     }
@@ -106,7 +127,7 @@ pub async fn feed_document(app: &AppState, token: &str) -> Result<Option<String>
         return Ok(None);
     }
     let bad =
-        |what: &str| ApiError::Internal(anyhow::anyhow!("feed {} has a corrupt {what}", feed.id));
+        |what: &str| ServiceError::internal(format_args!("feed {} has a corrupt {what}", feed.id));
     let org: OrganizationId = feed
         .organization_id
         .parse()
@@ -120,7 +141,7 @@ pub async fn feed_document(app: &AppState, token: &str) -> Result<Option<String>
     let doc =
         tokio::task::spawn_blocking(move || crate::ics::export::calendar(&calendar, &series, now))
             .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("export failed: {e}")))?;
+            .map_err(|e| ServiceError::internal(format_args!("export failed: {e}")))?;
     Ok(Some(doc))
 }
 
@@ -129,7 +150,7 @@ async fn all_series(
     app: &AppState,
     org: OrganizationId,
     calendar: CalendarId,
-) -> Result<Vec<Series>, ApiError> {
+) -> Result<Vec<Series>, ServiceError> {
     const PAGE: i64 = 1000;
     let mut out: Vec<Series> = Vec::new();
     loop {
@@ -187,22 +208,20 @@ fn same_content(a: &Series, b: &Series) -> bool {
     record(a) == record(b) && exceptions(a) == exceptions(b)
 }
 
-#[tracing::instrument(skip_all, fields(calendar.id = %calendar, bytes = text.len()))]
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %calendar, bytes = text.len()))]
 pub async fn import(
     app: &AppState,
     org: OrganizationId,
     calendar: CalendarId,
     text: String,
-) -> Result<ImportOutcome, ApiError> {
+) -> Result<ImportOutcome, ServiceError> {
     let cal = calendars::get(app, org, calendar).await?;
     let plan_cal = cal.clone();
     let plan = super::compute::run_pooled(move || crate::ics::import::plan(&text, &plan_cal))
         .await?
         .map_err(|e| match e {
-            ImportError::Malformed(m) => ApiError::invalid("ics", m),
-            ImportError::TooLarge(m) => {
-                ApiError::Invalid(almanac_domain::InvalidInput::RangeTooLarge(m))
-            }
+            ImportError::Malformed(m) => ServiceError::invalid("ics", m),
+            ImportError::TooLarge(m) => ServiceError::too_large(m),
         })?;
     let mut skipped = plan.skipped;
     let sources: HashMap<String, SeriesId> = app
@@ -229,7 +248,7 @@ pub async fn import(
             .get(&event.uid)
             .and_then(|id| existing.iter().find(|s| s.id == *id))
         else {
-            let next = with_identity(&event.series, SeriesId::generate(), 1);
+            let next = with_identity(&event.series, SeriesId::from_uuid(super::new_uuid()), 1);
             mapped.push((event.uid, next.id));
             result.push(Arc::new(next.clone()));
             upserts.push((next, None));
@@ -285,7 +304,7 @@ pub async fn import(
         {
             VersionedWrite::Done => {}
             VersionedWrite::NotFound | VersionedWrite::Conflict { .. } => {
-                return Err(ApiError::Concurrent("the calendar's imported series"))
+                return Err(ServiceError::Concurrent("the calendar's imported series"))
             }
         }
         let before: Vec<&Series> = before.iter().collect();

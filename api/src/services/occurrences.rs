@@ -1,6 +1,6 @@
 //! Occurrence queries: which series can touch a window (SQL), then the domain merge.
 
-use crate::graphql::error::ApiError;
+use super::ServiceError;
 use crate::state::AppState;
 use crate::store::SeriesFilter;
 use almanac_domain::edit::occurrence_at;
@@ -28,26 +28,24 @@ pub struct OccurrencePage {
     pub has_next: bool,
 }
 
-#[tracing::instrument(skip_all, fields(calendars = q.calendars.len()))]
+#[tracing::instrument(skip_all, fields(org = %org, calendars = q.calendars.len()))]
 pub async fn page(
     app: &AppState,
     org: OrganizationId,
     q: OccurrenceQuery,
-) -> Result<OccurrencePage, ApiError> {
+) -> Result<OccurrencePage, ServiceError> {
     if q.calendars.len() > app.limits.max_calendars_per_query {
-        return Err(ApiError::Invalid(
-            almanac_domain::InvalidInput::RangeTooLarge(format!(
-                "at most {} calendars per query",
-                app.limits.max_calendars_per_query
-            )),
-        ));
+        return Err(ServiceError::too_large(format!(
+            "at most {} calendars per query",
+            app.limits.max_calendars_per_query
+        )));
     }
     let mut calendars = q.calendars.clone();
     calendars.sort();
     calendars.dedup();
     let found = app.store.calendars_many(org, &calendars).await?;
     if found.len() != calendars.len() {
-        return Err(ApiError::NotFound("calendar"));
+        return Err(ServiceError::NotFound("calendar"));
     }
     let filter = SeriesFilter {
         calendars,
@@ -91,46 +89,48 @@ pub enum OccurrenceAddress {
 
 /// Finds the series that holds an occurrence now (after splits, possibly a continuation of the
 /// series the id was minted in) and the occurrence's recurrence id.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence = ?address))]
 pub async fn locate(
     app: &AppState,
     org: OrganizationId,
     address: OccurrenceAddress,
-) -> Result<(Series, RecurrenceId), ApiError> {
+) -> Result<(Series, RecurrenceId), ServiceError> {
     match address {
         OccurrenceAddress::InSeries(series_id, rid) => {
             let series = app
                 .store
                 .series(org, series_id)
                 .await?
-                .ok_or(ApiError::NotFound("series"))?;
+                .ok_or(ServiceError::NotFound("series"))?;
             if occurrence_at(&series, rid).is_none() {
-                return Err(ApiError::NoSuchOccurrence(rid));
+                return Err(ServiceError::NoSuchOccurrence(rid));
             }
             Ok((series, rid))
         }
         OccurrenceAddress::Id(id) => {
             let chain = app.store.series_in_lineage(org, id.lineage).await?;
             if chain.is_empty() {
-                return Err(ApiError::NotFound("occurrence"));
+                return Err(ServiceError::NotFound("occurrence"));
             }
             chain
                 .into_iter()
                 .find(|s| occurrence_at(s, id.recurrence_id).is_some())
                 .map(|s| (s, id.recurrence_id))
-                .ok_or(ApiError::NoSuchOccurrence(id.recurrence_id))
+                .ok_or(ServiceError::NoSuchOccurrence(id.recurrence_id))
         }
     }
 }
 
 /// One occurrence by id, if some series of its chain still shows it.
+#[tracing::instrument(skip_all, fields(org = %org, occurrence.id = %id))]
 pub async fn get(
     app: &AppState,
     org: OrganizationId,
     id: OccurrenceId,
-) -> Result<Option<(Occurrence, Arc<Series>)>, ApiError> {
+) -> Result<Option<(Occurrence, Arc<Series>)>, ServiceError> {
     match locate(app, org, OccurrenceAddress::Id(id)).await {
         Ok((series, rid)) => Ok(occurrence_at(&series, rid).map(|o| (o, Arc::new(series)))),
-        Err(ApiError::NotFound(_) | ApiError::NoSuchOccurrence(_)) => Ok(None),
+        Err(ServiceError::NotFound(_) | ServiceError::NoSuchOccurrence(_)) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -142,18 +142,19 @@ pub const MAX_UPCOMING: usize = 200;
 /// end of supported time, not the 400 years a windowed query may span, so a series that starts
 /// centuries after `from`, or occurs once in decades, is still found, and `hasNextPage` stays true
 /// while any occurrence remains.
+#[tracing::instrument(skip_all, fields(org = %org, series.id = %series, from = %from))]
 pub async fn upcoming(
     app: &AppState,
     org: OrganizationId,
     series: SeriesId,
     from: chrono::DateTime<chrono::Utc>,
     slice: Slice,
-) -> Result<OccurrencePage, ApiError> {
+) -> Result<OccurrencePage, ServiceError> {
     let series = app
         .store
         .series(org, series)
         .await?
-        .ok_or(ApiError::NotFound("series"))?;
-    let window = TimeWindow::to_the_end(from).map_err(ApiError::from)?;
+        .ok_or(ServiceError::NotFound("series"))?;
+    let window = TimeWindow::to_the_end(from).map_err(ServiceError::from)?;
     super::compute::run_pooled(move || merge(vec![series], window, slice, false)).await
 }

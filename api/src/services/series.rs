@@ -1,7 +1,7 @@
 //! Creating, replacing and deleting whole series.
 
-use super::{multi_line_text, text};
-use crate::graphql::error::ApiError;
+use super::paging::{IdPage, IdPageRows};
+use super::ServiceError;
 use crate::state::AppState;
 use crate::store::{ConflictGuard, GuardedWrite, SeriesWrite, VersionedWrite};
 use almanac_domain::availability::{busy_blocks, BusyOptions, Interval};
@@ -55,19 +55,13 @@ pub struct SeriesChanges {
     pub schedule: ScheduleInput,
 }
 
-pub(crate) fn description(d: Option<String>) -> Result<Option<String>, ApiError> {
-    d.map(|d| multi_line_text("description", &d, 10_000))
-        .transpose()
-        .map(|d| d.filter(|s| !s.is_empty()))
-}
-
 /// Builds a validated schedule from input, taking unspecified parts from `base` (an update) or
 /// from defaults (a create: the calendar's zone; one day for all-day series).
 pub(crate) fn build_schedule(
     input: ScheduleInput,
     base: Option<&Schedule>,
     default_zone: chrono_tz::Tz,
-) -> Result<Schedule, ApiError> {
+) -> Result<Schedule, ServiceError> {
     let all_day = input
         .all_day
         .or(base.map(Schedule::all_day))
@@ -75,14 +69,14 @@ pub(crate) fn build_schedule(
     let start = input
         .start
         .or(base.map(Schedule::start))
-        .ok_or_else(|| ApiError::invalid("start", "is required"))?;
+        .ok_or_else(|| ServiceError::invalid("start", "is required"))?;
     let zone = match &input.time_zone {
         Some(z) => parse_zone(z)?,
         None => base.map(Schedule::zone).unwrap_or(default_zone),
     };
     let length = match (&input.duration, input.end) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::invalid(
+            return Err(ServiceError::invalid(
                 "end",
                 "give either duration or end, not both",
             ))
@@ -90,12 +84,12 @@ pub(crate) fn build_schedule(
         (Some(d), None) => parse_duration(d)?,
         (None, Some(end)) => {
             if end <= start {
-                return Err(ApiError::invalid("end", "must be after start"));
+                return Err(ServiceError::invalid("end", "must be after start"));
             }
             if all_day {
                 let days = (end.date() - start.date()).num_days();
                 if end.time() != chrono::NaiveTime::MIN {
-                    return Err(ApiError::invalid(
+                    return Err(ServiceError::invalid(
                         "end",
                         "an all-day series ends at a date (exclusive), not a time",
                     ));
@@ -114,7 +108,7 @@ pub(crate) fn build_schedule(
                 seconds: 0,
             },
             None => {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "duration",
                     "give a duration (e.g. PT1H) or an end",
                 ))
@@ -124,7 +118,7 @@ pub(crate) fn build_schedule(
     if all_day {
         if let Length::Duration { seconds, .. } = length {
             if seconds != 0 {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "duration",
                     "an all-day series lasts whole days (e.g. P1D)",
                 ));
@@ -152,27 +146,27 @@ pub(crate) fn build_schedule(
     Ok(Schedule::new(start, zone, length, all_day, recurrence)?)
 }
 
-#[tracing::instrument(skip_all, fields(calendar.id = %input.calendar))]
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %input.calendar))]
 pub async fn create(
     app: &AppState,
     org: OrganizationId,
     input: NewSeries,
-) -> Result<Series, ApiError> {
+) -> Result<Series, ServiceError> {
     let calendar = app
         .store
         .calendar(org, input.calendar)
         .await?
-        .ok_or(ApiError::NotFound("calendar"))?;
+        .ok_or(ServiceError::NotFound("calendar"))?;
     let zone = calendar.time_zone;
     let schedule =
         super::compute::run(move || build_schedule(input.schedule.clone(), None, zone)).await??;
     let series = Series::new(
-        SeriesId::generate(),
+        SeriesId::from_uuid(super::new_uuid()),
         org,
         calendar.id,
         input.kind,
-        text("title", &input.title, 500, true)?,
-        description(input.description)?,
+        almanac_domain::text::title(&input.title)?,
+        almanac_domain::text::description(input.description)?,
         schedule,
         1,
     )
@@ -188,17 +182,17 @@ pub async fn create(
 
 /// Scope ALL: the whole series; exceptions are rebased onto the new schedule (see
 /// `domain::edit`) and the report says which moved or were dropped.
-#[tracing::instrument(skip_all, fields(series.id = %changes.id))]
+#[tracing::instrument(skip_all, fields(org = %org, series.id = %changes.id))]
 pub async fn update(
     app: &AppState,
     org: OrganizationId,
     changes: SeriesChanges,
-) -> Result<(Series, EditReport), ApiError> {
+) -> Result<(Series, EditReport), ServiceError> {
     let current = app
         .store
         .series(org, changes.id)
         .await?
-        .ok_or(ApiError::NotFound("series"))?;
+        .ok_or(ServiceError::NotFound("series"))?;
     let planned = current.clone();
     let (next, report) =
         super::compute::run(move || plan_update(&planned, changes.clone())).await??;
@@ -220,9 +214,9 @@ pub async fn update(
 pub(crate) fn plan_update(
     current: &Series,
     changes: SeriesChanges,
-) -> Result<(Series, EditReport), ApiError> {
+) -> Result<(Series, EditReport), ServiceError> {
     if current.version != changes.expected_version {
-        return Err(ApiError::Conflict {
+        return Err(ServiceError::VersionConflict {
             what: "the series",
             expected: changes.expected_version,
             current: current.version,
@@ -237,9 +231,12 @@ pub(crate) fn plan_update(
         kind: changes.kind,
         title: changes
             .title
-            .map(|t| text("title", &t, 500, true))
+            .map(|t| almanac_domain::text::title(&t))
             .transpose()?,
-        description: changes.description.map(description).transpose()?,
+        description: changes
+            .description
+            .map(almanac_domain::text::description)
+            .transpose()?,
     };
     let (mut next, report) = edit_all(current, schedule, &fields);
     if let Some(t) = changes.transparent {
@@ -311,16 +308,18 @@ pub(crate) async fn save_guarded(
     guard: &ConflictGuard,
     what: &'static str,
     expected: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     match app.store.save_series_guarded(writes, guard).await? {
-        GuardedWrite::Conflicts(c) => Err(ApiError::Busy(c)),
+        GuardedWrite::Conflicts(c) => Err(ServiceError::Busy(c)),
         GuardedWrite::Versioned(VersionedWrite::Done) => Ok(()),
-        GuardedWrite::Versioned(VersionedWrite::NotFound) => Err(ApiError::NotFound("series")),
-        GuardedWrite::Versioned(VersionedWrite::Conflict { current }) => Err(ApiError::Conflict {
-            what,
-            expected,
-            current,
-        }),
+        GuardedWrite::Versioned(VersionedWrite::NotFound) => Err(ServiceError::NotFound("series")),
+        GuardedWrite::Versioned(VersionedWrite::Conflict { current }) => {
+            Err(ServiceError::VersionConflict {
+                what,
+                expected,
+                current,
+            })
+        }
     }
 }
 
@@ -330,13 +329,13 @@ pub(crate) async fn save(
     writes: &[SeriesWrite<'_>],
     what: &'static str,
     expected: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     // The version check is repeated in the statements themselves: a writer that read the same
     // version concurrently loses there, not here.
     match app.store.save_series(writes).await? {
         VersionedWrite::Done => Ok(()),
-        VersionedWrite::NotFound => Err(ApiError::NotFound("series")),
-        VersionedWrite::Conflict { current } => Err(ApiError::Conflict {
+        VersionedWrite::NotFound => Err(ServiceError::NotFound("series")),
+        VersionedWrite::Conflict { current } => Err(ServiceError::VersionConflict {
             what,
             expected,
             current,
@@ -345,20 +344,20 @@ pub(crate) async fn save(
 }
 
 /// Scope ALL, delete. A series with locked occurrences is not deleted (LOCKED).
-#[tracing::instrument(skip_all, fields(series.id = %id))]
+#[tracing::instrument(skip_all, fields(org = %org, series.id = %id))]
 pub async fn delete(
     app: &AppState,
     org: OrganizationId,
     id: SeriesId,
     expected_version: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let current = app
         .store
         .series(org, id)
         .await?
-        .ok_or(ApiError::NotFound("series"))?;
+        .ok_or(ServiceError::NotFound("series"))?;
     if current.version != expected_version {
-        return Err(ApiError::Conflict {
+        return Err(ServiceError::VersionConflict {
             what: "the series",
             expected: expected_version,
             current: current.version,
@@ -380,9 +379,46 @@ pub async fn delete(
     Ok(())
 }
 
-pub async fn get(app: &AppState, org: OrganizationId, id: SeriesId) -> Result<Series, ApiError> {
+#[tracing::instrument(skip_all, fields(org = %org, series.id = %id))]
+pub async fn get(
+    app: &AppState,
+    org: OrganizationId,
+    id: SeriesId,
+) -> Result<Series, ServiceError> {
     app.store
         .series(org, id)
         .await?
-        .ok_or(ApiError::NotFound("series"))
+        .ok_or(ServiceError::NotFound("series"))
+}
+
+/// The series, or `None` when the organization has none with this id.
+#[tracing::instrument(skip_all, fields(org = %org, series.id = %id))]
+pub async fn find(
+    app: &AppState,
+    org: OrganizationId,
+    id: SeriesId,
+) -> Result<Option<Series>, ServiceError> {
+    Ok(app.store.series(org, id).await?)
+}
+
+/// The continuations split from any of `ids` ("this and following" edits), oldest first.
+#[tracing::instrument(skip_all, fields(org = %org, series = ids.len()))]
+pub async fn continuations(
+    app: &AppState,
+    org: OrganizationId,
+    ids: &[SeriesId],
+) -> Result<Vec<Series>, ServiceError> {
+    Ok(app.store.continuations_many(org, ids).await?)
+}
+
+/// A page of a calendar's series, ordered by id.
+#[tracing::instrument(skip_all, fields(org = %org, calendar.id = %calendar))]
+pub async fn page_of_calendar(
+    app: &AppState,
+    org: OrganizationId,
+    calendar: CalendarId,
+    page: &IdPage<SeriesId>,
+) -> Result<IdPageRows<Series>, ServiceError> {
+    page.fetch(|slice| async move { app.store.series_slice(org, calendar, &slice).await })
+        .await
 }

@@ -465,7 +465,7 @@ macro_rules! sql_store {
             }
 
             async fn create_organization(&self, name: &str) -> Result<OrganizationId, StoreError> {
-                let id = OrganizationId::generate();
+                let id = OrganizationId::from_uuid(uuid::Uuid::now_v7());
                 self.ensure_organization(id, name).await?;
                 Ok(id)
             }

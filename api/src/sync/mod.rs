@@ -28,7 +28,7 @@ use crate::state::AppState;
 use crate::store::sync::ConnectionRecord;
 use almanac_providers::google::client::GoogleError;
 use almanac_providers::google::{GoogleCalendarClient, GoogleClientConfig};
-use almanac_providers::oauth::{OAuthClient, OAuthProviderConfig, SecretString};
+use almanac_providers::oauth::{OAuthClient, OAuthProviderConfig};
 use almanac_providers::outlook::client::{
     GraphClient, GraphClientConfig, GraphError, MailboxBudget,
 };
@@ -140,7 +140,7 @@ impl SyncRuntime {
             Provider::Google => {
                 let mut cfg = OAuthProviderConfig::google(
                     s.google_client_id.clone()?,
-                    SecretString::new(s.google_client_secret.clone().unwrap_or_default()),
+                    s.google_client_secret.clone().unwrap_or_default(),
                     self.redirect_url(provider),
                 );
                 cfg.auth_url = s.google_auth_url.clone();
@@ -151,7 +151,7 @@ impl SyncRuntime {
                 let mut cfg = OAuthProviderConfig::microsoft(
                     &s.microsoft_tenant,
                     s.microsoft_client_id.clone()?,
-                    SecretString::new(s.microsoft_client_secret.clone().unwrap_or_default()),
+                    s.microsoft_client_secret.clone().unwrap_or_default(),
                     self.redirect_url(provider),
                 );
                 let login = s.microsoft_login_url.trim_end_matches('/');

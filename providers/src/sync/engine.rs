@@ -811,7 +811,7 @@ async fn apply_series(
             .extend(exceptions.iter().map(|(_, _, e)| e.clone()));
         full.exceptions.sort_by_key(|e| e.original_start);
         let who = LocalIdentity {
-            id: SeriesId::generate(),
+            id: SeriesId::from_uuid(uuid::Uuid::now_v7()),
             organization: link.organization,
             calendar: link.calendar,
             calendar_zone: link.calendar_zone,

@@ -335,9 +335,9 @@ pub(crate) mod tests {
 
     fn who() -> LocalIdentity {
         LocalIdentity {
-            id: SeriesId::generate(),
-            organization: OrganizationId::generate(),
-            calendar: CalendarId::generate(),
+            id: SeriesId::from_uuid(uuid::Uuid::now_v7()),
+            organization: OrganizationId::from_uuid(uuid::Uuid::now_v7()),
+            calendar: CalendarId::from_uuid(uuid::Uuid::now_v7()),
             calendar_zone: chrono_tz::America::New_York,
             version: 1,
         }

@@ -918,9 +918,9 @@ enum Outcome {
 
 fn who(calendar_zone: Tz) -> LocalIdentity {
     LocalIdentity {
-        id: SeriesId::generate(),
-        organization: OrganizationId::generate(),
-        calendar: CalendarId::generate(),
+        id: SeriesId::from_uuid(uuid::Uuid::now_v7()),
+        organization: OrganizationId::from_uuid(uuid::Uuid::now_v7()),
+        calendar: CalendarId::from_uuid(uuid::Uuid::now_v7()),
         calendar_zone,
         version: 1,
     }

@@ -206,7 +206,7 @@ async fn jwt_not_before_and_unknown_organizations_are_refused(app: TestApp) {
         );
     }
 
-    let nowhere = almanac_domain::OrganizationId::generate().to_string();
+    let nowhere = almanac_domain::OrganizationId::from_uuid(uuid::Uuid::now_v7()).to_string();
     for alg in [
         jsonwebtoken::Algorithm::HS256,
         jsonwebtoken::Algorithm::RS256,

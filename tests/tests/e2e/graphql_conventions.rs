@@ -30,7 +30,7 @@ fn null_key(data: &Value, key: &str) -> bool {
 
 async fn a_missing_calendar_is_null_with_not_found_beside_the_rest_of_the_query(app: TestApp) {
     let q = "query($id: ID!) { viewer { organizationId } calendar(id: $id) { id name } }";
-    let missing = CalendarId::generate().to_string();
+    let missing = CalendarId::from_uuid(uuid::Uuid::now_v7()).to_string();
     let body = app.graphql(q, json!({ "id": missing })).await;
     assert!(
         null_key(&body["data"], "calendar"),
@@ -60,7 +60,7 @@ async fn a_missing_calendar_is_null_with_not_found_beside_the_rest_of_the_query(
     let body = app
         .graphql(
             "query($id: ID!) { viewer { canWrite } series(id: $id) { id } }",
-            json!({ "id": SeriesId::generate().to_string() }),
+            json!({ "id": SeriesId::from_uuid(uuid::Uuid::now_v7()).to_string() }),
         )
         .await;
     assert!(null_key(&body["data"], "series"), "{body}");

@@ -839,7 +839,7 @@ mod required_auth {
     fn required(s: &mut Settings) {
         s.auth = AuthMode::Required;
         // Required mode also needs keys to seal provider tokens (32 zero bytes: tests only).
-        s.sync.token_keys = Some(format!("test:{}", "A".repeat(43)));
+        s.sync.token_keys = Some(format!("test:{}", "A".repeat(43)).into());
     }
 
     async fn the_feed_needs_no_other_credential(app: TestApp) {

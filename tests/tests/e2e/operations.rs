@@ -1,4 +1,4 @@
-//! Operations: health, readiness and Prometheus metrics.
+//! Operations: health, readiness, Prometheus metrics and request ids.
 
 use almanac_e2e::{engine_tests, TestApp};
 use serde_json::json;
@@ -79,7 +79,43 @@ async fn metrics_count_requests_errors_subscriptions_and_the_pool(app: TestApp) 
     }
 }
 
-engine_tests!(metrics_count_requests_errors_subscriptions_and_the_pool);
+async fn every_response_carries_a_request_id_and_echoes_the_callers(app: TestApp) {
+    let id_of = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().expect("ASCII id").to_string())
+    };
+    let post = || {
+        app.http
+            .post(format!("{}/graphql", app.url))
+            .json(&json!({ "query": "{ viewer { organizationId } }" }))
+    };
+    let first = post().send().await.expect("post");
+    let second = post().send().await.expect("post");
+    let (a, b) = (id_of(&first), id_of(&second));
+    let a = a.expect("a request id on the response");
+    assert!(uuid::Uuid::try_parse(&a).is_ok(), "{a} is a UUID");
+    assert_ne!(Some(a), b, "each request gets its own id");
+
+    let echoed = post()
+        .header("x-request-id", "client-trace-42")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(id_of(&echoed).as_deref(), Some("client-trace-42"));
+
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .expect("healthz");
+    assert!(id_of(&health).is_some(), "not only GraphQL: every route");
+}
+engine_tests!(
+    metrics_count_requests_errors_subscriptions_and_the_pool,
+    every_response_carries_a_request_id_and_echoes_the_callers
+);
 
 // ---------------------------------------------------------------------------------------------
 // HTTP conventions frontend teams assume: CORS, CSRF prevention, persisted queries, GraphQL over
