@@ -185,8 +185,29 @@ impl SyncWorld for World {
         round_trip_spot_checks(self, trip).await
     }
 
-    /// Graph sends nothing when a subscription is created: no round of its own is in flight.
-    async fn quiet_notifications(&self, _link: &str) {}
+    /// Graph sends nothing when a subscription is created, but each change a round pushes comes
+    /// back as a change notification, whose round would race the test's own (a delta request in
+    /// flight while the tokens expire is answered with a fresh token, and no 410 is ever seen).
+    /// No round is in flight yet, so changing the subscription's secret is enough: from now on
+    /// its notifications are refused as forged.
+    async fn quiet_notifications(&self, link: &str) {
+        let store = &self.app.state.store;
+        let l = store
+            .link(almanac_domain::OrganizationId::DEFAULT, link)
+            .await
+            .expect("db")
+            .expect("link");
+        store
+            .set_channel(
+                link,
+                l.channel_id.as_deref(),
+                l.channel_resource_id.as_deref(),
+                Some("muted"),
+                l.channel_expires_at,
+            )
+            .await
+            .expect("db");
+    }
 
     async fn forge_notification(&self, subscription: &str) -> u16 {
         let forged = json!({ "value": [{ "subscriptionId": subscription, "clientState": "forged", "changeType": "updated", "resource": "me/events/x" }] });
