@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
             account,
             ..
         } => {
-            use almanac_providers::emulator::google::{serve, GoogleEmulatorConfig};
+            use almanac_emulators::google::{serve, GoogleEmulatorConfig};
             let listener = tokio::net::TcpListener::bind(bind).await?;
             let at = listener.local_addr()?;
             let config = GoogleEmulatorConfig {
@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
             account,
             ..
         } => {
-            use almanac_providers::emulator::outlook::{serve, OutlookEmulatorConfig};
+            use almanac_emulators::outlook::{serve, OutlookEmulatorConfig};
             let listener = tokio::net::TcpListener::bind(bind).await?;
             let at = listener.local_addr()?;
             let config = OutlookEmulatorConfig {

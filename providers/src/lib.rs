@@ -11,6 +11,3 @@ pub mod oauth;
 pub mod outlook;
 pub mod retry;
 pub mod sync;
-
-#[cfg(feature = "emulators")]
-pub mod emulator;

@@ -470,10 +470,8 @@ async fn sync_bench() -> Vec<Row> {
     use almanac_api::sync::links::create_link;
     use almanac_api::sync::rounds::run_round;
     use almanac_domain::ids::ConnectionId;
-    use almanac_providers::emulator::google::{GoogleEmulator, GoogleEmulatorConfig, Quotas};
-    use almanac_providers::emulator::outlook::{
-        OutlookEmulator, OutlookEmulatorConfig, Throttling,
-    };
+    use almanac_emulators::google::{GoogleEmulator, GoogleEmulatorConfig, Quotas};
+    use almanac_emulators::outlook::{OutlookEmulator, OutlookEmulatorConfig, Throttling};
     use almanac_providers::sync::engine::Direction;
 
     let google = GoogleEmulator::start(GoogleEmulatorConfig::default())

@@ -4,8 +4,7 @@
 
 mod google_client;
 mod google_inbound;
-// Against the Graph emulator, which only exists with the feature.
-#[cfg(feature = "emulators")]
+// Against the Graph emulator (almanac-emulators, a dev-dependency).
 mod outlook_adapter;
 mod outlook_client;
 mod outlook_pattern;

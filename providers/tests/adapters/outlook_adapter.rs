@@ -3,7 +3,7 @@
 //! re-read); an incremental round, where delta may stay silent about deleted occurrences, leads to
 //! a re-check that reads them.
 
-use almanac_providers::emulator::outlook::{OutlookEmulator, OutlookEmulatorConfig};
+use almanac_emulators::outlook::{OutlookEmulator, OutlookEmulatorConfig};
 use almanac_providers::oauth::StaticAccessToken;
 use almanac_providers::outlook::adapter::{OutlookCalendar, OutlookOptions};
 use almanac_providers::outlook::client::{GraphClient, GraphClientConfig};

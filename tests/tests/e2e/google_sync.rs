@@ -9,7 +9,7 @@
 use crate::sync_matrix::{Exchange, RoundTrip, SyncWorld};
 use almanac_e2e::sync::pending;
 use almanac_e2e::{spawn_app_with, Engine, TestApp};
-use almanac_providers::emulator::google::{
+use almanac_emulators::google::{
     FaultKind, FaultMatch, FaultPlan, GoogleEmulator, GoogleEmulatorConfig,
 };
 use almanac_providers::google::wire::{Event, EventDateTime};
@@ -217,7 +217,7 @@ impl SyncWorld for World {
 
     fn lift_quotas(&self) {
         self.google
-            .set_quotas(almanac_providers::emulator::google::Quotas::unlimited());
+            .set_quotas(almanac_emulators::google::Quotas::unlimited());
     }
 
     fn inject_random_faults(&self, rate: f64) {

@@ -7,8 +7,8 @@
 use crate::sync_matrix::{Exchange, RoundTrip, SyncWorld};
 use almanac_e2e::sync::{link, pending, round, version};
 use almanac_e2e::{spawn_app_with, Engine, TestApp};
-use almanac_providers::emulator::google::{GoogleEmulator, GoogleEmulatorConfig};
-use almanac_providers::emulator::outlook::{
+use almanac_emulators::google::{GoogleEmulator, GoogleEmulatorConfig};
+use almanac_emulators::outlook::{
     FaultKind, FaultMatch, FaultPlan, LifecycleEvent, OutlookEmulator, OutlookEmulatorConfig,
 };
 use almanac_providers::oauth::StaticAccessToken;
@@ -130,7 +130,7 @@ impl SyncWorld for World {
 
     fn lift_quotas(&self) {
         self.outlook
-            .set_throttling(almanac_providers::emulator::outlook::Throttling::unlimited());
+            .set_throttling(almanac_emulators::outlook::Throttling::unlimited());
     }
 
     fn inject_random_faults(&self, rate: f64) {
@@ -185,8 +185,31 @@ impl SyncWorld for World {
         round_trip_spot_checks(self, trip).await
     }
 
-    /// Graph sends nothing when a subscription is created: no round of its own is in flight.
-    async fn quiet_notifications(&self, _link: &str) {}
+    /// Graph sends nothing when a subscription is created, but each change a round pushes comes
+    /// back as a change notification, whose round would race the test's own (a delta request in
+    /// flight while the tokens expire is answered with a fresh token, and no 410 is ever seen).
+    /// No round is in flight yet, so changing the subscription's secret is enough: from now on
+    /// its notifications are refused as forged.
+    async fn quiet_notifications(&self, link: &str) {
+        let store = &self.app.state.store;
+        let org = almanac_domain::OrganizationId::DEFAULT;
+        let l = store
+            .link(org, link.parse().expect("link id"))
+            .await
+            .expect("db")
+            .expect("link");
+        store
+            .set_channel(
+                org,
+                l.id,
+                l.channel_id.as_deref(),
+                l.channel_resource_id.as_deref(),
+                Some("muted"),
+                l.channel_expires_at,
+            )
+            .await
+            .expect("db");
+    }
 
     async fn forge_notification(&self, subscription: &str) -> u16 {
         let forged = json!({ "value": [{ "subscriptionId": subscription, "clientState": "forged", "changeType": "updated", "resource": "me/events/x" }] });

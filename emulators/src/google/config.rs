@@ -1,5 +1,6 @@
 //! Configuration, switchable assumptions and fault plans.
 
+use crate::control::{EmulatorConfig, Fault, FaultEffect};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -97,8 +98,8 @@ pub enum FaultKind {
     LostResponseDrop,
 }
 
-impl FaultKind {
-    pub fn name(&self) -> &'static str {
+impl Fault for FaultKind {
+    fn name(&self) -> &'static str {
         match self {
             FaultKind::RateLimit403 => "rateLimitExceeded/403",
             FaultKind::UserRateLimit403 => "userRateLimitExceeded/403",
@@ -110,14 +111,22 @@ impl FaultKind {
             FaultKind::LostResponseDrop => "lostResponse/drop",
         }
     }
+
+    fn effect(&self) -> FaultEffect {
+        match self {
+            FaultKind::Timeout(d) => FaultEffect::Hold(*d),
+            FaultKind::LostResponse500 => FaultEffect::LoseResponse,
+            FaultKind::LostResponseDrop => FaultEffect::DropConnection,
+            _ => FaultEffect::Refuse,
+        }
+    }
 }
 
-pub use crate::emulator::common::FaultMatch;
+pub use crate::control::FaultMatch;
 
 /// Faults for API calls (`/calendar/v3/…`; OAuth endpoints are never faulted): see
-/// [`common::FaultPlan`](crate::emulator::common::FaultPlan) for how queued and seeded random
-/// faults are drawn.
-pub type FaultPlan = crate::emulator::common::FaultPlan<FaultKind>;
+/// [`FaultPlan`](crate::FaultPlan) for how queued and seeded random faults are drawn.
+pub type FaultPlan = crate::control::FaultPlan<FaultKind>;
 
 /// Emulator configuration. `Default` gives Google's documented behaviour plus the default
 /// assumptions flagged \[K\]/\[S\] in PROVIDERS.md.
@@ -164,6 +173,12 @@ pub struct GoogleEmulatorConfig {
     pub webhook_timeout: Duration,
     /// Seeds generated ids and tokens.
     pub seed: u64,
+}
+
+impl EmulatorConfig for GoogleEmulatorConfig {
+    fn bind(&self) -> SocketAddr {
+        self.bind
+    }
 }
 
 impl Default for GoogleEmulatorConfig {

@@ -1,9 +1,10 @@
 //! Configuration, switchable assumptions and fault kinds.
 
+use crate::control::{EmulatorConfig, Fault, FaultEffect};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use crate::emulator::common::FaultMatch;
+pub use crate::control::FaultMatch;
 
 /// A registered Microsoft identity platform application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,8 +124,8 @@ pub enum FaultKind {
     LostResponseDrop,
 }
 
-impl FaultKind {
-    pub fn name(&self) -> &'static str {
+impl Fault for FaultKind {
+    fn name(&self) -> &'static str {
         match self {
             FaultKind::Throttled429 { .. } => "throttled/429",
             FaultKind::Throttled429WithoutRetryAfter => "throttled/429/no-retry-after",
@@ -136,12 +137,20 @@ impl FaultKind {
             FaultKind::LostResponseDrop => "lostResponse/drop",
         }
     }
+
+    fn effect(&self) -> FaultEffect {
+        match self {
+            FaultKind::Timeout(d) => FaultEffect::Hold(*d),
+            FaultKind::LostResponse500 => FaultEffect::LoseResponse,
+            FaultKind::LostResponseDrop => FaultEffect::DropConnection,
+            _ => FaultEffect::Refuse,
+        }
+    }
 }
 
 /// Faults for API calls (`/v1.0/…`; OAuth endpoints are never faulted): see
-/// [`common::FaultPlan`](crate::emulator::common::FaultPlan) for how queued and seeded random
-/// faults are drawn.
-pub type FaultPlan = crate::emulator::common::FaultPlan<FaultKind>;
+/// [`FaultPlan`](crate::FaultPlan) for how queued and seeded random faults are drawn.
+pub type FaultPlan = crate::control::FaultPlan<FaultKind>;
 
 /// Emulator configuration. `Default` gives Graph's documented behaviour plus the default
 /// assumptions flagged \[K\]/\[S\] in PROVIDERS.md.
@@ -195,6 +204,12 @@ pub struct OutlookEmulatorConfig {
     pub max_subscription_minutes_with_resource_data: i64,
     /// Seeds generated ids, keys and tokens.
     pub seed: u64,
+}
+
+impl EmulatorConfig for OutlookEmulatorConfig {
+    fn bind(&self) -> SocketAddr {
+        self.bind
+    }
 }
 
 impl Default for OutlookEmulatorConfig {

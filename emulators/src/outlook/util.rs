@@ -1,9 +1,10 @@
 //! Small helpers: Graph's id, key and time shapes, `Prefer` parsing.
 
-use crate::emulator::common::{b64url, sha256_b64url, SplitMix64};
+use crate::util::{b64url, sha256_b64url, SplitMix64};
+pub(crate) use crate::util::{instant_to_local, local_to_instant, token};
 use axum::http::HeaderMap;
 use base64::Engine;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
 const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -54,10 +55,6 @@ pub(crate) fn change_key(rng: &mut SplitMix64) -> String {
     bytes[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
     bytes[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-pub(crate) fn token(rng: &mut SplitMix64, prefix: &str, len: usize) -> String {
-    format!("{prefix}{}", rng.string(ID_ALPHABET, len))
 }
 
 /// Exchange's GlobalObjectId as hex: class id, instance date (0 for the series / single items),
@@ -112,15 +109,6 @@ pub(crate) fn utc_instant(secs: i64) -> String {
 pub(crate) fn utc_ms(ms: i64) -> String {
     let t = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
     format!("{}0000Z", t.format("%Y-%m-%dT%H:%M:%S%.3f"))
-}
-
-pub(crate) fn local_to_instant(local: NaiveDateTime, tz: Tz) -> i64 {
-    almanac_domain::time::ZoneResolver::new(tz).instant_of(local)
-}
-
-pub(crate) fn instant_to_local(secs: i64, tz: Tz) -> NaiveDateTime {
-    let utc = DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default();
-    tz.from_utc_datetime(&utc.naive_utc()).naive_local()
 }
 
 /// A wall-clock `dateTime` as Graph accepts it: `2027-03-01T09:00:00`, with optional fraction,

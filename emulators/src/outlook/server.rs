@@ -1,7 +1,7 @@
 //! HTTP surface: the `/v1.0` resource tree, the API gate (auth → throttling → faults), the
 //! error-envelope finisher and the request log.
 
-use super::config::FaultKind;
+use super::config::{FaultKind, OutlookEmulatorConfig};
 use super::delta::{Call, Scope};
 use super::error::{GraphError, GraphResult};
 use super::oauth::{self, Auth, Need};
@@ -10,11 +10,11 @@ use super::state::{Kind, State, Target, View};
 use super::subs::{self, NotificationRecord};
 use super::util::{parse_query_instant, prefs, Prefs};
 use super::zones;
-use crate::emulator::common::{
-    parse_form, percent_decode, percent_encode, push_capped, relock, ConnKill,
-};
+use crate::control::{Control, Fault, RequestRecord, Served};
+use crate::server::{bearer, run_faulted, with_note, Note};
+use crate::util::{parse_form, percent_decode, percent_encode, relock};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, OriginalUri, Request, State as AxState};
+use axum::extract::{OriginalUri, Request, State as AxState};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,24 +22,10 @@ use axum::routing::{any, get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
-
-/// One API or OAuth request as the emulator saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestRecord {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    pub status: u16,
-    /// The injected fault, if any (see [`FaultKind::name`]).
-    pub fault: Option<String>,
-    pub account: Option<String>,
-    /// The `request-id` response header (also in error bodies' `innerError`).
-    pub request_id: String,
-}
 
 /// Per-mailbox concurrency and request-rate accounting.
 #[derive(Debug, Default)]
@@ -48,33 +34,60 @@ pub(crate) struct Throttle {
     recent: HashMap<String, VecDeque<i64>>,
 }
 
-/// Shared by handlers, background tasks and the public handle.
-pub(crate) struct App {
-    pub state: Mutex<State>,
-    pub log: Mutex<Vec<RequestRecord>>,
-    pub request_count: AtomicUsize,
-    pub notifications: Mutex<Vec<NotificationRecord>>,
-    pub http: reqwest::Client,
-    pub outbox_ready: Notify,
-    pub tasks: Mutex<Vec<JoinHandle<()>>>,
-    pub throttle: Mutex<Throttle>,
+/// The Outlook emulator's server state, shared by handlers, background tasks and the public handle.
+pub struct App {
+    pub(crate) state: Mutex<State>,
+    pub(crate) control: Control<FaultKind, NotificationRecord>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) outbox_ready: Notify,
+    pub(crate) throttle: Mutex<Throttle>,
+}
+
+impl Served for App {
+    type Config = OutlookEmulatorConfig;
+    type Fault = FaultKind;
+    type Notification = NotificationRecord;
+
+    fn build(config: OutlookEmulatorConfig, addr: SocketAddr) -> std::io::Result<Arc<App>> {
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(std::io::Error::other)?;
+        let base_url = format!("http://{addr}/v1.0");
+        let app = Arc::new(App {
+            state: Mutex::new(State::new(config, base_url)),
+            control: Control::default(),
+            http,
+            outbox_ready: Notify::new(),
+            throttle: Mutex::new(Default::default()),
+        });
+        app.control.spawn(subs::run_notifier(app.clone()));
+        Ok(app)
+    }
+
+    fn router(app: Arc<App>) -> Router {
+        router(app)
+    }
+
+    fn control(&self) -> &Control<FaultKind, NotificationRecord> {
+        &self.control
+    }
+
+    fn advance_clock(&self, by: Duration) {
+        self.lock().clock.advance(by);
+    }
+
+    fn expire_access_tokens(&self) {
+        self.lock().expire_access_tokens();
+    }
+
+    fn set_deny_consent(&self, deny: bool) {
+        self.lock().settings.deny_consent = deny;
+    }
 }
 
 impl App {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         relock(&self.state)
-    }
-    pub(crate) fn log(&self) -> MutexGuard<'_, Vec<RequestRecord>> {
-        relock(&self.log)
-    }
-    pub(crate) fn notifications(&self) -> MutexGuard<'_, Vec<NotificationRecord>> {
-        relock(&self.notifications)
-    }
-    pub(crate) fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        let h = tokio::spawn(fut);
-        let mut tasks = relock(&self.tasks);
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(h);
     }
     /// Wakes the notifier when writes queued notifications.
     pub(crate) fn kick(&self) {
@@ -82,13 +95,6 @@ impl App {
             self.outbox_ready.notify_one();
         }
     }
-}
-
-/// Noted on responses by the gate, read by the finisher.
-#[derive(Debug, Clone, Default)]
-struct Note {
-    fault: Option<&'static str>,
-    account: Option<String>,
 }
 
 pub(crate) fn router(app: Arc<App>) -> Router {
@@ -136,32 +142,15 @@ async fn finish(AxState(app): AxState<Arc<App>>, req: Request, next: Next) -> Re
         }
     }
     let note = resp.extensions().get::<Note>().cloned().unwrap_or_default();
-    app.request_count.fetch_add(1, Ordering::Relaxed);
-    push_capped(
-        &mut app.log(),
-        RequestRecord {
-            method,
-            path,
-            query,
-            status: resp.status().as_u16(),
-            fault: note.fault.map(str::to_string),
-            account: note.account,
-            request_id,
-        },
-    );
-    resp
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
-}
-
-fn with_note(mut resp: Response, note: Note) -> Response {
-    resp.extensions_mut().insert(note);
+    app.control.record_request(RequestRecord {
+        method,
+        path,
+        query,
+        status: resp.status().as_u16(),
+        fault: note.fault.map(str::to_string),
+        account: note.account,
+        request_id: Some(request_id),
+    });
     resp
 }
 
@@ -249,38 +238,22 @@ async fn api_gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next)
         Ok(s) => s,
         Err(e) => return with_note(e.into_response(), note),
     };
-    let (fault, delay) = {
-        let mut st = app.lock();
-        (st.faults.next(&method, &path), st.settings.processing_delay)
-    };
+    let fault = app.control.next_fault(&method, &path);
+    let delay = app.lock().settings.processing_delay;
     note.fault = fault.as_ref().map(FaultKind::name);
     if let Some(e) = fault.as_ref().and_then(fault_error) {
         return with_note(e.into_response(), note);
     }
-    if let Some(FaultKind::Timeout(d)) = &fault {
-        tokio::time::sleep(*d).await;
-    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let kill = req
-        .extensions()
-        .get::<ConnectInfo<ConnKill>>()
-        .map(|c| c.0.clone());
     req.extensions_mut().insert(auth);
-    let resp = next.run(req).await;
+    let resp = run_faulted(fault.as_ref(), req, next, note, || {
+        GraphError::internal().into_response()
+    })
+    .await;
     app.kick();
-    match fault {
-        Some(FaultKind::LostResponse500) => with_note(GraphError::internal().into_response(), note),
-        Some(FaultKind::LostResponseDrop) => match kill {
-            Some(k) => {
-                k.kill();
-                with_note(resp, note)
-            }
-            None => with_note(GraphError::internal().into_response(), note),
-        },
-        _ => with_note(resp, note),
-    }
+    resp
 }
 
 // ---------------------------------------------------------------------------------------------

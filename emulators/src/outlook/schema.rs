@@ -1,5 +1,5 @@
 //! Request bodies checked against the Graph v1.0 CSDL subset the emulator claims to implement
-//! (`providers/tests/data/graph-v1.0-calendar-subset.json`).
+//! (`emulators/data/graph-v1.0-calendar-subset.json`).
 //!
 //! Unlike Google's front end, Graph refuses unknown property names (400 `RequestBodyRead`), values
 //! of the wrong type, unknown enum literals and `null` for non-nullable properties. Instance
@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 const SUBSET: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/graph-v1.0-calendar-subset.json"
+    "/data/graph-v1.0-calendar-subset.json"
 ));
 
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 const DISCOVERY: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/google-calendar-v3.discovery.json"
+    "/data/google-calendar-v3.discovery.json"
 ));
 
 fn schemas() -> &'static Map<String, Value> {

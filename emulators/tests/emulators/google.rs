@@ -5,15 +5,14 @@
 //! documented by Google).
 #![allow(clippy::unwrap_used)]
 
-use almanac_providers::emulator::google::{
+use super::harness::{self, send, Resp};
+use almanac_emulators::google::{
     ExtendedPropertiesPatch, FaultKind, FaultMatch, FaultPlan, GoogleEmulator,
     GoogleEmulatorConfig, Quotas, TrimmedExceptions,
 };
-use base64::Engine;
 use chrono::{DateTime, FixedOffset};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sha2::Digest;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,20 +31,11 @@ struct T {
     token: String,
 }
 
-struct Resp {
-    status: StatusCode,
-    body: Value,
-    headers: reqwest::header::HeaderMap,
-}
-
 impl Resp {
     fn reason(&self) -> &str {
         self.body["error"]["errors"][0]["reason"]
             .as_str()
             .unwrap_or("")
-    }
-    fn message(&self) -> &str {
-        self.body["error"]["message"].as_str().unwrap_or("")
     }
 }
 
@@ -75,30 +65,15 @@ impl T {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let mut r = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(&self.token);
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Resp {
-            status,
+        send(
+            &self.http,
+            method,
+            self.url(path),
+            &self.token,
             body,
             headers,
-        }
+        )
+        .await
     }
 
     async fn get(&self, path: &str) -> Resp {
@@ -242,7 +217,7 @@ async fn instances(t: &T, id: &str, query: &str) -> Vec<Value> {
 fn discovery() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/google-calendar-v3.discovery.json"
+        "/data/google-calendar-v3.discovery.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -2102,40 +2077,6 @@ async fn item18_injected_faults_use_the_documented_envelopes() {
 }
 
 #[tokio::test]
-async fn item18_random_faults_are_reproducible_with_a_seed() {
-    async fn run(seed: u64) -> Vec<u16> {
-        let t = T::new().await;
-        let e = t
-            .insert(single("A", "2027-05-03T10:00:00Z", "2027-05-03T11:00:00Z"))
-            .await;
-        t.emu.inject_faults(FaultPlan::random(
-            0.4,
-            vec![FaultKind::BackendError500, FaultKind::RateLimit429],
-            seed,
-        ));
-        let mut out = Vec::new();
-        for _ in 0..25 {
-            out.push(
-                t.get(&format!(
-                    "calendars/primary/events/{}",
-                    e["id"].as_str().unwrap()
-                ))
-                .await
-                .status
-                .as_u16(),
-            );
-        }
-        out
-    }
-    let (a, b, c) = (run(7).await, run(7).await, run(8).await);
-    assert_eq!(a, b);
-    assert_ne!(a, c);
-    let failures = a.iter().filter(|s| **s != 200).count();
-    assert!(failures > 0 && failures < 25, "{a:?}");
-    assert!(a.iter().all(|s| [200, 500, 429].contains(s)));
-}
-
-#[tokio::test]
 async fn item18_sliding_window_quota_counts_patch_as_three_units() {
     let t = T::new().await;
     let e = t
@@ -2419,10 +2360,7 @@ async fn item19_k_failed_deliveries_are_retried_and_channels_expire() {
 }
 
 fn pkce() -> (String, String) {
-    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-emulator-test".to_string();
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
+    harness::pkce("emulator-test")
 }
 
 async fn authorize(emu: &GoogleEmulator, extra: &str, challenge: &str) -> (String, String) {

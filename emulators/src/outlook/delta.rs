@@ -18,7 +18,7 @@ use super::error::{GraphError, GraphResult};
 use super::render::Item;
 use super::state::{Kind, State, View};
 use super::util;
-use crate::emulator::common::percent_encode;
+use crate::util::percent_encode;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;

@@ -15,8 +15,8 @@ use super::schema;
 use super::subs::{PendingDelivery, Subscription};
 use super::util::{self, instant_to_local, local_to_instant, parse_wall_clock};
 use super::zones::{self, Zone};
-use super::FaultKind;
-use crate::emulator::common::{now_ms_real, FaultState, SplitMix64};
+use crate::control::Clock;
+use crate::util::SplitMix64;
 use chrono::{Duration, NaiveDateTime, NaiveTime};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -156,9 +156,7 @@ pub(crate) struct View {
 pub(crate) struct State {
     pub config: OutlookEmulatorConfig,
     pub settings: Settings,
-    pub clock_offset_ms: i64,
-    seq: u64,
-    last_ms: i64,
+    pub clock: Clock,
     pub rng: SplitMix64,
     /// By lower-cased address.
     pub accounts: BTreeMap<String, Account>,
@@ -174,7 +172,6 @@ pub(crate) struct State {
     pub subscriptions: BTreeMap<String, Subscription>,
     pub outbox: Vec<PendingDelivery>,
     pub delta: DeltaState,
-    pub faults: FaultState<FaultKind>,
     /// `http://127.0.0.1:PORT/v1.0`.
     pub base_url: String,
 }
@@ -358,9 +355,7 @@ impl State {
         let mut s = State {
             rng: SplitMix64::new(config.seed),
             settings,
-            clock_offset_ms: 0,
-            seq: 0,
-            last_ms: 0,
+            clock: Clock::default(),
             accounts: BTreeMap::new(),
             calendars: HashMap::new(),
             events: HashMap::new(),
@@ -371,7 +366,6 @@ impl State {
             subscriptions: BTreeMap::new(),
             outbox: Vec::new(),
             delta: DeltaState::default(),
-            faults: FaultState::default(),
             base_url,
             config,
         };
@@ -382,19 +376,15 @@ impl State {
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
-        now_ms_real() + self.clock_offset_ms
+        self.clock.now_ms()
     }
 
     pub(crate) fn current_seq(&self) -> u64 {
-        self.seq
+        self.clock.current_seq()
     }
 
-    /// Next change counter and a strictly increasing modification time.
     pub(crate) fn stamp(&mut self) -> (u64, i64) {
-        self.seq += 1;
-        let ms = self.now_ms().max(self.last_ms + 1);
-        self.last_ms = ms;
-        (self.seq, ms)
+        self.clock.stamp()
     }
 
     // ----- mailboxes and calendars -----

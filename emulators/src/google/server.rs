@@ -1,6 +1,6 @@
 //! HTTP surface: routes, the API gate (auth → quota → faults) and the request log.
 
-use super::config::FaultKind;
+use super::config::{FaultKind, GoogleEmulatorConfig};
 use super::error::{ApiError, ApiResult};
 use super::list::{list_events, list_instances};
 use super::oauth::{self, Auth, Need};
@@ -8,69 +8,76 @@ use super::quota::fault_error;
 use super::state::{etag_matches, State, WriteOpts};
 use super::util::parse_form;
 use super::watch::{self, NotificationRecord};
-use crate::emulator::common::{push_capped, relock, ConnKill};
+use crate::control::{Control, Fault, RequestRecord, Served};
+use crate::server::{run_faulted, with_note, Note};
+use crate::util::relock;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, RawQuery, Request, State as AxState};
+use axum::extract::{Path, RawQuery, Request, State as AxState};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
-/// One API or OAuth request as the emulator saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestRecord {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    pub status: u16,
-    /// The injected fault, if any (see [`FaultKind::name`]).
-    pub fault: Option<String>,
-    pub account: Option<String>,
-}
-
-/// Shared by handlers, channel tasks and the public handle.
-pub(crate) struct App {
-    pub state: Mutex<State>,
-    pub log: Mutex<Vec<RequestRecord>>,
-    /// Requests ever received (the log itself is capped).
-    pub request_count: std::sync::atomic::AtomicUsize,
-    pub notifications: Mutex<Vec<NotificationRecord>>,
-    pub http: reqwest::Client,
-    pub clock_changed: Notify,
-    pub tasks: Mutex<Vec<JoinHandle<()>>>,
+/// The Google emulator's server state, shared by handlers, channel tasks and the public handle.
+pub struct App {
+    pub(crate) state: Mutex<State>,
+    pub(crate) control: Control<FaultKind, NotificationRecord>,
+    pub(crate) http: reqwest::Client,
+    /// Channel timers wait on it, so expiry follows [`crate::Emulator::advance_clock`].
+    pub(crate) clock_changed: Notify,
 }
 
 impl App {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         relock(&self.state)
     }
-    pub(crate) fn record_notification(&self, n: NotificationRecord) {
-        push_capped(&mut relock(&self.notifications), n);
-    }
-    pub(crate) fn log(&self) -> MutexGuard<'_, Vec<RequestRecord>> {
-        relock(&self.log)
-    }
-    pub(crate) fn notifications(&self) -> MutexGuard<'_, Vec<NotificationRecord>> {
-        relock(&self.notifications)
-    }
-    pub(crate) fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        let h = tokio::spawn(fut);
-        let mut tasks = relock(&self.tasks);
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(h);
-    }
 }
 
-/// Noted on responses by the gate, read by the logger.
-#[derive(Debug, Clone, Default)]
-struct Note {
-    fault: Option<&'static str>,
-    account: Option<String>,
+impl Served for App {
+    type Config = GoogleEmulatorConfig;
+    type Fault = FaultKind;
+    type Notification = NotificationRecord;
+
+    fn build(config: GoogleEmulatorConfig, addr: SocketAddr) -> std::io::Result<Arc<App>> {
+        let http = reqwest::Client::builder()
+            .timeout(config.webhook_timeout)
+            .build()
+            .map_err(std::io::Error::other)?;
+        let base_url = format!("http://{addr}/calendar/v3/");
+        Ok(Arc::new(App {
+            state: Mutex::new(State::new(config, base_url)),
+            control: Control::default(),
+            http,
+            clock_changed: Notify::new(),
+        }))
+    }
+
+    fn router(app: Arc<App>) -> Router {
+        router(app)
+    }
+
+    fn control(&self) -> &Control<FaultKind, NotificationRecord> {
+        &self.control
+    }
+
+    fn advance_clock(&self, by: Duration) {
+        self.lock().clock.advance(by);
+        self.clock_changed.notify_waiters();
+    }
+
+    fn expire_access_tokens(&self) {
+        self.lock().expire_access_tokens();
+    }
+
+    fn set_deny_consent(&self, deny: bool) {
+        self.lock().settings.deny_consent = deny;
+    }
 }
 
 pub(crate) fn router(app: Arc<App>) -> Router {
@@ -117,42 +124,26 @@ async fn log_requests(AxState(app): AxState<Arc<App>>, req: Request, next: Next)
     let query = req.uri().query().map(str::to_string);
     let resp = next.run(req).await;
     let note = resp.extensions().get::<Note>().cloned().unwrap_or_default();
-    app.request_count
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    push_capped(
-        &mut app.log(),
-        RequestRecord {
-            method,
-            path,
-            query,
-            status: resp.status().as_u16(),
-            fault: note.fault.map(str::to_string),
-            account: note.account,
-        },
-    );
+    app.control.record_request(RequestRecord {
+        method,
+        path,
+        query,
+        status: resp.status().as_u16(),
+        fault: note.fault.map(str::to_string),
+        account: note.account,
+        request_id: None,
+    });
     resp
 }
 
+/// The bearer header, or Google's legacy `access_token`/`oauth_token` query parameters.
 fn bearer(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let mut parts = v.splitn(2, ' ');
-        let scheme = parts.next().unwrap_or("");
-        if scheme.eq_ignore_ascii_case("bearer") {
-            return parts.next().map(|t| t.trim().to_string());
-        }
-    }
-    parse_form(query.unwrap_or(""))
-        .into_iter()
-        .find(|(k, _)| k == "access_token" || k == "oauth_token")
-        .map(|(_, v)| v)
-}
-
-fn with_note(mut resp: Response, note: Note) -> Response {
-    resp.extensions_mut().insert(note);
-    resp
+    crate::server::bearer(headers).or_else(|| {
+        parse_form(query.unwrap_or(""))
+            .into_iter()
+            .find(|(k, _)| k == "access_token" || k == "oauth_token")
+            .map(|(_, v)| v)
+    })
 }
 
 /// Auth, then quota, then faults — the order in which Google's front end refuses a request.
@@ -175,7 +166,7 @@ async fn api_gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next)
         if let Err(e) = st.quota.charge(&quotas, &auth.account, units, now) {
             return with_note(e.into_response(), note);
         }
-        (auth, st.faults.next(&method, &path))
+        (auth, app.control.next_fault(&method, &path))
     };
     let note = Note {
         fault: fault.as_ref().map(FaultKind::name),
@@ -184,29 +175,11 @@ async fn api_gate(AxState(app): AxState<Arc<App>>, mut req: Request, next: Next)
     if let Some(e) = fault.as_ref().and_then(fault_error) {
         return with_note(e.into_response(), note);
     }
-    if let Some(FaultKind::Timeout(d)) = &fault {
-        tokio::time::sleep(*d).await;
-    }
-    let kill = req
-        .extensions()
-        .get::<ConnectInfo<ConnKill>>()
-        .map(|c| c.0.clone());
     req.extensions_mut().insert(auth);
-    let resp = next.run(req).await;
-    match fault {
-        Some(FaultKind::LostResponse500) => {
-            with_note(ApiError::backend_error().into_response(), note)
-        }
-        Some(FaultKind::LostResponseDrop) => {
-            match kill {
-                Some(k) => k.kill(),
-                // Served without the killable listener: the closest thing is a 500.
-                None => return with_note(ApiError::backend_error().into_response(), note),
-            }
-            with_note(resp, note)
-        }
-        _ => with_note(resp, note),
-    }
+    run_faulted(fault.as_ref(), req, next, note, || {
+        ApiError::backend_error().into_response()
+    })
+    .await
 }
 
 fn parse_body(body: &Bytes) -> ApiResult<Value> {
@@ -415,7 +388,8 @@ async fn events_watch(
             .to_string();
         (channel, id, changes, wake)
     };
-    app.spawn(watch::run_channel(app.clone(), id, changes, wake));
+    app.control
+        .spawn(watch::run_channel(app.clone(), id, changes, wake));
     Ok(Json(channel))
 }
 

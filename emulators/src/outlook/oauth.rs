@@ -10,17 +10,16 @@ use super::error::GraphError;
 use super::server::App;
 use super::state::State;
 use super::util::{self, guid, jwt};
-use crate::emulator::common::{parse_form, percent_decode, percent_encode, sha256_b64url};
+use crate::oauth::{client_credentials, verifier_matches, CODE_TTL_MS};
+use crate::util::parse_form;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as AxState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 const GRAPH: &str = "https://graph.microsoft.com/";
 /// Scopes that are not Graph permissions (OpenID Connect and `offline_access`).
 const OIDC: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -308,19 +307,13 @@ fn error_page(status: StatusCode, code: u32, detail: &str) -> Response {
 }
 
 fn redirect(uri: &str, params: &[(&str, String)]) -> Response {
-    let sep = if uri.contains('?') { '&' } else { '?' };
-    let q: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect();
-    match HeaderValue::from_str(&format!("{uri}{sep}{}", q.join("&"))) {
-        Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
-        Err(_) => error_page(
+    crate::oauth::redirect(uri, params).unwrap_or_else(|| {
+        error_page(
             StatusCode::BAD_REQUEST,
             50011,
             "The redirect URI is not valid.",
-        ),
-    }
+        )
+    })
 }
 
 fn tenant_ok(st: &State, tenant: &str) -> bool {
@@ -441,26 +434,6 @@ pub(crate) async fn authorize(
     redirect(redirect_uri, &p)
 }
 
-fn client_credentials(
-    headers: &HeaderMap,
-    form: &[(String, String)],
-) -> Option<(String, Option<String>)> {
-    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if let Some(basic) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-    {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(basic.trim())
-            .ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        let (id, secret) = text.split_once(':')?;
-        return Some((percent_decode(id), Some(percent_decode(secret))));
-    }
-    field("client_id").map(|id| (id, field("client_secret")))
-}
-
 fn success(t: IssuedTokens) -> Response {
     let mut body = json!({"token_type": "Bearer", "scope": t.scope, "expires_in": t.expires_in, "ext_expires_in": t.expires_in, "access_token": t.access_token});
     if let Some(r) = t.refresh_token {
@@ -549,16 +522,11 @@ pub(crate) async fn token(
             if secret.is_none() && client.client_secret.is_some() && rec.challenge.is_none() {
                 return aad_error(&mut st, StatusCode::UNAUTHORIZED, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
             }
-            if let Some((challenge, method)) = &rec.challenge {
+            if let Some(challenge) = &rec.challenge {
                 let Some(verifier) = field("code_verifier") else {
                     return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
                 };
-                let computed = if method == "S256" {
-                    sha256_b64url(verifier.as_bytes())
-                } else {
-                    verifier.to_string()
-                };
-                if &computed != challenge {
+                if !verifier_matches(challenge, verifier) {
                     return aad_error(&mut st, StatusCode::BAD_REQUEST, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
                 }
             }

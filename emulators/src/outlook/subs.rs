@@ -6,7 +6,7 @@ use super::error::{GraphError, GraphResult};
 use super::server::App;
 use super::state::State;
 use super::util::{self, utc_ms};
-use crate::emulator::common::{percent_encode, relock};
+use crate::util::percent_encode;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -450,7 +450,7 @@ pub(crate) async fn validate(app: &App, url: &str, subscription_id: &str) -> Gra
     let resp = match sent {
         Ok(r) => r,
         Err(e) => {
-            app.record_notification(record(None));
+            app.control.record_notification(record(None));
             return Err(if e.is_timeout() || started.elapsed() >= timeout {
                 fail("Subscription validation request timed out.")
             } else {
@@ -466,7 +466,7 @@ pub(crate) async fn validate(app: &App, url: &str, subscription_id: &str) -> Gra
         .unwrap_or_default()
         .to_ascii_lowercase();
     let body = tokio::time::timeout(timeout.saturating_sub(started.elapsed()), resp.text()).await;
-    app.record_notification(record(Some(status)));
+    app.control.record_notification(record(Some(status)));
     let body = match body {
         Ok(Ok(b)) => b,
         _ => return Err(fail("Subscription validation request timed out.")),
@@ -499,7 +499,8 @@ pub(crate) async fn run_notifier(app: Arc<App>) {
         }
         for ((url, kind), items) in by_url {
             let app2 = app.clone();
-            app.spawn(async move { deliver(app2, url, kind, items).await });
+            app.control
+                .spawn(async move { deliver(app2, url, kind, items).await });
         }
     }
 }
@@ -528,7 +529,7 @@ async fn deliver(app: Arc<App>, url: String, kind: &'static str, items: Vec<Pend
             Ok(r) => Some(r.status().as_u16()),
             Err(_) => None,
         };
-        app.record_notification(NotificationRecord {
+        app.control.record_notification(NotificationRecord {
             url: url.clone(),
             kind: kind.into(),
             subscription_ids: ids.clone(),
@@ -543,12 +544,6 @@ async fn deliver(app: Arc<App>, url: String, kind: &'static str, items: Vec<Pend
             tokio::time::sleep(delay).await;
             delay = delay.saturating_mul(2).min(Duration::from_secs(60));
         }
-    }
-}
-
-impl App {
-    pub(crate) fn record_notification(&self, n: NotificationRecord) {
-        crate::emulator::common::push_capped(&mut relock(&self.notifications), n);
     }
 }
 

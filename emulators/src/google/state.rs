@@ -11,7 +11,6 @@ use super::config::{ExtendedPropertiesPatch, GoogleEmulatorConfig, TrimmedExcept
 use super::error::{ApiError, ApiResult};
 use super::expand::{parse_recurrence, Expansion, Orig, When};
 use super::oauth::OAuthState;
-use super::quota::FaultState;
 use super::quota::QuotaState;
 use super::render::{limit_attendees, render_stored, render_virtual, render_when};
 use super::schema::sanitize;
@@ -103,15 +102,12 @@ pub(crate) struct Settings {
 pub(crate) struct State {
     pub config: GoogleEmulatorConfig,
     pub settings: Settings,
-    pub clock_offset_ms: i64,
-    seq: u64,
-    last_ms: i64,
+    pub clock: Clock,
     pub accounts: BTreeMap<String, AccountRec>,
     pub calendars: HashMap<String, Calendar>,
     pub rng: SplitMix64,
     pub oauth: OAuthState,
     pub channels: HashMap<String, ChannelRec>,
-    pub faults: FaultState,
     pub quota: QuotaState,
     /// Where the emulator is reachable, for `resourceUri`.
     pub base_url: String,
@@ -155,7 +151,7 @@ const NOT_CLIENT_FIELDS: &[&str] = &[
     "hangoutLink",
 ];
 
-pub(crate) use crate::emulator::common::now_ms_real;
+use crate::control::Clock;
 
 impl State {
     pub(crate) fn new(config: GoogleEmulatorConfig, base_url: String) -> Self {
@@ -173,14 +169,11 @@ impl State {
         let mut s = State {
             rng: SplitMix64::new(config.seed),
             settings,
-            clock_offset_ms: 0,
-            seq: 0,
-            last_ms: 0,
+            clock: Clock::default(),
             accounts: BTreeMap::new(),
             calendars: HashMap::new(),
             oauth: OAuthState::default(),
             channels: HashMap::new(),
-            faults: FaultState::default(),
             quota: QuotaState::default(),
             base_url,
             config,
@@ -192,20 +185,15 @@ impl State {
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
-        now_ms_real() + self.clock_offset_ms
+        self.clock.now_ms()
     }
 
     pub(crate) fn current_seq(&self) -> u64 {
-        self.seq
+        self.clock.current_seq()
     }
 
-    /// Next change counter and a strictly increasing modification time, so `updated` and `etag`
-    /// differ after every write even within one millisecond.
     pub(crate) fn stamp(&mut self) -> (u64, i64) {
-        self.seq += 1;
-        let ms = self.now_ms().max(self.last_ms + 1);
-        self.last_ms = ms;
-        (self.seq, ms)
+        self.clock.stamp()
     }
 
     fn default_tz(&self) -> Tz {

@@ -9,7 +9,7 @@ use super::recurrence;
 use super::state::{Calendar, Ev, Inst, Kind, State, Target, View};
 use super::util::{graph_local, instant_to_local, stamp, utc_instant};
 use super::zones::Zone;
-use crate::emulator::common::percent_encode;
+use crate::util::percent_encode;
 use chrono::NaiveDateTime;
 use serde_json::{json, Map, Value};
 

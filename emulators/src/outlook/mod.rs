@@ -3,7 +3,7 @@
 //! its token URL at [`OutlookEmulator::token_url`]).
 //!
 //! Behaviour follows `PROVIDERS.md` §2 and the v1.0 CSDL subset (a copy is in
-//! `providers/tests/data/graph-v1.0-calendar-subset.json`); request bodies are checked against it.
+//! `emulators/data/graph-v1.0-calendar-subset.json`); request bodies are checked against it.
 //! This is an implementation of its own (JSON and private types), independent of the adapter in
 //! `crate::outlook`, so that the two can check each other. Checklist items (PROVIDERS.md §3):
 //!
@@ -94,20 +94,15 @@ pub use config::{
     RecurrencePatch, Throttling,
 };
 pub use oauth::IssuedTokens;
-pub use server::RequestRecord;
+pub use server::App;
 pub use subs::NotificationRecord;
 
-use crate::emulator::common::ServerHandle;
+use crate::control::Emulator;
 use render::Item;
 use serde_json::Value;
-use server::App;
 use state::View;
-use std::io;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 /// The scopes [`OutlookEmulator::issue_tokens`] grants.
 pub const DEFAULT_SCOPES: &[&str] = &[
@@ -130,68 +125,26 @@ pub struct Account {
     pub default_calendar_id: String,
 }
 
-/// A running emulator. Dropping it stops the server; [`OutlookEmulator::shutdown`] does so
-/// gracefully.
-pub struct OutlookEmulator {
-    app: Arc<App>,
-    addr: SocketAddr,
-    server: ServerHandle,
-}
+/// A running Microsoft Graph emulator: the shared [`Emulator`] handle (start, shutdown, request
+/// log, faults, clock) plus the switches below, which exist on Graph only.
+pub type OutlookEmulator = Emulator<App>;
 
-impl OutlookEmulator {
-    /// Binds `config.bind` (127.0.0.1 on a free port by default) and starts serving.
-    pub async fn start(config: OutlookEmulatorConfig) -> io::Result<OutlookEmulator> {
-        let listener = TcpListener::bind(config.bind).await?;
-        Self::start_with_listener(listener, config)
-    }
-
-    /// Serves on an already bound listener. Must be called inside a Tokio runtime.
-    pub fn start_with_listener(
-        listener: TcpListener,
-        config: OutlookEmulatorConfig,
-    ) -> io::Result<OutlookEmulator> {
-        let mut addr = listener.local_addr()?;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(io::Error::other)?;
-        let base_url = format!("http://{addr}/v1.0");
-        let app = Arc::new(App {
-            state: Mutex::new(state::State::new(config, base_url)),
-            log: Mutex::new(Vec::new()),
-            request_count: Default::default(),
-            notifications: Mutex::new(Vec::new()),
-            http,
-            outbox_ready: Notify::new(),
-            tasks: Mutex::new(Vec::new()),
-            throttle: Mutex::new(Default::default()),
-        });
-        app.spawn(subs::run_notifier(app.clone()));
-        let server = ServerHandle::spawn(listener, server::router(app.clone()));
-        Ok(OutlookEmulator { app, addr, server })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
+impl Emulator<App> {
     /// `http://127.0.0.1:PORT/v1.0` — use it where the client would use
     /// `https://graph.microsoft.com/v1.0`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1.0", self.addr)
+        format!("http://{}/v1.0", self.addr())
     }
 
     /// Authorization endpoint for a tenant (`common`, `organizations`, `consumers` or the
     /// configured tenant id); Microsoft: `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize`.
     pub fn auth_url(&self) -> String {
-        format!("http://{}/common/oauth2/v2.0/authorize", self.addr)
+        format!("http://{}/common/oauth2/v2.0/authorize", self.addr())
     }
 
     /// Token endpoint (Microsoft: `https://login.microsoftonline.com/common/oauth2/v2.0/token`).
     pub fn token_url(&self) -> String {
-        format!("http://{}/common/oauth2/v2.0/token", self.addr)
+        format!("http://{}/common/oauth2/v2.0/token", self.addr())
     }
 
     /// The directory (tenant) id of notifications and tokens.
@@ -300,11 +253,6 @@ impl OutlookEmulator {
             .expire_refresh_tokens(&email.to_ascii_lowercase());
     }
 
-    /// Expires every access token now: API calls → 401 until refreshed.
-    pub fn expire_access_tokens(&self) {
-        self.app.lock().expire_access_tokens();
-    }
-
     /// Sends a lifecycle notification to the subscription's `lifecycleNotificationUrl`
     /// (`SubscriptionRemoved` also removes it). `false` if there is no such subscription.
     pub fn send_lifecycle_notification(
@@ -315,12 +263,6 @@ impl OutlookEmulator {
         let ok = self.app.lock().lifecycle(subscription_id, event);
         self.app.kick();
         ok
-    }
-
-    /// Moves the emulator's clock forward (token and subscription expiry, throttling windows,
-    /// modification stamps).
-    pub fn advance_clock(&self, by: Duration) {
-        self.app.lock().clock_offset_ms += by.as_millis() as i64;
     }
 
     /// Every API request is held this long after admission (makes concurrency observable).
@@ -346,44 +288,6 @@ impl OutlookEmulator {
 
     pub fn set_precondition_failed_code(&self, code: &str) {
         self.app.lock().settings.precondition_failed_code = code.to_string();
-    }
-
-    /// The next authorization requests are refused by the "user" (`error=access_denied`).
-    pub fn set_deny_consent(&self, deny: bool) {
-        self.app.lock().settings.deny_consent = deny;
-    }
-
-    /// Replaces the fault plan.
-    pub fn inject_faults(&self, plan: FaultPlan) {
-        self.app.lock().faults.set(plan);
-    }
-
-    pub fn clear_faults(&self) {
-        self.app.lock().faults.set(FaultPlan::default());
-    }
-
-    /// Requests received so far (API and OAuth), since start or the last `clear_requests`.
-    pub fn request_count(&self) -> usize {
-        self.app
-            .request_count
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The request log, oldest first (the most recent 50,000–100,000 are kept).
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.app.log().clone()
-    }
-
-    pub fn clear_requests(&self) {
-        self.app.log().clear();
-        self.app
-            .request_count
-            .store(0, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Validation requests, change and lifecycle notification deliveries so far.
-    pub fn notifications(&self) -> Vec<NotificationRecord> {
-        self.app.notifications().clone()
     }
 
     /// Every stored, live event of a calendar (by id, or an address for the default calendar):
@@ -421,31 +325,10 @@ impl OutlookEmulator {
         });
         out
     }
-
-    /// Stops accepting connections, lets in-flight requests finish (briefly), stops deliveries.
-    pub async fn shutdown(mut self) {
-        self.server.stop().await;
-        self.abort_tasks();
-    }
-
-    fn abort_tasks(&self) {
-        let tasks = std::mem::take(&mut *crate::emulator::common::relock(&self.app.tasks));
-        for t in tasks {
-            t.abort();
-        }
-    }
-}
-
-impl Drop for OutlookEmulator {
-    fn drop(&mut self) {
-        self.abort_tasks();
-    }
 }
 
 /// Runs an emulator on `listener` until the returned future is dropped (for `almanac emulate
 /// outlook`; print [`OutlookEmulator`] URLs from `listener.local_addr()` first).
-pub async fn serve(listener: TcpListener, config: OutlookEmulatorConfig) -> io::Result<()> {
-    let _emulator = OutlookEmulator::start_with_listener(listener, config)?;
-    std::future::pending::<()>().await;
-    Ok(())
+pub async fn serve(listener: TcpListener, config: OutlookEmulatorConfig) -> std::io::Result<()> {
+    crate::control::serve::<App>(listener, config).await
 }

@@ -4,19 +4,18 @@
 use super::error::ApiError;
 use super::server::App;
 use super::state::State;
-use super::util::{new_token, parse_form, percent_decode, percent_encode, sha256_b64url};
+use super::util::{parse_form, token as new_token};
+use crate::oauth::{client_credentials, verifier_matches, CODE_TTL_MS};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State as AxState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub(crate) const SCOPE_CALENDAR: &str = "https://www.googleapis.com/auth/calendar";
 const SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/";
-const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 
 #[derive(Debug, Clone)]
 struct CodeRec {
@@ -237,21 +236,14 @@ fn error_page(status: StatusCode, error: &str, detail: &str) -> Response {
         .into_response()
 }
 
-fn redirect(uri: &str, params: &[(&str, &str)]) -> Response {
-    let sep = if uri.contains('?') { '&' } else { '?' };
-    let q: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect();
-    let location = format!("{uri}{sep}{}", q.join("&"));
-    match HeaderValue::from_str(&location) {
-        Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
-        Err(_) => error_page(
+fn redirect(uri: &str, params: &[(&str, String)]) -> Response {
+    crate::oauth::redirect(uri, params).unwrap_or_else(|| {
+        error_page(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "redirect_uri is not a valid URI",
-        ),
-    }
+        )
+    })
 }
 
 /// `GET /o/oauth2/v2/auth`: checks the request like Google, then consents at once (no UI) for the
@@ -304,10 +296,7 @@ pub(crate) async fn authorize(AxState(app): AxState<Arc<App>>, RawQuery(q): RawQ
         }
         v
     };
-    let send = |v: Vec<(&'static str, String)>| {
-        let refs: Vec<(&str, &str)> = v.iter().map(|(k, x)| (*k, x.as_str())).collect();
-        redirect(redirect_uri, &refs)
-    };
+    let send = |v: Vec<(&'static str, String)>| redirect(redirect_uri, &v);
     if get("response_type") != Some("code") {
         return send(with_state(vec![(
             "error",
@@ -389,28 +378,6 @@ pub(crate) async fn authorize(AxState(app): AxState<Arc<App>>, RawQuery(q): RawQ
     ]))
 }
 
-/// Client credentials from the form or from HTTP Basic (what the `oauth2` crate sends by default).
-fn client_credentials(
-    headers: &HeaderMap,
-    form: &[(String, String)],
-) -> Option<(String, Option<String>)> {
-    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if let Some(basic) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-    {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(basic.trim())
-            .ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        // RFC 6749 2.3.1: both parts are form-encoded before being joined.
-        let (id, secret) = text.split_once(':')?;
-        return Some((percent_decode(id), Some(percent_decode(secret))));
-    }
-    field("client_id").map(|id| (id, field("client_secret")))
-}
-
 /// `POST /token`.
 pub(crate) async fn token(
     AxState(app): AxState<Arc<App>>,
@@ -451,7 +418,7 @@ pub(crate) async fn token(
                     "Bad Request",
                 );
             }
-            if let Some((challenge, method)) = &rec.challenge {
+            if let Some(challenge) = &rec.challenge {
                 let Some(verifier) = field("code_verifier") else {
                     return oauth_error(
                         StatusCode::BAD_REQUEST,
@@ -459,12 +426,7 @@ pub(crate) async fn token(
                         "Missing code verifier.",
                     );
                 };
-                let computed = if method == "S256" {
-                    sha256_b64url(verifier.as_bytes())
-                } else {
-                    verifier.to_string()
-                };
-                if &computed != challenge {
+                if !verifier_matches(challenge, verifier) {
                     return oauth_error(
                         StatusCode::BAD_REQUEST,
                         "invalid_grant",

@@ -253,7 +253,7 @@ async fn deliver(app: &App, channel_id: &str, d: Delivery, state: &str, number: 
             req = req.header(*k, v.as_str());
         }
         let status = req.send().await.ok().map(|r| r.status().as_u16());
-        app.record_notification(NotificationRecord {
+        app.control.record_notification(NotificationRecord {
             channel_id: channel_id.to_string(),
             resource_state: state.to_string(),
             message_number: number,

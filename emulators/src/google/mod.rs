@@ -2,7 +2,7 @@
 //! Google adapter can be tested end to end (point its base URL at [`GoogleEmulator::base_url`]).
 //!
 //! Behaviour follows `PROVIDERS.md` §1 and the discovery document (revision 20230217, a copy is in
-//! `providers/tests/data/`); request bodies are checked against that schema. Checklist items
+//! `emulators/data/`); request bodies are checked against that schema. Checklist items
 //! (PROVIDERS.md §3) implemented:
 //!
 //! - **1** client ids `[a-v0-9]{5,1024}` (else 400 "Invalid resource id value."), 409 `duplicate`,
@@ -77,18 +77,12 @@ pub use config::{
     Quotas, TrimmedExceptions,
 };
 pub use oauth::IssuedTokens;
-pub use server::RequestRecord;
+pub use server::App;
 pub use watch::NotificationRecord;
 
-use crate::emulator::common::ServerHandle;
+use crate::control::Emulator;
 use serde_json::Value;
-use server::App;
-use std::io;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 /// An account hosted by the emulator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,71 +92,30 @@ pub struct Account {
     pub primary_calendar_id: String,
 }
 
-/// A running emulator. Dropping it stops the server; [`GoogleEmulator::shutdown`] does so
-/// gracefully.
-pub struct GoogleEmulator {
-    app: Arc<App>,
-    addr: SocketAddr,
-    server: ServerHandle,
-}
+/// A running Google Calendar emulator: the shared [`Emulator`] handle (start, shutdown, request
+/// log, faults, clock) plus the switches below, which exist on Google only.
+pub type GoogleEmulator = Emulator<App>;
 
-impl GoogleEmulator {
-    /// Binds `config.bind` (127.0.0.1 on a free port by default) and starts serving.
-    pub async fn start(config: GoogleEmulatorConfig) -> io::Result<GoogleEmulator> {
-        let listener = TcpListener::bind(config.bind).await?;
-        Self::start_with_listener(listener, config)
-    }
-
-    /// Serves on an already bound listener. Must be called inside a Tokio runtime.
-    pub fn start_with_listener(
-        listener: TcpListener,
-        config: GoogleEmulatorConfig,
-    ) -> io::Result<GoogleEmulator> {
-        let mut addr = listener.local_addr()?;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        let http = reqwest::Client::builder()
-            .timeout(config.webhook_timeout)
-            .build()
-            .map_err(io::Error::other)?;
-        let base_url = format!("http://{addr}/calendar/v3/");
-        let app = Arc::new(App {
-            state: Mutex::new(state::State::new(config, base_url)),
-            log: Mutex::new(Vec::new()),
-            request_count: Default::default(),
-            notifications: Mutex::new(Vec::new()),
-            http,
-            clock_changed: Notify::new(),
-            tasks: Mutex::new(Vec::new()),
-        });
-        let server = ServerHandle::spawn(listener, server::router(app.clone()));
-        Ok(GoogleEmulator { app, addr, server })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
+impl Emulator<App> {
     /// `http://127.0.0.1:PORT/calendar/v3/` — use it where the client would use
     /// `https://www.googleapis.com/calendar/v3/`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/calendar/v3/", self.addr)
+        format!("http://{}/calendar/v3/", self.addr())
     }
 
     /// Authorization endpoint (Google: `https://accounts.google.com/o/oauth2/v2/auth`).
     pub fn auth_url(&self) -> String {
-        format!("http://{}/o/oauth2/v2/auth", self.addr)
+        format!("http://{}/o/oauth2/v2/auth", self.addr())
     }
 
     /// Token endpoint (Google: `https://oauth2.googleapis.com/token`).
     pub fn token_url(&self) -> String {
-        format!("http://{}/token", self.addr)
+        format!("http://{}/token", self.addr())
     }
 
     /// Revocation endpoint (Google: `https://oauth2.googleapis.com/revoke`).
     pub fn revoke_url(&self) -> String {
-        format!("http://{}/revoke", self.addr)
+        format!("http://{}/revoke", self.addr())
     }
 
     /// Adds an account (idempotent) with its primary calendar.
@@ -221,18 +174,6 @@ impl GoogleEmulator {
         self.app.lock().revoke_refresh_tokens(email);
     }
 
-    /// Expires every access token now: API calls → 401 `authError` until refreshed.
-    pub fn expire_access_tokens(&self) {
-        self.app.lock().expire_access_tokens();
-    }
-
-    /// Moves the emulator's clock forward (token, channel and sync-token expiry; quota windows;
-    /// `updated` stamps).
-    pub fn advance_clock(&self, by: Duration) {
-        self.app.lock().clock_offset_ms += by.as_millis() as i64;
-        self.app.clock_changed.notify_waiters();
-    }
-
     pub fn set_opaque_instance_ids(&self, on: bool) {
         self.app.lock().settings.opaque_instance_ids = on;
     }
@@ -253,74 +194,15 @@ impl GoogleEmulator {
         self.app.lock().config.quotas = quotas;
     }
 
-    /// The next authorization requests are refused by the "user" (`error=access_denied`).
-    pub fn set_deny_consent(&self, deny: bool) {
-        self.app.lock().settings.deny_consent = deny;
-    }
-
-    /// Replaces the fault plan.
-    pub fn inject_faults(&self, plan: FaultPlan) {
-        self.app.lock().faults.set(plan);
-    }
-
-    pub fn clear_faults(&self) {
-        self.app.lock().faults.set(FaultPlan::default());
-    }
-
-    /// Requests received so far (API and OAuth), since start or the last `clear_requests`.
-    pub fn request_count(&self) -> usize {
-        self.app
-            .request_count
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The request log, oldest first (the most recent 50,000–100,000 are kept).
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.app.log().clone()
-    }
-
-    pub fn clear_requests(&self) {
-        self.app.log().clear();
-        self.app
-            .request_count
-            .store(0, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Push-notification delivery attempts so far.
-    pub fn notifications(&self) -> Vec<NotificationRecord> {
-        self.app.notifications().clone()
-    }
-
     /// Every stored event of a calendar (single events, parents, exceptions; cancelled ones
     /// included), rendered in full. Plain instances are not stored and not included.
     pub fn events_snapshot(&self, calendar_id: &str) -> Vec<Value> {
         self.app.lock().snapshot(calendar_id)
     }
-
-    /// Stops accepting connections, lets in-flight requests finish (briefly), stops channels.
-    pub async fn shutdown(mut self) {
-        self.server.stop().await;
-        self.abort_tasks();
-    }
-
-    fn abort_tasks(&self) {
-        let tasks = std::mem::take(&mut *self.app.tasks.lock().unwrap_or_else(|e| e.into_inner()));
-        for t in tasks {
-            t.abort();
-        }
-    }
-}
-
-impl Drop for GoogleEmulator {
-    fn drop(&mut self) {
-        self.abort_tasks();
-    }
 }
 
 /// Runs an emulator on `listener` until the returned future is dropped (for `almanac emulate
 /// google`; print [`GoogleEmulator`] URLs from `listener.local_addr()` first).
-pub async fn serve(listener: TcpListener, config: GoogleEmulatorConfig) -> io::Result<()> {
-    let _emulator = GoogleEmulator::start_with_listener(listener, config)?;
-    std::future::pending::<()>().await;
-    Ok(())
+pub async fn serve(listener: TcpListener, config: GoogleEmulatorConfig) -> std::io::Result<()> {
+    crate::control::serve::<App>(listener, config).await
 }

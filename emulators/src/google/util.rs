@@ -1,23 +1,19 @@
-//! Small helpers: id and token shapes, time formats (the PRNG and URL/form coding live in
-//! `emulator::common` and are re-exported here).
+//! Google's id shapes and time formats (the PRNG, tokens and URL/form coding live in
+//! `crate::util` and are re-exported here).
 
-pub(crate) use crate::emulator::common::{
-    b64url, b64url_decode, parse_form, percent_decode, percent_encode, sha256_b64url, SplitMix64,
+pub(crate) use crate::util::{
+    b64url, b64url_decode, instant_to_local, local_to_instant, parse_form, percent_encode,
+    sha256_b64url, token, SplitMix64,
 };
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// The alphabet of Google event ids (RFC 2938 base32hex, lower case).
 pub(crate) const BASE32HEX: &[u8] = b"0123456789abcdefghijklmnopqrstuv";
-const TOKEN_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Server-generated event ids look like Google's: 26 base32hex characters.
 pub(crate) fn new_event_id(rng: &mut SplitMix64) -> String {
     rng.string(BASE32HEX, 26)
-}
-
-pub(crate) fn new_token(rng: &mut SplitMix64, prefix: &str, len: usize) -> String {
-    format!("{prefix}{}", rng.string(TOKEN_ALPHABET, len))
 }
 
 /// Client-supplied ids: base32hex characters only, 5 to 1024 of them.
@@ -61,17 +57,6 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
 
 pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()
-}
-
-/// A wall-clock time in `tz` → instant, with the RFC 5545 reading of gaps and overlaps (the same
-/// rule the domain's resolver applies to occurrences).
-pub(crate) fn local_to_instant(local: NaiveDateTime, tz: Tz) -> i64 {
-    almanac_domain::time::ZoneResolver::new(tz).instant_of(local)
-}
-
-pub(crate) fn instant_to_local(secs: i64, tz: Tz) -> NaiveDateTime {
-    let utc = DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default();
-    tz.from_utc_datetime(&utc.naive_utc()).naive_local()
 }
 
 #[cfg(test)]

@@ -55,9 +55,6 @@ impl QuotaState {
     }
 }
 
-/// The fault plan being consumed.
-pub(crate) type FaultState = crate::emulator::common::FaultState<FaultKind>;
-
 /// The error a fault answers with (the immediate kinds; the others have no body of their own).
 pub(crate) fn fault_error(kind: &FaultKind) -> Option<ApiError> {
     Some(match kind {

@@ -1,3 +1,0 @@
-pub mod common;
-pub mod google;
-pub mod outlook;
