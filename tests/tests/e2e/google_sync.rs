@@ -266,7 +266,7 @@ impl SyncWorld for World {
 
     /// Google sends a `sync` notification when a channel is created: its round is waited for.
     async fn quiet_notifications(&self, link: &str) {
-        mute_notifications(self, link).await
+        crate::sync_matrix::mute_notifications(&self.app, link, true).await
     }
 
     async fn forge_notification(&self, channel: &str) -> u16 {
@@ -306,41 +306,6 @@ impl World {
             .filter(|e| e.get("recurringEventId").is_none() && e["status"] != "cancelled")
             .collect()
     }
-}
-
-/// Waits for the round the channel's first (`sync`) notification started, then makes the
-/// channel's later notifications fail verification, so only the test's own rounds run: for tests
-/// whose assertions are about one round.
-async fn mute_notifications(w: &World, link: &str) {
-    let org = almanac_domain::OrganizationId::DEFAULT;
-    for _ in 0..400 {
-        let l = w
-            .app
-            .state
-            .store
-            .link(org, link.parse().expect("link id"))
-            .await
-            .expect("db")
-            .expect("link");
-        if l.last_synced_at.is_some() {
-            w.app
-                .state
-                .store
-                .set_channel(
-                    org,
-                    l.id,
-                    l.channel_id.as_deref(),
-                    l.channel_resource_id.as_deref(),
-                    Some("muted"),
-                    l.channel_expires_at,
-                )
-                .await
-                .expect("db");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the sync notification never ran a round");
 }
 
 const EDIT: &str = "mutation($i: EditOccurrenceInput!) { editOccurrence(input: $i) { series { id version } originalSeries { id } userErrors { code message } } }";
@@ -770,7 +735,7 @@ async fn an_emptied_remote_calendar_does_not_delete_everything_locally(w: World)
         w.app.create_series(&cal, json!({ "title": format!("s{i}"), "start": format!("2026-09-{:02}T09:00:00", i + 1), "duration": "PT1H" })).await.expect("series");
     }
     let link = w.link(&cal, "TWO_WAY").await;
-    mute_notifications(&w, &link).await;
+    w.quiet_notifications(&link).await;
     w.sync(&link).await;
     assert_eq!(w.google_parents().len(), 20);
     let google = w.google_user();
@@ -808,7 +773,7 @@ async fn an_emptied_remote_calendar_does_not_delete_everything_locally(w: World)
         .await
         .expect("series");
     let link2 = almanac_e2e::sync::link(&w.app, &w.connection, &cal2, &small, "TWO_WAY").await;
-    mute_notifications(&w, &link2).await;
+    w.quiet_notifications(&link2).await;
     w.sync(&link2).await;
     let event = w
         .google

@@ -191,24 +191,7 @@ impl SyncWorld for World {
     /// No round is in flight yet, so changing the subscription's secret is enough: from now on
     /// its notifications are refused as forged.
     async fn quiet_notifications(&self, link: &str) {
-        let store = &self.app.state.store;
-        let org = almanac_domain::OrganizationId::DEFAULT;
-        let l = store
-            .link(org, link.parse().expect("link id"))
-            .await
-            .expect("db")
-            .expect("link");
-        store
-            .set_channel(
-                org,
-                l.id,
-                l.channel_id.as_deref(),
-                l.channel_resource_id.as_deref(),
-                Some("muted"),
-                l.channel_expires_at,
-            )
-            .await
-            .expect("db");
+        crate::sync_matrix::mute_notifications(&self.app, link, false).await
     }
 
     async fn forge_notification(&self, subscription: &str) -> u16 {

@@ -11,6 +11,37 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// Changes the link's channel secret, so the provider's later notifications fail verification
+/// and only the test's own rounds run. `after_first_round` first waits for the round linking
+/// itself started (a provider that notifies on subscribing).
+pub async fn mute_notifications(app: &TestApp, link: &str, after_first_round: bool) {
+    let org = almanac_domain::OrganizationId::DEFAULT;
+    let store = &app.state.store;
+    for _ in 0..400 {
+        let l = store
+            .link(org, link.parse().expect("link id"))
+            .await
+            .expect("db")
+            .expect("link");
+        if !after_first_round || l.last_synced_at.is_some() {
+            store
+                .set_channel(
+                    org,
+                    l.id,
+                    l.channel_id.as_deref(),
+                    l.channel_resource_id.as_deref(),
+                    Some("muted"),
+                    l.channel_expires_at,
+                )
+                .await
+                .expect("db");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the sync notification never ran a round");
+}
+
 /// One request the provider's emulator answered, in provider-neutral terms.
 pub struct Exchange {
     pub method: String,
